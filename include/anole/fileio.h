@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File I/O helpers: whole reads/writes, and temp file + rename outputs. */
+#ifndef ANOLE_FILEIO_H
+#define ANOLE_FILEIO_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Loop over short reads/writes and EINTR. Return 0 or -errno; a short
+ * pread (end of file) returns -ENODATA. */
+int pread_full(int fd, void *buf, size_t len, uint64_t off);
+int pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+int write_full(int fd, const void *buf, size_t len);
+
+/*
+ * An output that appears under its final name only when complete:
+ * written to "DIR/.NAME.XXXXXX", renamed over NAME by commit, and unlinked
+ * by abort (or by the process's exit handler if neither ran).
+ */
+struct anole_output {
+	int fd;
+	char *path;
+	char *tmp_path;
+};
+
+int anole_output_open(struct anole_output *out, const char *path);
+int anole_output_commit(struct anole_output *out);
+void anole_output_abort(struct anole_output *out);
+#endif

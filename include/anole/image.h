@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The image service's operations, as the CLI and tests call them. */
+#ifndef ANOLE_IMAGE_H
+#define ANOLE_IMAGE_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "anole/strbuf.h"
+
+/* ---- build ---- */
+struct anole_build_opts {
+	const char *src_dir;
+	const char *output;
+	unsigned blkszbits;         /* 12 */
+	uint64_t chunk_size;        /* 0: flat files; else power of two, 4 KiB..64 MiB */
+	const char *blob_path;      /* chunk data to this file (device 1) */
+	bool have_timestamp;
+	int64_t timestamp;          /* image time (--timestamp / SOURCE_DATE_EPOCH) */
+	bool have_uuid;
+	uint8_t uuid[16];
+	const char *label;          /* volume name, <= 15 bytes */
+	unsigned threads;           /* 0 = all CPUs */
+	bool dedupe_files;          /* share blocks of identical flat files (default on) */
+};
+
+struct anole_build_stats {
+	uint64_t inodes, files, dirs, bytes_in;
+	uint64_t image_bytes, blob_bytes;
+	uint64_t chunks, chunks_deduped, files_deduped;
+	uint64_t compact_inodes, extended_inodes, shared_xattrs;
+	char blob_digest[65];
+};
+
+int anole_image_build(const struct anole_build_opts *opts, struct anole_build_stats *st);
+
+/* ---- check ---- */
+struct anole_check_opts {
+	const char *image;
+	const char *const *devices;
+	unsigned ndevices;
+	unsigned max_errors;        /* stop reporting after this many (0 = 100) */
+};
+struct anole_check_result {
+	uint64_t inodes, dirs, files, bytes_read;
+	unsigned errors;
+};
+/* Returns 0 when the image is sound, -EFSCORRUPTED when problems were
+ * found (each reported), other -errno when it could not be checked. */
+int anole_image_check(const struct anole_check_opts *opts, struct anole_check_result *res);
+
+/* ---- unpack ---- */
+struct anole_unpack_opts {
+	const char *image;
+	const char *dest;           /* created if missing; must be empty if it exists */
+	const char *const *devices;
+	unsigned ndevices;
+	bool no_owner;              /* skip chown (non-root) */
+};
+int anole_image_unpack(const struct anole_unpack_opts *opts);
+
+/* ---- inspect ---- */
+struct anole_inspect_opts {
+	const char *image;
+	const char *path;           /* NULL: the superblock summary */
+	const char *const *devices;
+	unsigned ndevices;
+	bool json;
+};
+/* Appends the report (text or JSON) to out. */
+int anole_image_inspect(const struct anole_inspect_opts *opts, struct strbuf *out);
+#endif
