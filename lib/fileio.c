@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "anole/fileio.h"
+#include "anole/digest.h"
 #include "anole/error.h"
 #include "anole/xalloc.h"
 
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int pread_full(int fd, void *buf, size_t len, uint64_t off)
@@ -67,6 +69,74 @@ int write_full(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+static int copy_by_reading(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off,
+			   uint64_t len)
+{
+	size_t bufsz = len < (1u << 20) ? (size_t)len : (1u << 20);
+	char *buf = xmalloc(bufsz ? bufsz : 1);
+	int ret = 0;
+
+	while (len && !ret) {
+		size_t n = len < bufsz ? (size_t)len : bufsz;
+
+		ret = pread_full(in_fd, buf, n, in_off);
+		if (!ret)
+			ret = pwrite_full(out_fd, buf, n, out_off);
+		in_off += n;
+		out_off += n;
+		len -= n;
+	}
+	free(buf);
+	return ret;
+}
+
+int anole_copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len)
+{
+	while (len) {
+		loff_t ioff = (loff_t)in_off, ooff = (loff_t)out_off;
+		size_t n = len > (1u << 30) ? (1u << 30) : (size_t)len;
+		ssize_t got = copy_file_range(in_fd, &ioff, out_fd, &ooff, n, 0);
+
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EXDEV || errno == EINVAL || errno == ENOSYS ||
+			    errno == EOPNOTSUPP || errno == EBADF)
+				return copy_by_reading(in_fd, in_off, out_fd, out_off, len);
+			return -errno;
+		}
+		if (got == 0)
+			return -ENODATA;
+		in_off += (uint64_t)got;
+		out_off += (uint64_t)got;
+		len -= (uint64_t)got;
+	}
+	return 0;
+}
+
+int anole_digest_file(int fd, uint64_t len, unsigned alg, uint8_t out[32])
+{
+	struct anole_digest_ctx *ctx = anole_digest_new((enum anole_digest_alg)alg);
+	size_t bufsz = 1u << 20;
+	uint8_t *buf = xmalloc(bufsz);
+	uint64_t off = 0;
+	int ret = ctx ? 0 : -ENOMEM;
+
+	while (!ret && off < len) {
+		size_t n = len - off < bufsz ? (size_t)(len - off) : bufsz;
+
+		ret = pread_full(fd, buf, n, off);
+		if (!ret)
+			ret = anole_digest_update(ctx, buf, n);
+		off += n;
+	}
+	if (!ret)
+		ret = anole_digest_final(ctx, out);
+	anole_digest_free(ctx);
+	free(buf);
+	return ret;
 }
 
 /*

@@ -49,6 +49,14 @@ struct erofs_image {
 	struct erofs_dev *devs;          /* devs[0] = primary */
 	struct erofs_deviceslot *devslots; /* extra_devices slots, host copy */
 	const char *name;                /* primary path, for messages */
+	uint16_t device_id_mask;         /* chunk index device_id mask (kernel's) */
+	unsigned sb_size;                /* 128 + 16 * sb_extslots */
+	bool checksum_ok;                /* SB_CHKSUM set and verified */
+	/* Reader errors are logged with anole_error_code() unless quiet is set;
+	 * either way the last message, without the image name and nid, is kept
+	 * in errmsg so that callers (check) can report it with a path. */
+	bool quiet;
+	char errmsg[512];
 };
 
 struct erofs_inode {
@@ -138,6 +146,10 @@ static inline unsigned erofs_mode_to_ftype(uint16_t mode)
 	default: return EROFS_FT_UNKNOWN;
 	}
 }
+
+/* Layout names ("flat_plain", ...) and file type names ("file", "dir", ...). */
+const char *erofs_layout_name(unsigned layout);
+const char *erofs_ftype_name(unsigned ftype);
 
 /* crc32c as the superblock checksum uses it (no final inversion). */
 uint32_t anole_crc32c(uint32_t crc, const void *data, size_t len);

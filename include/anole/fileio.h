@@ -12,6 +12,14 @@ int pread_full(int fd, void *buf, size_t len, uint64_t off);
 int pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
 int write_full(int fd, const void *buf, size_t len);
 
+/* Copy len bytes between files at the given offsets (copy_file_range,
+ * falling back to read/write). -ENODATA if the source ends early. */
+int anole_copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len);
+
+/* SHA-256 (or alg) of len bytes of a file from offset 0. */
+struct anole_digest_ctx;
+int anole_digest_file(int fd, uint64_t len, unsigned alg, uint8_t out[32]);
+
 /*
  * An output that appears under its final name only when complete:
  * written to "DIR/.NAME.XXXXXX", renamed over NAME by commit, and unlinked

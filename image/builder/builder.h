@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Image builder internals. A build runs in phases over one in-memory tree:
+ *   scan (tree.c, xattr.c)  source directory -> struct bnode tree
+ *   plan (layout.c, chunk.c) inode forms, metadata placement, data blocks
+ *   write (write.c)          data, chunks and blob, then metadata, then sb
+ */
+#ifndef ANOLE_BUILDER_H
+#define ANOLE_BUILDER_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "anole/erofs_fs.h"
+#include "anole/hashmap.h"
+#include "anole/image.h"
+
+/* One distinct xattr (name + value), shared by every inode that has it. */
+struct bxattr {
+	uint8_t index;              /* EROFS_XATTR_INDEX_* */
+	uint8_t suffix_len;
+	uint16_t value_len;
+	char *suffix;
+	uint8_t *value;
+	uint32_t refs;              /* inodes carrying it */
+	int64_t shared_id;          /* -1 = stored inline */
+	uint64_t hash;
+};
+
+struct bnode;
+
+struct bdirent {
+	char *name;
+	uint8_t namelen;
+	struct bnode *node;
+};
+
+/* A run of chunks: where chunk i of a chunk-based file lives. */
+struct bchunk {
+	uint8_t digest[32];
+	uint32_t blkaddr;           /* EROFS_NULL_ADDR: hole */
+	uint32_t len;               /* bytes of data (the last chunk may be short) */
+	bool hole;
+	bool owner;                 /* this chunk's data is written from this file */
+};
+
+struct bnode {
+	/* from the source */
+	char *path;                 /* full source path, for reading and messages */
+	uint64_t src_dev, src_ino;
+	uint32_t mode, uid, gid;
+	uint64_t size;
+	int64_t mtime;
+	uint32_t mtime_nsec;
+	uint32_t rdev;              /* encoded with erofs_encode_dev() */
+	char *link;                 /* symlink target */
+	struct bxattr **xattrs;     /* sorted, deduplicated */
+	unsigned nxattrs;
+	struct bdirent *ents;       /* directories: sorted, without . and .. */
+	size_t nents;
+	struct bnode *parent;
+	bool sparse;                /* fewer blocks allocated than the size */
+	struct bextent { uint64_t off, len; } *extents; /* data (not hole) ranges */
+	size_t nextents;
+
+	/* planned */
+	uint32_t nlink;
+	uint32_t ino;               /* i_ino serial */
+	uint64_t nid;
+	unsigned version, layout;
+	unsigned xattr_isize;
+	uint16_t xattr_icount;
+	unsigned nshared;           /* shared xattr references in the ibody */
+	uint32_t unit;              /* inode + xattr body + inline tail bytes */
+	uint32_t tail_len;          /* bytes of the inline tail (FLAT_INLINE) */
+	uint64_t nblocks;           /* data blocks of flat layouts */
+	uint32_t startblk;
+	struct bnode *same_data;    /* flat file whose blocks this one reuses */
+	bool visited;               /* hardlinks: placed once */
+
+	/* chunk-based */
+	unsigned chunkbits;
+	uint64_t nchunks;
+	struct bchunk *chunks;
+	uint32_t index_size;        /* bytes of the chunk index array */
+};
+
+struct builder {
+	const struct anole_build_opts *opts;
+	struct anole_build_stats *st;
+	unsigned blkszbits;
+	uint32_t blksz;
+
+	struct bnode *root;
+	struct bnode **order;       /* inodes in placement order (BFS) */
+	size_t ninodes, order_alloc;
+	struct anole_hashmap hardlinks;  /* (dev, ino) -> bnode */
+	struct anole_hashmap xattrs;     /* name+value -> bxattr */
+	struct bxattr **xattr_list;
+	size_t nxattr_list, xattr_list_alloc;
+
+	/* superblock time for compact inodes */
+	int64_t epoch;
+	uint32_t epoch_nsec;
+
+	/* metadata area, built in memory */
+	uint8_t *meta;
+	uint64_t meta_blocks;
+	uint32_t xattr_blkaddr;
+	uint64_t shared_xattr_bytes;
+	uint32_t devt_off;          /* device table byte offset, 0 = none */
+	uint64_t data_blkaddr;      /* first data block */
+	uint64_t total_blocks;      /* primary device */
+
+	/* chunks */
+	bool has_chunked;
+	uint32_t chunkbits;         /* --chunk-size */
+	bool use_blob;
+	uint64_t blob_blocks;
+	struct anole_hashmap chunk_map;  /* digest -> struct bchunk (owner) */
+
+	int img_fd, blob_fd;
+	uint64_t data_bytes;        /* to copy, for progress */
+	struct anole_progress *progress;
+};
+
+/* tree.c */
+int builder_scan(struct builder *b);
+void builder_free_tree(struct builder *b);
+
+/* xattr.c */
+void builder_init_xattrs(struct builder *b);
+int builder_read_xattrs(struct builder *b, struct bnode *n);
+void builder_plan_shared_xattrs(struct builder *b);
+uint32_t builder_xattr_ibody(struct builder *b, struct bnode *n);
+void builder_write_xattr_ibody(struct builder *b, const struct bnode *n, uint8_t *out);
+void builder_write_shared_xattrs(struct builder *b, uint8_t *out);
+void builder_free_xattrs(struct builder *b);
+
+/* layout.c */
+int builder_plan(struct builder *b);
+uint32_t dir_block_split(const struct builder *b, const struct bnode *dir,
+			 size_t (*blocks)[2], size_t max_blocks);
+uint64_t dir_size(const struct builder *b, const struct bnode *dir);
+
+/* chunk.c */
+int builder_plan_chunks(struct builder *b);    /* which files, chunk size */
+int builder_assign_chunks(struct builder *b);  /* hash, dedupe, place */
+int builder_write_chunks(struct builder *b);   /* copy unique chunks */
+bool node_is_chunked(const struct builder *b, const struct bnode *n);
+
+/* write.c */
+int builder_write_node_meta(struct builder *b, const struct bnode *n);
+
+static inline bool is_reg(uint32_t m) { return (m & 0170000) == 0100000; }
+static inline bool is_dir(uint32_t m) { return (m & 0170000) == 0040000; }
+static inline bool is_lnk(uint32_t m) { return (m & 0170000) == 0120000; }
+static inline bool is_dev(uint32_t m)
+{
+	return (m & 0170000) == 0020000 || (m & 0170000) == 0060000;
+}
+#endif
