@@ -265,14 +265,14 @@ static int place_metadata(struct builder *b)
 		struct bnode *n = b->order[i];
 		uint64_t off;
 
-		/* the root nid is 16 bits on disk: it must come first */
-		if (i == 0 && n->unit > b->blksz - m.used[0]) {
-			meta_free(&m);
-			return anole_error_code(E2BIG, "%s: root directory inode too large for block 0",
-						n->path);
-		}
 		off = meta_place(&m, ALIGN_UP(n->unit, EROFS_ISLOT_SIZE));
 		n->nid = off / EROFS_ISLOT_SIZE;
+		/* the root nid is 16 bits on disk; placed first, it always fits */
+		if (i == 0 && n->nid > UINT16_MAX) {
+			meta_free(&m);
+			return anole_error_code(E2BIG, "%s: root directory inode beyond nid 65535",
+						n->path);
+		}
 	}
 	b->meta_blocks = m.nblocks;
 	meta_free(&m);
