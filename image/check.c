@@ -1,4 +1,602 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "anole/image.h"
+/*
+ * `anole image check`: walk the tree from the root without recursion,
+ * visit every inode once (a nid table counts the dirents naming it), read
+ * every data byte and every xattr, and report each problem with its path.
+ * The reader does the bounds checking; this file checks the relations
+ * between structures: names, order, types, links, cycles, devices.
+ */
+#include "reader/internal.h"
+
+#include "anole/endian.h"
+#include "anole/error.h"
+#include "anole/progress.h"
+#include "anole/strbuf.h"
+#include "anole/xalloc.h"
+
 #include <errno.h>
-int anole_image_check(const struct anole_check_opts *opts, struct anole_check_result *res) { return -ENOSYS; }
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define CK_BUF_SIZE (1u << 20)
+#define CK_PATH_MAX 4096        /* longer paths are shortened in messages */
+
+enum { NODE_DIR = 1, NODE_BAD = 2 };
+
+struct ck_node {
+	erofs_nid_t nid;
+	erofs_nid_t parent;     /* directory of the first dirent naming it */
+	char *name;             /* that dirent's name; NULL for the root */
+	uint32_t nlink, refs;
+	uint16_t mode;
+	uint8_t flags;
+};
+
+struct ck {
+	struct erofs_image *img;
+	struct anole_check_result *res;
+	unsigned max_errors, unsupported;
+	bool stop;
+	struct ck_node *nodes;          /* in discovery order: parents first */
+	size_t nnodes, nodes_alloc;
+	size_t *slots;                  /* hash of nid -> index + 1 */
+	size_t nslots;
+	size_t *stack;                  /* directories still to scan */
+	size_t nstack, stack_alloc;
+	uint8_t *buf;
+	bool warned_missing_dev, warned_chunk_feature;
+	struct anole_progress *progress;
+};
+
+/* ------------------------------------------------------------ nid table */
+
+static size_t nid_hash(erofs_nid_t nid)
+{
+	nid ^= nid >> 33;
+	nid *= 0xff51afd7ed558ccdull;
+	nid ^= nid >> 33;
+	return (size_t)nid;
+}
+
+static void table_grow(struct ck *ck)
+{
+	size_t n = ck->nslots ? ck->nslots * 2 : 1024;
+
+	free(ck->slots);
+	ck->slots = xcalloc(n, sizeof(*ck->slots));
+	ck->nslots = n;
+	for (size_t i = 0; i < ck->nnodes; i++) {
+		size_t h = nid_hash(ck->nodes[i].nid) & (n - 1);
+
+		while (ck->slots[h])
+			h = (h + 1) & (n - 1);
+		ck->slots[h] = i + 1;
+	}
+}
+
+static struct ck_node *node_find(struct ck *ck, erofs_nid_t nid)
+{
+	size_t h;
+
+	if (!ck->nslots)
+		return NULL;
+	/* the table is at most half full, so an empty slot ends the probe */
+	for (h = nid_hash(nid) & (ck->nslots - 1); ck->slots[h];
+	     h = (h + 1) & (ck->nslots - 1))
+		if (ck->nodes[ck->slots[h] - 1].nid == nid)
+			return &ck->nodes[ck->slots[h] - 1];
+	return NULL;
+}
+
+static struct ck_node *node_add(struct ck *ck, erofs_nid_t nid, erofs_nid_t parent,
+				const char *name)
+{
+	struct ck_node *n;
+	size_t h;
+
+	if ((ck->nnodes + 1) * 2 > ck->nslots)
+		table_grow(ck);
+	xgrow(&ck->nodes, &ck->nodes_alloc, ck->nnodes + 1, sizeof(*ck->nodes));
+	n = &ck->nodes[ck->nnodes++];
+	*n = (struct ck_node){ .nid = nid, .parent = parent,
+			       .name = name ? xstrdup(name) : NULL };
+	for (h = nid_hash(nid) & (ck->nslots - 1); ck->slots[h]; h = (h + 1) & (ck->nslots - 1))
+		;
+	ck->slots[h] = ck->nnodes;
+	return n;
+}
+
+/* ------------------------------------------------------------ messages */
+
+/* Names are bytes: show control bytes and backslashes escaped. */
+static void add_escaped(struct strbuf *sb, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			strbuf_addf(sb, "\\x%02x", c);
+		else
+			strbuf_addch(sb, (char)c);
+	}
+}
+
+/* The path of a known node, rebuilt from parent links (which always point
+ * to earlier nodes, so the walk ends). */
+static void node_path(struct ck *ck, const struct ck_node *n, struct strbuf *out)
+{
+	const char *parts[64];
+	size_t nparts = 0, depth = 0;
+	bool cut = false;
+
+	if (!n) {
+		strbuf_addstr(out, "superblock");
+		return;
+	}
+	while (n && n->name) {
+		if (nparts < ARRAY_SIZE(parts))
+			parts[nparts++] = n->name;
+		else
+			cut = true;
+		if (++depth > ck->nnodes)
+			break;
+		n = node_find(ck, n->parent);
+	}
+	if (cut)
+		strbuf_addstr(out, "/...");
+	if (!nparts)
+		strbuf_addch(out, '/');
+	while (nparts--) {
+		strbuf_addch(out, '/');
+		add_escaped(out, parts[nparts], strlen(parts[nparts]));
+	}
+}
+
+static void entry_path(struct ck *ck, const struct ck_node *dir, const char *name,
+		       size_t len, struct strbuf *out)
+{
+	node_path(ck, dir, out);
+	if (out->len > 1)
+		strbuf_addch(out, '/');
+	add_escaped(out, name, len);
+}
+
+static void vreport(struct ck *ck, const char *path, erofs_nid_t nid, const char *fmt,
+		    va_list ap)
+{
+	char msg[768];
+
+	ck->res->errors++;
+	if (ck->res->errors > ck->max_errors)
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (nid == EROFS_NID_NONE)
+		anole_error_code(EFSCORRUPTED, "%s: %s: %s", ck->img->name, path, msg);
+	else
+		anole_error_code(EFSCORRUPTED, "%s: %s (nid %llu): %s", ck->img->name, path,
+				 (unsigned long long)nid, msg);
+	if (ck->res->errors == ck->max_errors) {
+		anole_error_code(EFSCORRUPTED, "%s: too many problems, stopping after %u",
+				 ck->img->name, ck->max_errors);
+		ck->stop = true;
+	}
+}
+
+static void __attribute__((format(printf, 4, 5)))
+report_node(struct ck *ck, const struct ck_node *n, erofs_nid_t nid, const char *fmt, ...)
+{
+	struct strbuf path = STRBUF_INIT;
+	va_list ap;
+
+	node_path(ck, n, &path);
+	va_start(ap, fmt);
+	vreport(ck, path.buf, nid, fmt, ap);
+	va_end(ap);
+	strbuf_release(&path);
+}
+
+static void __attribute__((format(printf, 6, 7)))
+report_entry(struct ck *ck, const struct ck_node *dir, const char *name, size_t len,
+	     erofs_nid_t nid, const char *fmt, ...)
+{
+	struct strbuf path = STRBUF_INIT;
+	va_list ap;
+
+	entry_path(ck, dir, name, len, &path);
+	va_start(ap, fmt);
+	vreport(ck, path.buf, nid, fmt, ap);
+	va_end(ap);
+	strbuf_release(&path);
+}
+
+/* A reader error: its message is in img->errmsg. */
+static void report_read(struct ck *ck, const struct ck_node *n, int err)
+{
+	if (err == -EOPNOTSUPP)
+		ck->unsupported++;
+	report_node(ck, n, n->nid, "%s", ck->img->errmsg);
+}
+
+/* ------------------------------------------------------------ inodes */
+
+static int xattr_cb(void *ctx, const char *name, const void *value, size_t len, bool shared)
+{
+	struct ck *ck = ctx;
+
+	ck->res->bytes_read += strlen(name) + len;
+	return 0;
+}
+
+static bool dev_missing(struct ck *ck, unsigned devid)
+{
+	const struct erofs_dev *d = &ck->img->devs[devid];
+
+	return d->fd < 0 && !d->mem && !d->pread;
+}
+
+/* Read every mapped byte of a file, directory or symlink. */
+static void check_data(struct ck *ck, struct ck_node *n, const struct erofs_inode *inode)
+{
+	struct erofs_image *img = ck->img;
+	uint64_t off = 0;
+
+	if (inode->layout == EROFS_INODE_CHUNK_BASED &&
+	    !(img->feature_incompat & EROFS_FEATURE_INCOMPAT_CHUNKED_FILE) &&
+	    !ck->warned_chunk_feature) {
+		anole_warn("%s: chunk-based inodes, but the superblock lacks the chunked_file feature",
+			   img->name);
+		ck->warned_chunk_feature = true;
+	}
+	/* maps cover the file in order; each is at least one byte long */
+	while (off < inode->size && !ck->stop) {
+		struct erofs_map map;
+		uint64_t end;
+		int ret = erofs_map_blocks(img, inode, off, &map);
+
+		if (ret) {
+			report_read(ck, n, ret);
+			return;
+		}
+		end = map.logical + map.length;
+		if (map.physical != UINT64_MAX && dev_missing(ck, map.devid)) {
+			if (!ck->warned_missing_dev)
+				anole_warn("%s: extra device %u was not given (--device): its data is not read",
+					   img->name, map.devid);
+			ck->warned_missing_dev = true;
+			off = end;
+			continue;
+		}
+		if (map.physical == UINT64_MAX) {
+			off = end;
+			continue;
+		}
+		while (off < end) {
+			size_t want = end - off > CK_BUF_SIZE ? CK_BUF_SIZE : (size_t)(end - off);
+			ssize_t got = erofs_pread(img, inode, ck->buf, want, off);
+
+			if (got < 0) {
+				report_read(ck, n, (int)got);
+				return;
+			}
+			if ((size_t)got != want) {
+				report_node(ck, n, n->nid, "short read at offset %llu",
+					    (unsigned long long)off);
+				return;
+			}
+			ck->res->bytes_read += want;
+			anole_progress_add(ck->progress, 0);
+			off += want;
+		}
+	}
+}
+
+static void check_symlink(struct ck *ck, struct ck_node *n, const struct erofs_inode *inode)
+{
+	char target[EROFS_SYMLINK_MAX + 1];
+	ssize_t ret = erofs_readlink(ck->img, inode, target, sizeof(target));
+
+	if (ret < 0)
+		report_read(ck, n, (int)ret);
+	else
+		ck->res->bytes_read += (uint64_t)ret;
+}
+
+/* Everything but the directory entries: xattrs and data. */
+static void check_inode(struct ck *ck, struct ck_node *n, const struct erofs_inode *inode)
+{
+	int ret = erofs_iterate_xattrs(ck->img, inode, xattr_cb, ck);
+
+	if (ret)
+		report_read(ck, n, ret);
+	if (S_ISLNK(inode->mode))
+		check_symlink(ck, n, inode);
+	else if (S_ISREG(inode->mode))
+		check_data(ck, n, inode);
+	ck->res->inodes++;
+	if (S_ISREG(inode->mode))
+		ck->res->files++;
+	anole_progress_add(ck->progress, 1);
+}
+
+/* ------------------------------------------------------------ directories */
+
+struct dir_scan {
+	struct ck *ck;
+	size_t dir;             /* index of the directory's node */
+	erofs_nid_t nid, parent;
+	char prev[EROFS_NAME_LEN + 1];
+	size_t prevlen;
+	bool have_prev, have_dot, have_dotdot;
+	uint32_t subdirs;
+};
+
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static void check_dot(struct dir_scan *ds, const char *name, size_t len, erofs_nid_t nid,
+		      unsigned ftype)
+{
+	struct ck *ck = ds->ck;
+	bool dot = len == 1;
+	erofs_nid_t want = dot ? ds->nid : ds->parent;
+
+	if (dot)
+		ds->have_dot = true;
+	else
+		ds->have_dotdot = true;
+	if (nid != want)
+		report_entry(ck, &ck->nodes[ds->dir], name, len, EROFS_NID_NONE,
+			     "points to nid %llu, expected %llu", (unsigned long long)nid,
+			     (unsigned long long)want);
+	if (ftype != EROFS_FT_DIR)
+		report_entry(ck, &ck->nodes[ds->dir], name, len, EROFS_NID_NONE,
+			     "file type %u, expected a directory (%u)", ftype, EROFS_FT_DIR);
+}
+
+/* An entry naming an inode seen before: a hard link, or a corrupt tree. */
+static void check_seen(struct dir_scan *ds, struct ck_node *n, const char *name, size_t len,
+		       unsigned ftype)
+{
+	struct ck *ck = ds->ck;
+
+	if (n->flags & NODE_BAD)
+		return;
+	if (n->flags & NODE_DIR) {
+		report_entry(ck, &ck->nodes[ds->dir], name, len, n->nid,
+			     "directory reachable twice (hard-linked directory or cycle)");
+		return;
+	}
+	n->refs++;
+	if (ftype != erofs_mode_to_ftype(n->mode))
+		report_entry(ck, &ck->nodes[ds->dir], name, len, n->nid,
+			     "entry says %s, the inode is a %s", erofs_ftype_name(ftype),
+			     erofs_ftype_name(erofs_mode_to_ftype(n->mode)));
+}
+
+static void check_new(struct dir_scan *ds, const char *name, size_t len, erofs_nid_t nid,
+		      unsigned ftype)
+{
+	struct ck *ck = ds->ck;
+	struct erofs_inode inode;
+	struct ck_node *n = node_add(ck, nid, ds->nid, name);
+	size_t idx = (size_t)(n - ck->nodes);
+	int ret = erofs_read_inode(ck->img, nid, &inode);
+
+	if (ret) {
+		n->flags |= NODE_BAD;
+		report_read(ck, n, ret);
+		return;
+	}
+	n->mode = inode.mode;
+	n->nlink = inode.nlink;
+	n->refs = 1;
+	if (ftype != erofs_mode_to_ftype(inode.mode))
+		report_node(ck, n, nid, "entry says %s, the inode is a %s",
+			    erofs_ftype_name(ftype),
+			    erofs_ftype_name(erofs_mode_to_ftype(inode.mode)));
+	if (S_ISDIR(inode.mode)) {
+		n->flags |= NODE_DIR;
+		ds->subdirs++;
+		xgrow(&ck->stack, &ck->stack_alloc, ck->nstack + 1, sizeof(*ck->stack));
+		ck->stack[ck->nstack++] = idx;
+		return;
+	}
+	check_inode(ck, &ck->nodes[idx], &inode);
+}
+
+static int dirent_cb(void *ctx, const char *name, size_t len, erofs_nid_t nid, unsigned ftype)
+{
+	struct dir_scan *ds = ctx;
+	struct ck *ck = ds->ck;
+	struct ck_node *n;
+	bool dots = (len == 1 && name[0] == '.') || (len == 2 && !memcmp(name, "..", 2));
+
+	if (ck->stop)
+		return 1;
+	if (!dots && !erofs_name_ok(name, len))
+		report_entry(ck, &ck->nodes[ds->dir], name, len, nid,
+			     "invalid name (contains '/' or a NUL byte)");
+	if (ds->have_prev && name_cmp(ds->prev, ds->prevlen, name, len) >= 0) {
+		struct strbuf prev = STRBUF_INIT;
+
+		add_escaped(&prev, ds->prev, ds->prevlen);
+		report_entry(ck, &ck->nodes[ds->dir], name, len, nid,
+			     "entry is not sorted after \"%s\" (duplicate or out of order)",
+			     prev.buf);
+		strbuf_release(&prev);
+	}
+	memcpy(ds->prev, name, len);
+	ds->prevlen = len;
+	ds->have_prev = true;
+	if (ftype == EROFS_FT_UNKNOWN || ftype >= EROFS_FT_MAX)
+		report_entry(ck, &ck->nodes[ds->dir], name, len, nid, "bad file type %u", ftype);
+	if (dots) {
+		check_dot(ds, name, len, nid, ftype);
+		return 0;
+	}
+	n = node_find(ck, nid);
+	if (n)
+		check_seen(ds, n, name, len, ftype);
+	else
+		check_new(ds, name, len, nid, ftype);
+	return 0;
+}
+
+static void check_dir(struct ck *ck, size_t idx)
+{
+	struct dir_scan ds = { .ck = ck, .dir = idx };
+	struct erofs_inode inode;
+	struct ck_node *n = &ck->nodes[idx];
+	int ret;
+
+	ds.nid = n->nid;
+	ds.parent = n->name ? n->parent : n->nid;   /* the root is its own parent */
+	ret = erofs_read_inode(ck->img, ds.nid, &inode);
+	if (ret) {
+		report_read(ck, n, ret);
+		return;
+	}
+	check_inode(ck, n, &inode);
+	ck->res->dirs++;
+	ret = erofs_iterate_dir(ck->img, &inode, dirent_cb, &ds);
+	n = &ck->nodes[idx];    /* the node array may have moved */
+	if (ret < 0) {
+		report_read(ck, n, ret);
+		return;
+	}
+	if (ck->stop)
+		return;
+	ck->res->bytes_read += inode.size;
+	if (!ds.have_dot)
+		report_node(ck, n, n->nid, "no \".\" entry");
+	if (!ds.have_dotdot)
+		report_node(ck, n, n->nid, "no \"..\" entry");
+	if (inode.nlink != 2u + ds.subdirs)
+		report_node(ck, n, n->nid, "nlink is %u, expected %u (2 + %u subdirectories)",
+			    inode.nlink, 2u + ds.subdirs, ds.subdirs);
+}
+
+/* ------------------------------------------------------------ image level */
+
+static void check_devices(struct ck *ck)
+{
+	struct erofs_image *img = ck->img;
+	uint64_t want = (uint64_t)img->blocks << img->blkszbits;
+
+	if (img->devs[0].size < want)
+		report_node(ck, NULL, EROFS_NID_NONE,
+			    "image is truncated: the superblock says %u blocks (%llu bytes), the image has %llu bytes",
+			    img->blocks, (unsigned long long)want,
+			    (unsigned long long)img->devs[0].size);
+	for (unsigned i = 1; i < img->ndevs; i++) {
+		const struct erofs_dev *d = &img->devs[i];
+		uint64_t blocks = le32_to_cpu(img->devslots[i - 1].blocks);
+
+		want = blocks << img->blkszbits;
+		if (dev_missing(ck, i) || !blocks)
+			continue;       /* mkfs 1.5 leaves the size 0 */
+		if (d->size < want)
+			report_node(ck, NULL, EROFS_NID_NONE,
+				    "extra device %u (%s) has %llu bytes, the device table says %llu blocks",
+				    i, d->path ? d->path : "?", (unsigned long long)d->size,
+				    (unsigned long long)blocks);
+	}
+}
+
+static void check_links(struct ck *ck)
+{
+	for (size_t i = 0; i < ck->nnodes && !ck->stop; i++) {
+		struct ck_node *n = &ck->nodes[i];
+
+		if (n->flags & (NODE_DIR | NODE_BAD))
+			continue;
+		if (n->refs != n->nlink)
+			report_node(ck, n, n->nid, "nlink is %u, but %u directory entr%s name it",
+				    n->nlink, n->refs, n->refs == 1 ? "y" : "ies");
+	}
+}
+
+static void check_tree(struct ck *ck)
+{
+	struct erofs_image *img = ck->img;
+	struct erofs_inode root;
+	struct ck_node *n;
+	int ret;
+
+	check_devices(ck);
+	n = node_add(ck, img->root_nid, img->root_nid, NULL);
+	ret = erofs_read_inode(img, img->root_nid, &root);
+	if (ret) {
+		report_read(ck, n, ret);
+		return;
+	}
+	if (!S_ISDIR(root.mode)) {
+		report_node(ck, n, n->nid, "the root inode is not a directory (mode 0%o)", root.mode);
+		return;
+	}
+	n->flags |= NODE_DIR;
+	ck->stack = xmalloc(sizeof(*ck->stack));
+	ck->stack_alloc = 1;
+	ck->stack[ck->nstack++] = 0;
+	/* every directory is pushed once (the nid table), so this ends */
+	while (ck->nstack && !ck->stop)
+		check_dir(ck, ck->stack[--ck->nstack]);
+	check_links(ck);
+	if (!ck->stop && img->inos != ck->res->inodes)
+		anole_warn("%s: the superblock counts %llu inodes, %llu were found",
+			   img->name, (unsigned long long)img->inos,
+			   (unsigned long long)ck->res->inodes);
+}
+
+int anole_image_check_open(struct erofs_image *img, const struct anole_check_opts *opts,
+			   struct anole_check_result *res)
+{
+	struct ck ck = { .img = img, .res = res };
+	bool quiet = img->quiet;
+
+	memset(res, 0, sizeof(*res));
+	ck.max_errors = opts && opts->max_errors ? opts->max_errors : 100;
+	ck.buf = xmalloc(CK_BUF_SIZE);
+	ck.progress = anole_progress_start("Checking", img->inos <= UINT32_MAX ? img->inos : 0,
+					   "inodes");
+	img->quiet = true;      /* reader errors are reported here, with paths */
+	check_tree(&ck);
+	img->quiet = quiet;
+	anole_progress_done(ck.progress);
+	for (size_t i = 0; i < ck.nnodes; i++)
+		free(ck.nodes[i].name);
+	free(ck.nodes);
+	free(ck.slots);
+	free(ck.stack);
+	free(ck.buf);
+	if (!res->errors)
+		return 0;
+	return ck.unsupported == res->errors ? -EOPNOTSUPP : -EFSCORRUPTED;
+}
+
+int anole_image_check(const struct anole_check_opts *opts, struct anole_check_result *res)
+{
+	struct erofs_image *img;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = erofs_image_open(&img, opts->image, opts->devices, opts->ndevices);
+	if (ret) {
+		/* the open already said why */
+		if (ret == -EFSCORRUPTED)
+			res->errors = 1;
+		return ret;
+	}
+	ret = anole_image_check_open(img, opts, res);
+	erofs_image_close(img);
+	return ret;
+}

@@ -8,7 +8,6 @@
 #include "anole/erofs.h"
 
 #include <pthread.h>
-#include <string.h>
 
 #define CRC32C_POLY 0x82F63B78u
 

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Private helpers of the EROFS reader and of check/unpack/inspect. */
+#ifndef ANOLE_READER_INTERNAL_H
+#define ANOLE_READER_INTERNAL_H
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "anole/erofs.h"
+#include "anole/image.h"
+#include "anole/strbuf.h"
+
+#define EROFS_NID_NONE UINT64_MAX
+#define EROFS_SYMLINK_MAX 4095     /* a target longer than this is corrupt */
+
+/*
+ * Report a problem found in the image: kept in img->errmsg and, unless
+ * img->quiet, logged as "IMAGE: nid N: message". Returns -err.
+ */
+int erofs_err(struct erofs_image *img, erofs_nid_t nid, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static inline bool erofs_layout_compressed(unsigned layout)
+{
+	return layout == EROFS_INODE_COMPRESSED_FULL ||
+	       layout == EROFS_INODE_COMPRESSED_COMPACT;
+}
+
+/* Byte offset of the first byte after inode + inline xattrs (checked at
+ * erofs_read_inode() time not to overflow). */
+static inline uint64_t erofs_inode_meta_end(const struct erofs_inode *inode)
+{
+	return inode->iloc + inode->inode_isize + inode->xattr_isize;
+}
+
+/* Display name of a device: its path or "device N". buf is 32 bytes. */
+const char *erofs_dev_name(struct erofs_image *img, unsigned devid, char buf[32]);
+
+/* Is [off, off+len) inside device devid: its size when present, else the
+ * size its device-table slot declares (or anything, if that is 0)? */
+bool erofs_dev_range_ok(struct erofs_image *img, unsigned devid, uint64_t off, uint64_t len);
+
+/* Name of one feature bit ("sb_chksum", "chunked_file"), NULL if unknown. */
+const char *erofs_feature_name(bool incompat, uint32_t bit);
+
+/* Chunk-based inodes: the index/block-map entry of chunk `chunknr`. */
+int erofs_chunk_count(const struct erofs_image *img, const struct erofs_inode *inode,
+		      uint64_t *nchunks);
+
+/* Check and unpack over an image that is already open (fuzzing, tests). */
+int anole_image_check_open(struct erofs_image *img, const struct anole_check_opts *opts,
+			   struct anole_check_result *res);
+int anole_image_inspect_open(struct erofs_image *img, const struct anole_inspect_opts *opts,
+			     struct strbuf *out);
+
+/* Is this a name a directory entry may have (non-empty, no '/' or NUL,
+ * at most 255 bytes, not "." or "..")? */
+bool erofs_name_ok(const char *name, size_t len);
+#endif
