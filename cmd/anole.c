@@ -2,6 +2,7 @@
 /* anole: one front door, `anole <group> <verb> [options]`. */
 #include "anole.h"
 #include "anole/error.h"
+#include "anole/fileio.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -85,5 +86,6 @@ int anole_parse_size(const char *s, unsigned long long *out)
 
 int main(int argc, char **argv)
 {
+	anole_output_cleanup_on_signals();
 	return anole_dispatch(NULL, groups, argc, argv);
 }

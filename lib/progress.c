@@ -40,7 +40,7 @@ static void human(char *out, size_t n, uint64_t v, const char *unit)
 	int i = 0;
 
 	if (strcmp(unit, "B")) {
-		snprintf(out, n, "%llu", (unsigned long long)v);
+		snprintf(out, n, "%llu%s%s", (unsigned long long)v, *unit ? " " : "", unit);
 		return;
 	}
 	while (d >= 1024 && i < 4) {

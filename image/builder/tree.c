@@ -7,6 +7,7 @@
  */
 #include "builder.h"
 #include "anole/error.h"
+#include "anole/progress.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
 
@@ -132,6 +133,7 @@ static int scan_entry(struct builder *b, struct bnode *dir, int dfd, struct bdir
 		}
 	}
 
+	anole_progress_add(b->progress, 1);
 	n = new_node(b, dir->path, de->name);
 	de->node = n;
 	n->parent = dir;
@@ -278,9 +280,12 @@ int builder_scan(struct builder *b)
 	b->root->path = xstrdup(src);
 	b->root->parent = b->root;
 	fill_from_stat(b->root, &st);
+	b->progress = anole_progress_start("Scanning", 0, "files");
 	ret = builder_read_xattrs(b, b->root);
 	if (!ret)
 		ret = scan_dir(b, b->root, fd, 0);
+	anole_progress_done(b->progress);
+	b->progress = NULL;
 	close(fd);
 	anole_hashmap_free(&b->hardlinks);
 	if (ret)

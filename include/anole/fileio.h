@@ -34,4 +34,6 @@ struct anole_output {
 int anole_output_open(struct anole_output *out, const char *path);
 int anole_output_commit(struct anole_output *out);
 void anole_output_abort(struct anole_output *out);
+/* For commands: SIGINT/SIGTERM/SIGHUP/SIGQUIT remove uncommitted outputs. */
+void anole_output_cleanup_on_signals(void);
 #endif
