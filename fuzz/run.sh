@@ -1,0 +1,117 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Fuzz the EROFS image reader for SECONDS seconds.
+#
+#   fuzz/run.sh BUILD_DIR SECONDS
+#
+# BUILD_DIR holds fuzz_image_reader (make fuzz). The seed corpus is made of
+# small images from Debian's mkfs.erofs (flat, chunked, with xattrs, ACLs,
+# symlinks, hard links, devices, fifos, long names) and, when BUILD_DIR has
+# it, from anole's own builder. Exits non-zero if the fuzzer finds a crash,
+# a sanitizer report, a leak or a hang; the reproducer is kept and named.
+set -eu
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 BUILD_DIR SECONDS" >&2
+	exit 2
+fi
+build=$1
+seconds=$2
+fuzzer=$build/fuzz_image_reader
+if [ ! -x "$fuzzer" ]; then
+	echo "$0: $fuzzer not found; run 'make fuzz' first" >&2
+	exit 2
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/anole-fuzz.XXXXXX")
+keep=0
+cleanup() { [ "$keep" = 1 ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+corpus=$work/corpus
+mkdir -p "$corpus" "$work/artifacts"
+
+# A small tree with every kind of inode; quiet about what the file
+# system here cannot do (xattrs, ACLs, device nodes as non-root).
+make_tree() {
+	local t=$1
+	mkdir -p "$t/dir/sub" "$t/empty"
+	echo hello >"$t/small"
+	head -c 5000 /dev/urandom >"$t/tail"
+	head -c 8192 /dev/urandom >"$t/blocks"
+	: >"$t/zero"
+	ln -s small "$t/link"
+	ln -s "$(printf 'x%.0s' $(seq 1 300))" "$t/longlink"
+	ln "$t/small" "$t/dir/hard"
+	printf 'n%.0s' $(seq 1 255) >/dev/null
+	: >"$t/dir/$(printf 'n%.0s' $(seq 1 200))"
+	for i in 1 2 3 4 5 6; do echo "$i" >"$t/dir/sub/f$i"; done
+	truncate -s 40000 "$t/sparse"
+	mkfifo "$t/fifo" 2>/dev/null || true
+	mknod "$t/null" c 1 3 2>/dev/null || true
+	mknod "$t/blk" b 7 200 2>/dev/null || true
+	if command -v setfattr >/dev/null; then
+		setfattr -n user.a -v value "$t/small" 2>/dev/null || true
+		setfattr -n user.bin -v 0x0001ff "$t/tail" 2>/dev/null || true
+		setfattr -n trusted.t -v x "$t/dir" 2>/dev/null || true
+		for i in 1 2 3 4; do
+			setfattr -n user.shared -v same "$t/dir/sub/f$i" 2>/dev/null || true
+		done
+	fi
+	if command -v setfacl >/dev/null; then
+		setfacl -m u:1234:rwx "$t/dir" 2>/dev/null || true
+		setfacl -d -m g:55:rx "$t/dir" 2>/dev/null || true
+	fi
+}
+
+n=0
+seed() {        # seed NAME MKFS-ARGS...: one image into the corpus
+	local name=$1
+	shift
+	if mkfs.erofs --quiet "$@" "$corpus/$name.img" "$work/tree" >/dev/null 2>&1 ||
+	   mkfs.erofs "$@" "$corpus/$name.img" "$work/tree" >/dev/null 2>&1; then
+		n=$((n + 1))
+	else
+		rm -f "$corpus/$name.img"
+	fi
+}
+
+make_tree "$work/tree"
+if command -v mkfs.erofs >/dev/null; then
+	seed flat -T0
+	seed chunk4k -T0 --chunksize=4096
+	seed chunk64k -T0 --chunksize=65536
+	seed noxattr -T0 -x-1
+	seed blob -T0 --chunksize=4096 --blobdev="$work/blob.img"
+	rm -rf "$work/tree"
+	mkdir -p "$work/tree"
+	echo hi >"$work/tree/f"
+	ln -s f "$work/tree/l"
+	mkdir "$work/tree/d"
+	seed mini -T0
+	seed minichunk -T0 --chunksize=4096
+else
+	echo "$0: mkfs.erofs not found; fuzzing without mkfs seeds" >&2
+fi
+if [ -x "$build/anole" ]; then
+	rm -rf "$work/tree"
+	make_tree "$work/tree"
+	"$build/anole" image build -q "$work/tree" -o "$corpus/anole.img" --timestamp 0 \
+		>/dev/null 2>&1 && n=$((n + 1)) || rm -f "$corpus/anole.img"
+	"$build/anole" image build -q "$work/tree" -o "$corpus/anole-chunk.img" --timestamp 0 \
+		--chunk-size 4096 >/dev/null 2>&1 && n=$((n + 1)) || rm -f "$corpus/anole-chunk.img"
+fi
+echo "fuzz: $n seed images in $corpus; running $fuzzer for ${seconds}s"
+
+rc=0
+"$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
+	-max_len=131072 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
+	>"$work/fuzz.log" 2>&1 || rc=$?
+tail -n 25 "$work/fuzz.log"
+if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
+	keep=1
+	echo "fuzz: FAILED (exit $rc); log and reproducers kept in $work" >&2
+	ls -l "$work/artifacts" >&2 || true
+	exit 1
+fi
+echo "fuzz: ok"
