@@ -132,7 +132,8 @@ static void nidmap_free(struct nidmap *m, bool free_vals)
 static void entry_path(struct up *up, const char *name, struct strbuf *out)
 {
 	strbuf_addch(out, '/');
-	strbuf_add(out, up->path.buf, up->path.len);
+	if (up->path.len)
+		strbuf_add(out, up->path.buf, up->path.len);
 	if (name) {
 		if (up->path.len)
 			strbuf_addch(out, '/');
@@ -427,22 +428,43 @@ static int extract_nondir(struct up *up, const char *name, const struct erofs_in
 struct collect {
 	struct up *up;
 	struct up_frame *f;
+	erofs_nid_t parent;
 	size_t alloc;
+	bool dot, dotdot;
 	int err;
 };
+
+static int collect_error(struct collect *c, const char *msg)
+{
+	snprintf(c->up->img->errmsg, sizeof(c->up->img->errmsg), "%s", msg);
+	c->err = image_error(c->up, NULL, c->f->inode.nid, EFSCORRUPTED);
+	return 1;
+}
+
+/* "." and ".." are not extracted, but a corrupt one must not hide the
+ * entries it replaced: each appears once and points where it should. */
+static int collect_dots(struct collect *c, size_t len, erofs_nid_t nid)
+{
+	bool *seen = len == 1 ? &c->dot : &c->dotdot;
+
+	if (*seen)
+		return collect_error(c, len == 1 ? "more than one \".\" entry"
+					     : "more than one \"..\" entry");
+	*seen = true;
+	if (nid != (len == 1 ? c->f->inode.nid : c->parent))
+		return collect_error(c, len == 1 ? "\".\" does not point to the directory"
+					     : "\"..\" does not point to the parent directory");
+	return 0;
+}
 
 static int collect_cb(void *ctx, const char *name, size_t len, erofs_nid_t nid, unsigned ftype)
 {
 	struct collect *c = ctx;
 
 	if ((len == 1 && name[0] == '.') || (len == 2 && !memcmp(name, "..", 2)))
-		return 0;
-	if (!erofs_name_ok(name, len)) {
-		snprintf(c->up->img->errmsg, sizeof(c->up->img->errmsg),
-			 "directory entry with an invalid name (contains '/' or a NUL byte)");
-		c->err = image_error(c->up, NULL, c->f->inode.nid, EFSCORRUPTED);
-		return 1;
-	}
+		return collect_dots(c, len, nid);
+	if (!erofs_name_ok(name, len))
+		return collect_error(c, "directory entry with an invalid name (contains '/' or a NUL byte)");
 	xgrow(&c->f->ents, &c->alloc, c->f->nents + 1, sizeof(*c->f->ents));
 	c->f->ents[c->f->nents++] = (struct up_entry){ .name = xstrndup(name, len), .nid = nid };
 	return 0;
@@ -451,7 +473,10 @@ static int collect_cb(void *ctx, const char *name, size_t len, erofs_nid_t nid, 
 /* Push a frame for a directory whose fd is up->curfd. */
 static int push_dir(struct up *up, const struct erofs_inode *inode, size_t pathlen)
 {
-	struct collect c = { .up = up };
+	struct collect c = {
+		.up = up,
+		.parent = up->nframes ? up->frames[up->nframes - 1].inode.nid : inode->nid,
+	};
 	struct up_frame *f;
 	struct stat st;
 	bool found;
