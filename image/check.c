@@ -520,8 +520,8 @@ static void check_links(struct ck *ck)
 		if (n->flags & (NODE_DIR | NODE_BAD))
 			continue;
 		if (n->refs != n->nlink)
-			report_node(ck, n, n->nid, "nlink is %u, but %u directory entr%s name it",
-				    n->nlink, n->refs, n->refs == 1 ? "y" : "ies");
+			report_node(ck, n, n->nid, "nlink is %u, but %u directory entr%s",
+				    n->nlink, n->refs, n->refs == 1 ? "y names it" : "ies name it");
 	}
 }
 

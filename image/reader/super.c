@@ -107,6 +107,12 @@ bool erofs_dev_range_ok(struct erofs_image *img, unsigned devid, uint64_t off, u
 	return off <= size && len <= size - off;
 }
 
+/* Incompat bits that only compressed images set. */
+#define COMPRESSION_FEATURES (EROFS_FEATURE_INCOMPAT_ZERO_PADDING | \
+			      EROFS_FEATURE_INCOMPAT_COMPR_CFGS | \
+			      EROFS_FEATURE_INCOMPAT_ZTAILPACKING | \
+			      EROFS_FEATURE_INCOMPAT_FRAGMENTS)
+
 static const char *const compat_names[32] = {
 	[0] = "sb_chksum", [1] = "mtime", [2] = "xattr_filter",
 	[3] = "shared_ea_in_metabox", [4] = "plain_xattr_pfx", [5] = "ishare_xattrs",
@@ -232,8 +238,9 @@ static int parse_super(struct erofs_image *img)
 	if (unknown) {
 		feature_list(names, sizeof(names), true, unknown);
 		return erofs_err(img, EROFS_NID_NONE, EOPNOTSUPP,
-				 "uses features this reader does not support: %s (incompat 0x%x)",
-				 names, unknown);
+				 "uses features this reader does not support: %s (incompat 0x%x)%s",
+				 names, unknown, unknown & COMPRESSION_FEATURES ?
+				 "; compressed images are not supported yet" : "");
 	}
 	img->root_nid = le16_to_cpu(sb->root_nid);
 	img->inos = le64_to_cpu(sb->inos);
