@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `anole image <verb>`: thin option parsing over the image library. */
 #include "anole.h"
+#include "anole/compress.h"
+#include "anole/digest.h"
 #include "anole/error.h"
 #include "anole/erofs.h"
 #include "anole/image.h"
@@ -17,7 +19,7 @@
 
 enum { OPT_JSON = 256, OPT_QUIET, OPT_TIMESTAMP, OPT_UUID, OPT_LABEL, OPT_THREADS,
        OPT_CHUNK, OPT_BLOB, OPT_DEVICE, OPT_NO_DEDUPE, OPT_NO_OWNER, OPT_VERBOSE,
-       OPT_MAX_ERRORS };
+       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST };
 
 struct devlist {
 	const char **v;
@@ -95,8 +97,15 @@ static const char build_help[] =
 "  -o, --output IMAGE     the image to write (replaced atomically)\n"
 "      --chunk-size N     store regular files as chunks of N bytes (power of\n"
 "                         two, 4K..64M); identical chunks are stored once\n"
-"      --blob FILE        with --chunk-size: chunk data goes to FILE, an extra\n"
-"                         device; mount with -o device=FILE\n"
+"      --blob FILE        chunk data goes to FILE, an extra device; mount with\n"
+"                         -o device=FILE (chunk size default 1M)\n"
+"      --blob-dir DIR     chunk data goes to a transport blob in DIR named by\n"
+"                         its sha256, each chunk compressed on its own, for\n"
+"                         `anole image mount --blobs` (lazy loading); the\n"
+"                         chunk table is appended to IMAGE\n"
+"      --compress ALG     with --blob-dir: zstd[:LEVEL] (default), lz4[:LEVEL]\n"
+"                         (LEVEL > 1: LZ4HC), none\n"
+"      --digest ALG       chunk digest: sha256 (default) or sm3\n"
 "      --timestamp T      image time, seconds since the epoch (default:\n"
 "                         $SOURCE_DATE_EPOCH, else now)\n"
 "      --uuid UUID        volume UUID (default: random); with --timestamp the\n"
@@ -130,11 +139,21 @@ static void print_build_stats(const struct anole_build_opts *o,
 			    (unsigned long long)st->files_deduped,
 			    (unsigned long long)st->chunks,
 			    (unsigned long long)st->chunks_deduped);
-		if (o->blob_path) {
+		if (o->blob_path || o->blob_dir) {
 			strbuf_addstr(&sb, ",\"blob\":");
-			strbuf_add_json_string(&sb, o->blob_path, strlen(o->blob_path));
-			strbuf_addf(&sb, ",\"blob_bytes\":%llu,\"blob_digest\":\"sha256:%s\"",
-				    (unsigned long long)st->blob_bytes, st->blob_digest);
+			if (o->blob_path) {
+				strbuf_add_json_string(&sb, o->blob_path, strlen(o->blob_path));
+			} else {
+				struct strbuf p = STRBUF_INIT;
+
+				strbuf_addf(&p, "%s/%s", o->blob_dir, st->blob_digest);
+				strbuf_add_json_string(&sb, p.buf, p.len);
+				strbuf_release(&p);
+			}
+			strbuf_addf(&sb, ",\"blob_bytes\":%llu,\"blob_uncompressed_bytes\":%llu,"
+				    "\"blob_digest\":\"sha256:%s\"",
+				    (unsigned long long)st->blob_bytes,
+				    (unsigned long long)st->blob_uncompressed_bytes, st->blob_digest);
 		}
 		strbuf_addstr(&sb, "}\n");
 		fputs(sb.buf, stdout);
@@ -153,6 +172,9 @@ static int image_build(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "blob", required_argument, NULL, OPT_BLOB },
+		{ "blob-dir", required_argument, NULL, OPT_BLOB_DIR },
+		{ "compress", required_argument, NULL, OPT_COMPRESS },
+		{ "digest", required_argument, NULL, OPT_DIGEST },
 		{ "timestamp", required_argument, NULL, OPT_TIMESTAMP },
 		{ "uuid", required_argument, NULL, OPT_UUID },
 		{ "label", required_argument, NULL, OPT_LABEL },
@@ -164,7 +186,8 @@ static int image_build(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct anole_build_opts o = { .blkszbits = 12, .dedupe_files = true };
+	struct anole_build_opts o = { .blkszbits = 12, .dedupe_files = true,
+				      .compression = ANOLE_COMPRESS_ZSTD };
 	struct anole_build_stats st = { 0 };
 	bool json = false;
 	const char *env;
@@ -182,6 +205,23 @@ static int image_build(int argc, char **argv)
 			o.chunk_size = v;
 			break;
 		case OPT_BLOB: o.blob_path = optarg; break;
+		case OPT_BLOB_DIR: o.blob_dir = optarg; break;
+		case OPT_COMPRESS: {
+			enum anole_compress_alg alg;
+
+			if (anole_compress_parse(optarg, &alg, &o.compression_level))
+				return 2;
+			o.compression = (int)alg;
+			break;
+		}
+		case OPT_DIGEST: {
+			enum anole_digest_alg alg;
+
+			if (anole_digest_from_name(optarg, &alg))
+				return 2;
+			o.chunk_digest = (int)alg;
+			break;
+		}
 		case OPT_TIMESTAMP:
 			if (parse_epoch(optarg, &o.timestamp))
 				return usage_error("build", "--timestamp takes seconds since the epoch");
@@ -214,7 +254,9 @@ static int image_build(int argc, char **argv)
 		return usage_error("build", "takes exactly one source directory");
 	if (!o.output)
 		return usage_error("build", "-o IMAGE is required");
-	if (o.blob_path && !o.chunk_size)
+	if (o.blob_path && o.blob_dir)
+		return usage_error("build", "--blob and --blob-dir exclude each other");
+	if ((o.blob_path || o.blob_dir) && !o.chunk_size)
 		o.chunk_size = 1u << 20;    /* a blob is made of chunks: 1 MiB default */
 	o.src_dir = argv[optind];
 	if (!o.have_timestamp && (env = getenv("SOURCE_DATE_EPOCH")) && *env) {

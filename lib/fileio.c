@@ -238,6 +238,12 @@ int anole_output_commit(struct anole_output *out)
 	return ret;
 }
 
+void anole_output_rename_target(struct anole_output *out, const char *path)
+{
+	free(out->path);
+	out->path = xstrdup(path);
+}
+
 void anole_output_abort(struct anole_output *out)
 {
 	if (!out->tmp_path)

@@ -13,6 +13,7 @@
 
 #include "anole/erofs_fs.h"
 #include "anole/hashmap.h"
+#include "anole/blobmeta.h"
 #include "anole/image.h"
 
 /* One distinct xattr (name + value), shared by every inode that has it. */
@@ -118,6 +119,10 @@ struct builder {
 	bool use_blob;
 	uint64_t blob_blocks;
 	struct anole_hashmap chunk_map;  /* digest -> struct bchunk (owner) */
+	struct bchunk_ref { struct bnode *n; uint64_t idx; } *owners; /* in blob order */
+	size_t nowners, owners_alloc;
+	struct anole_blob_info *transport; /* with blob_dir: the blob written */
+	uint64_t ext_bytes;         /* chunk table appended to the image */
 
 	int img_fd, blob_fd;
 	uint64_t data_bytes;        /* to copy, for progress */
@@ -148,6 +153,9 @@ int builder_plan_chunks(struct builder *b);    /* which files, chunk size */
 int builder_assign_chunks(struct builder *b);  /* hash, dedupe, place */
 int builder_write_chunks(struct builder *b);   /* copy unique chunks */
 bool node_is_chunked(const struct builder *b, const struct bnode *n);
+
+/* transport.c: with --blob-dir, compressed chunks + chunk table */
+int builder_write_transport(struct builder *b, uint8_t digest[32]);
 
 /* write.c */
 int builder_write_node_meta(struct builder *b, const struct bnode *n);

@@ -197,7 +197,8 @@ static void hash_chunks(void *item, void *shared)
 			c->hole = true;
 			continue;
 		}
-		j->err = anole_digest(ANOLE_DIGEST_SHA256, buf, len, c->digest);
+		j->err = anole_digest((enum anole_digest_alg)j->b->opts->chunk_digest, buf, len,
+				      c->digest);
 	}
 	if (fd >= 0)
 		close(fd);
@@ -272,6 +273,8 @@ int builder_assign_chunks(struct builder *b)
 			}
 			c->blkaddr = (uint32_t)next;
 			c->owner = true;
+			xgrow(&b->owners, &b->owners_alloc, b->nowners + 1, sizeof(*b->owners));
+			b->owners[b->nowners++] = (struct bchunk_ref){ n, k };
 			next += DIV_ROUND_UP(c->len, b->blksz);
 			b->data_bytes += c->len;
 			b->st->chunks++;

@@ -12,6 +12,7 @@
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/progress.h"
+#include "anole/strbuf.h"
 #include "anole/workqueue.h"
 #include "anole/xalloc.h"
 
@@ -325,6 +326,21 @@ static int blob_digest(struct builder *b, uint8_t digest[32])
 	return ret ? anole_error(-ret, "cannot read back %s", b->opts->blob_path) : 0;
 }
 
+/* The chunk table of the transport blob, after the EROFS blocks. */
+static int append_blobmeta(struct builder *b)
+{
+	struct anole_blobmeta meta = { .nblobs = 1, .blobs = b->transport };
+	uint64_t off = b->total_blocks << b->blkszbits;
+	struct strbuf ext = STRBUF_INIT;
+	int ret;
+
+	anole_blobmeta_serialize(&meta, off, &ext);
+	ret = pwrite_full(b->img_fd, ext.buf, ext.len, off);
+	b->ext_bytes = ext.len;
+	strbuf_release(&ext);
+	return ret ? anole_error(-ret, "cannot write %s", b->opts->output) : 0;
+}
+
 static int write_image(struct builder *b, struct anole_output *img, struct anole_output *blob)
 {
 	uint8_t digest[32] = { 0 };
@@ -333,13 +349,15 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 
 	if (ftruncate(b->img_fd, (off_t)(b->total_blocks << b->blkszbits)) < 0)
 		return anole_error(errno, "cannot size %s", b->opts->output);
-	if (b->use_blob && ftruncate(b->blob_fd, (off_t)(b->blob_blocks << b->blkszbits)) < 0)
+	if (b->opts->blob_path && ftruncate(b->blob_fd, (off_t)(b->blob_blocks << b->blkszbits)) < 0)
 		return anole_error(errno, "cannot size %s", b->opts->blob_path);
 
 	b->meta = xcalloc(1, meta_len);
 	b->progress = anole_progress_start("Writing image", b->data_bytes, "B");
 	ret = write_files(b);
-	if (!ret)
+	if (!ret && b->opts->blob_dir)
+		ret = builder_write_transport(b, digest);
+	else if (!ret)
 		ret = builder_write_chunks(b);
 	anole_progress_done(b->progress);
 	b->progress = NULL;
@@ -347,7 +365,7 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 		ret = write_metadata(b);
 	if (!ret)
 		ret = write_shared_xattrs(b);
-	if (!ret && b->use_blob)
+	if (!ret && b->opts->blob_path)
 		ret = blob_digest(b, digest);
 	if (!ret)
 		ret = write_superblock(b, digest);
@@ -355,9 +373,18 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 		ret = anole_error(-ret, "cannot write %s", b->opts->output);
 	free(b->meta);
 	b->meta = NULL;
+	if (!ret && b->transport)
+		ret = append_blobmeta(b);
 	if (ret)
 		return ret;
 	/* the blob first: an image never names a blob that is not there */
+	if (blob && b->transport) {
+		struct strbuf name = STRBUF_INIT;
+
+		strbuf_addf(&name, "%s/%s", b->opts->blob_dir, b->transport->hex);
+		anole_output_rename_target(blob, name.buf);
+		strbuf_release(&name);
+	}
 	if (blob && (ret = anole_output_commit(blob)))
 		return ret;
 	return anole_output_commit(img);
@@ -380,7 +407,9 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 			return anole_error_code(EINVAL, "chunk size %llu is not supported",
 						(unsigned long long)opts->chunk_size);
 	}
-	b.use_blob = opts->blob_path != NULL;
+	b.use_blob = opts->blob_path || opts->blob_dir;
+	if (opts->blob_path && opts->blob_dir)
+		return anole_error_code(EINVAL, "--blob and --blob-dir exclude each other");
 	builder_init_xattrs(&b);
 
 	ret = builder_scan(&b);
@@ -388,8 +417,15 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 		ret = builder_plan(&b);
 	if (!ret)
 		ret = anole_output_open(&img, opts->output);
-	if (!ret && b.use_blob)
+	if (!ret && opts->blob_path)
 		ret = anole_output_open(&blob, opts->blob_path);
+	if (!ret && opts->blob_dir) {
+		struct strbuf tmp = STRBUF_INIT;
+
+		strbuf_addf(&tmp, "%s/blob", opts->blob_dir);
+		ret = anole_output_open(&blob, tmp.buf);
+		strbuf_release(&tmp);
+	}
 	if (!ret) {
 		b.img_fd = img.fd;
 		b.blob_fd = blob.fd;
@@ -408,7 +444,17 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 		}
 		st->image_bytes = b.total_blocks << b.blkszbits;
 		st->blob_bytes = b.blob_blocks << b.blkszbits;
+		st->blob_uncompressed_bytes = st->blob_bytes;
+		if (b.transport) {
+			st->blob_bytes = b.transport->compressed_size;
+			st->image_bytes += b.ext_bytes;
+		}
 	}
+	if (b.transport) {
+		free(b.transport->chunks);
+		free(b.transport);
+	}
+	free(b.owners);
 	builder_free_tree(&b);
 	builder_free_xattrs(&b);
 	return ret;

@@ -33,6 +33,9 @@ struct anole_output {
 
 int anole_output_open(struct anole_output *out, const char *path);
 int anole_output_commit(struct anole_output *out);
+/* Change the final name (same directory) before commit: outputs named by
+ * their content digest learn it at the end. */
+void anole_output_rename_target(struct anole_output *out, const char *path);
 void anole_output_abort(struct anole_output *out);
 /* For commands: SIGINT/SIGTERM/SIGHUP/SIGQUIT remove uncommitted outputs. */
 void anole_output_cleanup_on_signals(void);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "anole/blobstore.h"
 #include "anole/strbuf.h"
 
 /* ---- build ---- */
@@ -14,6 +15,12 @@ struct anole_build_opts {
 	unsigned blkszbits;         /* 12 */
 	uint64_t chunk_size;        /* 0: flat files; else power of two, 4 KiB..64 MiB */
 	const char *blob_path;      /* chunk data to this file (device 1) */
+	const char *blob_dir;       /* or: a transport blob (chunks compressed one by
+	                               by one) named by its digest in this dir, and
+	                               its chunk table appended to the image */
+	int compression;            /* enum anole_compress_alg, for blob_dir */
+	int compression_level;
+	int chunk_digest;           /* enum anole_digest_alg of chunk addresses */
 	bool have_timestamp;
 	int64_t timestamp;          /* image time (--timestamp / SOURCE_DATE_EPOCH) */
 	bool have_uuid;
@@ -28,7 +35,8 @@ struct anole_build_stats {
 	uint64_t image_bytes, blob_bytes;
 	uint64_t chunks, chunks_deduped, files_deduped;
 	uint64_t compact_inodes, extended_inodes, shared_xattrs;
-	char blob_digest[65];
+	char blob_digest[65];       /* sha256 hex of the blob (transport form with blob_dir) */
+	uint64_t blob_uncompressed_bytes;
 };
 
 int anole_image_build(const struct anole_build_opts *opts, struct anole_build_stats *st);
@@ -68,4 +76,29 @@ struct anole_inspect_opts {
 };
 /* Appends the report (text or JSON) to out. */
 int anole_image_inspect(const struct anole_inspect_opts *opts, struct strbuf *out);
+
+/* ---- lazy mounts ---- */
+enum anole_mount_mode { ANOLE_MOUNT_AUTO, ANOLE_MOUNT_KERNEL, ANOLE_MOUNT_FUSE };
+
+struct anole_mount_opts {
+	const char *image;          /* built with --blob-dir */
+	const char *mountpoint;
+	const char *blobs;          /* blob store spec (see blobstore.h) */
+	const char *cache_dir;      /* NULL: /var/cache/anole, or ~/.cache/anole */
+	enum anole_mount_mode mode; /* auto: kernel as root, else fuse */
+	bool foreground;
+	const char *prefetch_list;
+	const char *record_file;
+	const char *metrics_addr;   /* HOST:PORT for Prometheus scrapes */
+	struct anole_blobstore_opts *store;
+};
+/* Returns once the mount is up (the daemon keeps running), or when the
+ * daemon exits with foreground set. */
+int anole_image_mount(const struct anole_mount_opts *opts);
+/* Unmount and stop the daemon; lazy detaches a busy mount. */
+int anole_image_umount(const char *mountpoint, bool lazy);
+/* The daemon's counters (JSON or text). */
+int anole_image_stats(const char *mountpoint, bool json, struct strbuf *out);
+/* Default cache directory for this user. */
+char *anole_default_cache_dir(void);
 #endif

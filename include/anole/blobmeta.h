@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The anole extension of a metadata image: how to fetch the chunks of its
+ * blobs in transport form (each chunk compressed on its own, so that any
+ * chunk is one HTTP range request), and how to verify them.
+ *
+ * It is appended to the EROFS image, after superblock.blocks * blksz, so the
+ * kernel and erofs-utils ignore it:
+ *
+ *   [EROFS image][header][blob records][chunk tables][footer (64 bytes)]
+ *
+ * The footer is the last 64 bytes of the file and locates the extension and
+ * its SHA-256. See docs/image-format.md.
+ */
+#ifndef ANOLE_BLOBMETA_H
+#define ANOLE_BLOBMETA_H
+#include <assert.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "anole/compress.h"
+#include "anole/digest.h"
+
+#define ANOLE_EXT_FOOTER_MAGIC "ANOLEXT1"
+#define ANOLE_EXT_HEADER_MAGIC "ANOLEBT1"
+#define ANOLE_EXT_VERSION 1
+#define ANOLE_EXT_MAX_BLOBS 1024
+#define ANOLE_EXT_MAX_CHUNKS (1u << 26)
+
+struct anole_ext_footer {
+	char magic[8];              /* ANOLEXT1 */
+	uint64_t ext_offset;        /* where the header starts */
+	uint64_t ext_size;          /* header + records + tables, without the footer */
+	uint8_t ext_sha256[32];     /* SHA-256 of those ext_size bytes */
+	uint8_t reserved[8];
+};
+static_assert(sizeof(struct anole_ext_footer) == 64, "footer is 64 bytes");
+
+struct anole_ext_header {
+	char magic[8];              /* ANOLEBT1 */
+	uint32_t version;
+	uint32_t nblobs;
+	uint8_t reserved[48];
+};
+static_assert(sizeof(struct anole_ext_header) == 64, "ext header is 64 bytes");
+
+struct anole_ext_blob {
+	uint8_t digest[32];         /* SHA-256 of the transport blob: its name */
+	uint64_t compressed_size;   /* transport blob size */
+	uint64_t uncompressed_size; /* the device the EROFS chunk indexes address */
+	uint64_t table_offset;      /* chunk table, from the header's start */
+	uint32_t nchunks;
+	uint32_t chunk_size;        /* nominal (largest) chunk size */
+	uint16_t device_id;         /* EROFS extra device number (1..) */
+	uint8_t chunk_digest;       /* enum anole_digest_alg */
+	uint8_t compression;        /* enum anole_compress_alg (the build's choice) */
+	uint8_t reserved[36];
+};
+static_assert(sizeof(struct anole_ext_blob) == 104, "ext blob record is 104 bytes");
+
+/* Sorted by uncompressed_offset; chunks do not overlap in either view. */
+struct anole_ext_chunk {
+	uint64_t uncompressed_offset;
+	uint64_t compressed_offset;
+	uint32_t uncompressed_size;
+	uint32_t compressed_size;
+	uint8_t compression;        /* per chunk: NONE when it did not shrink */
+	uint8_t reserved[7];
+	uint8_t digest[32];         /* of the uncompressed bytes */
+};
+static_assert(sizeof(struct anole_ext_chunk) == 64, "ext chunk is 64 bytes");
+
+/* Parsed, validated, host-endian view. */
+struct anole_blob_info {
+	uint8_t digest[32];
+	char name[72];              /* "sha256:<hex>" */
+	char hex[65];
+	uint64_t compressed_size, uncompressed_size;
+	uint32_t nchunks, chunk_size;
+	unsigned device_id;
+	enum anole_digest_alg chunk_digest;
+	enum anole_compress_alg compression;
+	struct anole_ext_chunk *chunks;   /* host-endian copies */
+};
+
+struct anole_blobmeta {
+	unsigned nblobs;
+	struct anole_blob_info *blobs;
+	uint64_t erofs_size;              /* bytes before the extension */
+};
+
+/* Read and validate the extension of an image file. -ENOENT: the image has
+ * none (a plain EROFS image); -EFSCORRUPTED: present but invalid. */
+int anole_blobmeta_read(int fd, const char *path, struct anole_blobmeta *meta);
+void anole_blobmeta_free(struct anole_blobmeta *meta);
+
+/* Index of the chunk holding uncompressed offset `off`, or -1 (padding/hole). */
+long anole_blob_find_chunk(const struct anole_blob_info *blob, uint64_t off);
+
+/* Serialize: the bytes to append after the EROFS image (ext + footer). */
+struct strbuf;
+void anole_blobmeta_serialize(const struct anole_blobmeta *meta, uint64_t ext_offset,
+			      struct strbuf *out);
+#endif
