@@ -2,6 +2,8 @@
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
 
+#include <stdlib.h>
+
 #include <stdio.h>
 #include <string.h>
 

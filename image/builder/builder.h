@@ -131,11 +131,15 @@ struct builder {
 
 /* tree.c */
 int builder_scan(struct builder *b);
+/* Open a scanned file read-only; paths longer than PATH_MAX are opened
+ * component by component. Returns an fd or -1 with errno set. */
+int builder_open(const struct bnode *n);
 void builder_free_tree(struct builder *b);
 
 /* xattr.c */
 void builder_init_xattrs(struct builder *b);
-int builder_read_xattrs(struct builder *b, struct bnode *n);
+/* xattrs of n, found as `name` in directory dfd (dfd < 0: by n->path) */
+int builder_read_xattrs(struct builder *b, struct bnode *n, int dfd, const char *name);
 void builder_plan_shared_xattrs(struct builder *b);
 uint32_t builder_xattr_ibody(struct builder *b, struct bnode *n);
 void builder_write_xattr_ibody(struct builder *b, const struct bnode *n, uint8_t *out);

@@ -31,7 +31,7 @@ bool node_is_chunked(const struct builder *b, const struct bnode *n)
 
 static int open_source(const struct bnode *n)
 {
-	int fd = open(n->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = builder_open(n);
 
 	return fd < 0 ? anole_error(errno, "cannot read %s", n->path) : fd;
 }
@@ -183,7 +183,7 @@ static void hash_chunks(void *item, void *shared)
 			continue;
 		}
 		if (fd < 0) {
-			fd = open(n->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			fd = builder_open(n);
 			if (fd < 0) {
 				j->err = -errno;
 				break;
@@ -305,7 +305,7 @@ static void write_chunks(void *item, void *shared)
 		if (!c->owner)
 			continue;
 		if (fd < 0) {
-			fd = open(n->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+			fd = builder_open(n);
 			if (fd < 0) {
 				j->err = -errno;
 				break;

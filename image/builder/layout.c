@@ -293,7 +293,7 @@ static void hash_file(void *item, void *shared)
 	struct anole_digest_ctx *ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
 	uint8_t *buf = xmalloc(1 << 20);
 	uint64_t off = 0;
-	int fd = open(j->n->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = builder_open(j->n);
 
 	j->err = (fd < 0 || !ctx) ? -errno : 0;
 	while (!j->err && off < j->n->size) {

@@ -43,7 +43,7 @@ static void pack_chunk(void *item, void *shared)
 	size_t cap = anole_compress_bound(alg, c->len);
 	uint8_t *raw = xmalloc(c->len);
 	ssize_t clen = -1;
-	int fd = open(n->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = builder_open(n);
 
 	if (fd < 0) {
 		j->err = -errno;

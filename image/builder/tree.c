@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,6 +100,25 @@ static int read_symlink(struct bnode *n, int dfd, const char *name, const struct
 
 static int scan_dir(struct builder *b, struct bnode *dir, int dfd, unsigned depth);
 
+int builder_open(const struct bnode *n)
+{
+	const char *name;
+	int pfd, fd, err;
+
+	if (strlen(n->path) < PATH_MAX || n->parent == n)
+		return open(n->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* too long for the kernel's path lookup: walk from a short ancestor */
+	pfd = builder_open(n->parent);
+	if (pfd < 0)
+		return -1;
+	name = strrchr(n->path, '/') + 1;
+	fd = openat(pfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	err = errno;
+	close(pfd);
+	errno = err;
+	return fd;
+}
+
 static struct bnode *new_node(struct builder *b, const char *parent_path, const char *name)
 {
 	struct bnode *n = xcalloc(1, sizeof(*n));
@@ -162,7 +182,7 @@ static int scan_entry(struct builder *b, struct bnode *dir, int dfd, struct bdir
 
 		if (sub < 0)
 			return anole_error(errno, "cannot open directory %s", n->path);
-		ret = builder_read_xattrs(b, n);
+		ret = builder_read_xattrs(b, n, dfd, de->name);
 		if (!ret)
 			ret = scan_dir(b, n, sub, depth + 1);
 		close(sub);
@@ -172,7 +192,7 @@ static int scan_entry(struct builder *b, struct bnode *dir, int dfd, struct bdir
 		return anole_error_code(EINVAL, "%s: unsupported file type %o", n->path,
 					st.st_mode & S_IFMT);
 	}
-	return builder_read_xattrs(b, n);
+	return builder_read_xattrs(b, n, dfd, de->name);
 }
 
 static int scan_dir(struct builder *b, struct bnode *dir, int dfd, unsigned depth)
@@ -220,7 +240,8 @@ static int scan_dir(struct builder *b, struct bnode *dir, int dfd, unsigned dept
 	if (ret)
 		return ret;
 
-	qsort(dir->ents, dir->nents, sizeof(*dir->ents), cmp_dirent);
+	if (dir->nents > 1)
+		qsort(dir->ents, dir->nents, sizeof(*dir->ents), cmp_dirent);
 	for (size_t i = 0; i < dir->nents && !ret; i++)
 		ret = scan_entry(b, dir, dfd, &dir->ents[i], depth);
 	return ret;
@@ -267,7 +288,6 @@ int builder_scan(struct builder *b)
 	struct stat st;
 	int fd, ret;
 
-	anole_hashmap_init(&b->hardlinks, hardlink_eq);
 	fd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return anole_error(errno, "cannot open source directory %s", src);
@@ -276,12 +296,13 @@ int builder_scan(struct builder *b)
 		close(fd);
 		return ret;
 	}
+	anole_hashmap_init(&b->hardlinks, hardlink_eq);
 	b->root = xcalloc(1, sizeof(*b->root));
 	b->root->path = xstrdup(src);
 	b->root->parent = b->root;
 	fill_from_stat(b->root, &st);
 	b->progress = anole_progress_start("Scanning", 0, "files");
-	ret = builder_read_xattrs(b, b->root);
+	ret = builder_read_xattrs(b, b->root, -1, NULL);
 	if (!ret)
 		ret = scan_dir(b, b->root, fd, 0);
 	anole_progress_done(b->progress);

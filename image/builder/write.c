@@ -192,7 +192,7 @@ static void copy_file(void *item, void *shared)
 	struct builder *b = j->b;
 	struct bnode *n = j->n;
 	uint64_t body = n->size - n->tail_len;
-	int fd = open(n->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = builder_open(n);
 
 	if (fd < 0) {
 		j->err = -errno;

@@ -10,6 +10,8 @@
 #include "anole/xalloc.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -161,12 +163,20 @@ static ssize_t get_value(const char *path, const char *name, uint8_t **value)
 	}
 }
 
-int builder_read_xattrs(struct builder *b, struct bnode *n)
+int builder_read_xattrs(struct builder *b, struct bnode *n, int dfd, const char *name_in_dir)
 {
-	char *names = NULL;
-	ssize_t len = list_names(n->path, &names);
+	char *names = NULL, fdpath[64 + 256];
+	const char *path = n->path;
 	size_t alloc = 0;
+	ssize_t len;
 	int ret = 0;
+
+	/* the *xattr calls take paths: past PATH_MAX go through the dir fd */
+	if (dfd >= 0 && strlen(n->path) >= PATH_MAX) {
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d/%s", dfd, name_in_dir);
+		path = fdpath;
+	}
+	len = list_names(path, &names);
 
 	if (len < 0)
 		return anole_error(errno, "cannot list xattrs of %s", n->path);
@@ -180,7 +190,7 @@ int builder_read_xattrs(struct builder *b, struct bnode *n)
 		ret = split_name(n->path, name, &k.index, &k.suffix);
 		if (ret)
 			break;
-		vlen = get_value(n->path, name, &value);
+		vlen = get_value(path, name, &value);
 		if (vlen < 0) {
 			if (errno == ENODATA)   /* removed since listed */
 				continue;
@@ -221,7 +231,8 @@ void builder_plan_shared_xattrs(struct builder *b)
 		for (unsigned j = 0; j < n->nxattrs; j++)
 			n->xattrs[j]->refs++;
 	}
-	qsort(b->xattr_list, b->nxattr_list, sizeof(*b->xattr_list), cmp_xattr);
+	if (b->nxattr_list > 1)
+		qsort(b->xattr_list, b->nxattr_list, sizeof(*b->xattr_list), cmp_xattr);
 	for (size_t i = 0; i < b->nxattr_list; i++) {
 		struct bxattr *x = b->xattr_list[i];
 
