@@ -222,11 +222,84 @@ static void report_read(struct ck *ck, const struct ck_node *n, int err)
 
 /* ------------------------------------------------------------ inodes */
 
+/*
+ * Values the kernel parses when they are read: an invalid one makes
+ * getxattr() fail on a mounted image, so it is a problem here too.
+ * ACLs as posix_acl_from_xattr() takes them; capabilities as
+ * cap_inode_getsecurity() does (v2 or v3 headers only).
+ */
+#define ACL_XATTR_VERSION 2
+#define VFS_CAP_REVISION_MASK 0xFF000000u
+
+static const char *acl_problem(const uint8_t *v, size_t len)
+{
+	uint32_t version;
+
+	if (len < 4)
+		return "shorter than the ACL header";
+	memcpy(&version, v, 4);
+	if (le32_to_cpu(version) != ACL_XATTR_VERSION)
+		return "unknown ACL version";
+	if ((len - 4) % 8)
+		return "size is not a whole number of ACL entries";
+	for (size_t off = 4; off < len; off += 8) {
+		uint16_t tag;
+		uint32_t id;
+
+		memcpy(&tag, v + off, 2);
+		memcpy(&id, v + off + 4, 4);
+		switch (le16_to_cpu(tag)) {
+		case 0x01: case 0x04: case 0x10: case 0x20:     /* *_OBJ, MASK, OTHER */
+			break;
+		case 0x02: case 0x08:                           /* USER, GROUP */
+			if (le32_to_cpu(id) == UINT32_MAX)
+				return "ACL entry with an invalid id";
+			break;
+		default:
+			return "ACL entry with an unknown tag";
+		}
+	}
+	return NULL;
+}
+
+static const char *caps_problem(const uint8_t *v, size_t len)
+{
+	uint32_t magic, rootid;
+
+	if (len < 4)
+		return "shorter than the capability header";
+	memcpy(&magic, v, 4);
+	switch (le32_to_cpu(magic) & VFS_CAP_REVISION_MASK) {
+	case 0x02000000u:
+		return len == 20 ? NULL : "capability v2 value is not 20 bytes";
+	case 0x03000000u:
+		if (len != 24)
+			return "capability v3 value is not 24 bytes";
+		memcpy(&rootid, v + 20, 4);
+		return le32_to_cpu(rootid) == UINT32_MAX ? "capability v3 with an invalid root id"
+							 : NULL;
+	default:
+		return "capability value is not revision 2 or 3";
+	}
+}
+
+struct xattr_scan {
+	struct ck *ck;
+	struct ck_node *n;
+};
+
 static int xattr_cb(void *ctx, const char *name, const void *value, size_t len, bool shared)
 {
-	struct ck *ck = ctx;
+	struct xattr_scan *xs = ctx;
+	const char *problem = NULL;
 
-	ck->res->bytes_read += strlen(name) + len;
+	xs->ck->res->bytes_read += strlen(name) + len;
+	if (!strcmp(name, "system.posix_acl_access") || !strcmp(name, "system.posix_acl_default"))
+		problem = acl_problem(value, len);
+	else if (!strcmp(name, "security.capability"))
+		problem = caps_problem(value, len);
+	if (problem)
+		report_node(xs->ck, xs->n, xs->n->nid, "xattr %s: %s", name, problem);
 	return 0;
 }
 
@@ -307,7 +380,8 @@ static void check_symlink(struct ck *ck, struct ck_node *n, const struct erofs_i
 /* Everything but the directory entries: xattrs and data. */
 static void check_inode(struct ck *ck, struct ck_node *n, const struct erofs_inode *inode)
 {
-	int ret = erofs_iterate_xattrs(ck->img, inode, xattr_cb, ck);
+	struct xattr_scan xs = { .ck = ck, .n = n };
+	int ret = erofs_iterate_xattrs(ck->img, inode, xattr_cb, &xs);
 
 	if (ret)
 		report_read(ck, n, ret);

@@ -56,8 +56,20 @@ static void key(struct out *o, const char *k)
 		strbuf_add_json_string(o->sb, k, strlen(k));
 		strbuf_addch(o->sb, ':');
 	} else {
-		strbuf_addf(o->sb, "%*s%-*s ", (int)o->indent, "", 15 - (int)o->indent, k);
+		char label[64];
+
+		snprintf(label, sizeof(label), "%s:", k);
+		strbuf_addf(o->sb, "%*s%-*s ", (int)o->indent, "", 17 - (int)o->indent, label);
 	}
+}
+
+/* A member holding a list or object: text puts its items on the next lines. */
+static void section(struct out *o, const char *k)
+{
+	if (o->json)
+		key(o, k);
+	else
+		strbuf_addf(o->sb, "%*s%s:\n", (int)o->indent, "", k);
 }
 
 static void end_line(struct out *o)
@@ -301,11 +313,9 @@ static int put_xattrs(struct out *o, struct erofs_image *img, const struct erofs
 	int ret;
 
 	put_u64(o, "xattr_size", inode->xattr_isize);
-	key(o, "xattrs");
+	section(o, "xattrs");
 	if (o->json)
 		strbuf_addch(o->sb, '[');
-	else
-		strbuf_addch(o->sb, '\n');
 	ret = erofs_iterate_xattrs(img, inode, xattr_out_cb, &x);
 	if (o->json) {
 		strbuf_addch(o->sb, ']');
@@ -376,8 +386,9 @@ static int put_chunks(struct out *o, struct erofs_image *img, const struct erofs
 	put_u64(o, "chunk_size", 1ull << inode->chunkbits);
 	put_cstr(o, "chunk_index", inode->chunkformat & EROFS_CHUNK_FORMAT_INDEXES ?
 		 "indexes" : "blockmap");
-	key(o, "chunks");
-	strbuf_addstr(o->sb, o->json ? "[" : "\n");
+	section(o, "chunks");
+	if (o->json)
+		strbuf_addch(o->sb, '[');
 	/* bounded: the index array was range-checked against the image */
 	for (uint64_t i = 0; i < nchunks; i++) {
 		struct erofs_map map;
@@ -475,11 +486,9 @@ static int put_data(struct out *o, struct erofs_image *img, const struct erofs_i
 
 	if (!S_ISREG(inode->mode) && !S_ISDIR(inode->mode) && !S_ISLNK(inode->mode))
 		return 0;
-	key(o, "data");
+	section(o, "data");
 	if (o->json)
 		open_obj(o);
-	else
-		strbuf_addch(o->sb, '\n');
 	o->indent = 2;
 	if (inode->layout == EROFS_INODE_CHUNK_BASED) {
 		ret = put_chunks(o, img, inode);

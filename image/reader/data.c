@@ -62,8 +62,11 @@ static int map_flat(struct erofs_image *img, const struct erofs_inode *inode,
 	if (off < flat) {
 		map->logical = 0;
 		map->length = flat;
+		/* erofs-utils reads this as a hole, the kernel as an I/O error */
 		if (inode->raw_blkaddr == EROFS_NULL_ADDR)
-			return 0;      /* no blocks at all: a hole */
+			return erofs_err(img, inode->nid, EFSCORRUPTED,
+					 "%llu bytes of block data but no start block",
+					 (unsigned long long)flat);
 		map->physical = (uint64_t)inode->raw_blkaddr << img->blkszbits;
 		return map_dev(img, inode, map);
 	}
