@@ -39,7 +39,8 @@ def dmesg_tail(n=4):
         out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=10).stdout
     except Exception:
         return []
-    return [line for line in out.splitlines() if "erofs" in line.lower()][-n:]
+    return [line for line in out.splitlines() if "erofs" in line.lower()
+            and "mounted with root inode" not in line and "unmounted" not in line][-n:]
 
 
 class Mounter:

@@ -91,7 +91,10 @@ check_not_crashed() {
 file_size() { stat -c %s "$1"; }
 
 # ------------------------------------------------------------------ cleanup
+# add_pid PID / add_mount DIR / add_loop DEV: undone by the EXIT trap
 add_pid() { echo "$1" >>"$_STATE/pids"; }
+add_mount() { echo "$1" >>"$_STATE/mounts"; }
+add_loop() { echo "$1" >>"$_STATE/loops"; }
 _cleanup() {
 	local rc=$? m l p
 	set +e
@@ -221,6 +224,7 @@ mount_image() {
 	local img=$1 mnt=$2; shift 2
 	local method=${ANOLE_MOUNT_METHOD:-auto}
 	mkdir -p "$mnt"
+	kmsg_mark >"$_STATE/kmark.$(_mkey "$mnt")"
 	img=$(readlink -f "$img")
 	if [ "$method" = auto ]; then
 		if [ $# -eq 0 ]; then method=loop; else method=file; fi
@@ -251,8 +255,26 @@ _mount_loop() {
 	done
 	mount -t erofs -o "$opts" "$img" "$mnt" || { kmsg_tail; fail "mount -t erofs -o $opts $img $mnt failed"; }
 }
+_mkey() { printf '%s' "$1" | md5sum | cut -c1-12; }
+# umount_image MNT: unmount; fails the test if the kernel logged EROFS errors
+# for this mount meanwhile (attributable for loop-device mounts only: a
+# file-backed mount logs as "(device erofs)").
 umount_image() {
-	local mnt=$1
+	local mnt=$1 src dev mark errs
+	src=$(awk -v m="$mnt" '$5 == m { for (i = 7; i <= NF; i++) if ($i == "-") { print $(i + 2); exit } }' \
+		/proc/self/mountinfo)
+	mark=$(cat "$_STATE/kmark.$(_mkey "$mnt")" 2>/dev/null || echo 0)
+	case "$src" in
+	/dev/loop*)
+		dev=${src#/dev/}
+		errs=$(kmsg_since "$mark" | grep -F "(device $dev)" |
+			grep -v -E "mounted with root inode|unmounted|mounted with opts" || true)
+		if [ -n "$errs" ]; then
+			echo "$errs" | head -20 | sed 's/^/    dmesg: /' >&2
+			fail "the kernel logged EROFS errors for $mnt ($src)"
+		fi
+		;;
+	esac
 	umount "$mnt" || { sleep 0.5; umount "$mnt"; } || fail "cannot unmount $mnt"
 	# loop devices attached for blobs of this mount can go now
 	local l
@@ -263,9 +285,12 @@ umount_image() {
 		fi
 	done <"$_STATE/loops"
 }
-kmsg_mark() { dmesg 2>/dev/null | wc -l; }
-# kmsg_since MARK: kernel log lines after MARK
-kmsg_since() { dmesg 2>/dev/null | tail -n +"$(( $1 + 1 ))"; }
+# kmsg_mark: the timestamp of the newest kernel log line (the ring buffer
+# wraps, so line counts do not work); kmsg_since MARK: lines logged after it.
+kmsg_mark() { dmesg 2>/dev/null | tail -n 1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p' | grep . || echo 0; }
+kmsg_since() {
+	dmesg 2>/dev/null | awk -v m="$1" '{ t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); if (t + 0 > m + 0) print }'
+}
 kmsg_tail() { dmesg 2>/dev/null | tail -n 5 | sed 's/^/    dmesg: /' >&2 || true; }
 
 # ------------------------------------------------------------------ fsck.erofs
