@@ -422,14 +422,6 @@ static int put_chunks(struct out *o, struct erofs_image *img, const struct erofs
 	return 0;
 }
 
-/* A flat file without blocks (start block EROFS_NULL_ADDR) reads as zeroes. */
-static void put_run_len(struct out *o, uint64_t len)
-{
-	strbuf_addf(o->sb, o->json ? "{\"length\":%llu}" : "%llu bytes of zeroes",
-		    (unsigned long long)len);
-	end_line(o);
-}
-
 static int put_flat(struct out *o, struct erofs_image *img, const struct erofs_inode *inode)
 {
 	struct erofs_map map = { 0 }, tail = { 0 };
@@ -450,10 +442,7 @@ static int put_flat(struct out *o, struct erofs_image *img, const struct erofs_i
 				return ret;
 		}
 	}
-	if (map.length && map.physical == UINT64_MAX) {
-		key(o, "hole");
-		put_run_len(o, map.length);
-	} else if (map.length) {
+	if (map.length) {
 		uint64_t first = map.physical >> img->blkszbits;
 		uint64_t count = DIV_ROUND_UP(map.length, img->blksz);
 

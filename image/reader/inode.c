@@ -163,6 +163,8 @@ int erofs_read_inode(struct erofs_image *img, erofs_nid_t nid, struct erofs_inod
 		inode->inode_isize = sizeof(raw.c);
 		fill_compact(img, inode, &raw.c);
 	}
+	if (inode->size > INT64_MAX)    /* the kernel's loff_t */
+		return erofs_err(img, nid, EFSCORRUPTED, "negative i_size");
 	if (!mode_ok(inode->mode))
 		return erofs_err(img, nid, EFSCORRUPTED, "bogus i_mode 0%o", inode->mode);
 	inode->xattr_isize = erofs_xattr_ibody_size(inode->xattr_icount);
