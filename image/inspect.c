@@ -2,7 +2,8 @@
 /*
  * `anole image inspect`: the superblock, or one path's inode with its
  * xattrs and data placement, as text or JSON. Both forms are built from
- * the same walk; JSON strings always go through strbuf_add_json_string().
+ * the same walk; JSON strings always go through strbuf_add_json_string(),
+ * after a UTF-8 check since names and labels in an image are raw bytes.
  */
 #include "reader/internal.h"
 
@@ -34,16 +35,82 @@ static void add_hex(struct strbuf *sb, const uint8_t *p, size_t n)
 		strbuf_addf(sb, "%02x", p[i]);
 }
 
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const uint8_t *p, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+/* Text output: valid UTF-8 as is, other bytes and controls as \xNN. */
 static void add_text_escaped(struct strbuf *sb, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	const uint8_t *p = (const uint8_t *)s;
 
-		if (c < 0x20 || c >= 0x7f || c == '\\' || c == '"')
-			strbuf_addf(sb, "\\x%02x", c);
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_len(p + i, n - i);
+
+		if (len > 1) {
+			strbuf_add(sb, s + i, len);
+			i += len;
+			continue;
+		}
+		if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\' || p[i] == '"')
+			strbuf_addf(sb, "\\x%02x", p[i]);
 		else
-			strbuf_addch(sb, (char)c);
+			strbuf_addch(sb, (char)p[i]);
+		i++;
 	}
+}
+
+/* A JSON string of raw bytes: invalid UTF-8 bytes become \u00XX escapes
+ * (read as Latin-1), so the document stays valid whatever the image holds. */
+static void add_json_bytes(struct strbuf *sb, const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0, len;
+
+	while (i < n && (len = utf8_len(p + i, n - i)))
+		i += len;
+	if (i == n) {
+		strbuf_add_json_string(sb, s, n);
+		return;
+	}
+	strbuf_addch(sb, '"');
+	for (i = 0; i < n; i++) {
+		struct strbuf one = STRBUF_INIT;
+
+		if (p[i] >= 0x80) {
+			strbuf_addf(sb, "\\u%04x", p[i]);
+			continue;
+		}
+		strbuf_add_json_string(&one, s + i, 1);     /* "c", escaped */
+		strbuf_add(sb, one.buf + 1, one.len - 2);
+		strbuf_release(&one);
+	}
+	strbuf_addch(sb, '"');
 }
 
 /* Start a member: JSON "key": with a comma as needed, or "key:   " text. */
@@ -89,7 +156,7 @@ static void put_str(struct out *o, const char *k, const char *s, size_t n)
 {
 	key(o, k);
 	if (o->json)
-		strbuf_add_json_string(o->sb, s, n);
+		add_json_bytes(o->sb, s, n);
 	else
 		add_text_escaped(o->sb, s, n);
 	end_line(o);
@@ -159,7 +226,7 @@ static void put_features(struct out *o, const char *k, const char *listkey, bool
 		if (o->json) {
 			if (any)
 				strbuf_addch(o->sb, ',');
-			strbuf_add_json_string(o->sb, name, strlen(name));
+			add_json_bytes(o->sb, name, strlen(name));
 		} else {
 			strbuf_addf(o->sb, " %s", name);
 		}
