@@ -34,12 +34,30 @@ import kmount     # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def dmesg_tail(n=4):
+def _kmsg():
     try:
         out = subprocess.run(["dmesg"], capture_output=True, text=True, timeout=10).stdout
     except Exception:
         return []
-    return [line for line in out.splitlines() if "erofs" in line.lower()
+    lines = []
+    for line in out.splitlines():
+        try:
+            ts = float(line[1:line.index("]")])
+        except ValueError:
+            continue
+        lines.append((ts, line))
+    return lines
+
+
+def kmsg_mark():
+    lines = _kmsg()
+    return lines[-1][0] if lines else 0.0
+
+
+def dmesg_since(mark, n=4):
+    """EROFS kernel messages logged after mark (the ring buffer wraps, so
+    this goes by timestamp), routine mount/umount lines left out."""
+    return [line for ts, line in _kmsg() if ts > mark and "erofs" in line.lower()
             and "mounted with root inode" not in line and "unmounted" not in line][-n:]
 
 
@@ -128,16 +146,17 @@ def main():
 
     def kernel(path):
         """None if the kernel mounts and reads everything, else a message."""
+        mark = kmsg_mark()
         try:
             m.mount(path)
         except OSError as e:
-            return "kernel refuses to mount: %s; dmesg: %s" % (e, " | ".join(dmesg_tail()))
+            return "kernel refuses to mount: %s; dmesg: %s" % (e, " | ".join(dmesg_since(mark)))
         try:
             r = subprocess.run([sys.executable, os.path.join(HERE, "readall.py"), mnt],
                                capture_output=True, text=True, timeout=120, errors="replace")
             if r.returncode:
                 return "kernel read errors:\n      %s\n      dmesg: %s" % (
-                    "\n      ".join(r.stdout.strip().splitlines()[:8]), " | ".join(dmesg_tail()))
+                    "\n      ".join(r.stdout.strip().splitlines()[:8]), " | ".join(dmesg_since(mark)))
             return None
         except subprocess.TimeoutExpired:
             return "reading the mount took over 120 s"

@@ -63,6 +63,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 stamp=$(date +%Y%m%d-%H%M%S)
+# logs of old runs go after two days
+find "$root/tests/work" -maxdepth 1 -name 'logs-2*' -mtime +2 -exec rm -rf {} + 2>/dev/null
 log_dir=${log_dir:-$root/tests/work/logs-$stamp}
 mkdir -p "$log_dir" || exit 2
 log_dir=$(cd "$log_dir" && pwd)

@@ -4,12 +4,13 @@
 # tests/corrupt.py): `anole image check` (the ASan/UBSan build under test)
 # never crashes, hangs or reports a sanitizer error, and whenever it calls
 # an image sound the kernel mounts it and reads every byte without error.
-# Two images: a flat one from a metadata-rich tree, and a chunked one with
-# a blob (chunk indexes pointing into an extra device).
+# Three images of a metadata-rich tree: flat; 4 KiB chunks with a blob
+# (8-byte chunk indexes into an extra device); 4 KiB chunks in the image
+# (4-byte block maps).
 . "$TESTDIR/lib.sh"
 need_root
 need_anole
-ITER=${CORRUPT_ITERATIONS:-450}
+ITER=${CORRUPT_ITERATIONS:-480}
 BUDGET=${CORRUPT_BUDGET:-150}
 
 make_srcfs "$WORK/srcfs" 512m
@@ -25,13 +26,16 @@ echo tail >>"$SRC/data/sparse"
 
 build_ok "$SRC" "$WORK/flat.erofs" -q
 build_ok "$SRC" "$WORK/chunk.erofs" -q --chunk-size 4096 --blob "$WORK/chunk.blob"
-log "images: flat $(file_size "$WORK/flat.erofs") bytes, chunked $(file_size "$WORK/chunk.erofs") + blob $(file_size "$WORK/chunk.blob")"
+build_ok "$SRC" "$WORK/map.erofs" -q --chunk-size 4096
+log "images: flat $(file_size "$WORK/flat.erofs") bytes, chunked $(file_size "$WORK/chunk.erofs") + blob $(file_size "$WORK/chunk.blob"), block map $(file_size "$WORK/map.erofs")"
 
-mkdir -p "$WORK/flat" "$WORK/chunk"
+mkdir -p "$WORK/flat" "$WORK/chunk" "$WORK/map"
 rc=0
 "$PY" "$TESTDIR/corrupt.py" --anole "$ANOLE" --image "$WORK/flat.erofs" --work "$WORK/flat" \
-	--iterations $(( ITER * 2 / 3 )) --budget $(( BUDGET * 2 / 3 )) --seed 1 || rc=1
+	--iterations $(( ITER / 2 )) --budget $(( BUDGET / 2 )) --seed 1 || rc=1
 "$PY" "$TESTDIR/corrupt.py" --anole "$ANOLE" --image "$WORK/chunk.erofs" --device "$WORK/chunk.blob" \
-	--work "$WORK/chunk" --iterations $(( ITER / 3 )) --budget $(( BUDGET / 3 )) --seed 2 || rc=1
+	--work "$WORK/chunk" --iterations $(( ITER / 4 )) --budget $(( BUDGET / 4 )) --seed 2 || rc=1
+"$PY" "$TESTDIR/corrupt.py" --anole "$ANOLE" --image "$WORK/map.erofs" \
+	--work "$WORK/map" --iterations $(( ITER / 4 )) --budget $(( BUDGET / 4 )) --seed 3 || rc=1
 [ "$rc" -eq 0 ] || fail "corruption tests found problems (see above)"
 log "pass"
