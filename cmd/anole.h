@@ -15,4 +15,5 @@ int anole_dispatch(const char *group, const struct anole_cmd *cmds, int argc, ch
 int anole_parse_size(const char *s, unsigned long long *out);
 
 int cmd_image(int argc, char **argv);
+int cmd_blob(int argc, char **argv);
 #endif

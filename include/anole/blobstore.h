@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Blob stores: where the blobs of an image live, read by byte range.
+ *
+ *   /path/to/dir            local directory: DIR/<hex>, or an OCI image
+ *                           layout (DIR/oci-layout present): DIR/blobs/<alg>/<hex>
+ *   http://host/prefix      plain HTTP(S) server: GET PREFIX/<hex> with Range
+ *   https://host/prefix
+ *   docker://host[:port]/repo   OCI distribution registry:
+ *                           GET /v2/<repo>/blobs/<alg>:<hex> with Range,
+ *                           anonymous or Bearer-token auth, redirects followed.
+ *                           Plain HTTP for localhost and 127.0.0.0/8 (as docker
+ *                           does), HTTPS with verification otherwise, unless the
+ *                           host is listed as insecure.
+ *
+ *   dir:/path/to/dir         the same as a plain path
+ *
+ * Digests are "sha256:<64 hex>" (the OCI form). HTTP(S)_PROXY and NO_PROXY are
+ * honoured (libcurl). All functions are thread-safe on one store.
+ *
+ * Registry credentials come from a docker config.json ("auths" entries with
+ * "auth": base64 "user:pass", or "username" and "password"); they answer a
+ * Basic challenge, or go to the token realm of a Bearer challenge (anonymous
+ * when there are none). Tokens are cached per store until they expire.
+ * docker://docker.io/NAME is Docker Hub (library/NAME for a bare NAME).
+ *
+ * Errors are logged (anole_error) and returned as negative errnos:
+ *   -ENOENT      no such blob (404, or no file); at once, never retried
+ *   -ERANGE      the range ends beyond the end of the blob (416)
+ *   -EACCES      authentication failed or access denied (401, 403)
+ *   -EOPNOTSUPP  put on an http(s) store
+ *   -EINVAL      bad spec or digest
+ *   -EIO         anything else, e.g. transient failures left after the last
+ *                retry: the message names the URL and the HTTP status or
+ *                curl error
+ */
+#ifndef ANOLE_BLOBSTORE_H
+#define ANOLE_BLOBSTORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct anole_blobstore;
+
+/* retries value for "no retries" (0 means the default) */
+#define ANOLE_BLOBSTORE_NO_RETRIES (~0u)
+
+/* Zero fields take their defaults. */
+struct anole_blobstore_opts {
+	unsigned retries;          /* extra attempts after a failure (default 4;
+	                              ANOLE_BLOBSTORE_NO_RETRIES for none) */
+	unsigned backoff_ms;       /* first retry delay, doubled each time up to 5 s,
+	                              plus up to 25% jitter (default 100) */
+	unsigned timeout_ms;       /* whole-request timeout (default 30000) */
+	unsigned stall_ms;         /* abort if no byte arrives this long (default
+	                              10000, at most timeout_ms; whole seconds) */
+	unsigned connect_timeout_ms; /* default 10000, at most timeout_ms */
+	const char *auth_file;     /* docker config.json; NULL: $REGISTRY_AUTH_FILE,
+	                              then $DOCKER_CONFIG/config.json, then
+	                              ~/.docker/config.json (absent: anonymous) */
+	const char *const *insecure_hosts; /* "host[:port]" spoken to over plain HTTP */
+	unsigned ninsecure_hosts;
+	const char *user_agent;
+};
+
+struct anole_blobstore_stats {
+	uint64_t requests;         /* HTTP requests (redirects and token requests
+	                              included), or file reads of a dir store */
+	uint64_t bytes;            /* blob bytes returned by reads */
+	uint64_t bytes_sent;       /* blob bytes uploaded or copied by put */
+	uint64_t retries;          /* attempts repeated after a transient failure */
+	uint64_t failures;         /* operations that returned an error */
+	uint64_t auth;             /* challenges answered (token fetches, Basic) */
+};
+
+/* Parse spec and prepare the store (no network traffic yet). */
+int anole_blobstore_open(struct anole_blobstore **out, const char *spec,
+			 const struct anole_blobstore_opts *opts);
+void anole_blobstore_close(struct anole_blobstore *bs);
+
+/* Read exactly len bytes at off of blob `digest`. Retries transient
+ * failures (connection errors, timeouts, stalls, 5xx, 429, short or
+ * over-long bodies) with backoff, then fails with -EIO; 404 gives -ENOENT at
+ * once. Never returns partial data as success. len 0 returns 0 at once.
+ * Bytes are not checked against the digest here (a range cannot be): the
+ * caller verifies chunks, or the whole blob. */
+int anole_blobstore_read(struct anole_blobstore *bs, const char *digest,
+			 uint64_t off, void *buf, size_t len);
+
+/* Size of a blob (HEAD or stat); -ENOENT if absent. */
+int anole_blobstore_size(struct anole_blobstore *bs, const char *digest, uint64_t *size);
+
+/* Store a local file as blob `digest` (registry: monolithic upload,
+ * skipped if the registry already has it; dir: copy + rename, checking the
+ * digest on the way; http(s): -EOPNOTSUPP). Returns 0 when stored, 1 when
+ * the store already had the blob. */
+int anole_blobstore_put(struct anole_blobstore *bs, const char *digest, const char *path);
+
+/* Counters since open. */
+void anole_blobstore_get_stats(struct anole_blobstore *bs, struct anole_blobstore_stats *st);
+
+/* "sha256:<hex>" -> checks the form; returns 0 or -EINVAL. */
+int anole_digest_ref_check(const char *digest);
+#endif

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A thin HTTP client over libcurl, for the blob store.
+ *
+ * One `struct anole_http` holds a pool of curl easy handles (each keeps its
+ * own live connections, so back-to-back range requests from one thread reuse
+ * a connection) and a curl share for the DNS and TLS session caches. Any
+ * number of threads may issue requests on one client at the same time: each
+ * request takes a handle from the pool (or makes one) and gives it back.
+ *
+ * Proxies come from the environment (http_proxy, https_proxy, no_proxy), as
+ * libcurl reads them. Redirects are followed here, not by libcurl, so that
+ * the Authorization header is dropped whenever a redirect leaves the
+ * original scheme://host:port, and never downgraded from https to http.
+ *
+ * libcurl runs with CURLOPT_NOSIGNAL: a program using this should ignore
+ * SIGPIPE (a peer closing a TLS connection may otherwise kill it).
+ */
+#ifndef ANOLE_HTTP_H
+#define ANOLE_HTTP_H
+#include "anole/strbuf.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct anole_http;
+
+struct anole_http_opts {
+	unsigned connect_timeout_ms; /* default 10000 (never above timeout_ms) */
+	unsigned timeout_ms;         /* whole request, redirect hops each; default 30000 */
+	unsigned stall_ms;           /* abort when under 1 byte/s this long; default
+	                                10000, rounded up to whole seconds */
+	unsigned max_redirects;      /* default 10 */
+	unsigned max_idle_handles;   /* pooled easy handles kept; default 16 */
+	const char *user_agent;      /* default "anole/<version>" */
+};
+
+struct anole_http_request {
+	const char *method;          /* "GET" (default), "HEAD", "POST", "PUT", "PATCH", ... */
+	const char *url;
+	const char *const *headers;  /* extra "Name: value" lines */
+	size_t nheaders;
+	/* Authorization header value ("Bearer x", "Basic y"); sent only to the
+	 * scheme://host:port of url, never across a redirect to another one. */
+	const char *authorization;
+	bool follow_redirects;
+	bool no_timeout;             /* no total time limit (uploads of any size):
+	                                only the connect and stall limits apply */
+
+	/* Request body (POST/PUT/PATCH): from memory, or body_len bytes of
+	 * body_fd from body_off when body_from_fd. */
+	const void *body;
+	uint64_t body_len;
+	bool body_from_fd;
+	int body_fd;
+	uint64_t body_off;
+
+	/* Range GET into a caller buffer: when range_buf is set, the request
+	 * carries "Range: bytes=range_off-(range_off+range_len-1)". A 206
+	 * must carry a Content-Range for exactly that range and exactly
+	 * range_len bytes; a 200 (server ignoring Range) is accepted by
+	 * discarding the bytes before range_off. range_len must be > 0. */
+	void *range_buf;
+	uint64_t range_off;
+	size_t range_len;
+
+	/* Otherwise the body of a 2xx response goes to body_out when set (at
+	 * most body_max bytes, default 1 MiB; more fails the request), else
+	 * it is discarded. */
+	struct strbuf *body_out;
+	size_t body_max;
+};
+
+struct anole_http_response {
+	long status;                 /* of the final response; 0 if none */
+	char reason[64];             /* its reason phrase, "" for HTTP/2 */
+	struct strbuf headers;       /* its header lines, "Name: value\n" each */
+	struct strbuf errbody;       /* up to 4 KiB of a non-2xx response body */
+	char *url;                   /* the URL that answered (after redirects) */
+	int64_t content_length;      /* -1 if not given */
+	uint64_t bytes_received;     /* body bytes of the final response */
+	uint64_t bytes_sent;         /* request body bytes */
+	unsigned requests;           /* requests made (1 + redirects followed) */
+	bool transient;              /* the failure may pass on a retry */
+	char error[256];             /* why the request failed, "" on success */
+};
+
+/* Start libcurl once per process (pthread_once); anole_http_new calls it. */
+int anole_http_global_init(void);
+
+int anole_http_new(struct anole_http **out, const struct anole_http_opts *opts);
+void anole_http_free(struct anole_http *h);
+
+void anole_http_response_init(struct anole_http_response *resp);
+void anole_http_response_release(struct anole_http_response *resp);
+
+/*
+ * Make one request (following redirects when asked). Returns 0 when a
+ * response arrived, whatever its status (see resp->status); for a range
+ * request answered 2xx, 0 also means range_buf holds exactly range_len
+ * bytes. Otherwise a negative errno with resp->error set and
+ * resp->transient telling whether a retry may help:
+ *   -ETIMEDOUT      total timeout or stall
+ *   -ECONNREFUSED   could not connect; -EHOSTUNREACH: could not resolve
+ *   -ECONNRESET     connection closed early, short or missing body
+ *   -EPROTO         malformed response, wrong Content-Range, over-long body
+ *   -EFBIG          body over body_max
+ *   -EINVAL         bad URL or request; -EACCES: TLS verification failed
+ */
+int anole_http_request(struct anole_http *h, const struct anole_http_request *req,
+		       struct anole_http_response *resp);
+
+/* The value of the idx-th header `name` (case-insensitive) of the final
+ * response, trimmed, as a new string; NULL if absent. */
+char *anole_http_header(const struct anole_http_response *resp, const char *name,
+			unsigned idx);
+
+/* Resolve ref (absolute or relative URL) against base; NULL if invalid. */
+char *anole_http_resolve_url(const char *base, const char *ref);
+/* Whether two absolute URLs have the same scheme, host and port. */
+bool anole_http_same_origin(const char *a, const char *b);
+/* Percent-encode s for a query string or path segment. */
+char *anole_http_escape(const char *s);
+
+/* Base64 of len bytes (standard alphabet, padded). */
+char *anole_base64_encode(const void *data, size_t len);
+/* Decode standard base64 (padding optional, whitespace not allowed);
+ * returns the length, or -EINVAL. *out is NUL-terminated. */
+long anole_base64_decode(const char *s, uint8_t **out);
+#endif

@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# `anole blob` against Debian's docker-registry (the CNCF distribution
+# registry) on 127.0.0.1, filesystem storage in $WORK, no auth: push (a
+# monolithic upload), a second push skipped, curl's HEAD confirms the stored
+# blob, size, whole and ranged cat equal the file, an empty blob, 404s.
+. "$TESTDIR/lib.sh"
+. "$TESTDIR/blobstore_lib.sh"
+need_anole
+need_cmd docker-registry curl
+
+A=$ANOLE
+err=$WORK/err
+port=$(free_port)
+mkdir -p "$WORK/registry" "$WORK/in"
+cat >"$WORK/registry.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  secret: anole-test-$$
+EOF
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+add_pid $!
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
+	sleep 0.1
+done
+curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$WORK/registry.log"; fail "docker-registry did not start"; }
+log "docker-registry on 127.0.0.1:$port"
+R=docker://127.0.0.1:$port/test/repo
+
+size=3145733
+f=$WORK/in/blob
+d=$(make_blob "$f" $size)
+
+log "push"
+assert_eq "$("$A" blob push "$R" "$f")" "$d" "digest printed by push"
+"$A" blob push "$R" "$f" --json >"$WORK/push.json"
+assert_eq "$(json_get "$WORK/push.json" uploaded)" false "second push skipped"
+curl -sfI "http://127.0.0.1:$port/v2/test/repo/blobs/$d" | tr -d '\r' >"$WORK/head"
+assert_grep "^HTTP/1.1 200" "$WORK/head"
+assert_grep "^Content-Length: $size\$" "$WORK/head"
+assert_grep "^Docker-Content-Digest: $d\$" "$WORK/head"
+assert_exists "$WORK/registry/docker/registry/v2/blobs/sha256/${d:7:2}/${d#sha256:}/data"
+cmp -s "$f" "$WORK/registry/docker/registry/v2/blobs/sha256/${d:7:2}/${d#sha256:}/data" ||
+	fail "the registry stored other bytes"
+
+log "size and cat"
+assert_eq "$("$A" blob size "$R" "$d")" $size "size"
+"$A" blob cat "$R" "$d" -o "$WORK/out" || fail "cat of the whole blob"
+same_bytes "$f" "$WORK/out" "whole blob"
+"$A" blob cat "$R" "$d" --chunk-size 1M | cmp -s - "$f" || fail "cat to stdout by 1M ranges"
+for r in "0 1" "1 1" "$((size - 1)) 1" "$((size - 65536)) 65536" "1048575 1048578" "$size 0" \
+	"0 $size"; do
+	# shellcheck disable=SC2086
+	expect_range "$f" $r "$R" "$d"
+done
+assert_rc 1 "$A" blob cat "$R" "$d" --offset $((size - 1)) --length 2 2>"$err" >/dev/null
+assert_grep "beyond the end" "$err"
+
+log "empty blob, missing blobs, other repositories"
+e=$(make_blob "$WORK/in/empty" 0)
+assert_eq "$("$A" blob push "$R" "$WORK/in/empty")" "$e" "push of an empty blob"
+assert_eq "$("$A" blob size "$R" "$e")" 0 "size of the empty blob"
+"$A" blob cat "$R" "$e" >"$WORK/out" && [ ! -s "$WORK/out" ] || fail "cat of the empty blob"
+missing=sha256:$(printf '%064d' 5)
+assert_rc 1 "$A" blob size "$R" "$missing" 2>"$err"
+assert_grep "not found" "$err"
+assert_rc 1 "$A" blob cat "$R" "$missing" --length 1 2>"$err"
+assert_grep "BLOB_UNKNOWN" "$err"
+# a blob is visible only in the repositories it was pushed to (or mounted in)
+assert_rc 1 "$A" blob size "docker://127.0.0.1:$port/other/repo" "$d" 2>"$err"
+assert_grep "not found" "$err"
+"$A" blob push "docker://127.0.0.1:$port/other/repo" "$f" >/dev/null
+assert_eq "$("$A" blob size "docker://127.0.0.1:$port/other/repo" "$d")" $size "size in a second repo"
+log "pass"

@@ -1,0 +1,99 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# `anole blob` on a plain HTTP store (tests/httpd_fault.py serving DIR/<hex>
+# under /blobs): sizes by HEAD, range reads equal to dd at many offsets and
+# lengths (first and last byte, 0-length reads, whole blob), reads past the
+# end refused, one connection reused for many range requests, a server that
+# ignores Range (200) and a redirect still give the right bytes, 404 is not
+# retried, and the store is read-only.
+. "$TESTDIR/lib.sh"
+. "$TESTDIR/blobstore_lib.sh"
+need_anole
+need_cmd curl
+
+A=$ANOLE
+err=$WORK/err
+mkdir -p "$WORK/srv"
+size=1048583
+f=$WORK/big
+d=$(make_blob "$f" $size)
+cp "$f" "$WORK/srv/${d#sha256:}"
+one=$(make_blob "$WORK/one" 1)
+cp "$WORK/one" "$WORK/srv/${one#sha256:}"
+zero=$(make_blob "$WORK/zero" 0)
+cp "$WORK/zero" "$WORK/srv/${zero#sha256:}"
+
+start_fault_server "$WORK/srv"
+S=$FS_URL/blobs/
+
+log "size"
+assert_eq "$("$A" blob size "$S" "$d")" $size "size of the big blob"
+assert_eq "$("$A" blob size "$S" "$one")" 1 "size of the 1 byte blob"
+assert_eq "$("$A" blob size "$S" "$zero")" 0 "size of the empty blob"
+assert_eq "$(fs_stat 'd["paths"]["/blobs/'"${d#sha256:}"'"]["methods"]')" "{'HEAD': 1}" \
+	"size is one HEAD"
+
+log "ranges equal dd"
+for r in "0 1" "0 4096" "1 4095" "4095 2" "$((size - 1)) 1" "$((size - 4096)) 4096" \
+	"524288 300000" "0 $size" "$size 0" "0 0" "12345 0" "1048575 8"; do
+	# shellcheck disable=SC2086
+	expect_range "$f" $r "$S" "$d"
+done
+expect_range "$WORK/one" 0 1 "$S" "$one"
+"$A" blob cat "$S" "$one" | cmp -s - "$WORK/one" || fail "cat of the 1 byte blob"
+"$A" blob cat "$S" "$zero" >"$WORK/out" || fail "cat of the empty blob"
+assert_eq "$(file_size "$WORK/out")" 0 "bytes of the empty blob"
+"$A" blob cat "$S" "$d" >"$WORK/out" || fail "cat of the big blob"
+same_bytes "$f" "$WORK/out" "whole big blob"
+"$A" blob cat "$S" "$d" --offset $((size - 10)) >"$WORK/out"
+tail -c 10 "$f" | cmp -s - "$WORK/out" || fail "--offset without --length: the tail"
+
+log "past the end"
+assert_rc 1 "$A" blob cat "$S" "$d" --offset $((size - 1)) --length 2 -o "$WORK/x" 2>"$err"
+assert_grep "beyond the end" "$err"
+assert_missing "$WORK/x"
+assert_rc 1 "$A" blob cat "$S" "$d" --offset $((size + 1)) 2>"$err"
+assert_grep "beyond the end" "$err"
+assert_rc 1 "$A" blob cat "$S" "$d" --offset $((size + 5)) --length 1 2>"$err"
+assert_grep "416" "$err"
+
+log "one connection for many range requests"
+reset_stats
+"$A" blob cat "$S" "$d" --chunk-size 64K -o "$WORK/out" || fail "cat with 64K requests"
+same_bytes "$f" "$WORK/out" "blob read by 64K ranges"
+gets=$(fs_stat 'd["paths"]["/blobs/'"${d#sha256:}"'"]["methods"]["GET"]')
+assert_eq "$gets" $(( (size + 65535) / 65536 )) "GET requests for 64K chunks"
+assert_eq "$(fs_stat 'd["connections"]')" 1 "connections for $gets range requests and a HEAD"
+assert_eq "$(fs_stat 'd["paths"]["/blobs/'"${d#sha256:}"'"]["ranges"][1]')" "bytes=65536-131071" \
+	"second Range header"
+
+log "a server that ignores Range"
+fault '{"mode": "ignore_range", "count": 3}'
+expect_range "$f" 700000 5000 "$S" "$d"
+expect_range "$f" $((size - 1)) 1 "$S" "$d"
+expect_range "$f" 0 3 "$S" "$d"
+assert_eq "$(fs_stat 'd["faults_fired"].get("ignore_range", 0)')" 3 "200 answers given"
+
+log "redirects"
+reset_stats
+fault '{"mode": "redirect", "count": 2}'
+expect_range "$f" 1000 1000 "$S" "$d"
+"$A" blob size "$S" "$d" >"$WORK/out"
+assert_eq "$(cat "$WORK/out")" $size "size through a redirect"
+assert_eq "$(fs_stat 'd["paths"]["/_redirect/blobs/'"${d#sha256:}"'"]["count"]')" 2 \
+	"requests to the redirect target"
+
+log "404 is not retried"
+reset_stats
+missing=sha256:$(printf '%064d' 7)
+assert_rc 1 "$A" blob cat "$S" "$missing" 2>"$err"
+assert_grep "not found" "$err"
+assert_grep "404" "$err"
+assert_eq "$(fs_stat 'd["requests"]')" 1 "requests for a missing blob"
+assert_rc 1 "$A" blob cat "$S" "$missing" --offset 0 --length 10 2>"$err"
+assert_grep "not found" "$err"
+
+log "http stores are read-only"
+assert_rc 1 "$A" blob push "$S" "$WORK/one" 2>"$err"
+assert_grep "read-only" "$err"
+log "pass"
