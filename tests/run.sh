@@ -63,8 +63,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 stamp=$(date +%Y%m%d-%H%M%S)
-# logs of old runs go after two days
+# logs and kept scratch directories of old runs go after two days (not a
+# scratch directory with something still mounted below it)
 find "$root/tests/work" -maxdepth 1 -name 'logs-2*' -mtime +2 -exec rm -rf {} + 2>/dev/null
+for old in $(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'anole-tests.*' -mtime +2 2>/dev/null); do
+	grep -q " $old/" /proc/self/mountinfo || rm -rf "$old"
+done
 log_dir=${log_dir:-$root/tests/work/logs-$stamp}
 mkdir -p "$log_dir" || exit 2
 log_dir=$(cd "$log_dir" && pwd)
