@@ -25,7 +25,8 @@
 #define MAX_CHUNK (256u << 20)
 #define MAX_JOBS 64
 
-enum { OPT_RETRIES = 256, OPT_TIMEOUT, OPT_INSECURE, OPT_AUTH_FILE, OPT_BACKOFF, OPT_OFFSET,
+enum { OPT_RETRIES = 256, OPT_TIMEOUT, OPT_INSECURE, OPT_AUTH_FILE, OPT_CA_FILE, OPT_BACKOFF,
+       OPT_OFFSET,
        OPT_LENGTH, OPT_JSON, OPT_CHUNK, OPT_NO_VERIFY, OPT_JOBS };
 
 #define COMMON_LONGOPTS \
@@ -34,6 +35,7 @@ enum { OPT_RETRIES = 256, OPT_TIMEOUT, OPT_INSECURE, OPT_AUTH_FILE, OPT_BACKOFF,
 	{ "backoff", required_argument, NULL, OPT_BACKOFF }, \
 	{ "insecure-registry", required_argument, NULL, OPT_INSECURE }, \
 	{ "auth-file", required_argument, NULL, OPT_AUTH_FILE }, \
+	{ "ca-file", required_argument, NULL, OPT_CA_FILE }, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "help", no_argument, NULL, 'h' }
 
@@ -50,6 +52,8 @@ enum { OPT_RETRIES = 256, OPT_TIMEOUT, OPT_INSECURE, OPT_AUTH_FILE, OPT_BACKOFF,
 "      --auth-file FILE   registry credentials, docker config.json format\n" \
 "                         (default: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,\n" \
 "                         ~/.docker/config.json)\n" \
+"      --ca-file FILE     verify https servers against these PEM CA certificates\n" \
+"                         (default: $SSL_CERT_FILE, else the system's)\n" \
 "  -v, --verbose          report retries and, at the end, request counts\n" \
 "  -h, --help             this help\n" \
 "\n" \
@@ -102,6 +106,9 @@ static int common_opt(struct common *c, const char *verb, int opt, const char *a
 		return 0;
 	case OPT_AUTH_FILE:
 		c->o.auth_file = arg;
+		return 0;
+	case OPT_CA_FILE:
+		c->o.ca_file = arg;
 		return 0;
 	case 'v':
 		anole_log_set_level(anole_log_get_level() >= ANOLE_LOG_INFO ?

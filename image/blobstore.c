@@ -303,6 +303,7 @@ int anole_blobstore_open(struct anole_blobstore **out, const char *spec,
 		struct anole_http_opts ho = {
 			.timeout_ms = o.timeout_ms ? o.timeout_ms : DEFAULT_TIMEOUT_MS,
 			.user_agent = o.user_agent,
+			.ca_file = o.ca_file,
 		};
 
 		ho.stall_ms = o.stall_ms ? o.stall_ms : DEFAULT_STALL_MS;

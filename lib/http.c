@@ -40,6 +40,7 @@ struct anole_http {
 	CURL **idle;
 	size_t nidle, idle_alloc;
 	bool verbose;           /* $ANOLE_HTTP_TRACE: libcurl's trace on stderr */
+	char *ca_file;          /* CA bundle instead of the system's, or NULL */
 };
 
 /* ------------------------------------------------------------ global init */
@@ -82,6 +83,7 @@ static void share_unlock(CURL *c, curl_lock_data data, void *opaque)
 int anole_http_new(struct anole_http **out, const struct anole_http_opts *opts)
 {
 	struct anole_http *h;
+	const char *env;
 	int ret = anole_http_global_init();
 
 	*out = NULL;
@@ -103,6 +105,11 @@ int anole_http_new(struct anole_http **out, const struct anole_http_opts *opts)
 	if (!h->o.max_idle_handles)
 		h->o.max_idle_handles = 16;
 	h->verbose = getenv("ANOLE_HTTP_TRACE") && *getenv("ANOLE_HTTP_TRACE");
+	if (h->o.ca_file)
+		h->ca_file = xstrdup(h->o.ca_file);
+	else if ((env = getenv("SSL_CERT_FILE")) && *env)
+		h->ca_file = xstrdup(env);
+	h->o.ca_file = h->ca_file;
 	h->user_agent = xstrdup(h->o.user_agent ? h->o.user_agent : "anole/" ANOLE_VERSION);
 	h->o.user_agent = h->user_agent;
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -135,6 +142,7 @@ void anole_http_free(struct anole_http *h)
 		pthread_mutex_destroy(&h->locks[i]);
 	pthread_mutex_destroy(&h->pool_lock);
 	free(h->user_agent);
+	free(h->ca_file);
 	free(h);
 }
 
@@ -628,6 +636,8 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	if (h->verbose)
 		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
+	if (h->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);

@@ -18,10 +18,17 @@ wait_for_file() {
 	return 1
 }
 
-# start_fault_server DIR [httpd_fault.py options...]: sets FS_PORT and FS_URL.
+# start_fault_server DIR [httpd_fault.py options...]: sets FS_PORT and FS_URL
+# (https:// with --tls-cert CERT, which the helpers below then trust).
+FS_CURL=(curl -sf)
 start_fault_server() {
 	local dir=$1; shift
-	local pf="$WORK/.fault.port" pid
+	local pf="$WORK/.fault.port" pid scheme=http a prev=
+	FS_CURL=(curl -sf)
+	for a; do
+		[ "$prev" = --tls-cert ] && { scheme=https; FS_CURL=(curl -sf --cacert "$a"); }
+		prev=$a
+	done
 	rm -f "$pf"
 	"$PY" "$TESTDIR/httpd_fault.py" --dir "$dir" --port-file "$pf" --max-seconds 300 "$@" \
 		>>"$WORK/httpd_fault.log" 2>&1 &
@@ -29,21 +36,21 @@ start_fault_server() {
 	add_pid "$pid"
 	wait_for_file "$pf" 10 || { cat "$WORK/httpd_fault.log" >&2; fail "httpd_fault.py did not start"; }
 	FS_PORT=$(cat "$pf")
-	FS_URL="http://127.0.0.1:$FS_PORT"
+	FS_URL="$scheme://127.0.0.1:$FS_PORT"
 	log "fault server on port $FS_PORT (pid $pid)"
 }
 
 # fault JSON: queue a fault on the fault server.
 fault() {
-	curl -sf -X POST --data "$1" "$FS_URL/_fault" >/dev/null || fail "cannot set fault $1"
+	"${FS_CURL[@]}" -X POST --data "$1" "$FS_URL/_fault" >/dev/null || fail "cannot set fault $1"
 }
 reset_stats() {
-	curl -sf -X POST "$FS_URL/_reset" >/dev/null || fail "cannot reset the fault server's stats"
+	"${FS_CURL[@]}" -X POST "$FS_URL/_reset" >/dev/null || fail "cannot reset the fault server's stats"
 	fault '{"mode": "none"}'
 }
 # fs_stat EXPR: evaluate a Python expression on the server's /_stats document `d`.
 fs_stat() {
-	curl -sf "$FS_URL/_stats" >"$WORK/.stats.json" || fail "cannot read /_stats"
+	"${FS_CURL[@]}" "$FS_URL/_stats" >"$WORK/.stats.json" || fail "cannot read /_stats"
 	"$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' \
 		"$WORK/.stats.json" "$1"
 }

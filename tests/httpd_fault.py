@@ -39,7 +39,8 @@ Control endpoints (never faulted, not counted):
                   {count, methods, ranges, auth, status}, faults_fired, ...
     POST /_reset  zero the counters
 
-Bounded: exits after --max-seconds (default 600).
+With --tls-cert/--tls-key it speaks HTTPS. Bounded: exits after
+--max-seconds (default 600).
 """
 import argparse
 import base64
@@ -497,6 +498,8 @@ def main():
     ap.add_argument("--token-user", help="USER:PASS the token endpoint wants")
     ap.add_argument("--token-expires", type=int, default=300)
     ap.add_argument("--basic-auth", help="USER:PASS the /v2/ endpoints want (Basic)")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain")
+    ap.add_argument("--tls-key", help="... and this PEM key")
     ap.add_argument("--max-seconds", type=float, default=600)
     ap.add_argument("--verbose", action="store_true")
     ARGS = ap.parse_args()
@@ -507,6 +510,12 @@ def main():
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.allow_reuse_address = True
     srv = ThreadingHTTPServer((ARGS.host, ARGS.port), Handler)
+    if ARGS.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                     do_handshake_on_connect=False)
     port = srv.server_address[1]
     if ARGS.pid_file:
         with open(ARGS.pid_file + ".tmp", "w") as fh:

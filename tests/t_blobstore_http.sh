@@ -96,4 +96,27 @@ assert_grep "not found" "$err"
 log "http stores are read-only"
 assert_rc 1 "$A" blob push "$S" "$WORK/one" 2>"$err"
 assert_grep "read-only" "$err"
+
+if command -v openssl >/dev/null 2>&1; then
+	log "https: verified against the system CAs, --ca-file or \$SSL_CERT_FILE"
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
+		-days 2 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null ||
+		fail "openssl req failed"
+	start_fault_server "$WORK/srv" --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem"
+	T=https://127.0.0.1:$FS_PORT/blobs
+	assert_rc 1 "$A" blob size "$T" "$d" 2>"$err"
+	assert_grep "certificate" "$err"
+	assert_no_grep "gave up" "$err"
+	assert_eq "$(SSL_CERT_FILE=$WORK/cert.pem "$A" blob size "$T" "$d")" $size "size over https"
+	reset_stats
+	"$A" blob cat "$T" "$d" --ca-file "$WORK/cert.pem" --chunk-size 256K -o "$WORK/out" ||
+		fail "cat over https"
+	same_bytes "$f" "$WORK/out" "blob read over https"
+	assert_eq "$(fs_stat 'd["connections"]')" 1 "TLS connections for 5 range requests and a HEAD"
+	fault '{"mode": "truncate", "count": 1}'
+	expect_range "$f" 999 100000 "$T" "$d" --ca-file "$WORK/cert.pem"
+	assert_rc 1 "$A" blob push "$T" "$WORK/one" --ca-file "$WORK/cert.pem" 2>"$err"
+else
+	log "no openssl: https not tested"
+fi
 log "pass"

@@ -61,6 +61,8 @@ struct anole_blobstore_opts {
 	const char *const *insecure_hosts; /* "host[:port]" spoken to over plain HTTP */
 	unsigned ninsecure_hosts;
 	const char *user_agent;
+	const char *ca_file;       /* PEM CA bundle for https; NULL: $SSL_CERT_FILE,
+	                              else the system's CA store */
 };
 
 struct anole_blobstore_stats {

@@ -9,7 +9,8 @@
  * request takes a handle from the pool (or makes one) and gives it back.
  *
  * Proxies come from the environment (http_proxy, https_proxy, no_proxy), as
- * libcurl reads them. Redirects are followed here, not by libcurl, so that
+ * libcurl reads them. TLS peers are always verified, against ca_file,
+ * $SSL_CERT_FILE or the system's CA store. Redirects are followed here, not by libcurl, so that
  * the Authorization header is dropped whenever a redirect leaves the
  * original scheme://host:port, and never downgraded from https to http.
  *
@@ -34,6 +35,8 @@ struct anole_http_opts {
 	unsigned max_redirects;      /* default 10 */
 	unsigned max_idle_handles;   /* pooled easy handles kept; default 16 */
 	const char *user_agent;      /* default "anole/<version>" */
+	const char *ca_file;         /* CA certificates (PEM) to verify servers with;
+	                                NULL: $SSL_CERT_FILE, else the system's */
 };
 
 struct anole_http_request {
