@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
 # Shared helpers for tests/t_*.sh; source it first thing:
 #     . "$TESTDIR/lib.sh"
 # The runner (tests/run.sh) exports ANOLE (the binary), TESTDIR (this
@@ -118,9 +119,9 @@ trap 'exit 143' TERM
 trap 'exit 130' INT
 
 _umount_quiet() {
-	local m=$1 i
+	local m=$1
 	mountpoint -q "$m" 2>/dev/null || return 0
-	for i in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		umount "$m" 2>/dev/null && return 0
 		sleep 0.2
 	done
@@ -227,7 +228,7 @@ mount_image() {
 	kmsg_mark >"$_STATE/kmark.$(_mkey "$mnt")"
 	img=$(readlink -f "$img")
 	if [ "$method" = auto ]; then
-		if [ $# -eq 0 ]; then method=loop; else method=file; fi
+		if [ $# -eq 0 ]; then method="loop"; else method="file"; fi
 	fi
 	echo "$mnt" >>"$_STATE/mounts"
 	case "$method" in

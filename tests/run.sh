@@ -66,7 +66,7 @@ stamp=$(date +%Y%m%d-%H%M%S)
 # logs and kept scratch directories of old runs go after two days (not a
 # scratch directory with something still mounted below it)
 find "$root/tests/work" -maxdepth 1 -name 'logs-2*' -mtime +2 -exec rm -rf {} + 2>/dev/null
-for old in $(find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'anole-tests.*' -mtime +2 2>/dev/null); do
+find "${TMPDIR:-/tmp}" -maxdepth 1 -name 'anole-tests.*' -mtime +2 2>/dev/null | while read -r old; do
 	grep -q " $old/" /proc/self/mountinfo || rm -rf "$old"
 done
 log_dir=${log_dir:-$root/tests/work/logs-$stamp}

@@ -63,10 +63,10 @@ using_override || assert_le "$(file_size "$BLOB")" $(( uniq + 4096 )) "blob size
 meta_bound=$(( $(ts xattr_bytes) + $(ts inodes) * 1024 + (1 << 20) ))
 using_override || assert_le "$(file_size "$IMG")" "$meta_bound" "metadata image size with a blob"
 
-ANOLE_MOUNT_METHOD=file mount_image "$IMG" "$WORK/mnt-blob-file" "$BLOB"
+ANOLE_MOUNT_METHOD="file" mount_image "$IMG" "$WORK/mnt-blob-file" "$BLOB"
 compare_trees "$SRC" "$WORK/mnt-blob-file"
 umount_image "$WORK/mnt-blob-file"
-ANOLE_MOUNT_METHOD=loop mount_image "$IMG" "$WORK/mnt-blob-loop" "$BLOB"
+ANOLE_MOUNT_METHOD="loop" mount_image "$IMG" "$WORK/mnt-blob-loop" "$BLOB"
 compare_trees "$SRC" "$WORK/mnt-blob-loop"
 umount_image "$WORK/mnt-blob-loop"
 fsck_clean "$IMG" --device="$BLOB"

@@ -28,7 +28,7 @@ build_ok "$SRC" "$IMG"
 log "built in ${SECONDS}s: $(file_size "$IMG") bytes"
 
 log "mounting through a loop device"
-ANOLE_MOUNT_METHOD=loop mount_image "$IMG" "$WORK/mnt"
+ANOLE_MOUNT_METHOD="loop" mount_image "$IMG" "$WORK/mnt"
 compare_trees "$SRC" "$WORK/mnt"
 # statfs reflects the superblock: inode count and block count.
 "$PY" - "$WORK/mnt" "$WORK/treestat.json" "$IMG" <<'EOF' || fail "statfs of the mount disagrees with the tree"
@@ -50,7 +50,7 @@ EOF
 umount_image "$WORK/mnt"
 
 log "mounting file-backed (mount(2) of the image file)"
-ANOLE_MOUNT_METHOD=file mount_image "$IMG" "$WORK/mnt2"
+ANOLE_MOUNT_METHOD="file" mount_image "$IMG" "$WORK/mnt2"
 compare_trees "$SRC" "$WORK/mnt2" --ignore content
 umount_image "$WORK/mnt2"
 
