@@ -450,11 +450,18 @@ static int image_unpack(int argc, char **argv)
 	return ret ? 1 : 0;
 }
 
+#define LAZY_MOUNT_CMDS \
+	{ "mount", cmd_image_mount, "mount an image lazily from a blob store" }, \
+	{ "umount", cmd_image_umount, "unmount a lazy mount and stop its daemon" }, \
+	{ "stats", cmd_image_stats, "counters of a lazy mount" }, \
+	{ "cache", cmd_image_cache, "list or trim the chunk cache" },
+
 static const struct anole_cmd image_cmds[] = {
 	{ "build", image_build, "write an EROFS image of a directory" },
 	{ "check", image_check, "verify every structure and byte of an image" },
 	{ "inspect", image_inspect, "show the superblock or one path's inode" },
 	{ "unpack", image_unpack, "extract an image into a directory" },
+	LAZY_MOUNT_CMDS
 	{ NULL, NULL, NULL },
 };
 

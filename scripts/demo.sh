@@ -6,8 +6,12 @@ ANOLE=$(realpath "${1:-build/anole}")
 COMPARE=$(realpath "$(dirname "$0")/../tests/compare.py")
 WORK=$(mktemp -d /tmp/anole-demo.XXXXXX)
 MNT=$WORK/mnt
+HTTPD_PID=
 cleanup() {
-	mountpoint -q "$MNT" 2>/dev/null && umount "$MNT"
+	if mountpoint -q "$MNT" 2>/dev/null; then
+		"$ANOLE" image umount "$MNT" 2>/dev/null || umount "$MNT"
+	fi
+	[ -n "$HTTPD_PID" ] && kill "$HTTPD_PID" 2>/dev/null
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -65,6 +69,32 @@ if libc.mount(sys.argv[1].encode(), sys.argv[2].encode(), b"erofs", 1,
 PY
 python3 "$COMPARE" "$SRC" "$MNT" && echo "  compare: metadata image + blob equal the source"
 umount "$MNT"
+
+step "lazy mount: start from the image before it is downloaded"
+"$ANOLE" image build "$SRC" -q -o "$WORK/lazy.img" --blob-dir "$WORK/blobs" --chunk-size 256K
+ls -l "$WORK/lazy.img" "$WORK/blobs"
+python3 "$(dirname "$COMPARE")/httpd_fault.py" --dir "$WORK/blobs" --host 127.0.0.1 --port 0 \
+	--port-file "$WORK/port" --max-seconds 600 >"$WORK/httpd.log" 2>&1 &
+HTTPD_PID=$!
+for _ in $(seq 50); do [ -s "$WORK/port" ] && break; sleep 0.1; done
+URL="http://127.0.0.1:$(cat "$WORK/port")/blobs"
+echo "  blobs served over HTTP at $URL"
+"$ANOLE" image mount "$WORK/lazy.img" "$MNT" --blobs "$URL" --cache "$WORK/cache"
+"$ANOLE" image stats "$MNT" | grep -E "bytes fetched|chunks present"
+"$MNT/bin/ls" -l "$MNT/etc" | sed 's/^/  /'
+echo "  after running bin/ls from the mount:"
+"$ANOLE" image stats "$MNT" | grep -E "bytes fetched|chunks present"
+python3 - "$("$ANOLE" image stats "$MNT" --json)" "$(stat -c %s "$WORK/lazy.img")" \
+	"$(du -cb "$WORK"/blobs/* | tail -1 | cut -f1)" <<'PY'
+import json, sys
+st, img, blob = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+print(f"  fetched {st['bytes_fetched']} bytes of {img + blob} "
+      f"({100 * st['bytes_fetched'] / (img + blob):.1f}% of metadata image + blobs)")
+PY
+python3 "$COMPARE" "$SRC" "$MNT" && echo "  compare: the lazily mounted tree equals the source"
+"$ANOLE" image stats "$MNT" | grep -E "bytes fetched|chunks present"
+"$ANOLE" image umount "$MNT"
+echo "  unmounted; the daemon stopped"
 
 step "anole image unpack"
 "$ANOLE" image unpack "$WORK/demo.img" "$WORK/out"

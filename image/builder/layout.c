@@ -290,26 +290,14 @@ struct hash_job {
 static void hash_file(void *item, void *shared)
 {
 	struct hash_job *j = item;
-	struct anole_digest_ctx *ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
-	uint8_t *buf = xmalloc(1 << 20);
-	uint64_t off = 0;
 	int fd = builder_open(j->n);
 
-	j->err = (fd < 0 || !ctx) ? -errno : 0;
-	while (!j->err && off < j->n->size) {
-		size_t len = j->n->size - off < (1 << 20) ? (size_t)(j->n->size - off) : (1 << 20);
-
-		j->err = pread_full(fd, buf, len, off);
-		if (!j->err)
-			j->err = anole_digest_update(ctx, buf, len);
-		off += len;
+	if (fd < 0) {
+		j->err = -errno;
+		return;
 	}
-	if (!j->err)
-		j->err = anole_digest_final(ctx, j->digest);
-	if (fd >= 0)
-		close(fd);
-	anole_digest_free(ctx);
-	free(buf);
+	j->err = anole_digest_file(fd, j->n->size, ANOLE_DIGEST_SHA256, j->digest);
+	close(fd);
 }
 
 static int cmp_size_desc(const void *a, const void *b)

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static uint8_t *meta_at(struct builder *b, uint64_t nid)
@@ -422,8 +423,11 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 	if (!ret && opts->blob_dir) {
 		struct strbuf tmp = STRBUF_INIT;
 
+		if (mkdir(opts->blob_dir, 0755) < 0 && errno != EEXIST)
+			ret = anole_error(errno, "cannot create blob directory %s", opts->blob_dir);
 		strbuf_addf(&tmp, "%s/blob", opts->blob_dir);
-		ret = anole_output_open(&blob, tmp.buf);
+		if (!ret)
+			ret = anole_output_open(&blob, tmp.buf);
 		strbuf_release(&tmp);
 	}
 	if (!ret) {

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: Apache-2.0
+/* `anole image mount|umount|stats|cache`: lazy mounts from a blob store. */
+#include "anole.h"
+#include "anole/error.h"
+#include "anole/image.h"
+#include "anole/lazy.h"
+#include "anole/progress.h"
+#include "anole/strbuf.h"
+#include "anole/xalloc.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_BLOBS = 300, OPT_CACHE, OPT_MODE, OPT_PREFETCH, OPT_RECORD, OPT_METRICS,
+       OPT_RETRIES, OPT_TIMEOUT, OPT_INSECURE, OPT_AUTH, OPT_LAZY, OPT_JSON, OPT_MAX_SIZE };
+
+static int usage_error(const char *verb, const char *msg)
+{
+	fprintf(stderr, "anole image %s: %s\nTry 'anole image %s --help'.\n", verb, msg, verb);
+	return 2;
+}
+
+static const char mount_help[] =
+"usage: anole image mount IMAGE MOUNTPOINT --blobs STORE [options]\n"
+"\n"
+"Mount an image built with `anole image build --blob-dir` before its data is\n"
+"downloaded: chunks are fetched from STORE when first read, verified by\n"
+"digest, and kept in a local cache. Returns when the mount is ready; a\n"
+"daemon serves it until `anole image umount`.\n"
+"\n"
+"STORE is a directory, http(s)://HOST/PREFIX (GET PREFIX/<hex> with Range),\n"
+"or docker://HOST[:PORT]/REPO (an OCI registry's blobs; anonymous or Bearer\n"
+"auth from ~/.docker/config.json or $REGISTRY_AUTH_FILE). HTTP(S)_PROXY is\n"
+"honoured, so a P2P or caching proxy can sit in front.\n"
+"\n"
+"options:\n"
+"      --blobs STORE        where the image's blobs are (required)\n"
+"      --cache DIR          chunk cache (default /var/cache/anole as root,\n"
+"                           else ~/.cache/anole); survives restarts\n"
+"      --mode MODE          kernel: the kernel's EROFS over FUSE-served blobs\n"
+"                           (default as root); fuse: the tree served by FUSE\n"
+"                           (no root needed)\n"
+"  -f, --foreground         do not daemonize; log to stderr\n"
+"      --prefetch LIST      fetch the files listed (one path per line) in the\n"
+"                           background, in order\n"
+"      --record FILE        at unmount, write the files in the order they were\n"
+"                           first read (a prefetch list for next time)\n"
+"      --metrics ADDR       serve Prometheus metrics on HOST:PORT (/metrics)\n"
+"      --retries N          retries of a failed fetch (default 4)\n"
+"      --timeout MS         per-request timeout (default 30000)\n"
+"      --insecure-registry HOST   plain HTTP for this registry (repeatable)\n"
+"      --auth-file FILE     registry credentials (docker config.json format)\n"
+"  -h, --help               this help\n";
+
+int cmd_image_mount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "blobs", required_argument, NULL, OPT_BLOBS },
+		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
+		{ "record", required_argument, NULL, OPT_RECORD },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "retries", required_argument, NULL, OPT_RETRIES },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
+		{ "auth-file", required_argument, NULL, OPT_AUTH },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct anole_blobstore_opts store = { 0 };
+	struct anole_mount_opts o = { .store = &store };
+	const char **insecure = NULL;
+	size_t ninsecure = 0, alloc = 0;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+		unsigned long long v;
+
+		switch (opt) {
+		case OPT_BLOBS: o.blobs = optarg; break;
+		case OPT_CACHE: o.cache_dir = optarg; break;
+		case OPT_MODE:
+			if (!strcmp(optarg, "kernel"))
+				o.mode = ANOLE_MOUNT_KERNEL;
+			else if (!strcmp(optarg, "fuse"))
+				o.mode = ANOLE_MOUNT_FUSE;
+			else
+				return usage_error("mount", "--mode is kernel or fuse");
+			break;
+		case 'f': o.foreground = true; break;
+		case OPT_PREFETCH: o.prefetch_list = optarg; break;
+		case OPT_RECORD: o.record_file = optarg; break;
+		case OPT_METRICS: o.metrics_addr = optarg; break;
+		case OPT_RETRIES:
+			if (anole_parse_size(optarg, &v) || v > 100)
+				return usage_error("mount", "--retries takes 0..100");
+			store.retries = (unsigned)v;
+			break;
+		case OPT_TIMEOUT:
+			if (anole_parse_size(optarg, &v) || !v || v > 3600000)
+				return usage_error("mount", "--timeout takes milliseconds");
+			store.timeout_ms = (unsigned)v;
+			break;
+		case OPT_INSECURE:
+			xgrow(&insecure, &alloc, ninsecure + 1, sizeof(*insecure));
+			insecure[ninsecure++] = optarg;
+			break;
+		case OPT_AUTH: store.auth_file = optarg; break;
+		case 'h': fputs(mount_help, stdout); return 0;
+		default: return usage_error("mount", "unknown option");
+		}
+	}
+	if (argc - optind != 2)
+		return usage_error("mount", "takes an image and a mount point");
+	if (!o.blobs)
+		return usage_error("mount", "--blobs STORE is required");
+	o.image = argv[optind];
+	o.mountpoint = argv[optind + 1];
+	store.insecure_hosts = insecure;
+	store.ninsecure_hosts = (unsigned)ninsecure;
+	ret = anole_image_mount(&o);
+	free(insecure);
+	return ret ? 1 : 0;
+}
+
+static const char umount_help[] =
+"usage: anole image umount MOUNTPOINT [--lazy]\n"
+"\n"
+"Unmount a lazy mount and stop its daemon. A busy mount is refused unless\n"
+"--lazy, which detaches it (it goes away when its last file is closed).\n";
+
+int cmd_image_umount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "lazy", no_argument, NULL, OPT_LAZY },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool lazy = false;
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "lh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_LAZY: case 'l': lazy = true; break;
+		case 'h': fputs(umount_help, stdout); return 0;
+		default: return usage_error("umount", "unknown option");
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error("umount", "takes a mount point");
+	return anole_image_umount(argv[optind], lazy) ? 1 : 0;
+}
+
+static const char stats_help[] =
+"usage: anole image stats MOUNTPOINT [--json]\n"
+"\n"
+"Counters of a lazy mount: bytes and chunks fetched, requests, cache hits\n"
+"and misses, errors, prefetch progress, fetch latency histogram.\n";
+
+int cmd_image_stats(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct strbuf out = STRBUF_INIT;
+	bool json = false;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_JSON: json = true; break;
+		case 'h': fputs(stats_help, stdout); return 0;
+		default: return usage_error("stats", "unknown option");
+		}
+	}
+	if (argc - optind != 1)
+		return usage_error("stats", "takes a mount point");
+	ret = anole_image_stats(argv[optind], json, &out);
+	if (!ret)
+		fputs(out.buf, stdout);
+	strbuf_release(&out);
+	return ret ? 1 : 0;
+}
+
+static const char cache_help[] =
+"usage: anole image cache ls [--cache DIR] [--json]\n"
+"       anole image cache gc --max-size SIZE [--cache DIR] [--json]\n"
+"\n"
+"ls: the cached blobs, their size, chunks present, last use, and whether a\n"
+"mount uses them. gc: evict blobs no mount uses, least recently used first,\n"
+"until the cache is at most SIZE (e.g. 10G).\n";
+
+int cmd_image_cache(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "cache", required_argument, NULL, OPT_CACHE },
+		{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = NULL, *verb;
+	char *defdir = NULL;
+	unsigned long long max = 0;
+	bool json = false, have_max = false;
+	int opt, ret = 0;
+
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fputs(cache_help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	verb = argv[1];
+	argc--;
+	argv++;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_CACHE: dir = optarg; break;
+		case OPT_MAX_SIZE:
+			if (anole_parse_size(optarg, &max))
+				return usage_error("cache", "--max-size takes a size like 10G");
+			have_max = true;
+			break;
+		case OPT_JSON: json = true; break;
+		case 'h': fputs(cache_help, stdout); return 0;
+		default: return usage_error("cache", "unknown option");
+		}
+	}
+	if (!dir)
+		dir = defdir = anole_default_cache_dir();
+	if (!strcmp(verb, "ls")) {
+		struct lazy_cache_entry *v;
+		size_t n;
+
+		ret = lazy_cache_list(dir, &v, &n);
+		if (!ret && json)
+			fputs("[", stdout);
+		for (size_t i = 0; !ret && i < n; i++) {
+			if (json)
+				printf("%s{\"blob\":\"sha256:%s\",\"bytes\":%llu,\"chunks_present\":%llu,"
+				       "\"last_used\":%lld,\"in_use\":%s}", i ? "," : "", v[i].hex,
+				       (unsigned long long)v[i].bytes,
+				       (unsigned long long)v[i].chunks_present,
+				       (long long)v[i].last_used, v[i].in_use ? "true" : "false");
+			else
+				printf("sha256:%s %12llu bytes %8llu chunks%s\n", v[i].hex,
+				       (unsigned long long)v[i].bytes,
+				       (unsigned long long)v[i].chunks_present,
+				       v[i].in_use ? " (in use)" : "");
+		}
+		if (!ret && json)
+			fputs("]\n", stdout);
+		if (!ret)
+			free(v);
+	} else if (!strcmp(verb, "gc")) {
+		uint64_t freed = 0;
+
+		if (!have_max) {
+			free(defdir);
+			return usage_error("cache", "gc needs --max-size");
+		}
+		ret = lazy_cache_gc(dir, max, &freed);
+		if (ret >= 0) {
+			if (json)
+				printf("{\"evicted\":%d,\"freed_bytes\":%llu}\n", ret,
+				       (unsigned long long)freed);
+			else
+				printf("evicted %d blob%s, freed %llu bytes\n", ret, ret == 1 ? "" : "s",
+				       (unsigned long long)freed);
+			ret = 0;
+		}
+	} else {
+		free(defdir);
+		return usage_error("cache", "verbs are ls and gc");
+	}
+	free(defdir);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,481 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The chunk cache behind lazy mounts.
+ *
+ * Each chunk of a blob is ABSENT, FETCHING (one thread owns it; others
+ * wait), UNVERIFIED (marked present in the map by an earlier run: its
+ * digest is checked once before use) or VERIFIED. A reader claims every
+ * chunk of its range that needs work in one step under the lock and waits
+ * only while holding no claim, so readers never deadlock; runs of adjacent
+ * missing chunks are fetched with one range request. A chunk's bytes reach
+ * the reader only after its digest matched: a wrong byte is never served.
+ */
+#include "anole/lazy.h"
+#include "anole/error.h"
+#include "anole/fileio.h"
+#include "anole/strbuf.h"
+#include "anole/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { CHUNK_ABSENT, CHUNK_FETCHING, CHUNK_UNVERIFIED, CHUNK_VERIFIED };
+
+struct lazy_counters {
+	_Atomic uint64_t reads, read_bytes, chunk_hits, chunk_misses, chunks_fetched,
+		bytes_fetched, fetch_requests, fetch_errors, verify_failures, cache_refetches,
+		latency_us_sum;
+	_Atomic uint64_t hist[LAZY_HIST_BUCKETS];
+};
+
+struct lazy_blob {
+	struct lazy_cache *cache;
+	struct anole_blob_info info;
+	int data_fd, map_fd, lock_fd;
+	uint8_t *state;
+	uint8_t *bitmap;
+	uint8_t *touched;          /* first use in this run, for --record */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+};
+
+struct lazy_cache {
+	struct lazy_cache_opts opts;
+	char *dir;
+	struct lazy_blob **blobs;
+	size_t nblobs, blobs_alloc;
+	struct lazy_counters c;
+};
+
+#define STAT_ADD(cache, field, n) atomic_fetch_add(&(cache)->c.field, (n))
+
+int lazy_cache_open(struct lazy_cache **out, const struct lazy_cache_opts *opts)
+{
+	struct lazy_cache *c;
+
+	if (mkdir(opts->dir, 0700) < 0 && errno != EEXIST)
+		return anole_error(errno, "cannot create cache directory %s", opts->dir);
+	c = xcalloc(1, sizeof(*c));
+	c->opts = *opts;
+	c->dir = xstrdup(opts->dir);
+	c->opts.dir = c->dir;
+	if (!c->opts.max_fetch_bytes)
+		c->opts.max_fetch_bytes = 8u << 20;
+	if (!c->opts.verify_retries)
+		c->opts.verify_retries = 2;
+	*out = c;
+	return 0;
+}
+
+static void blob_free(struct lazy_blob *b)
+{
+	if (b->data_fd >= 0)
+		close(b->data_fd);
+	if (b->map_fd >= 0)
+		close(b->map_fd);
+	if (b->lock_fd >= 0)
+		close(b->lock_fd);     /* drops the shared flock */
+	free(b->info.chunks);
+	free(b->state);
+	free(b->bitmap);
+	free(b->touched);
+	pthread_mutex_destroy(&b->lock);
+	pthread_cond_destroy(&b->cond);
+	free(b);
+}
+
+void lazy_cache_close(struct lazy_cache *cache)
+{
+	if (!cache)
+		return;
+	for (size_t i = 0; i < cache->nblobs; i++)
+		blob_free(cache->blobs[i]);
+	free(cache->blobs);
+	free(cache->dir);
+	free(cache);
+}
+
+static int open_in(const char *dir, const char *name, int flags, const char *what)
+{
+	struct strbuf p = STRBUF_INIT;
+	int fd;
+
+	strbuf_addf(&p, "%s/%s", dir, name);
+	fd = open(p.buf, flags | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = anole_error(errno, "cannot open %s %s", what, p.buf);
+	strbuf_release(&p);
+	return fd;
+}
+
+static int load_map(struct lazy_blob *b, const char *dir)
+{
+	size_t maplen = (b->info.nchunks + 7) / 8;
+	struct stat st;
+	ssize_t got;
+
+	b->map_fd = open_in(dir, "map", O_RDWR | O_CREAT, "cache map");
+	if (b->map_fd < 0)
+		return b->map_fd;
+	b->bitmap = xcalloc(maplen ? maplen : 1, 1);
+	if (fstat(b->map_fd, &st) == 0 && (uint64_t)st.st_size == maplen) {
+		got = pread(b->map_fd, b->bitmap, maplen, 0);
+		if (got != (ssize_t)maplen)
+			memset(b->bitmap, 0, maplen);
+	} else if (ftruncate(b->map_fd, (off_t)maplen) < 0) {
+		return anole_error(errno, "cannot size cache map in %s", dir);
+	}
+	for (uint32_t i = 0; i < b->info.nchunks; i++)
+		b->state[i] = (b->bitmap[i / 8] >> (i % 8)) & 1 ? CHUNK_UNVERIFIED : CHUNK_ABSENT;
+	futimens(b->map_fd, NULL);  /* last use, for LRU eviction */
+	return 0;
+}
+
+int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *info,
+			struct lazy_blob **out)
+{
+	struct lazy_blob *b = xcalloc(1, sizeof(*b));
+	struct strbuf dir = STRBUF_INIT;
+	struct stat st;
+	int ret = 0;
+
+	b->cache = cache;
+	b->info = *info;
+	b->info.chunks = xcalloc(info->nchunks + 1, sizeof(*info->chunks));
+	memcpy(b->info.chunks, info->chunks, (size_t)info->nchunks * sizeof(*info->chunks));
+	b->data_fd = b->map_fd = b->lock_fd = -1;
+	b->state = xcalloc(info->nchunks + 1, 1);
+	b->touched = xcalloc(info->nchunks + 1, 1);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+
+	strbuf_addf(&dir, "%s/%s", cache->dir, info->hex);
+	if (mkdir(dir.buf, 0700) < 0 && errno != EEXIST)
+		ret = anole_error(errno, "cannot create %s", dir.buf);
+	if (!ret && (b->lock_fd = open_in(dir.buf, "lock", O_RDWR | O_CREAT, "cache lock")) < 0)
+		ret = b->lock_fd;
+	if (!ret && flock(b->lock_fd, LOCK_SH) < 0)
+		ret = anole_error(errno, "cannot lock %s", dir.buf);
+	if (!ret && (b->data_fd = open_in(dir.buf, "data", O_RDWR | O_CREAT, "cache data")) < 0)
+		ret = b->data_fd;
+	if (!ret && fstat(b->data_fd, &st) == 0 && (uint64_t)st.st_size != info->uncompressed_size &&
+	    ftruncate(b->data_fd, (off_t)info->uncompressed_size) < 0)
+		ret = anole_error(errno, "cannot size cache data in %s", dir.buf);
+	if (!ret)
+		ret = load_map(b, dir.buf);
+	strbuf_release(&dir);
+	if (ret) {
+		blob_free(b);
+		return ret;
+	}
+	xgrow(&cache->blobs, &cache->blobs_alloc, cache->nblobs + 1, sizeof(*cache->blobs));
+	cache->blobs[cache->nblobs++] = b;
+	*out = b;
+	return 0;
+}
+
+const struct anole_blob_info *lazy_blob_info(const struct lazy_blob *blob) { return &blob->info; }
+uint64_t lazy_blob_size(const struct lazy_blob *blob) { return blob->info.uncompressed_size; }
+
+uint32_t lazy_blob_present_chunks(struct lazy_blob *blob)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&blob->lock);
+	for (uint32_t i = 0; i < blob->info.nchunks; i++)
+		n += blob->state[i] == CHUNK_VERIFIED || blob->state[i] == CHUNK_UNVERIFIED;
+	pthread_mutex_unlock(&blob->lock);
+	return n;
+}
+
+/* ---- verification and fetching (called with claims, without the lock) ---- */
+
+static bool chunk_digest_ok(const struct lazy_blob *b, uint32_t i, const uint8_t *data)
+{
+	const struct anole_ext_chunk *c = &b->info.chunks[i];
+	uint8_t d[ANOLE_DIGEST_MAX];
+
+	return !anole_digest(b->info.chunk_digest, data, c->uncompressed_size, d) &&
+	       !memcmp(d, c->digest, 32);
+}
+
+static bool verify_cached(struct lazy_blob *b, uint32_t i)
+{
+	const struct anole_ext_chunk *c = &b->info.chunks[i];
+	uint8_t *buf = xmalloc(c->uncompressed_size);
+	bool ok = !pread_full(b->data_fd, buf, c->uncompressed_size, c->uncompressed_offset) &&
+		  chunk_digest_ok(b, i, buf);
+
+	free(buf);
+	return ok;
+}
+
+static void mark_present(struct lazy_blob *b, uint32_t i)
+{
+	uint8_t byte;
+
+	pthread_mutex_lock(&b->lock);
+	b->bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+	byte = b->bitmap[i / 8];
+	pthread_mutex_unlock(&b->lock);
+	/* best effort: a lost bit only costs a refetch */
+	if (pwrite(b->map_fd, &byte, 1, i / 8) < 0)
+		anole_debug("cannot update cache map: %s", strerror(errno));
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void record_latency(struct lazy_cache *cache, uint64_t us)
+{
+	unsigned bucket = 0;
+
+	while (bucket + 1 < LAZY_HIST_BUCKETS && (1ULL << (bucket + 1)) <= us)
+		bucket++;
+	atomic_fetch_add(&cache->c.hist[bucket], 1);
+	STAT_ADD(cache, latency_us_sum, us);
+}
+
+/* Fetch chunks [first, last] (adjacent in the transport blob) in one request;
+ * ok[k] tells which chunks arrived intact and were stored. */
+static void fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *ok)
+{
+	struct lazy_cache *cache = b->cache;
+	const struct anole_ext_chunk *c0 = &b->info.chunks[first], *cn = &b->info.chunks[last];
+	uint64_t off = c0->compressed_offset;
+	size_t len = (size_t)(cn->compressed_offset + cn->compressed_size - off);
+	uint8_t *buf = xmalloc(len), *out = xmalloc(b->info.chunk_size);
+	uint64_t t0 = now_us();
+	int ret = anole_blobstore_read(cache->opts.store, b->info.name, off, buf, len);
+
+	record_latency(cache, now_us() - t0);
+	STAT_ADD(cache, fetch_requests, 1);
+	if (ret) {
+		STAT_ADD(cache, fetch_errors, 1);
+		goto out;
+	}
+	STAT_ADD(cache, bytes_fetched, len);
+	for (uint32_t i = first; i <= last; i++) {
+		const struct anole_ext_chunk *c = &b->info.chunks[i];
+		const uint8_t *src = buf + (c->compressed_offset - off);
+
+		if (anole_decompress((enum anole_compress_alg)c->compression, src, c->compressed_size,
+				     out, c->uncompressed_size) || !chunk_digest_ok(b, i, out)) {
+			STAT_ADD(cache, verify_failures, 1);
+			anole_warn("%s: chunk %u failed verification (bad digest or data)",
+				   b->info.name, i);
+			continue;
+		}
+		if (pwrite_full(b->data_fd, out, c->uncompressed_size, c->uncompressed_offset)) {
+			anole_warn("cannot write cache of %s: %s", b->info.name, strerror(errno));
+			continue;
+		}
+		mark_present(b, i);
+		ok[i - first] = true;
+		STAT_ADD(cache, chunks_fetched, 1);
+	}
+out:
+	free(buf);
+	free(out);
+}
+
+/* Fetch claimed chunks in `need` (indexes ascending) as coalesced runs. */
+static int fetch_claimed(struct lazy_blob *b, const uint32_t *need, size_t n, bool *done)
+{
+	uint64_t max = b->cache->opts.max_fetch_bytes;
+	int ret = 0;
+
+	for (unsigned attempt = 0; attempt <= b->cache->opts.verify_retries; attempt++) {
+		size_t i = 0;
+		bool all = true;
+
+		while (i < n) {
+			size_t j = i;
+
+			if (done[i]) {
+				i++;
+				continue;
+			}
+			while (j + 1 < n && !done[j + 1] && need[j + 1] == need[j] + 1 &&
+			       b->info.chunks[need[j + 1]].compressed_offset +
+			       b->info.chunks[need[j + 1]].compressed_size -
+			       b->info.chunks[need[i]].compressed_offset <= max)
+				j++;
+			fetch_run(b, need[i], need[j], done + i);
+			i = j + 1;
+		}
+		for (i = 0; i < n; i++)
+			all &= done[i];
+		if (all)
+			return 0;
+	}
+	ret = -EIO;
+	return ret;
+}
+
+static void first_use(struct lazy_blob *b, uint32_t first, uint32_t last)
+{
+	lazy_first_use_fn fn = b->cache->opts.first_use;
+
+	if (!fn)
+		return;
+	for (uint32_t i = first; i <= last; i++) {
+		bool fresh;
+
+		pthread_mutex_lock(&b->lock);
+		fresh = !b->touched[i];
+		b->touched[i] = 1;
+		pthread_mutex_unlock(&b->lock);
+		if (fresh)
+			fn(b->cache->opts.first_use_opaque, b, i);
+	}
+}
+
+int lazy_blob_fetch_chunks(struct lazy_blob *b, uint32_t first, uint32_t last)
+{
+	uint32_t *need = NULL;
+	bool *done = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (first > last || last >= b->info.nchunks)
+		return 0;
+	first_use(b, first, last);
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		bool busy = false;
+
+		for (uint32_t i = first; i <= last && !busy; i++)
+			busy = b->state[i] == CHUNK_FETCHING;
+		if (!busy)
+			break;
+		pthread_cond_wait(&b->cond, &b->lock);
+	}
+	for (uint32_t i = first; i <= last; i++) {
+		if (b->state[i] == CHUNK_VERIFIED) {
+			STAT_ADD(b->cache, chunk_hits, 1);
+			continue;
+		}
+		if (!need) {
+			need = xmalloc(((size_t)last - first + 1) * sizeof(*need));
+			done = xcalloc((size_t)last - first + 1, sizeof(*done));
+		}
+		done[n] = b->state[i] == CHUNK_UNVERIFIED;   /* verified below */
+		need[n++] = i;
+		b->state[i] = CHUNK_FETCHING;
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (!n)
+		return 0;
+
+	for (size_t k = 0; k < n; k++) {
+		if (!done[k])
+			continue;
+		if (verify_cached(b, need[k])) {
+			STAT_ADD(b->cache, chunk_hits, 1);
+		} else {
+			done[k] = false;
+			STAT_ADD(b->cache, cache_refetches, 1);
+			anole_warn("%s: cached chunk %u is corrupt; fetching it again",
+				   b->info.name, need[k]);
+		}
+	}
+	for (size_t k = 0; k < n; k++)
+		if (!done[k])
+			STAT_ADD(b->cache, chunk_misses, 1);
+	ret = fetch_claimed(b, need, n, done);
+
+	pthread_mutex_lock(&b->lock);
+	for (size_t k = 0; k < n; k++)
+		b->state[need[k]] = done[k] ? CHUNK_VERIFIED : CHUNK_ABSENT;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	free(need);
+	free(done);
+	return ret;
+}
+
+/* Chunks overlapping [off, off + len): first index and last index. */
+static bool chunk_span(const struct lazy_blob *b, uint64_t off, uint64_t len,
+		       uint32_t *first, uint32_t *last)
+{
+	const struct anole_ext_chunk *c = b->info.chunks;
+	uint32_t lo = 0, hi = b->info.nchunks;
+
+	/* first chunk ending after off */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (c[mid].uncompressed_offset + c[mid].uncompressed_size <= off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo >= b->info.nchunks || c[lo].uncompressed_offset >= off + len)
+		return false;
+	*first = lo;
+	hi = b->info.nchunks;
+	while (lo < hi) {      /* last chunk starting before off + len */
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (c[mid].uncompressed_offset < off + len)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*last = lo - 1;
+	return true;
+}
+
+int lazy_blob_read(struct lazy_blob *b, void *buf, size_t len, uint64_t off)
+{
+	uint32_t first, last;
+	int ret;
+
+	if (off >= b->info.uncompressed_size)
+		return len ? -EINVAL : 0;
+	if (len > b->info.uncompressed_size - off)
+		return -EINVAL;
+	STAT_ADD(b->cache, reads, 1);
+	STAT_ADD(b->cache, read_bytes, len);
+	if (chunk_span(b, off, len, &first, &last)) {
+		ret = lazy_blob_fetch_chunks(b, first, last);
+		if (ret)
+			return ret;
+	}
+	/* present chunks are in the data file; gaps between them read as zeroes */
+	ret = pread_full(b->data_fd, buf, len, off);
+	return ret == -ENODATA ? -EIO : ret;
+}
+
+void lazy_cache_get_stats(struct lazy_cache *cache, struct lazy_stats *st)
+{
+	struct lazy_counters *c = &cache->c;
+
+	st->reads = atomic_load(&c->reads);
+	st->read_bytes = atomic_load(&c->read_bytes);
+	st->chunk_hits = atomic_load(&c->chunk_hits);
+	st->chunk_misses = atomic_load(&c->chunk_misses);
+	st->chunks_fetched = atomic_load(&c->chunks_fetched);
+	st->bytes_fetched = atomic_load(&c->bytes_fetched);
+	st->fetch_requests = atomic_load(&c->fetch_requests);
+	st->fetch_errors = atomic_load(&c->fetch_errors);
+	st->verify_failures = atomic_load(&c->verify_failures);
+	st->cache_refetches = atomic_load(&c->cache_refetches);
+	st->latency_us_sum = atomic_load(&c->latency_us_sum);
+	for (unsigned i = 0; i < LAZY_HIST_BUCKETS; i++)
+		st->latency_us_hist[i] = atomic_load(&c->hist[i]);
+}

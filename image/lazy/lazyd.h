@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The lazy-mount daemon's internals.
+ *
+ *   kernel mode: FUSE serves each blob's uncompressed view as a file
+ *                (fuse_blobs.c); the kernel's EROFS mounts the image with
+ *                those files as its devices.
+ *   fuse mode:   FUSE serves the tree itself from the EROFS metadata with
+ *                the anole reader (fuse_tree.c); no root needed.
+ * Both read through the chunk cache (cache.c). control.c answers stats on
+ * a unix socket and Prometheus scrapes on --metrics; prefetch.c prefetches
+ * and records first reads.
+ */
+#ifndef ANOLE_LAZYD_H
+#define ANOLE_LAZYD_H
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "anole/blobmeta.h"
+#include "anole/blobstore.h"
+#include "anole/erofs.h"
+#include "anole/image.h"
+#include "anole/lazy.h"
+#include "anole/strbuf.h"
+
+struct lazyd {
+	const struct anole_mount_opts *opts;
+	char *image;                /* absolute paths */
+	char *mnt;
+	char *state_dir;            /* pid, log, ctl.sock, blobs/ */
+	char *fuse_mnt;             /* where the FUSE session is mounted */
+	bool kernel_mode;
+
+	struct anole_blobmeta meta;
+	struct anole_blobstore *store;
+	struct lazy_cache *cache;
+	struct lazy_blob **devblobs; /* by EROFS device id - 1 */
+	unsigned ndevblobs;
+	struct erofs_image *img;    /* reader over the lazy devices */
+
+	struct fuse_session *se;
+	pthread_t fuse_thread;
+	bool fuse_running;
+	bool erofs_mounted;
+	_Atomic bool stopping;
+	pthread_mutex_t stop_lock;
+
+	/* --record: first path using each chunk, and the order of first reads */
+	pthread_mutex_t rec_lock;
+	const char ***chunk_paths;  /* [device-1][chunk] -> path (not owned) */
+	char **paths;               /* owned path strings */
+	size_t npaths, paths_alloc;
+	const char **recorded;
+	size_t nrecorded, recorded_alloc;
+	struct anole_hashmap *recorded_set;
+
+	int ctl_fd, metrics_fd;
+	pthread_t ctl_thread, metrics_thread, prefetch_thread;
+	bool ctl_running, metrics_running, prefetch_running;
+	_Atomic uint64_t prefetched_files;
+	_Atomic bool prefetch_done;
+};
+
+/* fuse_blobs.c / fuse_tree.c */
+extern const struct fuse_lowlevel_ops lazyd_blob_ops;
+extern const struct fuse_lowlevel_ops lazyd_tree_ops;
+
+/* control.c */
+void lazyd_format_stats(struct lazyd *d, bool json, struct strbuf *out);
+void lazyd_format_prometheus(struct lazyd *d, struct strbuf *out);
+int lazyd_start_control(struct lazyd *d);
+void lazyd_stop_control(struct lazyd *d);
+
+/* prefetch.c */
+int lazyd_build_chunk_paths(struct lazyd *d);
+void lazyd_first_use(void *opaque, struct lazy_blob *blob, uint32_t chunk);
+int lazyd_start_prefetch(struct lazyd *d);
+void lazyd_stop_prefetch(struct lazyd *d);
+int lazyd_write_record(struct lazyd *d);
+/* Fetch every chunk of one file (by path in the image). */
+int lazyd_prefetch_path(struct lazyd *d, const char *path);
+
+/* state directory of a mount point (absolute path) */
+char *lazyd_state_dir_for(const char *mnt_abs);
+#endif

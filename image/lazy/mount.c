@@ -1,0 +1,654 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * `anole image mount`: set up the chunk cache and blob store, start the FUSE
+ * session, mount, and serve until unmounted or signalled.
+ *
+ * The daemon forks before creating any thread; the parent waits on a pipe
+ * until the mount is up (or prints the child's error), so `mount` returns
+ * only when the tree is usable. Its state (pid, log, control socket, the
+ * blobs' FUSE directory in kernel mode) lives in a directory derived from
+ * the mount point, which `umount` and `stats` find again.
+ */
+#include "lazyd.h"
+#include "anole/digest.h"
+#include "anole/error.h"
+#include "anole/fileio.h"
+#include "anole/hashmap.h"
+#include "anole/xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *runtime_base(void)
+{
+	struct strbuf p = STRBUF_INIT;
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (geteuid() == 0)
+		strbuf_addstr(&p, "/run/anole");
+	else if (xdg && *xdg)
+		strbuf_addf(&p, "%s/anole", xdg);
+	else
+		strbuf_addf(&p, "/tmp/anole-%u", (unsigned)geteuid());
+	return strbuf_detach(&p, NULL);
+}
+
+char *lazyd_state_dir_for(const char *mnt_abs)
+{
+	uint8_t d[ANOLE_DIGEST_MAX];
+	char hex[65];
+	char *base = runtime_base();
+	struct strbuf p = STRBUF_INIT;
+
+	anole_digest(ANOLE_DIGEST_SHA256, mnt_abs, strlen(mnt_abs), d);
+	anole_hex(d, 8, hex);
+	strbuf_addf(&p, "%s/mounts/%s", base, hex);
+	free(base);
+	return strbuf_detach(&p, NULL);
+}
+
+char *anole_default_cache_dir(void)
+{
+	struct strbuf p = STRBUF_INIT;
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+	if (geteuid() == 0)
+		strbuf_addstr(&p, "/var/cache/anole");
+	else if (xdg && *xdg)
+		strbuf_addf(&p, "%s/anole", xdg);
+	else
+		strbuf_addf(&p, "%s/.cache/anole", home && *home ? home : "/tmp");
+	return strbuf_detach(&p, NULL);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = xstrdup(path);
+	int ret = 0;
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, mode) < 0 && errno != EEXIST)
+			ret = -errno;
+		*s = '/';
+	}
+	if (!ret && mkdir(p, mode) < 0 && errno != EEXIST)
+		ret = -errno;
+	free(p);
+	return ret ? anole_error(-ret, "cannot create %s", path) : 0;
+}
+
+static char *state_file(const char *dir, const char *name)
+{
+	struct strbuf p = STRBUF_INIT;
+
+	strbuf_addf(&p, "%s/%s", dir, name);
+	return strbuf_detach(&p, NULL);
+}
+
+static pid_t read_pid(const char *state_dir)
+{
+	char *path = state_file(state_dir, "pid");
+	FILE *f = fopen(path, "re");
+	long pid = 0;
+
+	free(path);
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+/* Alive and not a zombie (an exited daemon may wait a while to be reaped). */
+static bool process_alive(pid_t pid)
+{
+	char path[64], buf[256];
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	if (kill(pid, 0) < 0)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
+}
+
+static int write_text(const char *dir, const char *name, const char *text)
+{
+	char *path = state_file(dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int ret = fd < 0 ? -errno : write_full(fd, text, strlen(text));
+
+	if (fd >= 0)
+		close(fd);
+	if (ret)
+		ret = anole_error(-ret, "cannot write %s", path);
+	free(path);
+	return ret;
+}
+
+/* ---- the lazy devices as seen by the reader (FUSE mode, prefetch) ---- */
+
+static int lazy_dev_pread(struct erofs_dev *dev, void *buf, size_t len, uint64_t off)
+{
+	return lazy_blob_read(dev->opaque, buf, len, off);
+}
+
+static int attach_blobs(struct lazyd *d)
+{
+	const struct erofs_image *img = d->img;
+
+	d->ndevblobs = img->ndevs - 1;
+	d->devblobs = xcalloc(d->ndevblobs + 1, sizeof(*d->devblobs));
+	for (unsigned dev = 1; dev < img->ndevs; dev++) {
+		const struct anole_blob_info *info = NULL;
+		int ret;
+
+		for (unsigned i = 0; i < d->meta.nblobs; i++)
+			if (d->meta.blobs[i].device_id == dev)
+				info = &d->meta.blobs[i];
+		if (!info)
+			return anole_error_code(EINVAL, "%s: device %u has no chunk table (build with --blob-dir)",
+						d->image, dev);
+		if (memcmp(img->devslots[dev - 1].tag, info->hex, 64))
+			return anole_error_code(EFSCORRUPTED, "%s: device %u tag does not match its chunk table",
+						d->image, dev);
+		ret = lazy_cache_add_blob(d->cache, info, &d->devblobs[dev - 1]);
+		if (ret)
+			return ret;
+		d->img->devs[dev].pread = lazy_dev_pread;
+		d->img->devs[dev].opaque = d->devblobs[dev - 1];
+		d->img->devs[dev].size = info->uncompressed_size;
+	}
+	return 0;
+}
+
+static int open_sources(struct lazyd *d)
+{
+	struct lazy_cache_opts co = { 0 };
+	char *cache_dir = NULL;
+	int fd, ret;
+
+	fd = open(d->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return anole_error(errno, "cannot open %s", d->image);
+	ret = anole_blobmeta_read(fd, d->image, &d->meta);
+	close(fd);
+	if (ret == -ENOENT) {
+		memset(&d->meta, 0, sizeof(d->meta));
+		ret = 0;
+	}
+	if (ret)
+		return ret;
+	ret = anole_blobstore_open(&d->store, d->opts->blobs, d->opts->store);
+	if (ret)
+		return ret;
+	if (!d->opts->cache_dir)
+		cache_dir = anole_default_cache_dir();
+	co.dir = d->opts->cache_dir ? d->opts->cache_dir : cache_dir;
+	ret = mkdir_p(co.dir, 0700);
+	co.store = d->store;
+	co.first_use = d->opts->record_file ? lazyd_first_use : NULL;
+	co.first_use_opaque = d;
+	if (!ret)
+		ret = lazy_cache_open(&d->cache, &co);
+	free(cache_dir);
+	if (!ret)
+		ret = erofs_image_open(&d->img, d->image, NULL, 0);
+	if (!ret)
+		ret = attach_blobs(d);
+	if (!ret && d->opts->record_file)
+		ret = lazyd_build_chunk_paths(d);
+	return ret;
+}
+
+/* ---- FUSE session ---- */
+
+static void *fuse_main_thread(void *arg)
+{
+	struct lazyd *d = arg;
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+
+	fuse_loop_cfg_set_max_threads(cfg, 16);
+	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	fuse_session_loop_mt(d->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return NULL;
+}
+
+static int start_fuse(struct lazyd *d)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct strbuf o = STRBUF_INIT;
+	int ret = 0;
+
+	fuse_opt_add_arg(&args, "anole");
+	if (d->kernel_mode)
+		strbuf_addstr(&o, "ro,fsname=anole-blobs,subtype=anole,allow_other");
+	else
+		strbuf_addf(&o, "ro,fsname=anole,subtype=anole,default_permissions%s",
+			    geteuid() == 0 ? ",allow_other" : "");
+	fuse_opt_add_arg(&args, "-o");
+	fuse_opt_add_arg(&args, o.buf);
+	d->se = fuse_session_new(&args, d->kernel_mode ? &lazyd_blob_ops : &lazyd_tree_ops,
+				 sizeof(struct fuse_lowlevel_ops), d);
+	fuse_opt_free_args(&args);
+	strbuf_release(&o);
+	if (!d->se)
+		return anole_error_code(EIO, "cannot create the FUSE session (is /dev/fuse there?)");
+	if (fuse_session_mount(d->se, d->fuse_mnt))
+		return anole_error_code(EIO, "cannot mount FUSE on %s", d->fuse_mnt);
+	if (pthread_create(&d->fuse_thread, NULL, fuse_main_thread, d)) {
+		ret = anole_error(EAGAIN, "cannot start the FUSE thread");
+		fuse_session_unmount(d->se);
+		return ret;
+	}
+	d->fuse_running = true;
+	return 0;
+}
+
+static int mount_erofs(struct lazyd *d)
+{
+	struct strbuf data = STRBUF_INIT;
+	int ret = 0;
+
+	for (unsigned i = 0; i < d->ndevblobs; i++)
+		strbuf_addf(&data, "%sdevice=%s/%s", i ? "," : "", d->fuse_mnt,
+			    lazy_blob_info(d->devblobs[i])->hex);
+	/* a regular file as source: the kernel's file-backed EROFS mode */
+	if (mount(d->image, d->mnt, "erofs", MS_RDONLY, data.buf) < 0)
+		ret = anole_error(errno, "cannot mount %s on %s (erofs, %s)", d->image, d->mnt,
+				  data.buf);
+	else
+		d->erofs_mounted = true;
+	strbuf_release(&data);
+	return ret;
+}
+
+static bool still_mounted(const char *mnt, dev_t fs_dev)
+{
+	struct stat st;
+
+	return stat(mnt, &st) == 0 && st.st_dev == fs_dev;
+}
+
+static void shutdown_mount(struct lazyd *d)
+{
+	pthread_mutex_lock(&d->stop_lock);
+	if (atomic_exchange(&d->stopping, true)) {
+		pthread_mutex_unlock(&d->stop_lock);
+		return;
+	}
+	if (d->erofs_mounted && umount2(d->mnt, 0) < 0 && errno != EINVAL) {
+		anole_warn("%s is busy: detaching it (MNT_DETACH)", d->mnt);
+		umount2(d->mnt, MNT_DETACH);
+	}
+	d->erofs_mounted = false;
+	if (d->se) {
+		fuse_session_exit(d->se);
+		fuse_session_unmount(d->se);   /* wakes the loop's threads */
+	}
+	pthread_mutex_unlock(&d->stop_lock);
+}
+
+/* Serve until a signal, an external unmount, or the FUSE loop ending. */
+static void serve(struct lazyd *d, const sigset_t *sigs)
+{
+	struct timespec tick = { 0, 300 * 1000 * 1000 };
+	struct stat st;
+	dev_t fs_dev = stat(d->mnt, &st) == 0 ? st.st_dev : 0;
+
+	for (;;) {
+		int sig = sigtimedwait(sigs, NULL, &tick);
+
+		if (sig > 0) {
+			anole_info("signal %d: unmounting %s", sig, d->mnt);
+			break;
+		}
+		if (!still_mounted(d->mnt, fs_dev)) {
+			anole_info("%s was unmounted", d->mnt);
+			d->erofs_mounted = false;
+			break;
+		}
+	}
+	shutdown_mount(d);
+}
+
+static void cleanup(struct lazyd *d)
+{
+	if (d->fuse_running)
+		pthread_join(d->fuse_thread, NULL);
+	d->fuse_running = false;
+	if (d->se)
+		fuse_session_destroy(d->se);
+	d->se = NULL;
+	lazyd_stop_prefetch(d);
+	lazyd_stop_control(d);
+	lazyd_write_record(d);
+	if (d->img)
+		erofs_image_close(d->img);
+	lazy_cache_close(d->cache);
+	anole_blobstore_close(d->store);
+	anole_blobmeta_free(&d->meta);
+	if (d->state_dir) {
+		char *p;
+
+		p = state_file(d->state_dir, "pid"); unlink(p); free(p);
+		p = state_file(d->state_dir, "ctl.sock"); unlink(p); free(p);
+		p = state_file(d->state_dir, "mountpoint"); unlink(p); free(p);
+		if (d->kernel_mode)
+			rmdir(d->fuse_mnt);
+	}
+	for (size_t i = 0; i < d->npaths; i++)
+		free(d->paths[i]);
+	free(d->paths);
+	if (d->chunk_paths)
+		for (unsigned i = 0; i < d->ndevblobs; i++)
+			free((void *)d->chunk_paths[i]);
+	free(d->chunk_paths);
+	free(d->recorded);
+	if (d->recorded_set) {
+		anole_hashmap_free(d->recorded_set);
+		free(d->recorded_set);
+	}
+	free(d->devblobs);
+}
+
+static void notify(int fd, int ret)
+{
+	char msg[1100];
+
+	if (fd < 0)
+		return;
+	snprintf(msg, sizeof(msg), "%d %s", ret, ret ? anole_last_error() : "");
+	write_full(fd, msg, strlen(msg));
+	close(fd);
+}
+
+static int run_daemon(struct lazyd *d, int ready_fd)
+{
+	sigset_t sigs;
+	char pid[32];
+	int ret;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);   /* every thread inherits it */
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = open_sources(d);
+	if (!ret && d->kernel_mode)
+		ret = mkdir_p(d->fuse_mnt, 0700);
+	if (!ret)
+		ret = start_fuse(d);
+	if (!ret && d->kernel_mode)
+		ret = mount_erofs(d);
+	if (!ret)
+		ret = lazyd_start_control(d);
+	if (!ret)
+		ret = lazyd_start_prefetch(d);
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (!ret)
+		ret = write_text(d->state_dir, "pid", pid);
+	if (!ret)
+		ret = write_text(d->state_dir, "mountpoint", d->mnt);
+	if (!ret)
+		anole_info("mounted %s on %s (%s mode, pid %ld)", d->image, d->mnt,
+			   d->kernel_mode ? "kernel" : "fuse", (long)getpid());
+	notify(ready_fd, ret);
+	if (!ret)
+		serve(d, &sigs);
+	else
+		shutdown_mount(d);
+	cleanup(d);
+	return ret;
+}
+
+static int resolve(const char *path, char **out, bool want_dir)
+{
+	struct stat st;
+	char *r = realpath(path, NULL);
+
+	if (!r)
+		return anole_error(errno, "cannot resolve %s", path);
+	if (stat(r, &st) < 0 || (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
+		free(r);
+		return anole_error_code(want_dir ? ENOTDIR : EINVAL, "%s is not a %s", path,
+					want_dir ? "directory" : "regular file");
+	}
+	*out = r;
+	return 0;
+}
+
+/* Parent side of daemonizing: wait for "0 " or "-errno message". */
+static int wait_ready(int fd, pid_t child)
+{
+	char buf[1200];
+	size_t n = 0;
+	ssize_t r;
+	int code;
+
+	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	close(fd);
+	if (!n) {
+		int status;
+
+		waitpid(child, &status, 0);
+		return anole_error_code(EIO, "the mount daemon died while starting");
+	}
+	code = atoi(buf);
+	if (code) {
+		const char *msg = strchr(buf, ' ');
+
+		waitpid(child, NULL, 0);
+		/* the child logged to its log file; say it here too */
+		return anole_error_code(-code, "%s", msg ? msg + 1 : "mount failed");
+	}
+	return 0;
+}
+
+/* The daemon runs in "/": make relative paths absolute before it starts. */
+static char *absolutize(const char *path)
+{
+	struct strbuf p = STRBUF_INIT;
+	char cwd[PATH_MAX];
+
+	if (!path)
+		return NULL;
+	if (path[0] == '/' || strstr(path, "://") || !getcwd(cwd, sizeof(cwd)))
+		return xstrdup(path);
+	strbuf_addf(&p, "%s/%s", cwd, path);
+	return strbuf_detach(&p, NULL);
+}
+
+int anole_image_mount(const struct anole_mount_opts *user_opts)
+{
+	struct anole_mount_opts abs = *user_opts, *opts = &abs;
+	struct lazyd d = { .opts = opts, .ctl_fd = -1, .metrics_fd = -1 };
+	char *owned[4];
+	int pipefd[2], ret;
+	pid_t old, child;
+
+	owned[0] = absolutize(user_opts->blobs);
+	owned[1] = absolutize(user_opts->cache_dir);
+	owned[2] = absolutize(user_opts->prefetch_list);
+	owned[3] = absolutize(user_opts->record_file);
+	abs.blobs = owned[0];
+	abs.cache_dir = owned[1];
+	abs.prefetch_list = owned[2];
+	abs.record_file = owned[3];
+
+	pthread_mutex_init(&d.stop_lock, NULL);
+	pthread_mutex_init(&d.rec_lock, NULL);
+	ret = resolve(opts->image, &d.image, false);
+	if (!ret)
+		ret = resolve(opts->mountpoint, &d.mnt, true);
+	if (ret)
+		goto out;
+	d.kernel_mode = opts->mode == ANOLE_MOUNT_KERNEL ||
+			(opts->mode == ANOLE_MOUNT_AUTO && geteuid() == 0);
+	if (d.kernel_mode && geteuid() != 0) {
+		ret = anole_error_code(EPERM, "kernel mode needs root (use --mode fuse)");
+		goto out;
+	}
+	d.state_dir = lazyd_state_dir_for(d.mnt);
+	old = read_pid(d.state_dir);
+	if (old > 0 && process_alive(old)) {
+		ret = anole_error_code(EBUSY, "%s is already served by anole (pid %ld)", d.mnt,
+				       (long)old);
+		goto out;
+	}
+	ret = mkdir_p(d.state_dir, 0700);
+	if (ret)
+		goto out;
+	d.fuse_mnt = d.kernel_mode ? state_file(d.state_dir, "blobs") : xstrdup(d.mnt);
+
+	if (opts->foreground) {
+		ret = run_daemon(&d, -1);
+		goto out;
+	}
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		ret = anole_error(errno, "pipe");
+		goto out;
+	}
+	fflush(NULL);
+	child = fork();
+	if (child < 0) {
+		ret = anole_error(errno, "fork");
+		goto out;
+	}
+	if (child == 0) {
+		char *log = state_file(d.state_dir, "log");
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		close(pipefd[0]);
+		setsid();
+		if (chdir("/") < 0)
+			anole_debug("chdir /: %s", strerror(errno));
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		free(log);
+		anole_log_set_level(ANOLE_LOG_INFO);
+		ret = run_daemon(&d, pipefd[1]);
+		_exit(ret ? 1 : 0);
+	}
+	close(pipefd[1]);
+	ret = wait_ready(pipefd[0], child);
+out:
+	free(d.image);
+	free(d.mnt);
+	free(d.state_dir);
+	free(d.fuse_mnt);
+	for (size_t i = 0; i < ARRAY_SIZE(owned); i++)
+		free(owned[i]);
+	return ret;
+}
+
+int anole_image_umount(const char *mountpoint, bool lazy)
+{
+	char *mnt = realpath(mountpoint, NULL), *state;
+	pid_t pid;
+	int ret = 0;
+
+	if (!mnt)
+		return anole_error(errno, "cannot resolve %s", mountpoint);
+	state = lazyd_state_dir_for(mnt);
+	pid = read_pid(state);
+	if (pid <= 0 || !process_alive(pid)) {
+		ret = anole_error_code(EINVAL, "%s is not served by an anole daemon", mnt);
+		goto out;
+	}
+	if (umount2(mnt, lazy ? MNT_DETACH : 0) < 0) {
+		if (errno == EBUSY) {
+			ret = anole_error_code(EBUSY, "%s is busy (files open); use --lazy to detach it",
+					       mnt);
+			goto out;
+		}
+		if (errno == EPERM) {   /* a user's FUSE mount */
+			pid_t c = fork();
+
+			if (c == 0) {
+				execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
+				_exit(127);
+			}
+			if (c > 0)
+				waitpid(c, NULL, 0);
+		}
+	}
+	kill(pid, SIGTERM);
+	for (int i = 0; i < 1000 && process_alive(pid); i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	if (process_alive(pid))
+		ret = anole_error_code(ETIMEDOUT, "the daemon of %s (pid %ld) did not stop", mnt,
+				       (long)pid);
+out:
+	free(state);
+	free(mnt);
+	return ret;
+}
+
+int anole_image_stats(const char *mountpoint, bool json, struct strbuf *out)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char *mnt = realpath(mountpoint, NULL), *state;
+	const char *req = json ? "stats\n" : "stats-text\n";
+	char buf[4096];
+	ssize_t n;
+	int fd, ret = 0;
+
+	if (!mnt)
+		return anole_error(errno, "cannot resolve %s", mountpoint);
+	state = lazyd_state_dir_for(mnt);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/ctl.sock", state);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		ret = anole_error(errno, "%s is not served by an anole daemon", mnt);
+		goto out;
+	}
+	ret = write_full(fd, req, strlen(req));
+	while (!ret && (n = read(fd, buf, sizeof(buf))) > 0)
+		strbuf_add(out, buf, (size_t)n);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(state);
+	free(mnt);
+	return ret;
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Lazy blobs: the uncompressed view of a transport blob (what the EROFS
+ * chunk indexes address), filled on demand from a blob store, chunk by
+ * chunk, verified by digest, and cached on disk with a persistent
+ * presence map.
+ *
+ * Cache layout, per blob: CACHE/<hex>/data (sparse, the uncompressed view),
+ * CACHE/<hex>/map (one bit per chunk), CACHE/<hex>/lock (flock: in use).
+ */
+#ifndef ANOLE_LAZY_H
+#define ANOLE_LAZY_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "anole/blobmeta.h"
+#include "anole/blobstore.h"
+
+#define LAZY_HIST_BUCKETS 24        /* fetch latency, log2 microseconds */
+
+struct lazy_stats {
+	uint64_t reads, read_bytes;       /* requests served */
+	uint64_t chunk_hits, chunk_misses;
+	uint64_t chunks_fetched, bytes_fetched;   /* compressed bytes over the wire */
+	uint64_t fetch_requests;          /* range requests (coalesced) */
+	uint64_t fetch_errors, verify_failures, cache_refetches;
+	uint64_t latency_us_hist[LAZY_HIST_BUCKETS];
+	uint64_t latency_us_sum;
+};
+
+struct lazy_blob;
+struct lazy_cache;
+
+/* Hook called the first time a chunk is needed (for --record). */
+typedef void (*lazy_first_use_fn)(void *opaque, struct lazy_blob *blob, uint32_t chunk);
+
+struct lazy_cache_opts {
+	const char *dir;                  /* cache directory (created) */
+	struct anole_blobstore *store;
+	uint64_t max_fetch_bytes;         /* largest coalesced request (default 8 MiB) */
+	unsigned verify_retries;          /* refetches after a bad digest (default 2) */
+	lazy_first_use_fn first_use;
+	void *first_use_opaque;
+};
+
+int lazy_cache_open(struct lazy_cache **out, const struct lazy_cache_opts *opts);
+void lazy_cache_close(struct lazy_cache *cache);
+
+/* Attach a blob (its chunk table from the image). The blob stays valid until
+ * the cache is closed. */
+int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *info,
+			struct lazy_blob **out);
+
+/* Read the uncompressed view: fetch, verify, cache what is missing. Returns
+ * 0 or -errno (-EIO when the data cannot be had intact: never wrong bytes). */
+int lazy_blob_read(struct lazy_blob *blob, void *buf, size_t len, uint64_t off);
+/* Make chunks [first, last] present (prefetch). */
+int lazy_blob_fetch_chunks(struct lazy_blob *blob, uint32_t first, uint32_t last);
+
+const struct anole_blob_info *lazy_blob_info(const struct lazy_blob *blob);
+uint64_t lazy_blob_size(const struct lazy_blob *blob);
+uint32_t lazy_blob_present_chunks(struct lazy_blob *blob);
+
+void lazy_cache_get_stats(struct lazy_cache *cache, struct lazy_stats *st);
+
+/* Cache maintenance (no daemon needed). */
+struct lazy_cache_entry {
+	char hex[65];
+	uint64_t bytes;                   /* disk usage of data + map */
+	uint64_t chunks_present, chunks;  /* from the map (chunks 0 if unknown) */
+	int64_t last_used;                /* seconds since the epoch */
+	bool in_use;
+};
+int lazy_cache_list(const char *dir, struct lazy_cache_entry **out, size_t *n);
+/* Evict unused blobs, least recently used first, until the cache is at most
+ * max_bytes. Returns the number of blobs evicted or -errno. */
+int lazy_cache_gc(const char *dir, uint64_t max_bytes, uint64_t *freed);
+#endif
