@@ -463,8 +463,23 @@ static int collect_cb(void *ctx, const char *name, size_t len, erofs_nid_t nid, 
 
 	if ((len == 1 && name[0] == '.') || (len == 2 && !memcmp(name, "..", 2)))
 		return collect_dots(c, len, nid);
-	if (!erofs_name_ok(name, len))
-		return collect_error(c, "directory entry with an invalid name (contains '/' or a NUL byte)");
+	if (!erofs_name_ok(name, len)) {
+		struct strbuf msg = STRBUF_INIT;
+
+		strbuf_addstr(&msg, "directory entry with an invalid name \"");
+		for (size_t i = 0; i < len; i++) {
+			unsigned char ch = (unsigned char)name[i];
+
+			if (ch < 0x20 || ch == 0x7f || ch == '\\' || ch == '"')
+				strbuf_addf(&msg, "\\x%02x", ch);
+			else
+				strbuf_addch(&msg, (char)ch);
+		}
+		strbuf_addstr(&msg, "\" (\"/\" or NUL inside, or a dot name)");
+		collect_error(c, msg.buf);
+		strbuf_release(&msg);
+		return 1;
+	}
 	xgrow(&c->f->ents, &c->alloc, c->f->nents + 1, sizeof(*c->f->ents));
 	c->f->ents[c->f->nents++] = (struct up_entry){ .name = xstrndup(name, len), .nid = nid };
 	return 0;
