@@ -428,12 +428,12 @@ static void check_dot(struct dir_scan *ds, const char *name, size_t len, erofs_n
 	else
 		ds->have_dotdot = true;
 	if (nid != want)
-		report_entry(ck, &ck->nodes[ds->dir], name, len, EROFS_NID_NONE,
-			     "points to nid %llu, expected %llu", (unsigned long long)nid,
+		report_entry(ck, &ck->nodes[ds->dir], name, len, nid,
+			     "points to nid %llu instead of %llu", (unsigned long long)nid,
 			     (unsigned long long)want);
 	if (ftype != EROFS_FT_DIR)
-		report_entry(ck, &ck->nodes[ds->dir], name, len, EROFS_NID_NONE,
-			     "file type %u, expected a directory (%u)", ftype, EROFS_FT_DIR);
+		report_entry(ck, &ck->nodes[ds->dir], name, len, nid,
+			     "entry says %s, expected a directory", erofs_ftype_name(ftype));
 }
 
 /* An entry naming an inode seen before: a hard link, or a corrupt tree. */
