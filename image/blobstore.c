@@ -495,69 +495,91 @@ static void challenge_release(struct challenge *ch)
 	memset(ch, 0, sizeof(*ch));
 }
 
-/* `Bearer realm="...",service="...",scope="..."` (RFC 7235 auth-params). */
-static int parse_challenge(const char *v, struct challenge *ch)
+static bool tchar(char c)
+{
+	return c && (isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static void challenge_set(struct challenge *ch, const char *key, size_t klen, struct strbuf *val)
+{
+	static const char *const names[] = { "realm", "service", "scope", "error" };
+	char **fields[] = { &ch->realm, &ch->service, &ch->scope, &ch->error };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (klen == strlen(names[i]) && !strncasecmp(key, names[i], klen) && !*fields[i]) {
+			*fields[i] = strbuf_detach(val, NULL);
+			return;
+		}
+	}
+}
+
+/*
+ * The challenges of one WWW-Authenticate value (RFC 7235: several may share
+ * it), e.g. `Basic realm="r", Bearer realm="https://a/token",service="s"`,
+ * into ch[0..max). Returns how many; parsing stops at the first malformed
+ * part (a challenge with an unterminated quoted string is dropped).
+ */
+static unsigned parse_challenges(const char *v, struct challenge *ch, unsigned max)
 {
 	const char *p = v;
-	size_t n;
+	unsigned n = 0;
 
-	memset(ch, 0, sizeof(*ch));
-	n = strcspn(p, " \t");
-	if (!n || n >= sizeof(ch->scheme))
-		return -EINVAL;
-	memcpy(ch->scheme, p, n);
-	ch->scheme[n] = '\0';
-	p += n;
-	for (;;) {
-		struct strbuf val = STRBUF_INIT;
-		const char *key;
-		size_t klen;
+	while (n < max) {
+		struct challenge *c = &ch[n];
+		size_t len;
 
 		while (*p == ' ' || *p == '\t' || *p == ',')
 			p++;
+		for (len = 0; tchar(p[len]); len++)
+			;
+		if (!len || len >= sizeof(c->scheme) || (p[len] && p[len] != ' ' && p[len] != ','))
+			break;
+		memset(c, 0, sizeof(*c));
+		memcpy(c->scheme, p, len);
+		p += len;
+		n++;
+		for (;;) {      /* auth-params, until the next scheme */
+			struct strbuf val = STRBUF_INIT;
+			const char *key, *q;
+			size_t klen;
+
+			while (*p == ' ' || *p == '\t' || *p == ',')
+				p++;
+			for (key = p, klen = 0; tchar(key[klen]); klen++)
+				;
+			for (q = key + klen; *q == ' ' || *q == '\t'; q++)
+				;
+			if (!klen || *q != '=')
+				break;  /* the end, a new scheme, or a token68 */
+			for (q++; *q == ' ' || *q == '\t'; q++)
+				;
+			if (*q == '"') {
+				for (q++; *q && *q != '"'; q++) {
+					if (*q == '\\' && q[1])
+						q++;
+					strbuf_addch(&val, *q);
+				}
+				if (*q != '"') {        /* unterminated: drop it all */
+					strbuf_release(&val);
+					challenge_release(c);
+					return n - 1;
+				}
+				q++;
+			} else {
+				size_t vl = strcspn(q, ", \t");
+
+				strbuf_add(&val, q, vl);
+				q += vl;
+			}
+			challenge_set(c, key, klen, &val);
+			strbuf_release(&val);
+			p = q;
+		}
+		/* p: the end, the next scheme, or junk (a token68 is read as one) */
 		if (!*p)
 			break;
-		key = p;
-		while (*p && *p != '=' && *p != ',' && *p != ' ')
-			p++;
-		klen = (size_t)(p - key);
-		while (*p == ' ')
-			p++;
-		if (*p != '=') {
-			if (*p == ',' || !*p)
-				continue;   /* a token68 or a bare word: ignore */
-			return -EINVAL;
-		}
-		p++;
-		while (*p == ' ')
-			p++;
-		if (*p == '"') {
-			for (p++; *p && *p != '"'; p++) {
-				if (*p == '\\' && p[1])
-					p++;
-				strbuf_addch(&val, *p);
-			}
-			if (*p != '"') {
-				strbuf_release(&val);
-				return -EINVAL;
-			}
-			p++;
-		} else {
-			n = strcspn(p, ", \t");
-			strbuf_add(&val, p, n);
-			p += n;
-		}
-		if (klen == 5 && !strncasecmp(key, "realm", 5) && !ch->realm)
-			ch->realm = strbuf_detach(&val, NULL);
-		else if (klen == 7 && !strncasecmp(key, "service", 7) && !ch->service)
-			ch->service = strbuf_detach(&val, NULL);
-		else if (klen == 5 && !strncasecmp(key, "scope", 5) && !ch->scope)
-			ch->scope = strbuf_detach(&val, NULL);
-		else if (klen == 5 && !strncasecmp(key, "error", 5) && !ch->error)
-			ch->error = strbuf_detach(&val, NULL);
-		strbuf_release(&val);
 	}
-	return 0;
+	return n;
 }
 
 static int auth_fail(struct anole_http_response *r, int err, bool transient, const char *fmt, ...)
@@ -590,7 +612,8 @@ static int fetch_token(struct anole_blobstore *bs, const struct challenge *ch, i
 	if (!ch->realm || (strncasecmp(ch->realm, "https://", 8) &&
 			   strncasecmp(ch->realm, "http://", 7))) {
 		free(basic);
-		return auth_fail(r, -EACCES, false, "Bearer challenge without an http(s) realm");
+		return auth_fail(r, -EACCES, false,
+				 "HTTP 401 with a Bearer challenge that has no http(s) realm");
 	}
 	if (!strncasecmp(ch->realm, "http://", 7) && !bs->plain_http && basic) {
 		anole_warn("not sending credentials for %s to the plain-http token realm %s",
@@ -677,19 +700,21 @@ static int answer_challenge(struct anole_blobstore *bs, struct anole_http_respon
 	*authz = NULL;
 	for (unsigned i = 0;; i++) {
 		char *v = anole_http_header(r, "WWW-Authenticate", i);
-		struct challenge c;
+		struct challenge c[4];
+		unsigned n;
 
 		if (!v)
 			break;
-		if (!parse_challenge(v, &c)) {
-			if (!strcasecmp(c.scheme, "Bearer") && !have_bearer) {
-				ch = c;
+		n = parse_challenges(v, c, ARRAY_SIZE(c));
+		for (unsigned k = 0; k < n; k++) {
+			if (!strcasecmp(c[k].scheme, "Bearer") && !have_bearer) {
+				ch = c[k];
 				have_bearer = true;
-			} else if (!strcasecmp(c.scheme, "Basic") && !have_basic) {
-				basic_ch = c;
+			} else if (!strcasecmp(c[k].scheme, "Basic") && !have_basic) {
+				basic_ch = c[k];
 				have_basic = true;
 			} else {
-				challenge_release(&c);
+				challenge_release(&c[k]);
 			}
 		}
 		free(v);

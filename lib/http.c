@@ -246,7 +246,6 @@ char *anole_http_header(const struct anole_http_response *resp, const char *name
 struct xfer {
 	const struct anole_http_request *req;
 	struct anole_http_response *resp;
-	bool head;
 	/* range sink */
 	uint8_t *buf;
 	size_t filled;
@@ -619,7 +618,6 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 	int ret = 0;
 
 	xfer_reset_response(x);
-	x->head = method_is(method, "HEAD");
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

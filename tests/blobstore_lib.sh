@@ -8,6 +8,19 @@
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy
 
+ERR=$WORK/err
+
+# rc_err WANT CMD...: like assert_rc, but CMD's stderr goes to $ERR (shown
+# when the status is wrong) while the helper's own messages stay visible.
+rc_err() {
+	local want=$1; shift
+	local rc=0
+	"$@" 2>"$ERR" || rc=$?
+	case "|$want|" in *"|$rc|"*) ;; *) sed 's/^/    | /' "$ERR" | head -20 >&2 ;; esac
+	check_not_crashed "$rc" "$*"
+	case "|$want|" in *"|$rc|"*) ;; *) fail "'$*' exited $rc, expected $want" ;; esac
+}
+
 # wait_for_file FILE SECONDS
 wait_for_file() {
 	local f=$1 i

@@ -21,6 +21,7 @@ scope has "push"). --basic-auth U:P asks for Basic credentials directly.
 Control endpoints (never faulted, not counted):
     POST /_fault  {"mode": M, "count": N, ...}  queue a fault (count -1: forever)
         status    answer "code" (default 503) [, "retry_after": S]
+                  [, "headers": {name: value, ...}]
         stall     send nothing for "seconds" (default 30) [, "after": bytes of
                   body first]
         truncate  send "bytes" (default half) of the body, then close
@@ -254,7 +255,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault:
             mode = fault["mode"]
             if mode == "status":
-                hdrs = {}
+                hdrs = dict(fault.get("headers", {}))
                 if "retry_after" in fault:
                     hdrs["Retry-After"] = str(fault["retry_after"])
                 code = int(fault.get("code", 503))

@@ -11,7 +11,7 @@ need_anole
 
 A=$ANOLE
 store=$WORK/store
-err=$WORK/err
+err=$ERR
 mkdir -p "$WORK/in"
 
 log "push, size and cat round trips"
@@ -61,11 +61,11 @@ log "a corrupted blob is refused when read whole, and nothing is written"
 cp "$f" "$WORK/corrupt"
 printf '\xff' | dd of="$WORK/corrupt" bs=1 seek=1000 conv=notrunc status=none
 cp "$WORK/corrupt" "$store/${d#sha256:}"
-assert_rc 1 "$A" blob cat "$store" "$d" -o "$WORK/bad.out" 2>"$err"
+rc_err 1 "$A" blob cat "$store" "$d" -o "$WORK/bad.out"
 assert_grep "digest mismatch" "$err"
 assert_missing "$WORK/bad.out" "output of a corrupted blob"
 [ -z "$(find "$WORK" -maxdepth 1 -name '.bad.out.*')" ] || fail "temporary output left behind"
-assert_rc 1 "$A" blob cat "$store" "$d" >"$WORK/bad.stdout" 2>"$err"
+rc_err 1 "$A" blob cat "$store" "$d" >"$WORK/bad.stdout"
 assert_eq "$(file_size "$WORK/bad.stdout")" 0 "stdout bytes of a corrupted blob"
 # ranges are not verified here (the image layer checks chunk digests)
 expect_range "$WORK/corrupt" 900 200 "$store" "$d"
@@ -75,19 +75,19 @@ cp "$f" "$store/${d#sha256:}"
 
 log "errors"
 missing=sha256:$(printf '%064d' 0)
-assert_rc 1 "$A" blob cat "$store" "$missing" 2>"$err" >/dev/null
+rc_err 1 "$A" blob cat "$store" "$missing" >/dev/null
 assert_grep "not found" "$err"
-assert_rc 1 "$A" blob size "$store" "$missing" 2>"$err"
+rc_err 1 "$A" blob size "$store" "$missing"
 assert_grep "not found" "$err"
-assert_rc 1 "$A" blob cat "$store" "$d" --offset 1048580 2>"$err"
+rc_err 1 "$A" blob cat "$store" "$d" --offset 1048580
 assert_grep "beyond the end" "$err"
-assert_rc 1 "$A" blob cat "$store" "$d" --offset 1048578 --length 2 2>"$err" >/dev/null
+rc_err 1 "$A" blob cat "$store" "$d" --offset 1048578 --length 2 >/dev/null
 assert_grep "beyond the end" "$err"
-assert_rc 1 "$A" blob push "$store" "$WORK/no-such-file" 2>"$err"
-assert_rc 1 "$A" blob push "$store" "$WORK" 2>"$err"
-assert_rc 1 "$A" blob cat "ftp://example/x" "$d" 2>"$err"
+rc_err 1 "$A" blob push "$store" "$WORK/no-such-file"
+rc_err 1 "$A" blob push "$store" "$WORK"
+rc_err 1 "$A" blob cat "ftp://example/x" "$d"
 assert_grep "unknown scheme" "$err"
-assert_rc 1 "$A" blob size "$WORK/in/b1" "$d" 2>"$err"
+rc_err 1 "$A" blob size "$WORK/in/b1" "$d"
 
 log "usage"
 for args in "blob --help" "blob cat --help" "blob size -h" "blob push --help"; do
@@ -96,7 +96,7 @@ for args in "blob --help" "blob cat --help" "blob size -h" "blob push --help"; d
 	assert_grep "usage: anole blob" "$WORK/help" "anole $args"
 done
 assert_grep "auth-file" "$WORK/help" "common options in push --help"
-usage() { assert_rc 2 "$@" 2>"$err" >/dev/null; [ -s "$err" ] || fail "'$*': no message"; }
+usage() { rc_err 2 "$@" >/dev/null; [ -s "$err" ] || fail "'$*': no message"; }
 usage "$A" blob
 usage "$A" blob bogus
 usage "$A" blob cat "$store"

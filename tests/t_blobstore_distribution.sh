@@ -10,7 +10,7 @@ need_anole
 need_cmd docker-registry curl
 
 A=$ANOLE
-err=$WORK/err
+err=$ERR
 port=$(free_port)
 mkdir -p "$WORK/registry" "$WORK/in"
 cat >"$WORK/registry.yml" <<EOF
@@ -64,7 +64,7 @@ for r in "0 1" "1 1" "$((size - 1)) 1" "$((size - 65536)) 65536" "1048575 104857
 	# shellcheck disable=SC2086
 	expect_range "$f" $r "$R" "$d"
 done
-assert_rc 1 "$A" blob cat "$R" "$d" --offset $((size - 1)) --length 2 2>"$err" >/dev/null
+rc_err 1 "$A" blob cat "$R" "$d" --offset $((size - 1)) --length 2 >/dev/null
 assert_grep "beyond the end" "$err"
 
 log "empty blob, missing blobs, other repositories"
@@ -73,12 +73,12 @@ assert_eq "$("$A" blob push "$R" "$WORK/in/empty")" "$e" "push of an empty blob"
 assert_eq "$("$A" blob size "$R" "$e")" 0 "size of the empty blob"
 "$A" blob cat "$R" "$e" >"$WORK/out" && [ ! -s "$WORK/out" ] || fail "cat of the empty blob"
 missing=sha256:$(printf '%064d' 5)
-assert_rc 1 "$A" blob size "$R" "$missing" 2>"$err"
+rc_err 1 "$A" blob size "$R" "$missing"
 assert_grep "not found" "$err"
-assert_rc 1 "$A" blob cat "$R" "$missing" --length 1 2>"$err"
+rc_err 1 "$A" blob cat "$R" "$missing" --length 1
 assert_grep "BLOB_UNKNOWN" "$err"
 # a blob is visible only in the repositories it was pushed to (or mounted in)
-assert_rc 1 "$A" blob size "docker://127.0.0.1:$port/other/repo" "$d" 2>"$err"
+rc_err 1 "$A" blob size "docker://127.0.0.1:$port/other/repo" "$d"
 assert_grep "not found" "$err"
 "$A" blob push "docker://127.0.0.1:$port/other/repo" "$f" >/dev/null
 assert_eq "$("$A" blob size "docker://127.0.0.1:$port/other/repo" "$d")" $size "size in a second repo"

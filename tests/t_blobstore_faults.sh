@@ -14,7 +14,7 @@ need_anole
 need_cmd curl
 
 A=$ANOLE
-err=$WORK/err
+err=$ERR
 mkdir -p "$WORK/srv"
 size=2097157
 f=$WORK/blob
@@ -44,7 +44,7 @@ log "503 forever: exit 1, the URL and the status in the message"
 reset_stats
 fault '{"mode": "status", "code": 503, "count": 100}'
 t0=$(now_ms)
-assert_rc 1 "$A" blob cat "$S" "$d" --retries 3 --backoff 20 -o "$WORK/out2" 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$d" --retries 3 --backoff 20 -o "$WORK/out2"
 assert_grep "$URL" "$err"
 assert_grep "503 Service Unavailable" "$err"
 assert_grep "gave up after 4 attempts" "$err"
@@ -53,7 +53,7 @@ assert_missing "$WORK/out2"
 assert_le $(( $(now_ms) - t0 )) 5000 "ms to give up (20+40+80 ms of backoff)"
 reset_stats
 fault '{"mode": "status", "code": 500, "count": 100}'
-assert_rc 1 "$A" blob cat "$S" "$d" --offset 7 --length 9 --retries 0 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$d" --offset 7 --length 9 --retries 0
 assert_grep "HTTP 500" "$err"
 assert_eq "$(reqs)" 1 "attempts with --retries 0"
 reset_stats
@@ -76,22 +76,22 @@ fault '{"mode": "truncate", "count": 2, "bytes": 0}'
 same_bytes "$f" "$WORK/out" "whole blob read through truncations"
 reset_stats
 fault '{"mode": "truncate", "count": 100}'
-assert_rc 1 "$A" blob cat "$S" "$d" --length 4096 --retries 2 --backoff 10 2>"$err" >/dev/null
+rc_err 1 "$A" blob cat "$S" "$d" --length 4096 --retries 2 --backoff 10 >/dev/null
 assert_grep "$URL" "$err"
 assert_grep "curl error 18" "$err"
 
 log "corrupted body: a whole read fails the digest check, nothing written"
 reset_stats
 fault '{"mode": "corrupt", "count": 1}'
-assert_rc 1 "$A" blob cat "$S" "$d" -o "$WORK/bad" 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$d" -o "$WORK/bad"
 assert_grep "digest mismatch" "$err"
 assert_missing "$WORK/bad"
 fault '{"mode": "corrupt", "count": 1, "at": 12345}'
-assert_rc 1 "$A" blob cat "$S" "$d" --chunk-size 512K >"$WORK/bad.stdout" 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$d" --chunk-size 512K >"$WORK/bad.stdout"
 assert_grep "digest mismatch" "$err"
 assert_eq "$(file_size "$WORK/bad.stdout")" 0 "bytes on stdout from a corrupted read"
 fault '{"mode": "corrupt", "count": 1}'
-assert_rc 1 "$A" blob cat "docker://127.0.0.1:$FS_PORT/test/repo" "$d" >"$WORK/bad.stdout" 2>"$err"
+rc_err 1 "$A" blob cat "docker://127.0.0.1:$FS_PORT/test/repo" "$d" >"$WORK/bad.stdout"
 assert_grep "digest mismatch" "$err"
 assert_eq "$(file_size "$WORK/bad.stdout")" 0 "bytes on stdout from a corrupted registry read"
 
@@ -111,8 +111,7 @@ expect_range "$f" 0 500000 "$S" "$d" --timeout 1500
 assert_le $(( $(now_ms) - t0 )) 8000 "ms for a range with a stall mid-body"
 fault '{"mode": "stall", "seconds": 30, "count": -1}'
 t0=$(now_ms)
-assert_rc 1 "$A" blob cat "$S" "$d" --length 10 --timeout 1000 --retries 1 --backoff 10 \
-	2>"$err" >/dev/null
+rc_err 1 "$A" blob cat "$S" "$d" --length 10 --timeout 1000 --retries 1 --backoff 10 >/dev/null
 assert_grep "$URL" "$err"
 assert_grep "timed out" "$err"
 assert_le $(( $(now_ms) - t0 )) 6000 "ms to give up on a server that never answers"
@@ -125,7 +124,7 @@ expect_range "$f" $((size - 1)) 1 "$S" "$d"
 "$A" blob size "$S" "$d" >"$WORK/size" || fail "size after drops"
 assert_eq "$(cat "$WORK/size")" $size "size"
 fault '{"mode": "drop", "count": 100}'
-assert_rc 1 "$A" blob size "$S" "$d" --retries 1 --backoff 10 2>"$err"
+rc_err 1 "$A" blob size "$S" "$d" --retries 1 --backoff 10
 assert_grep "$URL" "$err"
 assert_grep "Empty reply" "$err"
 fault '{"mode": "none"}'
@@ -133,7 +132,7 @@ fault '{"mode": "none"}'
 log "a refused connection"
 port=$(free_port)
 t0=$(now_ms)
-assert_rc 1 "$A" blob size "http://127.0.0.1:$port/blobs" "$d" --retries 2 --backoff 10 2>"$err"
+rc_err 1 "$A" blob size "http://127.0.0.1:$port/blobs" "$d" --retries 2 --backoff 10
 assert_grep "127.0.0.1:$port" "$err"
 assert_grep "gave up after 3 attempts" "$err"
 assert_le $(( $(now_ms) - t0 )) 5000 "ms to give up on a closed port"
@@ -166,8 +165,8 @@ fault '{"mode": "truncate", "count": 2}'
 	--offset 3 --length $((size - 4)) >"$WORK/out" || fail "parallel registry cat"
 tail -c +4 "$f" | head -c $((size - 4)) | cmp -s - "$WORK/out" || fail "parallel registry range"
 fault '{"mode": "corrupt", "count": 1}'
-assert_rc 1 "$A" blob cat "docker://127.0.0.1:$FS_PORT/test/repo" "$d" --jobs 4 \
-	--chunk-size 256K >"$WORK/bad.stdout" 2>"$err"
+rc_err 1 "$A" blob cat "docker://127.0.0.1:$FS_PORT/test/repo" "$d" --jobs 4 \
+	--chunk-size 256K >"$WORK/bad.stdout"
 assert_grep "digest mismatch" "$err"
 assert_eq "$(file_size "$WORK/bad.stdout")" 0 "stdout bytes from a corrupted parallel read"
 log "pass"

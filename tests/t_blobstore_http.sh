@@ -12,7 +12,7 @@ need_anole
 need_cmd curl
 
 A=$ANOLE
-err=$WORK/err
+err=$ERR
 mkdir -p "$WORK/srv"
 size=1048583
 f=$WORK/big
@@ -49,12 +49,12 @@ same_bytes "$f" "$WORK/out" "whole big blob"
 tail -c 10 "$f" | cmp -s - "$WORK/out" || fail "--offset without --length: the tail"
 
 log "past the end"
-assert_rc 1 "$A" blob cat "$S" "$d" --offset $((size - 1)) --length 2 -o "$WORK/x" 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$d" --offset $((size - 1)) --length 2 -o "$WORK/x"
 assert_grep "beyond the end" "$err"
 assert_missing "$WORK/x"
-assert_rc 1 "$A" blob cat "$S" "$d" --offset $((size + 1)) 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$d" --offset $((size + 1))
 assert_grep "beyond the end" "$err"
-assert_rc 1 "$A" blob cat "$S" "$d" --offset $((size + 5)) --length 1 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$d" --offset $((size + 5)) --length 1
 assert_grep "416" "$err"
 
 log "one connection for many range requests"
@@ -86,15 +86,15 @@ assert_eq "$(fs_stat 'd["paths"]["/_redirect/blobs/'"${d#sha256:}"'"]["count"]')
 log "404 is not retried"
 reset_stats
 missing=sha256:$(printf '%064d' 7)
-assert_rc 1 "$A" blob cat "$S" "$missing" 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$missing"
 assert_grep "not found" "$err"
 assert_grep "404" "$err"
 assert_eq "$(fs_stat 'd["requests"]')" 1 "requests for a missing blob"
-assert_rc 1 "$A" blob cat "$S" "$missing" --offset 0 --length 10 2>"$err"
+rc_err 1 "$A" blob cat "$S" "$missing" --offset 0 --length 10
 assert_grep "not found" "$err"
 
 log "http stores are read-only"
-assert_rc 1 "$A" blob push "$S" "$WORK/one" 2>"$err"
+rc_err 1 "$A" blob push "$S" "$WORK/one"
 assert_grep "read-only" "$err"
 
 if command -v openssl >/dev/null 2>&1; then
@@ -104,7 +104,7 @@ if command -v openssl >/dev/null 2>&1; then
 		fail "openssl req failed"
 	start_fault_server "$WORK/srv" --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem"
 	T=https://127.0.0.1:$FS_PORT/blobs
-	assert_rc 1 "$A" blob size "$T" "$d" 2>"$err"
+	rc_err 1 "$A" blob size "$T" "$d"
 	assert_grep "certificate" "$err"
 	assert_no_grep "gave up" "$err"
 	assert_eq "$(SSL_CERT_FILE=$WORK/cert.pem "$A" blob size "$T" "$d")" $size "size over https"
@@ -115,7 +115,7 @@ if command -v openssl >/dev/null 2>&1; then
 	assert_eq "$(fs_stat 'd["connections"]')" 1 "TLS connections for 5 range requests and a HEAD"
 	fault '{"mode": "truncate", "count": 1}'
 	expect_range "$f" 999 100000 "$T" "$d" --ca-file "$WORK/cert.pem"
-	assert_rc 1 "$A" blob push "$T" "$WORK/one" --ca-file "$WORK/cert.pem" 2>"$err"
+	rc_err 1 "$A" blob push "$T" "$WORK/one" --ca-file "$WORK/cert.pem"
 else
 	log "no openssl: https not tested"
 fi

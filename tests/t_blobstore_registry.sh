@@ -14,7 +14,7 @@ need_anole
 need_cmd curl
 
 A=$ANOLE
-err=$WORK/err
+err=$ERR
 # no credentials but the ones given here
 export HOME=$WORK/home
 mkdir -p "$HOME"
@@ -40,12 +40,12 @@ auth_file "$WORK/auth.json" "127.0.0.1:$FS_PORT" alice:s3cret
 auth_file "$WORK/wrong.json" "127.0.0.1:$FS_PORT" alice:wrong
 auth_file "$WORK/other.json" "registry.example:5000" alice:s3cret
 
-assert_rc 1 "$A" blob size "$R" "$d" 2>"$err"
+rc_err 1 "$A" blob size "$R" "$d"
 assert_grep "anonymous access denied" "$err"
 assert_grep "/token" "$err"
-assert_rc 1 "$A" blob size "$R" "$d" --auth-file "$WORK/other.json" 2>"$err"
+rc_err 1 "$A" blob size "$R" "$d" --auth-file "$WORK/other.json"
 assert_grep "anonymous access denied" "$err"
-assert_rc 1 "$A" blob size "$R" "$d" --auth-file "$WORK/wrong.json" 2>"$err"
+rc_err 1 "$A" blob size "$R" "$d" --auth-file "$WORK/wrong.json"
 assert_grep "rejected" "$err"
 
 reset_stats
@@ -115,9 +115,9 @@ assert_eq "$(fs_stat 'd["paths"]["/_redirect'"$p"'"]["auth"]')" 1 \
 
 log "missing blobs"
 missing=sha256:$(printf '%064d' 3)
-assert_rc 1 "$A" blob cat "$R" "$missing" --auth-file "$WORK/auth.json" 2>"$err"
+rc_err 1 "$A" blob cat "$R" "$missing" --auth-file "$WORK/auth.json"
 assert_grep "not found" "$err"
-assert_rc 1 "$A" blob cat "$R" "$missing" --length 10 --auth-file "$WORK/auth.json" 2>"$err"
+rc_err 1 "$A" blob cat "$R" "$missing" --length 10 --auth-file "$WORK/auth.json"
 assert_grep "not found" "$err"
 assert_grep "BLOB_UNKNOWN" "$err"
 
@@ -131,20 +131,32 @@ assert_eq "$(fs_stat 'd["token_requests"]')" 1 "anonymous token requests"
 log "a registry that wants Basic credentials"
 start_fault_server "$WORK/srv" --registry --basic-auth bob:pw
 R3=docker://127.0.0.1:$FS_PORT/test/repo
-assert_rc 1 "$A" blob size "$R3" "$d" 2>"$err"
+rc_err 1 "$A" blob size "$R3" "$d"
 assert_grep "wants credentials" "$err"
 auth_file "$WORK/bob.json" "127.0.0.1:$FS_PORT" bob:pw
 auth_file "$WORK/bob-wrong.json" "127.0.0.1:$FS_PORT" bob:nope
-assert_rc 1 "$A" blob size "$R3" "$d" --auth-file "$WORK/bob-wrong.json" 2>"$err"
+rc_err 1 "$A" blob size "$R3" "$d" --auth-file "$WORK/bob-wrong.json"
 assert_grep "rejected" "$err"
 "$A" blob cat "$R3" "$d" --auth-file "$WORK/bob.json" | cmp -s - "$f" || fail "cat with Basic"
 "$A" blob push "$R3" "$WORK/in/pushed" --auth-file "$WORK/bob.json" >/dev/null ||
 	fail "push with Basic"
 
+log "odd challenges"
+for c in 'Bearer realm="http://127.0.0.1:1/tok' 'Bearer service="x",scope="y"' 'Negotiate' \
+	'Bearer realm=ftp://x/' 'Bearer ,,,' '' 'Basic'; do
+	fault '{"mode": "status", "code": 401, "count": 1, "headers": {"WWW-Authenticate": '"$(printf '%s' "$c" | "$PY" -c 'import json,sys; print(json.dumps(sys.stdin.read()))')"'}}'
+	rc_err 1 "$A" blob size "$R3" "$d"
+	assert_grep "401" "$err"
+done
+# several challenges in one header: the Basic one is answered
+fault '{"mode": "status", "code": 401, "count": 1, "headers": {"WWW-Authenticate": "Negotiate abc==, Basic realm=\"a, \\\"b\\\"\", charset=\"UTF-8\""}}'
+assert_eq "$("$A" blob size "$R3" "$d" --auth-file "$WORK/bob.json")" $size \
+	"size after a two-scheme challenge"
+
 log "bad specs"
 for s in "docker://127.0.0.1:$FS_PORT" "docker://127.0.0.1:$FS_PORT/" "docker:///repo" \
 	"docker://127.0.0.1:$FS_PORT/Upper" "docker://127.0.0.1:$FS_PORT/repo:tag"; do
-	assert_rc 1 "$A" blob size "$s" "$d" 2>"$err"
+	rc_err 1 "$A" blob size "$s" "$d"
 	assert_grep "blob store" "$err"
 done
 log "pass"
