@@ -286,6 +286,8 @@ static const char *caps_problem(const uint8_t *v, size_t len)
 struct xattr_scan {
 	struct ck *ck;
 	struct ck_node *n;
+	bool filter;            /* the name filter is in force */
+	uint32_t filter_bits;
 };
 
 static int xattr_cb(void *ctx, const char *name, const void *value, size_t len, bool shared)
@@ -300,6 +302,14 @@ static int xattr_cb(void *ctx, const char *name, const void *value, size_t len, 
 		problem = caps_problem(value, len);
 	if (problem)
 		report_node(xs->ck, xs->n, xs->n->nid, "xattr %s: %s", name, problem);
+	if (xs->filter) {
+		int bit = erofs_xattr_filter_bit(name);
+
+		if (bit >= 0 && (xs->filter_bits >> bit & 1))
+			report_node(xs->ck, xs->n, xs->n->nid,
+				    "xattr %s is hidden by the inode's xattr name filter (bit %d)",
+				    name, bit);
+	}
 	return 0;
 }
 
@@ -381,7 +391,14 @@ static void check_symlink(struct ck *ck, struct ck_node *n, const struct erofs_i
 static void check_inode(struct ck *ck, struct ck_node *n, const struct erofs_inode *inode)
 {
 	struct xattr_scan xs = { .ck = ck, .n = n };
-	int ret = erofs_iterate_xattrs(ck->img, inode, xattr_cb, &xs);
+	int ret = 0;
+
+	if (erofs_xattr_filter_active(ck->img)) {
+		xs.filter = true;
+		ret = erofs_xattr_filter(ck->img, inode, &xs.filter_bits);
+	}
+	if (!ret)
+		ret = erofs_iterate_xattrs(ck->img, inode, xattr_cb, &xs);
 
 	if (ret)
 		report_read(ck, n, ret);

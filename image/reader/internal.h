@@ -47,6 +47,18 @@ const char *erofs_feature_name(bool incompat, uint32_t bit);
 int erofs_chunk_count(const struct erofs_image *img, const struct erofs_inode *inode,
 		      uint64_t *nchunks);
 
+/*
+ * The xattr name filter (COMPAT_XATTR_FILTER, honoured by the kernel only
+ * when the superblock's xattr_filter_reserved is 0): a set bit in the
+ * inode's filter means "no xattr hashing to this bit", so getxattr() of such
+ * a name fails without looking. erofs_xattr_filter_bit() is that bit for a
+ * full name, -1 for names without a short prefix.
+ */
+bool erofs_xattr_filter_active(const struct erofs_image *img);
+int erofs_xattr_filter(struct erofs_image *img, const struct erofs_inode *inode,
+		       uint32_t *filter);
+int erofs_xattr_filter_bit(const char *name);
+
 /* Check and unpack over an image that is already open (fuzzing, tests). */
 int anole_image_check_open(struct erofs_image *img, const struct anole_check_opts *opts,
 			   struct anole_check_result *res);

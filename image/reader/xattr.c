@@ -3,6 +3,8 @@
  * Extended attributes: the inline body after the inode (header, shared ids,
  * entries) and shared entries at xattr_blkaddr * blksz + 4 * id. Names are
  * rebuilt from the short prefix indexes 1..6; long prefixes are refused.
+ * The per-inode name filter (a 32-bit bloom filter of xxh32 hashes) is
+ * exposed so that check can find xattrs the kernel would not look up.
  */
 #include "reader/internal.h"
 
@@ -134,5 +136,92 @@ int erofs_iterate_xattrs(struct erofs_image *img, const struct erofs_inode *inod
 	if (!ret)
 		ret = walk_body(img, inode, buf, fn, ctx);
 	free(buf);
+	return ret;
+}
+
+/* ---------------------------------------------------------- name filter */
+
+#define XXH_P1 0x9E3779B1u
+#define XXH_P2 0x85EBCA77u
+#define XXH_P3 0xC2B2AE3Du
+#define XXH_P4 0x27D4EB2Fu
+#define XXH_P5 0x165667B1u
+#define EROFS_XATTR_FILTER_SEED 0x25BBE08Fu
+
+static uint32_t rotl32(uint32_t v, unsigned r) { return v << r | v >> (32 - r); }
+
+static uint32_t read32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t xxh32_round(uint32_t acc, uint32_t lane)
+{
+	return rotl32(acc + lane * XXH_P2, 13) * XXH_P1;
+}
+
+/* xxHash32, as the kernel's xxh32() (names are short: no need for speed). */
+static uint32_t xxh32(const void *data, size_t len, uint32_t seed)
+{
+	const uint8_t *p = data, *end = p + len;
+	uint32_t h;
+
+	if (len >= 16) {
+		uint32_t v1 = seed + XXH_P1 + XXH_P2, v2 = seed + XXH_P2;
+		uint32_t v3 = seed, v4 = seed - XXH_P1;
+
+		for (; end - p >= 16; p += 16) {
+			v1 = xxh32_round(v1, read32(p));
+			v2 = xxh32_round(v2, read32(p + 4));
+			v3 = xxh32_round(v3, read32(p + 8));
+			v4 = xxh32_round(v4, read32(p + 12));
+		}
+		h = rotl32(v1, 1) + rotl32(v2, 7) + rotl32(v3, 12) + rotl32(v4, 18);
+	} else {
+		h = seed + XXH_P5;
+	}
+	h += (uint32_t)len;
+	for (; end - p >= 4; p += 4)
+		h = rotl32(h + read32(p) * XXH_P3, 17) * XXH_P4;
+	for (; p < end; p++)
+		h = rotl32(h + *p * XXH_P5, 11) * XXH_P1;
+	h ^= h >> 15;
+	h *= XXH_P2;
+	h ^= h >> 13;
+	h *= XXH_P3;
+	h ^= h >> 16;
+	return h;
+}
+
+bool erofs_xattr_filter_active(const struct erofs_image *img)
+{
+	return (img->feature_compat & EROFS_FEATURE_COMPAT_XATTR_FILTER) &&
+	       !img->sb.xattr_filter_reserved;
+}
+
+int erofs_xattr_filter_bit(const char *name)
+{
+	for (unsigned i = 1; i < ARRAY_SIZE(xattr_prefixes); i++) {
+		size_t n = strlen(xattr_prefixes[i]);
+
+		if (!strncmp(name, xattr_prefixes[i], n))
+			return (int)(xxh32(name + n, strlen(name + n),
+					   EROFS_XATTR_FILTER_SEED + i) & 31);
+	}
+	return -1;
+}
+
+int erofs_xattr_filter(struct erofs_image *img, const struct erofs_inode *inode,
+		       uint32_t *filter)
+{
+	uint32_t raw;
+	int ret;
+
+	*filter = 0;
+	if (!inode->xattr_isize)
+		return 0;
+	ret = erofs_dev_pread(img, 0, &raw, sizeof(raw), inode->iloc + inode->inode_isize);
+	if (!ret)
+		*filter = le32_to_cpu(raw);
 	return ret;
 }
