@@ -126,7 +126,7 @@ static void key(struct out *o, const char *k)
 		char label[64];
 
 		snprintf(label, sizeof(label), "%s:", k);
-		strbuf_addf(o->sb, "%*s%-*s ", (int)o->indent, "", 17 - (int)o->indent, label);
+		strbuf_addf(o->sb, "%*s%-*s ", (int)o->indent, "", 19 - (int)o->indent, label);
 	}
 }
 
@@ -377,9 +377,19 @@ static int xattr_out_cb(void *ctx, const char *name, const void *value, size_t l
 static int put_xattrs(struct out *o, struct erofs_image *img, const struct erofs_inode *inode)
 {
 	struct xattr_out x = { .o = o };
+	char buf[16];
 	int ret;
 
 	put_u64(o, "xattr_size", inode->xattr_isize);
+	if (inode->xattr_isize && erofs_xattr_filter_active(img)) {
+		uint32_t filter;
+
+		ret = erofs_xattr_filter(img, inode, &filter);
+		if (ret)
+			return ret;
+		snprintf(buf, sizeof(buf), "0x%08x", filter);
+		put_cstr(o, "xattr_name_filter", buf);
+	}
 	section(o, "xattrs");
 	if (o->json)
 		strbuf_addch(o->sb, '[');
