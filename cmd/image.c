@@ -19,7 +19,7 @@
 
 enum { OPT_JSON = 256, OPT_QUIET, OPT_TIMESTAMP, OPT_UUID, OPT_LABEL, OPT_THREADS,
        OPT_CHUNK, OPT_BLOB, OPT_DEVICE, OPT_NO_DEDUPE, OPT_NO_OWNER, OPT_VERBOSE,
-       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST };
+       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER };
 
 struct devlist {
 	const char **v;
@@ -88,6 +88,7 @@ static int parse_epoch(const char *s, int64_t *out)
 
 static const char build_help[] =
 "usage: anole image build SRC_DIR -o IMAGE [options]\n"
+"       anole image build --layer TAR [--layer TAR]... -o IMAGE --blob-dir DIR [options]\n"
 "\n"
 "Write an EROFS image of SRC_DIR that Linux mounts with `mount -t erofs`.\n"
 "Files keep every type, owner, mode, nanosecond mtime, xattr and ACL;\n"
@@ -106,6 +107,9 @@ static const char build_help[] =
 "      --compress ALG     with --blob-dir: zstd[:LEVEL] (default), lz4[:LEVEL]\n"
 "                         (LEVEL > 1: LZ4HC), none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
+"      --layer TAR        instead of SRC_DIR: tar layers (plain, gzip, zstd...),\n"
+"                         lowest first, merged with overlay whiteouts; each\n"
+"                         layer's new chunks go to its own blob in --blob-dir\n"
 "      --timestamp T      image time, seconds since the epoch (default:\n"
 "                         $SOURCE_DATE_EPOCH, else now)\n"
 "      --uuid UUID        volume UUID (default: random); with --timestamp the\n"
@@ -139,7 +143,21 @@ static void print_build_stats(const struct anole_build_opts *o,
 			    (unsigned long long)st->files_deduped,
 			    (unsigned long long)st->chunks,
 			    (unsigned long long)st->chunks_deduped);
-		if (o->blob_path || o->blob_dir) {
+		if (st->nblobs) {
+			strbuf_addf(&sb, ",\"blob_bytes\":%llu,\"blobs\":[",
+				    (unsigned long long)st->blob_bytes);
+			for (unsigned i = 0; i < st->nblobs; i++)
+				strbuf_addf(&sb, "%s{\"digest\":\"%s\",\"device\":%u,\"bytes\":%llu,"
+					    "\"uncompressed_bytes\":%llu,\"chunks\":%u}", i ? "," : "",
+					    st->blobs[i].name, st->blobs[i].device_id,
+					    (unsigned long long)st->blobs[i].compressed_size,
+					    (unsigned long long)st->blobs[i].uncompressed_size,
+					    st->blobs[i].nchunks);
+			strbuf_addstr(&sb, "],\"layer_devices\":[");
+			for (unsigned i = 0; i < o->nlayers; i++)
+				strbuf_addf(&sb, "%s%u", i ? "," : "", st->layer_device[i]);
+			strbuf_addstr(&sb, "]");
+		} else if (o->blob_path || o->blob_dir) {
 			strbuf_addstr(&sb, ",\"blob\":");
 			if (o->blob_path) {
 				strbuf_add_json_string(&sb, o->blob_path, strlen(o->blob_path));
@@ -175,6 +193,7 @@ static int image_build(int argc, char **argv)
 		{ "blob-dir", required_argument, NULL, OPT_BLOB_DIR },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "layer", required_argument, NULL, OPT_LAYER },
 		{ "timestamp", required_argument, NULL, OPT_TIMESTAMP },
 		{ "uuid", required_argument, NULL, OPT_UUID },
 		{ "label", required_argument, NULL, OPT_LABEL },
@@ -189,6 +208,7 @@ static int image_build(int argc, char **argv)
 	struct anole_build_opts o = { .blkszbits = 12, .dedupe_files = true,
 				      .compression = ANOLE_COMPRESS_ZSTD };
 	struct anole_build_stats st = { 0 };
+	struct devlist layers = { 0 };
 	bool json = false;
 	const char *env;
 	int opt, ret;
@@ -206,6 +226,10 @@ static int image_build(int argc, char **argv)
 			break;
 		case OPT_BLOB: o.blob_path = optarg; break;
 		case OPT_BLOB_DIR: o.blob_dir = optarg; break;
+		case OPT_LAYER:
+			xgrow(&layers.v, &layers.alloc, layers.n + 1, sizeof(*layers.v));
+			layers.v[layers.n++] = optarg;
+			break;
 		case OPT_COMPRESS: {
 			enum anole_compress_alg alg;
 
@@ -250,15 +274,23 @@ static int image_build(int argc, char **argv)
 		default: return usage_error("build", "unknown option");
 		}
 	}
-	if (optind + 1 != argc)
+	if (layers.n) {
+		if (optind != argc)
+			return usage_error("build", "takes --layer or a source directory, not both");
+		if (!o.blob_dir)
+			return usage_error("build", "--layer needs --blob-dir");
+		o.layers = layers.v;
+		o.nlayers = (unsigned)layers.n;
+	} else if (optind + 1 != argc) {
 		return usage_error("build", "takes exactly one source directory");
+	}
 	if (!o.output)
 		return usage_error("build", "-o IMAGE is required");
 	if (o.blob_path && o.blob_dir)
 		return usage_error("build", "--blob and --blob-dir exclude each other");
 	if ((o.blob_path || o.blob_dir) && !o.chunk_size)
 		o.chunk_size = 1u << 20;    /* a blob is made of chunks: 1 MiB default */
-	o.src_dir = argv[optind];
+	o.src_dir = layers.n ? NULL : argv[optind];
 	if (!o.have_timestamp && (env = getenv("SOURCE_DATE_EPOCH")) && *env) {
 		if (parse_epoch(env, &o.timestamp))
 			return usage_error("build", "SOURCE_DATE_EPOCH is not a number");
@@ -268,10 +300,11 @@ static int image_build(int argc, char **argv)
 		o.timestamp = (int64_t)time(NULL);
 
 	ret = anole_image_build(&o, &st);
-	if (ret)
-		return 1;
-	print_build_stats(&o, &st, json);
-	return 0;
+	if (!ret)
+		print_build_stats(&o, &st, json);
+	anole_build_stats_free(&st);
+	free(layers.v);
+	return ret ? 1 : 0;
 }
 
 /* ---------------------------------------------------------------- check */

@@ -99,7 +99,7 @@ int cmd_image_mount(int argc, char **argv)
 		case OPT_RETRIES:
 			if (anole_parse_size(optarg, &v) || v > 100)
 				return usage_error("mount", "--retries takes 0..100");
-			store.retries = (unsigned)v;
+			store.retries = v ? (unsigned)v : ANOLE_BLOBSTORE_NO_RETRIES;
 			break;
 		case OPT_TIMEOUT:
 			if (anole_parse_size(optarg, &v) || !v || v > 3600000)

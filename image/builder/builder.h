@@ -41,6 +41,7 @@ struct bchunk {
 	uint8_t digest[32];
 	uint32_t blkaddr;           /* EROFS_NULL_ADDR: hole */
 	uint32_t len;               /* bytes of data (the last chunk may be short) */
+	uint16_t devid;             /* extra device holding it (0: the blob default, 1) */
 	bool hole;
 	bool owner;                 /* this chunk's data is written from this file */
 };
@@ -61,6 +62,7 @@ struct bnode {
 	size_t nents;
 	struct bnode *parent;
 	bool sparse;                /* fewer blocks allocated than the size */
+	bool prechunked;            /* chunks already stored (tar layers): no source file */
 	struct bextent { uint64_t off, len; } *extents; /* data (not hole) ranges */
 	size_t nextents;
 
@@ -122,6 +124,8 @@ struct builder {
 	struct bchunk_ref { struct bnode *n; uint64_t idx; } *owners; /* in blob order */
 	size_t nowners, owners_alloc;
 	struct anole_blob_info *transport; /* with blob_dir: the blob written */
+	struct anole_blob_info *blobs;     /* layer sources: one blob per device */
+	unsigned nblobs;
 	uint64_t ext_bytes;         /* chunk table appended to the image */
 
 	int img_fd, blob_fd;
@@ -131,6 +135,11 @@ struct builder {
 
 /* tree.c */
 int builder_scan(struct builder *b);
+/* Breadth-first placement order, link counts and inode numbers of b->root. */
+void builder_order_nodes(struct builder *b);
+
+/* layers.c: tar layers merged with overlay semantics (OCI images) */
+int builder_scan_layers(struct builder *b);
 /* Open a scanned file read-only; paths longer than PATH_MAX are opened
  * component by component. Returns an fd or -1 with errno set. */
 int builder_open(const struct bnode *n);
@@ -138,6 +147,10 @@ void builder_free_tree(struct builder *b);
 
 /* xattr.c */
 void builder_init_xattrs(struct builder *b);
+/* Add one xattr by full name ("user.x"); then sort once all are added. */
+int builder_add_xattr(struct builder *b, struct bnode *n, size_t *alloc, const char *name,
+		      const void *value, size_t len);
+void builder_sort_xattrs(struct bnode *n);
 /* xattrs of n, found as `name` in directory dfd (dfd < 0: by n->path) */
 int builder_read_xattrs(struct builder *b, struct bnode *n, int dfd, const char *name);
 void builder_plan_shared_xattrs(struct builder *b);

@@ -118,6 +118,11 @@ int builder_plan_chunks(struct builder *b)
 		size_t alloc = 0;
 		int ret;
 
+		if (n->prechunked) {
+			n->index_size = (uint32_t)(n->nchunks * 8);
+			b->has_chunked = true;
+			continue;
+		}
 		if (!is_reg(n->mode) || !n->size || (!b->chunkbits && !n->sparse))
 			continue;
 		if (n->sparse) {
@@ -218,7 +223,7 @@ static int run_hash_jobs(struct builder *b, struct chunk_job **jobs_out, size_t 
 	size_t n = 0;
 
 	for (size_t i = 0; i < b->ninodes; i++)
-		if (b->order[i]->chunkbits)
+		if (b->order[i]->chunkbits && !b->order[i]->prechunked)
 			jobs[n++] = (struct chunk_job){ b, b->order[i], 0 };
 	anole_parallel_for(jobs, n, sizeof(*jobs), b->opts->threads, hash_chunks, NULL);
 	for (size_t i = 0; i < n; i++) {
@@ -253,6 +258,8 @@ int builder_assign_chunks(struct builder *b)
 	for (size_t i = 0; i < b->ninodes; i++) {
 		struct bnode *n = b->order[i];
 
+		if (n->prechunked)
+			continue;
 		for (uint64_t k = 0; k < n->nchunks; k++) {
 			struct bchunk *c = &n->chunks[k], *owner;
 			uint64_t h;
@@ -329,7 +336,7 @@ int builder_write_chunks(struct builder *b)
 		return 0;
 	jobs = xcalloc(b->ninodes, sizeof(*jobs));
 	for (size_t i = 0; i < b->ninodes; i++)
-		if (b->order[i]->chunkbits)
+		if (b->order[i]->chunkbits && !b->order[i]->prechunked)
 			jobs[n++] = (struct chunk_job){ b, b->order[i], 0 };
 	anole_parallel_for(jobs, n, sizeof(*jobs), b->opts->threads, write_chunks, NULL);
 	for (size_t i = 0; i < n && !ret; i++)

@@ -255,8 +255,15 @@ static int place_metadata(struct builder *b)
 	/* block 0: boot area, superblock, then the device table if any */
 	new_blocks(&m, 1);
 	if (b->use_blob) {
+		unsigned ndev = b->nblobs ? b->nblobs : 1;
+
 		b->devt_off = ALIGN_UP(head, EROFS_DEVT_SLOT_SIZE);
-		head = b->devt_off + EROFS_DEVT_SLOT_SIZE;
+		head = b->devt_off + ndev * EROFS_DEVT_SLOT_SIZE;
+		if (head > b->blksz) {
+			meta_free(&m);
+			return anole_error_code(E2BIG, "%u devices do not fit the device table (at most %u)",
+						ndev, (b->blksz - b->devt_off) / EROFS_DEVT_SLOT_SIZE - 1);
+		}
 	}
 	m.used[0] = ALIGN_UP(head, EROFS_ISLOT_SIZE);
 	bucket_push(&m, 0);

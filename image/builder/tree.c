@@ -248,7 +248,7 @@ static int scan_dir(struct builder *b, struct bnode *dir, int dfd, unsigned dept
 }
 
 /* Breadth-first placement order: a directory's children sit together. */
-static void order_nodes(struct builder *b)
+void builder_order_nodes(struct builder *b)
 {
 	size_t head = 0;
 
@@ -311,7 +311,7 @@ int builder_scan(struct builder *b)
 	anole_hashmap_free(&b->hardlinks);
 	if (ret)
 		return ret;
-	order_nodes(b);
+	builder_order_nodes(b);
 	return 0;
 }
 

@@ -102,7 +102,7 @@ static void write_chunk_index(struct builder *b, const struct bnode *n)
 		if (b->use_blob) {
 			struct erofs_inode_chunk_index idx = {
 				.startblk_hi = 0,
-				.device_id = cpu_to_le16(c->hole ? 0 : 1),
+				.device_id = cpu_to_le16(c->hole ? 0 : c->devid ? c->devid : 1),
 				.startblk_lo = cpu_to_le32(blk),
 			};
 			memcpy(p + i * 8, &idx, 8);
@@ -220,7 +220,8 @@ static int write_files(struct builder *b)
 	for (size_t i = 0; i < b->ninodes; i++) {
 		struct bnode *f = b->order[i];
 
-		if (is_reg(f->mode) && f->size && f->layout != EROFS_INODE_CHUNK_BASED)
+		if (is_reg(f->mode) && f->size && f->layout != EROFS_INODE_CHUNK_BASED &&
+		    !f->prechunked)
 			jobs[n++] = (struct file_job){ b, f, 0, false };
 	}
 	anole_parallel_for(jobs, n, sizeof(*jobs), b->opts->threads, copy_file, NULL);
@@ -265,7 +266,23 @@ static int write_superblock(struct builder *b, const uint8_t *blob_digest)
 		strncpy((char *)sb.volume_name, o->label, sizeof(sb.volume_name) - 1);
 	if (b->has_chunked)
 		sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_CHUNKED_FILE;
-	if (b->use_blob) {
+	if (b->use_blob && b->nblobs) {
+		uint64_t uniaddr = b->total_blocks;
+
+		sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_DEVICE_TABLE;
+		sb.extra_devices = cpu_to_le16((uint16_t)b->nblobs);
+		sb.devt_slotoff = cpu_to_le16((uint16_t)(b->devt_off / EROFS_DEVT_SLOT_SIZE));
+		for (unsigned i = 0; i < b->nblobs; i++) {
+			struct erofs_deviceslot slot = { 0 };
+			uint64_t blocks = b->blobs[i].uncompressed_size >> b->blkszbits;
+
+			memcpy(slot.tag, b->blobs[i].hex, 64);
+			slot.blocks = cpu_to_le32((uint32_t)blocks);
+			slot.mapped_blkaddr = cpu_to_le32((uint32_t)uniaddr);
+			uniaddr += blocks;
+			memcpy(b->meta + b->devt_off + i * EROFS_DEVT_SLOT_SIZE, &slot, sizeof(slot));
+		}
+	} else if (b->use_blob) {
 		struct erofs_deviceslot slot = { 0 };
 
 		sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_DEVICE_TABLE;
@@ -330,7 +347,8 @@ static int blob_digest(struct builder *b, uint8_t digest[32])
 /* The chunk table of the transport blob, after the EROFS blocks. */
 static int append_blobmeta(struct builder *b)
 {
-	struct anole_blobmeta meta = { .nblobs = 1, .blobs = b->transport };
+	struct anole_blobmeta meta = { .nblobs = b->nblobs ? b->nblobs : 1,
+				       .blobs = b->nblobs ? b->blobs : b->transport };
 	uint64_t off = b->total_blocks << b->blkszbits;
 	struct strbuf ext = STRBUF_INIT;
 	int ret;
@@ -356,7 +374,7 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 	b->meta = xcalloc(1, meta_len);
 	b->progress = anole_progress_start("Writing image", b->data_bytes, "B");
 	ret = write_files(b);
-	if (!ret && b->opts->blob_dir)
+	if (!ret && b->opts->blob_dir && !b->opts->nlayers)
 		ret = builder_write_transport(b, digest);
 	else if (!ret)
 		ret = builder_write_chunks(b);
@@ -374,7 +392,7 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 		ret = anole_error(-ret, "cannot write %s", b->opts->output);
 	free(b->meta);
 	b->meta = NULL;
-	if (!ret && b->transport)
+	if (!ret && (b->transport || b->nblobs))
 		ret = append_blobmeta(b);
 	if (ret)
 		return ret;
@@ -398,6 +416,8 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 	int ret;
 
 	memset(st, 0, sizeof(*st));
+	if (opts->nlayers && !opts->blob_dir)
+		return anole_error_code(EINVAL, "building from layers needs a blob directory");
 	if (opts->blkszbits < EROFS_MIN_BLKSZBITS || opts->blkszbits > EROFS_MAX_BLKSZBITS)
 		return anole_error_code(EINVAL, "block size 2^%u is not supported", opts->blkszbits);
 	b.blkszbits = opts->blkszbits;
@@ -413,14 +433,14 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 		return anole_error_code(EINVAL, "--blob and --blob-dir exclude each other");
 	builder_init_xattrs(&b);
 
-	ret = builder_scan(&b);
+	ret = opts->nlayers ? builder_scan_layers(&b) : builder_scan(&b);
 	if (!ret)
 		ret = builder_plan(&b);
 	if (!ret)
 		ret = anole_output_open(&img, opts->output);
 	if (!ret && opts->blob_path)
 		ret = anole_output_open(&blob, opts->blob_path);
-	if (!ret && opts->blob_dir) {
+	if (!ret && opts->blob_dir && !opts->nlayers) {
 		struct strbuf tmp = STRBUF_INIT;
 
 		if (mkdir(opts->blob_dir, 0755) < 0 && errno != EEXIST)
@@ -433,7 +453,7 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 	if (!ret) {
 		b.img_fd = img.fd;
 		b.blob_fd = blob.fd;
-		ret = write_image(&b, &img, b.use_blob ? &blob : NULL);
+		ret = write_image(&b, &img, b.use_blob && !opts->nlayers ? &blob : NULL);
 	}
 	if (ret) {
 		anole_output_abort(&img);
@@ -458,8 +478,30 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 		free(b.transport->chunks);
 		free(b.transport);
 	}
+	if (!ret && b.nblobs) {
+		st->blobs = b.blobs;            /* the caller frees them */
+		st->nblobs = b.nblobs;
+		st->blob_bytes = 0;
+		for (unsigned i = 0; i < b.nblobs; i++)
+			st->blob_bytes += b.blobs[i].compressed_size;
+	} else {
+		for (unsigned i = 0; i < b.nblobs; i++)
+			free(b.blobs[i].chunks);
+		free(b.blobs);
+	}
 	free(b.owners);
 	builder_free_tree(&b);
 	builder_free_xattrs(&b);
 	return ret;
+}
+
+void anole_build_stats_free(struct anole_build_stats *st)
+{
+	for (unsigned i = 0; i < st->nblobs; i++)
+		free(st->blobs[i].chunks);
+	free(st->blobs);
+	free(st->layer_device);
+	st->blobs = NULL;
+	st->layer_device = NULL;
+	st->nblobs = 0;
 }

@@ -163,6 +163,31 @@ static ssize_t get_value(const char *path, const char *name, uint8_t **value)
 	}
 }
 
+int builder_add_xattr(struct builder *b, struct bnode *n, size_t *alloc, const char *name,
+		      const void *value, size_t len)
+{
+	struct xattr_key k;
+	int ret = split_name(n->path, name, &k.index, &k.suffix);
+
+	if (ret)
+		return ret;
+	if (len > UINT16_MAX)
+		return anole_error_code(E2BIG, "%s: xattr %s has a %zu-byte value (EROFS holds up to %u)",
+					n->path, name, len, UINT16_MAX);
+	k.suffix_len = (uint8_t)strlen(k.suffix);
+	k.value_len = (uint16_t)len;
+	k.value = value;
+	xgrow(&n->xattrs, alloc, n->nxattrs + 1, sizeof(*n->xattrs));
+	n->xattrs[n->nxattrs++] = intern(b, &k);
+	return 0;
+}
+
+void builder_sort_xattrs(struct bnode *n)
+{
+	if (n->nxattrs > 1)
+		qsort(n->xattrs, n->nxattrs, sizeof(*n->xattrs), cmp_xattr);
+}
+
 int builder_read_xattrs(struct builder *b, struct bnode *n, int dfd, const char *name_in_dir)
 {
 	char *names = NULL, fdpath[64 + 256];
@@ -181,13 +206,14 @@ int builder_read_xattrs(struct builder *b, struct bnode *n, int dfd, const char 
 	if (len < 0)
 		return anole_error(errno, "cannot list xattrs of %s", n->path);
 	for (char *name = names; name < names + len; name += strlen(name) + 1) {
-		struct xattr_key k;
+		uint8_t index;
+		const char *suffix;
 		uint8_t *value;
 		ssize_t vlen;
 
 		if (!*name)
 			continue;
-		ret = split_name(n->path, name, &k.index, &k.suffix);
+		ret = split_name(n->path, name, &index, &suffix);  /* before reading it */
 		if (ret)
 			break;
 		vlen = get_value(path, name, &value);
@@ -197,22 +223,14 @@ int builder_read_xattrs(struct builder *b, struct bnode *n, int dfd, const char 
 			ret = anole_error(errno, "cannot read xattr %s of %s", name, n->path);
 			break;
 		}
-		if (vlen > UINT16_MAX) {
-			free(value);
-			ret = anole_error_code(E2BIG, "%s: xattr %s has a %zd-byte value (EROFS holds up to %u)",
-					       n->path, name, vlen, UINT16_MAX);
-			break;
-		}
-		k.suffix_len = (uint8_t)strlen(k.suffix);
-		k.value_len = (uint16_t)vlen;
-		k.value = value;
-		xgrow(&n->xattrs, &alloc, n->nxattrs + 1, sizeof(*n->xattrs));
-		n->xattrs[n->nxattrs++] = intern(b, &k);
+		ret = builder_add_xattr(b, n, &alloc, name, value, (size_t)vlen);
 		free(value);
+		if (ret)
+			break;
 	}
 	free(names);
-	if (!ret && n->nxattrs > 1)
-		qsort(n->xattrs, n->nxattrs, sizeof(*n->xattrs), cmp_xattr);
+	if (!ret)
+		builder_sort_xattrs(n);
 	return ret;
 }
 

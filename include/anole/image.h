@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "anole/blobmeta.h"
 #include "anole/blobstore.h"
 #include "anole/strbuf.h"
 
@@ -12,6 +13,11 @@
 struct anole_build_opts {
 	const char *src_dir;
 	const char *output;
+	/* or: tar layers (any compression libarchive reads), lowest first,
+	 * merged with overlay whiteouts; needs blob_dir (one blob per layer) */
+	const char *const *layers;
+	const char *const *layer_names;  /* for messages, e.g. digests; may be NULL */
+	unsigned nlayers;
 	unsigned blkszbits;         /* 12 */
 	uint64_t chunk_size;        /* 0: flat files; else power of two, 4 KiB..64 MiB */
 	const char *blob_path;      /* chunk data to this file (device 1) */
@@ -37,7 +43,15 @@ struct anole_build_stats {
 	uint64_t compact_inodes, extended_inodes, shared_xattrs;
 	char blob_digest[65];       /* sha256 hex of the blob (transport form with blob_dir) */
 	uint64_t blob_uncompressed_bytes;
+	/* with layers: the blobs written, in device order (device i + 1), and
+	 * for each layer its device (0: the layer added no new data) */
+	struct anole_blob_info *blobs;
+	unsigned nblobs;
+	unsigned *layer_device;
 };
+
+/* Free what a build left in its stats (blobs, layer_device). */
+void anole_build_stats_free(struct anole_build_stats *st);
 
 int anole_image_build(const struct anole_build_opts *opts, struct anole_build_stats *st);
 
