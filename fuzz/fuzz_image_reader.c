@@ -33,12 +33,109 @@
 
 static void drop_log(enum anole_log_level level, const char *msg, void *opaque) { }
 
+/* ---- a strict little JSON checker: inspect --json must always parse */
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *json_string(const char *p)
+{
+	if (*p++ != '"')
+		return NULL;
+	while (*p != '"') {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20)
+			return NULL;
+		if (c == '\\') {
+			p++;
+			if (*p == 'u') {
+				for (int i = 1; i <= 4; i++)
+					if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+						return NULL;
+				p += 4;
+			} else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+				return NULL;
+			}
+		} else if (c >= 0x80) {
+			/* multi-byte UTF-8: lead byte and continuation bytes */
+			int n = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc2 ? 1 : -1;
+
+			if (n < 0 || c > 0xf4)
+				return NULL;
+			for (int i = 1; i <= n; i++)
+				if (((unsigned char)p[i] & 0xc0) != 0x80)
+					return NULL;
+			p += n;
+		}
+		p++;
+	}
+	return p + 1;
+}
+
+static const char *json_list(const char *p, int depth, char close, bool members)
+{
+	p = json_ws(p + 1);
+	if (*p == close)
+		return p + 1;
+	for (;;) {
+		if (members) {
+			p = json_string(json_ws(p));
+			if (!p || *(p = json_ws(p)) != ':')
+				return NULL;
+			p++;
+		}
+		p = json_value(p, depth + 1);
+		if (!p)
+			return NULL;
+		p = json_ws(p);
+		if (*p == close)
+			return p + 1;
+		if (*p++ != ',')
+			return NULL;
+	}
+}
+
+static const char *json_value(const char *p, int depth)
+{
+	if (depth > 64)
+		return NULL;
+	p = json_ws(p);
+	switch (*p) {
+	case '{': return json_list(p, depth, '}', true);
+	case '[': return json_list(p, depth, ']', false);
+	case '"': return json_string(p);
+	case 't': return strncmp(p, "true", 4) ? NULL : p + 4;
+	case 'f': return strncmp(p, "false", 5) ? NULL : p + 5;
+	case 'n': return strncmp(p, "null", 4) ? NULL : p + 4;
+	default:
+		if (*p == '-')
+			p++;
+		if (*p < '0' || *p > '9')
+			return NULL;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		return p;
+	}
+}
+
 static void inspect(struct erofs_image *img, const char *path, bool json)
 {
 	struct anole_inspect_opts o = { .image = "fuzz", .path = path, .json = json };
 	struct strbuf out = STRBUF_INIT;
 
-	anole_image_inspect_open(img, &o, &out);
+	if (!anole_image_inspect_open(img, &o, &out) && json) {
+		const char *end = json_value(out.buf, 0);
+
+		if (!end || *json_ws(end))
+			abort();        /* invalid JSON from inspect */
+	}
 	strbuf_release(&out);
 }
 
