@@ -4,6 +4,7 @@
 #include "anole/error.h"
 #include "anole/image.h"
 #include "anole/lazy.h"
+#include "anole/oci.h"
 #include "anole/progress.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
@@ -25,6 +26,7 @@ static int usage_error(const char *verb, const char *msg)
 
 static const char mount_help[] =
 "usage: anole image mount IMAGE MOUNTPOINT --blobs STORE [options]\n"
+"       anole image mount oci:DIR[:TAG] MOUNTPOINT [options]\n"
 "\n"
 "Mount an image built with `anole image build --blob-dir` before its data is\n"
 "downloaded: chunks are fetched from STORE when first read, verified by\n"
@@ -117,12 +119,40 @@ int cmd_image_mount(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		return usage_error("mount", "takes an image and a mount point");
-	if (!o.blobs)
-		return usage_error("mount", "--blobs STORE is required");
 	o.image = argv[optind];
 	o.mountpoint = argv[optind + 1];
 	store.insecure_hosts = insecure;
 	store.ninsecure_hosts = (unsigned)ninsecure;
+	if (!strncmp(o.image, "oci:", 4)) {
+		/* an accelerated OCI image: its metadata layer, blobs beside it */
+		struct oci_image img;
+		char *dir, *tag, *meta = NULL;
+
+		ret = oci_parse_ref(o.image, &dir, &tag);
+		if (!ret)
+			ret = oci_open(&img, dir, tag, NULL);
+		if (!ret && !img.accelerated) {
+			ret = anole_error_code(EINVAL, "%s is not an anole image: convert it first (anole image convert)",
+					       o.image);
+			oci_close(&img);
+		} else if (!ret) {
+			meta = oci_blob_path(dir, img.layers[img.metadata_layer].digest);
+			oci_close(&img);
+			o.image = meta;
+			if (!o.blobs)
+				o.blobs = dir;
+			ret = anole_image_mount(&o);
+		}
+		free(meta);
+		free(dir);
+		free(tag);
+		free(insecure);
+		return ret ? 1 : 0;
+	}
+	if (!o.blobs) {
+		free(insecure);
+		return usage_error("mount", "--blobs STORE is required");
+	}
 	ret = anole_image_mount(&o);
 	free(insecure);
 	return ret ? 1 : 0;

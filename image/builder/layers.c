@@ -459,7 +459,6 @@ static int add_entry(struct merge *m, struct archive *a, struct archive_entry *e
 	switch (n->mode & S_IFMT) {
 	case S_IFREG:
 		n->size = archive_entry_size_is_set(e) ? (uint64_t)archive_entry_size(e) : 0;
-		m->b->st->bytes_in += n->size;
 		ret = read_file_data(m, a, n);
 		break;
 	case S_IFLNK: {

@@ -469,10 +469,9 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 		st->image_bytes = b.total_blocks << b.blkszbits;
 		st->blob_bytes = b.blob_blocks << b.blkszbits;
 		st->blob_uncompressed_bytes = st->blob_bytes;
-		if (b.transport) {
+		st->image_bytes += b.ext_bytes;
+		if (b.transport)
 			st->blob_bytes = b.transport->compressed_size;
-			st->image_bytes += b.ext_bytes;
-		}
 	}
 	if (b.transport) {
 		free(b.transport->chunks);

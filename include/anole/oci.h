@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * OCI images: reading image layouts and converting them to anole's
+ * accelerated form (one metadata layer + one blob layer per source layer
+ * that has data), written as an OCI image layout. See docs/oci.md for the
+ * media types and annotations.
+ */
+#ifndef ANOLE_OCI_H
+#define ANOLE_OCI_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "anole/strbuf.h"
+
+#define ANOLE_MT_METADATA "application/vnd.anole.image.metadata.v1.erofs"
+#define ANOLE_MT_BLOB     "application/vnd.anole.image.blob.v1"
+#define ANOLE_ANN_SOURCE  "org.openanolis.anole.source.manifest"
+#define ANOLE_ANN_DEVICE  "org.openanolis.anole.blob.device"
+#define ANOLE_ANN_USIZE   "org.openanolis.anole.blob.uncompressed-size"
+
+struct oci_descriptor {
+	char *media_type;
+	char *digest;           /* "sha256:<hex>" */
+	uint64_t size;
+};
+
+struct oci_image {
+	char *dir;              /* OCI layout directory */
+	char *tag;
+	struct oci_descriptor manifest;
+	struct oci_descriptor config;
+	struct oci_descriptor *layers;
+	unsigned nlayers;
+	bool accelerated;       /* an anole image: metadata + blob layers */
+	int metadata_layer;     /* index of the metadata layer, or -1 */
+};
+
+/* Parse "oci:DIR[:TAG]" (or a plain DIR[:TAG]). */
+int oci_parse_ref(const char *ref, char **dir, char **tag);
+/* Open the image TAG (NULL: the only one) of a layout; an index is resolved
+ * with platform ("linux/amd64"; NULL: this host). Verifies the manifest's
+ * and config's digests. */
+int oci_open(struct oci_image *img, const char *dir, const char *tag, const char *platform);
+void oci_close(struct oci_image *img);
+/* DIR/blobs/<alg>/<hex> of a digest. */
+char *oci_blob_path(const char *dir, const char *digest);
+
+struct oci_convert_opts {
+	const char *src;        /* oci:DIR[:TAG] */
+	const char *dest;       /* oci:DIR[:TAG] */
+	const char *platform;
+	uint64_t chunk_size;
+	int compression, compression_level, chunk_digest;
+	unsigned threads;
+	bool json;
+};
+/* Appends a summary (text or JSON) to out. */
+int oci_convert(const struct oci_convert_opts *opts, struct strbuf *out);
+#endif
