@@ -161,13 +161,17 @@ static int split_path(struct merge *m, const char *path, char ***parts, size_t *
 		if (!strcmp(tok, "."))
 			continue;
 		if (!strcmp(tok, "..") || strlen(tok) > EROFS_NAME_LEN) {
+			bool dotdot = !strcmp(tok, "..");
+
 			for (size_t i = 0; i < *n; i++)
 				free((*parts)[i]);
 			free(*parts);
+			*parts = NULL;
+			*n = 0;
 			free(copy);
 			return anole_error_code(EINVAL, "%s: entry '%s' %s", m->layer_name, path,
-						!strcmp(tok, "..") ? "climbs out of the root with '..'"
-								   : "has a name longer than 255 bytes");
+						dotdot ? "climbs out of the root with '..'"
+						       : "has a name longer than 255 bytes");
 		}
 		xgrow(parts, &alloc, *n + 1, sizeof(**parts));
 		(*parts)[(*n)++] = xstrdup(tok);
