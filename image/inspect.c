@@ -619,6 +619,25 @@ static int inspect_inode(struct out *o, struct erofs_image *img, const char *pat
 	return ret;
 }
 
+/* The summary reads little, so vouch for the basics: the image holds all
+ * its blocks and the root is a directory. */
+static int check_summary(struct erofs_image *img)
+{
+	uint64_t want = (uint64_t)img->blocks << img->blkszbits;
+	struct erofs_inode root;
+	int ret;
+
+	if (img->devs[0].size < want)
+		return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+				 "image is truncated: the superblock says %u blocks (%llu bytes), the file has %llu bytes",
+				 img->blocks, (unsigned long long)want,
+				 (unsigned long long)img->devs[0].size);
+	ret = erofs_read_inode(img, img->root_nid, &root);
+	if (!ret && !S_ISDIR(root.mode))
+		ret = erofs_err(img, root.nid, EFSCORRUPTED, "the root inode is not a directory");
+	return ret;
+}
+
 int anole_image_inspect_open(struct erofs_image *img, const struct anole_inspect_opts *opts,
 			     struct strbuf *out)
 {
@@ -630,7 +649,9 @@ int anole_image_inspect_open(struct erofs_image *img, const struct anole_inspect
 	if (o.json)
 		open_obj(&o);
 	if (!opts->path) {
-		inspect_super(&o, img);
+		ret = check_summary(img);
+		if (!ret)
+			inspect_super(&o, img);
 	} else {
 		ret = erofs_lookup(img, opts->path, &inode);
 		if (!ret)

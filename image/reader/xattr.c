@@ -48,6 +48,12 @@ static int emit(struct erofs_image *img, const struct erofs_inode *inode,
 				 "xattr with name index %u has a %s name suffix", index,
 				 len ? "non-empty" : "empty");
 	prefix = xattr_prefixes[index];
+	/* Linux refuses longer names (XATTR_NAME_MAX): the kernel's
+	 * listxattr() fails with ERANGE on such an entry */
+	if (strlen(prefix) + len > EROFS_NAME_LEN)
+		return erofs_err(img, inode->nid, EFSCORRUPTED,
+				 "xattr name %s%.*s... is longer than 255 bytes", prefix, 16,
+				 (const char *)body);
 	snprintf(name, sizeof(name), "%s%.*s", prefix, (int)len, (const char *)body);
 	return fn(ctx, name, body + len, le16_to_cpu(e->e_value_size), shared);
 }
