@@ -43,10 +43,6 @@ bool erofs_dev_range_ok(struct erofs_image *img, unsigned devid, uint64_t off, u
 /* Name of one feature bit ("sb_chksum", "chunked_file"), NULL if unknown. */
 const char *erofs_feature_name(bool incompat, uint32_t bit);
 
-/* Chunk-based inodes: the index/block-map entry of chunk `chunknr`. */
-int erofs_chunk_count(const struct erofs_image *img, const struct erofs_inode *inode,
-		      uint64_t *nchunks);
-
 /*
  * The xattr name filter (COMPAT_XATTR_FILTER, honoured by the kernel only
  * when the superblock's xattr_filter_reserved is 0): a set bit in the
@@ -59,7 +55,7 @@ int erofs_xattr_filter(struct erofs_image *img, const struct erofs_inode *inode,
 		       uint32_t *filter);
 int erofs_xattr_filter_bit(const char *name);
 
-/* Check and unpack over an image that is already open (fuzzing, tests). */
+/* Check and inspect over an image that is already open (fuzzing, tests). */
 int anole_image_check_open(struct erofs_image *img, const struct anole_check_opts *opts,
 			   struct anole_check_result *res);
 int anole_image_inspect_open(struct erofs_image *img, const struct anole_inspect_opts *opts,
