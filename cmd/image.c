@@ -20,7 +20,7 @@
 
 enum { OPT_JSON = 256, OPT_QUIET, OPT_TIMESTAMP, OPT_UUID, OPT_LABEL, OPT_THREADS,
        OPT_CHUNK, OPT_BLOB, OPT_DEVICE, OPT_NO_DEDUPE, OPT_NO_OWNER, OPT_VERBOSE,
-       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM };
+       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM, OPT_INSECURE, OPT_AUTH, OPT_CHUNK_DICT };
 
 struct devlist {
 	const char **v;
@@ -501,16 +501,24 @@ static const char convert_help[] =
 "result mounts lazily with `anole image mount oci:DEST[:TAG] MNT`.\n"
 "The image config is kept; the manifest names the source manifest.\n"
 "\n"
-"SRC and DEST are OCI image layouts: oci:DIR[:TAG] (every blob read is\n"
-"checked against its digest; DEST is created or updated).\n"
+"SRC and DEST are OCI image layouts, oci:DIR[:TAG] (created or updated),\n"
+"or registry references, docker://HOST[:PORT]/REPO[:TAG] (plain HTTP for\n"
+"localhost and 127.0.0.0/8; credentials from ~/.docker/config.json or\n"
+"$REGISTRY_AUTH_FILE). Every blob read is checked against its digest; a\n"
+"push uploads only blobs the registry lacks, and the manifest last.\n"
 "\n"
 "options:\n"
 "  -o, --output DEST      the accelerated image (oci:DIR[:TAG])\n"
 "      --platform OS/ARCH pick from a multi-platform index (default: this host)\n"
+"      --chunk-dict PREV  reuse every chunk a previous anole image (oci: or\n"
+"                         docker://) already stores: its blobs are shared, only\n"
+"                         new data makes new blobs\n"
 "      --chunk-size N     chunk size (default 1M)\n"
 "      --compress ALG     zstd[:LEVEL] (default), lz4[:LEVEL], none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
 "      --threads N        worker threads\n"
+"      --insecure-registry HOST  plain HTTP for this registry (repeatable)\n"
+"      --auth-file FILE   registry credentials (docker config.json format)\n"
 "      --json             print the result as JSON\n"
 "  -q, --quiet            no progress\n"
 "  -h, --help             this help\n";
@@ -520,16 +528,21 @@ static int image_convert(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "platform", required_argument, NULL, OPT_PLATFORM },
+		{ "chunk-dict", required_argument, NULL, OPT_CHUNK_DICT },
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
 		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
+		{ "auth-file", required_argument, NULL, OPT_AUTH },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct oci_convert_opts o = { .compression = ANOLE_COMPRESS_ZSTD };
+	struct anole_blobstore_opts store = { 0 };
+	struct devlist insecure = { 0 };
+	struct oci_convert_opts o = { .compression = ANOLE_COMPRESS_ZSTD, .store = &store };
 	struct strbuf out = STRBUF_INIT;
 	int opt, ret;
 
@@ -539,6 +552,7 @@ static int image_convert(int argc, char **argv)
 		switch (opt) {
 		case 'o': o.dest = optarg; break;
 		case OPT_PLATFORM: o.platform = optarg; break;
+		case OPT_CHUNK_DICT: o.chunk_dict = optarg; break;
 		case OPT_CHUNK:
 			if (anole_parse_size(optarg, &v) || v < 4096 || v > (64ULL << 20) ||
 			    (v & (v - 1)))
@@ -566,6 +580,8 @@ static int image_convert(int argc, char **argv)
 				return usage_error("convert", "--threads takes a number up to 1024");
 			o.threads = (unsigned)v;
 			break;
+		case OPT_INSECURE: devlist_add(&insecure, optarg); break;
+		case OPT_AUTH: store.auth_file = optarg; break;
 		case OPT_JSON: o.json = true; break;
 		case 'q': common_flag(OPT_QUIET); break;
 		case 'h': fputs(convert_help, stdout); return 0;
@@ -575,12 +591,77 @@ static int image_convert(int argc, char **argv)
 	if (argc - optind != 1 || !o.dest)
 		return usage_error("convert", "takes SRC and -o DEST");
 	o.src = argv[optind];
+	store.insecure_hosts = insecure.v;
+	store.ninsecure_hosts = (unsigned)insecure.n;
 	ret = oci_convert(&o, &out);
 	if (!ret)
 		fputs(out.buf, stdout);
 	strbuf_release(&out);
+	free(insecure.v);
 	return ret ? 1 : 0;
 }
+
+/* ------------------------------------------------------------ pull, push */
+
+static const char copy_help[] =
+"usage: anole image pull docker://HOST/REPO[:TAG] oci:DIR[:TAG] [options]\n"
+"       anole image push oci:DIR[:TAG] docker://HOST/REPO[:TAG] [options]\n"
+"\n"
+"Copy an image (anole's accelerated form or any OCI image) between a\n"
+"registry and an OCI image layout, byte for byte: every blob is checked\n"
+"against its digest; push uploads only the blobs the registry lacks, then\n"
+"the manifest.\n"
+"\n"
+"options:\n"
+"      --insecure-registry HOST  plain HTTP for this registry (repeatable)\n"
+"      --auth-file FILE   registry credentials (docker config.json format)\n"
+"      --json             print the result as JSON\n"
+"  -h, --help             this help\n";
+
+static int image_copy(int argc, char **argv, bool push)
+{
+	static const struct option longopts[] = {
+		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
+		{ "auth-file", required_argument, NULL, OPT_AUTH },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *verb = push ? "push" : "pull";
+	struct anole_blobstore_opts store = { 0 };
+	struct devlist insecure = { 0 };
+	uint64_t pushed = 0;
+	bool json = false;
+	int opt, ret;
+
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_INSECURE: devlist_add(&insecure, optarg); break;
+		case OPT_AUTH: store.auth_file = optarg; break;
+		case OPT_JSON: json = true; break;
+		case 'h': fputs(copy_help, stdout); return 0;
+		default: return usage_error(verb, "unknown option");
+		}
+	}
+	if (argc - optind != 2)
+		return usage_error(verb, "takes a source and a destination");
+	store.insecure_hosts = insecure.v;
+	store.ninsecure_hosts = (unsigned)insecure.n;
+	if (push)
+		ret = oci_push(argv[optind], argv[optind + 1], &store, &pushed);
+	else
+		ret = oci_pull(argv[optind], argv[optind + 1], NULL, &store);
+	free(insecure.v);
+	if (!ret && json)
+		printf("{\"%s\":\"%s\",\"bytes_pushed\":%llu}\n", verb, argv[optind + 1],
+		       (unsigned long long)pushed);
+	else if (!ret && push)
+		printf("pushed %s: %llu bytes uploaded\n", argv[optind + 1], (unsigned long long)pushed);
+	return ret ? 1 : 0;
+}
+
+static int image_pull(int argc, char **argv) { return image_copy(argc, argv, false); }
+static int image_push(int argc, char **argv) { return image_copy(argc, argv, true); }
 
 static const struct anole_cmd image_cmds[] = {
 	{ "build", image_build, "write an EROFS image of a directory" },
@@ -588,6 +669,8 @@ static const struct anole_cmd image_cmds[] = {
 	{ "inspect", image_inspect, "show the superblock or one path's inode" },
 	{ "unpack", image_unpack, "extract an image into a directory" },
 	{ "convert", image_convert, "convert an OCI image to the accelerated form" },
+	{ "pull", image_pull, "copy an image from a registry to an OCI layout" },
+	{ "push", image_push, "copy an image from an OCI layout to a registry" },
 	LAZY_MOUNT_CMDS
 	{ NULL, NULL, NULL },
 };

@@ -27,6 +27,7 @@ static int usage_error(const char *verb, const char *msg)
 static const char mount_help[] =
 "usage: anole image mount IMAGE MOUNTPOINT --blobs STORE [options]\n"
 "       anole image mount oci:DIR[:TAG] MOUNTPOINT [options]\n"
+"       anole image mount docker://HOST/REPO[:TAG] MOUNTPOINT [options]\n"
 "\n"
 "Mount an image built with `anole image build --blob-dir` before its data is\n"
 "downloaded: chunks are fetched from STORE when first read, verified by\n"
@@ -146,6 +147,26 @@ int cmd_image_mount(int argc, char **argv)
 		free(meta);
 		free(dir);
 		free(tag);
+		free(insecure);
+		return ret ? 1 : 0;
+	}
+	if (!strncmp(o.image, "docker://", 9)) {
+		/* manifest and metadata layer now, blobs lazily from the registry */
+		char *cache = o.cache_dir ? xstrdup(o.cache_dir) : anole_default_cache_dir();
+		char *meta = NULL, *store_spec = NULL;
+
+		ret = oci_fetch_metadata(o.image, cache, &store, &meta, &store_spec);
+		if (!ret) {
+			o.image = meta;
+			if (!o.blobs)
+				o.blobs = store_spec;
+			if (!o.cache_dir)
+				o.cache_dir = cache;
+			ret = anole_image_mount(&o);
+		}
+		free(meta);
+		free(store_spec);
+		free(cache);
 		free(insecure);
 		return ret ? 1 : 0;
 	}

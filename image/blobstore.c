@@ -1284,3 +1284,120 @@ int anole_blobstore_put(struct anole_blobstore *bs, const char *digest, const ch
 	close(fd);
 	return failed(bs, ret);
 }
+
+/* ---- manifests (registry stores only) ---- */
+
+#define MANIFEST_ACCEPT "Accept: application/vnd.oci.image.index.v1+json, " \
+	"application/vnd.oci.image.manifest.v1+json, " \
+	"application/vnd.docker.distribution.manifest.list.v2+json, " \
+	"application/vnd.docker.distribution.manifest.v2+json"
+#define MAX_MANIFEST (4u << 20)
+
+bool anole_blobstore_is_registry(const struct anole_blobstore *bs)
+{
+	return bs->kind == BS_REGISTRY;
+}
+
+static char *manifest_url(const struct anole_blobstore *bs, const char *reference)
+{
+	struct strbuf u = STRBUF_INIT;
+
+	strbuf_addf(&u, "%s/v2/%s/manifests/%s", bs->base, bs->repo, reference);
+	return strbuf_detach(&u, NULL);
+}
+
+static bool valid_reference(const char *ref)
+{
+	if (!ref || !*ref || strlen(ref) > 128)
+		return false;
+	if (!strncmp(ref, "sha256:", 7))
+		return !anole_digest_ref_check(ref);
+	for (const char *p = ref; *p; p++)
+		if (!isalnum((unsigned char)*p) && *p != '_' && *p != '.' && *p != '-')
+			return false;
+	return true;
+}
+
+int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *reference,
+				 struct strbuf *out, char **media_type)
+{
+	static const char *const headers[] = { MANIFEST_ACCEPT };
+	struct anole_http_request q = { .method = "GET", .follow_redirects = true,
+					.headers = headers, .nheaders = 1,
+					.body_out = out, .body_max = MAX_MANIFEST };
+	struct anole_http_response r;
+	unsigned attempt = 0;
+	char *url;
+	int ret;
+
+	if (bs->kind != BS_REGISTRY)
+		return anole_error_code(EOPNOTSUPP, "%s is not a registry", bs->spec);
+	if (!valid_reference(reference))
+		return anole_error_code(EINVAL, "'%s' is not a tag or a sha256 digest", reference);
+	url = manifest_url(bs, reference);
+	q.url = url;
+	anole_http_response_init(&r);
+	do {
+		strbuf_reset(out);
+		ret = judge(bs, &q, &r, bs_send(bs, &q, &r, CLS_PULL, true), &attempt);
+	} while (ret == 1);
+	if (!ret && r.status == 404)
+		ret = anole_error_code(ENOENT, "%s: no manifest %s (GET %s)", bs->spec, reference, url);
+	else if (!ret && (r.status < 200 || r.status > 299))
+		ret = status_error(&q, &r, reference, false);
+	if (!ret && media_type) {
+		char *ct = anole_http_header(&r, "Content-Type", 0);
+		char *semi = ct ? strchr(ct, ';') : NULL;
+
+		if (semi)
+			*semi = '\0';
+		*media_type = ct;
+	}
+	/* a digest reference must name exactly these bytes */
+	if (!ret && !strncmp(reference, "sha256:", 7)) {
+		uint8_t d[32];
+		char hex[65];
+
+		anole_digest(ANOLE_DIGEST_SHA256, out->buf, out->len, d);
+		anole_hex(d, 32, hex);
+		if (strcmp(hex, reference + 7))
+			ret = anole_error_code(EBADMSG, "%s: manifest %s does not match its digest",
+					       bs->spec, reference);
+	}
+	anole_http_response_release(&r);
+	free(url);
+	return ret;
+}
+
+int anole_blobstore_put_manifest(struct anole_blobstore *bs, const char *reference,
+				 const char *media_type, const void *data, size_t len)
+{
+	struct strbuf ct = STRBUF_INIT;
+	const char *headers[1];
+	struct anole_http_request q = { .method = "PUT", .follow_redirects = false,
+					.headers = headers, .nheaders = 1,
+					.body = data, .body_len = len };
+	struct anole_http_response r;
+	unsigned attempt = 0;
+	char *url;
+	int ret;
+
+	if (bs->kind != BS_REGISTRY)
+		return anole_error_code(EOPNOTSUPP, "%s is not a registry", bs->spec);
+	if (!valid_reference(reference))
+		return anole_error_code(EINVAL, "'%s' is not a tag or a sha256 digest", reference);
+	strbuf_addf(&ct, "Content-Type: %s", media_type);
+	headers[0] = ct.buf;
+	url = manifest_url(bs, reference);
+	q.url = url;
+	anole_http_response_init(&r);
+	do
+		ret = judge(bs, &q, &r, bs_send(bs, &q, &r, CLS_PUSH, true), &attempt);
+	while (ret == 1);
+	if (!ret && (r.status < 200 || r.status > 299))
+		ret = status_error(&q, &r, reference, false);
+	anole_http_response_release(&r);
+	free(url);
+	strbuf_release(&ct);
+	return ret;
+}

@@ -8,6 +8,7 @@
 #include "anole/oci.h"
 #include "anole/digest.h"
 #include "anole/error.h"
+#include "anole/blobmeta.h"
 #include "anole/fileio.h"
 #include "anole/image.h"
 #include "anole/xalloc.h"
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MT_OCI_MANIFEST   "application/vnd.oci.image.manifest.v1+json"
@@ -507,12 +509,171 @@ static int update_index(const char *dir, const char *tag, const struct oci_descr
 	return ret;
 }
 
+static int convert_local(const struct oci_convert_opts *o, struct strbuf *out);
+
+static char *temp_layout(void)
+{
+	const char *base = getenv("TMPDIR");
+	struct strbuf p = STRBUF_INIT;
+	char *dir;
+
+	strbuf_addf(&p, "%s/anole-oci.XXXXXX", base && *base ? base : "/var/tmp");
+	dir = strbuf_detach(&p, NULL);
+	if (!mkdtemp(dir)) {
+		anole_error(errno, "cannot create a temporary directory %s", dir);
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
+static void remove_tree(const char *dir)
+{
+	char *argv[] = { "rm", "-rf", "--", (char *)dir, NULL };
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execvp("rm", argv);
+		_exit(127);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/*
+ * Registry ends go through a temporary layout: pull SRC into it, or
+ * convert into it and push DEST from it (blobs the registry has are not
+ * uploaded again).
+ */
 int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
+{
+	struct oci_convert_opts local = *o;
+	struct strbuf ref_src = STRBUF_INIT, ref_dst = STRBUF_INIT;
+	char *tsrc = NULL, *tdst = NULL;
+	uint64_t pushed = 0;
+	int ret = 0;
+
+	if (!strncmp(o->src, "docker://", 9)) {
+		if (!(tsrc = temp_layout()))
+			return -EIO;
+		strbuf_addf(&ref_src, "oci:%s:src", tsrc);
+		ret = oci_pull(o->src, ref_src.buf, o->platform, o->store);
+		local.src = ref_src.buf;
+	}
+	if (!ret && !strncmp(o->dest, "docker://", 9)) {
+		if (!(tdst = temp_layout()))
+			ret = -EIO;
+		strbuf_addf(&ref_dst, "oci:%s:dst", tdst ? tdst : "");
+		local.dest = ref_dst.buf;
+	}
+	if (!ret)
+		ret = convert_local(&local, out);
+	if (!ret && tdst) {
+		ret = oci_push(ref_dst.buf, o->dest, o->store, &pushed);
+		if (!ret && !o->json)
+			strbuf_addf(out, "pushed %s: %llu bytes uploaded\n", o->dest,
+				    (unsigned long long)pushed);
+		else if (!ret && out->len && out->buf[out->len - 2] == '}') {
+			strbuf_setlen(out, out->len - 2);
+			strbuf_addf(out, ",\"pushed\":\"%s\",\"bytes_pushed\":%llu}\n", o->dest,
+				    (unsigned long long)pushed);
+		}
+	}
+	if (tsrc)
+		remove_tree(tsrc);
+	if (tdst)
+		remove_tree(tdst);
+	free(tsrc);
+	free(tdst);
+	strbuf_release(&ref_src);
+	strbuf_release(&ref_dst);
+	return ret;
+}
+
+/* Make a blob of a local layout present in another (hard link, else copy). */
+static int share_blob(const char *from_dir, const char *to_dir, const char *digest)
+{
+	char *from = oci_blob_path(from_dir, digest), *to = oci_blob_path(to_dir, digest);
+	struct stat st;
+	int ret = 0;
+
+	if (stat(to, &st) < 0 && link(from, to) < 0) {
+		int in = open(from, O_RDONLY | O_CLOEXEC);
+		struct anole_output out;
+
+		if (in < 0 || fstat(in, &st) < 0) {
+			ret = anole_error(errno, "cannot read %s", from);
+		} else if (!(ret = anole_output_open(&out, to))) {
+			ret = anole_copy_range(in, 0, out.fd, 0, (uint64_t)st.st_size);
+			if (ret) {
+				anole_output_abort(&out);
+				ret = anole_error(-ret, "cannot copy %s", from);
+			} else {
+				ret = anole_output_commit(&out);
+			}
+		}
+		if (in >= 0)
+			close(in);
+	}
+	free(from);
+	free(to);
+	return ret;
+}
+
+/* The chunk tables of a previous accelerated image (its metadata layer). */
+static int load_chunk_dict(const struct oci_convert_opts *o, const char *ddir,
+			   struct anole_blobmeta *dict)
+{
+	char *meta_path = NULL, *ldir = NULL, *ltag = NULL, *store = NULL, *tmp = NULL;
+	struct oci_image img = { 0 };
+	int fd, ret;
+
+	if (!strncmp(o->chunk_dict, "docker://", 9)) {
+		if (!(tmp = temp_layout()))
+			return -EIO;
+		ret = oci_fetch_metadata(o->chunk_dict, tmp, o->store, &meta_path, &store);
+	} else {
+		ret = oci_parse_ref(o->chunk_dict, &ldir, &ltag);
+		if (!ret)
+			ret = oci_open(&img, ldir, ltag, o->platform);
+		if (!ret && !img.accelerated)
+			ret = anole_error_code(EINVAL, "chunk dictionary %s is not an anole image",
+					       o->chunk_dict);
+		if (!ret)
+			meta_path = oci_blob_path(ldir, img.layers[img.metadata_layer].digest);
+	}
+	fd = ret ? -1 : open(meta_path, O_RDONLY | O_CLOEXEC);
+	if (!ret && fd < 0)
+		ret = anole_error(errno, "cannot read %s", meta_path);
+	if (!ret) {
+		ret = anole_blobmeta_read(fd, meta_path, dict);
+		if (ret == -ENOENT)
+			ret = anole_error_code(EINVAL, "chunk dictionary %s has no chunk table",
+					       o->chunk_dict);
+	}
+	if (fd >= 0)
+		close(fd);
+	/* a local dictionary's blobs join the destination layout */
+	for (unsigned i = 0; !ret && ldir && i < dict->nblobs; i++)
+		ret = share_blob(ldir, ddir, dict->blobs[i].name);
+	oci_close(&img);
+	if (tmp)
+		remove_tree(tmp);
+	free(tmp);
+	free(meta_path);
+	free(ldir);
+	free(ltag);
+	free(store);
+	return ret;
+}
+
+static int convert_local(const struct oci_convert_opts *o, struct strbuf *out)
 {
 	struct oci_image src = { 0 };
 	struct anole_build_opts b = { .blkszbits = 12, .dedupe_files = true };
 	struct anole_build_stats st = { 0 };
 	struct oci_descriptor meta = { 0 }, manifest = { 0 };
+	struct anole_blobmeta dict = { 0 };
 	char *sdir = NULL, *stag = NULL, *ddir = NULL, *dtag = NULL, *blob_dir = NULL;
 	char *tmp_img = NULL, **paths = NULL;
 	json_t *mj = NULL, *layers;
@@ -541,6 +702,8 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 	}
 	if (!ret)
 		ret = mkdirs(ddir);
+	if (!ret && o->chunk_dict)
+		ret = load_chunk_dict(o, ddir, &dict);
 	if (!ret) {
 		const char **names = xcalloc(src.nlayers + 1, sizeof(*names));
 
@@ -560,6 +723,8 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 		b.compression_level = o->compression_level;
 		b.chunk_digest = o->chunk_digest;
 		b.threads = o->threads;
+		b.dict_blobs = dict.blobs;
+		b.ndict_blobs = dict.nblobs;
 		b.have_timestamp = true;
 		b.timestamp = 0;
 		/* reproducible: the same source converts to the same bytes */
@@ -634,6 +799,7 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 			    src.nlayers == 1 ? "" : "s");
 	}
 out:
+	anole_blobmeta_free(&dict);
 	free(text);
 	json_decref(mj);
 	free_descriptor(&meta);

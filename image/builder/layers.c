@@ -555,6 +555,44 @@ static int read_layer(struct merge *m, const char *path)
 	return ret;
 }
 
+/* The chunk dictionary's blobs become devices 1..n, their chunks known. */
+static int load_dictionary(struct merge *m)
+{
+	struct builder *b = m->b;
+	const struct anole_build_opts *o = b->opts;
+
+	for (unsigned i = 0; i < o->ndict_blobs; i++) {
+		const struct anole_blob_info *src = &o->dict_blobs[i];
+		struct anole_blob_info *info;
+
+		if ((int)src->chunk_digest != o->chunk_digest)
+			return anole_error_code(EINVAL, "chunk dictionary blob %s uses %s digests, not %s",
+						src->name, anole_digest_name(src->chunk_digest),
+						anole_digest_name((enum anole_digest_alg)o->chunk_digest));
+		b->blobs = xrealloc(b->blobs, (b->nblobs + 1) * sizeof(*b->blobs));
+		info = &b->blobs[b->nblobs++];
+		*info = *src;
+		info->device_id = b->nblobs;
+		info->chunks = xmemdup(src->chunks, (size_t)src->nchunks * sizeof(*src->chunks) + 0);
+		for (uint32_t k = 0; k < src->nchunks; k++) {
+			const struct anole_ext_chunk *c = &src->chunks[k];
+			uint64_t h = anole_hash_bytes(c->digest, 32, 0);
+			struct chunk_ref *ref;
+
+			if (anole_hashmap_get(&m->chunks, h, c->digest))
+				continue;
+			ref = xmalloc(sizeof(*ref));
+			memcpy(ref->digest, c->digest, 32);
+			ref->devid = (uint16_t)info->device_id;
+			ref->blkaddr = (uint32_t)(c->uncompressed_offset >> b->blkszbits);
+			anole_hashmap_put(&m->chunks, h, ref);
+			xgrow(&m->chunkv, &m->chunkv_alloc, m->nchunkv + 1, sizeof(*m->chunkv));
+			m->chunkv[m->nchunkv++] = ref;
+		}
+	}
+	return 0;
+}
+
 static int cmp_dirent(const void *a, const void *b)
 {
 	return strcmp(((const struct bdirent *)a)->name, ((const struct bdirent *)b)->name);
@@ -625,16 +663,18 @@ int builder_scan_layers(struct builder *b)
 	b->root->parent = b->root;
 	b->root->mode = S_IFDIR | 0755;
 	b->st->layer_device = xcalloc(o->nlayers + 1, sizeof(unsigned));
+	ret = load_dictionary(&m);
 	for (unsigned i = 0; i < o->nlayers && !ret; i++) {
 		char name[96];
 
-		snprintf(name, sizeof(name), "layer %u%s%.72s", i + 1,
-			 o->layer_names ? " " : "", o->layer_names ? o->layer_names[i] : "");
+		snprintf(name, sizeof(name), "layer %u %.72s", i + 1,
+			 o->layer_names ? o->layer_names[i] : o->layers[i]);
+		unsigned before = b->nblobs;
+
 		m.layer = i + 1;
 		m.layer_name = name;
 		ret = read_layer(&m, o->layers[i]);
-		if (!ret && b->nblobs && b->blobs[b->nblobs - 1].device_id == b->nblobs &&
-		    (i == 0 || b->st->layer_device[i - 1] != b->nblobs))
+		if (!ret && b->nblobs > before)
 			b->st->layer_device[i] = b->nblobs;
 	}
 	if (!ret) {

@@ -103,4 +103,13 @@ void anole_blobstore_get_stats(struct anole_blobstore *bs, struct anole_blobstor
 
 /* "sha256:<hex>" -> checks the form; returns 0 or -EINVAL. */
 int anole_digest_ref_check(const char *digest);
+/* Registry stores: manifests by tag or digest. get verifies a digest
+ * reference against the bytes; media_type (may be NULL) is the server's
+ * Content-Type, to free. */
+struct strbuf;
+bool anole_blobstore_is_registry(const struct anole_blobstore *bs);
+int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *reference,
+				 struct strbuf *out, char **media_type);
+int anole_blobstore_put_manifest(struct anole_blobstore *bs, const char *reference,
+				 const char *media_type, const void *data, size_t len);
 #endif

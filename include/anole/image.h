@@ -18,6 +18,10 @@ struct anole_build_opts {
 	const char *const *layers;
 	const char *const *layer_names;  /* for messages, e.g. digests; may be NULL */
 	unsigned nlayers;
+	/* chunk dictionary: blobs of a previous image whose chunks are reused
+	 * (they become the first devices); their digests must use chunk_digest */
+	const struct anole_blob_info *dict_blobs;
+	unsigned ndict_blobs;
 	unsigned blkszbits;         /* 12 */
 	uint64_t chunk_size;        /* 0: flat files; else power of two, 4 KiB..64 MiB */
 	const char *blob_path;      /* chunk data to this file (device 1) */

@@ -45,6 +45,22 @@ void oci_close(struct oci_image *img);
 /* DIR/blobs/<alg>/<hex> of a digest. */
 char *oci_blob_path(const char *dir, const char *digest);
 
+/* docker://HOST[:PORT]/REPO[:TAG|@DIGEST] -> store spec and reference. */
+int oci_parse_registry_ref(const char *ref, char **store, char **reference);
+struct anole_blobstore_opts;
+/* Copy an image from a registry into an OCI layout (oci:DIR[:TAG]). */
+int oci_pull(const char *src, const char *dest, const char *platform,
+	     const struct anole_blobstore_opts *sopts);
+/* Copy an image of a layout to a registry: blobs the registry lacks, then
+ * the manifest. bytes_pushed (may be NULL): bytes uploaded. */
+int oci_push(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
+	     uint64_t *bytes_pushed);
+
+/* The manifest and metadata layer of an accelerated image in a registry,
+ * fetched into cache_dir; *store is the blob store spec of its blobs. */
+int oci_fetch_metadata(const char *ref, const char *cache_dir,
+		       const struct anole_blobstore_opts *sopts, char **image_path, char **store);
+
 struct oci_convert_opts {
 	const char *src;        /* oci:DIR[:TAG] */
 	const char *dest;       /* oci:DIR[:TAG] */
@@ -53,6 +69,8 @@ struct oci_convert_opts {
 	int compression, compression_level, chunk_digest;
 	unsigned threads;
 	bool json;
+	const struct anole_blobstore_opts *store;   /* for docker:// SRC or DEST */
+	const char *chunk_dict;   /* a previous accelerated image (oci: or docker://) */
 };
 /* Appends a summary (text or JSON) to out. */
 int oci_convert(const struct oci_convert_opts *opts, struct strbuf *out);
