@@ -1,0 +1,108 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# OCI images through a real registry (Debian's docker-registry on 127.0.0.1):
+# the source is pushed with skopeo, converted registry to registry, mounted
+# by reference (only manifest + metadata fetched up front) and compared with
+# `umoci unpack` field by field; skopeo copies the accelerated image between
+# repositories unchanged; `anole image pull` brings it to a layout that
+# mounts too. Dedup: v2 (v1 squashed into one layer plus ~1 MiB of new data)
+# converted with --chunk-dict v1 uploads at most 1.1x the new bytes plus
+# metadata, and the registry grows accordingly.
+. "$TESTDIR/lib.sh"
+need_root
+need_anole
+need_cmd umoci skopeo docker-registry curl
+[ -e /dev/fuse ] || skip "no /dev/fuse"
+cd "$WORK"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p registry
+cat >registry.yml <<EOC
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+http:
+  addr: 127.0.0.1:$port
+  secret: anole-test-$$
+EOC
+docker-registry serve registry.yml >registry.log 2>&1 &
+add_pid $!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat registry.log; fail "docker-registry did not start"; }
+R=127.0.0.1:$port
+registry_bytes() { du -sb registry | cut -f1; }
+
+log "source image v1 (two layers) with umoci, pushed with skopeo"
+umoci init --layout img >/dev/null
+umoci new --image img:v1 >/dev/null
+umoci unpack --image img:v1 b >/dev/null
+mkdir -p b/rootfs/etc b/rootfs/data
+cp -a /usr/share/doc/bash b/rootfs/doc
+head -c 4000000 /dev/urandom >b/rootfs/data/big
+echo one >b/rootfs/etc/version
+setfattr -n user.v -v 1 b/rootfs/etc/version
+umoci repack --image img:v1 b >/dev/null
+rm -rf b; umoci unpack --image img:v1 b >/dev/null
+rm -rf b/rootfs/doc/INTRO* && echo two >b/rootfs/etc/version
+umoci repack --image img:v1 b >/dev/null
+umoci unpack --image img:v1 ref1 >/dev/null
+skopeo copy -q --dest-tls-verify=false oci:img:v1 "docker://$R/src:v1" || fail "skopeo push"
+
+log "convert registry -> registry, mount by reference"
+"$ANOLE" image convert -q "docker://$R/src:v1" -o "docker://$R/acc:v1" --json >c1.json || fail "convert"
+cat c1.json
+for mode in kernel fuse; do
+	mkdir -p mnt
+	"$ANOLE" image mount "docker://$R/acc:v1" mnt --mode "$mode" --cache "cache-$mode" || fail "mount docker:// ($mode)"
+	add_mount "$WORK/mnt"
+	"$ANOLE" image stats mnt --json >st.json
+	assert_eq "$(json_get st.json bytes_fetched)" 0 "blob bytes fetched at mount time ($mode)"
+	compare_trees ref1/rootfs mnt
+	"$ANOLE" image umount mnt || fail "umount"
+done
+
+log "skopeo copies the accelerated image unchanged"
+skopeo copy -q --src-tls-verify=false --dest-tls-verify=false "docker://$R/acc:v1" "docker://$R/copy:v1" || fail "skopeo copy"
+d1=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$R/acc:v1")
+d2=$(skopeo inspect --tls-verify=false --format '{{.Digest}}' "docker://$R/copy:v1")
+assert_eq "$d2" "$d1" "manifest digest after skopeo copy"
+assert_eq "$d1" "$(json_get c1.json manifest)" "manifest digest vs convert's"
+
+log "anole image pull, then mount the layout"
+"$ANOLE" image pull "docker://$R/copy:v1" oci:pulled:v1 || fail "pull"
+"$ANOLE" image mount oci:pulled:v1 mnt --cache cache-pulled || fail "mount pulled"
+add_mount "$WORK/mnt"
+compare_trees ref1/rootfs mnt
+"$ANOLE" image umount mnt
+
+log "v2: v1 squashed into one new layer + 1 MiB of new data"
+umoci new --image img:v2 >/dev/null
+umoci unpack --image img:v2 b2 >/dev/null
+cp -a ref1/rootfs/. b2/rootfs/
+head -c 1048576 /dev/urandom >b2/rootfs/data/new
+umoci repack --image img:v2 b2 >/dev/null
+umoci unpack --image img:v2 ref2 >/dev/null
+skopeo copy -q --dest-tls-verify=false oci:img:v2 "docker://$R/src:v2" || fail "skopeo push v2"
+before=$(registry_bytes)
+"$ANOLE" image convert -q "docker://$R/src:v2" -o "docker://$R/acc:v2" \
+	--chunk-dict "docker://$R/acc:v1" --json >c2.json || fail "convert v2 with a chunk dictionary"
+cat c2.json
+after=$(registry_bytes)
+pushed=$(json_get c2.json bytes_pushed)
+meta=$(json_get c2.json metadata_bytes)
+bound=$(( 1048576 * 11 / 10 + meta + 65536 ))
+assert_le "$pushed" "$bound" "bytes pushed for v2 with the dictionary (new data 1 MiB, metadata $meta)"
+assert_le "$(( after - before ))" "$(( bound + 65536 ))" "registry growth for v2"
+log "pushed $pushed bytes (bound $bound); registry grew by $(( after - before )) bytes"
+"$ANOLE" image convert -q "docker://$R/src:v2" -o "docker://$R/nodict:v2" --json >c3.json
+log "without the dictionary: pushed $(json_get c3.json bytes_pushed) bytes"
+"$ANOLE" image mount "docker://$R/acc:v2" mnt --cache cache-v2 || fail "mount v2"
+add_mount "$WORK/mnt"
+compare_trees ref2/rootfs mnt
+"$ANOLE" image umount mnt
+log "ok"
