@@ -229,7 +229,7 @@ static void report_read(struct ck *ck, const struct ck_node *n, int err)
  * cap_inode_getsecurity() does (v2 or v3 headers only).
  */
 #define ACL_XATTR_VERSION 2
-#define VFS_CAP_REVISION_MASK 0xFF000000u
+#define VFS_CAP_FLAGS_EFFECTIVE 0x000001u
 
 static const char *acl_problem(const uint8_t *v, size_t len)
 {
@@ -269,7 +269,8 @@ static const char *caps_problem(const uint8_t *v, size_t len)
 	if (len < 4)
 		return "shorter than the capability header";
 	memcpy(&magic, v, 4);
-	switch (le32_to_cpu(magic) & VFS_CAP_REVISION_MASK) {
+	/* the revision, and no flag but VFS_CAP_FLAGS_EFFECTIVE */
+	switch (le32_to_cpu(magic) & ~VFS_CAP_FLAGS_EFFECTIVE) {
 	case 0x02000000u:
 		return len == 20 ? NULL : "capability v2 value is not 20 bytes";
 	case 0x03000000u:
@@ -279,7 +280,7 @@ static const char *caps_problem(const uint8_t *v, size_t len)
 		return le32_to_cpu(rootid) == UINT32_MAX ? "capability v3 with an invalid root id"
 							 : NULL;
 	default:
-		return "capability value is not revision 2 or 3";
+		return "capability value is not revision 2 or 3, or has unknown flags";
 	}
 }
 
