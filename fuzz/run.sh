@@ -114,4 +114,28 @@ if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
 	ls -l "$work/artifacts" >&2 || true
 	exit 1
 fi
+echo "fuzz: image reader ok"
+
+# The tar-layer path of the builder (OCI conversion), seeded with small tars
+# of the same tree (plain and with a whiteout), a third of the time.
+tar_fuzzer=$build/fuzz_tar_layer
+if [ -x "$tar_fuzzer" ]; then
+	tcorpus=$work/tar-corpus
+	mkdir -p "$tcorpus"
+	tar -C "$work/tree" -cf "$tcorpus/tree.tar" . 2>/dev/null || true
+	mkdir -p "$work/wh/etc" && : >"$work/wh/etc/.wh.passwd" && : >"$work/wh/.wh..wh..opq"
+	tar -C "$work/wh" -cf "$tcorpus/whiteout.tar" . 2>/dev/null || true
+	tsecs=$(( seconds / 3 > 5 ? seconds / 3 : 5 ))
+	rc=0
+	TMPDIR=$work "$tar_fuzzer" "$tcorpus" -max_total_time="$tsecs" -timeout=30 \
+		-rss_limit_mb=2048 -max_len=262144 -artifact_prefix="$work/artifacts/" \
+		>"$work/fuzz-tar.log" 2>&1 || rc=$?
+	tail -n 5 "$work/fuzz-tar.log"
+	if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
+		keep=1
+		echo "fuzz: tar layers FAILED (exit $rc); log and reproducers kept in $work" >&2
+		exit 1
+	fi
+	echo "fuzz: tar layers ok"
+fi
 echo "fuzz: ok"

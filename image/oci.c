@@ -559,6 +559,16 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 		strbuf_addf(&ref_src, "oci:%s:src", tsrc);
 		ret = oci_pull(o->src, ref_src.buf, o->platform, o->store);
 		local.src = ref_src.buf;
+	} else if (!strncmp(o->src, "docker-archive:", 15) || !strncmp(o->src, "oci-archive:", 12)) {
+		char *ref = NULL;
+
+		if (!(tsrc = temp_layout()))
+			return -EIO;
+		ret = oci_import_archive(o->src, tsrc, &ref);
+		if (ref)
+			strbuf_addstr(&ref_src, ref);
+		free(ref);
+		local.src = ref_src.buf;
 	}
 	if (!ret && !strncmp(o->dest, "docker://", 9)) {
 		if (!(tdst = temp_layout()))
@@ -568,6 +578,18 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 	}
 	if (!ret)
 		ret = convert_local(&local, out);
+	if (!ret && !o->json && (tsrc || tdst)) {
+		/* name what the user named, not the temporary layouts */
+		struct strbuf msg = STRBUF_INIT;
+		const char *arrow = strstr(out->buf, " -> "), *colon = arrow ? strstr(arrow, ": ") : NULL;
+
+		if (colon) {
+			strbuf_addf(&msg, "%s -> %s%s", o->src, o->dest, colon);
+			strbuf_reset(out);
+			strbuf_addstr(out, msg.buf);
+		}
+		strbuf_release(&msg);
+	}
 	if (!ret && tdst) {
 		ret = oci_push(ref_dst.buf, o->dest, o->store, &pushed);
 		if (!ret && !o->json)

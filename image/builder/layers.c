@@ -548,10 +548,14 @@ static int read_layer(struct merge *m, const char *path)
 		ret = add_entry(m, a, e);
 	}
 	archive_read_free(a);
-	if (!ret)
+	if (!ret) {
 		ret = finish_layer_blob(m);
-	else if (m->w.open)
+	} else if (m->w.open) {     /* nothing of a failed layer is kept */
 		anole_output_abort(&m->w.out);
+		anole_digest_free(m->w.ctx);
+		free(m->w.chunks);
+		memset(&m->w, 0, sizeof(m->w));
+	}
 	return ret;
 }
 

@@ -61,6 +61,10 @@ int oci_push(const char *src, const char *dest, const struct anole_blobstore_opt
 int oci_fetch_metadata(const char *ref, const char *cache_dir,
 		       const struct anole_blobstore_opts *sopts, char **image_path, char **store);
 
+/* Unpack oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG] into dir as
+ * an OCI layout; *layout_ref is the oci: reference to convert from. */
+int oci_import_archive(const char *ref, const char *dir, char **layout_ref);
+
 struct oci_convert_opts {
 	const char *src;        /* oci:DIR[:TAG] */
 	const char *dest;       /* oci:DIR[:TAG] */
