@@ -55,29 +55,11 @@ static int get_inode(fuse_req_t req, fuse_ino_t ino, struct erofs_inode *in)
 	return ret;
 }
 
-struct find_ctx {
-	const char *name;
-	size_t len;
-	erofs_nid_t nid;
-	bool found;
-};
-
-static int find_cb(void *opaque, const char *name, size_t namelen, erofs_nid_t nid, unsigned ft)
-{
-	struct find_ctx *c = opaque;
-
-	if (namelen != c->len || memcmp(name, c->name, namelen))
-		return 0;
-	c->nid = nid;
-	c->found = true;
-	return 1;
-}
-
 static void tree_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct lazyd *d = D(req);
 	struct erofs_inode dir, in;
-	struct find_ctx c = { name, strlen(name), 0, false };
+	struct { size_t len; erofs_nid_t nid; } c = { strlen(name), 0 };
 	struct fuse_entry_param e = { 0 };
 	int ret;
 
@@ -87,13 +69,9 @@ static void tree_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	ret = erofs_iterate_dir(d->img, &dir, find_cb, &c);
-	if (ret < 0) {
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	if (!c.found) {
-		fuse_reply_err(req, ENOENT);
+	ret = erofs_dir_lookup(d->img, &dir, name, c.len, &c.nid, NULL);
+	if (ret) {
+		fuse_reply_err(req, ret == -ENOENT ? ENOENT : EIO);
 		return;
 	}
 	if (erofs_read_inode(d->img, c.nid, &in)) {

@@ -106,6 +106,7 @@ struct lookup_ctx {
 	const char *name;
 	size_t len;
 	erofs_nid_t nid;
+	unsigned ftype;
 	bool found;
 };
 
@@ -117,8 +118,105 @@ static int lookup_cb(void *opaque, const char *name, size_t len, erofs_nid_t nid
 	if (len != lc->len || memcmp(name, lc->name, len))
 		return 0;
 	lc->nid = nid;
+	lc->ftype = ftype;
 	lc->found = true;
 	return 1;
+}
+
+struct first_ctx {
+	char name[EROFS_NAME_LEN + 1];
+	size_t len;
+	erofs_nid_t nid;
+	unsigned ftype;
+};
+
+static int first_cb(void *opaque, const char *name, size_t len, erofs_nid_t nid, unsigned ftype)
+{
+	struct first_ctx *f = opaque;
+
+	memcpy(f->name, name, len);
+	f->len = len;
+	f->nid = nid;
+	f->ftype = ftype;
+	return 1;
+}
+
+static int dir_block(struct erofs_image *img, const struct erofs_inode *dir, uint8_t *blk,
+		     uint64_t blkno, erofs_dirent_fn fn, void *ctx)
+{
+	uint64_t pos = blkno << img->blkszbits, left = dir->size - pos;
+	unsigned size = left < img->blksz ? (unsigned)left : img->blksz;
+	ssize_t n = erofs_pread(img, dir, blk, size, pos);
+
+	if (n < 0)
+		return (int)n;
+	if ((unsigned)n != size)
+		return erofs_err(img, dir->nid, EIO, "short directory read");
+	return parse_block(img, dir, blk, size, blkno, fn, ctx);
+}
+
+static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+/*
+ * Names are sorted across the whole directory (as the kernel's lookup
+ * assumes): binary-search the blocks by their first name, then scan one.
+ */
+int erofs_dir_lookup(struct erofs_image *img, const struct erofs_inode *dir, const char *name,
+		     size_t len, erofs_nid_t *nid, unsigned *ftype)
+{
+	uint64_t lo = 0, hi, cand = 0;
+	uint8_t *blk;
+	struct lookup_ctx lc = { .name = name, .len = len };
+	int ret = 0;
+
+	if (!S_ISDIR(dir->mode))
+		return erofs_err(img, dir->nid, ENOTDIR, "not a directory");
+	if (!dir->size)
+		return -ENOENT;
+	hi = (dir->size + img->blksz - 1) >> img->blkszbits;
+	blk = xmalloc(img->blksz);
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		struct first_ctx f = { .len = 0 };
+		int c;
+
+		ret = dir_block(img, dir, blk, mid, first_cb, &f);
+		if (ret < 0)
+			goto out;
+		c = name_cmp(name, len, f.name, f.len);
+		if (!c) {
+			*nid = f.nid;
+			if (ftype)
+				*ftype = f.ftype;
+			ret = 0;
+			goto out;
+		}
+		if (c > 0) {
+			cand = mid;
+			lo = mid + 1;
+		} else {
+			hi = mid;
+		}
+	}
+	ret = dir_block(img, dir, blk, cand, lookup_cb, &lc);
+	if (ret < 0)
+		goto out;
+	if (!lc.found) {
+		ret = -ENOENT;
+		goto out;
+	}
+	*nid = lc.nid;
+	if (ftype)
+		*ftype = lc.ftype;
+	ret = 0;
+out:
+	free(blk);
+	return ret;
 }
 
 int erofs_lookup(struct erofs_image *img, const char *path, struct erofs_inode *out)
@@ -146,13 +244,13 @@ int erofs_lookup(struct erofs_image *img, const char *path, struct erofs_inode *
 		if (!S_ISDIR(out->mode))
 			return erofs_err(img, EROFS_NID_NONE, ENOTDIR, "%.*s: not a directory",
 					 (int)(p - path), path);
-		ret = erofs_iterate_dir(img, out, lookup_cb, &lc);
-		if (ret < 0)
-			return ret;
-		if (!lc.found)
+		ret = erofs_dir_lookup(img, out, p, lc.len, &lc.nid, NULL);
+		if (ret == -ENOENT)
 			return erofs_err(img, EROFS_NID_NONE, ENOENT,
 					 "%.*s: no such file or directory",
 					 (int)(p - path + lc.len), path);
+		if (ret < 0)
+			return ret;
 		ret = erofs_read_inode(img, lc.nid, out);
 		if (ret)
 			return ret;

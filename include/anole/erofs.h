@@ -103,6 +103,11 @@ typedef int (*erofs_dirent_fn)(void *ctx, const char *name, size_t namelen,
 int erofs_iterate_dir(struct erofs_image *img, const struct erofs_inode *dir,
 		      erofs_dirent_fn fn, void *ctx);
 
+/* One name in a directory, by binary search as the kernel does (names are
+ * sorted across the directory). -ENOENT if absent. ftype may be NULL. */
+int erofs_dir_lookup(struct erofs_image *img, const struct erofs_inode *dir, const char *name,
+		     size_t len, erofs_nid_t *nid, unsigned *ftype);
+
 /* Resolve a path ("/", "/a/b", "a/b") without following symlinks. */
 int erofs_lookup(struct erofs_image *img, const char *path, struct erofs_inode *out);
 
