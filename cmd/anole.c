@@ -22,6 +22,7 @@ static int cmd_version(int argc, char **argv)
 static const struct anole_cmd groups[] = {
 	{ "image", cmd_image, "build, check, inspect and unpack EROFS images" },
 	{ "blob", cmd_blob, "read and store blobs in a directory, web server or registry" },
+	{ "diag", cmd_diag, "eBPF diagnosis tools that adapt to the running kernel" },
 	{ "version", cmd_version, "print the version" },
 	{ NULL, NULL, NULL },
 };

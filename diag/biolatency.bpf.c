@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only)
+/*
+ * biolatency: block I/O latency from issue to the device to completion, as
+ * a log2 histogram, for all disks or one (-d), per disk with -D.
+ * Program sets: tp_btf and raw_tp on block_rq_issue/block_rq_complete (the
+ * request itself is the key), classic tracepoints (device + sector).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "diag_bpf.h"
+#include "biolatency.h"
+
+#define MINORBITS 20
+
+const volatile bool targ_ms = false;
+const volatile bool targ_per_disk = false;
+const volatile __u32 targ_dev = 0; /* kernel dev_t (major << 20 | minor), 0: all */
+const volatile bool targ_filter_dev = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BIOLATENCY_MAX_INFLIGHT);
+	__type(key, struct biolatency_key);
+	__type(value, __u64);
+} bl_start SEC(".maps");
+
+/* dev (0 unless -D) -> histogram */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, BIOLATENCY_MAX_DISKS);
+	__type(key, __u32);
+	__type(value, struct diag_hist);
+} bl_hists SEC(".maps");
+
+/* before 5.17 the request pointed at its disk */
+struct request___pre517 {
+	struct gendisk *rq_disk;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 rq_dev(struct request *rq)
+{
+	struct gendisk *disk;
+
+	if (bpf_core_field_exists(((struct request___pre517 *)0)->rq_disk))
+		disk = BPF_CORE_READ((struct request___pre517 *)rq, rq_disk);
+	else
+		disk = BPF_CORE_READ(rq, q, disk);
+	if (!disk)
+		return 0;
+	return (__u32)BPF_CORE_READ(disk, major) << MINORBITS | (__u32)BPF_CORE_READ(disk, first_minor);
+}
+
+static __always_inline int issue(struct biolatency_key *k)
+{
+	__u64 now;
+
+	if (targ_filter_dev && k->dev != targ_dev)
+		return 0;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&bl_start, k, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int complete(struct biolatency_key *k)
+{
+	static const struct diag_hist zero;
+	__u64 *tsp = bpf_map_lookup_elem(&bl_start, k), delta;
+	__u32 hkey = targ_per_disk ? k->dev : 0;
+	struct diag_hist *h;
+
+	if (!tsp)
+		return 0;
+	delta = bpf_ktime_get_ns() - *tsp;
+	bpf_map_delete_elem(&bl_start, k);
+	if ((__s64)delta < 0)
+		return 0;
+	delta /= targ_ms ? 1000000 : 1000;
+	h = bpf_map_lookup_elem(&bl_hists, &hkey);
+	if (!h) {
+		bpf_map_update_elem(&bl_hists, &hkey, &zero, BPF_NOEXIST);
+		h = bpf_map_lookup_elem(&bl_hists, &hkey);
+		if (!h)
+			return 0;
+	}
+	h->slots[diag_hist_slot(delta)]++;
+	return 0;
+}
+
+static __always_inline int rq_event(struct request *rq, bool done)
+{
+	struct biolatency_key k = { .rq = (__u64)rq, .dev = rq_dev(rq) };
+
+	return done ? complete(&k) : issue(&k);
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(bl_btf_issue, struct request *rq)
+{
+	return rq_event(rq, false);
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(bl_btf_done, struct request *rq, int error, unsigned int nr_bytes)
+{
+	return rq_event(rq, true);
+}
+
+SEC("raw_tp/block_rq_issue")
+int BPF_PROG(bl_raw_issue, struct request *rq)
+{
+	return rq_event(rq, false);
+}
+
+SEC("raw_tp/block_rq_complete")
+int BPF_PROG(bl_raw_done, struct request *rq, int error, unsigned int nr_bytes)
+{
+	return rq_event(rq, true);
+}
+
+SEC("tp/block/block_rq_issue")
+int bl_tp_issue(struct trace_event_raw_block_rq *ctx)
+{
+	struct biolatency_key k = { .sector = ctx->sector, .dev = ctx->dev };
+
+	return issue(&k);
+}
+
+SEC("tp/block/block_rq_complete")
+int bl_tp_done(struct trace_event_raw_block_rq_completion *ctx)
+{
+	struct biolatency_key k = { .sector = ctx->sector, .dev = ctx->dev };
+
+	return complete(&k);
+}
+
+char LICENSE[] SEC("license") = "GPL";

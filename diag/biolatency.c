@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+/* anole diag biolatency: block I/O latency (issue to completion) histogram. */
+#include "diag.h"
+#include "biolatency.h"
+#include "biolatency.skel.h"
+
+#include "anole/error.h"
+#include "anole/strbuf.h"
+
+#include <bpf/bpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KDEV(ma, mi) ((__u32)(ma) << 20 | (__u32)(mi))
+
+static bool opt_ms, opt_per_disk;
+static const char *opt_disk;
+static __u32 disk_dev;
+
+static const struct option biolatency_longopts[] = {
+	{ "milliseconds", no_argument, NULL, 'm' },
+	{ "disks", no_argument, NULL, 'D' },
+	{ "disk", required_argument, NULL, 'd' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* "MAJ:MIN" of /sys/class/block/NAME/dev, as the kernel's dev_t */
+static int read_dev(const char *dir, __u32 *dev)
+{
+	char path[PATH_MAX], buf[32];
+	unsigned ma, mi;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/dev", dir);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	ok = fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &ma, &mi) == 2;
+	fclose(f);
+	if (!ok)
+		return -EINVAL;
+	*dev = KDEV(ma, mi);
+	return 0;
+}
+
+/* A disk name (sda, loop0, /dev/loop0; a partition means its disk). */
+static int resolve_disk(const char *name, __u32 *dev)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	const char *base = strncmp(name, "/dev/", 5) ? name : name + 5;
+
+	if (!*base || strchr(base, '/'))
+		return anole_error_code(-EINVAL, "biolatency: bad disk name '%s'", name);
+	snprintf(path, sizeof(path), "/sys/class/block/%s", base);
+	if (!realpath(path, real))
+		return anole_error_code(-ENOENT, "biolatency: no such disk: %s", name);
+	if ((size_t)snprintf(path, sizeof(path), "%.*s/partition", PATH_MAX - 16, real) >= sizeof(path))
+		return anole_error_code(-ENAMETOOLONG, "biolatency: bad disk name '%s'", name);
+	if (!access(path, F_OK)) /* block I/O is issued to the whole disk */
+		*strrchr(real, '/') = '\0';
+	if (read_dev(real, dev))
+		return anole_error_code(-ENOENT, "biolatency: cannot read the device number of %s",
+					name);
+	return 0;
+}
+
+static void disk_name(__u32 dev, char *out, size_t n)
+{
+	DIR *d = opendir("/sys/class/block");
+	struct dirent *de;
+
+	snprintf(out, n, "%u:%u", dev >> 20, dev & ((1u << 20) - 1));
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		__u32 v;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/block/%s", de->d_name);
+		if (!read_dev(path, &v) && v == dev) {
+			snprintf(out, n, "%.*s", (int)(n - 1), de->d_name);
+			break;
+		}
+	}
+	closedir(d);
+}
+
+static int biolatency_parse(int opt, const char *arg)
+{
+	switch (opt) {
+	case 'm': opt_ms = true; return 0;
+	case 'D': opt_per_disk = true; return 0;
+	case 'd':
+		opt_disk = arg;
+		return resolve_disk(arg, &disk_dev) ? -ENOENT : 0;
+	}
+	return -EINVAL;
+}
+
+static int biolatency_prepare(void *skel, const struct diag_opts *o)
+{
+	struct biolatency_bpf *s = skel;
+
+	s->rodata->targ_ms = opt_ms;
+	s->rodata->targ_per_disk = opt_per_disk;
+	s->rodata->targ_filter_dev = opt_disk != NULL;
+	s->rodata->targ_dev = disk_dev;
+	return 0;
+}
+
+static int biolatency_start(void *skel, const struct diag_opts *o, struct ring_buffer **rb)
+{
+	if (!o->json)
+		printf("Tracing block device I/O... Hit Ctrl-C to end.\n");
+	fflush(stdout);
+	return 0;
+}
+
+static int dev_cmp(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int biolatency_report(void *skel, const struct diag_opts *o)
+{
+	struct biolatency_bpf *s = skel;
+	int fd = bpf_map__fd(s->maps.bl_hists);
+	const char *unit = opt_ms ? "msecs" : "usecs";
+	__u32 keys[BIOLATENCY_MAX_DISKS], key, *prev = NULL;
+	size_t nkeys = 0;
+	struct strbuf sb = STRBUF_INIT;
+	struct timespec ts;
+
+	while (nkeys < BIOLATENCY_MAX_DISKS && !bpf_map_get_next_key(fd, prev, &key)) {
+		keys[nkeys] = key;
+		prev = &keys[nkeys++];
+	}
+	qsort(keys, nkeys, sizeof(keys[0]), dev_cmp);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (!o->json) {
+		printf("\n");
+		if (o->timestamp)
+			diag_print_time(stdout);
+	}
+	if (o->json) {
+		strbuf_addf(&sb, "{\"tool\":\"biolatency\",\"time\":%.6f,\"unit\":\"%s\",\"hists\":[",
+			    ts.tv_sec + ts.tv_nsec / 1e9, unit);
+	}
+	for (size_t i = 0; i < nkeys; i++) {
+		struct diag_hist h;
+		char name[64] = "";
+		int ret = diag_percpu_hist_take(fd, keys[i], &h);
+
+		if (ret) {
+			strbuf_release(&sb);
+			return ret;
+		}
+		/* clear by deleting: disks that go quiet drop out of the next report */
+		bpf_map_delete_elem(fd, &keys[i]);
+		if (opt_per_disk)
+			disk_name(keys[i], name, sizeof(name));
+		else if (opt_disk)
+			snprintf(name, sizeof(name), "%s", opt_disk);
+		if (o->json) {
+			strbuf_addstr(&sb, i ? ",{" : "{");
+			if (name[0]) {
+				strbuf_addstr(&sb, "\"disk\":");
+				strbuf_add_json_string(&sb, name, strlen(name));
+				strbuf_addch(&sb, ',');
+			}
+			strbuf_addf(&sb, "\"total\":%llu,\"hist\":",
+				    (unsigned long long)diag_hist_total(h.slots, DIAG_HIST_SLOTS));
+			diag_log2_hist_json(&sb, h.slots, DIAG_HIST_SLOTS);
+			strbuf_addch(&sb, '}');
+		} else {
+			if (opt_per_disk)
+				printf("\ndisk = %s\n", name);
+			diag_print_log2_hist(stdout, h.slots, DIAG_HIST_SLOTS, unit);
+		}
+	}
+	if (o->json) {
+		strbuf_addstr(&sb, "]}");
+		diag_emit_line(&sb);
+		fflush(stdout);
+	}
+	strbuf_release(&sb);
+	fflush(stdout);
+	return 0;
+}
+
+DIAG_SKEL_OPS(biolatency_skel, biolatency_bpf);
+
+static const struct diag_variant biolatency_variants[] = {
+	{ "tp_btf", { DIAG_PROG("bl_btf_issue"), DIAG_PROG("bl_btf_done") } },
+	{ "raw_tp", { DIAG_PROG("bl_raw_issue"), DIAG_PROG("bl_raw_done") } },
+	{ "tracepoint", { DIAG_PROG("bl_tp_issue"), DIAG_PROG("bl_tp_done") } },
+	DIAG_VARIANTS_END,
+};
+
+const struct diag_tool diag_tool_biolatency = {
+	.name = "biolatency",
+	.summary = "block I/O latency histogram, issue to completion",
+	.usage = "anole diag biolatency [options] [INTERVAL [COUNT]]",
+	.help = "  -m, --milliseconds     histogram in milliseconds (default: microseconds)\n"
+		"  -D, --disks            one histogram per disk\n"
+		"  -d, --disk DISK        only this disk (sda, loop0, /dev/nvme0n1)\n"
+		"  (no -p/-c: requests complete outside the task that issued them)\n",
+	.shortopts = "mDd:",
+	.longopts = biolatency_longopts,
+	.flags = DIAG_F_HIST,
+	.skel = &biolatency_skel,
+	.variants = biolatency_variants,
+	.parse = biolatency_parse,
+	.prepare = biolatency_prepare,
+	.start = biolatency_start,
+	.report = biolatency_report,
+};

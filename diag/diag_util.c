@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Small helpers the diag tools share for output (see diag.h). */
+#include "diag.h"
+
+#include "anole/strbuf.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double diag_ktime_to_real(const struct diag_opts *o, uint64_t ns)
+{
+	return (double)ns / 1e9 + o->mono_to_real;
+}
+
+void diag_print_time(FILE *f)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	char buf[16];
+
+	localtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+	fprintf(f, "%-8s\n", buf);
+}
+
+int diag_percpu_hist_take(int map_fd, uint32_t key, struct diag_hist *out)
+{
+	/* the kernel hands per-CPU values out 8-byte aligned, one per possible CPU */
+	size_t stride = (sizeof(struct diag_hist) + 7) & ~(size_t)7;
+	int ncpu = libbpf_num_possible_cpus();
+	char *vals;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	vals = calloc((size_t)ncpu, stride);
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(map_fd, &key, vals)) {
+		ret = -errno;
+		goto out;
+	}
+	for (int c = 0; c < ncpu; c++) {
+		const struct diag_hist *h = (const struct diag_hist *)(vals + (size_t)c * stride);
+
+		for (int i = 0; i < DIAG_HIST_SLOTS; i++)
+			out->slots[i] += h->slots[i];
+	}
+	memset(vals, 0, (size_t)ncpu * stride);
+	if (bpf_map_update_elem(map_fd, &key, vals, BPF_ANY))
+		ret = -errno;
+out:
+	free(vals);
+	return ret;
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+	size_t len;
+	uint32_t cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+void diag_json_bytes(struct strbuf *sb, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	strbuf_addch(sb, '"');
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_seq(p + i, n - i);
+
+		if (len > 1) {
+			strbuf_add(sb, s + i, len);
+			i += len;
+		} else if (!len) {
+			/* not UTF-8: the byte as a Latin-1 code point keeps the JSON valid */
+			strbuf_addf(sb, "\\u%04x", p[i++]);
+		} else {
+			struct strbuf one = STRBUF_INIT;
+
+			strbuf_add_json_string(&one, s + i, 1);
+			strbuf_add(sb, one.buf + 1, one.len - 2);
+			strbuf_release(&one);
+			i++;
+		}
+	}
+	strbuf_addch(sb, '"');
+}
+
+void diag_json_str(struct strbuf *sb, const char *s, size_t n)
+{
+	diag_json_bytes(sb, s, strnlen(s, n));
+}
+
+void diag_text_bytes(struct strbuf *sb, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_seq(p + i, n - i);
+
+		if (len > 1) {
+			strbuf_add(sb, s + i, len);
+			i += len;
+			continue;
+		}
+		if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\')
+			strbuf_addf(sb, "\\x%02x", p[i]);
+		else
+			strbuf_addch(sb, (char)p[i]);
+		i++;
+	}
+}
+
+void diag_emit_line(struct strbuf *sb)
+{
+	strbuf_addch(sb, '\n');
+	fwrite(sb->buf, 1, sb->len, stdout);
+}

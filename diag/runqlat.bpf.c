@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only)
+/*
+ * runqlat: time from a task becoming runnable (woken, new, or preempted
+ * while still runnable) to it running, as a log2 histogram.
+ * Two program sets, same logic: tp_btf (BTF-typed arguments) and raw_tp.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "diag_bpf.h"
+#include "runqlat.h"
+
+#define TASK_RUNNING 0
+
+const volatile bool targ_ms = false;
+
+/* thread id -> time it became runnable */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RUNQLAT_MAX_TASKS);
+	__type(key, __u32);
+	__type(value, __u64);
+} rq_start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct diag_hist);
+} rq_hist SEC(".maps");
+
+static __always_inline int enqueue(struct task_struct *p)
+{
+	__u32 tid = BPF_CORE_READ(p, pid);
+	__u64 now;
+
+	if (!tid || !diag_task_wanted(p))
+		return 0;
+	now = bpf_ktime_get_ns();
+	bpf_map_update_elem(&rq_start, &tid, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next)
+{
+	__u32 tid, zero = 0;
+	__u64 *tsp, delta;
+	struct diag_hist *h;
+
+	/* preempted while runnable: it waits on the run queue from now */
+	if (diag_task_state(prev) == TASK_RUNNING)
+		enqueue(prev);
+
+	tid = BPF_CORE_READ(next, pid);
+	tsp = bpf_map_lookup_elem(&rq_start, &tid);
+	if (!tsp)
+		return 0;
+	delta = bpf_ktime_get_ns() - *tsp;
+	bpf_map_delete_elem(&rq_start, &tid);
+	if ((__s64)delta < 0)
+		return 0;
+	delta /= targ_ms ? 1000000 : 1000;
+	h = bpf_map_lookup_elem(&rq_hist, &zero);
+	if (h)
+		h->slots[diag_hist_slot(delta)]++;
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(rq_btf_wakeup, struct task_struct *p)
+{
+	return enqueue(p);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(rq_btf_wnew, struct task_struct *p)
+{
+	return enqueue(p);
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(rq_btf_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return on_switch(prev, next);
+}
+
+SEC("raw_tp/sched_wakeup")
+int BPF_PROG(rq_raw_wakeup, struct task_struct *p)
+{
+	return enqueue(p);
+}
+
+SEC("raw_tp/sched_wakeup_new")
+int BPF_PROG(rq_raw_wnew, struct task_struct *p)
+{
+	return enqueue(p);
+}
+
+SEC("raw_tp/sched_switch")
+int BPF_PROG(rq_raw_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return on_switch(prev, next);
+}
+
+char LICENSE[] SEC("license") = "GPL";
