@@ -440,10 +440,9 @@ static bool chunk_span(const struct lazy_blob *b, uint64_t off, uint64_t len,
 	return true;
 }
 
-int lazy_blob_read(struct lazy_blob *b, void *buf, size_t len, uint64_t off)
+int lazy_blob_prepare(struct lazy_blob *b, size_t len, uint64_t off)
 {
 	uint32_t first, last;
-	int ret;
 
 	if (off >= b->info.uncompressed_size)
 		return len ? -EINVAL : 0;
@@ -451,11 +450,19 @@ int lazy_blob_read(struct lazy_blob *b, void *buf, size_t len, uint64_t off)
 		return -EINVAL;
 	STAT_ADD(b->cache, reads, 1);
 	STAT_ADD(b->cache, read_bytes, len);
-	if (chunk_span(b, off, len, &first, &last)) {
-		ret = lazy_blob_fetch_chunks(b, first, last);
-		if (ret)
-			return ret;
-	}
+	if (chunk_span(b, off, len, &first, &last))
+		return lazy_blob_fetch_chunks(b, first, last);
+	return 0;
+}
+
+int lazy_blob_data_fd(const struct lazy_blob *b) { return b->data_fd; }
+
+int lazy_blob_read(struct lazy_blob *b, void *buf, size_t len, uint64_t off)
+{
+	int ret = lazy_blob_prepare(b, len, off);
+
+	if (ret || !len)
+		return ret;
 	/* present chunks are in the data file; gaps between them read as zeroes */
 	ret = pread_full(b->data_fd, buf, len, off);
 	return ret == -ENODATA ? -EIO : ret;

@@ -6,6 +6,7 @@
  * chunk cache.
  */
 #include "lazyd.h"
+#include "anole/error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -103,7 +104,6 @@ static void blobs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct lazy_blob *b;
 	uint64_t total;
-	char *buf;
 	int ret;
 
 	if (!blob_of(D(req), ino, &b)) {
@@ -117,17 +117,39 @@ static void blobs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > total - (uint64_t)off)
 		size = (size_t)(total - (uint64_t)off);
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
+	ret = lazy_blob_prepare(b, size, (uint64_t)off);
+	if (ret) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
-	ret = lazy_blob_read(b, buf, size, (uint64_t)off);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_buf(req, buf, size);
-	free(buf);
+	{
+		/* verified bytes go from the cache file to the kernel (splice
+		 * when the kernel allows it: no copy through this process) */
+		struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+		bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+		bv.buf[0].fd = lazy_blob_data_fd(b);
+		bv.buf[0].pos = off;
+		ret = fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+		if (ret)
+			anole_debug("fuse reply of %zu bytes failed: %s", size, strerror(-ret));
+	}
+}
+
+static void blobs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* large requests, few round trips; splice when available */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/*
+	 * EROFS reads its devices through their page cache, so the blob files'
+	 * readahead is what makes sequential reads fast. It also fetches the
+	 * neighbouring chunks (other files): a recording run turns it off so
+	 * that the record holds only the files really read.
+	 */
+	conn->max_readahead = ((struct lazyd *)userdata)->opts->record_file ? 0 : 1u << 20;
 }
 
 static void blobs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -170,6 +192,7 @@ static void blobs_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 const struct fuse_lowlevel_ops lazyd_blob_ops = {
+	.init = blobs_init,
 	.lookup = blobs_lookup,
 	.getattr = blobs_getattr,
 	.open = blobs_open,

@@ -234,8 +234,9 @@ static void *fuse_main_thread(void *arg)
 	struct lazyd *d = arg;
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 
+	/* keep the workers: creating a thread per burst of reads costs more */
 	fuse_loop_cfg_set_max_threads(cfg, 16);
-	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	fuse_loop_cfg_set_idle_threads(cfg, 16);
 	fuse_session_loop_mt(d->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return NULL;
@@ -428,6 +429,14 @@ static int run_daemon(struct lazyd *d, int ready_fd)
 	else
 		shutdown_mount(d);
 	cleanup(d);
+	if (!ret && d->state_dir) {
+		/* a clean stop leaves nothing behind; a failed start keeps its log */
+		char *log = state_file(d->state_dir, "log");
+
+		unlink(log);
+		free(log);
+		rmdir(d->state_dir);
+	}
 	return ret;
 }
 

@@ -56,6 +56,10 @@ int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *
 /* Read the uncompressed view: fetch, verify, cache what is missing. Returns
  * 0 or -errno (-EIO when the data cannot be had intact: never wrong bytes). */
 int lazy_blob_read(struct lazy_blob *blob, void *buf, size_t len, uint64_t off);
+/* Make [off, off + len) present and verified, without copying it: the
+ * bytes can then be read from lazy_blob_data_fd() (zero-copy replies). */
+int lazy_blob_prepare(struct lazy_blob *blob, size_t len, uint64_t off);
+int lazy_blob_data_fd(const struct lazy_blob *blob);
 /* Make chunks [first, last] present (prefetch). */
 int lazy_blob_fetch_chunks(struct lazy_blob *blob, uint32_t first, uint32_t last);
 
