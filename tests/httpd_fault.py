@@ -126,6 +126,7 @@ def oci_error(code, message):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small replies would wait ~40 ms for delayed ACKs
     server_version = "httpd_fault/1"
 
     def setup(self):

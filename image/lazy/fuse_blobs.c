@@ -96,7 +96,14 @@ static void blobs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fi->keep_cache = 1;     /* immutable: let the page cache keep it */
+	atomic_fetch_add(&D(req)->open_files, 1);
 	fuse_reply_open(req, fi);
+}
+
+static void blobs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	atomic_fetch_sub(&D(req)->open_files, 1);
+	fuse_reply_err(req, 0);
 }
 
 static void blobs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -196,6 +203,7 @@ const struct fuse_lowlevel_ops lazyd_blob_ops = {
 	.lookup = blobs_lookup,
 	.getattr = blobs_getattr,
 	.open = blobs_open,
+	.release = blobs_release,
 	.read = blobs_read,
 	.readdir = blobs_readdir,
 	.statfs = blobs_statfs,

@@ -44,6 +44,9 @@ struct lazyd {
 	struct fuse_session *se;
 	pthread_t fuse_thread;
 	bool fuse_running;
+	_Atomic bool fuse_loop_done;   /* the session ended (unmounted, aborted) */
+	_Atomic int open_files;        /* blob files the kernel holds open */
+	dev_t fuse_dev;                /* our FUSE connection (fusectl abort) */
 	bool erofs_mounted;
 	_Atomic bool stopping;
 	pthread_mutex_t stop_lock;

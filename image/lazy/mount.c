@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -239,6 +240,7 @@ static void *fuse_main_thread(void *arg)
 	fuse_loop_cfg_set_idle_threads(cfg, 16);
 	fuse_session_loop_mt(d->se, cfg);
 	fuse_loop_cfg_destroy(cfg);
+	atomic_store(&d->fuse_loop_done, true);
 	return NULL;
 }
 
@@ -270,6 +272,13 @@ static int start_fuse(struct lazyd *d)
 		return ret;
 	}
 	d->fuse_running = true;
+	/* only now: stat() of our own mount needs the loop to answer */
+	{
+		struct stat st;
+
+		if (stat(d->fuse_mnt, &st) == 0)
+			d->fuse_dev = st.st_dev;
+	}
 	return 0;
 }
 
@@ -298,6 +307,30 @@ static bool still_mounted(const char *mnt, dev_t fs_dev)
 	return stat(mnt, &st) == 0 && st.st_dev == fs_dev;
 }
 
+/*
+ * Abort our FUSE connection through fusectl: the workers blocked reading
+ * /dev/fuse return even when another mount namespace still holds a copy
+ * of the mount (then unmounting here alone would never wake them).
+ */
+static void abort_fuse_connection(dev_t dev)
+{
+	char path[96];
+	int fd;
+
+	if (access("/sys/fs/fuse/connections", F_OK) == 0 &&
+	    access("/sys/fs/fuse/connections/.", W_OK) != 0)
+		return;
+	if (mount("fusectl", "/sys/fs/fuse/connections", "fusectl", 0, NULL) < 0 && errno != EBUSY)
+		anole_debug("fusectl: %s", strerror(errno));
+	snprintf(path, sizeof(path), "/sys/fs/fuse/connections/%u/abort", minor(dev));
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (write(fd, "1", 1) < 0)
+		anole_debug("%s: %s", path, strerror(errno));
+	close(fd);
+}
+
 static void shutdown_mount(struct lazyd *d)
 {
 	pthread_mutex_lock(&d->stop_lock);
@@ -313,6 +346,13 @@ static void shutdown_mount(struct lazyd *d)
 	if (d->se) {
 		fuse_session_exit(d->se);
 		fuse_session_unmount(d->se);   /* wakes the loop's threads */
+		for (int i = 0; i < 50 && !atomic_load(&d->fuse_loop_done); i++) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+		if (!atomic_load(&d->fuse_loop_done) && d->fuse_dev)
+			abort_fuse_connection(d->fuse_dev);
 	}
 	pthread_mutex_unlock(&d->stop_lock);
 }
@@ -324,6 +364,8 @@ static void serve(struct lazyd *d, const sigset_t *sigs)
 	struct stat st;
 	dev_t fs_dev = stat(d->mnt, &st) == 0 ? st.st_dev : 0;
 
+	bool detached = false;
+
 	for (;;) {
 		int sig = sigtimedwait(sigs, NULL, &tick);
 
@@ -331,11 +373,21 @@ static void serve(struct lazyd *d, const sigset_t *sigs)
 			anole_info("signal %d: unmounting %s", sig, d->mnt);
 			break;
 		}
-		if (!still_mounted(d->mnt, fs_dev)) {
-			anole_info("%s was unmounted", d->mnt);
+		if (atomic_load(&d->fuse_loop_done)) {
+			anole_info("the FUSE session of %s ended", d->mnt);
 			d->erofs_mounted = false;
 			break;
 		}
+		if (!detached && !still_mounted(d->mnt, fs_dev)) {
+			detached = true;
+			d->erofs_mounted = false;
+			anole_info("%s was unmounted", d->mnt);
+		}
+		/* kernel mode: a lazily detached mount lives while its files are
+		 * open, and needs us until the kernel closes the blob files;
+		 * fuse mode: the session ends by itself when the last file closes */
+		if (detached && d->kernel_mode && atomic_load(&d->open_files) <= 0)
+			break;
 	}
 	shutdown_mount(d);
 }
@@ -601,7 +653,21 @@ int anole_image_umount(const char *mountpoint, bool lazy)
 		ret = anole_error_code(EINVAL, "%s is not served by an anole daemon", mnt);
 		goto out;
 	}
-	if (umount2(mnt, lazy ? MNT_DETACH : 0) < 0) {
+	if (lazy) {
+		/* the daemon serves a detached mount until its last file closes */
+		if (umount2(mnt, MNT_DETACH) < 0 && errno == EPERM) {
+			pid_t c = fork();
+
+			if (c == 0) {
+				execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
+				_exit(127);
+			}
+			if (c > 0)
+				waitpid(c, NULL, 0);
+		}
+		goto out;
+	}
+	if (umount2(mnt, 0) < 0) {
 		if (errno == EBUSY) {
 			ret = anole_error_code(EBUSY, "%s is busy (files open); use --lazy to detach it",
 					       mnt);

@@ -190,8 +190,18 @@ int lazyd_write_record(struct lazyd *d)
 	if (!d->opts->record_file)
 		return 0;
 	pthread_mutex_lock(&d->rec_lock);
-	for (size_t i = 0; i < d->nrecorded; i++)
-		strbuf_addf(&sb, "%s\n", d->recorded[i]);
+	/* one path per line; '\\' and newlines in names are escaped */
+	for (size_t i = 0; i < d->nrecorded; i++) {
+		for (const char *c = d->recorded[i]; *c; c++) {
+			if (*c == '\\')
+				strbuf_addstr(&sb, "\\\\");
+			else if (*c == '\n')
+				strbuf_addstr(&sb, "\\n");
+			else
+				strbuf_addch(&sb, *c);
+		}
+		strbuf_addch(&sb, '\n');
+	}
 	pthread_mutex_unlock(&d->rec_lock);
 	ret = anole_output_open(&out, d->opts->record_file);
 	if (!ret) {
@@ -209,26 +219,47 @@ int lazyd_write_record(struct lazyd *d)
 
 /* ---- prefetch ---- */
 
+/* Adjacent chunks of a file are fetched as one run (one range request). */
+struct pending { unsigned devid; uint32_t first, last; bool have; int err; };
+
+static void flush_pending(struct lazyd *d, struct pending *p)
+{
+	int ret;
+
+	if (!p->have)
+		return;
+	ret = lazy_blob_fetch_chunks(d->devblobs[p->devid - 1], p->first, p->last);
+	if (ret && !p->err)
+		p->err = ret;
+	p->have = false;
+}
+
 static void fetch_extent(struct lazyd *d, unsigned devid, uint32_t first, uint32_t last, void *ctx)
 {
-	int *err = ctx;
-	int ret = lazy_blob_fetch_chunks(d->devblobs[devid - 1], first, last);
+	struct pending *p = ctx;
 
-	if (ret && !*err)
-		*err = ret;
+	if (p->have && p->devid == devid && first >= p->first && first <= p->last + 1) {
+		if (last > p->last)
+			p->last = last;
+		return;
+	}
+	flush_pending(d, p);
+	*p = (struct pending){ devid, first, last, true, p->err };
 }
 
 int lazyd_prefetch_path(struct lazyd *d, const char *path)
 {
 	struct erofs_inode in;
-	int err = 0, ret = erofs_lookup(d->img, path, &in);
+	struct pending p = { 0 };
+	int ret = erofs_lookup(d->img, path, &in);
 
 	if (ret)
 		return ret;
 	if (!S_ISREG(in.mode) || in.layout != EROFS_INODE_CHUNK_BASED)
 		return 0;
-	ret = for_each_extent(d, &in, fetch_extent, &err);
-	return ret ? ret : err;
+	ret = for_each_extent(d, &in, fetch_extent, &p);
+	flush_pending(d, &p);
+	return ret ? ret : p.err;
 }
 
 static void *prefetch_main(void *arg)
@@ -245,10 +276,20 @@ static void *prefetch_main(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&d->stopping) && (n = getline(&line, &cap, f)) > 0) {
-		while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		char *w = line;
+
+		if (n && line[n - 1] == '\n')
 			line[--n] = '\0';
 		if (!n || line[0] == '#')
 			continue;
+		/* undo the record's escapes: "\\n" is a newline, "\\\\" a backslash */
+		for (char *r = line; *r; r++) {
+			if (*r == '\\' && (r[1] == 'n' || r[1] == '\\'))
+				*w++ = *++r == 'n' ? '\n' : '\\';
+			else
+				*w++ = *r;
+		}
+		*w = '\0';
 		if (lazyd_prefetch_path(d, line))
 			anole_warn("prefetch of %s failed", line);
 		else
