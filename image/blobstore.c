@@ -1401,3 +1401,35 @@ int anole_blobstore_put_manifest(struct anole_blobstore *bs, const char *referen
 	strbuf_release(&ct);
 	return ret;
 }
+
+/* Cross-repository mount: ask the registry to link a blob it already holds
+ * in repository `from` into this one (no bytes move). 0 when mounted,
+ * -ENOENT when the registry declined (the caller uploads instead). */
+int anole_blobstore_mount_from(struct anole_blobstore *bs, const char *digest, const char *from)
+{
+	struct anole_http_request post = { .method = "POST", .body = "", .body_len = 0 };
+	struct anole_http_response r;
+	struct strbuf url = STRBUF_INIT;
+	unsigned attempt = 0;
+	char *esc_d, *esc_f;
+	int ret;
+
+	if (bs->kind != BS_REGISTRY || !from || !valid_repo(from))
+		return -ENOENT;
+	esc_d = anole_http_escape(digest);
+	esc_f = anole_http_escape(from);
+	strbuf_addf(&url, "%s/v2/%s/blobs/uploads/?mount=%s&from=%s", bs->base, bs->repo, esc_d,
+		    esc_f);
+	free(esc_d);
+	free(esc_f);
+	post.url = url.buf;
+	anole_http_response_init(&r);
+	do
+		ret = judge(bs, &post, &r, bs_send(bs, &post, &r, CLS_PUSH, true), &attempt);
+	while (ret == 1);
+	if (!ret)
+		ret = r.status == 201 ? 0 : -ENOENT;   /* 202: an upload session instead */
+	anole_http_response_release(&r);
+	strbuf_release(&url);
+	return ret;
+}

@@ -591,7 +591,7 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 		strbuf_release(&msg);
 	}
 	if (!ret && tdst) {
-		ret = oci_push(ref_dst.buf, o->dest, o->store, &pushed);
+		ret = oci_push_from(ref_dst.buf, o->dest, o->store, &pushed, o->chunk_dict);
 		if (!ret && !o->json)
 			strbuf_addf(out, "pushed %s: %llu bytes uploaded\n", o->dest,
 				    (unsigned long long)pushed);

@@ -272,9 +272,37 @@ out:
 	return ret;
 }
 
+/* The repository of a docker:// reference when it is on the same registry
+ * as `dest`, for cross-repository mounts; NULL otherwise. */
+static char *same_registry_repo(const char *ref, const char *dest)
+{
+	char *store = NULL, *reference = NULL, *dstore = NULL, *dref = NULL, *repo = NULL;
+
+	if (ref && !strncmp(ref, "docker://", 9) &&
+	    !oci_parse_registry_ref(ref, &store, &reference) &&
+	    !oci_parse_registry_ref(dest, &dstore, &dref)) {
+		const char *a = strchr(store + 9, '/'), *b = strchr(dstore + 9, '/');
+
+		if (a && b && a - store == b - dstore && !strncmp(store, dstore, (size_t)(a - store)))
+			repo = xstrdup(a + 1);
+	}
+	free(store);
+	free(reference);
+	free(dstore);
+	free(dref);
+	return repo;
+}
+
 int oci_push(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
 	     uint64_t *bytes_pushed)
 {
+	return oci_push_from(src, dest, sopts, bytes_pushed, NULL);
+}
+
+int oci_push_from(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
+		  uint64_t *bytes_pushed, const char *mount_from)
+{
+	char *from_repo = same_registry_repo(mount_from, dest);
 	char *store = NULL, *reference = NULL, *dir = NULL, *tag = NULL;
 	struct anole_blobstore *bs = NULL;
 	struct oci_image img = { 0 };
@@ -297,7 +325,10 @@ int oci_push(const char *src, const char *dest, const struct anole_blobstore_opt
 		struct stat st;
 
 		path = oci_blob_path(dir, img.layers[i].digest);
-		if (stat(path, &st) < 0 && errno == ENOENT) {
+		if (from_repo && anole_blobstore_size(bs, img.layers[i].digest, &(uint64_t){ 0 }) &&
+		    !anole_blobstore_mount_from(bs, img.layers[i].digest, from_repo)) {
+			ret = 0;        /* linked from the other repository: nothing sent */
+		} else if (stat(path, &st) < 0 && errno == ENOENT) {
 			/* a chunk-dictionary blob that stayed in the registry */
 			uint64_t size;
 
@@ -340,6 +371,7 @@ int oci_push(const char *src, const char *dest, const struct anole_blobstore_opt
 	if (bytes_pushed)
 		*bytes_pushed = after.bytes_sent - before.bytes_sent;
 out:
+	free(from_repo);
 	strbuf_release(&man);
 	oci_close(&img);
 	anole_blobstore_close(bs);

@@ -105,4 +105,13 @@ log "without the dictionary: pushed $(json_get c3.json bytes_pushed) bytes"
 add_mount "$WORK/mnt"
 compare_trees ref2/rootfs mnt
 "$ANOLE" image umount mnt
+
+log "another repository: the dictionary's blobs are mounted across, not uploaded"
+"$ANOLE" image convert -q "docker://$R/src:v2" -o "docker://$R/elsewhere:v2" \
+	--chunk-dict "docker://$R/acc:v1" --json >c4.json || fail "convert v2 into another repository"
+assert_le "$(json_get c4.json bytes_pushed)" "$bound" "bytes pushed into another repository"
+"$ANOLE" image mount "docker://$R/elsewhere:v2" mnt --cache cache-v2b || fail "mount elsewhere:v2"
+add_mount "$WORK/mnt"
+compare_trees ref2/rootfs mnt
+"$ANOLE" image umount mnt
 log "ok"

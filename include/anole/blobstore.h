@@ -112,4 +112,7 @@ int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *referen
 				 struct strbuf *out, char **media_type);
 int anole_blobstore_put_manifest(struct anole_blobstore *bs, const char *reference,
 				 const char *media_type, const void *data, size_t len);
+/* Registry stores: link a blob the registry holds in repository `from`
+ * (same registry) into this one; -ENOENT if it declined. */
+int anole_blobstore_mount_from(struct anole_blobstore *bs, const char *digest, const char *from);
 #endif

@@ -55,6 +55,10 @@ int oci_pull(const char *src, const char *dest, const char *platform,
  * the manifest. bytes_pushed (may be NULL): bytes uploaded. */
 int oci_push(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
 	     uint64_t *bytes_pushed);
+/* Same; blobs DEST lacks are first mounted from mount_from's repository
+ * (a docker:// reference) when it is on the same registry. */
+int oci_push_from(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
+		  uint64_t *bytes_pushed, const char *mount_from);
 
 /* The manifest and metadata layer of an accelerated image in a registry,
  * fetched into cache_dir; *store is the blob store spec of its blobs. */
