@@ -155,7 +155,7 @@ static int dir_block(struct erofs_image *img, const struct erofs_inode *dir, uin
 	return parse_block(img, dir, blk, size, blkno, fn, ctx);
 }
 
-static int name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+static int dirent_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
 
@@ -188,7 +188,7 @@ int erofs_dir_lookup(struct erofs_image *img, const struct erofs_inode *dir, con
 		ret = dir_block(img, dir, blk, mid, first_cb, &f);
 		if (ret < 0)
 			goto out;
-		c = name_cmp(name, len, f.name, f.len);
+		c = dirent_name_cmp(name, len, f.name, f.len);
 		if (!c) {
 			*nid = f.nid;
 			if (ftype)
