@@ -157,6 +157,8 @@ static void blobs_init(void *userdata, struct fuse_conn_info *conn)
 	 * that the record holds only the files really read.
 	 */
 	conn->max_readahead = ((struct lazyd *)userdata)->opts->record_file ? 0 : 1u << 20;
+	/* libfuse sizes requests (max_pages) from max_write: allow 1 MiB reads */
+	conn->max_write = 1u << 20;
 }
 
 static void blobs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
