@@ -85,6 +85,37 @@ static int parse_epoch(const char *s, int64_t *out)
 	return 0;
 }
 
+/* Options shared by build and convert: 0, or the exit status of a usage error. */
+static int chunk_opt(const char *verb, const char *arg, uint64_t *out)
+{
+	unsigned long long v;
+
+	if (anole_parse_size(arg, &v) || v < 4096 || v > (64ULL << 20) || (v & (v - 1)))
+		return usage_error(verb, "--chunk-size must be a power of two from 4K to 64M");
+	*out = v;
+	return 0;
+}
+
+static int compress_opt(const char *arg, int *alg_out, int *level)
+{
+	enum anole_compress_alg alg;
+
+	if (anole_compress_parse(arg, &alg, level))
+		return 2;
+	*alg_out = (int)alg;
+	return 0;
+}
+
+static int digest_opt(const char *arg, int *alg_out)
+{
+	enum anole_digest_alg alg;
+
+	if (anole_digest_from_name(arg, &alg))
+		return 2;
+	*alg_out = (int)alg;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- build */
 
 static const char build_help[] =
@@ -220,10 +251,8 @@ static int image_build(int argc, char **argv)
 		switch (opt) {
 		case 'o': o.output = optarg; break;
 		case OPT_CHUNK:
-			if (anole_parse_size(optarg, &v) || v < 4096 || v > (64ULL << 20) ||
-			    (v & (v - 1)))
-				return usage_error("build", "--chunk-size must be a power of two from 4K to 64M");
-			o.chunk_size = v;
+			if ((ret = chunk_opt("build", optarg, &o.chunk_size)))
+				return ret;
 			break;
 		case OPT_BLOB: o.blob_path = optarg; break;
 		case OPT_BLOB_DIR: o.blob_dir = optarg; break;
@@ -231,22 +260,14 @@ static int image_build(int argc, char **argv)
 			xgrow(&layers.v, &layers.alloc, layers.n + 1, sizeof(*layers.v));
 			layers.v[layers.n++] = optarg;
 			break;
-		case OPT_COMPRESS: {
-			enum anole_compress_alg alg;
-
-			if (anole_compress_parse(optarg, &alg, &o.compression_level))
-				return 2;
-			o.compression = (int)alg;
+		case OPT_COMPRESS:
+			if ((ret = compress_opt(optarg, &o.compression, &o.compression_level)))
+				return ret;
 			break;
-		}
-		case OPT_DIGEST: {
-			enum anole_digest_alg alg;
-
-			if (anole_digest_from_name(optarg, &alg))
-				return 2;
-			o.chunk_digest = (int)alg;
+		case OPT_DIGEST:
+			if ((ret = digest_opt(optarg, &o.chunk_digest)))
+				return ret;
 			break;
-		}
 		case OPT_TIMESTAMP:
 			if (parse_epoch(optarg, &o.timestamp))
 				return usage_error("build", "--timestamp takes seconds since the epoch");
@@ -556,27 +577,17 @@ static int image_convert(int argc, char **argv)
 		case OPT_PLATFORM: o.platform = optarg; break;
 		case OPT_CHUNK_DICT: o.chunk_dict = optarg; break;
 		case OPT_CHUNK:
-			if (anole_parse_size(optarg, &v) || v < 4096 || v > (64ULL << 20) ||
-			    (v & (v - 1)))
-				return usage_error("convert", "--chunk-size must be a power of two from 4K to 64M");
-			o.chunk_size = v;
+			if ((ret = chunk_opt("convert", optarg, &o.chunk_size)))
+				return ret;
 			break;
-		case OPT_COMPRESS: {
-			enum anole_compress_alg alg;
-
-			if (anole_compress_parse(optarg, &alg, &o.compression_level))
-				return 2;
-			o.compression = (int)alg;
+		case OPT_COMPRESS:
+			if ((ret = compress_opt(optarg, &o.compression, &o.compression_level)))
+				return ret;
 			break;
-		}
-		case OPT_DIGEST: {
-			enum anole_digest_alg alg;
-
-			if (anole_digest_from_name(optarg, &alg))
-				return 2;
-			o.chunk_digest = (int)alg;
+		case OPT_DIGEST:
+			if ((ret = digest_opt(optarg, &o.chunk_digest)))
+				return ret;
 			break;
-		}
 		case OPT_THREADS:
 			if (anole_parse_size(optarg, &v) || v > 1024)
 				return usage_error("convert", "--threads takes a number up to 1024");

@@ -374,7 +374,7 @@ static bool layer_type_ok(const char *mt)
 	return false;
 }
 
-static int mkdirs(const char *dir)
+int oci_layout_init(const char *dir)
 {
 	const char *sub[] = { "", "/blobs", "/blobs/sha256" };
 
@@ -451,7 +451,7 @@ static json_t *descriptor_json(const struct oci_descriptor *d)
 			 "size", (json_int_t)d->size);
 }
 
-static int write_text_file(const char *dir, const char *name, const char *text)
+int oci_write_file(const char *dir, const char *name, const char *text)
 {
 	struct anole_output out;
 	struct strbuf p = STRBUF_INIT;
@@ -504,7 +504,7 @@ static int update_index(const char *dir, const char *tag, const struct oci_descr
 	json_array_append_new(manifests, desc);
 	text = json_dumps(index, JSON_INDENT(2));
 	json_decref(index);
-	ret = write_text_file(dir, "index.json", text);
+	ret = oci_write_file(dir, "index.json", text);
 	free(text);
 	return ret;
 }
@@ -723,7 +723,7 @@ static int convert_local(const struct oci_convert_opts *o, struct strbuf *out)
 		paths[i] = oci_blob_path(sdir, src.layers[i].digest);
 	}
 	if (!ret)
-		ret = mkdirs(ddir);
+		ret = oci_layout_init(ddir);
 	if (!ret && o->chunk_dict)
 		ret = load_chunk_dict(o, ddir, &dict);
 	if (!ret) {
@@ -801,7 +801,7 @@ static int convert_local(const struct oci_convert_opts *o, struct strbuf *out)
 	text = json_dumps(mj, JSON_COMPACT);
 	ret = put_blob(ddir, MT_OCI_MANIFEST, text, strlen(text), &manifest);
 	if (!ret)
-		ret = write_text_file(ddir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+		ret = oci_write_file(ddir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
 	if (!ret)
 		ret = update_index(ddir, dtag, &manifest);
 	if (ret)

@@ -182,24 +182,6 @@ static int write_json(const char *dir, const char *name, json_t *j)
 	return ret;
 }
 
-static int mkdir_blobs(const char *dir)
-{
-	const char *sub[] = { "/blobs", "/blobs/sha256" };
-
-	for (size_t i = 0; i < 2; i++) {
-		struct strbuf p = STRBUF_INIT;
-		int ret = 0;
-
-		strbuf_addf(&p, "%s%s", dir, sub[i]);
-		if (mkdir(p.buf, 0755) < 0 && errno != EEXIST)
-			ret = anole_error(errno, "cannot create %s", p.buf);
-		strbuf_release(&p);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
 static int docker_to_layout(const char *file, const char *dir, const char *tag)
 {
 	struct strbuf p = STRBUF_INIT;
@@ -235,7 +217,7 @@ static int docker_to_layout(const char *file, const char *dir, const char *tag)
 		return anole_error_code(ENOENT, "%s: no image%s%s in the archive", file,
 					tag ? " tagged " : "", tag ? tag : " (name one with :TAG)");
 	}
-	ret = mkdir_blobs(dir);
+	ret = oci_layout_init(dir);
 	if (!ret)
 		ret = adopt(dir, json_string_value(json_object_get(entry, "Config")) ?: "", cdigest, &csize);
 	oman = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[]}", "schemaVersion", 2, "mediaType",

@@ -105,40 +105,6 @@ static int put_bytes(const char *dir, const char *digest, const void *data, size
 	return ret;
 }
 
-static int layout_dirs(const char *dir)
-{
-	const char *sub[] = { "", "/blobs", "/blobs/sha256" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
-		struct strbuf p = STRBUF_INIT;
-		int ret = 0;
-
-		strbuf_addf(&p, "%s%s", dir, sub[i]);
-		if (mkdir(p.buf, 0755) < 0 && errno != EEXIST)
-			ret = anole_error(errno, "cannot create %s", p.buf);
-		strbuf_release(&p);
-		if (ret)
-			return ret;
-	}
-	return 0;
-}
-
-static int write_file(const char *dir, const char *name, const char *text)
-{
-	struct strbuf p = STRBUF_INIT;
-	struct anole_output out;
-	int ret;
-
-	strbuf_addf(&p, "%s/%s", dir, name);
-	ret = anole_output_open(&out, p.buf);
-	if (!ret && (ret = write_full(out.fd, text, strlen(text))))
-		anole_output_abort(&out);
-	else if (!ret)
-		ret = anole_output_commit(&out);
-	strbuf_release(&p);
-	return ret;
-}
-
 static const char *media_type_of(json_t *doc, const char *header)
 {
 	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
@@ -218,7 +184,7 @@ int oci_pull(const char *src, const char *dest, const char *platform,
 	if (!ret)
 		ret = anole_blobstore_open(&bs, store, sopts);
 	if (!ret)
-		ret = layout_dirs(dir);
+		ret = oci_layout_init(dir);
 	if (!ret)
 		ret = pull_manifest(bs, dir, reference, &digest, &mt, &size, &doc);
 	if (!ret && json_is_array(json_object_get(doc, "manifests"))) {
@@ -250,14 +216,14 @@ int oci_pull(const char *src, const char *dest, const char *platform,
 	}
 	if (ret)
 		goto out;
-	ret = write_file(dir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+	ret = oci_write_file(dir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
 	index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
 			  "mediaType", "application/vnd.oci.image.index.v1+json", "manifests",
 			  "mediaType", mt, "digest", digest, "size", (json_int_t)size, "annotations",
 			  "org.opencontainers.image.ref.name", tag ? tag : reference);
 	text = json_dumps(index, JSON_INDENT(2));
 	if (!ret)
-		ret = write_file(dir, "index.json", text);
+		ret = oci_write_file(dir, "index.json", text);
 	free(text);
 out:
 	json_decref(doc);
@@ -406,7 +372,7 @@ int oci_fetch_metadata(const char *ref, const char *cache_dir,
 	if (!ret && mkdir(cache_dir, 0700) < 0 && errno != EEXIST)
 		ret = anole_error(errno, "cannot create cache directory %s", cache_dir);
 	if (!ret)
-		ret = layout_dirs(dir.buf);
+		ret = oci_layout_init(dir.buf);
 	if (!ret)
 		ret = pull_manifest(bs, dir.buf, reference, &digest, &mt, &size, &doc);
 	for (int depth = 0; !ret && depth < 2 && json_is_array(json_object_get(doc, "manifests")); depth++) {

@@ -42,6 +42,10 @@ int oci_parse_ref(const char *ref, char **dir, char **tag);
  * and config's digests. */
 int oci_open(struct oci_image *img, const char *dir, const char *tag, const char *platform);
 void oci_close(struct oci_image *img);
+/* Create DIR, DIR/blobs and DIR/blobs/sha256 as needed. */
+int oci_layout_init(const char *dir);
+/* Write a small file of a layout (index.json, oci-layout) atomically. */
+int oci_write_file(const char *dir, const char *name, const char *text);
 /* DIR/blobs/<alg>/<hex> of a digest. */
 char *oci_blob_path(const char *dir, const char *digest);
 
