@@ -7,19 +7,6 @@
  */
 #include "reader/internal.h"
 
-/*
- * meson builds libanole without coverage instrumentation; only this file
- * gets -fsanitize=fuzzer. Compiling the reader, check and inspect sources
- * into this object gives libFuzzer their edges to steer by; the linker then
- * takes these definitions and leaves the library's copies out.
- */
-#include "../image/reader/super.c"
-#include "../image/reader/inode.c"
-#include "../image/reader/dir.c"
-#include "../image/reader/xattr.c"
-#include "../image/reader/data.c"
-#include "../image/check.c"
-#include "../image/inspect.c"
 
 #include "anole/error.h"
 #include "anole/progress.h"

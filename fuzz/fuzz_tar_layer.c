@@ -6,13 +6,14 @@
  * tars must give an error or a sound image: never a crash, a leak, a hang,
  * or a file written anywhere but the output and the blob directory.
  */
-#include "../image/builder/layers.c"
 
+#include "anole/compress.h"
 #include "anole/error.h"
 #include "anole/image.h"
 #include "anole/progress.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
