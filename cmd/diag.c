@@ -31,6 +31,7 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_execsnoop,
 	&diag_tool_opensnoop,
 	&diag_tool_biolatency,
+	&diag_tool_offcputime,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };

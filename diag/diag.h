@@ -65,6 +65,7 @@ extern const struct diag_tool diag_tool_runqlat;
 extern const struct diag_tool diag_tool_execsnoop;
 extern const struct diag_tool diag_tool_opensnoop;
 extern const struct diag_tool diag_tool_biolatency;
+extern const struct diag_tool diag_tool_offcputime;
 
 /* helpers for tools */
 
