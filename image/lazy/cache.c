@@ -326,6 +326,18 @@ static int fetch_claimed(struct lazy_blob *b, const uint32_t *need, size_t n, bo
 	return ret;
 }
 
+/* Another daemon sharing the cache may have stored the chunk since we
+ * loaded the map: one byte of the map tells (the digest is still checked). */
+static bool present_on_disk(struct lazy_blob *b, uint32_t i)
+{
+	uint8_t byte;
+
+	if (pread(b->map_fd, &byte, 1, i / 8) != 1 || !((byte >> (i % 8)) & 1))
+		return false;
+	b->bitmap[i / 8] |= byte;
+	return true;
+}
+
 static void first_use(struct lazy_blob *b, uint32_t first, uint32_t last)
 {
 	lazy_first_use_fn fn = b->cache->opts.first_use;
@@ -373,6 +385,8 @@ int lazy_blob_fetch_chunks(struct lazy_blob *b, uint32_t first, uint32_t last)
 			need = xmalloc(((size_t)last - first + 1) * sizeof(*need));
 			done = xcalloc((size_t)last - first + 1, sizeof(*done));
 		}
+		if (b->state[i] == CHUNK_ABSENT && present_on_disk(b, i))
+			b->state[i] = CHUNK_UNVERIFIED;   /* another daemon fetched it */
 		done[n] = b->state[i] == CHUNK_UNVERIFIED;   /* verified below */
 		need[n++] = i;
 		b->state[i] = CHUNK_FETCHING;
