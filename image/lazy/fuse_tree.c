@@ -224,6 +224,44 @@ static void tree_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	free(buf);
 }
 
+/* readdir with attributes: `ls -l` needs no lookup round trip per name */
+static void tree_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			     struct fuse_file_info *fi)
+{
+	struct lazyd *d = D(req);
+	struct dir_listing *l = (struct dir_listing *)(uintptr_t)fi->fh;
+	char *buf = malloc(size ? size : 1);
+	size_t used = 0;
+
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = off < 0 ? 0 : (size_t)off; i < l->n; i++) {
+		struct fuse_entry_param e = { 0 };
+		struct erofs_inode in;
+		bool dots = !strcmp(l->v[i].name, ".") || !strcmp(l->v[i].name, "..");
+		size_t n;
+
+		if (!dots && !erofs_read_inode(d->img, l->v[i].nid, &in)) {
+			e.ino = nid_to_ino(d, l->v[i].nid);
+			e.attr_timeout = e.entry_timeout = TIMEOUT;
+			to_stat(d, &in, &e.attr);
+		} else {
+			/* no entry (and no lookup reference) for . and .. */
+			e.attr.st_ino = nid_to_ino(d, l->v[i].nid);
+			e.attr.st_mode = l->v[i].ft < EROFS_FT_MAX ? ft_mode[l->v[i].ft] : 0;
+		}
+		n = fuse_add_direntry_plus(req, buf + used, size - used, l->v[i].name, &e,
+					   (off_t)i + 1);
+		if (n > size - used)
+			break;
+		used += n;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
 static void tree_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	free_listing((struct dir_listing *)(uintptr_t)fi->fh);
@@ -311,6 +349,7 @@ const struct fuse_lowlevel_ops lazyd_tree_ops = {
 	.read = tree_read,
 	.opendir = tree_opendir,
 	.readdir = tree_readdir,
+	.readdirplus = tree_readdirplus,
 	.releasedir = tree_releasedir,
 	.getxattr = tree_getxattr,
 	.listxattr = tree_listxattr,
