@@ -32,6 +32,7 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_opensnoop,
 	&diag_tool_biolatency,
 	&diag_tool_offcputime,
+	&diag_tool_oomkill,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };

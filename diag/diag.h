@@ -66,6 +66,7 @@ extern const struct diag_tool diag_tool_execsnoop;
 extern const struct diag_tool diag_tool_opensnoop;
 extern const struct diag_tool diag_tool_biolatency;
 extern const struct diag_tool diag_tool_offcputime;
+extern const struct diag_tool diag_tool_oomkill;
 
 /* helpers for tools */
 
