@@ -67,6 +67,7 @@ extern const struct diag_tool diag_tool_opensnoop;
 extern const struct diag_tool diag_tool_biolatency;
 extern const struct diag_tool diag_tool_offcputime;
 extern const struct diag_tool diag_tool_oomkill;
+extern const struct diag_tool diag_tool_tcpretrans;
 
 /* helpers for tools */
 
@@ -83,6 +84,10 @@ void diag_json_bytes(struct strbuf *sb, const char *s, size_t n);
 void diag_json_str(struct strbuf *sb, const char *s, size_t n);
 /* Text: valid UTF-8 as is, controls, backslash and other bytes as \xNN. */
 void diag_text_bytes(struct strbuf *sb, const char *s, size_t n);
+/* "ESTABLISHED", "SYN_SENT"... of a TCP state (include/net/tcp_states.h). */
+const char *diag_tcp_state_name(int state);
+/* The text of an IPv4 (family 2, 4 bytes) or IPv6 (family 10) address. */
+void diag_inet_addr(char *buf, size_t len, int family, const uint8_t *addr);
 /* Write sb and a newline to stdout (flushed after each batch of events). */
 void diag_emit_line(struct strbuf *sb);
 

@@ -4,6 +4,7 @@
 
 #include "anole/strbuf.h"
 
+#include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -143,4 +144,24 @@ void diag_emit_line(struct strbuf *sb)
 {
 	strbuf_addch(sb, '\n');
 	fwrite(sb->buf, 1, sb->len, stdout);
+}
+
+const char *diag_tcp_state_name(int state)
+{
+	static const char *const names[] = {
+		[1] = "ESTABLISHED", [2] = "SYN_SENT", [3] = "SYN_RECV", [4] = "FIN_WAIT1",
+		[5] = "FIN_WAIT2", [6] = "TIME_WAIT", [7] = "CLOSE", [8] = "CLOSE_WAIT",
+		[9] = "LAST_ACK", [10] = "LISTEN", [11] = "CLOSING", [12] = "NEW_SYN_RECV",
+		[13] = "BOUND_INACTIVE",
+	};
+
+	if (state > 0 && (size_t)state < sizeof(names) / sizeof(names[0]) && names[state])
+		return names[state];
+	return "UNKNOWN";
+}
+
+void diag_inet_addr(char *buf, size_t len, int family, const uint8_t *addr)
+{
+	if (!inet_ntop(family == 10 ? AF_INET6 : AF_INET, addr, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
 }
