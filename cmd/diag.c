@@ -34,6 +34,7 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_offcputime,
 	&diag_tool_oomkill,
 	&diag_tool_tcpretrans,
+	&diag_tool_tcpstates,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };

@@ -68,6 +68,7 @@ extern const struct diag_tool diag_tool_biolatency;
 extern const struct diag_tool diag_tool_offcputime;
 extern const struct diag_tool diag_tool_oomkill;
 extern const struct diag_tool diag_tool_tcpretrans;
+extern const struct diag_tool diag_tool_tcpstates;
 
 /* helpers for tools */
 
