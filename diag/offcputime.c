@@ -37,26 +37,31 @@ static int parse_us(const char *arg, unsigned long long *out)
 
 static int offcputime_parse(int opt, const char *arg)
 {
+	int ret = -EINVAL;
+
 	switch (opt) {
 	case 'f':
 		opt_folded = true;
 		return 0;
 	case 'm':
-		return parse_us(arg, &opt_min_us);
+		ret = parse_us(arg, &opt_min_us);
+		break;
 	case 'M':
-		return parse_us(arg, &opt_max_us);
+		ret = parse_us(arg, &opt_max_us);
+		break;
 	}
-	return -EINVAL;
+	/* checked here, once, rather than before each hook's load */
+	if (!ret && opt_min_us > opt_max_us) {
+		anole_error(-EINVAL, "offcputime: --min-block-time is above --max-block-time");
+		return -EINVAL;
+	}
+	return ret;
 }
 
 static int offcputime_prepare(void *skel, const struct diag_opts *o)
 {
 	struct offcputime_bpf *s = skel;
 
-	if (opt_min_us > opt_max_us) {
-		anole_error(-EINVAL, "offcputime: --min-block-time is above --max-block-time");
-		return -EINVAL;
-	}
 	s->rodata->diag_filter = o->filter;
 	s->rodata->targ_min_us = opt_min_us;
 	s->rodata->targ_max_us = opt_max_us;

@@ -94,4 +94,10 @@ sp=$!
 wait "$sp"
 diag_finish folded
 assert_grep "^sleep;.*nanosleep.*;schedule;__schedule [0-9][0-9]*$" "$WORK/folded.out" "folded: the sleep's stack"
+
+# 5. bad input: a usage error before loading anything
+rc=0
+"$ANOLE" diag offcputime -m 10 -M 5 --duration 1 >"$WORK/bad.out" 2>"$WORK/bad.err" || rc=$?
+assert_eq "$rc" 2 "offcputime -m 10 -M 5: exit status"
+assert_grep "min-block-time is above" "$WORK/bad.err" "offcputime -m 10 -M 5: message"
 log "pass"
