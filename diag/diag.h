@@ -92,4 +92,13 @@ void diag_inet_addr(char *buf, size_t len, int family, const uint8_t *addr);
 /* Write sb and a newline to stdout (flushed after each batch of events). */
 void diag_emit_line(struct strbuf *sb);
 
+/* A snoop tool's event stream: its ring buffer and, in text mode, the
+ * column header (after a TIME column with -T). 0 or -errno. */
+int diag_open_events(struct ring_buffer **rb, int map_fd,
+		     int (*fn)(void *ctx, void *data, size_t size),
+		     const struct diag_opts *o, const char *header_fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+/* Warn, at exit, about events the BPF side could not hand over. */
+void diag_warn_dropped(const char *tool, unsigned long long dropped);
+
 #endif

@@ -2,12 +2,14 @@
 /* Small helpers the diag tools share for output (see diag.h). */
 #include "diag.h"
 
+#include "anole/error.h"
 #include "anole/strbuf.h"
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -60,42 +62,13 @@ out:
 	return ret;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
 void diag_json_bytes(struct strbuf *sb, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
 	strbuf_addch(sb, '"');
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_seq(p + i, n - i);
+		size_t len = anole_utf8_len(p + i, n - i);
 
 		if (len > 1) {
 			strbuf_add(sb, s + i, len);
@@ -122,22 +95,7 @@ void diag_json_str(struct strbuf *sb, const char *s, size_t n)
 
 void diag_text_bytes(struct strbuf *sb, const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s;
-
-	for (size_t i = 0; i < n;) {
-		size_t len = utf8_seq(p + i, n - i);
-
-		if (len > 1) {
-			strbuf_add(sb, s + i, len);
-			i += len;
-			continue;
-		}
-		if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\')
-			strbuf_addf(sb, "\\x%02x", p[i]);
-		else
-			strbuf_addch(sb, (char)p[i]);
-		i++;
-	}
+	strbuf_add_escaped_text(sb, s, n, false);
 }
 
 void diag_emit_line(struct strbuf *sb)
@@ -164,4 +122,30 @@ void diag_inet_addr(char *buf, size_t len, int family, const uint8_t *addr)
 {
 	if (!inet_ntop(family == 10 ? AF_INET6 : AF_INET, addr, buf, (socklen_t)len))
 		snprintf(buf, len, "?");
+}
+
+int diag_open_events(struct ring_buffer **rb, int map_fd,
+		     int (*fn)(void *ctx, void *data, size_t size),
+		     const struct diag_opts *o, const char *header_fmt, ...)
+{
+	va_list ap;
+
+	*rb = ring_buffer__new(map_fd, fn, (void *)o, NULL);
+	if (!*rb)
+		return errno ? -errno : -ENOMEM;
+	if (!o->json) {
+		if (o->timestamp)
+			printf("%-8s ", "TIME");
+		va_start(ap, header_fmt);
+		vprintf(header_fmt, ap);
+		va_end(ap);
+	}
+	fflush(stdout);
+	return 0;
+}
+
+void diag_warn_dropped(const char *tool, unsigned long long dropped)
+{
+	if (dropped)
+		anole_warn("%s: %llu events lost (output too slow)", tool, dropped);
 }

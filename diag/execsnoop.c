@@ -103,25 +103,13 @@ static int execsnoop_start(void *skel, const struct diag_opts *o, struct ring_bu
 {
 	struct execsnoop_bpf *s = skel;
 
-	*rb = ring_buffer__new(bpf_map__fd(s->maps.ex_events), handle_event, (void *)o, NULL);
-	if (!*rb)
-		return errno ? -errno : -ENOMEM;
-	if (!o->json) {
-		if (o->timestamp)
-			printf("%-8s ", "TIME");
-		printf("%-16s %-7s %-7s %-24s %s\n", "PCOMM", "PID", "PPID", "FILENAME", "ARGS");
-		fflush(stdout);
-	}
-	return 0;
+	return diag_open_events(rb, bpf_map__fd(s->maps.ex_events), handle_event, o,
+				"%-16s %-7s %-7s %-24s %s\n", "PCOMM", "PID", "PPID", "FILENAME", "ARGS");
 }
 
 static void execsnoop_stop(void *skel, const struct diag_opts *o)
 {
-	struct execsnoop_bpf *s = skel;
-
-	if (s->bss->ex_dropped)
-		anole_warn("execsnoop: %llu events lost (output too slow)",
-			   (unsigned long long)s->bss->ex_dropped);
+	diag_warn_dropped("execsnoop", ((struct execsnoop_bpf *)skel)->bss->ex_dropped);
 }
 
 DIAG_SKEL_OPS(execsnoop_skel, execsnoop_bpf);

@@ -83,25 +83,13 @@ static int opensnoop_start(void *skel, const struct diag_opts *o, struct ring_bu
 {
 	struct opensnoop_bpf *s = skel;
 
-	*rb = ring_buffer__new(bpf_map__fd(s->maps.op_events), handle_event, (void *)o, NULL);
-	if (!*rb)
-		return errno ? -errno : -ENOMEM;
-	if (!o->json) {
-		if (o->timestamp)
-			printf("%-8s ", "TIME");
-		printf("%-7s %-16s %3s %3s %s\n", "PID", "COMM", "FD", "ERR", "PATH");
-		fflush(stdout);
-	}
-	return 0;
+	return diag_open_events(rb, bpf_map__fd(s->maps.op_events), handle_event, o,
+				"%-7s %-16s %3s %3s %s\n", "PID", "COMM", "FD", "ERR", "PATH");
 }
 
 static void opensnoop_stop(void *skel, const struct diag_opts *o)
 {
-	struct opensnoop_bpf *s = skel;
-
-	if (s->bss->op_dropped)
-		anole_warn("opensnoop: %llu events lost (output too slow)",
-			   (unsigned long long)s->bss->op_dropped);
+	diag_warn_dropped("opensnoop", ((struct opensnoop_bpf *)skel)->bss->op_dropped);
 }
 
 DIAG_SKEL_OPS(opensnoop_skel, opensnoop_bpf);

@@ -60,25 +60,14 @@ static int tcpretrans_start(void *skel, const struct diag_opts *o, struct ring_b
 {
 	struct tcpretrans_bpf *s = skel;
 
-	*rb = ring_buffer__new(bpf_map__fd(s->maps.tr_events), handle_event, (void *)o, NULL);
-	if (!*rb)
-		return errno ? -errno : -ENOMEM;
-	if (!o->json) {
-		if (o->timestamp)
-			printf("%-8s ", "TIME");
-		printf("%-7s %-2s %-25s T> %-25s %s\n", "PID", "IP", "LADDR:LPORT", "RADDR:RPORT", "STATE");
-	}
-	fflush(stdout);
-	return 0;
+	return diag_open_events(rb, bpf_map__fd(s->maps.tr_events), handle_event, o,
+				"%-7s %-2s %-25s T> %-25s %s\n", "PID", "IP", "LADDR:LPORT",
+				"RADDR:RPORT", "STATE");
 }
 
 static void tcpretrans_stop(void *skel, const struct diag_opts *o)
 {
-	struct tcpretrans_bpf *s = skel;
-
-	if (s->bss->tr_dropped)
-		anole_warn("tcpretrans: %llu events lost (output too slow)",
-			   (unsigned long long)s->bss->tr_dropped);
+	diag_warn_dropped("tcpretrans", ((struct tcpretrans_bpf *)skel)->bss->tr_dropped);
 }
 
 DIAG_SKEL_OPS(tcpretrans_skel, tcpretrans_bpf);

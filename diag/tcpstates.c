@@ -101,26 +101,15 @@ static int tcpstates_start(void *skel, const struct diag_opts *o, struct ring_bu
 {
 	struct tcpstates_bpf *s = skel;
 
-	*rb = ring_buffer__new(bpf_map__fd(s->maps.ts_events), handle_event, (void *)o, NULL);
-	if (!*rb)
-		return errno ? -errno : -ENOMEM;
-	if (!o->json) {
-		if (o->timestamp)
-			printf("%-8s ", "TIME");
-		printf("%-16s %-7s %-10s %-15s %-5s %-15s %-5s %-11s -> %-11s %s\n", "SKADDR", "PID",
-		       "COMM", "LADDR", "LPORT", "RADDR", "RPORT", "OLDSTATE", "NEWSTATE", "MS");
-	}
-	fflush(stdout);
-	return 0;
+	return diag_open_events(rb, bpf_map__fd(s->maps.ts_events), handle_event, o,
+				"%-16s %-7s %-10s %-15s %-5s %-15s %-5s %-11s -> %-11s %s\n",
+				"SKADDR", "PID", "COMM", "LADDR", "LPORT", "RADDR", "RPORT",
+				"OLDSTATE", "NEWSTATE", "MS");
 }
 
 static void tcpstates_stop(void *skel, const struct diag_opts *o)
 {
-	struct tcpstates_bpf *s = skel;
-
-	if (s->bss->ts_dropped)
-		anole_warn("tcpstates: %llu events lost (output too slow)",
-			   (unsigned long long)s->bss->ts_dropped);
+	diag_warn_dropped("tcpstates", ((struct tcpstates_bpf *)skel)->bss->ts_dropped);
 }
 
 DIAG_SKEL_OPS(tcpstates_skel, tcpstates_bpf);

@@ -35,56 +35,6 @@ static void add_hex(struct strbuf *sb, const uint8_t *p, size_t n)
 		strbuf_addf(sb, "%02x", p[i]);
 }
 
-/* Length of the UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const uint8_t *p, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, cp = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, cp = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, cp = p[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	return len;
-}
-
-/* Text output: valid UTF-8 as is, other bytes and controls as \xNN. */
-static void add_text_escaped(struct strbuf *sb, const char *s, size_t n)
-{
-	const uint8_t *p = (const uint8_t *)s;
-
-	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len(p + i, n - i);
-
-		if (len > 1) {
-			strbuf_add(sb, s + i, len);
-			i += len;
-			continue;
-		}
-		if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\' || p[i] == '"')
-			strbuf_addf(sb, "\\x%02x", p[i]);
-		else
-			strbuf_addch(sb, (char)p[i]);
-		i++;
-	}
-}
-
 /* A JSON string of raw bytes: invalid UTF-8 bytes become \u00XX escapes
  * (read as Latin-1), so the document stays valid whatever the image holds. */
 static void add_json_bytes(struct strbuf *sb, const char *s, size_t n)
@@ -92,7 +42,7 @@ static void add_json_bytes(struct strbuf *sb, const char *s, size_t n)
 	const uint8_t *p = (const uint8_t *)s;
 	size_t i = 0, len;
 
-	while (i < n && (len = utf8_len(p + i, n - i)))
+	while (i < n && (len = anole_utf8_len(p + i, n - i)))
 		i += len;
 	if (i == n) {
 		strbuf_add_json_string(sb, s, n);
@@ -158,7 +108,7 @@ static void put_str(struct out *o, const char *k, const char *s, size_t n)
 	if (o->json)
 		add_json_bytes(o->sb, s, n);
 	else
-		add_text_escaped(o->sb, s, n);
+		strbuf_add_escaped_text(o->sb, s, n, true);
 	end_line(o);
 }
 
@@ -250,7 +200,7 @@ static void put_devices(struct out *o, struct erofs_image *img)
 
 		if (!o->json) {
 			strbuf_addf(o->sb, "  device %u: tag \"", i);
-			add_text_escaped(o->sb, (const char *)s->tag, taglen);
+			strbuf_add_escaped_text(o->sb, (const char *)s->tag, taglen, true);
 			strbuf_addf(o->sb, "\", %u blocks, mapped at block %u%s%s\n",
 				    le32_to_cpu(s->blocks), le32_to_cpu(s->mapped_blkaddr),
 				    img->devs[i].path ? ", " : ", not given",
@@ -346,10 +296,10 @@ static int xattr_out_cb(void *ctx, const char *name, const void *value, size_t l
 		size_t shown = len > TEXT_VALUE_MAX ? TEXT_VALUE_MAX : len;
 
 		strbuf_addstr(o->sb, "  ");
-		add_text_escaped(o->sb, name, strlen(name));
+		strbuf_add_escaped_text(o->sb, name, strlen(name), true);
 		strbuf_addstr(o->sb, text ? " = \"" : " = hex:");
 		if (text)
-			add_text_escaped(o->sb, value, shown);
+			strbuf_add_escaped_text(o->sb, value, shown, true);
 		else
 			add_hex(o->sb, v, shown);
 		strbuf_addf(o->sb, "%s%s%s\n", text ? "\"" : "", shown < len ? "..." : "",

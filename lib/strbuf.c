@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,4 +132,56 @@ void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len)
 		}
 	}
 	strbuf_addch(sb, '"');
+}
+
+size_t anole_utf8_len(const void *ptr, size_t n)
+{
+	const unsigned char *p = ptr;
+	size_t len;
+	uint32_t cp;
+
+	if (!n)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	/* overlong forms, surrogates and code points past U+10FFFF */
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return len;
+}
+
+void strbuf_add_escaped_text(struct strbuf *sb, const char *s, size_t n, bool escape_quote)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		size_t len = anole_utf8_len(p + i, n - i);
+
+		if (len > 1) {
+			strbuf_add(sb, s + i, len);
+			i += len;
+			continue;
+		}
+		if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '\\' || (escape_quote && p[i] == '"'))
+			strbuf_addf(sb, "\\x%02x", p[i]);
+		else
+			strbuf_addch(sb, (char)p[i]);
+		i++;
+	}
 }

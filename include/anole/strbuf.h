@@ -3,6 +3,7 @@
 #ifndef ANOLE_STRBUF_H
 #define ANOLE_STRBUF_H
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct strbuf {
@@ -26,6 +27,11 @@ void strbuf_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(
 void strbuf_vaddf(struct strbuf *sb, const char *fmt, va_list ap);
 /* Take ownership of the buffer; sb is reset. Never returns NULL. */
 char *strbuf_detach(struct strbuf *sb, size_t *len);
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+size_t anole_utf8_len(const void *p, size_t n);
+/* Text for a terminal: valid UTF-8 as is; controls, other bytes, '\\' (and
+ * '"' if escape_quote) as \xNN. */
+void strbuf_add_escaped_text(struct strbuf *sb, const char *s, size_t n, bool escape_quote);
 /* Append a JSON string literal (quotes and escapes) of raw bytes. */
 void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len);
 #endif
