@@ -1293,11 +1293,6 @@ int anole_blobstore_put(struct anole_blobstore *bs, const char *digest, const ch
 	"application/vnd.docker.distribution.manifest.v2+json"
 #define MAX_MANIFEST (4u << 20)
 
-bool anole_blobstore_is_registry(const struct anole_blobstore *bs)
-{
-	return bs->kind == BS_REGISTRY;
-}
-
 static char *manifest_url(const struct anole_blobstore *bs, const char *reference)
 {
 	struct strbuf u = STRBUF_INIT;

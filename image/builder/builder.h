@@ -58,7 +58,7 @@ struct bnode {
 	char *link;                 /* symlink target */
 	struct bxattr **xattrs;     /* sorted, deduplicated */
 	unsigned nxattrs;
-	struct bdirent *ents;       /* directories: sorted, without . and .. */
+	struct bdirent *ents;       /* directories: sorted; plan adds . and .. */
 	size_t nents;
 	struct bnode *parent;
 	bool sparse;                /* fewer blocks allocated than the size */
@@ -161,8 +161,6 @@ void builder_free_xattrs(struct builder *b);
 
 /* layout.c */
 int builder_plan(struct builder *b);
-uint32_t dir_block_split(const struct builder *b, const struct bnode *dir,
-			 size_t (*blocks)[2], size_t max_blocks);
 uint64_t dir_size(const struct builder *b, const struct bnode *dir);
 
 /* chunk.c */
@@ -174,8 +172,6 @@ bool node_is_chunked(const struct builder *b, const struct bnode *n);
 /* transport.c: with --blob-dir, compressed chunks + chunk table */
 int builder_write_transport(struct builder *b, uint8_t digest[32]);
 
-/* write.c */
-int builder_write_node_meta(struct builder *b, const struct bnode *n);
 
 static inline bool is_reg(uint32_t m) { return (m & 0170000) == 0100000; }
 static inline bool is_dir(uint32_t m) { return (m & 0170000) == 0040000; }

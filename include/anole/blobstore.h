@@ -107,7 +107,6 @@ int anole_digest_ref_check(const char *digest);
  * reference against the bytes; media_type (may be NULL) is the server's
  * Content-Type, to free. */
 struct strbuf;
-bool anole_blobstore_is_registry(const struct anole_blobstore *bs);
 int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *reference,
 				 struct strbuf *out, char **media_type);
 int anole_blobstore_put_manifest(struct anole_blobstore *bs, const char *reference,
