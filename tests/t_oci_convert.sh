@@ -115,7 +115,9 @@ for bad in bad-dotdot bad-abs bad-link bad-wh; do
 	assert_eq "$rc" 1 "$bad: exit status"
 	grep -q "layer 2" err.txt || fail "$bad: the message does not name the layer: $(cat err.txt)"
 	assert_missing bad.img "$bad: output image"
-	ls badblobs 2>/dev/null | grep -q '^\.' && fail "$bad: temp files left in the blob dir"
+	# temp files are dot files: only -A shows them
+	[ -z "$(ls -A badblobs 2>/dev/null | grep '^\.')" ] || fail "$bad: temp files left in the blob dir"
+	ls -A bad.img .bad.img.* 2>/dev/null && fail "$bad: a temp image was left"
 	log "ok: $bad: $(cat err.txt)"
 done
 
