@@ -224,4 +224,104 @@ static inline uint32_t erofs_dev_minor(uint32_t dev)
 	return (dev & 0xffu) | ((dev >> 12) & 0xfff00u);
 }
 
+/* ---- compressed files (fs/erofs/erofs_fs.h: z_erofs_*) ---- */
+
+enum {
+	Z_EROFS_COMPRESSION_LZ4 = 0,
+	Z_EROFS_COMPRESSION_LZMA = 1,       /* MicroLZMA */
+	Z_EROFS_COMPRESSION_DEFLATE = 2,    /* raw deflate */
+	Z_EROFS_COMPRESSION_ZSTD = 3,
+	Z_EROFS_COMPRESSION_MAX
+};
+/* h_algorithmtype values beyond the algorithms, for PLAIN lclusters */
+#define Z_EROFS_COMPRESSION_SHIFTED     Z_EROFS_COMPRESSION_MAX
+#define Z_EROFS_COMPRESSION_INTERLACED  (Z_EROFS_COMPRESSION_MAX + 1)
+
+#define Z_EROFS_PCLUSTER_MAX_SIZE       (1024u * 1024u)
+#define Z_EROFS_LZMA_MAX_DICT_SIZE      (8u * Z_EROFS_PCLUSTER_MAX_SIZE)
+#define Z_EROFS_ZSTD_MAX_DICT_SIZE      Z_EROFS_PCLUSTER_MAX_SIZE
+
+/*
+ * With COMPR_CFGS, one record per algorithm in available_compr_algs, in
+ * algorithm order, right after the superblock (1024 + 128 + 16 *
+ * sb_extslots): a le16 length, then the algorithm's struct.
+ */
+struct z_erofs_lz4_cfgs {
+	uint16_t max_distance;
+	uint16_t max_pclusterblks;  /* largest pcluster, in blocks */
+	uint8_t  reserved[10];
+} __attribute__((packed));
+static_assert(sizeof(struct z_erofs_lz4_cfgs) == 14, "lz4 cfgs are 14 bytes");
+
+struct z_erofs_lzma_cfgs {
+	uint32_t dict_size;
+	uint16_t format;            /* must be 0 */
+	uint8_t  reserved[8];
+} __attribute__((packed));
+static_assert(sizeof(struct z_erofs_lzma_cfgs) == 14, "lzma cfgs are 14 bytes");
+
+struct z_erofs_deflate_cfgs {
+	uint8_t windowbits;         /* 8..15 */
+	uint8_t reserved[5];
+} __attribute__((packed));
+static_assert(sizeof(struct z_erofs_deflate_cfgs) == 6, "deflate cfgs are 6 bytes");
+
+struct z_erofs_zstd_cfgs {
+	uint8_t format;             /* must be 0 */
+	uint8_t windowlog;          /* window log - 10 */
+	uint8_t reserved[4];
+} __attribute__((packed));
+static_assert(sizeof(struct z_erofs_zstd_cfgs) == 6, "zstd cfgs are 6 bytes");
+
+/* h_advise */
+#define Z_EROFS_ADVISE_COMPACTED_2B        0x0001  /* compact: 4B, 2B, 4B runs */
+#define Z_EROFS_ADVISE_EXTENTS             0x0001  /* full: extent records (48-bit) */
+#define Z_EROFS_ADVISE_BIG_PCLUSTER_1      0x0002
+#define Z_EROFS_ADVISE_BIG_PCLUSTER_2      0x0004
+#define Z_EROFS_ADVISE_INLINE_PCLUSTER     0x0008  /* ztailpacking */
+#define Z_EROFS_ADVISE_INTERLACED_PCLUSTER 0x0010
+#define Z_EROFS_ADVISE_FRAGMENT_PCLUSTER   0x0020
+#define Z_EROFS_FRAGMENT_INODE_BIT         7       /* of h_clusterbits */
+
+/*
+ * 8 bytes at ALIGN(inode + xattrs, 8). If bit 7 of h_clusterbits is set
+ * the whole file is in the packed inode, and the other 63 bits of the
+ * header (as a le64) are its offset there.
+ */
+struct z_erofs_map_header {
+	union {
+		uint32_t h_fragmentoff;     /* FRAGMENT_PCLUSTER: tail's offset */
+		struct {
+			uint16_t h_reserved1;
+			uint16_t h_idata_size;  /* INLINE_PCLUSTER: inline size */
+		} __attribute__((packed)) s;
+	} u;
+	uint16_t h_advise;
+	uint8_t  h_algorithmtype;   /* bits 0-3 HEAD1, 4-7 HEAD2 */
+	uint8_t  h_clusterbits;     /* bits 0-3: lclusterbits - blkszbits */
+} __attribute__((packed));
+static_assert(sizeof(struct z_erofs_map_header) == 8, "map header is 8 bytes");
+
+enum {
+	Z_EROFS_LCLUSTER_TYPE_PLAIN = 0,    /* stored uncompressed, shifted */
+	Z_EROFS_LCLUSTER_TYPE_HEAD1 = 1,
+	Z_EROFS_LCLUSTER_TYPE_NONHEAD = 2,
+	Z_EROFS_LCLUSTER_TYPE_HEAD2 = 3,
+	Z_EROFS_LCLUSTER_TYPE_MAX
+};
+#define Z_EROFS_LI_LCLUSTER_TYPE_MASK  (Z_EROFS_LCLUSTER_TYPE_MAX - 1)
+#define Z_EROFS_LI_PARTIAL_REF         (1u << 15)  /* full indexes, HEAD */
+#define Z_EROFS_LI_D0_CBLKCNT          (1u << 11)  /* 1st NONHEAD: pcluster blocks */
+
+/* Full (legacy) indexes: one per lcluster, from ALIGN(..., 8) + 8 + 8. */
+struct z_erofs_lcluster_index {
+	uint16_t di_advise;         /* bits 0-1: type */
+	uint16_t di_clusterofs;     /* where the extent starts in this lcluster */
+	union {
+		uint32_t blkaddr;       /* HEAD/PLAIN: first block of the pcluster */
+		uint16_t delta[2];      /* NONHEAD: back to head, on to next head */
+	} di_u;
+};
+static_assert(sizeof(struct z_erofs_lcluster_index) == 8, "lcluster index is 8 bytes");
+
 #endif
