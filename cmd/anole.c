@@ -59,32 +59,6 @@ int anole_dispatch(const char *group, const struct anole_cmd *cmds, int argc, ch
 	return 2;
 }
 
-int anole_parse_size(const char *s, unsigned long long *out)
-{
-	char *end;
-	unsigned long long v;
-	int shift = 0;
-
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case '\0': break;
-	default: return -EINVAL;
-	}
-	if (*end == 'i' && shift)
-		end++;
-	if ((*end == 'B' || *end == 'b') && shift)
-		end++;
-	if (*end || (shift && v > (~0ULL >> shift)))
-		return -EINVAL;
-	*out = v << shift;
-	return 0;
-}
 
 int main(int argc, char **argv)
 {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #ifndef ANOLE_CMD_H
 #define ANOLE_CMD_H
+#include "anole/strbuf.h"
 
 struct anole_cmd {
 	const char *name;
@@ -10,9 +11,6 @@ struct anole_cmd {
 
 /* Dispatch argv[1] among cmds; print usage on help or unknown verbs. */
 int anole_dispatch(const char *group, const struct anole_cmd *cmds, int argc, char **argv);
-
-/* Parse sizes like 4096, 64K, 1M, 2G; 0 on success. */
-int anole_parse_size(const char *s, unsigned long long *out);
 
 int cmd_image(int argc, char **argv);
 int cmd_blob(int argc, char **argv);

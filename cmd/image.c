@@ -20,7 +20,8 @@
 
 enum { OPT_JSON = 256, OPT_QUIET, OPT_TIMESTAMP, OPT_UUID, OPT_LABEL, OPT_THREADS,
        OPT_CHUNK, OPT_BLOB, OPT_DEVICE, OPT_NO_DEDUPE, OPT_NO_OWNER, OPT_VERBOSE,
-       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM, OPT_INSECURE, OPT_AUTH, OPT_CHUNK_DICT };
+       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM, OPT_INSECURE, OPT_AUTH, OPT_CHUNK_DICT,
+       OPT_FRAGMENTS, OPT_NO_ZTAIL, OPT_HINTS };
 
 struct devlist {
 	const char **v;
@@ -139,6 +140,19 @@ static const char build_help[] =
 "      --compress ALG     with --blob-dir: zstd[:LEVEL] (default), lz4[:LEVEL]\n"
 "                         (LEVEL > 1: LZ4HC), none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
+"  -z, --compress-data ALG[,LEVEL]\n"
+"                         compress file data, decompressed by the kernel on\n"
+"                         read: lz4, lz4hc (levels 3-12), zstd (1-22), lzma\n"
+"                         (0-9, 100-109 extreme) or deflate (1-12)\n"
+"  -C, --pcluster-size N  largest compressed unit, a multiple of 4K up to 1M\n"
+"                         (default 4K); bigger compresses better, costs more\n"
+"                         per random read\n"
+"      --fragments        pack file tails and small files into one compressed\n"
+"                         inode (smaller images; needs Linux 6.1)\n"
+"      --no-ztailpacking  do not inline compressed tails after the indexes\n"
+"      --compress-hints FILE  per-file rules, one per line:\n"
+"                         ALG[,LEVEL]|none [PCLUSTER] REGEX, matched against\n"
+"                         paths relative to SRC_DIR; the first match wins\n"
 "      --layer TAR        instead of SRC_DIR: tar layers (plain, gzip, zstd...),\n"
 "                         lowest first, merged with overlay whiteouts; each\n"
 "                         layer's new chunks go to its own blob in --blob-dir\n"
@@ -225,6 +239,11 @@ static int image_build(int argc, char **argv)
 		{ "blob-dir", required_argument, NULL, OPT_BLOB_DIR },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "compress-data", required_argument, NULL, 'z' },
+		{ "pcluster-size", required_argument, NULL, 'C' },
+		{ "fragments", no_argument, NULL, OPT_FRAGMENTS },
+		{ "no-ztailpacking", no_argument, NULL, OPT_NO_ZTAIL },
+		{ "compress-hints", required_argument, NULL, OPT_HINTS },
 		{ "layer", required_argument, NULL, OPT_LAYER },
 		{ "timestamp", required_argument, NULL, OPT_TIMESTAMP },
 		{ "uuid", required_argument, NULL, OPT_UUID },
@@ -238,18 +257,27 @@ static int image_build(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct anole_build_opts o = { .blkszbits = 12, .dedupe_files = true,
-				      .compression = ANOLE_COMPRESS_ZSTD };
+				      .compression = ANOLE_COMPRESS_ZSTD, .ztailpacking = true };
 	struct anole_build_stats st = { 0 };
 	struct devlist layers = { 0 };
 	bool json = false;
 	const char *env;
 	int opt, ret;
 
-	while ((opt = getopt_long(argc, argv, "o:qvh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "o:z:C:qvh", longopts, NULL)) != -1) {
 		unsigned long long v;
 
 		switch (opt) {
 		case 'o': o.output = optarg; break;
+		case 'z': o.data_compress = optarg; break;
+		case 'C':
+			if (anole_parse_size(optarg, &v) || v < 4096 || v > (1u << 20) || v % 4096)
+				return usage_error("build", "--pcluster-size takes a multiple of 4K up to 1M");
+			o.pcluster_size = (uint32_t)v;
+			break;
+		case OPT_FRAGMENTS: o.fragments = true; break;
+		case OPT_NO_ZTAIL: o.ztailpacking = false; break;
+		case OPT_HINTS: o.compress_hints = optarg; break;
 		case OPT_CHUNK:
 			if ((ret = chunk_opt("build", optarg, &o.chunk_size)))
 				return ret;
@@ -539,6 +567,19 @@ static const char convert_help[] =
 "      --chunk-size N     chunk size (default 1M)\n"
 "      --compress ALG     zstd[:LEVEL] (default), lz4[:LEVEL], none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
+"  -z, --compress-data ALG[,LEVEL]\n"
+"                         compress file data, decompressed by the kernel on\n"
+"                         read: lz4, lz4hc (levels 3-12), zstd (1-22), lzma\n"
+"                         (0-9, 100-109 extreme) or deflate (1-12)\n"
+"  -C, --pcluster-size N  largest compressed unit, a multiple of 4K up to 1M\n"
+"                         (default 4K); bigger compresses better, costs more\n"
+"                         per random read\n"
+"      --fragments        pack file tails and small files into one compressed\n"
+"                         inode (smaller images; needs Linux 6.1)\n"
+"      --no-ztailpacking  do not inline compressed tails after the indexes\n"
+"      --compress-hints FILE  per-file rules, one per line:\n"
+"                         ALG[,LEVEL]|none [PCLUSTER] REGEX, matched against\n"
+"                         paths relative to SRC_DIR; the first match wins\n"
 "      --threads N        worker threads\n"
 "      --insecure-registry HOST  plain HTTP for this registry (repeatable)\n"
 "      --auth-file FILE   registry credentials (docker config.json format)\n"

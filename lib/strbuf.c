@@ -2,6 +2,7 @@
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 
 #include <stdint.h>
@@ -184,4 +185,32 @@ void strbuf_add_escaped_text(struct strbuf *sb, const char *s, size_t n, bool es
 			strbuf_addch(sb, (char)p[i]);
 		i++;
 	}
+}
+
+/* "4096", "64K", "1M", "2GiB" -> bytes */
+int anole_parse_size(const char *s, unsigned long long *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case '\0': break;
+	default: return -EINVAL;
+	}
+	if (*end == 'i' && shift)
+		end++;
+	if ((*end == 'B' || *end == 'b') && shift)
+		end++;
+	if (*end || (shift && v > (~0ULL >> shift)))
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
 }

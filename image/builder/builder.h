@@ -46,6 +46,48 @@ struct bchunk {
 	bool owner;                 /* this chunk's data is written from this file */
 };
 
+/* One extent of a compressed file (compress.c), in logical order. */
+enum {
+	ZX_COMPRESSED,              /* a pcluster of `blocks` blocks */
+	ZX_RAW,                     /* one block stored as it is (PLAIN) */
+	ZX_INLINE,                  /* compressed tail after the indexes */
+	ZX_INLINE_RAW,              /* raw tail after the indexes */
+	ZX_FRAGMENT,                /* tail in the packed inode */
+	ZX_INLINE_DROPPED,          /* ZX_INLINE that had to become a pcluster */
+	ZX_RAW_DROPPED,             /* ZX_INLINE_RAW that had to become a block */
+};
+struct zext {
+	uint64_t la;                /* logical start */
+	uint32_t len;               /* logical length */
+	uint32_t blocks;            /* pcluster blocks (0: inline or fragment) */
+	uint8_t kind;
+};
+
+/* A compression rule: --compress-hints line, or the default. */
+#include <regex.h>
+#include "zcompress.h"
+struct zrule {
+	regex_t re;
+	bool none;                  /* store matching files uncompressed */
+	struct zalg alg;
+	uint32_t pcluster;          /* bytes */
+};
+
+/* How a regular file is stored compressed; shared by identical files. */
+struct zfile {
+	const struct zrule *rule;
+	struct zext *ext;
+	size_t next, ext_alloc;
+	struct { uint64_t off, len; } *spill;  /* its pclusters, in order */
+	size_t nspill, spill_alloc;
+	uint64_t pblocks;
+	uint8_t *idata;             /* inline (or dropped) tail */
+	uint16_t idata_len;
+	uint64_t frag_spill, frag_off; /* tail bytes: in the spill, in the packed inode */
+	uint32_t frag_len;
+	bool whole_fragment;        /* the whole file is in the packed inode */
+};
+
 struct bnode {
 	/* from the source */
 	char *path;                 /* full source path, for reading and messages */
@@ -80,6 +122,11 @@ struct bnode {
 	uint32_t startblk;
 	struct bnode *same_data;    /* flat file whose blocks this one reuses */
 	bool visited;               /* hardlinks: placed once */
+
+	/* compressed */
+	struct zfile *z;            /* NULL: not compressed */
+	uint32_t zmeta_len;         /* map header + indexes */
+	bool packed_inode;          /* the fragments' packed inode (not in the tree) */
 
 	/* chunk-based */
 	unsigned chunkbits;
@@ -128,6 +175,20 @@ struct builder {
 	unsigned nblobs;
 	uint64_t ext_bytes;         /* chunk table appended to the image */
 
+	/* compression (-z) */
+	bool compress;
+	struct zrule zdefault;
+	struct zrule *zrules;
+	size_t nzrules, zrules_alloc;
+	struct zalg_params zparams;
+	uint16_t zalgs;             /* available_compr_algs */
+	uint32_t zmax_pcluster_blocks;
+	bool ztail_used, zfrag_used;
+	int spill_fd, packed_fd;
+	_Atomic uint64_t spill_len;
+	uint64_t packed_size;
+	struct bnode *packed;
+
 	int img_fd, blob_fd;
 	uint64_t data_bytes;        /* to copy, for progress */
 	struct anole_progress *progress;
@@ -168,6 +229,18 @@ int builder_plan_chunks(struct builder *b);    /* which files, chunk size */
 int builder_assign_chunks(struct builder *b);  /* hash, dedupe, place */
 int builder_write_chunks(struct builder *b);   /* copy unique chunks */
 bool node_is_chunked(const struct builder *b, const struct bnode *n);
+
+/* compress.c: -z */
+int builder_compress_init(struct builder *b);
+int builder_compress_files(struct builder *b);   /* after dedupe, before forms */
+/* Unit size of compressed n after `base` bytes of inode + xattrs; 0: store flat. */
+uint32_t builder_zunit(struct builder *b, struct bnode *n, uint32_t base);
+int builder_write_zmeta(struct builder *b, const struct bnode *n, uint8_t *dst,
+			unsigned ebase_mod32);
+int builder_write_zdata(struct builder *b, const struct bnode *n);
+uint32_t builder_zcfg_size(const struct builder *b);
+void builder_write_zcfgs(const struct builder *b, uint8_t *p);
+void builder_compress_free(struct builder *b);
 
 /* transport.c: with --blob-dir, compressed chunks + chunk table */
 int builder_write_transport(struct builder *b, uint8_t digest[32]);

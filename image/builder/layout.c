@@ -152,6 +152,16 @@ static int plan_inode_form(struct builder *b, struct bnode *n)
 		plan_flat(b, n, base);
 	} else if (is_lnk(n->mode)) {
 		plan_flat(b, n, base);
+	} else if (is_reg(n->mode) && n->z) {
+		n->unit = builder_zunit(b, n, base);
+		if (n->unit) {
+			n->layout = n->z->whole_fragment ? EROFS_INODE_COMPRESSED_FULL :
+				    EROFS_INODE_COMPRESSED_COMPACT;
+		} else {
+			n->z = NULL;
+			n->same_data = NULL;
+			plan_flat(b, n, base);
+		}
 	} else if (is_reg(n->mode) && node_is_chunked(b, n)) {
 		uint32_t align = b->use_blob ? 8 : 4;
 
@@ -245,7 +255,9 @@ static void meta_free(struct meta_alloc *m)
 static int place_metadata(struct builder *b)
 {
 	struct meta_alloc m = { .blksz = b->blksz };
-	uint32_t head = EROFS_SUPER_OFFSET + sizeof(struct erofs_super_block);
+	/* compression configs follow the superblock */
+	uint32_t head = EROFS_SUPER_OFFSET + sizeof(struct erofs_super_block) +
+			(b->compress ? builder_zcfg_size(b) : 0);
 
 	m.nbuckets = b->blksz / EROFS_ISLOT_SIZE + 1;
 	m.bucket = xcalloc(m.nbuckets, sizeof(*m.bucket));
@@ -332,7 +344,7 @@ static bool dedup_eq(const void *entry, const void *key)
  * Only files whose size another file shares can be identical, so only
  * those are hashed. The first file (in placement order) owns the blocks.
  */
-static int dedupe_files(struct builder *b)
+static int dedupe_files(struct builder *b, bool before_forms)
 {
 	struct bnode **cand = xmalloc(b->ninodes * sizeof(*cand));
 	struct hash_job *jobs;
@@ -344,7 +356,8 @@ static int dedupe_files(struct builder *b)
 	for (size_t i = 0; i < b->ninodes; i++) {
 		struct bnode *f = b->order[i];
 
-		if (is_reg(f->mode) && f->layout != EROFS_INODE_CHUNK_BASED && f->nblocks)
+		if (before_forms ? is_reg(f->mode) && f->size && !node_is_chunked(b, f) :
+		    is_reg(f->mode) && f->layout != EROFS_INODE_CHUNK_BASED && f->nblocks)
 			cand[n++] = f;
 	}
 	qsort(cand, n, sizeof(*cand), cmp_size_desc);
@@ -381,7 +394,7 @@ static int dedupe_files(struct builder *b)
 			if (!j)
 				continue;
 			k.digest = j->digest;
-			k.nblocks = j->n->nblocks;
+			k.nblocks = before_forms ? j->n->size : j->n->nblocks;
 			h = anole_hash_bytes(j->digest, 32, k.nblocks);
 			e = anole_hashmap_get(&map, h, &k);
 			if (e) {
@@ -412,6 +425,21 @@ static void place_data(struct builder *b)
 
 		if (n->layout == EROFS_INODE_CHUNK_BASED)
 			continue;
+		if (n->z) {
+			n->nblocks = n->z->pblocks;
+			if (n->same_data) {
+				n->startblk = n->same_data->startblk;
+				continue;
+			}
+			n->startblk = (uint32_t)next;
+			next += n->nblocks;
+			b->data_bytes += n->nblocks << b->blkszbits;
+			continue;
+		}
+		/* a copy whose owner ended up in another form keeps its own data */
+		if (n->same_data && (n->same_data->z || n->same_data->nblocks != n->nblocks ||
+				     n->same_data->layout != n->layout))
+			n->same_data = NULL;
 		if (!n->nblocks) {
 			/* no block: empty file or all data inline */
 			n->startblk = n->layout == EROFS_INODE_FLAT_INLINE ? EROFS_NULL_ADDR : 0;
@@ -440,6 +468,10 @@ int builder_plan(struct builder *b)
 			add_dot_entries(b->order[i]);
 
 	ret = builder_plan_chunks(b);
+	if (!ret && b->compress && b->opts->dedupe_files)
+		ret = dedupe_files(b, true);
+	if (!ret && b->compress)
+		ret = builder_compress_files(b);
 	for (size_t i = 0; !ret && i < b->ninodes; i++)
 		ret = plan_inode_form(b, b->order[i]);
 	if (!ret)
@@ -449,8 +481,8 @@ int builder_plan(struct builder *b)
 
 	b->xattr_blkaddr = b->shared_xattr_bytes ? (uint32_t)b->meta_blocks : 0;
 	b->data_blkaddr = b->meta_blocks + DIV_ROUND_UP(b->shared_xattr_bytes, b->blksz);
-	if (b->opts->dedupe_files) {
-		ret = dedupe_files(b);
+	if (b->opts->dedupe_files && !b->compress) {
+		ret = dedupe_files(b, false);
 		if (ret)
 			return ret;
 	}

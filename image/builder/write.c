@@ -52,6 +52,8 @@ static void write_inode(struct builder *b, const struct bnode *n)
 
 	if (n->layout == EROFS_INODE_CHUNK_BASED)
 		i_u = chunk_format(b, n);
+	else if (n->z)
+		i_u = (uint32_t)n->z->pblocks;   /* compressed blocks */
 	else if (is_dev(n->mode))
 		i_u = n->rdev;
 	else if (is_reg(n->mode) || is_dir(n->mode) || is_lnk(n->mode))
@@ -193,7 +195,15 @@ static void copy_file(void *item, void *shared)
 	struct builder *b = j->b;
 	struct bnode *n = j->n;
 	uint64_t body = n->size - n->tail_len;
-	int fd = builder_open(n);
+	int fd;
+
+	if (n->z) {
+		if (!n->same_data)
+			j->err = builder_write_zdata(b, n);
+		anole_progress_add(b->progress, n->nblocks << b->blkszbits);
+		return;
+	}
+	fd = n->packed_inode ? dup(b->packed_fd) : builder_open(n);
 
 	if (fd < 0) {
 		j->err = -errno;
@@ -266,6 +276,19 @@ static int write_superblock(struct builder *b, const uint8_t *blob_digest)
 		strncpy((char *)sb.volume_name, o->label, sizeof(sb.volume_name) - 1);
 	if (b->has_chunked)
 		sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_CHUNKED_FILE;
+	if (b->compress) {
+		/* configs for every algorithm used; big pclusters need them too */
+		sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_ZERO_PADDING |
+				       EROFS_FEATURE_INCOMPAT_COMPR_CFGS;
+		if (b->ztail_used)
+			sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_ZTAILPACKING;
+		if (b->packed) {
+			sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_FRAGMENTS;
+			sb.packed_nid = cpu_to_le64(b->packed->nid);
+		}
+		sb.available_compr_algs = cpu_to_le16(b->zalgs);
+		builder_write_zcfgs(b, b->meta + EROFS_SUPER_OFFSET + sizeof(sb));
+	}
 	if (b->use_blob && b->nblobs) {
 		uint64_t uniaddr = b->total_blocks;
 
@@ -311,7 +334,11 @@ static int write_metadata(struct builder *b)
 		struct bnode *n = b->order[i];
 
 		write_inode(b, n);
-		if (n->layout == EROFS_INODE_CHUNK_BASED)
+		if (n->z) {
+			unsigned head = ALIGN_UP(inode_size(n) + n->xattr_isize, 8);
+
+			ret = builder_write_zmeta(b, n, meta_at(b, n->nid) + head, (head + 8) % 32);
+		} else if (n->layout == EROFS_INODE_CHUNK_BASED)
 			write_chunk_index(b, n);
 		else if (is_dir(n->mode))
 			ret = write_dir(b, n);
@@ -429,6 +456,11 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 						(unsigned long long)opts->chunk_size);
 	}
 	b.use_blob = opts->blob_path || opts->blob_dir;
+	ret = builder_compress_init(&b);
+	if (ret) {
+		builder_compress_free(&b);
+		return ret;
+	}
 	if (opts->blob_path && opts->blob_dir)
 		return anole_error_code(EINVAL, "--blob and --blob-dir exclude each other");
 	builder_init_xattrs(&b);
@@ -461,7 +493,10 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 	} else {
 		st->inodes = b.ninodes;
 		for (size_t i = 0; i < b.ninodes; i++) {
+			if (b.order[i]->packed_inode)
+				continue;
 			st->files += is_reg(b.order[i]->mode);
+			st->compressed_files += b.order[i]->z != NULL;
 			st->dirs += is_dir(b.order[i]->mode);
 			if (is_reg(b.order[i]->mode))
 				st->bytes_in += b.order[i]->size;
@@ -489,6 +524,7 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 		free(b.blobs);
 	}
 	free(b.owners);
+	builder_compress_free(&b);
 	builder_free_tree(&b);
 	builder_free_xattrs(&b);
 	return ret;

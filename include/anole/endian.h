@@ -11,4 +11,10 @@
 #define le16_to_cpu(x) ((uint16_t)le16toh(x))
 #define le32_to_cpu(x) ((uint32_t)le32toh(x))
 #define le64_to_cpu(x) ((uint64_t)le64toh(x))
+#include <string.h>
+
+/* Store little-endian values at unaligned addresses. */
+static inline void put_le16(void *p, uint16_t v) { v = cpu_to_le16(v); memcpy(p, &v, 2); }
+static inline void put_le32(void *p, uint32_t v) { v = cpu_to_le32(v); memcpy(p, &v, 4); }
+static inline void put_le64(void *p, uint64_t v) { v = cpu_to_le64(v); memcpy(p, &v, 8); }
 #endif

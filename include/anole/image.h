@@ -38,6 +38,12 @@ struct anole_build_opts {
 	const char *label;          /* volume name, <= 15 bytes */
 	unsigned threads;           /* 0 = all CPUs */
 	bool dedupe_files;          /* share blocks of identical flat files (default on) */
+	/* EROFS data compression, decompressed by the kernel on read */
+	const char *data_compress;  /* "lz4", "lz4hc,12", "zstd,15"...; NULL: none */
+	uint32_t pcluster_size;     /* bytes, multiple of the block size, <= 1 MiB */
+	bool ztailpacking;          /* compressed tails inline after the indexes */
+	bool fragments;             /* tails and small files in one packed inode */
+	const char *compress_hints; /* file of "ALG|none [PCLUSTER] REGEX" rules */
 };
 
 struct anole_build_stats {
@@ -45,6 +51,7 @@ struct anole_build_stats {
 	uint64_t image_bytes, blob_bytes;
 	uint64_t chunks, chunks_deduped, files_deduped;
 	uint64_t compact_inodes, extended_inodes, shared_xattrs;
+	uint64_t compressed_files;
 	char blob_digest[65];       /* sha256 hex of the blob (transport form with blob_dir) */
 	uint64_t blob_uncompressed_bytes;
 	/* with layers: the blobs written, in device order (device i + 1), and

@@ -34,4 +34,6 @@ size_t anole_utf8_len(const void *p, size_t n);
 void strbuf_add_escaped_text(struct strbuf *sb, const char *s, size_t n, bool escape_quote);
 /* Append a JSON string literal (quotes and escapes) of raw bytes. */
 void strbuf_add_json_string(struct strbuf *sb, const char *s, size_t len);
+/* A size with an optional K/M/G (binary) suffix. */
+int anole_parse_size(const char *s, unsigned long long *out);
 #endif

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Fixed-size-output compressors for EROFS pclusters: compress as much of
+ * the input as fits into a given number of bytes.
+ *
+ * LZ4, LZ4HC and MicroLZMA can do this natively. zstd and DEFLATE only
+ * compress whole buffers, so for them the largest prefix that fits is
+ * searched for, guided by the ratio of the previous attempt.
+ *
+ * Compression contexts are per thread (they are large: LZ4HC state, LZMA
+ * match finders) and freed when the thread exits. Every compressor is
+ * deterministic for a given input and parameters, whatever the thread.
+ */
+#include "zcompress.h"
+#include "anole/error.h"
+#include "anole/xalloc.h"
+
+#include <errno.h>
+#include <libdeflate.h>
+#include <lz4.h>
+#include <lz4hc.h>
+#include <lzma.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+#include <zstd_errors.h>
+
+static const struct {
+	const char *name;
+	int id;
+	bool hc;
+	int def_level, min_level, max_level;
+} algs[] = {
+	{ "lz4", Z_EROFS_COMPRESSION_LZ4, false, 1, 1, 1 },
+	{ "lz4hc", Z_EROFS_COMPRESSION_LZ4, true, LZ4HC_CLEVEL_DEFAULT, LZ4HC_CLEVEL_MIN,
+	  LZ4HC_CLEVEL_MAX },
+	/* 0-9 are xz presets, 100-109 the same with LZMA_PRESET_EXTREME */
+	{ "lzma", Z_EROFS_COMPRESSION_LZMA, false, 6, 0, 109 },
+	{ "deflate", Z_EROFS_COMPRESSION_DEFLATE, false, 6, 1, 12 },
+	{ "zstd", Z_EROFS_COMPRESSION_ZSTD, false, 3, 1, 22 },
+};
+
+int zalg_parse(const char *spec, struct zalg *z)
+{
+	const char *comma = strchr(spec, ',');
+	size_t len = comma ? (size_t)(comma - spec) : strlen(spec);
+
+	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
+		char *end;
+		long level;
+
+		if (strlen(algs[i].name) != len || strncasecmp(spec, algs[i].name, len))
+			continue;
+		z->id = algs[i].id;
+		z->hc = algs[i].hc;
+		z->name = algs[i].name;
+		z->level = algs[i].def_level;
+		if (!comma)
+			return 0;
+		errno = 0;
+		level = strtol(comma + 1, &end, 10);
+		if (errno || end == comma + 1 || *end || level < algs[i].min_level ||
+		    level > algs[i].max_level ||
+		    (z->id == Z_EROFS_COMPRESSION_LZMA && level > 9 && level < 100))
+			return anole_error_code(EINVAL, "%s: level must be %d..%d%s", spec,
+						algs[i].min_level, algs[i].max_level,
+						z->id == Z_EROFS_COMPRESSION_LZMA ?
+						" (0-9, or 100-109 for extreme)" : "");
+		z->level = (int)level;
+		return 0;
+	}
+	return anole_error_code(EINVAL, "%s: unknown algorithm (lz4, lz4hc, lzma, deflate, zstd)",
+				spec);
+}
+
+/* ---- per-thread contexts ---- */
+
+struct zctx {
+	void *lz4hc_state;
+	ZSTD_CCtx *zstd;
+	int zstd_level;
+	unsigned zstd_wlog;
+	struct libdeflate_compressor *deflate;
+	int deflate_level;
+	lzma_stream lzma;
+	bool lzma_inited;
+	uint8_t *scratch;
+	size_t scratch_len;
+};
+
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *p)
+{
+	struct zctx *c = p;
+
+	if (!c)
+		return;
+	free(c->lz4hc_state);
+	ZSTD_freeCCtx(c->zstd);
+	if (c->deflate)
+		libdeflate_free_compressor(c->deflate);
+	if (c->lzma_inited)
+		lzma_end(&c->lzma);
+	free(c->scratch);
+	free(c);
+}
+
+static void ctx_key_init(void)
+{
+	(void)pthread_key_create(&ctx_key, ctx_free);
+}
+
+static struct zctx *thread_ctx(void)
+{
+	struct zctx *c;
+
+	pthread_once(&ctx_once, ctx_key_init);
+	c = pthread_getspecific(ctx_key);
+	if (!c) {
+		c = xcalloc(1, sizeof(*c));
+		c->lzma = (lzma_stream)LZMA_STREAM_INIT;
+		(void)pthread_setspecific(ctx_key, c);
+	}
+	return c;
+}
+
+/* The calling thread's contexts, now (the main thread never exits early). */
+void zalg_thread_cleanup(void)
+{
+	struct zctx *c;
+
+	pthread_once(&ctx_once, ctx_key_init);
+	c = pthread_getspecific(ctx_key);
+	ctx_free(c);
+	(void)pthread_setspecific(ctx_key, NULL);
+}
+
+static uint8_t *scratch(struct zctx *c, size_t len)
+{
+	if (c->scratch_len < len) {
+		free(c->scratch);
+		c->scratch = xmalloc(len);
+		c->scratch_len = len;
+	}
+	return c->scratch;
+}
+
+/* ---- whole-buffer compressors, 0 = does not fit ---- */
+
+typedef size_t (*whole_fn)(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
+			   const void *src, size_t len, void *dst, size_t cap, int *err);
+
+static size_t zstd_whole(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
+			 const void *src, size_t len, void *dst, size_t cap, int *err)
+{
+	size_t r;
+
+	if (!c->zstd) {
+		c->zstd = ZSTD_createCCtx();
+		if (!c->zstd) {
+			*err = -ENOMEM;
+			return 0;
+		}
+		c->zstd_level = -1000;
+	}
+	if (c->zstd_level != z->level || c->zstd_wlog != p->zstd_windowlog) {
+		ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_and_parameters);
+		ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_compressionLevel, z->level);
+		ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_windowLog, (int)p->zstd_windowlog);
+		/* no checksum, no dictionary id: the kernel needs neither */
+		ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_checksumFlag, 0);
+		ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_dictIDFlag, 0);
+		c->zstd_level = z->level;
+		c->zstd_wlog = p->zstd_windowlog;
+	}
+	r = ZSTD_compress2(c->zstd, dst, cap, src, len);
+	if (ZSTD_isError(r)) {
+		if (ZSTD_getErrorCode(r) != ZSTD_error_dstSize_tooSmall)
+			*err = -EIO;
+		return 0;
+	}
+	return r;
+}
+
+static size_t deflate_whole(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
+			    const void *src, size_t len, void *dst, size_t cap, int *err)
+{
+	(void)p;
+	if (!c->deflate || c->deflate_level != z->level) {
+		if (c->deflate)
+			libdeflate_free_compressor(c->deflate);
+		c->deflate = libdeflate_alloc_compressor(z->level);
+		c->deflate_level = z->level;
+		if (!c->deflate) {
+			*err = -ENOMEM;
+			return 0;
+		}
+	}
+	return libdeflate_deflate_compress(c->deflate, src, len, dst, cap);
+}
+
+/*
+ * The largest prefix of src (up to *srclen) whose compressed form fits in
+ * cap bytes. Compressed size grows with the prefix, nearly monotonically:
+ * bisect between the largest prefix known to fit and the smallest known
+ * not to, starting from a guess and then from the observed ratio. It
+ * stops when the interval is within 1/512 of the input, or after 12 tries.
+ */
+static int fit_search(struct zctx *c, whole_fn fn, const struct zalg *z,
+		      const struct zalg_params *p, const uint8_t *src, size_t *srclen,
+		      uint8_t *dst, size_t cap)
+{
+	size_t lo = 0, hi = *srclen + 1, best = 0, guess;
+	uint8_t *tmp = scratch(c, cap);
+	int err = 0;
+
+	/* most data compresses less than 4:1 at these sizes */
+	guess = *srclen / 4 > cap ? cap * 4 : *srclen;
+	for (int tries = 0; tries < 12 && hi - lo > 1; tries++) {
+		size_t out;
+
+		if (guess <= lo)
+			guess = lo + 1;
+		if (guess >= hi)
+			guess = hi - 1;
+		out = fn(c, z, p, src, guess, tmp, cap, &err);
+		if (err)
+			return err;
+		if (out) {
+			lo = guess;
+			best = out;
+			memcpy(dst, tmp, out);
+			if (guess == *srclen || cap - out < 8)
+				break;
+			/* extrapolate from this ratio, slightly short of it */
+			guess = (size_t)((double)guess * (double)cap / (double)out * 0.995);
+		} else {
+			hi = guess;
+			guess = lo ? lo + (hi - lo) / 2 : guess / 2;
+		}
+		if (lo && hi - lo <= lo / 512 + 1)
+			break;
+	}
+	*srclen = lo;
+	return (int)best;
+}
+
+static int lz4_fit(const struct zalg *z, const uint8_t *src, size_t *srclen, uint8_t *dst,
+		   size_t cap)
+{
+	int in = *srclen > LZ4_MAX_INPUT_SIZE ? LZ4_MAX_INPUT_SIZE : (int)*srclen;
+	int out;
+
+	if (z->hc) {
+		struct zctx *c = thread_ctx();
+
+		if (!c->lz4hc_state)
+			c->lz4hc_state = xmalloc((size_t)LZ4_sizeofStateHC());
+		out = LZ4_compress_HC_destSize(c->lz4hc_state, (const char *)src, (char *)dst, &in,
+					       (int)cap, z->level);
+	} else {
+		out = LZ4_compress_destSize((const char *)src, (char *)dst, &in, (int)cap);
+	}
+	if (out <= 0)
+		return 0;
+	*srclen = (size_t)in;
+	return out;
+}
+
+static int lzma_fit(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
+		    const uint8_t *src, size_t *srclen, uint8_t *dst, size_t cap)
+{
+	lzma_options_lzma opt;
+	lzma_ret r;
+	uint32_t preset = z->level >= 100 ? (uint32_t)(z->level - 100) | LZMA_PRESET_EXTREME :
+			  (uint32_t)z->level;
+
+	if (lzma_lzma_preset(&opt, preset))
+		return -EINVAL;
+	opt.dict_size = p->lzma_dict_size;
+	r = lzma_microlzma_encoder(&c->lzma, &opt);
+	if (r != LZMA_OK)
+		return r == LZMA_MEM_ERROR ? -ENOMEM : -EINVAL;
+	c->lzma_inited = true;
+	c->lzma.next_in = src;
+	c->lzma.avail_in = *srclen;
+	c->lzma.next_out = dst;
+	c->lzma.avail_out = cap;
+	r = lzma_code(&c->lzma, LZMA_FINISH);
+	if (r != LZMA_STREAM_END)
+		return r == LZMA_MEM_ERROR ? -ENOMEM : -EIO;
+	*srclen = (size_t)c->lzma.total_in;
+	return (int)c->lzma.total_out;
+}
+
+int zalg_compress_fit(const struct zalg *z, const struct zalg_params *p, const void *src,
+		      size_t *srclen, void *dst, size_t cap)
+{
+	struct zctx *c;
+
+	if (!*srclen)
+		return 0;
+	switch (z->id) {
+	case Z_EROFS_COMPRESSION_LZ4:
+		return lz4_fit(z, src, srclen, dst, cap);
+	case Z_EROFS_COMPRESSION_LZMA:
+		return lzma_fit(thread_ctx(), z, p, src, srclen, dst, cap);
+	case Z_EROFS_COMPRESSION_DEFLATE:
+		c = thread_ctx();
+		return fit_search(c, deflate_whole, z, p, src, srclen, dst, cap);
+	case Z_EROFS_COMPRESSION_ZSTD:
+		c = thread_ctx();
+		return fit_search(c, zstd_whole, z, p, src, srclen, dst, cap);
+	}
+	return -EINVAL;
+}
+
+static unsigned ilog2_u32(uint32_t v)
+{
+	unsigned r = 0;
+
+	while (v >>= 1)
+		r++;
+	return r;
+}
+
+void zalg_params_init(struct zalg_params *p, uint32_t max_pcluster)
+{
+	uint32_t d = max_pcluster * 8;
+
+	/* the window a decompressor needs: 8 pclusters, as mkfs.erofs uses */
+	if (d > Z_EROFS_ZSTD_MAX_DICT_SIZE)
+		d = Z_EROFS_ZSTD_MAX_DICT_SIZE;
+	p->zstd_windowlog = ilog2_u32(d);
+	d = max_pcluster * 8;
+	if (d > Z_EROFS_LZMA_MAX_DICT_SIZE)
+		d = Z_EROFS_LZMA_MAX_DICT_SIZE;
+	if (d < 32768)
+		d = 32768;
+	p->lzma_dict_size = 1u << ilog2_u32(d);
+}
