@@ -269,7 +269,7 @@ umount_image() {
 	/dev/loop*)
 		dev=${src#/dev/}
 		errs=$(kmsg_since "$mark" | grep -F "(device $dev)" |
-			grep -v -E "mounted with root inode|unmounted|mounted with opts" || true)
+			grep -v -E "mounted with root inode|unmounted|mounted with opts|EXPERIMENTAL .* in use" || true)
 		if [ -n "$errs" ]; then
 			echo "$errs" | head -20 | sed 's/^/    dmesg: /' >&2
 			fail "the kernel logged EROFS errors for $mnt ($src)"

@@ -282,7 +282,7 @@ static void compress_segment(void *item, void *shared)
 			j->err = c;
 			goto out;
 		}
-		if (c > 0 && j->final && j->may_inline && take == rem && (uint32_t)c < blksz &&
+		if (c > 0 && tmp[0] && j->final && j->may_inline && take == rem && (uint32_t)c < blksz &&
 		    (rem >= blksz || (uint64_t)c < rem)) {
 			j->idata = xmalloc((size_t)c);
 			memcpy(j->idata, tmp, (size_t)c);
@@ -290,26 +290,49 @@ static void compress_segment(void *item, void *shared)
 			add_ext(j, la, (uint32_t)rem, 0, ZX_INLINE);
 			break;
 		}
+		/*
+		 * Zero padding is found by skipping leading zero bytes, so a
+		 * payload must not start with one (a DEFLATE stored block
+		 * can): store a block as it is and go on after it.
+		 */
+		if (c > 0 && !tmp[0] && take > blksz)
+			take = blksz;
 		blocks = (uint32_t)DIV_ROUND_UP((uint32_t)c, blksz);
-		if (c == 0 || (uint64_t)blocks * blksz >= take ||
+		if (c == 0 || !tmp[0] || (uint64_t)blocks * blksz >= take ||
 		    (j->final && j->may_inline && rem < blksz)) {
-			/* no gain: store one block as it is */
-			uint32_t l = rem < blksz ? (uint32_t)rem : blksz;
+			/*
+			 * No gain: store as it is what the compressor looked
+			 * at (up to a pcluster), one block per extent, rather
+			 * than retrying from every next block.
+			 */
+			uint64_t span = take > pcl ? pcl : take, nfull, done;
 
 			if (j->final && j->may_inline && rem < blksz) {
-				j->idata = xmalloc(l);
-				memcpy(j->idata, in + pos, l);
-				j->idata_len = (uint16_t)l;
-				add_ext(j, la, l, 0, ZX_INLINE_RAW);
+				j->idata = xmalloc((size_t)rem);
+				memcpy(j->idata, in + pos, (size_t)rem);
+				j->idata_len = (uint16_t)rem;
+				add_ext(j, la, (uint32_t)rem, 0, ZX_INLINE_RAW);
 				break;
 			}
-			xgrow(&out, &out_alloc, out_len + blksz, 1);
-			memset(out + out_len, 0, blksz);
-			memcpy(out + out_len, in + pos, l);
-			out_len += blksz;
-			add_ext(j, la, l, 1, ZX_RAW);
-			j->blocks++;
-			pos += l;
+			nfull = span / blksz ? span / blksz : 1;
+			done = 0;
+			for (uint64_t k = 0; k < nfull && done < rem; k++) {
+				uint64_t left = rem - done;
+				uint32_t l = left < blksz ? (uint32_t)left : blksz;
+
+				/* leave a short tail, or one that fits a fragment,
+				 * to the next round */
+				if (k && (left < blksz || (j->final && j->may_fragment && left <= pcl)))
+					break;
+				xgrow(&out, &out_alloc, out_len + blksz, 1);
+				memset(out + out_len, 0, blksz);
+				memcpy(out + out_len, in + pos + done, l);
+				out_len += blksz;
+				add_ext(j, la + done, l, 1, ZX_RAW);
+				j->blocks++;
+				done += l;
+			}
+			pos += done;
 			continue;
 		}
 		/* zero padding in front: the payload ends at the pcluster end */

@@ -201,7 +201,24 @@ static size_t deflate_whole(struct zctx *c, const struct zalg *z, const struct z
 			return 0;
 		}
 	}
-	return libdeflate_deflate_compress(c->deflate, src, len, dst, cap);
+	/* one byte kept free for the fix-up below */
+	size_t r = cap > 1 ? libdeflate_deflate_compress(c->deflate, src, len, dst, cap - 1) : 0;
+	uint8_t *d = dst;
+
+	/*
+	 * EROFS finds where a pcluster's payload starts by skipping zero
+	 * bytes, and a stream that opens with a non-final stored block
+	 * starts with one. Put an empty fixed-Huffman block in front
+	 * (10 bits), then the stored block's own header and padding: the
+	 * rest of the stream, from the stored block's LEN on, is unchanged.
+	 */
+	if (r && !d[0]) {
+		memmove(d + 2, d + 1, r - 1);
+		d[0] = 0x02;            /* BFINAL 0, BTYPE 01, end-of-block code */
+		d[1] = 0x00;            /* stored block header (BFINAL 0), padding */
+		r++;
+	}
+	return r;
 }
 
 /*
