@@ -35,6 +35,7 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_oomkill,
 	&diag_tool_tcpretrans,
 	&diag_tool_tcpstates,
+	&diag_tool_runqslower,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };

@@ -76,6 +76,7 @@ extern const struct diag_tool diag_tool_offcputime;
 extern const struct diag_tool diag_tool_oomkill;
 extern const struct diag_tool diag_tool_tcpretrans;
 extern const struct diag_tool diag_tool_tcpstates;
+extern const struct diag_tool diag_tool_runqslower;
 
 /* helpers for tools */
 
