@@ -77,6 +77,7 @@ extern const struct diag_tool diag_tool_oomkill;
 extern const struct diag_tool diag_tool_tcpretrans;
 extern const struct diag_tool diag_tool_tcpstates;
 extern const struct diag_tool diag_tool_runqslower;
+extern const struct diag_tool diag_tool_profile;
 
 /* helpers for tools */
 
