@@ -78,6 +78,7 @@ extern const struct diag_tool diag_tool_tcpretrans;
 extern const struct diag_tool diag_tool_tcpstates;
 extern const struct diag_tool diag_tool_runqslower;
 extern const struct diag_tool diag_tool_profile;
+extern const struct diag_tool diag_tool_nosched;
 
 /* helpers for tools */
 
