@@ -38,6 +38,7 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_runqslower,
 	&diag_tool_profile,
 	&diag_tool_nosched,
+	&diag_tool_loadtask,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };

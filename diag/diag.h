@@ -79,6 +79,7 @@ extern const struct diag_tool diag_tool_tcpstates;
 extern const struct diag_tool diag_tool_runqslower;
 extern const struct diag_tool diag_tool_profile;
 extern const struct diag_tool diag_tool_nosched;
+extern const struct diag_tool diag_tool_loadtask;
 
 /* helpers for tools */
 
