@@ -2,12 +2,12 @@
 # SPDX-License-Identifier: Apache-2.0
 # anole diag runqslower sees CPU contention: 2 x nproc busy loops pinned to
 # one CPU each wait milliseconds on its run queue, so with a 1 ms threshold
-# each loop's pid must be reported, with the loop it took the CPU from -
+# each loop's pid must be reported, with the task it waited behind -
 # with the hook chosen here and with the raw_tp and tracepoint fallbacks
-# (whose -p is checked in user space); -p reports only that loop, and a
-# sleeping process nothing; a 1 s threshold reports no loop; text columns
-# as libbpf-tools'; a bad MIN_US is a usage error. No BPF object is left
-# after any run.
+# (the tracepoint's -p and -c are checked in user space); -p reports only
+# that loop, a sleeping process nothing; -c only a loop in a test cgroup; a
+# 1 s threshold reports no loop; text columns as libbpf-tools'; a bad
+# MIN_US is a usage error. No BPF object is left after any run.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
 need_diag
@@ -65,6 +65,21 @@ for h in default tracepoint; do
 	[ "$(diag_json "sum(r['pid'] == ${loops[1]} for r in rows)" "$WORK/pid-$h.out")" -gt 0 ] ||
 		fail "runqslower -p ${loops[1]} ($h) reported nothing"
 done
+# -c: a loop in a cgroup, contending with the others; the tracepoint's
+# woken threads are matched to the cgroup from /proc
+cg=$(diag_mkcgroup runqslower)
+bash -c "echo \$\$ >'$cg/cgroup.procs' && exec taskset -c 0 bash -c 'while :; do :; done'" &
+inside=$!
+add_pid "$inside"
+for h in default tracepoint; do
+	args=(-c "$cg" --json --duration 1.5 1000)
+	[ "$h" = default ] || args+=(--hook "$h")
+	diag_start "cg-$h" runqslower "${args[@]}"
+	diag_finish "cg-$h"
+	assert_eq "$(diag_json "sorted({r['pid'] for r in rows})" "$WORK/cg-$h.out")" "[$inside]" \
+		"runqslower -c ($h): processes reported"
+done
+kill "$inside"
 diag_start idle runqslower -p "$sleeper" --json --duration 1 0
 diag_finish idle
 assert_eq "$(wc -l <"$WORK/idle.out")" 0 "runqslower -p of a sleeping process: events"
