@@ -35,6 +35,10 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_oomkill,
 	&diag_tool_tcpretrans,
 	&diag_tool_tcpstates,
+	&diag_tool_runqslower,
+	&diag_tool_profile,
+	&diag_tool_nosched,
+	&diag_tool_loadtask,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };
@@ -56,7 +60,8 @@ static void group_usage(FILE *f)
 		   "       anole diag TOOL [options] [INTERVAL [COUNT]]\n\n"
 		   "eBPF diagnosis tools, compiled once (CO-RE) and adapted at run time to the\n"
 		   "kernel: each picks the first hook that loads here (fentry, kprobe, tp_btf,\n"
-		   "raw_tp, tracepoint). 'anole diag list' shows how each runs on this kernel.\n\n"
+		   "raw_tp, tracepoint, perf_event). 'anole diag list' shows how each runs on\n"
+		   "this kernel.\n\n"
 		   "tools:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(tools); i++)
 		fprintf(f, "  %-12s %s\n", tools[i]->name, tools[i]->summary);
@@ -65,6 +70,10 @@ static void group_usage(FILE *f)
 
 static void tool_usage(FILE *f, const struct diag_tool *t)
 {
+	struct strbuf hooks = STRBUF_INIT;
+
+	for (int i = 0; t->variants && t->variants[i].hook; i++)
+		strbuf_addf(&hooks, "%s%s", i ? "," : "", t->variants[i].hook);
 	fprintf(f, "usage: %s\n\n%s.\n\n", t->usage, t->summary);
 	if (t->help && *t->help)
 		fprintf(f, "options:\n%s", t->help);
@@ -75,14 +84,19 @@ static void tool_usage(FILE *f, const struct diag_tool *t)
 		fprintf(f, "  -c, --cgroup PATH      only tasks in this cgroup v2 directory or below\n");
 	fprintf(f, "      --duration SECONDS collect for SECONDS, report, exit\n"
 		   "      --json             one JSON object per %s, one per line\n"
-		   "  -T, --timestamp        print the time of each %s\n"
-		   "      --hook LIST        consider only these hooks, in the tool's order:\n"
-		   "                         fentry,kprobe,tp_btf,raw_tp,tracepoint\n"
-		   "  -v, --verbose          say which hook is used and why others were skipped;\n"
-		   "                         twice: libbpf's own messages too\n"
-		   "  -h, --help             this help\n",
+		   "  -T, --timestamp        print the time of each %s\n",
 		t->flags & DIAG_F_HIST ? "report" : "event", t->flags & DIAG_F_HIST ? "report" : "event");
-	if (t->flags & DIAG_F_HIST)
+	if (t->skel)
+		fprintf(f, "      --hook LIST        consider only these hooks, in the tool's order:\n"
+			   "                         %s\n"
+			   "  -v, --verbose          say which hook is used and why others were skipped;\n"
+			   "                         twice: libbpf's own messages too\n", hooks.buf);
+	fprintf(f, "  -h, --help             this help\n");
+	strbuf_release(&hooks);
+	if (t->flags & DIAG_F_SNAPSHOT)
+		fprintf(f, "\nWith INTERVAL, report now and every INTERVAL seconds (COUNT times);\n"
+			   "without, report once.\n");
+	else if (t->flags & DIAG_F_HIST)
 		fprintf(f, "\nWith INTERVAL, report every INTERVAL seconds (COUNT times); without,\n"
 			   "report once at the end (Ctrl-C, SIGTERM or --duration).\n");
 	else
@@ -214,6 +228,21 @@ static int diag_list(int argc, char **argv)
 		void *skel = NULL;
 		int ret = -ENOENT;
 
+		if (!t->skel) {
+			/* no BPF: it runs wherever its source can be read */
+			if (json) {
+				strbuf_addf(&sb, "%s{\"name\":", ti ? "," : "");
+				strbuf_add_json_string(&sb, t->name, strlen(t->name));
+				strbuf_addstr(&sb, ",\"summary\":");
+				strbuf_add_json_string(&sb, t->summary, strlen(t->summary));
+				strbuf_addstr(&sb, ",\"runs\":true,\"hook\":\"procfs\",\"attach\":[");
+				strbuf_add_json_string(&sb, t->source, strlen(t->source));
+				strbuf_addstr(&sb, "],\"hooks\":[\"procfs\"],\"skipped\":[]}");
+			} else {
+				printf("%-12s %-11s %s\n", t->name, "procfs", t->source);
+			}
+			continue;
+		}
 		memset(&res, 0, sizeof(res));
 		res.variant = -1;
 		if (btf)
@@ -358,7 +387,7 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 	sigdelset(&unblocked, SIGHUP);
 
 	o->mono_to_real = now_real() - now_mono();
-	ret = diag_hooks_open(t->skel, t->variants, &ho, &skel, &res);
+	ret = t->skel ? diag_hooks_open(t->skel, t->variants, &ho, &skel, &res) : 0;
 	if (ret) {
 		report_no_hook(t, &res, ret);
 		ret = 1;
@@ -373,6 +402,12 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 	start = now_mono();
 	end = o->duration ? start + o->duration : INFINITY;
 	next_report = (t->flags & DIAG_F_HIST) && o->interval ? start + o->interval : INFINITY;
+	/* a snapshot reports at once; without INTERVAL that is all */
+	if (t->flags & DIAG_F_SNAPSHOT) {
+		next_report = start;
+		if (!o->interval)
+			o->count = 1;
+	}
 	ret = 0;
 	while (!stop_signal) {
 		double now = now_mono(), wake = end < next_report ? end : next_report;
@@ -419,7 +454,8 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 	if (rb)
 		ring_buffer__consume(rb);
 	/* the partial interval (or the only report), unless just printed */
-	if (!ret && (t->flags & DIAG_F_HIST) && !(o->count && reports >= o->count) &&
+	if (!ret && (t->flags & DIAG_F_HIST) && !(t->flags & DIAG_F_SNAPSHOT) &&
+	    !(o->count && reports >= o->count) &&
 	    now_mono() - last_report > 0.05 && (ret = t->report(skel, o)))
 		anole_error(-ret, "%s: reading the histogram", t->name);
 	if (t->stop)
@@ -492,10 +528,16 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 		case OPT_HOOK: {
 			char *list = xstrdup(optarg), *save = NULL;
 
+			if (!t->skel) {
+				free(list);
+				ret = usage_error(t->name, "--hook does not apply to this tool (no BPF)");
+				break;
+			}
 			for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save))
 				if (!diag_hook_name_valid(h)) {
 					ret = usage_error(t->name, "--hook takes hooks among fentry, "
-								   "kprobe, tp_btf, raw_tp, tracepoint");
+								   "kprobe, tp_btf, raw_tp, tracepoint, "
+								   "perf_event");
 					break;
 				}
 			free(list);
@@ -529,6 +571,14 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 	if (ret)
 		return ret < 0 ? 0 : ret;
 
+	for (int i = 0; optind < argc && t->positional; i++, optind++) {
+		int r = t->positional(i, argv[optind]);
+
+		if (r == -EINVAL)
+			return usage_error(t->name, "bad argument");
+		if (r)
+			return 1;
+	}
 	if (optind < argc && !(t->flags & DIAG_F_HIST))
 		return usage_error(t->name, "takes no INTERVAL or COUNT (use --duration)");
 	if (optind < argc && parse_seconds(argv[optind++], &o.interval))
@@ -576,7 +626,7 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 			return 1;
 		o.filter.cgroup_id = id;
 	}
-	if (diag_btf_check())
+	if (t->skel && diag_btf_check())
 		return 1;
 	return run_tool(t, &o);
 }

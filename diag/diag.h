@@ -37,6 +37,9 @@ enum {
 	DIAG_F_HIST = 1,   /* reports histograms: takes [INTERVAL [COUNT]] */
 	DIAG_F_PID = 2,    /* honours -p */
 	DIAG_F_CGROUP = 4, /* honours -c */
+	/* with DIAG_F_HIST: a snapshot of the system (no BPF, skel NULL): a report
+	 * at once, then every INTERVAL; without INTERVAL, one report and exit */
+	DIAG_F_SNAPSHOT = 8,
 };
 
 struct diag_tool {
@@ -47,10 +50,14 @@ struct diag_tool {
 	const char *shortopts; /* its short options (getopt syntax) */
 	const struct option *longopts; /* its long options, ended by {0}; may be NULL */
 	unsigned flags;
-	const struct diag_skel_ops *skel;
+	const struct diag_skel_ops *skel; /* NULL: a tool without BPF (DIAG_F_SNAPSHOT) */
 	const struct diag_variant *variants;
+	const char *source;   /* tools without BPF: what they read, for `diag list` */
 	/* A tool option: 0, or -EINVAL after printing why. */
 	int (*parse)(int opt, const char *arg);
+	/* Event tools taking positional arguments (e.g. runqslower's MIN_US):
+	 * the i-th one; 0, or -EINVAL. NULL: they take none. */
+	int (*positional)(int i, const char *arg);
 	/* Before each load: set the skeleton's .rodata from o and the tool options. */
 	int (*prepare)(void *skel, const struct diag_opts *o);
 	/* Attached: print a header, and set *rb for event tools. */
@@ -69,6 +76,10 @@ extern const struct diag_tool diag_tool_offcputime;
 extern const struct diag_tool diag_tool_oomkill;
 extern const struct diag_tool diag_tool_tcpretrans;
 extern const struct diag_tool diag_tool_tcpstates;
+extern const struct diag_tool diag_tool_runqslower;
+extern const struct diag_tool diag_tool_profile;
+extern const struct diag_tool diag_tool_nosched;
+extern const struct diag_tool diag_tool_loadtask;
 
 /* helpers for tools */
 
@@ -98,6 +109,17 @@ int diag_open_events(struct ring_buffer **rb, int map_fd,
 		     int (*fn)(void *ctx, void *data, size_t size),
 		     const struct diag_opts *o, const char *header_fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/* "HH:MM:SS " of a bpf_ktime_get_ns() time, for a -T column. */
+void diag_add_event_time(struct strbuf *sb, const struct diag_opts *o, uint64_t ns);
+/* Does thread TID pass -p and -c, as /proc shows it now? For events whose
+ * task the BPF side could not check. *tgid: its process, 0 if it is gone
+ * (then it passes only when there is no filter). */
+bool diag_thread_wanted(const struct diag_opts *o, uint32_t tid, uint32_t *tgid);
+/* The frames of stack ID in a BPF stack trace map, innermost first: how
+ * many (at most max), 0 if none (ID < 0, or the stack was replaced). */
+int diag_stack_read(int map_fd, int32_t id, uint64_t *ips, int max);
+/* A kernel frame's function name from /proc/kallsyms, else "0xADDR" in buf. */
+const char *diag_kframe_name(uint64_t ip, char *buf, size_t len);
 /* Warn, at exit, about events the BPF side could not hand over. */
 void diag_warn_dropped(const char *tool, unsigned long long dropped);
 

@@ -9,10 +9,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 double diag_ktime_to_real(const struct diag_opts *o, uint64_t ns)
 {
@@ -148,4 +150,136 @@ void diag_warn_dropped(const char *tool, unsigned long long dropped)
 {
 	if (dropped)
 		anole_warn("%s: %llu events lost (output too slow)", tool, dropped);
+}
+
+void diag_add_event_time(struct strbuf *sb, const struct diag_opts *o, uint64_t ns)
+{
+	time_t t = (time_t)diag_ktime_to_real(o, ns);
+	struct tm tm;
+	char buf[16];
+
+	localtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
+	strbuf_addf(sb, "%-8s ", buf);
+}
+
+/* The line of /proc/TID/FILE starting with PREFIX, without it; false if none. */
+static bool proc_line(uint32_t tid, const char *file, const char *prefix, char *out, size_t n)
+{
+	char path[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/%s", tid, file);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (!strncmp(line, prefix, strlen(prefix))) {
+			snprintf(out, n, "%s", line + strlen(prefix));
+			out[strcspn(out, "\n")] = '\0';
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+/* Where the cgroup v2 hierarchy is mounted, "" if nowhere. */
+static void cgroup2_mount(char *out, size_t n)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	/* "36 25 0:31 / /sys/fs/cgroup rw,... shared:9 - cgroup2 cgroup2 rw" */
+	while (!out[0] && fgets(line, sizeof(line), f)) {
+		char *sep = strstr(line, " - "), *save = NULL, *tok;
+		int field = 0;
+
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
+			continue;
+		for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			if (++field == 5) {
+				snprintf(out, n, "%s", tok);
+				break;
+			}
+	}
+	fclose(f);
+}
+
+static bool cgroup_dir_id(const char *path, uint64_t *id)
+{
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + 64];
+	} h;
+	int mount_id;
+
+	h.fh.handle_bytes = sizeof(h.buf) - sizeof(struct file_handle);
+	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0) ||
+	    h.fh.handle_bytes < sizeof(*id))
+		return false;
+	memcpy(id, h.fh.f_handle, sizeof(*id));
+	return true;
+}
+
+bool diag_thread_wanted(const struct diag_opts *o, uint32_t tid, uint32_t *tgid)
+{
+	char buf[4096], dir[8192];
+	size_t root_len;
+
+	*tgid = 0;
+	if (proc_line(tid, "status", "Tgid:", buf, sizeof(buf)))
+		*tgid = (uint32_t)strtoul(buf, NULL, 10);
+	if (!o->filter.tgid && !o->filter.cgroup_id)
+		return true;
+	if (!*tgid || (o->filter.tgid && *tgid != o->filter.tgid))
+		return false;
+	if (!o->filter.cgroup_id)
+		return true;
+	/* its cgroup v2 and the ones above it, up to the root */
+	if (!proc_line(tid, "cgroup", "0::", buf, sizeof(buf)))
+		return false;
+	cgroup2_mount(dir, sizeof(dir));
+	root_len = strlen(dir);
+	if (!root_len || root_len + strlen(buf) >= sizeof(dir))
+		return false;
+	strcat(dir, buf);
+	for (;;) {
+		uint64_t id;
+		char *slash;
+
+		if (cgroup_dir_id(dir, &id) && id == o->filter.cgroup_id)
+			return true;
+		slash = strrchr(dir, '/');
+		if (!slash || (size_t)(slash - dir) < root_len)
+			return false;
+		*slash = '\0';
+		if (strlen(dir) < root_len)
+			return false;
+	}
+}
+
+int diag_stack_read(int map_fd, int32_t id, uint64_t *ips, int max)
+{
+	int n = 0;
+
+	if (id < 0 || bpf_map_lookup_elem(map_fd, &id, ips))
+		return 0;
+	while (n < max && ips[n])
+		n++;
+	return n;
+}
+
+const char *diag_kframe_name(uint64_t ip, char *buf, size_t len)
+{
+	const struct diag_ksyms *ks = diag_ksyms_shared();
+	const struct diag_ksym *sym = ks ? diag_ksyms_search(ks, (unsigned long)ip) : NULL;
+
+	if (sym)
+		return sym->name;
+	snprintf(buf, len, "0x%llx", (unsigned long long)ip);
+	return buf;
 }

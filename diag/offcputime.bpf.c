@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (Apache-2.0 OR GPL-2.0-only)
 /*
  * offcputime: time threads spend off CPU (blocked, sleeping, preempted),
- * summed by thread and the kernel stack it switched out in. At
+ * summed by thread and the kernel and user stacks it switched out in. At
  * sched_switch the program runs on the outgoing task, so
  * bpf_get_stackid() there is where it blocked; the time is added when the
  * task is switched in again. Two program sets, same logic: tp_btf, raw_tp.
@@ -15,6 +15,8 @@
 
 const volatile __u64 targ_min_us = 1;
 const volatile __u64 targ_max_us = ~0ULL;
+const volatile bool targ_user_only = false;
+const volatile bool targ_kernel_only = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -50,7 +52,9 @@ static __always_inline int on_switch(void *ctx, struct task_struct *prev, struct
 		st.ts = now;
 		st.key.pid = BPF_CORE_READ(prev, tgid);
 		st.key.tid = tid;
-		st.key.kern_stack_id = bpf_get_stackid(ctx, &oc_stacks, 0);
+		st.key.kern_stack_id = targ_user_only ? -1 : bpf_get_stackid(ctx, &oc_stacks, 0);
+		st.key.user_stack_id = targ_kernel_only ? -1 :
+				       bpf_get_stackid(ctx, &oc_stacks, BPF_F_USER_STACK);
 		BPF_CORE_READ_STR_INTO(&st.key.comm, prev, comm);
 		bpf_map_update_elem(&oc_start, &tid, &st, BPF_ANY);
 	}

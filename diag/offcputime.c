@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* anole diag offcputime: off-CPU time by thread and kernel stack. */
+/* anole diag offcputime: off-CPU time by thread and kernel and user stack. */
 #include "diag.h"
 #include "offcputime.h"
 #include "offcputime.skel.h"
+#include "usyms.h"
 
 #include "anole/error.h"
 #include "anole/strbuf.h"
@@ -14,13 +15,16 @@
 #include <string.h>
 #include <time.h>
 
-static bool opt_folded;
+static bool opt_folded, opt_user_only, opt_kernel_only, opt_delimited;
 static unsigned long long opt_min_us = 1, opt_max_us = ~0ULL;
 
 static const struct option offcputime_longopts[] = {
 	{ "folded", no_argument, NULL, 'f' },
 	{ "min-block-time", required_argument, NULL, 'm' },
 	{ "max-block-time", required_argument, NULL, 'M' },
+	{ "user-stacks-only", no_argument, NULL, 'U' },
+	{ "kernel-stacks-only", no_argument, NULL, 'K' },
+	{ "delimited", no_argument, NULL, 'd' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -42,6 +46,17 @@ static int offcputime_parse(int opt, const char *arg)
 	switch (opt) {
 	case 'f':
 		opt_folded = true;
+		return 0;
+	case 'd':
+		opt_delimited = true;
+		return 0;
+	case 'U':
+	case 'K':
+		*(opt == 'U' ? &opt_user_only : &opt_kernel_only) = true;
+		if (opt_user_only && opt_kernel_only) {
+			anole_error(-EINVAL, "offcputime: -U and -K exclude each other");
+			return -EINVAL;
+		}
 		return 0;
 	case 'm':
 		ret = parse_us(arg, &opt_min_us);
@@ -65,13 +80,16 @@ static int offcputime_prepare(void *skel, const struct diag_opts *o)
 	s->rodata->diag_filter = o->filter;
 	s->rodata->targ_min_us = opt_min_us;
 	s->rodata->targ_max_us = opt_max_us;
+	s->rodata->targ_user_only = opt_user_only;
+	s->rodata->targ_kernel_only = opt_kernel_only;
 	return 0;
 }
 
 static int offcputime_start(void *skel, const struct diag_opts *o, struct ring_buffer **rb)
 {
 	if (!o->json && !opt_folded)
-		printf("Tracing off-CPU time (us) by kernel stack... Hit Ctrl-C to end.\n");
+		printf("Tracing off-CPU time (us) by %s stack... Hit Ctrl-C to end.\n",
+		       opt_user_only ? "user" : opt_kernel_only ? "kernel" : "kernel and user");
 	fflush(stdout);
 	return 0;
 }
@@ -137,9 +155,11 @@ static int offcputime_report(void *skel, const struct diag_opts *o)
 	struct offcpu_key key, next, *prev = NULL;
 	struct entry *ents = xcalloc(OFFCPU_MAX_ENTRIES, sizeof(*ents));
 	__u64 *ips = xcalloc(OFFCPU_STACK_DEPTH, sizeof(*ips));
+	__u64 *uips = xcalloc(OFFCPU_STACK_DEPTH, sizeof(*uips));
+	struct diag_usyms *us = diag_usyms_new();
 	size_t n = 0;
 	struct timespec ts;
-	char buf[32];
+	char buf[512];
 
 	while (n < OFFCPU_MAX_ENTRIES && !bpf_map_get_next_key(cfd, prev, &next)) {
 		key = next;
@@ -163,6 +183,11 @@ static int offcputime_report(void *skel, const struct diag_opts *o)
 		struct strbuf sb = STRBUF_INIT;
 		int depth = read_stack(sfd, e->key.kern_stack_id, ips);
 		int top = skip_tracing_frames(ks, ips, depth);
+		int udepth = read_stack(sfd, e->key.user_stack_id, uips);
+		/* -EFAULT: a kernel thread, which has no user stack; -1: not asked for */
+		bool kmiss = !opt_user_only && e->key.kern_stack_id < 0;
+		bool umiss = !opt_kernel_only && e->key.user_stack_id < 0 &&
+			     e->key.user_stack_id != -EFAULT;
 
 		if (o->json) {
 			strbuf_addf(&sb, "{\"tool\":\"offcputime\",\"time\":%.6f,\"pid\":%u,\"tid\":%u,"
@@ -175,23 +200,45 @@ static int offcputime_report(void *skel, const struct diag_opts *o)
 				strbuf_addstr(&sb, j > top ? "," : "");
 				strbuf_add_json_string(&sb, name, strlen(name));
 			}
-			strbuf_addf(&sb, "],\"kernel_stack_missing\":%s}",
-				    e->key.kern_stack_id < 0 ? "true" : "false");
+			strbuf_addstr(&sb, "],\"user_stack\":[");
+			for (int j = 0; j < udepth; j++) {
+				diag_usyms_name(us, e->key.pid, uips[j], j > 0, buf, sizeof(buf));
+				strbuf_addstr(&sb, j ? "," : "");
+				strbuf_add_json_string(&sb, buf, strlen(buf));
+			}
+			strbuf_addf(&sb, "],\"kernel_stack_missing\":%s,\"user_stack_missing\":%s}",
+				    kmiss ? "true" : "false", umiss ? "true" : "false");
 			diag_emit_line(&sb);
 		} else if (opt_folded) {
-			/* flame-graph input: comm;outermost;...;innermost usecs */
+			/* flame-graph input: comm;user outermost..innermost;kernel outermost..innermost usecs */
 			diag_text_bytes(&sb, e->key.comm, strnlen(e->key.comm, sizeof(e->key.comm)));
-			if (e->key.kern_stack_id < 0)
+			if (umiss)
+				strbuf_addstr(&sb, ";[Missed User Stack]");
+			for (int j = udepth - 1; j >= 0; j--) {
+				diag_usyms_name(us, e->key.pid, uips[j], j > 0, buf, sizeof(buf));
+				strbuf_addf(&sb, ";%s", buf);
+			}
+			if (opt_delimited && udepth && depth > top)
+				strbuf_addstr(&sb, ";-");
+			if (kmiss)
 				strbuf_addstr(&sb, ";[Missed Kernel Stack]");
 			for (int j = depth - 1; j >= top; j--)
 				strbuf_addf(&sb, ";%s", sym_name(ks, ips[j], buf, sizeof(buf)));
 			strbuf_addf(&sb, " %llu", (unsigned long long)e->us);
 			diag_emit_line(&sb);
 		} else {
-			if (e->key.kern_stack_id < 0)
+			if (kmiss)
 				printf("    [Missed Kernel Stack]\n");
 			for (int j = top; j < depth; j++)
 				printf("    %s\n", sym_name(ks, ips[j], buf, sizeof(buf)));
+			if (opt_delimited && udepth && depth > top)
+				printf("    --\n");
+			if (umiss)
+				printf("    [Missed User Stack]\n");
+			for (int j = 0; j < udepth; j++) {
+				diag_usyms_name(us, e->key.pid, uips[j], j > 0, buf, sizeof(buf));
+				printf("    %s\n", buf);
+			}
 			diag_text_bytes(&sb, e->key.comm, strnlen(e->key.comm, sizeof(e->key.comm)));
 			printf("    %-16s %s (%u)\n        %llu\n\n", "-", sb.buf, e->key.tid,
 			       (unsigned long long)e->us);
@@ -208,6 +255,8 @@ static int offcputime_report(void *skel, const struct diag_opts *o)
 		strbuf_release(&sb);
 	}
 	fflush(stdout);
+	diag_usyms_free(us);
+	free(uips);
 	free(ips);
 	free(ents);
 	return 0;
@@ -232,12 +281,15 @@ static const struct diag_variant offcputime_variants[] = {
 
 const struct diag_tool diag_tool_offcputime = {
 	.name = "offcputime",
-	.summary = "off-CPU time by thread and kernel stack (blocked, sleeping, preempted)",
+	.summary = "off-CPU time by thread and kernel and user stack (blocked, sleeping, preempted)",
 	.usage = "anole diag offcputime [options] [INTERVAL [COUNT]]",
 	.help = "  -f, --folded           folded output (comm;frame;...;frame usecs), for flame graphs\n"
 		"  -m, --min-block-time US  count off-CPU periods of at least US microseconds (1)\n"
-		"  -M, --max-block-time US  and at most US microseconds (no limit)\n",
-	.shortopts = "fm:M:",
+		"  -M, --max-block-time US  and at most US microseconds (no limit)\n"
+		"  -U, --user-stacks-only   user stacks only\n"
+		"  -K, --kernel-stacks-only kernel stacks only\n"
+		"  -d, --delimited        a \"-\" between kernel and user frames\n",
+	.shortopts = "fm:M:UKd",
 	.longopts = offcputime_longopts,
 	.flags = DIAG_F_HIST | DIAG_F_PID | DIAG_F_CGROUP,
 	.skel = &offcputime_skel,

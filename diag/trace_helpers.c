@@ -17,7 +17,10 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifndef ENOTSUPP
@@ -409,9 +412,13 @@ const char *diag_libbpf_last_warning(void) { return libbpf_last; }
 
 /* ================================================================ hook fallback chain */
 
-enum prog_kind { PK_FENTRY, PK_FEXIT, PK_KPROBE, PK_KRETPROBE, PK_TP_BTF, PK_RAW_TP, PK_TP, PK_UNKNOWN };
+enum prog_kind {
+	PK_FENTRY, PK_FEXIT, PK_KPROBE, PK_KRETPROBE, PK_TP_BTF, PK_RAW_TP, PK_TP, PK_PERF_EVENT,
+	PK_UNKNOWN
+};
 
-static const char *const hook_names[] = { "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint" };
+static const char *const hook_names[] = { "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint",
+					  "perf_event" };
 
 bool diag_hook_name_valid(const char *hook)
 {
@@ -458,6 +465,7 @@ static enum prog_kind parse_section(const char *sec, const char **target)
 		{ "tp_btf", PK_TP_BTF },
 		{ "raw_tp", PK_RAW_TP }, { "raw_tracepoint", PK_RAW_TP },
 		{ "tp", PK_TP }, { "tracepoint", PK_TP },
+		{ "perf_event", PK_PERF_EVENT },
 	};
 	size_t n = strcspn(sec, "/");
 
@@ -465,6 +473,9 @@ static enum prog_kind parse_section(const char *sec, const char **target)
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
 		if (strlen(kinds[i].prefix) == n && !strncmp(sec, kinds[i].prefix, n)) {
 			*target = sec[n] ? sec + n + 1 : "";
+			/* attached by the tool to a CPU clock event on each CPU */
+			if (kinds[i].kind == PK_PERF_EVENT)
+				*target = "cpu-clock";
 			return kinds[i].kind;
 		}
 	*target = sec;
@@ -542,6 +553,19 @@ static int precheck(enum prog_kind kind, const char *target, char *why, size_t n
 			return snprintf(why, n, "tracepoint %.*s:%s does not exist",
 					(int)(slash - target), target, slash + 1), -ENOENT;
 		return 0;
+	case PK_PERF_EVENT: {
+		int fd;
+
+		if (libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_PERF_EVENT, NULL) == 0)
+			return snprintf(why, n, "perf_event programs are not supported"),
+			       -EOPNOTSUPP;
+		fd = diag_perf_clock_open(0, 1000000, false);
+		if (fd < 0)
+			return snprintf(why, n, "cannot open a software CPU clock perf event: %s "
+					"(see kernel.perf_event_paranoid)", strerror(-fd)), fd;
+		close(fd);
+		return 0;
+	}
 	default:
 		return snprintf(why, n, "unknown program kind"), -EINVAL;
 	}
@@ -821,4 +845,79 @@ void diag_hooks_describe(const struct diag_variant *variants, const struct diag_
 		first = false;
 	}
 	strbuf_addch(sb, ')');
+}
+
+/* ================================================================ perf events */
+
+int diag_perf_clock_open(int cpu, uint64_t rate, bool freq)
+{
+	struct perf_event_attr attr;
+	long fd;
+
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_SOFTWARE;
+	attr.config = PERF_COUNT_SW_CPU_CLOCK;
+	attr.freq = freq;
+	if (freq)
+		attr.sample_freq = rate;
+	else
+		attr.sample_period = rate;
+	fd = syscall(__NR_perf_event_open, &attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+struct diag_perf_links {
+	int n;
+	struct bpf_link **links;
+};
+
+int diag_perf_attach(struct bpf_program *prog, uint64_t rate, bool freq,
+		     struct diag_perf_links **out)
+{
+	int ncpu = libbpf_num_possible_cpus(), ret = 0;
+	struct diag_perf_links *pl;
+
+	*out = NULL;
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	pl = xcalloc(1, sizeof(*pl));
+	pl->links = xcalloc((size_t)ncpu, sizeof(*pl->links));
+	for (int cpu = 0; cpu < ncpu; cpu++) {
+		int fd = diag_perf_clock_open(cpu, rate, freq);
+		struct bpf_link *link;
+
+		if (fd == -ENODEV) /* possible but offline */
+			continue;
+		if (fd < 0) {
+			ret = fd;
+			break;
+		}
+		link = bpf_program__attach_perf_event(prog, fd);
+		if (!link) {
+			ret = errno ? -errno : -EINVAL;
+			close(fd);
+			break;
+		}
+		/* the link owns the perf event fd from here on */
+		pl->links[pl->n++] = link;
+	}
+	if (!ret && !pl->n)
+		ret = -ENODEV;
+	if (ret) {
+		diag_perf_detach(pl);
+		return ret;
+	}
+	*out = pl;
+	return 0;
+}
+
+void diag_perf_detach(struct diag_perf_links *pl)
+{
+	if (!pl)
+		return;
+	for (int i = 0; i < pl->n; i++)
+		bpf_link__destroy(pl->links[i]);
+	free(pl->links);
+	free(pl);
 }

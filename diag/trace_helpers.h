@@ -15,6 +15,7 @@
 #include "anole/strbuf.h"
 
 struct bpf_object;
+struct bpf_program;
 
 /* ------------------------------------------------------------ histograms */
 
@@ -86,12 +87,27 @@ void diag_libbpf_log_init(void);
  * line), "" if none. */
 const char *diag_libbpf_last_warning(void);
 
+/* ------------------------------------------------------------ perf events */
+
+/* A software CPU clock perf event on one CPU (all tasks): a sample every
+ * RATE ns, or RATE times a second if FREQ. Its fd, or -errno (-ENODEV:
+ * an offline CPU). */
+int diag_perf_clock_open(int cpu, uint64_t rate, bool freq);
+
+/* SEC("perf_event") programs have no automatic attach: these attach one to
+ * a CPU clock event on every online CPU, and detach it (closing the events). */
+struct diag_perf_links;
+int diag_perf_attach(struct bpf_program *prog, uint64_t rate, bool freq,
+		     struct diag_perf_links **out);
+void diag_perf_detach(struct diag_perf_links *pl);
+
 /* ------------------------------------------------------------ hook fallback chain */
 
 /*
  * A tool's BPF object holds one program set per way of hooking the kernel
  * ("variant"): fentry/fexit, kprobe/kretprobe, tp_btf, raw_tp, classic
- * tracepoint. The tool lists its variants in preference order; at run time
+ * tracepoint, perf_event (a sampling program, attached by the tool to a CPU
+ * clock on each CPU in its skeleton ops' attach: diag_perf_attach()). The tool lists its variants in preference order; at run time
  * diag_hooks_open() checks each (cheap checks first: kernel BTF, kprobe
  * support, symbol, tracepoint, tracefs) and loads and attaches the first
  * that works, with only that variant's programs autoloaded. Optional
@@ -114,7 +130,7 @@ struct diag_hook_prog {
 #define DIAG_VARIANTS_END { .hook = NULL }
 
 struct diag_variant {
-	const char *hook; /* "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint" */
+	const char *hook; /* "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint", "perf_event" */
 	struct diag_hook_prog progs[DIAG_VARIANT_MAX_PROGS]; /* ended by name == NULL */
 };
 

@@ -9,7 +9,7 @@
 . "$TESTDIR/diag_lib.sh"
 need_diag
 
-tools="runqlat execsnoop opensnoop biolatency"
+tools="runqlat execsnoop opensnoop biolatency runqslower profile nosched loadtask"
 
 # expect RC PATTERN ARGS...: `anole ARGS` exits RC within 30 s, stderr matches PATTERN
 expect() {
@@ -97,6 +97,9 @@ unshare -m --propagation private bash -c \
 	'mount -t tmpfs none /sys/kernel/btf && exec "$0" diag list --json' "$ANOLE" \
 	>"$WORK/nobtf.json" 2>"$WORK/nobtf.err" || fail "anole diag list without BTF failed"
 assert_eq "$(diag_json 'rows[0]["btf"]' "$WORK/nobtf.json")" False "list without BTF: btf"
-assert_eq "$(diag_json 'any(t["runs"] for t in rows[0]["tools"])' "$WORK/nobtf.json")" False \
-	"list without BTF: a tool runs"
+# (loadtask reads /proc: no BPF, no BTF needed)
+assert_eq "$(diag_json 'any(t["runs"] for t in rows[0]["tools"] if t["hook"] != "procfs")' "$WORK/nobtf.json")" False \
+	"list without BTF: a BPF tool runs"
+assert_eq "$(diag_json '[t["name"] for t in rows[0]["tools"] if t["runs"]]' "$WORK/nobtf.json")" "['loadtask']" \
+	"list without BTF: the tools that run"
 log "pass"

@@ -6,7 +6,8 @@
 # do_nanosleep - with the hook chosen here and the raw_tp fallback; -p on a
 # process blocked reading a pipe reports only that process, in pipe_read;
 # -c reports only the cgroup's tasks; text and folded output. No BPF object
-# is left after any run.
+# is left after any run. User stacks: the reader's, symbolised, starts in
+# libc's read().
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
 need_diag
@@ -68,6 +69,10 @@ assert_eq "$others" "[]" "offcputime -p $reader: other processes"
 us=$(diag_json "sum(r['usecs'] for r in rows if r['pid'] == $reader and any('pipe_read' in f for f in r['kernel_stack']))" "$WORK/pid.out")
 log "reader $reader: $us us off CPU in pipe_read"
 [ "$us" -ge 1000000 ] || fail "offcputime -p $reader: only $us us in pipe_read: $(cat "$WORK/pid.out")"
+# its user stack too (libdwfl): the libc read() it blocked in
+ur=$(diag_json "sum(r['usecs'] for r in rows if r['pid'] == $reader and r['user_stack'] and 'read' in r['user_stack'][0])" "$WORK/pid.out")
+log "reader $reader: $ur us off CPU in a user read() frame"
+[ "$ur" -ge 1000000 ] || fail "offcputime -p $reader: user stacks without read(): $(cat "$WORK/pid.out")"
 
 # 3. -c: only the cgroup's tasks
 cg=$(diag_mkcgroup offcputime)
