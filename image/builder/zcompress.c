@@ -89,6 +89,7 @@ struct zctx {
 	bool lzma_inited;
 	uint8_t *scratch;
 	size_t scratch_len;
+	double last_ratio;          /* input / output of the last fit, a guess for the next */
 };
 
 static pthread_key_t ctx_key;
@@ -236,8 +237,10 @@ static int fit_search(struct zctx *c, whole_fn fn, const struct zalg *z,
 	uint8_t *tmp = scratch(c, cap);
 	int err = 0;
 
-	/* most data compresses less than 4:1 at these sizes */
-	guess = *srclen / 4 > cap ? cap * 4 : *srclen;
+	/* start from the ratio of the previous pcluster: neighbours look alike */
+	guess = (size_t)((double)cap * (c->last_ratio > 1.0 ? c->last_ratio * 0.98 : 2.0));
+	if (guess > *srclen)
+		guess = *srclen;
 	for (int tries = 0; tries < 12 && hi - lo > 1; tries++) {
 		size_t out;
 
@@ -264,6 +267,90 @@ static int fit_search(struct zctx *c, whole_fn fn, const struct zalg *z,
 			break;
 	}
 	*srclen = lo;
+	if (best)
+		c->last_ratio = (double)lo / (double)best;
+	return (int)best;
+}
+
+/*
+ * zstd: a streaming pass that flushes every `step` input bytes shows how
+ * much input fits (flushed blocks cost a little more than one-shot ones),
+ * then one-shot compression of that prefix, and one try a step longer.
+ * About two compressions per pcluster instead of a dozen for bisection.
+ */
+static int zstd_fit(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
+		    const uint8_t *src, size_t *srclen, uint8_t *dst, size_t cap)
+{
+	size_t step = cap / 8 > 512 ? cap / 8 : 512, fit = 0, best = 0, out_cap = cap * 2 + 4096;
+	size_t len;
+	bool extended = false;
+	uint8_t *tmp = scratch(c, out_cap);
+	ZSTD_outBuffer out = { tmp, out_cap, 0 };
+	ZSTD_inBuffer in = { src, 0, 0 };
+	int err = 0;
+
+	/* most pclusters look like the previous one: try its ratio first */
+	if (c->last_ratio > 1.0) {
+		size_t guess = (size_t)((double)cap * c->last_ratio * 0.97), r;
+
+		if (guess < *srclen) {
+			r = zstd_whole(c, z, p, src, guess, tmp, cap, &err);
+			if (err)
+				return err;
+			if (r && cap - r < cap / 32) {
+				memcpy(dst, tmp, r);
+				*srclen = guess;
+				c->last_ratio = (double)guess / (double)r;
+				return (int)r;
+			}
+		}
+	}
+	zstd_whole(c, z, p, src, 0, tmp, 0, &err);     /* set up the context */
+	if (err)
+		return err;
+	ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only);
+	while (in.size < *srclen) {
+		size_t r;
+
+		in.size = in.size + step < *srclen ? in.size + step : *srclen;
+		do {
+			r = ZSTD_compressStream2(c->zstd, &out, &in, ZSTD_e_flush);
+			if (ZSTD_isError(r))
+				return -EIO;
+		} while (r && out.pos < out.size);
+		/* 3 bytes close the frame */
+		if (out.pos + 3 > cap || r)
+			break;
+		fit = in.size;
+	}
+	ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only);
+	len = fit ? fit : step;
+	for (;;) {
+		size_t r;
+
+		if (len > *srclen)
+			len = *srclen;
+		r = zstd_whole(c, z, p, src, len, tmp, cap, &err);
+		if (err)
+			return err;
+		if (r) {
+			memcpy(dst, tmp, r);
+			best = r;
+			fit = len;
+			if (extended || len == *srclen || cap - r < cap / 64)
+				break;
+			/* the one-shot form left room: one step more */
+			extended = true;
+			len += step;
+			continue;
+		}
+		if (best || len <= 64)
+			break;
+		len = len > step ? len - step : len / 2;
+	}
+	*srclen = best ? fit : 0;
+	if (best)
+		c->last_ratio = (double)fit / (double)best;
 	return (int)best;
 }
 
@@ -331,8 +418,7 @@ int zalg_compress_fit(const struct zalg *z, const struct zalg_params *p, const v
 		c = thread_ctx();
 		return fit_search(c, deflate_whole, z, p, src, srclen, dst, cap);
 	case Z_EROFS_COMPRESSION_ZSTD:
-		c = thread_ctx();
-		return fit_search(c, zstd_whole, z, p, src, srclen, dst, cap);
+		return zstd_fit(thread_ctx(), z, p, src, srclen, dst, cap);
 	}
 	return -EINVAL;
 }
