@@ -189,6 +189,13 @@ static void print_build_stats(const struct anole_build_opts *o,
 			    (unsigned long long)st->files_deduped,
 			    (unsigned long long)st->chunks,
 			    (unsigned long long)st->chunks_deduped);
+		if (o->data_compress) {
+			strbuf_addstr(&sb, ",\"compression\":");
+			strbuf_add_json_string(&sb, o->data_compress, strlen(o->data_compress));
+			strbuf_addf(&sb, ",\"pcluster_size\":%u,\"compressed_files\":%llu",
+				    o->pcluster_size ? o->pcluster_size : 4096,
+				    (unsigned long long)st->compressed_files);
+		}
 		if (st->nblobs) {
 			strbuf_addf(&sb, ",\"blob_bytes\":%llu,\"blobs\":[",
 				    (unsigned long long)st->blob_bytes);
@@ -228,6 +235,10 @@ static void print_build_stats(const struct anole_build_opts *o,
 		   o->output, (unsigned long long)st->inodes, (unsigned long long)st->files,
 		   (unsigned long long)st->dirs, (unsigned long long)st->bytes_in,
 		   (unsigned long long)st->image_bytes);
+	if (o->data_compress)
+		anole_info("%llu files compressed with %s (%.2f:1 overall)",
+			   (unsigned long long)st->compressed_files, o->data_compress,
+			   st->image_bytes ? (double)st->bytes_in / (double)st->image_bytes : 0.0);
 }
 
 static int image_build(int argc, char **argv)
