@@ -247,7 +247,7 @@ static void compress_segment(void *item, void *shared)
 	 * as mkfs.erofs does (zeros would otherwise fill 12 MiB extents) */
 	const uint64_t maxin = 4u << 20;
 	uint8_t *in = xmalloc(j->len ? j->len : 1);
-	uint8_t *out = NULL, *tmp = xmalloc(pcl);
+	uint8_t *out = NULL, *tmp = xmalloc(pcl), *tmp2 = NULL;
 	size_t out_len = 0, out_alloc = 0;
 	uint64_t pos = 0;
 	int ret;
@@ -289,6 +289,33 @@ static void compress_segment(void *item, void *shared)
 			j->idata_len = (uint16_t)c;
 			add_ext(j, la, (uint32_t)rem, 0, ZX_INLINE);
 			break;
+		}
+		/*
+		 * The last extent spills a little into its last block: refit it
+		 * into one block less, so that what it leaves out becomes an
+		 * inline tail, if that cannot cost more (as mkfs.erofs does).
+		 */
+		if (c > (int)blksz && c % blksz && tmp[0] && j->final && j->may_inline &&
+		    take == rem) {
+			size_t take2 = take;
+			int c2;
+
+			if (!tmp2)
+				tmp2 = xmalloc(pcl);
+			c2 = zalg_compress_fit(&j->rule->alg, &b->zparams, in + pos, &take2, tmp2,
+					       (size_t)c / blksz * blksz);
+			if (c2 < 0) {
+				j->err = c2;
+				goto out;
+			}
+			if (c2 > 0 && tmp2[0] && (uint64_t)c2 + (rem - take2) < ALIGN_UP((uint64_t)c, blksz)) {
+				uint8_t *t = tmp;
+
+				tmp = tmp2;
+				tmp2 = t;
+				c = c2;
+				take = take2;
+			}
 		}
 		/*
 		 * Zero padding is found by skipping leading zero bytes, so a
@@ -354,6 +381,7 @@ out:
 	free(in);
 	free(out);
 	free(tmp);
+	free(tmp2);
 }
 
 /* ---- planning ---- */
