@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_BLOBS = 300, OPT_CACHE, OPT_MODE, OPT_PREFETCH, OPT_RECORD, OPT_METRICS,
+enum { OPT_BLOBS = 300, OPT_CACHE, OPT_MODE, OPT_PREFETCH, OPT_RECORD, OPT_METRICS, OPT_NO_DIRECT,
        OPT_RETRIES, OPT_TIMEOUT, OPT_INSECURE, OPT_AUTH, OPT_LAZY, OPT_JSON, OPT_MAX_SIZE };
 
 static int usage_error(const char *verb, const char *msg)
@@ -52,6 +52,9 @@ static const char mount_help[] =
 "      --record FILE        at unmount, write the files in the order they were\n"
 "                           first read (a prefetch list for next time)\n"
 "      --metrics ADDR       serve Prometheus metrics on HOST:PORT (/metrics)\n"
+"      --no-direct          kernel mode: serve blobs that are complete in the\n"
+"                           cache through FUSE too (by default the kernel reads\n"
+"                           them straight from the cache)\n"
 "      --retries N          retries of a failed fetch (default 4)\n"
 "      --timeout MS         per-request timeout (default 30000)\n"
 "      --insecure-registry HOST   plain HTTP for this registry (repeatable)\n"
@@ -68,6 +71,7 @@ int cmd_image_mount(int argc, char **argv)
 		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
 		{ "record", required_argument, NULL, OPT_RECORD },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "no-direct", no_argument, NULL, OPT_NO_DIRECT },
 		{ "retries", required_argument, NULL, OPT_RETRIES },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
@@ -99,6 +103,7 @@ int cmd_image_mount(int argc, char **argv)
 		case OPT_PREFETCH: o.prefetch_list = optarg; break;
 		case OPT_RECORD: o.record_file = optarg; break;
 		case OPT_METRICS: o.metrics_addr = optarg; break;
+		case OPT_NO_DIRECT: o.no_direct = true; break;
 		case OPT_RETRIES:
 			if (anole_parse_size(optarg, &v) || v > 100)
 				return usage_error("mount", "--retries takes 0..100");

@@ -8,6 +8,8 @@
 # - `cache ls --json` shows the blob in use while mounted; `cache gc
 #   --max-size 0` never evicts a blob in use (it stays readable), and evicts
 #   it once unmounted;
+# - a complete cache is read by the kernel directly (kernel mode), unless
+#   --no-direct;
 # - the cache survives a daemon restart: a second mount reads everything
 #   with nothing fetched.
 . "$TESTDIR/lib.sh"
@@ -120,6 +122,22 @@ for mode in fuse kernel; do
 	assert_ge "$S_chunk_hits" 1 "chunk hits ($mode)"
 	lazy_umount "$MNT"
 done
+
+log "kernel mode reads a complete cache directly; --no-direct goes through FUSE"
+lazy_mount "$IMG" "$MNT" "$BLOBS" kernel --cache "$CACHE"
+lazy_snap "$MNT"
+assert_eq "$S_direct_blobs" 1 "blobs read directly from a complete cache"
+compare_trees "$SRC" "$MNT"
+lazy_snap "$MNT"
+assert_eq "$S_reads" 0 "FUSE reads when the kernel reads the cache directly"
+assert_eq "$S_bytes_fetched" 0 "bytes fetched (direct)"
+lazy_umount "$MNT"
+lazy_mount "$IMG" "$MNT" "$BLOBS" kernel --cache "$CACHE" --no-direct
+compare_trees "$SRC" "$MNT"
+lazy_snap "$MNT"
+assert_eq "$S_direct_blobs" 0 "blobs read directly with --no-direct"
+assert_ge "$S_reads" 1 "FUSE reads with --no-direct"
+lazy_umount "$MNT"
 
 log "gc evicts an unused blob"
 "$ANOLE" image cache gc --cache "$CACHE" --max-size 0 --json >"$WORK/gc.json" || fail "cache gc"

@@ -39,6 +39,7 @@ struct lazy_counters {
 struct lazy_blob {
 	struct lazy_cache *cache;
 	struct anole_blob_info info;
+	char *data_path;           /* the cached data: the blob at its own offsets */
 	int data_fd, map_fd, lock_fd;
 	uint8_t *state;
 	uint8_t *bitmap;
@@ -84,6 +85,7 @@ static void blob_free(struct lazy_blob *b)
 	if (b->lock_fd >= 0)
 		close(b->lock_fd);     /* drops the shared flock */
 	free(b->info.chunks);
+	free(b->data_path);
 	free(b->state);
 	free(b->bitmap);
 	free(b->touched);
@@ -166,6 +168,12 @@ int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *
 		ret = anole_error(errno, "cannot lock %s", dir.buf);
 	if (!ret && (b->data_fd = open_in(dir.buf, "data", O_RDWR | O_CREAT, "cache data")) < 0)
 		ret = b->data_fd;
+	if (!ret) {
+		struct strbuf p = STRBUF_INIT;
+
+		strbuf_addf(&p, "%s/data", dir.buf);
+		b->data_path = strbuf_detach(&p, NULL);
+	}
 	if (!ret && fstat(b->data_fd, &st) == 0 && (uint64_t)st.st_size != info->uncompressed_size &&
 	    ftruncate(b->data_fd, (off_t)info->uncompressed_size) < 0)
 		ret = anole_error(errno, "cannot size cache data in %s", dir.buf);
@@ -470,6 +478,17 @@ int lazy_blob_prepare(struct lazy_blob *b, size_t len, uint64_t off)
 }
 
 int lazy_blob_data_fd(const struct lazy_blob *b) { return b->data_fd; }
+const char *lazy_blob_data_path(const struct lazy_blob *b) { return b->data_path; }
+
+bool lazy_blob_complete(struct lazy_blob *b)
+{
+	if (lazy_blob_present_chunks(b) != b->info.nchunks)
+		return false;
+	/* verifies what this run has not, and refetches what fails */
+	if (lazy_blob_fetch_chunks(b, 0, b->info.nchunks ? b->info.nchunks - 1 : 0))
+		return false;
+	return lazy_blob_present_chunks(b) == b->info.nchunks;
+}
 
 int lazy_blob_read(struct lazy_blob *b, void *buf, size_t len, uint64_t off)
 {

@@ -47,8 +47,8 @@ void lazyd_format_stats(struct lazyd *d, bool json, struct strbuf *out)
 	if (!json) {
 		strbuf_addf(out, "mountpoint        %s\nmode              %s\n", d->mnt,
 			    d->kernel_mode ? "kernel" : "fuse");
-		strbuf_addf(out, "blobs             %u (%llu bytes in transport form)\n",
-			    d->ndevblobs, (unsigned long long)blob_bytes);
+		strbuf_addf(out, "blobs             %u (%llu bytes in transport form), %u read directly\n",
+			    d->ndevblobs, (unsigned long long)blob_bytes, d->direct_blobs);
 		strbuf_addf(out, "chunks present    %llu / %llu\n", (unsigned long long)present,
 			    (unsigned long long)total);
 		strbuf_addf(out, "bytes fetched     %llu in %llu requests (%llu chunks)\n",
@@ -74,6 +74,7 @@ void lazyd_format_stats(struct lazyd *d, bool json, struct strbuf *out)
 	}
 	strbuf_addstr(out, "{\"mountpoint\":");
 	strbuf_add_json_string(out, d->mnt, strlen(d->mnt));
+	strbuf_addf(out, ",\"direct_blobs\":%u", d->direct_blobs);
 	strbuf_addf(out, ",\"mode\":\"%s\",\"blobs\":%u,\"blob_bytes\":%llu,\"chunks\":%llu,"
 		    "\"chunks_present\":%llu,\"bytes_fetched\":%llu,\"fetch_requests\":%llu,"
 		    "\"chunks_fetched\":%llu,\"chunk_hits\":%llu,\"chunk_misses\":%llu,"

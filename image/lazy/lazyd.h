@@ -48,6 +48,7 @@ struct lazyd {
 	_Atomic int open_files;        /* blob files the kernel holds open */
 	dev_t fuse_dev;                /* our FUSE connection (fusectl abort) */
 	bool erofs_mounted;
+	unsigned direct_blobs;         /* read by the kernel straight from the cache */
 	_Atomic bool stopping;
 	pthread_mutex_t stop_lock;
 

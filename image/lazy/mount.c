@@ -17,6 +17,8 @@
 #include "anole/xalloc.h"
 
 #include <errno.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -282,21 +284,127 @@ static int start_fuse(struct lazyd *d)
 	return 0;
 }
 
-static int mount_erofs(struct lazyd *d)
+/*
+ * A read-only loop device over path, detached by the kernel once the last
+ * user closes it; the caller keeps *fd open until EROFS holds the device.
+ */
+static int loop_attach(const char *path, char *dev, size_t devlen, int *fd)
+{
+	struct loop_config cfg = { 0 };
+	int ctl, file, n;
+
+	ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -errno;
+	file = open(path, O_RDONLY | O_CLOEXEC);
+	if (file < 0) {
+		close(ctl);
+		return -errno;
+	}
+	for (int tries = 0; tries < 8; tries++) {
+		n = ioctl(ctl, LOOP_CTL_GET_FREE);
+		if (n < 0)
+			break;
+		snprintf(dev, devlen, "/dev/loop%d", n);
+		*fd = open(dev, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0)
+			continue;
+		cfg.fd = (uint32_t)file;
+		cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+		if (ioctl(*fd, LOOP_CONFIGURE, &cfg) == 0) {
+			close(file);
+			close(ctl);
+			return 0;
+		}
+		close(*fd);
+		*fd = -1;
+		if (errno != EBUSY)
+			break;
+	}
+	n = errno ? -errno : -ENODEV;
+	close(file);
+	close(ctl);
+	return n;
+}
+
+enum { VIA_FUSE, VIA_FILE, VIA_LOOP };
+
+static int try_mount_erofs(struct lazyd *d, const int *via)
 {
 	struct strbuf data = STRBUF_INIT;
+	int *loop_fds = xcalloc(d->ndevblobs + 1, sizeof(*loop_fds));
 	int ret = 0;
 
 	for (unsigned i = 0; i < d->ndevblobs; i++)
-		strbuf_addf(&data, "%sdevice=%s/%s", i ? "," : "", d->fuse_mnt,
-			    lazy_blob_info(d->devblobs[i])->hex);
+		loop_fds[i] = -1;
+	for (unsigned i = 0; i < d->ndevblobs && !ret; i++) {
+		struct lazy_blob *b = d->devblobs[i];
+		char dev[32];
+
+		strbuf_addstr(&data, i ? ",device=" : "device=");
+		if (via[i] == VIA_FUSE) {
+			strbuf_addf(&data, "%s/%s", d->fuse_mnt, lazy_blob_info(b)->hex);
+		} else if (via[i] == VIA_FILE) {
+			strbuf_addstr(&data, lazy_blob_data_path(b));
+		} else if (!(ret = loop_attach(lazy_blob_data_path(b), dev, sizeof(dev), &loop_fds[i]))) {
+			strbuf_addstr(&data, dev);
+		}
+	}
 	/* a regular file as source: the kernel's file-backed EROFS mode */
-	if (mount(d->image, d->mnt, "erofs", MS_RDONLY, data.buf) < 0)
-		ret = anole_error(errno, "cannot mount %s on %s (erofs, %s)", d->image, d->mnt,
-				  data.buf);
-	else
-		d->erofs_mounted = true;
+	if (!ret && mount(d->image, d->mnt, "erofs", MS_RDONLY, data.buf) < 0)
+		ret = -errno;
+	if (ret)
+		anole_debug("mount %s (erofs, %s): %s", d->image, data.buf, strerror(-ret));
+	for (unsigned i = 0; i < d->ndevblobs; i++)
+		if (loop_fds[i] >= 0)
+			close(loop_fds[i]);     /* EROFS holds it now, or it goes */
+	free(loop_fds);
 	strbuf_release(&data);
+	return ret;
+}
+
+/*
+ * Blobs whose every chunk is cached and verified are read by the kernel
+ * straight from the cache file (through a loop device where file-backed
+ * mounts are refused, e.g. on tmpfs): no FUSE round trip and no second
+ * page cache. The rest go through our FUSE files. --record needs to see
+ * reads, and --no-direct asks for FUSE throughout.
+ */
+static int mount_erofs(struct lazyd *d)
+{
+	int *via = xcalloc(d->ndevblobs + 1, sizeof(*via));
+	bool any = false;
+	int ret;
+
+	for (unsigned i = 0; i < d->ndevblobs; i++) {
+		via[i] = VIA_FUSE;
+		if (!d->opts->no_direct && !d->opts->record_file && lazy_blob_complete(d->devblobs[i])) {
+			via[i] = VIA_FILE;
+			any = true;
+		}
+	}
+	ret = try_mount_erofs(d, via);
+	if (ret && any) {
+		for (unsigned i = 0; i < d->ndevblobs; i++)
+			via[i] = via[i] == VIA_FILE ? VIA_LOOP : via[i];
+		ret = try_mount_erofs(d, via);
+	}
+	if (ret && any) {
+		for (unsigned i = 0; i < d->ndevblobs; i++)
+			via[i] = VIA_FUSE;
+		ret = try_mount_erofs(d, via);
+	}
+	if (ret) {
+		ret = anole_error(-ret, "cannot mount %s on %s (erofs)", d->image, d->mnt);
+	} else {
+		d->erofs_mounted = true;
+		for (unsigned i = 0; i < d->ndevblobs; i++)
+			d->direct_blobs += via[i] != VIA_FUSE;
+		if (d->direct_blobs)
+			anole_info("%u of %u blobs complete in the cache: read directly", d->direct_blobs,
+				   d->ndevblobs);
+	}
+	free(via);
 	return ret;
 }
 

@@ -115,6 +115,7 @@ struct anole_mount_opts {
 	const char *prefetch_list;
 	const char *record_file;
 	const char *metrics_addr;   /* HOST:PORT for Prometheus scrapes */
+	bool no_direct;             /* kernel mode: serve complete blobs through FUSE too */
 	struct anole_blobstore_opts *store;
 };
 /* Returns once the mount is up (the daemon keeps running), or when the

@@ -60,6 +60,11 @@ int lazy_blob_read(struct lazy_blob *blob, void *buf, size_t len, uint64_t off);
  * bytes can then be read from lazy_blob_data_fd() (zero-copy replies). */
 int lazy_blob_prepare(struct lazy_blob *blob, size_t len, uint64_t off);
 int lazy_blob_data_fd(const struct lazy_blob *blob);
+/* Path of the cached data file (the blob at its own offsets). */
+const char *lazy_blob_data_path(const struct lazy_blob *blob);
+/* Every chunk cached and verified (cached chunks this run has not verified
+ * are checked now; corrupt ones are fetched again). */
+bool lazy_blob_complete(struct lazy_blob *blob);
 /* Make chunks [first, last] present (prefetch). */
 int lazy_blob_fetch_chunks(struct lazy_blob *blob, uint32_t first, uint32_t last);
 
