@@ -548,20 +548,25 @@ if stale "$L/c/local.img" "$L/fio-tree/.done" "$ANOLE_SRC"; then
 fi
 
 echo "anole $("$ANOLE" version | awk '{print $2}'), kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), REPEAT=$REPEAT SEQ_REPEAT=$SEQ_REPEAT"
-bench_a
-bench_b
-bench_c
+# PARTS=c (or a,b...) runs only those measures
+PARTS=${PARTS:-a,b,c}
+case ",$PARTS," in *,a,*) bench_a ;; esac
+case ",$PARTS," in *,b,*) bench_b ;; esac
+case ",$PARTS," in *,c,*) bench_c ;; esac
 
 T_END=$(now)
 echo
 printf 'runtime %.0f s, load at the end %s\n' "$(calc "$T_END - $T_START")" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '(a) start fetch / image size: %s MiB / %s MiB = %s%% at 256K, %s%% at 1M (target <= 10%%); slim tree %s%% / %s%%; with the metadata image %s%% / %s%%\n' \
+case ",$PARTS," in *,a,*) ;; *) A_SKIP=1 ;; esac
+[ -n "${A_SKIP:-}" ] || printf '(a) start fetch / image size: %s MiB / %s MiB = %s%% at 256K, %s%% at 1M (target <= 10%%); slim tree %s%% / %s%%; with the metadata image %s%% / %s%%\n' \
 	"$(mib "${A_FETCH[full-256K]}")" "$(mib "${A_TOTAL[full-256K]}")" "${A_PCT[full-256K]}" "${A_PCT[full-1M]}" \
 	"${A_PCT[slim-256K]}" "${A_PCT[slim-1M]}" "${A_META_PCT[full-256K]}" "${A_META_PCT[full-1M]}"
-printf '(b) cold start: anole %.1f s (256K) / %.1f s (1M) vs tar.gz %.1f s = %.2fx / %.2fx (target <= 0.3x)\n' \
+case ",$PARTS," in *,b,*) ;; *) B_SKIP=1 ;; esac
+[ -n "${B_SKIP:-}" ] || printf '(b) cold start: anole %.1f s (256K) / %.1f s (1M) vs tar.gz %.1f s = %.2fx / %.2fx (target <= 0.3x)\n' \
 	"${B_MED[256K]}" "${B_MED[1M]}" "${B_MED[tar]}" \
 	"$(calc "${B_MED[256K]} / ${B_MED[tar]}")" "$(calc "${B_MED[1M]} / ${B_MED[tar]}")"
-printf '(c) warm 4K read: seq %.2fx, rand %.2fx of local (target >= 0.95x); kernel mode via FUSE (same session) seq %.2fx, rand %.2fx; fuse mode seq %.2fx, rand %.2fx; best runs: seq %.2fx, rand %.2fx\n' \
+case ",$PARTS," in *,c,*) ;; *) C_SKIP=1 ;; esac
+[ -n "${C_SKIP:-}" ] || printf '(c) warm 4K read: seq %.2fx, rand %.2fx of local (target >= 0.95x); kernel mode via FUSE (same session) seq %.2fx, rand %.2fx; fuse mode seq %.2fx, rand %.2fx; best runs: seq %.2fx, rand %.2fx\n' \
 	"$(calc "${C_MED[kernel-read]} / ${C_MED[local-read]}")" \
 	"$(calc "${C_MED[kernel-randread]} / ${C_MED[local-randread]}")" \
 	"$(calc "${C_MED[kfuse-read]} / ${C_MED[local-read]}")" \
