@@ -620,7 +620,9 @@ int builder_compress_files(struct builder *b)
 		struct bnode *n = b->order[i];
 		const struct zrule *r;
 
-		if (!is_reg(n->mode) || !n->size || n->same_data || n->prechunked)
+		/* sparse files stay chunk-based: their holes cost nothing there */
+		if (!is_reg(n->mode) || !n->size || n->same_data || n->prechunked ||
+		    node_is_chunked(b, n))
 			continue;
 		r = rule_for(b, n);
 		if (!r)
