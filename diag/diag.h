@@ -89,6 +89,11 @@ void diag_text_bytes(struct strbuf *sb, const char *s, size_t n);
 const char *diag_tcp_state_name(int state);
 /* The text of an IPv4 (family 2, 4 bytes) or IPv6 (family 10) address. */
 void diag_inet_addr(char *buf, size_t len, int family, const uint8_t *addr);
+/* A disk name (sda, loop0, /dev/loop0; a partition means its disk) as the
+ * kernel's dev_t (major << 20 | minor); errors reported, prefixed by tool. */
+int diag_disk_resolve(const char *tool, const char *name, __u32 *dev);
+/* The /sys/class/block name of a kernel dev_t, else "MAJ:MIN". */
+void diag_disk_name(__u32 dev, char *out, size_t n);
 /* Write sb and a newline to stdout (flushed after each batch of events). */
 void diag_emit_line(struct strbuf *sb);
 
