@@ -35,6 +35,7 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_oomkill,
 	&diag_tool_tcpretrans,
 	&diag_tool_tcpstates,
+	&diag_tool_iohang,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };
@@ -82,7 +83,10 @@ static void tool_usage(FILE *f, const struct diag_tool *t)
 		   "                         twice: libbpf's own messages too\n"
 		   "  -h, --help             this help\n",
 		t->flags & DIAG_F_HIST ? "report" : "event", t->flags & DIAG_F_HIST ? "report" : "event");
-	if (t->flags & DIAG_F_HIST)
+	if ((t->flags & DIAG_F_HIST) && t->default_interval)
+		fprintf(f, "\nReport every INTERVAL seconds (default %g), COUNT times or until\n"
+			   "Ctrl-C, SIGTERM or --duration.\n", t->default_interval);
+	else if (t->flags & DIAG_F_HIST)
 		fprintf(f, "\nWith INTERVAL, report every INTERVAL seconds (COUNT times); without,\n"
 			   "report once at the end (Ctrl-C, SIGTERM or --duration).\n");
 	else
@@ -544,6 +548,8 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error(t->name, "too many arguments");
+	if (!o.interval)
+		o.interval = t->default_interval;
 	if (o.hooks) {
 		bool any = false;
 

@@ -47,6 +47,9 @@ struct diag_tool {
 	const char *shortopts; /* its short options (getopt syntax) */
 	const struct option *longopts; /* its long options, ended by {0}; may be NULL */
 	unsigned flags;
+	/* DIAG_F_HIST tools that scan or report periodically by default: the
+	 * INTERVAL without one (seconds); 0: one report at the end */
+	double default_interval;
 	const struct diag_skel_ops *skel;
 	const struct diag_variant *variants;
 	/* A tool option: 0, or -EINVAL after printing why. */
@@ -69,6 +72,7 @@ extern const struct diag_tool diag_tool_offcputime;
 extern const struct diag_tool diag_tool_oomkill;
 extern const struct diag_tool diag_tool_tcpretrans;
 extern const struct diag_tool diag_tool_tcpstates;
+extern const struct diag_tool diag_tool_iohang;
 
 /* helpers for tools */
 
