@@ -36,6 +36,7 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_tcpretrans,
 	&diag_tool_tcpstates,
 	&diag_tool_iohang,
+	&diag_tool_memleak,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };
@@ -78,7 +79,7 @@ static void tool_usage(FILE *f, const struct diag_tool *t)
 		   "      --json             one JSON object per %s, one per line\n"
 		   "  -T, --timestamp        print the time of each %s\n"
 		   "      --hook LIST        consider only these hooks, in the tool's order:\n"
-		   "                         fentry,kprobe,tp_btf,raw_tp,tracepoint\n"
+		   "                         fentry,kprobe,tp_btf,raw_tp,tracepoint,uprobe\n"
 		   "  -v, --verbose          say which hook is used and why others were skipped;\n"
 		   "                         twice: libbpf's own messages too\n"
 		   "  -h, --help             this help\n",
@@ -303,6 +304,9 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_stop_signal(int sig) { stop_signal = sig; }
 
+/* only to interrupt ppoll(): diag_child_poll() looks at what happened */
+static void on_child_signal(int sig) { (void)sig; }
+
 struct run_ctx {
 	const struct diag_tool *t;
 	struct diag_opts *o;
@@ -360,6 +364,14 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 	sigdelset(&unblocked, SIGINT);
 	sigdelset(&unblocked, SIGTERM);
 	sigdelset(&unblocked, SIGHUP);
+	if (o->child) {
+		struct sigaction sc = { .sa_handler = on_child_signal };
+
+		sigemptyset(&sc.sa_mask);
+		sigaddset(&block, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &block, NULL);
+		sigaction(SIGCHLD, &sc, NULL);
+	}
 
 	o->mono_to_real = now_real() - now_mono();
 	ret = diag_hooks_open(t->skel, t->variants, &ho, &skel, &res);
@@ -370,6 +382,11 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 	}
 	if (t->start && (ret = t->start(skel, o, &rb))) {
 		anole_error(-ret, "%s: cannot start", t->name);
+		ret = 1;
+		goto out;
+	}
+	/* attached: the command may run now */
+	if (o->child && diag_child_release(o->child)) {
 		ret = 1;
 		goto out;
 	}
@@ -392,6 +409,11 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 		}
 		if (ppoll(&pfd, rb ? 1 : 0, tsp, &unblocked) < 0 && errno != EINTR) {
 			ret = anole_error(errno, "%s: poll", t->name);
+			break;
+		}
+		/* the command is exiting: its last report, while its maps are there */
+		if (o->child && diag_child_poll(o->child)) {
+			anole_info("%s: %s is exiting", t->name, o->child->name);
 			break;
 		}
 		if (rb) {
@@ -443,10 +465,23 @@ out:
 static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 {
 	struct diag_opts o = { 0 };
+	struct diag_child child;
 	struct option *longopts;
 	struct strbuf shortopts = STRBUF_INIT;
 	size_t ncommon = ARRAY_SIZE(common_longopts), ntool = 0;
+	char **command = NULL;
 	int opt, ret = 0;
+
+	/* TOOL [options] [INTERVAL [COUNT]] -- COMMAND [ARGS]: the command is
+	 * cut off first, so that getopt never sees its options */
+	for (int i = 1; (t->flags & DIAG_F_COMMAND) && i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			command = argv + i + 1;
+			argc = i;
+			if (!*command)
+				return usage_error(t->name, "-- takes a command to run");
+			break;
+		}
 
 	while (t->longopts && t->longopts[ntool].name)
 		ntool++;
@@ -499,7 +534,7 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 			for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save))
 				if (!diag_hook_name_valid(h)) {
 					ret = usage_error(t->name, "--hook takes hooks among fentry, "
-								   "kprobe, tp_btf, raw_tp, tracepoint");
+								   "kprobe, tp_btf, raw_tp, tracepoint, uprobe");
 					break;
 				}
 			free(list);
@@ -571,6 +606,11 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 		}
 	}
 
+	if (command && o.pid)
+		return usage_error(t->name, "-p and a command exclude each other");
+	if ((t->flags & DIAG_F_TARGET) && !command && !o.pid)
+		return usage_error(t->name, "needs -p PID or -- COMMAND [ARGS]");
+
 	/* bad input: a clear message and status 1, before touching the kernel */
 	if (o.pid && diag_pid_check(o.pid))
 		return 1;
@@ -584,7 +624,17 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 	}
 	if (diag_btf_check())
 		return 1;
-	return run_tool(t, &o);
+	if (command) {
+		if (diag_child_spawn(&child, command))
+			return 1;
+		o.child = &child;
+		o.pid = child.pid;
+		o.filter.tgid = (__u32)child.pid;
+	}
+	ret = run_tool(t, &o);
+	if (command)
+		diag_child_finish(&child);
+	return ret;
 }
 
 int cmd_diag(int argc, char **argv)

@@ -17,6 +17,7 @@
 #include "trace_helpers.h"
 
 struct ring_buffer;
+struct diag_child;
 
 /* Settings common to every tool, parsed by cmd/diag.c. */
 struct diag_opts {
@@ -31,12 +32,15 @@ struct diag_opts {
 	int verbose;           /* -v count */
 	const char *hooks;     /* --hook: hooks to consider */
 	double mono_to_real;   /* add to a CLOCK_MONOTONIC time (s) for the wall clock */
+	struct diag_child *child; /* `-- COMMAND`: the process run (its pid is .pid), else NULL */
 };
 
 enum {
 	DIAG_F_HIST = 1,   /* reports histograms: takes [INTERVAL [COUNT]] */
 	DIAG_F_PID = 2,    /* honours -p */
 	DIAG_F_CGROUP = 4, /* honours -c */
+	DIAG_F_COMMAND = 8, /* can run a command: TOOL [options] -- COMMAND [ARGS] */
+	DIAG_F_TARGET = 16, /* needs a process: -p PID or -- COMMAND */
 };
 
 struct diag_tool {
@@ -73,6 +77,7 @@ extern const struct diag_tool diag_tool_oomkill;
 extern const struct diag_tool diag_tool_tcpretrans;
 extern const struct diag_tool diag_tool_tcpstates;
 extern const struct diag_tool diag_tool_iohang;
+extern const struct diag_tool diag_tool_memleak;
 
 /* helpers for tools */
 
@@ -107,6 +112,32 @@ int diag_open_events(struct ring_buffer **rb, int map_fd,
 		     int (*fn)(void *ctx, void *data, size_t size),
 		     const struct diag_opts *o, const char *header_fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+/*
+ * `-- COMMAND` (diag_child.c): forked at once but held before exec until
+ * released, so a tool attaches to its pid before it runs; traced only so
+ * that it stops at exit with its memory (maps) still readable.
+ */
+struct diag_child {
+	const char *name;
+	int pid;
+	int release_fd, status_fd; /* to let it exec; its exec error, if any */
+	bool traced;   /* seized: stops at exit */
+	bool exiting;  /* stopped at exit, or gone */
+	bool at_exit;  /* stopped at exit now */
+	bool reaped;
+	int status;    /* wait status, once reaped */
+};
+/* Fork it, held; 0 or a reported -errno. */
+int diag_child_spawn(struct diag_child *c, char **argv);
+/* Let it exec: 0, or a reported error (exec failed). */
+int diag_child_release(struct diag_child *c);
+/* Handle what happened to it (non-blocking; after SIGCHLD): true once it
+ * is stopped at its exit or gone. Signals sent to it are delivered. */
+bool diag_child_poll(struct diag_child *c);
+/* Let it finish exiting, or end it (SIGTERM, SIGKILL after 2 s) if it
+ * still runs; reap it. */
+void diag_child_finish(struct diag_child *c);
+
 /* Warn, at exit, about events the BPF side could not hand over. */
 void diag_warn_dropped(const char *tool, unsigned long long dropped);
 

@@ -409,9 +409,13 @@ const char *diag_libbpf_last_warning(void) { return libbpf_last; }
 
 /* ================================================================ hook fallback chain */
 
-enum prog_kind { PK_FENTRY, PK_FEXIT, PK_KPROBE, PK_KRETPROBE, PK_TP_BTF, PK_RAW_TP, PK_TP, PK_UNKNOWN };
+enum prog_kind {
+	PK_FENTRY, PK_FEXIT, PK_KPROBE, PK_KRETPROBE, PK_TP_BTF, PK_RAW_TP, PK_TP,
+	PK_UPROBE, PK_URETPROBE, PK_UNKNOWN
+};
 
-static const char *const hook_names[] = { "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint" };
+static const char *const hook_names[] = { "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint",
+					   "uprobe" };
 
 bool diag_hook_name_valid(const char *hook)
 {
@@ -458,6 +462,7 @@ static enum prog_kind parse_section(const char *sec, const char **target)
 		{ "tp_btf", PK_TP_BTF },
 		{ "raw_tp", PK_RAW_TP }, { "raw_tracepoint", PK_RAW_TP },
 		{ "tp", PK_TP }, { "tracepoint", PK_TP },
+		{ "uprobe", PK_UPROBE }, { "uretprobe", PK_URETPROBE },
 	};
 	size_t n = strcspn(sec, "/");
 
@@ -469,6 +474,19 @@ static enum prog_kind parse_section(const char *sec, const char **target)
 		}
 	*target = sec;
 	return PK_UNKNOWN;
+}
+
+static bool uprobes_supported(void)
+{
+	const char *tfs;
+	char path[256];
+
+	if (!access("/sys/bus/event_source/devices/uprobe/type", F_OK))
+		return true;
+	if (diag_tracefs_ensure(&tfs))
+		return false;
+	snprintf(path, sizeof(path), "%s/uprobe_events", tfs);
+	return !access(path, F_OK);
 }
 
 static bool kprobes_supported(void)
@@ -541,6 +559,13 @@ static int precheck(enum prog_kind kind, const char *target, char *why, size_t n
 		if (access(name, F_OK))
 			return snprintf(why, n, "tracepoint %.*s:%s does not exist",
 					(int)(slash - target), target, slash + 1), -ENOENT;
+		return 0;
+	case PK_UPROBE:
+	case PK_URETPROBE:
+		/* the target (library, function) is the tool's attach op's to find */
+		if (!uprobes_supported())
+			return snprintf(why, n, "this kernel has no uprobes (no uprobe PMU, no "
+					"uprobe_events: CONFIG_UPROBES is off)"), -EOPNOTSUPP;
 		return 0;
 	default:
 		return snprintf(why, n, "unknown program kind"), -EINVAL;
@@ -818,6 +843,8 @@ void diag_hooks_describe(const struct diag_variant *variants, const struct diag_
 		/* "tp/syscalls/sys_enter_openat" -> "syscalls:sys_enter_openat" */
 		for (p = slash ? slash + 1 : w; *p; p++)
 			strbuf_addch(sb, *p == '/' ? ':' : *p);
+		if (!strncmp(w, "uretprobe/", 10))
+			strbuf_addstr(sb, "%return");
 		first = false;
 	}
 	strbuf_addch(sb, ')');
