@@ -58,7 +58,8 @@ static void group_usage(FILE *f)
 		   "       anole diag TOOL [options] [INTERVAL [COUNT]]\n\n"
 		   "eBPF diagnosis tools, compiled once (CO-RE) and adapted at run time to the\n"
 		   "kernel: each picks the first hook that loads here (fentry, kprobe, tp_btf,\n"
-		   "raw_tp, tracepoint). 'anole diag list' shows how each runs on this kernel.\n\n"
+		   "raw_tp, tracepoint; uprobe in user space). 'anole diag list' shows how each\n"
+		   "runs on this kernel.\n\n"
 		   "tools:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(tools); i++)
 		fprintf(f, "  %-12s %s\n", tools[i]->name, tools[i]->summary);

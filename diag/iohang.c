@@ -235,7 +235,7 @@ static const struct diag_variant iohang_variants[] = {
 
 const struct diag_tool diag_tool_iohang = {
 	.name = "iohang",
-	.summary = "block I/O requests outstanding longer than a threshold, even if they never complete",
+	.summary = "block I/O requests outstanding past a threshold, stalled ones included",
 	.usage = "anole diag iohang [options] [INTERVAL [COUNT]]",
 	.help = "  -t, --threshold MS     report requests outstanding for at least MS\n"
 		"                         milliseconds (default 1000)\n"

@@ -400,15 +400,18 @@ static const struct diag_variant memleak_variants[] = {
 
 const struct diag_tool diag_tool_memleak = {
 	.name = "memleak",
-	.summary = "outstanding allocations of a process (malloc & co. not freed), by user stack",
-	.usage = "anole diag memleak [options] (-p PID | [INTERVAL [COUNT]] -- COMMAND [ARGS...])",
-	.help = "  -p, --pid PID          the process to trace (or run COMMAND, after --)\n"
+	.summary = "outstanding (not freed) allocations of a process, by user stack",
+	.usage = "anole diag memleak [options] -p PID [INTERVAL [COUNT]]\n"
+		 "       anole diag memleak [options] [INTERVAL [COUNT]] -- COMMAND [ARGS...]",
+	.help = "  -p PID or -- COMMAND   the process to trace (required): a running one, or\n"
+		"                         COMMAND, started once the probes are attached; the\n"
+		"                         run ends when it exits, with a last report\n"
 		"      --top N            print the N stacks with the most bytes outstanding (10)\n"
 		"  -o, --older MS         count allocations older than MS milliseconds (500)\n"
 		"  -z, --min-size BYTES   only allocations of at least BYTES\n"
 		"  -Z, --max-size BYTES   and at most BYTES\n"
 		"  INTERVAL               report every INTERVAL seconds (default 5); COUNT:\n"
-		"                         that many reports. A COMMAND ends the run when it exits.\n",
+		"                         that many reports\n",
 	.shortopts = "o:z:Z:",
 	.longopts = memleak_longopts,
 	.flags = DIAG_F_HIST | DIAG_F_PID | DIAG_F_COMMAND | DIAG_F_TARGET,
