@@ -75,7 +75,7 @@ static int find_libc(int pid, char *out, size_t len)
 {
 	char path[64], line[PATH_MAX + 256];
 	FILE *f;
-	bool found = false;
+	bool found = false, any = false;
 
 	if (pid)
 		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
@@ -87,6 +87,7 @@ static int find_libc(int pid, char *out, size_t len)
 	while (!found && fgets(line, sizeof(line), f)) {
 		char *file = strchr(line, '/'), *base;
 
+		any = true;
 		if (!file)
 			continue;
 		file[strcspn(file, "\n")] = '\0';
@@ -98,6 +99,9 @@ static int find_libc(int pid, char *out, size_t len)
 		}
 	}
 	fclose(f);
+	if (!any)
+		return anole_error_code(-EINVAL, "memleak: process %d has no user-space memory "
+					"(a kernel thread, or exiting)", pid);
 	if (!found) {
 		if (pid)
 			snprintf(out, len, "/proc/%d/exe", pid);
@@ -116,14 +120,15 @@ static int memleak_prepare(void *skel, const struct diag_opts *o)
 		anole_error(-EINVAL, "memleak: --min-size is above --max-size");
 		return -EINVAL;
 	}
-	/* once: every hook attempt probes the same file */
-	if (target_pid != o->pid || !libc_path[0]) {
-		int ret;
+	static int found_err, found_for = -1;
 
-		target_pid = o->pid;
-		if ((ret = find_libc(target_pid, libc_path, sizeof(libc_path))))
-			return ret;
+	/* once (reported once): every load attempt probes the same file */
+	if (found_for != o->pid) {
+		found_for = target_pid = o->pid;
+		found_err = find_libc(target_pid, libc_path, sizeof(libc_path));
 	}
+	if (found_err)
+		return found_err;
 	s->rodata->diag_filter = o->filter;
 	s->rodata->targ_min_size = opt_min_size;
 	s->rodata->targ_max_size = opt_max_size;
