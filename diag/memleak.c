@@ -143,6 +143,17 @@ static const char *probe_function(const struct bpf_program *prog)
 	return colon ? colon + 1 : NULL;
 }
 
+/* Attach order: free first, then the entry probes, the return probes (which
+ * record) last, so that no allocation is recorded while frees are not seen. */
+static int attach_pass(const struct bpf_program *prog)
+{
+	const char *fn = probe_function(prog);
+
+	if (fn && !strcmp(fn, "free"))
+		return 0;
+	return strncmp(bpf_program__section_name(prog), "uretprobe", 9) ? 1 : 2;
+}
+
 /* The skeleton's attach would want a path in each section: these go on the
  * target's libc, for its pid only. Links are kept in the skeleton, so its
  * destroy detaches them. */
@@ -151,14 +162,15 @@ static int memleak_attach(void *skel)
 	struct memleak_bpf *s = skel;
 	struct bpf_object_skeleton *sk = s->skeleton;
 
-	for (int i = 0; i < sk->prog_cnt; i++) {
+	for (int n = 0; n < 3 * sk->prog_cnt; n++) {
+		int pass = n / sk->prog_cnt, i = n % sk->prog_cnt;
 		struct bpf_program *prog = *sk->progs[i].prog;
 		const char *fn = probe_function(prog);
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = fn,
 			    .retprobe = !strncmp(bpf_program__section_name(prog), "uretprobe", 9));
 		struct bpf_link *link;
 
-		if (!bpf_program__autoload(prog) || !fn)
+		if (!bpf_program__autoload(prog) || !fn || attach_pass(prog) != pass)
 			continue;
 		/* pid 0: ourselves (libbpf), what `anole diag list` tries */
 		link = bpf_program__attach_uprobe_opts(prog, target_pid, libc_path, 0, &uo);
