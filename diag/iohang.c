@@ -161,8 +161,15 @@ static int iohang_start(void *skel, const struct diag_opts *o, struct ring_buffe
 }
 
 struct found {
+	struct iohang_key key;
 	struct iohang_req req;
 };
+
+static int key_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct found *)a)->key, &((const struct found *)b)->key,
+		      sizeof(struct iohang_key));
+}
 
 static int found_cmp(const void *a, const void *b)
 {
@@ -172,6 +179,71 @@ static int found_cmp(const void *a, const void *b)
 	return x->req.start_ns < y->req.start_ns ? -1 : x->req.start_ns > y->req.start_ns;
 }
 
+/* 1 for a request the kernel counts as a write in /sys/block/X/inflight
+ * (op_is_write: odd REQ_OP), 0 for a read, -1 if unknown */
+static int req_dir(const struct iohang_req *r)
+{
+	if (!r->rwbs[0])
+		return r->op & 1;
+	if (strpbrk(r->rwbs, "WD"))
+		return 1;
+	return strpbrk(r->rwbs, "RF") ? 0 : -1;
+}
+
+/* The disk's requests issued to its driver, by direction; -1 if unknown. */
+static void disk_inflight(__u32 dev, long inflight[2])
+{
+	char name[64], path[128];
+	FILE *f;
+
+	inflight[0] = inflight[1] = -1;
+	diag_disk_name(dev, name, sizeof(name));
+	if (strchr(name, ':')) /* no such disk now */
+		return;
+	snprintf(path, sizeof(path), "/sys/class/block/%s/inflight", name);
+	if (!(f = fopen(path, "re")))
+		return;
+	if (fscanf(f, "%ld %ld", &inflight[0], &inflight[1]) != 2)
+		inflight[0] = inflight[1] = -1;
+	fclose(f);
+}
+
+/*
+ * A completion the BPF side missed leaves an entry that would hang forever
+ * (a classic tracepoint program is skipped while another BPF program runs
+ * on that CPU, as when the completion interrupt lands in one). An entry
+ * issued in a direction in which its disk has nothing in flight is such a
+ * one: it goes, unprinted.
+ */
+static bool stale(int fd, const struct found *f, __u32 *last_dev, long inflight[2])
+{
+	int dir = req_dir(&f->req);
+	struct iohang_req now;
+
+	if (!(f->req.flags & IOHANG_ISSUED) || dir < 0)
+		return false;
+	if (*last_dev != f->req.dev) {
+		disk_inflight(f->req.dev, inflight);
+		*last_dev = f->req.dev;
+	}
+	if (inflight[dir] != 0)
+		return false;
+	/* unless it was replaced meanwhile by a new request of that key */
+	if (!bpf_map_lookup_elem(fd, &f->key, &now) && now.start_ns == f->req.start_ns)
+		bpf_map_delete_elem(fd, &f->key);
+	anole_debug("iohang: dropped a request of %u:%u at sector %llu: its completion was "
+		    "missed (nothing in flight)", f->req.dev >> 20, f->req.dev & ((1u << 20) - 1),
+		    (unsigned long long)f->req.sector);
+	return true;
+}
+
+static int dev_cmp(const void *a, const void *b)
+{
+	__u32 x = ((const struct found *)a)->req.dev, y = ((const struct found *)b)->req.dev;
+
+	return x < y ? -1 : x > y;
+}
+
 /* The scan: every request in flight for longer than the threshold. */
 static int iohang_report(void *skel, const struct diag_opts *o)
 {
@@ -179,8 +251,10 @@ static int iohang_report(void *skel, const struct diag_opts *o)
 	int fd = bpf_map__fd(s->maps.ih_inflight);
 	struct iohang_key key, next, *prev = NULL;
 	struct found *hung = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0, cap = 0, kept = 0;
 	double now = now_mono_ns(), threshold_ns = opt_threshold_ms * 1e6;
+	__u32 last_dev = ~0u;
+	long inflight[2] = { -1, -1 };
 
 	for (size_t seen = 0; seen < IOHANG_MAX_INFLIGHT * 2 && !bpf_map_get_next_key(fd, prev, &next);
 	     seen++) {
@@ -197,8 +271,23 @@ static int iohang_report(void *skel, const struct diag_opts *o)
 			cap = cap ? cap * 2 : 16;
 			hung = xrealloc(hung, cap * sizeof(*hung));
 		}
+		hung[n].key = key;
 		hung[n++].req = r;
 	}
+	/* the walk restarts when the key it stands on goes: once each */
+	if (n)
+		qsort(hung, n, sizeof(*hung), key_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!kept || key_cmp(&hung[kept - 1], &hung[i]))
+			hung[kept++] = hung[i];
+	n = kept;
+	kept = 0;
+	if (n)
+		qsort(hung, n, sizeof(*hung), dev_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (!stale(fd, &hung[i], &last_dev, inflight))
+			hung[kept++] = hung[i];
+	n = kept;
 	if (n)
 		qsort(hung, n, sizeof(*hung), found_cmp);
 	for (size_t i = 0; i < n; i++)
@@ -208,9 +297,34 @@ static int iohang_report(void *skel, const struct diag_opts *o)
 	return 0;
 }
 
+/* Runs of the programs the kernel skipped: a classic tracepoint program is
+ * not run while another BPF program runs on that CPU. */
+static unsigned long long recursion_misses(struct iohang_bpf *s)
+{
+	struct bpf_program *prog;
+	unsigned long long n = 0;
+
+	bpf_object__for_each_program(prog, s->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (bpf_program__fd(prog) >= 0 &&
+		    !bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+			n += info.recursion_misses;
+	}
+	return n;
+}
+
 static void iohang_stop(void *skel, const struct diag_opts *o)
 {
 	struct iohang_bpf *s = skel;
+	unsigned long long missed = recursion_misses(s);
+
+	if (missed)
+		anole_warn("iohang: the kernel skipped %llu runs of its programs (another BPF "
+			   "program was running on that CPU): a request whose completion was "
+			   "missed shows as hung until its disk has nothing in flight", missed);
 
 	diag_warn_dropped("iohang", s->bss->ih_dropped);
 	if (s->bss->ih_untracked)
