@@ -17,7 +17,6 @@
 #include "diag_bpf.h"
 #include "iohang.h"
 
-#define MINORBITS 20
 #define REQ_OP_MASK 0xff /* REQ_OP_BITS is 8 */
 
 const volatile __u64 targ_threshold_ns = 1000000000ULL;
@@ -38,24 +37,6 @@ struct {
 
 __u64 ih_dropped = 0;  /* completion events the ring buffer had no room for */
 __u64 ih_untracked = 0; /* requests not tracked: table full */
-
-/* before 5.17 the request pointed at its disk */
-struct request___pre517 {
-	struct gendisk *rq_disk;
-} __attribute__((preserve_access_index));
-
-static __always_inline __u32 rq_dev(struct request *rq)
-{
-	struct gendisk *disk;
-
-	if (bpf_core_field_exists(((struct request___pre517 *)0)->rq_disk))
-		disk = BPF_CORE_READ((struct request___pre517 *)rq, rq_disk);
-	else
-		disk = BPF_CORE_READ(rq, q, disk);
-	if (!disk)
-		return 0;
-	return (__u32)BPF_CORE_READ(disk, major) << MINORBITS | (__u32)BPF_CORE_READ(disk, first_minor);
-}
 
 /* 1 << the bit of a request flag on this kernel, 0 if it has no such flag */
 #define REQ_BIT(name) \
@@ -150,8 +131,9 @@ static __always_inline void completed(struct iohang_key *k, int error)
 
 static __always_inline int rq_seen(struct request *rq, bool issue)
 {
-	struct iohang_key k = { .rq = (__u64)rq, .dev = rq_dev(rq) };
-	struct iohang_req *r = seen(&k, issue, BPF_CORE_READ(rq, start_time_ns));
+	struct iohang_key k = { .rq = (__u64)rq, .dev = diag_rq_dev(rq) };
+	__u64 rq_start = bpf_core_field_exists(rq->start_time_ns) ? BPF_CORE_READ(rq, start_time_ns) : 0;
+	struct iohang_req *r = seen(&k, issue, rq_start);
 
 	if (r) {
 		r->sector = BPF_CORE_READ(rq, __sector);
@@ -163,7 +145,7 @@ static __always_inline int rq_seen(struct request *rq, bool issue)
 
 static __always_inline int rq_requeue(struct request *rq)
 {
-	struct iohang_key k = { .rq = (__u64)rq, .dev = rq_dev(rq) };
+	struct iohang_key k = { .rq = (__u64)rq, .dev = diag_rq_dev(rq) };
 
 	requeued(&k);
 	return 0;
@@ -172,7 +154,7 @@ static __always_inline int rq_requeue(struct request *rq)
 /* merged into another request, which carries its I/O on */
 static __always_inline int rq_merged(struct request *rq)
 {
-	struct iohang_key k = { .rq = (__u64)rq, .dev = rq_dev(rq) };
+	struct iohang_key k = { .rq = (__u64)rq, .dev = diag_rq_dev(rq) };
 
 	bpf_map_delete_elem(&ih_inflight, &k);
 	return 0;
@@ -180,7 +162,7 @@ static __always_inline int rq_merged(struct request *rq)
 
 static __always_inline int rq_done(struct request *rq, int error)
 {
-	struct iohang_key k = { .rq = (__u64)rq, .dev = rq_dev(rq) };
+	struct iohang_key k = { .rq = (__u64)rq, .dev = diag_rq_dev(rq) };
 
 	completed(&k, error);
 	return 0;
