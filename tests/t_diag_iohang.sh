@@ -69,7 +69,7 @@ wait_for() {
 
 # 1. JSON, every disk: a fast write is not reported; the stalled one is,
 # while it is stalled, then as completed
-diag_start json iohang -t 500 --json 0.2
+diag_start json iohang -t 800 --json 0.2
 write_b
 wait "$DD_PID" || fail "a write to $disk failed"
 sleep 1.2
@@ -87,7 +87,7 @@ assert_eq "$(diag_json "$row['comm']" "$WORK/json.out")" dd "comm of the stalled
 assert_eq "$(diag_json "'W' in $row['op']" "$WORK/json.out")" True "op of the stalled request is a write"
 assert_eq "$(diag_json "$row['bytes']" "$WORK/json.out")" 4096 "size of the stalled request"
 assert_eq "$(diag_json "$row['issued']" "$WORK/json.out")" True "the request was issued to the driver"
-assert_eq "$(diag_json "$row['age_ms'] >= 500" "$WORK/json.out")" True "age over the threshold"
+assert_eq "$(diag_json "$row['age_ms'] >= 800" "$WORK/json.out")" True "age over the threshold"
 dev=$(cat "/sys/class/block/$disk/dev")
 assert_eq "$(diag_json "$row['dev']" "$WORK/json.out")" "$dev" "device number"
 sleep 1 # the age grows while it hangs
