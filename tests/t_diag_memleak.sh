@@ -156,6 +156,15 @@ assert_grep "^	30000 bytes in 100 allocations from stack$" "$WORK/cmd.out" "the 
 assert_no_grep "anole_test_tidy_function" "$WORK/cmd.out" "freed allocations"
 assert_grep "is exiting" "$WORK/cmd.err" "the run ends with the command"
 
+# 2b. a run that ends first (--duration) ends the command it started
+diag_start cmdend memleak --duration 1 --json -- "$WORK/leaky" 0
+diag_finish cmdend
+child=$(sed -n 's/^ready \([0-9]*\)$/\1/p' "$WORK/cmdend.out")
+[ -n "$child" ] || fail "the command of the --duration run did not start"
+! kill -0 "$child" 2>/dev/null || { add_pid "$child"; fail "the command ($child) outlived the run"; }
+assert_eq "$(diag_json "len($(stack_of anole_test_leaky_function))" <(grep '^{' "$WORK/cmdend.out"))" 1 \
+	"the leaks of the --duration run's command"
+
 # 3. bad input
 assert_rc 2 "$ANOLE" diag memleak --duration 1
 assert_rc 1 "$ANOLE" diag memleak -p 2147483 --duration 1
