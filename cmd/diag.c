@@ -39,6 +39,8 @@ static const struct diag_tool *const tools[] = {
 	&diag_tool_profile,
 	&diag_tool_nosched,
 	&diag_tool_loadtask,
+	&diag_tool_iohang,
+	&diag_tool_memleak,
 };
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };
@@ -60,8 +62,8 @@ static void group_usage(FILE *f)
 		   "       anole diag TOOL [options] [INTERVAL [COUNT]]\n\n"
 		   "eBPF diagnosis tools, compiled once (CO-RE) and adapted at run time to the\n"
 		   "kernel: each picks the first hook that loads here (fentry, kprobe, tp_btf,\n"
-		   "raw_tp, tracepoint, perf_event). 'anole diag list' shows how each runs on\n"
-		   "this kernel.\n\n"
+		   "raw_tp, tracepoint, perf_event; uprobe in user space). 'anole diag list'\n"
+		   "shows how each runs on this kernel.\n\n"
 		   "tools:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(tools); i++)
 		fprintf(f, "  %-12s %s\n", tools[i]->name, tools[i]->summary);
@@ -96,6 +98,9 @@ static void tool_usage(FILE *f, const struct diag_tool *t)
 	if (t->flags & DIAG_F_SNAPSHOT)
 		fprintf(f, "\nWith INTERVAL, report now and every INTERVAL seconds (COUNT times);\n"
 			   "without, report once.\n");
+	else if ((t->flags & DIAG_F_HIST) && t->default_interval)
+		fprintf(f, "\nReport every INTERVAL seconds (default %g), COUNT times or until\n"
+			   "Ctrl-C, SIGTERM or --duration.\n", t->default_interval);
 	else if (t->flags & DIAG_F_HIST)
 		fprintf(f, "\nWith INTERVAL, report every INTERVAL seconds (COUNT times); without,\n"
 			   "report once at the end (Ctrl-C, SIGTERM or --duration).\n");
@@ -328,6 +333,9 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_stop_signal(int sig) { stop_signal = sig; }
 
+/* only to interrupt ppoll(): diag_child_poll() looks at what happened */
+static void on_child_signal(int sig) { (void)sig; }
+
 struct run_ctx {
 	const struct diag_tool *t;
 	struct diag_opts *o;
@@ -385,6 +393,14 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 	sigdelset(&unblocked, SIGINT);
 	sigdelset(&unblocked, SIGTERM);
 	sigdelset(&unblocked, SIGHUP);
+	if (o->child) {
+		struct sigaction sc = { .sa_handler = on_child_signal };
+
+		sigemptyset(&sc.sa_mask);
+		sigaddset(&block, SIGCHLD);
+		sigprocmask(SIG_BLOCK, &block, NULL);
+		sigaction(SIGCHLD, &sc, NULL);
+	}
 
 	o->mono_to_real = now_real() - now_mono();
 	ret = t->skel ? diag_hooks_open(t->skel, t->variants, &ho, &skel, &res) : 0;
@@ -395,6 +411,11 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 	}
 	if (t->start && (ret = t->start(skel, o, &rb))) {
 		anole_error(-ret, "%s: cannot start", t->name);
+		ret = 1;
+		goto out;
+	}
+	/* attached: the command may run now */
+	if (o->child && diag_child_release(o->child)) {
 		ret = 1;
 		goto out;
 	}
@@ -423,6 +444,11 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 		}
 		if (ppoll(&pfd, rb ? 1 : 0, tsp, &unblocked) < 0 && errno != EINTR) {
 			ret = anole_error(errno, "%s: poll", t->name);
+			break;
+		}
+		/* the command is exiting: its last report, while its maps are there */
+		if (o->child && diag_child_poll(o->child)) {
+			anole_info("%s: %s is exiting", t->name, o->child->name);
 			break;
 		}
 		if (rb) {
@@ -475,10 +501,23 @@ out:
 static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 {
 	struct diag_opts o = { 0 };
+	struct diag_child child;
 	struct option *longopts;
 	struct strbuf shortopts = STRBUF_INIT;
 	size_t ncommon = ARRAY_SIZE(common_longopts), ntool = 0;
+	char **command = NULL;
 	int opt, ret = 0;
+
+	/* TOOL [options] [INTERVAL [COUNT]] -- COMMAND [ARGS]: the command is
+	 * cut off first, so that getopt never sees its options */
+	for (int i = 1; (t->flags & DIAG_F_COMMAND) && i < argc; i++)
+		if (!strcmp(argv[i], "--")) {
+			command = argv + i + 1;
+			argc = i;
+			if (!*command)
+				return usage_error(t->name, "-- takes a command to run");
+			break;
+		}
 
 	while (t->longopts && t->longopts[ntool].name)
 		ntool++;
@@ -537,7 +576,7 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 				if (!diag_hook_name_valid(h)) {
 					ret = usage_error(t->name, "--hook takes hooks among fentry, "
 								   "kprobe, tp_btf, raw_tp, tracepoint, "
-								   "perf_event");
+								   "perf_event, uprobe");
 					break;
 				}
 			free(list);
@@ -594,6 +633,8 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error(t->name, "too many arguments");
+	if (!o.interval)
+		o.interval = t->default_interval;
 	if (o.hooks) {
 		bool any = false;
 
@@ -615,6 +656,11 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 		}
 	}
 
+	if (command && o.pid)
+		return usage_error(t->name, "-p and a command exclude each other");
+	if ((t->flags & DIAG_F_TARGET) && !command && !o.pid)
+		return usage_error(t->name, "needs -p PID or -- COMMAND [ARGS]");
+
 	/* bad input: a clear message and status 1, before touching the kernel */
 	if (o.pid && diag_pid_check(o.pid))
 		return 1;
@@ -628,7 +674,17 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 	}
 	if (t->skel && diag_btf_check())
 		return 1;
-	return run_tool(t, &o);
+	if (command) {
+		if (diag_child_spawn(&child, command))
+			return 1;
+		o.child = &child;
+		o.pid = child.pid;
+		o.filter.tgid = (__u32)child.pid;
+	}
+	ret = run_tool(t, &o);
+	if (command)
+		diag_child_finish(&child);
+	return ret;
 }
 
 int cmd_diag(int argc, char **argv)

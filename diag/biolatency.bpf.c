@@ -12,7 +12,6 @@
 #include "diag_bpf.h"
 #include "biolatency.h"
 
-#define MINORBITS 20
 
 const volatile bool targ_ms = false;
 const volatile bool targ_per_disk = false;
@@ -33,24 +32,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct diag_hist);
 } bl_hists SEC(".maps");
-
-/* before 5.17 the request pointed at its disk */
-struct request___pre517 {
-	struct gendisk *rq_disk;
-} __attribute__((preserve_access_index));
-
-static __always_inline __u32 rq_dev(struct request *rq)
-{
-	struct gendisk *disk;
-
-	if (bpf_core_field_exists(((struct request___pre517 *)0)->rq_disk))
-		disk = BPF_CORE_READ((struct request___pre517 *)rq, rq_disk);
-	else
-		disk = BPF_CORE_READ(rq, q, disk);
-	if (!disk)
-		return 0;
-	return (__u32)BPF_CORE_READ(disk, major) << MINORBITS | (__u32)BPF_CORE_READ(disk, first_minor);
-}
 
 static __always_inline int issue(struct biolatency_key *k)
 {
@@ -90,7 +71,7 @@ static __always_inline int complete(struct biolatency_key *k)
 
 static __always_inline int rq_event(struct request *rq, bool done)
 {
-	struct biolatency_key k = { .rq = (__u64)rq, .dev = rq_dev(rq) };
+	struct biolatency_key k = { .rq = (__u64)rq, .dev = diag_rq_dev(rq) };
 
 	return done ? complete(&k) : issue(&k);
 }

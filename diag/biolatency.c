@@ -8,15 +8,10 @@
 #include "anole/strbuf.h"
 
 #include <bpf/bpf.h>
-#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-#define KDEV(ma, mi) ((__u32)(ma) << 20 | (__u32)(mi))
 
 static bool opt_ms, opt_per_disk;
 static const char *opt_disk;
@@ -29,69 +24,6 @@ static const struct option biolatency_longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* "MAJ:MIN" of /sys/class/block/NAME/dev, as the kernel's dev_t */
-static int read_dev(const char *dir, __u32 *dev)
-{
-	char path[PATH_MAX], buf[32];
-	unsigned ma, mi;
-	FILE *f;
-	int ok;
-
-	snprintf(path, sizeof(path), "%s/dev", dir);
-	if (!(f = fopen(path, "re")))
-		return -errno;
-	ok = fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &ma, &mi) == 2;
-	fclose(f);
-	if (!ok)
-		return -EINVAL;
-	*dev = KDEV(ma, mi);
-	return 0;
-}
-
-/* A disk name (sda, loop0, /dev/loop0; a partition means its disk). */
-static int resolve_disk(const char *name, __u32 *dev)
-{
-	char path[PATH_MAX], real[PATH_MAX];
-	const char *base = strncmp(name, "/dev/", 5) ? name : name + 5;
-
-	if (!*base || strchr(base, '/'))
-		return anole_error_code(-EINVAL, "biolatency: bad disk name '%s'", name);
-	snprintf(path, sizeof(path), "/sys/class/block/%s", base);
-	if (!realpath(path, real))
-		return anole_error_code(-ENOENT, "biolatency: no such disk: %s", name);
-	if ((size_t)snprintf(path, sizeof(path), "%.*s/partition", PATH_MAX - 16, real) >= sizeof(path))
-		return anole_error_code(-ENAMETOOLONG, "biolatency: bad disk name '%s'", name);
-	if (!access(path, F_OK)) /* block I/O is issued to the whole disk */
-		*strrchr(real, '/') = '\0';
-	if (read_dev(real, dev))
-		return anole_error_code(-ENOENT, "biolatency: cannot read the device number of %s",
-					name);
-	return 0;
-}
-
-static void disk_name(__u32 dev, char *out, size_t n)
-{
-	DIR *d = opendir("/sys/class/block");
-	struct dirent *de;
-
-	snprintf(out, n, "%u:%u", dev >> 20, dev & ((1u << 20) - 1));
-	if (!d)
-		return;
-	while ((de = readdir(d))) {
-		char path[PATH_MAX];
-		__u32 v;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/class/block/%s", de->d_name);
-		if (!read_dev(path, &v) && v == dev) {
-			snprintf(out, n, "%.*s", (int)(n - 1), de->d_name);
-			break;
-		}
-	}
-	closedir(d);
-}
-
 static int biolatency_parse(int opt, const char *arg)
 {
 	switch (opt) {
@@ -99,7 +31,7 @@ static int biolatency_parse(int opt, const char *arg)
 	case 'D': opt_per_disk = true; return 0;
 	case 'd':
 		opt_disk = arg;
-		return resolve_disk(arg, &disk_dev) ? -ENOENT : 0;
+		return diag_disk_resolve("biolatency", arg, &disk_dev) ? -ENOENT : 0;
 	}
 	return -EINVAL;
 }
@@ -167,7 +99,7 @@ static int biolatency_report(void *skel, const struct diag_opts *o)
 		/* clear by deleting: disks that go quiet drop out of the next report */
 		bpf_map_delete_elem(fd, &keys[i]);
 		if (opt_per_disk)
-			disk_name(keys[i], name, sizeof(name));
+			diag_disk_name(keys[i], name, sizeof(name));
 		else if (opt_disk)
 			snprintf(name, sizeof(name), "%s", opt_disk);
 		if (o->json) {

@@ -17,6 +17,7 @@
 #include "trace_helpers.h"
 
 struct ring_buffer;
+struct diag_child;
 
 /* Settings common to every tool, parsed by cmd/diag.c. */
 struct diag_opts {
@@ -31,6 +32,7 @@ struct diag_opts {
 	int verbose;           /* -v count */
 	const char *hooks;     /* --hook: hooks to consider */
 	double mono_to_real;   /* add to a CLOCK_MONOTONIC time (s) for the wall clock */
+	struct diag_child *child; /* `-- COMMAND`: the process run (its pid is .pid), else NULL */
 };
 
 enum {
@@ -40,6 +42,8 @@ enum {
 	/* with DIAG_F_HIST: a snapshot of the system (no BPF, skel NULL): a report
 	 * at once, then every INTERVAL; without INTERVAL, one report and exit */
 	DIAG_F_SNAPSHOT = 8,
+	DIAG_F_COMMAND = 16, /* can run a command: TOOL [options] -- COMMAND [ARGS] */
+	DIAG_F_TARGET = 32,  /* needs a process: -p PID or -- COMMAND */
 };
 
 struct diag_tool {
@@ -50,6 +54,9 @@ struct diag_tool {
 	const char *shortopts; /* its short options (getopt syntax) */
 	const struct option *longopts; /* its long options, ended by {0}; may be NULL */
 	unsigned flags;
+	/* DIAG_F_HIST tools that scan or report periodically by default: the
+	 * INTERVAL without one (seconds); 0: one report at the end */
+	double default_interval;
 	const struct diag_skel_ops *skel; /* NULL: a tool without BPF (DIAG_F_SNAPSHOT) */
 	const struct diag_variant *variants;
 	const char *source;   /* tools without BPF: what they read, for `diag list` */
@@ -80,6 +87,8 @@ extern const struct diag_tool diag_tool_runqslower;
 extern const struct diag_tool diag_tool_profile;
 extern const struct diag_tool diag_tool_nosched;
 extern const struct diag_tool diag_tool_loadtask;
+extern const struct diag_tool diag_tool_iohang;
+extern const struct diag_tool diag_tool_memleak;
 
 /* helpers for tools */
 
@@ -100,6 +109,11 @@ void diag_text_bytes(struct strbuf *sb, const char *s, size_t n);
 const char *diag_tcp_state_name(int state);
 /* The text of an IPv4 (family 2, 4 bytes) or IPv6 (family 10) address. */
 void diag_inet_addr(char *buf, size_t len, int family, const uint8_t *addr);
+/* A disk name (sda, loop0, /dev/loop0; a partition means its disk) as the
+ * kernel's dev_t (major << 20 | minor); errors reported, prefixed by tool. */
+int diag_disk_resolve(const char *tool, const char *name, __u32 *dev);
+/* The /sys/class/block name of a kernel dev_t, else "MAJ:MIN". */
+void diag_disk_name(__u32 dev, char *out, size_t n);
 /* Write sb and a newline to stdout (flushed after each batch of events). */
 void diag_emit_line(struct strbuf *sb);
 
@@ -120,6 +134,32 @@ bool diag_thread_wanted(const struct diag_opts *o, uint32_t tid, uint32_t *tgid)
 int diag_stack_read(int map_fd, int32_t id, uint64_t *ips, int max);
 /* A kernel frame's function name from /proc/kallsyms, else "0xADDR" in buf. */
 const char *diag_kframe_name(uint64_t ip, char *buf, size_t len);
+/*
+ * `-- COMMAND` (diag_child.c): forked at once but held before exec until
+ * released, so a tool attaches to its pid before it runs; traced only so
+ * that it stops at exit with its memory (maps) still readable.
+ */
+struct diag_child {
+	const char *name;
+	int pid;
+	int release_fd, status_fd; /* to let it exec; its exec error, if any */
+	bool traced;   /* seized: stops at exit */
+	bool exiting;  /* stopped at exit, or gone */
+	bool at_exit;  /* stopped at exit now */
+	bool reaped;
+	int status;    /* wait status, once reaped */
+};
+/* Fork it, held; 0 or a reported -errno. */
+int diag_child_spawn(struct diag_child *c, char **argv);
+/* Let it exec: 0, or a reported error (exec failed). */
+int diag_child_release(struct diag_child *c);
+/* Handle what happened to it (non-blocking; after SIGCHLD): true once it
+ * is stopped at its exit or gone. Signals sent to it are delivered. */
+bool diag_child_poll(struct diag_child *c);
+/* Let it finish exiting, or end it (SIGTERM, SIGKILL after 2 s) if it
+ * still runs; reap it. */
+void diag_child_finish(struct diag_child *c);
+
 /* Warn, at exit, about events the BPF side could not hand over. */
 void diag_warn_dropped(const char *tool, unsigned long long dropped);
 

@@ -54,6 +54,25 @@ static __always_inline bool diag_current_wanted(void)
 	return diag_task_wanted((struct task_struct *)bpf_get_current_task());
 }
 
+/* before 5.17 the request pointed at its disk */
+struct request___pre517 {
+	struct gendisk *rq_disk;
+} __attribute__((preserve_access_index));
+
+/* The kernel dev_t (major << 20 | minor) of a block request's disk. */
+static __always_inline __u32 diag_rq_dev(struct request *rq)
+{
+	struct gendisk *disk;
+
+	if (bpf_core_field_exists(((struct request___pre517 *)0)->rq_disk))
+		disk = BPF_CORE_READ((struct request___pre517 *)rq, rq_disk);
+	else
+		disk = BPF_CORE_READ(rq, q, disk);
+	if (!disk)
+		return 0;
+	return (__u32)BPF_CORE_READ(disk, major) << 20 | (__u32)BPF_CORE_READ(disk, first_minor);
+}
+
 /* floor(log2(v)), 0 for 0 */
 static __always_inline __u32 diag_log2(__u64 v)
 {

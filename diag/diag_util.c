@@ -6,6 +6,9 @@
 #include "anole/strbuf.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
+#include <limits.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -282,4 +285,68 @@ const char *diag_kframe_name(uint64_t ip, char *buf, size_t len)
 		return sym->name;
 	snprintf(buf, len, "0x%llx", (unsigned long long)ip);
 	return buf;
+}
+
+#define KDEV(ma, mi) ((__u32)(ma) << 20 | (__u32)(mi))
+
+/* "MAJ:MIN" of /sys/class/block/NAME/dev, as the kernel's dev_t */
+static int read_dev(const char *dir, __u32 *dev)
+{
+	char path[PATH_MAX], buf[32];
+	unsigned ma, mi;
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/dev", dir);
+	if (!(f = fopen(path, "re")))
+		return -errno;
+	ok = fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &ma, &mi) == 2;
+	fclose(f);
+	if (!ok)
+		return -EINVAL;
+	*dev = KDEV(ma, mi);
+	return 0;
+}
+
+int diag_disk_resolve(const char *tool, const char *name, __u32 *dev)
+{
+	char path[PATH_MAX], real[PATH_MAX];
+	const char *base = strncmp(name, "/dev/", 5) ? name : name + 5;
+
+	if (!*base || strchr(base, '/'))
+		return anole_error_code(-EINVAL, "%s: bad disk name '%s'", tool, name);
+	snprintf(path, sizeof(path), "/sys/class/block/%s", base);
+	if (!realpath(path, real))
+		return anole_error_code(-ENOENT, "%s: no such disk: %s", tool, name);
+	if ((size_t)snprintf(path, sizeof(path), "%.*s/partition", PATH_MAX - 16, real) >= sizeof(path))
+		return anole_error_code(-ENAMETOOLONG, "%s: bad disk name '%s'", tool, name);
+	if (!access(path, F_OK)) /* block I/O is issued to the whole disk */
+		*strrchr(real, '/') = '\0';
+	if (read_dev(real, dev))
+		return anole_error_code(-ENOENT, "%s: cannot read the device number of %s", tool,
+					name);
+	return 0;
+}
+
+void diag_disk_name(__u32 dev, char *out, size_t n)
+{
+	DIR *d = opendir("/sys/class/block");
+	struct dirent *de;
+
+	snprintf(out, n, "%u:%u", dev >> 20, dev & ((1u << 20) - 1));
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		__u32 v;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/block/%s", de->d_name);
+		if (!read_dev(path, &v) && v == dev) {
+			snprintf(out, n, "%.*s", (int)(n - 1), de->d_name);
+			break;
+		}
+	}
+	closedir(d);
 }

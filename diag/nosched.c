@@ -126,7 +126,8 @@ static void print_run(const struct diag_opts *o, const struct nosched_run *r, __
 		strbuf_addstr(&sb, "],\"user_stack\":[");
 		n = diag_stack_read(stacks_fd, r->user_stack_id, ips, NOSCHED_STACK_DEPTH);
 		for (int i = 0; i < n; i++) {
-			diag_usyms_name(us, r->pid, ips[i], i > 0, buf, sizeof(buf));
+			diag_usyms_name(us, r->pid, ips[i], i ? DIAG_USYM_RETURN_ADDR : 0,
+					buf, sizeof(buf));
 			strbuf_addstr(&sb, i ? "," : "");
 			strbuf_add_json_string(&sb, buf, strlen(buf));
 		}
@@ -149,7 +150,8 @@ static void print_run(const struct diag_opts *o, const struct nosched_run *r, __
 			printf("    %s\n", diag_kframe_name(ips[i], buf, sizeof(buf)));
 		n = diag_stack_read(stacks_fd, r->user_stack_id, ips, NOSCHED_STACK_DEPTH);
 		for (int i = 0; i < n; i++) {
-			diag_usyms_name(us, r->pid, ips[i], i > 0, buf, sizeof(buf));
+			diag_usyms_name(us, r->pid, ips[i], i ? DIAG_USYM_RETURN_ADDR : 0,
+					buf, sizeof(buf));
 			printf("    %s\n", buf);
 		}
 	}

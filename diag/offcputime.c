@@ -202,7 +202,8 @@ static int offcputime_report(void *skel, const struct diag_opts *o)
 			}
 			strbuf_addstr(&sb, "],\"user_stack\":[");
 			for (int j = 0; j < udepth; j++) {
-				diag_usyms_name(us, e->key.pid, uips[j], j > 0, buf, sizeof(buf));
+				diag_usyms_name(us, e->key.pid, uips[j], j ? DIAG_USYM_RETURN_ADDR : 0,
+						buf, sizeof(buf));
 				strbuf_addstr(&sb, j ? "," : "");
 				strbuf_add_json_string(&sb, buf, strlen(buf));
 			}
@@ -215,7 +216,8 @@ static int offcputime_report(void *skel, const struct diag_opts *o)
 			if (umiss)
 				strbuf_addstr(&sb, ";[Missed User Stack]");
 			for (int j = udepth - 1; j >= 0; j--) {
-				diag_usyms_name(us, e->key.pid, uips[j], j > 0, buf, sizeof(buf));
+				diag_usyms_name(us, e->key.pid, uips[j], j ? DIAG_USYM_RETURN_ADDR : 0,
+						buf, sizeof(buf));
 				strbuf_addf(&sb, ";%s", buf);
 			}
 			if (opt_delimited && udepth && depth > top)
@@ -236,7 +238,8 @@ static int offcputime_report(void *skel, const struct diag_opts *o)
 			if (umiss)
 				printf("    [Missed User Stack]\n");
 			for (int j = 0; j < udepth; j++) {
-				diag_usyms_name(us, e->key.pid, uips[j], j > 0, buf, sizeof(buf));
+				diag_usyms_name(us, e->key.pid, uips[j], j ? DIAG_USYM_RETURN_ADDR : 0,
+						buf, sizeof(buf));
 				printf("    %s\n", buf);
 			}
 			diag_text_bytes(&sb, e->key.comm, strnlen(e->key.comm, sizeof(e->key.comm)));

@@ -159,7 +159,8 @@ static char **frame_names(const uint64_t *ips, int n, struct diag_usyms *us, __u
 
 	for (int i = 0; i < n; i++) {
 		if (us)
-			diag_usyms_name(us, pid, ips[i], i > 0, buf, sizeof(buf));
+			diag_usyms_name(us, pid, ips[i], i ? DIAG_USYM_RETURN_ADDR : 0,
+					buf, sizeof(buf));
 		names[i] = xstrdup(us ? buf : diag_kframe_name(ips[i], buf, sizeof(buf)));
 	}
 	return names;

@@ -414,11 +414,11 @@ const char *diag_libbpf_last_warning(void) { return libbpf_last; }
 
 enum prog_kind {
 	PK_FENTRY, PK_FEXIT, PK_KPROBE, PK_KRETPROBE, PK_TP_BTF, PK_RAW_TP, PK_TP, PK_PERF_EVENT,
-	PK_UNKNOWN
+	PK_UPROBE, PK_URETPROBE, PK_UNKNOWN
 };
 
 static const char *const hook_names[] = { "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint",
-					  "perf_event" };
+					  "perf_event", "uprobe" };
 
 bool diag_hook_name_valid(const char *hook)
 {
@@ -466,6 +466,7 @@ static enum prog_kind parse_section(const char *sec, const char **target)
 		{ "raw_tp", PK_RAW_TP }, { "raw_tracepoint", PK_RAW_TP },
 		{ "tp", PK_TP }, { "tracepoint", PK_TP },
 		{ "perf_event", PK_PERF_EVENT },
+		{ "uprobe", PK_UPROBE }, { "uretprobe", PK_URETPROBE },
 	};
 	size_t n = strcspn(sec, "/");
 
@@ -480,6 +481,19 @@ static enum prog_kind parse_section(const char *sec, const char **target)
 		}
 	*target = sec;
 	return PK_UNKNOWN;
+}
+
+static bool uprobes_supported(void)
+{
+	const char *tfs;
+	char path[256];
+
+	if (!access("/sys/bus/event_source/devices/uprobe/type", F_OK))
+		return true;
+	if (diag_tracefs_ensure(&tfs))
+		return false;
+	snprintf(path, sizeof(path), "%s/uprobe_events", tfs);
+	return !access(path, F_OK);
 }
 
 static bool kprobes_supported(void)
@@ -566,6 +580,13 @@ static int precheck(enum prog_kind kind, const char *target, char *why, size_t n
 		close(fd);
 		return 0;
 	}
+	case PK_UPROBE:
+	case PK_URETPROBE:
+		/* the target (library, function) is the tool's attach op's to find */
+		if (!uprobes_supported())
+			return snprintf(why, n, "this kernel has no uprobes (no uprobe PMU, no "
+					"uprobe_events: CONFIG_UPROBES is off)"), -EOPNOTSUPP;
+		return 0;
 	default:
 		return snprintf(why, n, "unknown program kind"), -EINVAL;
 	}
@@ -842,6 +863,8 @@ void diag_hooks_describe(const struct diag_variant *variants, const struct diag_
 		/* "tp/syscalls/sys_enter_openat" -> "syscalls:sys_enter_openat" */
 		for (p = slash ? slash + 1 : w; *p; p++)
 			strbuf_addch(sb, *p == '/' ? ':' : *p);
+		if (!strncmp(w, "uretprobe/", 10))
+			strbuf_addstr(sb, "%return");
 		first = false;
 	}
 	strbuf_addch(sb, ')');

@@ -107,13 +107,15 @@ void diag_perf_detach(struct diag_perf_links *pl);
  * A tool's BPF object holds one program set per way of hooking the kernel
  * ("variant"): fentry/fexit, kprobe/kretprobe, tp_btf, raw_tp, classic
  * tracepoint, perf_event (a sampling program, attached by the tool to a CPU
- * clock on each CPU in its skeleton ops' attach: diag_perf_attach()). The tool lists its variants in preference order; at run time
+ * clock on each CPU in its skeleton ops' attach: diag_perf_attach()); user-space
+ * tools: uprobe/uretprobe (SEC("uprobe/LIB:FUNC"), attached by the tool's own
+ * attach op, which knows the process). The tool lists its variants in preference order; at run time
  * diag_hooks_open() checks each (cheap checks first: kernel BTF, kprobe
  * support, symbol, tracepoint, tracefs) and loads and attaches the first
  * that works, with only that variant's programs autoloaded. Optional
  * programs (e.g. a syscall this architecture lacks) are dropped alone.
  */
-#define DIAG_VARIANT_MAX_PROGS 8
+#define DIAG_VARIANT_MAX_PROGS 24 /* memleak: 17 uprobes on libc */
 #define DIAG_MAX_VARIANTS 8
 #define DIAG_MAX_NOTES 24
 
@@ -130,7 +132,8 @@ struct diag_hook_prog {
 #define DIAG_VARIANTS_END { .hook = NULL }
 
 struct diag_variant {
-	const char *hook; /* "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint", "perf_event" */
+	const char *hook; /* "fentry", "kprobe", "tp_btf", "raw_tp", "tracepoint", "perf_event",
+			   * "uprobe" */
 	struct diag_hook_prog progs[DIAG_VARIANT_MAX_PROGS]; /* ended by name == NULL */
 };
 
@@ -184,7 +187,8 @@ struct diag_hooks_opts {
  */
 int diag_hooks_open(const struct diag_skel_ops *ops, const struct diag_variant *variants,
 		    const struct diag_hooks_opts *opts, void **skel, struct diag_hooks_result *res);
-/* "tp_btf (sched_wakeup, sched_switch)" of a successful res. */
+/* "tp_btf (sched_wakeup, sched_switch)" of a successful res; return probes
+ * are "libc:malloc%return". */
 void diag_hooks_describe(const struct diag_variant *variants, const struct diag_hooks_result *res,
 			 struct strbuf *sb);
 /* Is HOOK one of the known hook names? */

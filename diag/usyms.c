@@ -5,13 +5,16 @@
 #include "anole/xalloc.h"
 
 #include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct usyms_proc {
 	uint32_t pid;
-	Dwfl *dwfl; /* NULL: the process could not be read */
+	Dwfl *dwfl; /* NULL: the process could not be read (err) */
+	int err;
 };
 
 struct diag_usyms {
@@ -47,45 +50,105 @@ void diag_usyms_free(struct diag_usyms *us)
 	free(us);
 }
 
-static Dwfl *proc_dwfl(struct diag_usyms *us, uint32_t pid)
+/* The modules PID has mapped now: 0 and *out, or -errno. */
+static int proc_read(uint32_t pid, Dwfl **out)
+{
+	Dwfl *dwfl;
+	int ret;
+
+	*out = NULL;
+	if (!pid)
+		return -EINVAL;
+	dwfl = dwfl_begin(&proc_callbacks);
+	if (!dwfl)
+		return -ENOMEM;
+	dwfl_report_begin(dwfl);
+	ret = dwfl_linux_proc_report(dwfl, (pid_t)pid);
+	if (dwfl_report_end(dwfl, NULL, NULL) != 0 && !ret)
+		ret = -1;
+	if (ret) {
+		/* an errno from reading /proc, or -1 from libdwfl itself */
+		dwfl_end(dwfl);
+		return ret > 0 ? -ret : -EINVAL;
+	}
+	*out = dwfl;
+	return 0;
+}
+
+static struct usyms_proc *proc_find(struct diag_usyms *us, uint32_t pid)
+{
+	for (size_t i = 0; i < us->n; i++)
+		if (us->procs[i].pid == pid)
+			return &us->procs[i];
+	return NULL;
+}
+
+static struct usyms_proc *proc_add(struct diag_usyms *us, uint32_t pid)
 {
 	struct usyms_proc *p;
 
-	for (size_t i = 0; i < us->n; i++)
-		if (us->procs[i].pid == pid)
-			return us->procs[i].dwfl;
 	xgrow(&us->procs, &us->alloc, us->n + 1, sizeof(*us->procs));
 	p = &us->procs[us->n++];
-	p->pid = pid;
-	p->dwfl = dwfl_begin(&proc_callbacks);
-	if (p->dwfl && (dwfl_linux_proc_report(p->dwfl, (pid_t)pid) ||
-			dwfl_report_end(p->dwfl, NULL, NULL))) {
-		dwfl_end(p->dwfl);
-		p->dwfl = NULL;
-	}
-	return p->dwfl;
+	*p = (struct usyms_proc){ .pid = pid };
+	return p;
 }
 
-bool diag_usyms_name(struct diag_usyms *us, uint32_t pid, uint64_t addr, bool return_addr,
-		     char *buf, size_t len)
+int diag_usyms_load(struct diag_usyms *us, uint32_t pid)
 {
-	Dwfl *dwfl = pid ? proc_dwfl(us, pid) : NULL;
-	Dwarf_Addr look = return_addr && addr ? addr - 1 : addr, start = 0;
-	Dwfl_Module *mod = dwfl ? dwfl_addrmodule(dwfl, look) : NULL;
-	const char *name, *mname, *slash;
+	struct usyms_proc *p = proc_find(us, pid);
+	Dwfl *dwfl;
+	int ret = proc_read(pid, &dwfl);
 
+	if (!p) {
+		p = proc_add(us, pid);
+		p->err = ret;
+	}
+	if (ret)
+		return ret; /* what was read before stays */
+	if (p->dwfl)
+		dwfl_end(p->dwfl);
+	p->dwfl = dwfl;
+	p->err = 0;
+	return 0;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+
+	return slash ? slash + 1 : path ? path : "?";
+}
+
+int diag_usyms_name(struct diag_usyms *us, uint32_t pid, uint64_t addr, unsigned flags,
+		    char *buf, size_t len)
+{
+	struct usyms_proc *p = proc_find(us, pid);
+	uint64_t look = (flags & DIAG_USYM_RETURN_ADDR) && addr ? addr - 1 : addr;
+	Dwfl_Module *mod;
+	const char *name, *mname;
+	Dwarf_Addr start = 0;
+	GElf_Off off = 0;
+	GElf_Sym sym;
+
+	if (!p) {
+		diag_usyms_load(us, pid);
+		p = proc_find(us, pid);
+	}
+	mod = p->dwfl ? dwfl_addrmodule(p->dwfl, look) : NULL;
 	if (!mod) {
-		snprintf(buf, len, "0x%llx", (unsigned long long)addr);
-		return false;
+		snprintf(buf, len, "0x%" PRIx64, addr);
+		return p->err ? p->err : -ENOENT;
 	}
-	name = dwfl_module_addrname(mod, look);
-	if (name) {
+	mname = base_name(dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL));
+	name = dwfl_module_addrinfo(mod, look, &off, &sym, NULL, NULL, NULL);
+	if (!name || !*name) {
+		snprintf(buf, len, "%s+0x%" PRIx64, mname, addr - (uint64_t)start);
+		return -ENOENT;
+	}
+	if (flags & DIAG_USYM_OFFSET) /* the offset of ADDR itself, not of the call */
+		snprintf(buf, len, "%s+0x%" PRIx64 " (%s)", name, (uint64_t)off + (addr - look),
+			 mname);
+	else
 		snprintf(buf, len, "%s", name);
-		return true;
-	}
-	mname = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
-	slash = mname ? strrchr(mname, '/') : NULL;
-	snprintf(buf, len, "%s+0x%llx", slash ? slash + 1 : mname ? mname : "?",
-		 (unsigned long long)(addr - start));
-	return false;
+	return 0;
 }

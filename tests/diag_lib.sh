@@ -34,30 +34,30 @@ diag_bpf_ids() {
 	done | sort -u
 }
 
-# diag_start NAME TOOL [ARGS...]: `anole diag TOOL ARGS -v` in the background,
+# diag_start NAME TOOL [ARGS...]: `anole diag TOOL -v ARGS` in the background,
 # stdout in $WORK/NAME.out, stderr in $WORK/NAME.err; returns once attached.
-# Sets DIAG_PID.
+# (-v before ARGS: after `-- COMMAND` it would be the command's.) Sets DIAG_PID.
 diag_start() {
-	local name=$1
-	shift
-	"$ANOLE" diag "$@" -v >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	local name=$1 tool=$2
+	shift 2
+	"$ANOLE" diag "$tool" -v "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
 	DIAG_PID=$!
 	add_pid "$DIAG_PID"
 	for _ in $(seq 300); do
 		if grep -q ': using ' "$WORK/$name.err"; then
 			diag_bpf_ids "$DIAG_PID" >"$WORK/$name.ids"
 			grep -q '^prog ' "$WORK/$name.ids" ||
-				fail "$name: anole diag $* holds no BPF program while attached"
+				fail "$name: anole diag $tool $* holds no BPF program while attached"
 			log "$name: $(grep -m1 ': using ' "$WORK/$name.err")"
 			return 0
 		fi
 		if ! kill -0 "$DIAG_PID" 2>/dev/null; then
 			sed 's/^/    /' "$WORK/$name.err" >&2
-			fail "$name: anole diag $* exited before attaching"
+			fail "$name: anole diag $tool $* exited before attaching"
 		fi
 		sleep 0.1
 	done
-	fail "$name: anole diag $* not attached after 30 s"
+	fail "$name: anole diag $tool $* not attached after 30 s"
 }
 
 # diag_finish NAME [RC]: wait for the tool; its exit status must be RC (0);

@@ -9,7 +9,8 @@
 . "$TESTDIR/diag_lib.sh"
 need_diag
 
-tools="runqlat execsnoop opensnoop biolatency runqslower profile nosched loadtask"
+tools="runqlat execsnoop opensnoop biolatency offcputime oomkill tcpretrans tcpstates runqslower
+	profile nosched loadtask iohang memleak"
 
 # expect RC PATTERN ARGS...: `anole ARGS` exits RC within 30 s, stderr matches PATTERN
 expect() {
@@ -30,6 +31,12 @@ for t in $tools; do
 	assert_grep "^usage: anole diag $t" "$WORK/help-$t" "$t --help"
 	assert_grep "--duration SECONDS" "$WORK/help-$t" "$t --help"
 done
+# --hook lists each tool's own hooks, perf_event and uprobe included; a
+# tool that scans by default says its default INTERVAL
+assert_grep "^                         perf_event$" "$WORK/help-profile" "profile --help: hooks"
+assert_grep "^                         uprobe$" "$WORK/help-memleak" "memleak --help: hooks"
+assert_no_grep "--hook" "$WORK/help-loadtask" "loadtask --help (no BPF)"
+assert_grep "default 1)" "$WORK/help-iohang" "iohang --help: default INTERVAL"
 expect 2 "is not a tool" diag no-such-tool
 expect 2 "" diag
 
