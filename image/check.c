@@ -345,6 +345,17 @@ static void check_data(struct ck *ck, struct ck_node *n, const struct erofs_inod
 			return;
 		}
 		end = map.logical + map.length;
+		/* compressed extents must tile the file: each starts where the
+		 * one before ended, and the last ends at i_size */
+		if (map.encoded && (map.logical != off || end <= off || end > inode->size)) {
+			report_node(ck, n, n->nid,
+				    "compressed extent %llu..%llu does not follow the one ending at %llu",
+				    (unsigned long long)map.logical, (unsigned long long)end,
+				    (unsigned long long)off);
+			return;
+		}
+		if (map.encoded)
+			ck->res->compressed_extents++;
 		if (map.physical != UINT64_MAX && dev_missing(ck, map.devid)) {
 			if (!ck->warned_missing_dev)
 				anole_warn("%s: extra device %u was not given (--device): its data is not read",

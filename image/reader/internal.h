@@ -42,6 +42,18 @@ void erofs_zcache_free(void *cache);
 int z_erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
 		       uint64_t off, struct erofs_map *map);
 
+/* What a compressed inode's map header says, for inspect. */
+struct z_erofs_info {
+	unsigned advise;                /* Z_EROFS_ADVISE_* */
+	unsigned algs[2];               /* HEAD1, HEAD2 algorithms */
+	unsigned lclusterbits;
+	unsigned idata_size;            /* ztailpacking inline pcluster */
+	uint64_t fragmentoff;
+	bool whole_fragment;            /* all data in the packed inode */
+};
+int z_erofs_inode_info(struct erofs_image *img, const struct erofs_inode *inode,
+		       struct z_erofs_info *info);
+
 /*
  * Decoding one pcluster (decompress.c). `in` is the stored pcluster;
  * exactly `outlen` bytes are produced or an error returned. zero_padding:

@@ -577,3 +577,23 @@ int z_erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
 				 Z_EROFS_PCLUSTER_MAX_SIZE >> 10);
 	return 0;
 }
+
+int z_erofs_inode_info(struct erofs_image *img, const struct erofs_inode *inode,
+		       struct z_erofs_info *info)
+{
+	struct zinfo zi;
+	int ret;
+
+	memset(info, 0, sizeof(*info));
+	if (!inode->size)
+		return 0;
+	ret = load_info(img, inode, &zi);
+	if (ret)
+		return ret;
+	*info = (struct z_erofs_info){
+		.advise = zi.advise, .algs = { zi.algs[0], zi.algs[1] },
+		.lclusterbits = zi.lclusterbits, .idata_size = zi.idata_size,
+		.fragmentoff = zi.fragmentoff, .whole_fragment = zi.whole_fragment,
+	};
+	return 0;
+}
