@@ -142,6 +142,36 @@ static int decode_deflate(const struct z_erofs_req *rq, const uint8_t *in, size_
 	return ret;
 }
 
+static int zstd_done(ZSTD_DCtx *dctx, int ret)
+{
+	ZSTD_freeDCtx(dctx);
+	return ret;
+}
+
+/* After the extent's last byte: the frame must end (its epilogue, such as
+ * a checksum, may still be unread), producing nothing more. */
+static int zstd_tail(ZSTD_DCtx *dctx, ZSTD_inBuffer *ib, char *why, size_t whylen)
+{
+	uint8_t extra;
+
+	for (;;) {
+		ZSTD_outBuffer ob = { &extra, 1, 0 };
+		size_t inpos = ib->pos;
+		size_t zr = ZSTD_decompressStream(dctx, &ob, ib);
+
+		if (ZSTD_isError(zr))
+			return fail(why, whylen, -EFSCORRUPTED, "zstd: corrupt data (%s)",
+				    ZSTD_getErrorName(zr));
+		if (ob.pos)
+			return fail(why, whylen, -EFSCORRUPTED,
+				    "zstd: the frame holds more than the extent");
+		if (!zr)
+			return 0;
+		if (ib->pos == inpos)
+			return fail(why, whylen, -EFSCORRUPTED, "zstd: the frame is truncated");
+	}
+}
+
 static int decode_zstd(const struct z_erofs_req *rq, const uint8_t *in, size_t inlen,
 		       char *why, size_t whylen)
 {
@@ -154,28 +184,30 @@ static int decode_zstd(const struct z_erofs_req *rq, const uint8_t *in, size_t i
 		return fail(why, whylen, -ENOMEM, "zstd: out of memory");
 	/* frames may not need a window above the configured one */
 	ZSTD_DCtx_setParameter(dctx, ZSTD_d_windowLogMax, 10 + (int)rq->zstd_windowlog);
-	/* as the kernel: decode until the extent is full; running out of
-	 * input or reaching the end of the frame first is corruption.
-	 * Every pass makes progress or ends the loop. */
-	while (ob.pos < ob.size) {
+	/* Decode until the extent is full; running out of input or reaching
+	 * the end of the frame first is corruption. Every pass makes progress
+	 * or ends the loop. */
+	for (;;) {
 		size_t inpos = ib.pos, outpos = ob.pos;
 		size_t zr = ZSTD_decompressStream(dctx, &ob, &ib);
 
-		if (ZSTD_isError(zr)) {
-			ret = fail(why, whylen, -EFSCORRUPTED, "zstd: corrupt data (%s)",
-				   ZSTD_getErrorName(zr));
+		if (ZSTD_isError(zr))
+			return zstd_done(dctx, fail(why, whylen, -EFSCORRUPTED, "zstd: corrupt data (%s)",
+						    ZSTD_getErrorName(zr)));
+		if (ob.pos == ob.size) {
+			/* the kernel stops here; a full decode must also end the
+			 * frame there (as erofs-utils insists), a partial one not */
+			if (zr && !rq->partial)
+				ret = zstd_tail(dctx, &ib, why, whylen);
 			break;
 		}
-		if (ob.pos == ob.size)
-			break;
 		if (!zr || (ib.pos == inpos && ob.pos == outpos)) {
 			ret = fail(why, whylen, -EFSCORRUPTED,
 				   "zstd: %zu bytes decoded, the extent has %zu", ob.pos, rq->outlen);
 			break;
 		}
 	}
-	ZSTD_freeDCtx(dctx);
-	return ret;
+	return zstd_done(dctx, ret);
 }
 
 int z_erofs_decode(const struct z_erofs_req *rq, char *why, size_t whylen)
