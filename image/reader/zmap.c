@@ -559,7 +559,7 @@ int z_erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
 	 * ending on an lcluster boundary, shared "partial" pclusters) it may
 	 * stop once it has the bytes it needs.
 	 */
-	map->partial = m.partialref || eof || !(m.end & ((1ull << zi.lclusterbits) - 1));
+	map->partial = map->partial_ref || eof || !(m.end & ((1ull << zi.lclusterbits) - 1));
 	if (m.fragment) {
 		map->fragment = true;
 		map->physical = zi.fragmentoff;
