@@ -92,6 +92,40 @@ assert d["compressed"] and d.get("ztailpacking_inline_size", 0) > 0, d
 assert any(e.get("inline") for e in d["extents"]), d["extents"]
 PY
 
+# ---- a newer mkfs.erofs (optional) -----------------------------------------
+# ZREADER_NEW_MKFS=/path/to/mkfs.erofs (erofs-utils >= 1.8, e.g. built from
+# source) adds MicroLZMA, DEFLATE, Zstandard, fragments, deduplication and
+# small blocks; each image is also mounted by the kernel, whose bytes must
+# equal anole's (and the source's).
+if [ -n "${ZREADER_NEW_MKFS:-}" ]; then
+	newv="lzma:-zlzma lzmabig:-zlzma,level=9:-C65536 deflate:-zdeflate:-C32768:-Eztailpacking"
+	newv="$newv zstd:-zzstd:-C65536:-Eztailpacking frag:-zlz4hc:-Efragments"
+	newv="$newv allfrag:-zlz4hc:-Eall-fragments dedupe:-zlz4hc:-Ededupe"
+	newv="$newv fragdedupe:-zlzma:-Efragments,dedupe,ztailpacking:-C32768 b1k:-zzstd:-b1024:-Eztailpacking"
+	newv="$newv b512:-zlzma:-b512:-Efragments"
+	mkdir -p "$WORK/kmnt"
+	for v in $newv; do
+		name=${v%%:*}
+		img=$WORK/new-$name.erofs
+		IFS=: read -r -a args <<<"${v#*:}"
+		"$ZREADER_NEW_MKFS" --quiet -T0 "${args[@]}" "$img" "$SRC" >"$WORK/mkfs.log" 2>&1 ||
+			{ cat "$WORK/mkfs.log" >&2; fail "$ZREADER_NEW_MKFS ${args[*]} failed"; }
+		log "new mkfs, $name: $(file_size "$img") bytes"
+		assert_rc 0 "$ANOLE" image check "$img"
+		assert_rc 0 "$ANOLE" image unpack -q "$img" "$WORK/dstfs/$name"
+		compare_trees "$SRC" "$WORK/dstfs/$name" --content-only
+		if mount -o ro,loop -t erofs "$img" "$WORK/kmnt" 2>/dev/null; then
+			add_mount "$WORK/kmnt"
+			compare_trees "$WORK/kmnt" "$WORK/dstfs/$name" --content-only
+			log "new mkfs, $name: the kernel reads the same bytes"
+			umount "$WORK/kmnt"
+		fi
+		rm -rf "$WORK/dstfs/$name"
+	done
+else
+	log "ZREADER_NEW_MKFS not set: LZMA/DEFLATE/zstd/fragments images only in test_zdecode"
+fi
+
 # ---- corruption -------------------------------------------------------------
 # corrupt.py-like edits at offsets computed from inspect: the inode's map
 # header (8-aligned after inode + xattrs), its first lcluster index, and
