@@ -122,25 +122,7 @@ static unsigned decode_bits(const uint8_t *pack, unsigned lobits, unsigned bitpo
 	return v & ((1u << lobits) - 1);
 }
 
-/* How far on the next head is, from entry i of a pack (delta[1]). */
-static unsigned la_distance(const uint8_t *pack, unsigned lobits, unsigned encodebits,
-			    unsigned vcnt, unsigned i)
-{
-	unsigned lo = 0, d1 = 0, type;
-
-	do {
-		lo = decode_bits(pack, lobits, encodebits * i, &type);
-		if (type != Z_EROFS_LCLUSTER_TYPE_NONHEAD)
-			return d1;
-		d1++;
-	} while (++i < vcnt);
-	/* the last entry of a pack stores delta[1] itself */
-	if (!(lo & Z_EROFS_LI_D0_CBLKCNT))
-		d1 += lo - 1;
-	return d1;
-}
-
-static int load_compact(struct zrec *m, uint64_t lcn, bool lookahead)
+static int load_compact(struct zrec *m, uint64_t lcn)
 {
 	struct zinfo *zi = m->zi;
 	const struct erofs_inode *inode = m->inode;
@@ -193,9 +175,6 @@ static int load_compact(struct zrec *m, uint64_t lcn, bool lookahead)
 	m->type = type;
 	if (type == Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
 		m->clusterofs = 1u << zi->lclusterbits;
-		if (lookahead)
-			m->delta[1] = (uint16_t)la_distance(pack, lobits, encodebits, vcnt,
-							    (unsigned)i);
 		if (lo & Z_EROFS_LI_D0_CBLKCNT) {
 			if (!big)
 				return zcorrupt(m, "block count without big pclusters");
@@ -257,7 +236,7 @@ static int load_compact(struct zrec *m, uint64_t lcn, bool lookahead)
 	return 0;
 }
 
-static int load_lcluster(struct zrec *m, uint64_t lcn, bool lookahead)
+static int load_lcluster(struct zrec *m, uint64_t lcn)
 {
 	if (lcn >= m->zi->nlclusters) {
 		m->lcn = lcn;
@@ -265,7 +244,7 @@ static int load_lcluster(struct zrec *m, uint64_t lcn, bool lookahead)
 	}
 	if (m->inode->layout == EROFS_INODE_COMPRESSED_FULL)
 		return load_full(m, lcn);
-	return load_compact(m, lcn, lookahead);
+	return load_compact(m, lcn);
 }
 
 /* The most lclusters one extent may span: the kernel refuses longer ones. */
@@ -287,7 +266,7 @@ static int lookback(struct zrec *m, unsigned distance)
 			return erofs_err(m->img, m->inode->nid, EOPNOTSUPP,
 					 "compressed extent before lcluster %llu is longer than %u MiB",
 					 (unsigned long long)m->lcn, Z_EROFS_PCLUSTER_MAX_DSIZE >> 20);
-		ret = load_lcluster(m, lcn, false);
+		ret = load_lcluster(m, lcn);
 		if (ret)
 			return ret;
 		if (m->type != Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
@@ -317,7 +296,7 @@ static int compressed_len(struct zrec *m)
 	    (lcn << zi->lclusterbits) >= m->inode->size)
 		m->compressedblks = 1;
 	if (!m->compressedblks) {
-		ret = load_lcluster(m, lcn, false);
+		ret = load_lcluster(m, lcn);
 		if (ret)
 			return ret;
 		if (m->type == Z_EROFS_LCLUSTER_TYPE_NONHEAD && m->delta[0] != 1)
@@ -330,39 +309,53 @@ static int compressed_len(struct zrec *m)
 	return 0;
 }
 
-/* Where the extent really ends (the kernel's FIEMAP lookahead): at the
- * next head, or at i_size for the last one. */
-static int decompressed_end(struct zrec *m, bool *eof)
+/*
+ * Where the extent ends: at the next lcluster that starts one, or at i_size.
+ * The kernel's reads find that end one lcluster at a time (mapping each
+ * offset, never trusting the delta[1] hints that only FIEMAP follows), and
+ * map every NONHEAD lcluster by looking back from it; so each one here must
+ * look back to this extent's head, or the kernel reads another extent than
+ * anole when it maps such an offset (page by page, for instance):
+ * corruption. (A stray block count past the first NONHEAD is ignored: the
+ * head's pcluster is the one decoded, as the kernel decodes it whenever
+ * that stray count agrees or its partial decoding does not care.)
+ */
+static int extent_end(struct zrec *m, bool *eof)
 {
 	struct zinfo *zi = m->zi;
-	uint64_t lcn = m->lcn, headlcn = m->la >> zi->lclusterbits, steps = 0;
+	uint64_t headlcn = m->la >> zi->lclusterbits, lcn;
 	int ret;
 
 	*eof = false;
-	for (;;) {
+	for (lcn = headlcn + 1;; lcn++) {
+		struct zrec t;
+
 		if ((lcn << zi->lclusterbits) >= m->inode->size) {
 			m->end = m->inode->size;
 			*eof = true;
 			return 0;
 		}
-		if (++steps > max_span(zi))
+		if (lcn - headlcn > max_span(zi))
 			return erofs_err(m->img, m->inode->nid, EOPNOTSUPP,
 					 "compressed extent at %llu is longer than %u MiB",
 					 (unsigned long long)m->la, Z_EROFS_PCLUSTER_MAX_DSIZE >> 20);
-		ret = load_lcluster(m, lcn, true);
+		t = *m;
+		ret = load_lcluster(&t, lcn);
 		if (ret)
 			return ret;
-		if (m->type == Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
-			if (!m->delta[1])       /* pre-1.0 mkfs wrote 0 here */
-				m->delta[1] = 1;
-		} else {
-			if (lcn != headlcn)
-				break;
-			m->delta[1] = 1;
+		if (t.type != Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
+			m->end = (lcn << zi->lclusterbits) + t.clusterofs;
+			break;
 		}
-		lcn += m->delta[1];
+		ret = lookback(&t, t.delta[0]);
+		if (ret)
+			return ret;
+		if (t.lcn != headlcn)
+			return erofs_err(m->img, m->inode->nid, EFSCORRUPTED,
+					 "compressed index: lcluster %llu looks back to lcluster %llu, not to its extent's head %llu",
+					 (unsigned long long)lcn, (unsigned long long)t.lcn,
+					 (unsigned long long)headlcn);
 	}
-	m->end = (lcn << zi->lclusterbits) + m->clusterofs;
 	if (m->end <= m->la)
 		return zcorrupt(m, "extent ends before it starts");
 	return 0;
@@ -380,7 +373,7 @@ static int map_fo(struct zrec *m, uint64_t ofs, bool findtail)
 	unsigned endoff = (unsigned)(ofs & ((1ull << zi->lclusterbits) - 1));
 	int ret;
 
-	ret = load_lcluster(m, initial_lcn, false);
+	ret = load_lcluster(m, initial_lcn);
 	if (ret)
 		return ret;
 	if (findtail && ztailpacking)
@@ -463,10 +456,8 @@ static int load_info(struct erofs_image *img, const struct erofs_inode *inode, s
 		zi->fragmentoff = le32_to_cpu(h.u.h_fragmentoff);
 	else if (zi->advise & Z_EROFS_ADVISE_INLINE_PCLUSTER)
 		zi->idata_size = le16_to_cpu(h.u.s.h_idata_size);
-	for (unsigned i = 0; i < 2; i++)
-		if (zi->algs[i] >= Z_EROFS_COMPRESSION_MAX)
-			return erofs_err(img, inode->nid, EOPNOTSUPP,
-					 "unknown HEAD%u compression format %u", i + 1, zi->algs[i]);
+	/* an unknown algorithm is refused when an extent uses it (not
+	 * listed in available_compr_algs), as Linux 6.18 does */
 	if (!(img->feature_incompat & EROFS_FEATURE_INCOMPAT_BIG_PCLUSTER) &&
 	    (zi->advise & (Z_EROFS_ADVISE_BIG_PCLUSTER_1 | Z_EROFS_ADVISE_BIG_PCLUSTER_2)))
 		return erofs_err(img, inode->nid, EFSCORRUPTED,
@@ -522,7 +513,7 @@ int z_erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
 					 "extent at %llu uses %s, which the superblock does not list",
 					 (unsigned long long)m.la, erofs_algorithm_name(map->algorithm));
 	}
-	ret = decompressed_end(&m, &eof);
+	ret = extent_end(&m, &eof);
 	if (ret)
 		return ret;
 	if (m.end > inode->size || off >= m.end || off < m.la)
