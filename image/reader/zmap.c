@@ -122,7 +122,25 @@ static unsigned decode_bits(const uint8_t *pack, unsigned lobits, unsigned bitpo
 	return v & ((1u << lobits) - 1);
 }
 
-static int load_compact(struct zrec *m, uint64_t lcn)
+/* How far on the next head is, from entry i of a pack (delta[1]). */
+static unsigned la_distance(const uint8_t *pack, unsigned lobits, unsigned encodebits,
+			    unsigned vcnt, unsigned i)
+{
+	unsigned lo = 0, d1 = 0, type;
+
+	do {
+		lo = decode_bits(pack, lobits, encodebits * i, &type);
+		if (type != Z_EROFS_LCLUSTER_TYPE_NONHEAD)
+			return d1;
+		d1++;
+	} while (++i < vcnt);
+	/* the last entry of a pack stores delta[1] itself */
+	if (!(lo & Z_EROFS_LI_D0_CBLKCNT))
+		d1 += lo - 1;
+	return d1;
+}
+
+static int load_compact(struct zrec *m, uint64_t lcn, bool lookahead)
 {
 	struct zinfo *zi = m->zi;
 	const struct erofs_inode *inode = m->inode;
@@ -175,6 +193,9 @@ static int load_compact(struct zrec *m, uint64_t lcn)
 	m->type = type;
 	if (type == Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
 		m->clusterofs = 1u << zi->lclusterbits;
+		if (lookahead)
+			m->delta[1] = (uint16_t)la_distance(pack, lobits, encodebits, vcnt,
+							    (unsigned)i);
 		if (lo & Z_EROFS_LI_D0_CBLKCNT) {
 			if (!big)
 				return zcorrupt(m, "block count without big pclusters");
@@ -236,7 +257,7 @@ static int load_compact(struct zrec *m, uint64_t lcn)
 	return 0;
 }
 
-static int load_lcluster(struct zrec *m, uint64_t lcn)
+static int load_lcluster_la(struct zrec *m, uint64_t lcn, bool lookahead)
 {
 	if (lcn >= m->zi->nlclusters) {
 		m->lcn = lcn;
@@ -244,7 +265,12 @@ static int load_lcluster(struct zrec *m, uint64_t lcn)
 	}
 	if (m->inode->layout == EROFS_INODE_COMPRESSED_FULL)
 		return load_full(m, lcn);
-	return load_compact(m, lcn);
+	return load_compact(m, lcn, lookahead);
+}
+
+static int load_lcluster(struct zrec *m, uint64_t lcn)
+{
+	return load_lcluster_la(m, lcn, false);
 }
 
 /* The most lclusters one extent may span: the kernel refuses longer ones. */
@@ -356,6 +382,49 @@ static int extent_end(struct zrec *m, bool *eof)
 					 (unsigned long long)lcn, (unsigned long long)t.lcn,
 					 (unsigned long long)headlcn);
 	}
+	if (m->end <= m->la)
+		return zcorrupt(m, "extent ends before it starts");
+	return 0;
+}
+
+/*
+ * Where the extent ends following the delta[1] hints (the kernel's
+ * z_erofs_get_extent_decompressedlen()), as its reads of LZMA, DEFLATE and
+ * zstd extents do: they "read more", decoding whole extents, and so never
+ * map the lclusters in between.
+ */
+static int lookahead_end(struct zrec *m, bool *eof)
+{
+	struct zinfo *zi = m->zi;
+	struct zrec t = *m;
+	uint64_t lcn = m->lcn, headlcn = m->la >> zi->lclusterbits, steps = 0;
+	int ret;
+
+	*eof = false;
+	for (;;) {
+		if ((lcn << zi->lclusterbits) >= m->inode->size) {
+			m->end = m->inode->size;
+			*eof = true;
+			return 0;
+		}
+		if (++steps > max_span(zi))
+			return erofs_err(m->img, m->inode->nid, EOPNOTSUPP,
+					 "compressed extent at %llu is longer than %u MiB",
+					 (unsigned long long)m->la, Z_EROFS_PCLUSTER_MAX_DSIZE >> 20);
+		ret = load_lcluster_la(&t, lcn, true);
+		if (ret)
+			return ret;
+		if (t.type == Z_EROFS_LCLUSTER_TYPE_NONHEAD) {
+			if (!t.delta[1])        /* pre-1.0 mkfs wrote 0 here */
+				t.delta[1] = 1;
+		} else {
+			if (lcn != headlcn)
+				break;
+			t.delta[1] = 1;
+		}
+		lcn += t.delta[1];
+	}
+	m->end = (lcn << zi->lclusterbits) + t.clusterofs;
 	if (m->end <= m->la)
 		return zcorrupt(m, "extent ends before it starts");
 	return 0;
@@ -478,7 +547,7 @@ int z_erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
 	struct zinfo zi;
 	struct zrec m = { .img = img, .inode = inode, .zi = &zi };
 	uint64_t kernel_end;
-	bool eof;
+	bool eof, readmore;
 	int ret;
 
 	/* callers handle off >= size */
@@ -513,7 +582,10 @@ int z_erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
 					 "extent at %llu uses %s, which the superblock does not list",
 					 (unsigned long long)m.la, erofs_algorithm_name(map->algorithm));
 	}
-	ret = extent_end(&m, &eof);
+	readmore = map->algorithm == Z_EROFS_COMPRESSION_LZMA ||
+		   map->algorithm == Z_EROFS_COMPRESSION_DEFLATE ||
+		   map->algorithm == Z_EROFS_COMPRESSION_ZSTD;
+	ret = readmore ? lookahead_end(&m, &eof) : extent_end(&m, &eof);
 	if (ret)
 		return ret;
 	if (m.end > inode->size || off >= m.end || off < m.la)
@@ -545,12 +617,14 @@ int z_erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
 				 Z_EROFS_PCLUSTER_MAX_DSIZE >> 20);
 	/*
 	 * The kernel decodes a pcluster strictly (all of it, to exactly the
-	 * extent) only when its map of the extent's last byte reaches the next
-	 * head inside the same lcluster; otherwise (the tail extent, extents
-	 * ending on an lcluster boundary, shared "partial" pclusters) it may
-	 * stop once it has the bytes it needs.
+	 * extent) when it knows the whole extent: always for LZMA, DEFLATE and
+	 * zstd (it reads more), for LZ4 only when its map of the extent's last
+	 * byte reaches the next head inside the same lcluster. Otherwise (LZ4
+	 * tails, extents ending on an lcluster boundary, shared "partial"
+	 * pclusters) it may stop once it has the bytes it needs.
 	 */
-	map->partial = map->partial_ref || eof || !(m.end & ((1ull << zi.lclusterbits) - 1));
+	map->partial = map->partial_ref ||
+		       (!readmore && (eof || !(m.end & ((1ull << zi.lclusterbits) - 1))));
 	if (m.fragment) {
 		map->fragment = true;
 		map->physical = zi.fragmentoff;
