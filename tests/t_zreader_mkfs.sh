@@ -78,6 +78,31 @@ for v in $variants; do
 	lazy_umount "$WORK/mnt"
 done
 
+# 8 threads reading random ranges of the big-pcluster image's text files
+# at once: the daemon's decoded-extent cache is shared between its threads
+fuse_mount "$WORK/big.erofs"
+"$PY" - "$SRC/text" "$WORK/mnt/text" <<'PY' || fail "parallel reads through FUSE"
+import os, random, sys, threading
+src, mnt = sys.argv[1:3]
+names = [n for n in sorted(os.listdir(src)) if os.path.getsize(os.path.join(src, n)) > 65536]
+bad = []
+def reader(seed):
+    r = random.Random(seed)
+    for _ in range(150):
+        n = r.choice(names)
+        size = os.path.getsize(os.path.join(src, n))
+        off, ln = r.randrange(size), r.randrange(1, 300000)
+        with open(os.path.join(mnt, n), "rb") as a, open(os.path.join(src, n), "rb") as b:
+            if os.pread(a.fileno(), ln, off) != os.pread(b.fileno(), ln, off):
+                bad.append((n, off, ln))
+threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+if bad:
+    sys.exit("wrong bytes: %s" % bad[:5])
+PY
+lazy_umount "$WORK/mnt"
+
 # the layouts the variants were meant to produce
 "$ANOLE" image inspect "$WORK/lz4hc.erofs" /text/t3000000 >"$WORK/i.txt"
 assert_grep 'indexes: *compact_2b' "$WORK/i.txt" "2B compact indexes"
