@@ -225,6 +225,35 @@ static void put_devices(struct out *o, struct erofs_image *img)
 	}
 }
 
+/* What compressed files of the image may use (superblock and configs). */
+static void put_compression(struct out *o, struct erofs_image *img)
+{
+	unsigned n = 0;
+
+	key(o, "compression_algorithms");
+	if (o->json)
+		strbuf_addch(o->sb, '[');
+	for (unsigned a = 0; a < Z_EROFS_COMPRESSION_MAX; a++)
+		if (img->available_compr_algs & (1u << a))
+			strbuf_addf(o->sb, o->json ? "%s\"%s\"" : "%s%s",
+				    n++ ? (o->json ? "," : " ") : "", erofs_algorithm_name(a));
+	if (o->json)
+		strbuf_addch(o->sb, ']');
+	end_line(o);
+	if (img->available_compr_algs & (1u << Z_EROFS_COMPRESSION_LZ4)) {
+		put_u64(o, "lz4_max_distance", img->lz4_max_distance);
+		put_u64(o, "lz4_max_pcluster_blocks", img->lz4_max_pclusterblks);
+	}
+	if (img->available_compr_algs & (1u << Z_EROFS_COMPRESSION_LZMA))
+		put_u64(o, "lzma_dict_size", img->lzma_dict_size);
+	if (img->available_compr_algs & (1u << Z_EROFS_COMPRESSION_DEFLATE))
+		put_u64(o, "deflate_window_bits", img->deflate_windowbits);
+	if (img->available_compr_algs & (1u << Z_EROFS_COMPRESSION_ZSTD))
+		put_u64(o, "zstd_window_log", img->zstd_windowlog + 10u);
+	if (img->packed_nid)
+		put_u64(o, "packed_nid", img->packed_nid);
+}
+
 static void inspect_super(struct out *o, struct erofs_image *img)
 {
 	const struct erofs_super_block *sb = &img->sb;
@@ -265,6 +294,11 @@ static void inspect_super(struct out *o, struct erofs_image *img)
 	}
 	put_u64(o, "meta_blkaddr", img->meta_blkaddr);
 	put_u64(o, "xattr_blkaddr", img->xattr_blkaddr);
+	if (img->feature_incompat & (EROFS_FEATURE_INCOMPAT_ZERO_PADDING |
+				     EROFS_FEATURE_INCOMPAT_COMPR_CFGS |
+				     EROFS_FEATURE_INCOMPAT_ZTAILPACKING |
+				     EROFS_FEATURE_INCOMPAT_FRAGMENTS))
+		put_compression(o, img);
 	put_devices(o, img);
 }
 
