@@ -121,15 +121,15 @@ PY
 
 # ---- a newer mkfs.erofs (optional) -----------------------------------------
 # ZREADER_NEW_MKFS=/path/to/mkfs.erofs (erofs-utils >= 1.8, e.g. built from
-# source) adds MicroLZMA, DEFLATE, Zstandard, fragments, deduplication and
-# small blocks; each image is also mounted by the kernel, whose bytes must
-# equal anole's (and the source's).
+# source) adds MicroLZMA, DEFLATE, Zstandard, fragments, deduplication,
+# small blocks and compressed directories; each image is also mounted by
+# the kernel, whose bytes must equal anole's (and the source's).
 if [ -n "${ZREADER_NEW_MKFS:-}" ]; then
 	newv="lzma:-zlzma lzmabig:-zlzma,level=9:-C65536 deflate:-zdeflate:-C32768:-Eztailpacking"
 	newv="$newv zstd:-zzstd:-C65536:-Eztailpacking frag:-zlz4hc:-Efragments"
 	newv="$newv allfrag:-zlz4hc:-Eall-fragments dedupe:-zlz4hc:-Ededupe"
 	newv="$newv fragdedupe:-zlzma:-Efragments,dedupe,ztailpacking:-C32768 b1k:-zzstd:-b1024:-Eztailpacking"
-	newv="$newv b512:-zlzma:-b512:-Efragments"
+	newv="$newv b512:-zlzma:-b512:-Efragments zdir:-zlz4hc:--zD=1:-Eztailpacking"
 	mkdir -p "$WORK/kmnt"
 	for v in $newv; do
 		name=${v%%:*}
