@@ -431,16 +431,22 @@ static int image_check(int argc, char **argv)
 		strbuf_addstr(&sb, "{\"image\":");
 		strbuf_add_json_string(&sb, o.image, strlen(o.image));
 		strbuf_addf(&sb, ",\"ok\":%s,\"errors\":%u,\"inodes\":%llu,\"dirs\":%llu,"
-			    "\"files\":%llu,\"bytes_read\":%llu}\n", ret ? "false" : "true",
+			    "\"files\":%llu,\"bytes_read\":%llu,\"compressed_extents\":%llu}\n",
+			    ret ? "false" : "true",
 			    res.errors, (unsigned long long)res.inodes,
 			    (unsigned long long)res.dirs, (unsigned long long)res.files,
-			    (unsigned long long)res.bytes_read);
+			    (unsigned long long)res.bytes_read,
+			    (unsigned long long)res.compressed_extents);
 		fputs(sb.buf, stdout);
 		strbuf_release(&sb);
 	} else if (!ret && !quiet) {
-		printf("%s: ok, %llu inodes (%llu dirs, %llu files), %llu bytes read\n",
+		printf("%s: ok, %llu inodes (%llu dirs, %llu files), %llu bytes read",
 		       o.image, (unsigned long long)res.inodes, (unsigned long long)res.dirs,
 		       (unsigned long long)res.files, (unsigned long long)res.bytes_read);
+		if (res.compressed_extents)
+			printf(", %llu compressed extents decoded",
+			       (unsigned long long)res.compressed_extents);
+		putchar('\n');
 	} else if (ret == -EFSCORRUPTED) {
 		fprintf(stderr, "%s: %u problem%s found\n", o.image, res.errors,
 			res.errors == 1 ? "" : "s");

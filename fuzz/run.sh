@@ -5,8 +5,8 @@
 #   fuzz/run.sh BUILD_DIR SECONDS
 #
 # BUILD_DIR holds fuzz_image_reader (make fuzz). The seed corpus is made of
-# small images from Debian's mkfs.erofs (flat, chunked, with xattrs, ACLs,
-# symlinks, hard links, devices, fifos, long names) and, when BUILD_DIR has
+# small images from Debian's mkfs.erofs (flat, chunked, LZ4-compressed, with
+# xattrs, ACLs, symlinks, hard links, devices, fifos, long names) and, when BUILD_DIR has
 # it, from anole's own builder. Exits non-zero if the fuzzer finds a crash,
 # a sanitizer report, a leak or a hang; the reproducer is kept and named.
 set -eu
@@ -83,6 +83,17 @@ if command -v mkfs.erofs >/dev/null; then
 	seed chunk64k -T0 --chunksize=65536
 	seed noxattr -T0 -x-1
 	seed blob -T0 --chunksize=4096 --blobdev="$work/blob.img"
+	# compressed (LZ4): compact and full indexes, big pclusters, inline
+	# tail pclusters; text-like data so that files span several extents
+	rm -rf "$work/tree"
+	mkdir -p "$work/tree/z"
+	for i in $(seq 1 400); do echo "line $i of a compressible file, erofs lcluster pcluster"; done \
+		>"$work/tree/z/text"
+	head -c 5000 "$work/tree/z/text" >"$work/tree/z/short"
+	head -c 3000 /dev/urandom >"$work/tree/z/rand"
+	seed lz4 -T0 -zlz4
+	seed lz4tail -T0 -zlz4hc -C16384 -Eztailpacking
+	seed lz4legacy -T0 -zlz4 -Elegacy-compress
 	rm -rf "$work/tree"
 	mkdir -p "$work/tree"
 	echo hi >"$work/tree/f"

@@ -345,6 +345,17 @@ static void check_data(struct ck *ck, struct ck_node *n, const struct erofs_inod
 			return;
 		}
 		end = map.logical + map.length;
+		/* compressed extents must tile the file: each starts where the
+		 * one before ended, and the last ends at i_size */
+		if (map.encoded && (map.logical != off || end <= off || end > inode->size)) {
+			report_node(ck, n, n->nid,
+				    "compressed extent %llu..%llu does not follow the one ending at %llu",
+				    (unsigned long long)map.logical, (unsigned long long)end,
+				    (unsigned long long)off);
+			return;
+		}
+		if (map.encoded)
+			ck->res->compressed_extents++;
 		if (map.physical != UINT64_MAX && dev_missing(ck, map.devid)) {
 			if (!ck->warned_missing_dev)
 				anole_warn("%s: extra device %u was not given (--device): its data is not read",
@@ -617,6 +628,34 @@ static void check_links(struct ck *ck)
 	}
 }
 
+/* The packed inode (fragments of compressed files) is in no directory;
+ * its data was read through the fragments, check it whole too. */
+static void check_packed(struct ck *ck)
+{
+	struct erofs_image *img = ck->img;
+	struct erofs_inode inode;
+	struct ck_node *n;
+	int ret;
+
+	if (!img->packed_nid || ck->stop || node_find(ck, img->packed_nid))
+		return;
+	n = node_add(ck, img->packed_nid, img->root_nid, "(packed inode)");
+	ret = erofs_read_inode(img, img->packed_nid, &inode);
+	if (ret) {
+		n->flags |= NODE_BAD;
+		report_read(ck, n, ret);
+		return;
+	}
+	n->mode = inode.mode;
+	n->nlink = n->refs = inode.nlink;       /* no directory entry names it */
+	if (!S_ISREG(inode.mode)) {
+		report_node(ck, n, n->nid, "the packed inode is not a regular file (mode 0%o)",
+			    inode.mode);
+		return;
+	}
+	check_inode(ck, n, &inode);
+}
+
 static void check_tree(struct ck *ck)
 {
 	struct erofs_image *img = ck->img;
@@ -642,6 +681,7 @@ static void check_tree(struct ck *ck)
 	/* every directory is pushed once (the nid table), so this ends */
 	while (ck->nstack && !ck->stop)
 		check_dir(ck, ck->stack[--ck->nstack]);
+	check_packed(ck);
 	check_links(ck);
 	if (!ck->stop && img->inos != ck->res->inodes)
 		anole_warn("%s: the superblock counts %llu inodes, %llu were found",

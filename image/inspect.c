@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -224,6 +225,35 @@ static void put_devices(struct out *o, struct erofs_image *img)
 	}
 }
 
+/* What compressed files of the image may use (superblock and configs). */
+static void put_compression(struct out *o, struct erofs_image *img)
+{
+	unsigned n = 0;
+
+	key(o, "compression_algorithms");
+	if (o->json)
+		strbuf_addch(o->sb, '[');
+	for (unsigned a = 0; a < Z_EROFS_COMPRESSION_MAX; a++)
+		if (img->available_compr_algs & (1u << a))
+			strbuf_addf(o->sb, o->json ? "%s\"%s\"" : "%s%s",
+				    n++ ? (o->json ? "," : " ") : "", erofs_algorithm_name(a));
+	if (o->json)
+		strbuf_addch(o->sb, ']');
+	end_line(o);
+	if (img->available_compr_algs & (1u << Z_EROFS_COMPRESSION_LZ4)) {
+		put_u64(o, "lz4_max_distance", img->lz4_max_distance);
+		put_u64(o, "lz4_max_pcluster_blocks", img->lz4_max_pclusterblks);
+	}
+	if (img->available_compr_algs & (1u << Z_EROFS_COMPRESSION_LZMA))
+		put_u64(o, "lzma_dict_size", img->lzma_dict_size);
+	if (img->available_compr_algs & (1u << Z_EROFS_COMPRESSION_DEFLATE))
+		put_u64(o, "deflate_window_bits", img->deflate_windowbits);
+	if (img->available_compr_algs & (1u << Z_EROFS_COMPRESSION_ZSTD))
+		put_u64(o, "zstd_window_log", img->zstd_windowlog + 10u);
+	if (img->packed_nid)
+		put_u64(o, "packed_nid", img->packed_nid);
+}
+
 static void inspect_super(struct out *o, struct erofs_image *img)
 {
 	const struct erofs_super_block *sb = &img->sb;
@@ -264,6 +294,11 @@ static void inspect_super(struct out *o, struct erofs_image *img)
 	}
 	put_u64(o, "meta_blkaddr", img->meta_blkaddr);
 	put_u64(o, "xattr_blkaddr", img->xattr_blkaddr);
+	if (img->feature_incompat & (EROFS_FEATURE_INCOMPAT_ZERO_PADDING |
+				     EROFS_FEATURE_INCOMPAT_COMPR_CFGS |
+				     EROFS_FEATURE_INCOMPAT_ZTAILPACKING |
+				     EROFS_FEATURE_INCOMPAT_FRAGMENTS))
+		put_compression(o, img);
 	put_devices(o, img);
 }
 
@@ -496,6 +531,138 @@ static int put_flat(struct out *o, struct erofs_image *img, const struct erofs_i
 	return 0;
 }
 
+#define EXTENTS_LISTED 256      /* longer extent lists are cut (counts stay exact) */
+
+static void put_bool(struct out *o, const char *k, bool v)
+{
+	key(o, k);
+	strbuf_addstr(o->sb, o->json ? (v ? "true" : "false") : (v ? "yes" : "no"));
+	end_line(o);
+}
+
+static void put_extent(struct out *o, const struct erofs_map *m, bool *any)
+{
+	const char *alg = erofs_algorithm_name(m->algorithm);
+
+	if (!o->json) {
+		strbuf_addf(o->sb, "    %llu..%llu: ", (unsigned long long)m->logical,
+			    (unsigned long long)(m->logical + m->length));
+		if (m->fragment)
+			strbuf_addf(o->sb, "fragment, %llu bytes at packed-inode offset %llu\n",
+				    (unsigned long long)m->length, (unsigned long long)m->physical);
+		else if (m->inline_tail)
+			strbuf_addf(o->sb, "%s, %llu bytes inline at image offset %llu%s\n", alg,
+				    (unsigned long long)m->plength, (unsigned long long)m->physical,
+				    m->partial_ref ? ", partial" : "");
+		else
+			strbuf_addf(o->sb, "%s, %llu bytes on device %u at offset %llu%s\n", alg,
+				    (unsigned long long)m->plength, m->devid,
+				    (unsigned long long)m->physical,
+				    m->partial_ref ? ", partial" : "");
+		return;
+	}
+	if (*any)
+		strbuf_addch(o->sb, ',');
+	*any = true;
+	open_obj(o);
+	put_u64(o, "offset", m->logical);
+	put_u64(o, "length", m->length);
+	put_cstr(o, "algorithm", m->fragment ? "fragment" : alg);
+	if (!m->fragment && !m->inline_tail)
+		put_u64(o, "device", m->devid);
+	put_u64(o, m->fragment ? "packed_offset" : "physical", m->physical);
+	put_u64(o, "compressed_length", m->plength);
+	if (m->inline_tail)
+		put_bool(o, "inline", true);
+	if (m->partial_ref)
+		put_bool(o, "partial_ref", true);
+	close_obj(o);
+}
+
+/* Compressed inodes: the map header, then every extent (the list cut at
+ * EXTENTS_LISTED), with the algorithms used and the compressed bytes. */
+static int put_compressed(struct out *o, struct erofs_image *img, const struct erofs_inode *inode)
+{
+	struct z_erofs_info zi;
+	struct erofs_map *list;
+	uint64_t off = 0, count = 0, stored = 0;
+	unsigned used = 0, n = 0;       /* algorithms seen in extents, bit per id */
+	bool any = false;
+	int ret = z_erofs_inode_info(img, inode, &zi);
+
+	if (ret)
+		return ret;
+	list = xcalloc(EXTENTS_LISTED, sizeof(*list));
+	/* extents tile the file and each holds its offset, so this ends */
+	while (off < inode->size) {
+		struct erofs_map m;
+
+		ret = erofs_map_blocks(img, inode, off, &m);
+		if (!ret && (m.logical != off || !m.length))
+			ret = erofs_err(img, inode->nid, EFSCORRUPTED,
+					"compressed extent %llu..%llu does not follow offset %llu",
+					(unsigned long long)m.logical,
+					(unsigned long long)(m.logical + m.length),
+					(unsigned long long)off);
+		if (ret) {
+			free(list);
+			return ret;
+		}
+		if (count < EXTENTS_LISTED)
+			list[count] = m;
+		count++;
+		if (!m.fragment) {
+			stored += m.plength;
+			used |= 1u << m.algorithm;
+		}
+		off = m.logical + m.length;
+	}
+	put_bool(o, "compressed", true);
+	put_cstr(o, "indexes", inode->layout == EROFS_INODE_COMPRESSED_FULL ? "full" :
+		 zi.advise & Z_EROFS_ADVISE_COMPACTED_2B ? "compact_2b" : "compact_4b");
+	key(o, "algorithms");
+	if (o->json)
+		strbuf_addch(o->sb, '[');
+	for (unsigned a = 0; a < 32; a++)
+		if (used & (1u << a))
+			strbuf_addf(o->sb, o->json ? "%s\"%s\"" : "%s%s", n++ ? (o->json ? "," : " ") : "",
+				    erofs_algorithm_name(a));
+	if (o->json)
+		strbuf_addch(o->sb, ']');
+	else if (!n)
+		strbuf_addstr(o->sb, count ? "(fragment)" : "(none)");
+	end_line(o);
+	put_u64(o, "compressed_blocks", inode->compressed_blocks);
+	put_u64(o, "compressed_size", stored);
+	if (zi.whole_fragment) {
+		put_bool(o, "whole_file_fragment", true);
+	} else if (inode->size) {
+		put_u64(o, "lcluster_size", 1ull << zi.lclusterbits);
+		put_bool(o, "big_pcluster", zi.advise & (Z_EROFS_ADVISE_BIG_PCLUSTER_1 |
+							  Z_EROFS_ADVISE_BIG_PCLUSTER_2));
+		if (zi.idata_size)
+			put_u64(o, "ztailpacking_inline_size", zi.idata_size);
+		if (zi.advise & Z_EROFS_ADVISE_FRAGMENT_PCLUSTER)
+			put_bool(o, "tail_fragment", true);
+		if (zi.advise & Z_EROFS_ADVISE_INTERLACED_PCLUSTER)
+			put_bool(o, "interlaced", true);
+	}
+	put_u64(o, "extent_count", count);
+	section(o, "extents");
+	if (o->json)
+		strbuf_addch(o->sb, '[');
+	for (uint64_t i = 0; i < count && i < EXTENTS_LISTED; i++)
+		put_extent(o, &list[i], &any);
+	if (!o->json && count > EXTENTS_LISTED)
+		strbuf_addf(o->sb, "    ... %llu more\n", (unsigned long long)(count - EXTENTS_LISTED));
+	if (o->json) {
+		strbuf_addch(o->sb, ']');
+		o->first = false;
+	}
+	free(list);
+	return 0;
+}
+
 static int put_data(struct out *o, struct erofs_image *img, const struct erofs_inode *inode)
 {
 	int ret = 0;
@@ -509,9 +676,7 @@ static int put_data(struct out *o, struct erofs_image *img, const struct erofs_i
 	if (inode->layout == EROFS_INODE_CHUNK_BASED) {
 		ret = put_chunks(o, img, inode);
 	} else if (erofs_layout_compressed(inode->layout)) {
-		key(o, "compressed");
-		strbuf_addstr(o->sb, o->json ? "true" : "yes (not supported by this reader)");
-		end_line(o);
+		ret = put_compressed(o, img, inode);
 	} else {
 		ret = put_flat(o, img, inode);
 	}

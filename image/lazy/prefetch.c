@@ -61,7 +61,7 @@ static int for_each_extent(struct lazyd *d, const struct erofs_inode *in, extent
 		if (map.length == 0)
 			break;
 		if (map.physical != UINT64_MAX && map.devid &&
-		    blob_chunks(d, map.devid, map.physical, map.length, &first, &last))
+		    blob_chunks(d, map.devid, map.physical, map.plength, &first, &last))
 			fn(d, map.devid, first, last, ctx);
 		off = map.logical + map.length;
 	}

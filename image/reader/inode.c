@@ -36,6 +36,7 @@ static void fill_i_u(struct erofs_inode *inode, const union erofs_inode_i_u *u)
 	else if (has_data(inode->mode))
 		inode->raw_blkaddr = le32_to_cpu(u->raw_blkaddr);
 	inode->chunkformat = le16_to_cpu(u->c.format);
+	inode->compressed_blocks = le32_to_cpu(u->compressed_blocks);
 }
 
 static void fill_compact(struct erofs_image *img, struct erofs_inode *inode,
@@ -116,7 +117,7 @@ static int check_layout(struct erofs_image *img, struct erofs_inode *inode)
 	case EROFS_INODE_CHUNK_BASED:
 		return check_chunk_layout(img, inode);
 	default:
-		return 0;       /* compressed: refused when data is read */
+		return 0;       /* compressed: as the kernel, mapped when read */
 	}
 }
 

@@ -26,6 +26,58 @@ static inline bool erofs_layout_compressed(unsigned layout)
 	       layout == EROFS_INODE_COMPRESSED_COMPACT;
 }
 
+/* The kernel refuses extents decoding to more than this (and pclusters
+ * above Z_EROFS_PCLUSTER_MAX_SIZE) with -EOPNOTSUPP. */
+#define Z_EROFS_PCLUSTER_MAX_DSIZE (12u << 20)
+
+/* The per-image cache of decoded extents (data.c). */
+void *erofs_zcache_new(void);
+void erofs_zcache_free(void *cache);
+
+/*
+ * Compressed inodes (zmap.c): map the extent holding `off` as the kernel's
+ * z_erofs_map_blocks_iter() does, then extend it to its whole decoded
+ * length (the FIEMAP lookahead). Errors are reported with erofs_err().
+ */
+int z_erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
+		       uint64_t off, struct erofs_map *map);
+
+/* What a compressed inode's map header says, for inspect. */
+struct z_erofs_info {
+	unsigned advise;                /* Z_EROFS_ADVISE_* */
+	unsigned algs[2];               /* HEAD1, HEAD2 algorithms */
+	unsigned lclusterbits;
+	unsigned idata_size;            /* ztailpacking inline pcluster */
+	uint64_t fragmentoff;
+	bool whole_fragment;            /* all data in the packed inode */
+};
+int z_erofs_inode_info(struct erofs_image *img, const struct erofs_inode *inode,
+		       struct z_erofs_info *info);
+
+/*
+ * Decoding one pcluster (decompress.c). `in` is the stored pcluster;
+ * exactly `outlen` bytes are produced or an error returned. zero_padding:
+ * skip leading zero bytes, looking at most pad_scan bytes for the payload
+ * start (the kernel looks inside the first block only). partial: the
+ * pcluster may hold more than outlen bytes. interlaced_shift: for
+ * INTERLACED, blocksize - (extent start % blocksize).
+ */
+struct z_erofs_req {
+	unsigned algorithm;
+	const uint8_t *in;
+	size_t inlen;
+	uint8_t *out;
+	size_t outlen;
+	bool zero_padding, partial;
+	size_t pad_scan;
+	size_t interlaced_shift;
+	uint32_t lzma_dict_size;
+	unsigned zstd_windowlog;        /* window log - 10, as configured */
+};
+/* Returns 0, -EFSCORRUPTED (bad data), -EOPNOTSUPP or -ENOMEM; *why says
+ * what went wrong. */
+int z_erofs_decode(const struct z_erofs_req *rq, char *why, size_t whylen);
+
 /* Byte offset of the first byte after inode + inline xattrs (checked at
  * erofs_read_inode() time not to overflow). */
 static inline uint64_t erofs_inode_meta_end(const struct erofs_inode *inode)

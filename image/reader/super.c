@@ -107,12 +107,6 @@ bool erofs_dev_range_ok(struct erofs_image *img, unsigned devid, uint64_t off, u
 	return off <= size && len <= size - off;
 }
 
-/* Incompat bits that only compressed images set. */
-#define COMPRESSION_FEATURES (EROFS_FEATURE_INCOMPAT_ZERO_PADDING | \
-			      EROFS_FEATURE_INCOMPAT_COMPR_CFGS | \
-			      EROFS_FEATURE_INCOMPAT_ZTAILPACKING | \
-			      EROFS_FEATURE_INCOMPAT_FRAGMENTS)
-
 static const char *const compat_names[32] = {
 	[0] = "sb_chksum", [1] = "mtime", [2] = "xattr_filter",
 	[3] = "shared_ea_in_metabox", [4] = "plain_xattr_pfx", [5] = "ishare_xattrs",
@@ -144,6 +138,17 @@ const char *erofs_layout_name(unsigned layout)
 	};
 
 	return layout < ARRAY_SIZE(names) ? names[layout] : "unknown";
+}
+
+const char *erofs_algorithm_name(unsigned algorithm)
+{
+	static const char *const names[] = {
+		[Z_EROFS_COMPRESSION_LZ4] = "lz4", [Z_EROFS_COMPRESSION_LZMA] = "lzma",
+		[Z_EROFS_COMPRESSION_DEFLATE] = "deflate", [Z_EROFS_COMPRESSION_ZSTD] = "zstd",
+		[Z_EROFS_COMPRESSION_SHIFTED] = "plain", [Z_EROFS_COMPRESSION_INTERLACED] = "interlaced",
+	};
+
+	return algorithm < ARRAY_SIZE(names) ? names[algorithm] : "unknown";
 }
 
 const char *erofs_ftype_name(unsigned ftype)
@@ -196,6 +201,148 @@ static int check_sb_checksum(struct erofs_image *img)
 	return 0;
 }
 
+/*
+ * One config record, as the kernel's erofs_read_metadata() reads it: at
+ * the next 4-byte boundary, a le16 length (0 meaning 65536), then the
+ * payload, which may cross blocks.
+ */
+static int read_cfg_record(struct erofs_image *img, uint64_t *pos, uint8_t **data,
+			   unsigned *len)
+{
+	uint16_t raw;
+	int ret;
+
+	*pos = ALIGN_UP(*pos, 4u);
+	if (!erofs_dev_range_ok(img, 0, *pos, 2))
+		return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+				 "compression config record at offset %llu is beyond the end of the image",
+				 (unsigned long long)*pos);
+	ret = erofs_dev_pread(img, 0, &raw, 2, *pos);
+	if (ret)
+		return ret;
+	*len = le16_to_cpu(raw) ? le16_to_cpu(raw) : 65536u;
+	*pos += 2;
+	if (!erofs_dev_range_ok(img, 0, *pos, *len))
+		return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+				 "compression config record (%u bytes at offset %llu) is beyond the end of the image",
+				 *len, (unsigned long long)*pos);
+	*data = xmalloc(*len);
+	ret = erofs_dev_pread(img, 0, *data, *len, *pos);
+	if (ret) {
+		free(*data);
+		return ret;
+	}
+	*pos += *len;
+	return 0;
+}
+
+/* The per-algorithm checks of the kernel's z_erofs_load_*_config(). */
+static int load_cfg(struct erofs_image *img, unsigned alg, const uint8_t *data, unsigned len)
+{
+	switch (alg) {
+	case Z_EROFS_COMPRESSION_LZ4: {
+		struct z_erofs_lz4_cfgs c;
+
+		if (len < sizeof(c))
+			break;
+		memcpy(&c, data, sizeof(c));
+		img->lz4_max_distance = le16_to_cpu(c.max_distance);
+		img->lz4_max_pclusterblks = le16_to_cpu(c.max_pclusterblks);
+		if (!img->lz4_max_pclusterblks)
+			img->lz4_max_pclusterblks = 1;  /* reserved case */
+		else if (img->lz4_max_pclusterblks > Z_EROFS_PCLUSTER_MAX_SIZE >> img->blkszbits)
+			return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+					 "lz4 config: max_pclusterblks %u is above %u KiB",
+					 img->lz4_max_pclusterblks, Z_EROFS_PCLUSTER_MAX_SIZE >> 10);
+		return 0;
+	}
+	case Z_EROFS_COMPRESSION_LZMA: {
+		struct z_erofs_lzma_cfgs c;
+
+		if (len < sizeof(c))
+			break;
+		memcpy(&c, data, sizeof(c));
+		if (c.format)
+			return erofs_err(img, EROFS_NID_NONE, EOPNOTSUPP,
+					 "lzma config: unknown format %u", le16_to_cpu(c.format));
+		img->lzma_dict_size = le32_to_cpu(c.dict_size);
+		if (img->lzma_dict_size > Z_EROFS_LZMA_MAX_DICT_SIZE || img->lzma_dict_size < 4096)
+			return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+					 "lzma config: dictionary size %u is out of range (4 KiB..8 MiB)",
+					 img->lzma_dict_size);
+		return 0;
+	}
+	case Z_EROFS_COMPRESSION_DEFLATE: {
+		struct z_erofs_deflate_cfgs c;
+
+		if (len < sizeof(c))
+			break;
+		memcpy(&c, data, sizeof(c));
+		if (c.windowbits > 15)
+			return erofs_err(img, EROFS_NID_NONE, EOPNOTSUPP,
+					 "deflate config: window bits %u above 15", c.windowbits);
+		img->deflate_windowbits = c.windowbits;
+		return 0;
+	}
+	case Z_EROFS_COMPRESSION_ZSTD: {
+		struct z_erofs_zstd_cfgs c;
+
+		if (len < sizeof(c))
+			break;
+		memcpy(&c, data, sizeof(c));
+		if (c.format)
+			return erofs_err(img, EROFS_NID_NONE, EOPNOTSUPP,
+					 "zstd config: unknown format %u", c.format);
+		/* the window may not exceed the largest pcluster (1 MiB) */
+		if (c.windowlog > 10)
+			return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+					 "zstd config: window log %u is above 20", c.windowlog + 10u);
+		img->zstd_windowlog = c.windowlog;
+		return 0;
+	}
+	}
+	return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+			 "%s config record is too short (%u bytes)", erofs_algorithm_name(alg), len);
+}
+
+/*
+ * Compression settings. Without COMPR_CFGS the superblock field is the LZ4
+ * window and LZ4 is the only algorithm; with it, one record per bit of
+ * available_compr_algs follows the superblock, in algorithm order.
+ */
+static int parse_compr_cfgs(struct erofs_image *img)
+{
+	uint64_t pos = EROFS_SUPER_OFFSET + img->sb_size;
+	unsigned algs;
+	int ret = 0;
+
+	if (!(img->feature_incompat & EROFS_FEATURE_INCOMPAT_COMPR_CFGS)) {
+		img->available_compr_algs = 1u << Z_EROFS_COMPRESSION_LZ4;
+		img->lz4_max_distance = le16_to_cpu(img->sb.available_compr_algs);
+		img->lz4_max_pclusterblks = 1;
+		return 0;
+	}
+	img->available_compr_algs = le16_to_cpu(img->sb.available_compr_algs);
+	if (img->available_compr_algs & ~((1u << Z_EROFS_COMPRESSION_MAX) - 1))
+		return erofs_err(img, EROFS_NID_NONE, EOPNOTSUPP,
+				 "unknown compression algorithms 0x%x",
+				 img->available_compr_algs & ~((1u << Z_EROFS_COMPRESSION_MAX) - 1));
+	algs = img->available_compr_algs;
+	for (unsigned alg = 0; algs && !ret; algs >>= 1, alg++) {
+		uint8_t *data;
+		unsigned len;
+
+		if (!(algs & 1))
+			continue;
+		ret = read_cfg_record(img, &pos, &data, &len);
+		if (ret)
+			return ret;
+		ret = load_cfg(img, alg, data, len);
+		free(data);
+	}
+	return ret;
+}
+
 static int parse_super(struct erofs_image *img)
 {
 	const struct erofs_super_block *sb = &img->sb;
@@ -238,9 +385,8 @@ static int parse_super(struct erofs_image *img)
 	if (unknown) {
 		feature_list(names, sizeof(names), true, unknown);
 		return erofs_err(img, EROFS_NID_NONE, EOPNOTSUPP,
-				 "uses features this reader does not support: %s (incompat 0x%x)%s",
-				 names, unknown, unknown & COMPRESSION_FEATURES ?
-				 "; compressed images are not supported yet" : "");
+				 "uses features this reader does not support: %s (incompat 0x%x)",
+				 names, unknown);
 	}
 	img->root_nid = le16_to_cpu(sb->root_nid);
 	img->inos = le64_to_cpu(sb->inos);
@@ -252,7 +398,9 @@ static int parse_super(struct erofs_image *img)
 	img->blocks = le32_to_cpu(sb->blocks);
 	img->meta_blkaddr = le32_to_cpu(sb->meta_blkaddr);
 	img->xattr_blkaddr = le32_to_cpu(sb->xattr_blkaddr);
-	return 0;
+	if (img->feature_incompat & EROFS_FEATURE_INCOMPAT_FRAGMENTS)
+		img->packed_nid = le64_to_cpu(sb->packed_nid);
+	return parse_compr_cfgs(img);
 }
 
 /* roundup_pow_of_two(n) - 1, as the kernel masks chunk device ids. */
@@ -300,6 +448,7 @@ static struct erofs_image *image_new(const char *name)
 	img->ndevs = 1;
 	img->devs = xcalloc(1, sizeof(*img->devs));
 	img->devs[0].fd = -1;
+	img->zcache = erofs_zcache_new();
 	return img;
 }
 
@@ -374,6 +523,7 @@ void erofs_image_close(struct erofs_image *img)
 	}
 	free(img->devs);
 	free(img->devslots);
+	erofs_zcache_free(img->zcache);
 	free((char *)img->name);
 	free(img);
 }

@@ -57,6 +57,15 @@ struct erofs_image {
 	 * in errmsg so that callers (check) can report it with a path. */
 	bool quiet;
 	char errmsg[512];
+	/* compression (superblock and its per-algorithm config records) */
+	uint16_t available_compr_algs;   /* bit per Z_EROFS_COMPRESSION_* */
+	uint16_t lz4_max_distance;
+	uint16_t lz4_max_pclusterblks;
+	uint32_t lzma_dict_size;
+	uint8_t deflate_windowbits;
+	uint8_t zstd_windowlog;          /* window log - 10 */
+	erofs_nid_t packed_nid;          /* FRAGMENTS: inode holding fragments, 0 = none */
+	void *zcache;                    /* last decompressed extents (reader/data.c) */
 };
 
 struct erofs_inode {
@@ -78,6 +87,7 @@ struct erofs_inode {
 	uint32_t ino;           /* i_ino (32-bit stat number) */
 	uint16_t chunkformat;   /* chunk-based */
 	unsigned chunkbits;
+	uint32_t compressed_blocks; /* compressed layouts: i_u, blocks in use */
 };
 
 /* Open an image file read-only, with extra devices in device-table order.
@@ -126,13 +136,26 @@ typedef int (*erofs_xattr_fn)(void *ctx, const char *name, const void *value,
 int erofs_iterate_xattrs(struct erofs_image *img, const struct erofs_inode *inode,
 			 erofs_xattr_fn fn, void *ctx);
 
-/* Physical placement of file data, for inspect/check and the lazy loader. */
+/*
+ * Physical placement of file data, for inspect/check and the lazy loader.
+ * For compressed inodes an extent is what one pcluster decodes to:
+ * logical/length is the decoded range (the whole extent, the last one
+ * ending at i_size), physical/plength the encoded bytes: a pcluster on a
+ * device, the inline tail pcluster (inline_tail, ztailpacking) or, for
+ * fragments, an offset in the packed inode (fragment; devid 0).
+ */
 struct erofs_map {
 	uint64_t logical;       /* start offset in the file */
 	uint64_t length;        /* bytes */
 	unsigned devid;         /* 0 = primary */
 	uint64_t physical;      /* byte offset on that device; UINT64_MAX = hole */
 	bool inline_tail;       /* data inside the metadata (FLAT_INLINE tail) */
+	uint64_t plength;       /* bytes at physical (== length unless encoded) */
+	bool encoded;           /* compressed inode: decode plength bytes */
+	bool fragment;          /* physical is an offset in the packed inode */
+	bool partial_ref;       /* the pcluster decodes to more than this extent */
+	bool partial;           /* may decode a prefix only (the kernel's rule) */
+	unsigned algorithm;     /* encoded: Z_EROFS_COMPRESSION_* or SHIFTED/INTERLACED */
 };
 /* Map the extent containing `off`. */
 int erofs_map_blocks(struct erofs_image *img, const struct erofs_inode *inode,
@@ -154,6 +177,8 @@ static inline unsigned erofs_mode_to_ftype(uint16_t mode)
 
 /* Layout names ("flat_plain", ...) and file type names ("file", "dir", ...). */
 const char *erofs_layout_name(unsigned layout);
+/* "lz4", "lzma", "deflate", "zstd", "plain" (shifted), "interlaced". */
+const char *erofs_algorithm_name(unsigned algorithm);
 const char *erofs_ftype_name(unsigned ftype);
 
 /* crc32c as the superblock checksum uses it (no final inversion). */

@@ -41,9 +41,12 @@
 #define EROFS_FEATURE_INCOMPAT_48BIT         0x00000080u
 #define EROFS_FEATURE_INCOMPAT_METABOX       0x00000100u
 
-/* The incompat bits anole's reader understands today. */
+/* The incompat bits anole's reader understands today (compressed files
+ * included; not 48-bit addressing, metabox or long xattr prefixes). */
 #define ANOLE_EROFS_INCOMPAT_SUPPORTED \
-	(EROFS_FEATURE_INCOMPAT_CHUNKED_FILE | EROFS_FEATURE_INCOMPAT_DEVICE_TABLE)
+	(EROFS_FEATURE_INCOMPAT_CHUNKED_FILE | EROFS_FEATURE_INCOMPAT_DEVICE_TABLE | \
+	 EROFS_FEATURE_INCOMPAT_ZERO_PADDING | EROFS_FEATURE_INCOMPAT_COMPR_CFGS | \
+	 EROFS_FEATURE_INCOMPAT_ZTAILPACKING | EROFS_FEATURE_INCOMPAT_FRAGMENTS)
 
 struct erofs_super_block {
 	uint32_t magic;

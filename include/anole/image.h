@@ -75,6 +75,7 @@ struct anole_check_opts {
 };
 struct anole_check_result {
 	uint64_t inodes, dirs, files, bytes_read;
+	uint64_t compressed_extents;    /* decoded and checked */
 	unsigned errors;
 };
 /* Returns 0 when the image is sound, -EFSCORRUPTED when problems were
