@@ -83,6 +83,7 @@ struct zfile {
 	uint64_t pblocks;
 	uint8_t *idata;             /* inline (or dropped) tail */
 	uint16_t idata_len;
+	uint8_t *tail_raw;          /* that tail uncompressed, if shorter than a block */
 	uint64_t frag_spill, frag_off; /* tail bytes: in the spill, in the packed inode */
 	uint32_t frag_len;
 	bool whole_fragment;        /* the whole file is in the packed inode */

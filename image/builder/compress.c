@@ -169,6 +169,7 @@ void builder_compress_free(struct builder *b)
 		free(z->ext);
 		free(z->spill);
 		free(z->idata);
+		free(z->tail_raw);
 		free(z);
 	}
 	zalg_thread_cleanup();
@@ -205,6 +206,7 @@ struct zjob {
 	uint64_t blocks;
 	uint8_t *idata;
 	uint16_t idata_len;
+	uint8_t *tail_raw;          /* a compressed inline tail shorter than a block, as is */
 	uint64_t frag_spill;        /* raw fragment bytes in the spill */
 	uint32_t frag_len;
 	int err;
@@ -287,6 +289,10 @@ static void compress_segment(void *item, void *shared)
 			j->idata = xmalloc((size_t)c);
 			memcpy(j->idata, tmp, (size_t)c);
 			j->idata_len = (uint16_t)c;
+			if (rem < blksz) {
+				j->tail_raw = xmalloc((size_t)rem);
+				memcpy(j->tail_raw, in + pos, (size_t)rem);
+			}
 			add_ext(j, la, (uint32_t)rem, 0, ZX_INLINE);
 			break;
 		}
@@ -447,7 +453,9 @@ static bool assemble(struct builder *b, struct bnode *n, struct zjob *jobs, size
 		if (j->idata) {
 			z->idata = j->idata;
 			z->idata_len = j->idata_len;
+			z->tail_raw = j->tail_raw;
 			j->idata = NULL;
+			j->tail_raw = NULL;
 		}
 		if (j->frag_len) {
 			z->frag_spill = j->frag_spill;
@@ -462,6 +470,7 @@ static bool assemble(struct builder *b, struct bnode *n, struct zjob *jobs, size
 		free(z->ext);
 		free(z->spill);
 		free(z->idata);
+		free(z->tail_raw);
 		free(z);
 		*out = NULL;
 		return false;
@@ -585,6 +594,7 @@ static int run_jobs(struct builder *b, struct bnode **files, size_t nfiles,
 	for (size_t k = 0; k < njobs; k++) {
 		free(jobs[k].ext);
 		free(jobs[k].idata);
+		free(jobs[k].tail_raw);
 	}
 	free(jobs);
 	free(first);
@@ -680,9 +690,8 @@ int builder_compress_files(struct builder *b)
 /* ---- metadata of a compressed inode ---- */
 
 /*
- * The inline tail must sit inside one metadata block. Units up to a block
- * are placed within a block; a bigger unit starts a block, so where its
- * tail lands is known now. If it would straddle, the tail becomes a
+ * The inline tail must sit inside one metadata block with its inode and
+ * indexes; if the unit would be bigger than a block, the tail becomes a
  * regular pcluster instead.
  */
 uint32_t builder_zunit(struct builder *b, struct bnode *n, uint32_t base)
@@ -698,8 +707,12 @@ uint32_t builder_zunit(struct builder *b, struct bnode *n, uint32_t base)
 	}
 	n->zmeta_len = 8 + compacted_size(DIV_ROUND_UP(n->size, b->blksz), (head + 8) % 32);
 	before = head + n->zmeta_len;
-	straddles = z->idata_len && before + z->idata_len > b->blksz &&
-		    before % b->blksz + z->idata_len > b->blksz;
+	/*
+	 * Only a unit that fits one block keeps its tail inline, as mkfs.erofs
+	 * does: Linux reads an inline tail behind indexes that span blocks,
+	 * but older readers (Debian's fsck.erofs 1.5) do not.
+	 */
+	straddles = z->idata_len && before + z->idata_len > b->blksz;
 	if (straddles && n->same_data) {
 		/* the owner kept its tail inline: this copy cannot; go flat */
 		return 0;
@@ -707,6 +720,19 @@ uint32_t builder_zunit(struct builder *b, struct bnode *n, uint32_t base)
 	if (straddles) {
 		struct zext *e = &z->ext[z->next - 1];
 
+		/*
+		 * A compressed extent inside one lcluster has no next lcluster
+		 * to hold its block count, which readers of big pclusters look
+		 * for: such a tail is stored as it is.
+		 */
+		if (e->kind == ZX_INLINE && z->tail_raw &&
+		    (e->la & (b->blksz - 1)) + e->len <= b->blksz) {
+			free(z->idata);
+			z->idata = z->tail_raw;
+			z->idata_len = (uint16_t)e->len;
+			z->tail_raw = NULL;
+			e->kind = ZX_INLINE_RAW;
+		}
 		e->kind = e->kind == ZX_INLINE ? ZX_INLINE_DROPPED : ZX_RAW_DROPPED;
 		e->blocks = 1;
 		z->pblocks++;

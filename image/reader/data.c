@@ -349,7 +349,7 @@ static ssize_t z_pread(struct erofs_image *img, const struct erofs_inode *inode,
 	while (done < len) {
 		uint64_t pos = off + done;
 		struct erofs_map map;
-		uint8_t *data;
+		uint8_t *data = NULL;
 		size_t n = zcache_copy(img->zcache, inode->nid, pos, out + done, len - done);
 		int ret;
 

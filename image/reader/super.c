@@ -329,8 +329,8 @@ static int parse_compr_cfgs(struct erofs_image *img)
 				 img->available_compr_algs & ~((1u << Z_EROFS_COMPRESSION_MAX) - 1));
 	algs = img->available_compr_algs;
 	for (unsigned alg = 0; algs && !ret; algs >>= 1, alg++) {
-		uint8_t *data;
-		unsigned len;
+		uint8_t *data = NULL;
+		unsigned len = 0;
 
 		if (!(algs & 1))
 			continue;
