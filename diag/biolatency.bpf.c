@@ -34,6 +34,14 @@ struct {
 	__type(value, struct diag_hist);
 } bl_hists SEC(".maps");
 
+/* dev (0 unless -D) -> sum of the latencies, for `anole monitor`'s _sum */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, BIOLATENCY_MAX_DISKS);
+	__type(key, __u32);
+	__type(value, __u64);
+} bl_sums SEC(".maps");
+
 /* before 5.17 the request pointed at its disk */
 struct request___pre517 {
 	struct gendisk *rq_disk;
@@ -66,7 +74,8 @@ static __always_inline int issue(struct biolatency_key *k)
 static __always_inline int complete(struct biolatency_key *k)
 {
 	static const struct diag_hist zero;
-	__u64 *tsp = bpf_map_lookup_elem(&bl_start, k), delta;
+	static const __u64 zero_sum;
+	__u64 *tsp = bpf_map_lookup_elem(&bl_start, k), delta, *sum;
 	__u32 hkey = targ_per_disk ? k->dev : 0;
 	struct diag_hist *h;
 
@@ -85,6 +94,13 @@ static __always_inline int complete(struct biolatency_key *k)
 			return 0;
 	}
 	h->slots[diag_hist_slot(delta)]++;
+	sum = bpf_map_lookup_elem(&bl_sums, &hkey);
+	if (!sum) {
+		bpf_map_update_elem(&bl_sums, &hkey, &zero_sum, BPF_NOEXIST);
+		sum = bpf_map_lookup_elem(&bl_sums, &hkey);
+	}
+	if (sum)
+		*sum += delta;
 	return 0;
 }
 

@@ -30,6 +30,14 @@ struct {
 	__type(value, struct diag_hist);
 } rq_hist SEC(".maps");
 
+/* sum of the latencies (same unit), for `anole monitor`'s histogram _sum */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} rq_sum SEC(".maps");
+
 static __always_inline int enqueue(struct task_struct *p)
 {
 	__u32 tid = BPF_CORE_READ(p, pid);
@@ -47,6 +55,7 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	__u32 tid, zero = 0;
 	__u64 *tsp, delta;
 	struct diag_hist *h;
+	__u64 *sum;
 
 	/* preempted while runnable: it waits on the run queue from now */
 	if (diag_task_state(prev) == TASK_RUNNING)
@@ -64,6 +73,9 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	h = bpf_map_lookup_elem(&rq_hist, &zero);
 	if (h)
 		h->slots[diag_hist_slot(delta)]++;
+	sum = bpf_map_lookup_elem(&rq_sum, &zero);
+	if (sum)
+		*sum += delta;
 	return 0;
 }
 
