@@ -56,6 +56,8 @@ cleanup() {
 	mountpoint -q "$WORK/tmpfs" && umount "$WORK/tmpfs"
 }
 trap cleanup EXIT
+trap "exit 143" TERM
+trap "exit 130" INT
 
 # ---------------------------------------------------------------- the micro-benchmarks
 cat >"$WORK/mb.c" <<'EOF'
