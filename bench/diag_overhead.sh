@@ -189,6 +189,7 @@ start_collector() {
 		COLL_PID=$!
 		(while :; do curl -s -o /dev/null "http://127.0.0.1:$MPORT/metrics" || true; sleep 1; done) &
 		SCRAPER_PID=$!
+		PIDS+=("$SCRAPER_PID")
 		;;
 	anole-runqlat) "$ANOLE" diag runqlat >/dev/null 2>"$log" & COLL_PID=$! ;;
 	anole-biolatency) "$ANOLE" diag biolatency >/dev/null 2>"$log" & COLL_PID=$! ;;
