@@ -10,29 +10,37 @@
 #             or block event: what any tracing costs the syscall path)
 #   pipe      two processes pinned to one CPU passing a byte back and forth
 #             over two pipes: every message is a wakeup and a context switch,
-#             the events runqlat hooks (sched_wakeup, sched_switch)
+#             the events runqlat hooks (sched_wakeup, sched_switch), as fast
+#             as the CPU allows (several 100k/s)
+#   pipe100k  the same with CPU work per message sized (calibrated at start)
+#             for ~100k context switches/s: the rate of the overhead goal
+#             (<= 2% throughput loss at 100k events/s)
 #   blockio   4 KiB O_DIRECT reads at random offsets of a loop device backed
 #             by a file on tmpfs: every read is a block request, the events
 #             biolatency hooks (block_rq_issue, block_rq_complete)
-# Configurations, run in turn in each of REPEAT rounds (median reported):
-#   none                no collector
+# Collectors:
 #   anole-monitor       anole monitor with both eBPF histograms (sampling 1 s,
 #                       scraped by curl every second as Prometheus would)
 #   anole-runqlat       anole diag runqlat (one report at the end)
 #   anole-biolatency    anole diag biolatency
 #   libbpf-runqlat      Debian's libbpf-tools runqlat
 #   libbpf-biolatency   Debian's libbpf-tools biolatency
-# For each: throughput, loss against "none", and the tracepoint events per
-# second the collector saw (context switches from /proc/stat, block requests
-# from /proc/diskstats during the run). Then a table of every libbpf-tools
+# In each of REPEAT rounds (collector order rotated), every collector's runs
+# follow runs without any collector, its paired baseline: the loss is the
+# median over rounds of the paired ratios, which cancels most of the drift
+# of a shared machine. Events per second (context switches from /proc/stat,
+# block requests from /proc/diskstats) are measured during each run.
+# Then the per-event cost of each collector's programs from the kernel's BPF
+# run-time accounting (noise-free), and a table of every libbpf-tools
 # binary run for 3 s on this kernel (runs / fails and why) next to
 # `anole diag list`.
 #
-# Environment: SECS (default 3), REPEAT (default 5), BENCH_WORK (scratch dir).
+# Environment: SECS (default 2), REPEAT (default 5), TOOLS=0 skips the
+# libbpf-tools table, BENCH_WORK (scratch dir).
 set -euo pipefail
 
 ANOLE=${1:-build/anole}
-SECS=${SECS:-3}
+SECS=${SECS:-2}
 REPEAT=${REPEAT:-5}
 [ "$(id -u)" -eq 0 ] || { echo "bench/diag_overhead.sh: needs root (BPF)" >&2; exit 1; }
 [ -x "$ANOLE" ] || { echo "no anole binary at $ANOLE (run make)" >&2; exit 1; }
@@ -78,6 +86,13 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* CPU work that the compiler cannot drop */
+static void spin(unsigned long n)
+{
+	for (volatile unsigned long i = 0; i < n; i++)
+		;
+}
+
 static void pin(int cpu)
 {
 	cpu_set_t s;
@@ -103,7 +118,13 @@ int main(int argc, char **argv)
 			}
 			n += 2000;
 		} while ((t = now()) - t0 < secs);
-	} else if (!strcmp(argv[1], "pipe")) {
+	} else if (!strcmp(argv[1], "calibrate")) { /* spin iterations per microsecond */
+		t0 = now();
+		spin(50000000);
+		printf("%.0f\n", 50000000 / ((now() - t0) * 1e6));
+		return 0;
+	} else if (!strncmp(argv[1], "pipe", 4)) { /* pipe SECS x [SPIN]: SPIN iterations after each message received */
+		unsigned long w = argc > 4 ? strtoul(argv[4], NULL, 10) : 0;
 		int a[2], c[2];
 		pid_t child;
 		if (pipe(a) || pipe(c))
@@ -113,17 +134,22 @@ int main(int argc, char **argv)
 		if (!child) { /* echo every byte back until the pipe closes */
 			close(a[1]);
 			close(c[0]);
-			while (read(a[0], b, 1) == 1 && write(c[1], b, 1) == 1)
-				;
+			while (read(a[0], b, 1) == 1) {
+				spin(w);
+				if (write(c[1], b, 1) != 1)
+					break;
+			}
 			_exit(0);
 		}
 		close(a[0]);
 		close(c[1]);
 		t0 = now();
 		do {
-			for (int i = 0; i < 1000; i++)
+			for (int i = 0; i < 1000; i++) {
+				spin(w);
 				if (write(a[1], b, 1) != 1 || read(c[0], b, 1) != 1)
 					return 1;
+			}
 			n += 2000; /* messages: each one a wakeup and a switch */
 		} while ((t = now()) - t0 < secs);
 		close(a[1]);
@@ -206,31 +232,44 @@ stop_collector() {
 	wait "$COLL_PID" 2>/dev/null || true
 }
 
-CONFIGS="none anole-monitor anole-runqlat anole-biolatency libbpf-runqlat libbpf-biolatency"
-BENCHES="syscall pipe blockio"
-# results: lines "config bench ops events_per_s"
+CONFIGS="anole-monitor anole-runqlat anole-biolatency libbpf-runqlat libbpf-biolatency"
+BENCHES="syscall pipe pipe100k blockio"
+# pipe100k: work per message sized so that the pipe makes ~100k context
+# switches/s without collectors (the target rate of the overhead goal)
+ITERS_PER_US=$("$WORK/mb" calibrate 0 x)
+pipe_rate=$("$WORK/mb" pipe 1 x)
+# per message: 1e6/100k = 10 us in all, of which the bare ping-pong takes
+# 1e6/pipe_rate; each message is followed by one spin (on its receiving side)
+SPIN=$(python3 -c "print(max(0, int((10 - 1e6 / $pipe_rate) * $ITERS_PER_US)))")
+# results: lines "round config bench ops events_per_s"; config "none" runs
+# right before each collector's, so each collector has a paired baseline
 : >"$WORK/results"
-run_bench() { # CONFIG BENCH
+run_bench() { # ROUND CONFIG BENCH
 	local c0 d0 ops c1 d1 ev
 	c0=$(ctxt); d0=$(diskreqs)
-	ops=$("$WORK/mb" "$2" "$SECS" "$LOOP")
+	case $3 in
+	pipe100k) ops=$("$WORK/mb" pipe "$SECS" x "$SPIN") ;;
+	*) ops=$("$WORK/mb" "$3" "$SECS" "$LOOP") ;;
+	esac
 	c1=$(ctxt); d1=$(diskreqs)
-	case $2 in
+	case $3 in
 	blockio) ev=$(( (d1 - d0) * 2 / SECS )) ;;      # issue + complete
 	*) ev=$(( (c1 - c0) / SECS )) ;;                  # sched_switch (+ as many wakeups)
 	esac
-	echo "$1 $2 $ops $ev" >>"$WORK/results"
+	echo "$1 $2 $3 $ops $ev" >>"$WORK/results"
 }
 
 echo "diag overhead: $(uname -r), $(nproc) CPUs, ${SECS}s per run, $REPEAT rounds; loop disk $DISK on tmpfs"
-for b in $BENCHES; do "$WORK/mb" "$b" 1 "$LOOP" >/dev/null; done # warm-up (page cache, CPU frequency)
+echo "pipe100k: $SPIN spin iterations per message ($ITERS_PER_US per us)"
+for b in $BENCHES; do run_bench 0 warmup "$b"; done # page cache, CPU frequency
 for r in $(seq "$REPEAT"); do
 	# rotate the order each round, so slow drift of the machine spreads evenly
 	set -- $CONFIGS
-	for _ in $(seq $(( (r - 1) % 6 ))); do set -- "${@:2}" "$1"; done
+	for _ in $(seq $(( (r - 1) % 5 ))); do set -- "${@:2}" "$1"; done
 	for c in "$@"; do
+		for b in $BENCHES; do run_bench "$r" "none:$c" "$b"; done
 		start_collector "$c"
-		for b in $BENCHES; do run_bench "$c" "$b"; done
+		for b in $BENCHES; do run_bench "$r" "$c" "$b"; done
 		stop_collector
 	done
 	echo "  round $r/$REPEAT done"
@@ -245,7 +284,6 @@ old_stats=$(sysctl -n kernel.bpf_stats_enabled)
 sysctl -q -w kernel.bpf_stats_enabled=1
 : >"$WORK/bpfstats"
 for c in $CONFIGS; do
-	[ "$c" = none ] && continue
 	start_collector "$c"
 	ids=$(for f in /proc/"$COLL_PID"/fdinfo/*; do sed -n 's/^prog_id:[[:space:]]*//p' "$f" 2>/dev/null; done | sort -u)
 	for b in pipe blockio; do "$WORK/mb" "$b" "$SECS" "$LOOP" >/dev/null; done
@@ -260,34 +298,38 @@ sysctl -q -w kernel.bpf_stats_enabled="$old_stats"
 python3 - "$WORK/results" "$WORK/bpfstats" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
-res = {}
-for c, b, ops, ev in rows:
-    res.setdefault((c, b), []).append((float(ops), float(ev)))
+ops, ev, base = {}, {}, {}
 configs = []
-for c, *_ in rows:
+for r, c, b, o, e in rows:
+    if c == "warmup":
+        continue
+    if c.startswith("none:"):
+        base[(r, c[5:], b)] = float(o)
+        ops.setdefault(("none", b), []).append(float(o))
+        ev.setdefault(("none", b), []).append(float(e))
+        continue
     if c not in configs:
         configs.append(c)
-configs.sort(key=lambda c: c != "none")
-benches = ["syscall", "pipe", "blockio"]
-units = {"syscall": "syscalls/s", "pipe": "msgs/s", "blockio": "reads/s"}
+    ops.setdefault((c, b), []).append(float(o))
+    ev.setdefault((c, b), []).append(float(e))
+benches = ["syscall", "pipe", "pipe100k", "blockio"]
+units = {"syscall": "syscalls/s", "pipe": "msgs/s", "pipe100k": "msgs/s", "blockio": "reads/s"}
 print()
-print("%-18s %-8s %14s %8s %14s   %s" % ("CONFIG", "BENCH", "THROUGHPUT", "LOSS", "EVENTS/S", "(runs)"))
+print("%-18s %-9s %18s %9s %11s   %s" % ("CONFIG", "BENCH", "THROUGHPUT", "LOSS", "EVENTS/S", "loss per round (paired)"))
 for b in benches:
-    base = statistics.median(o for o, _ in res[("none", b)])
-    for c in configs:
-        v = res.get((c, b))
-        if not v:
-            continue
-        ops = statistics.median(o for o, _ in v)
-        ev = statistics.median(e for _, e in v)
-        loss = (base - ops) / base * 100
-        spread = "%s" % " ".join("%.0f" % o for o, _ in v)
-        print("%-18s %-8s %14s %7.2f%% %14s   %s" % (c, b, "%.0f %s" % (ops, units[b]) if c == "none" else "%.0f" % ops,
-              0 if c == "none" else loss, "%.0f" % ev, spread))
+    print("%-18s %-9s %18s %9s %11.0f" % ("none", b, "%.0f %s" % (statistics.median(ops[("none", b)]), units[b]),
+          "-", statistics.median(ev[("none", b)])))
+    for c in sorted(configs):
+        pairs = [(float(o), base[(r, c, b)]) for r, cc, bb, o, e in rows if cc == c and bb == b]
+        losses = [(n - o) / n * 100 for o, n in pairs]
+        print("%-18s %-9s %18.0f %8.2f%% %11.0f   %s" % (c, b, statistics.median(ops[(c, b)]),
+              statistics.median(losses), statistics.median(ev[(c, b)]),
+              " ".join("%.1f" % x for x in losses)))
     print()
-print("EVENTS/S: context switches/s (pipe, syscall; sched_wakeup fires about as often),")
-print("block requests issued+completed/s (blockio), measured during the run.")
-print("LOSS: median throughput against 'none'; negative = faster (noise).")
+print("THROUGHPUT, EVENTS/S: medians. EVENTS/S: context switches/s (syscall, pipe*;")
+print("sched_wakeup fires about as often), block requests issued + completed/s (blockio).")
+print("LOSS: median over rounds of 1 - ops(collector) / ops(none run just before it);")
+print("the spread shows the noise of this shared machine. Negative: faster (noise).")
 
 stats = {}
 for line in open(sys.argv[2]):
@@ -295,7 +337,7 @@ for line in open(sys.argv[2]):
     d = stats.setdefault(c, {})
     d[name] = (int(ns), int(cnt))
 print()
-print("Per-event cost (kernel BPF run-time accounting, pipe + blockio runs):")
+print("Per-event cost (kernel BPF run-time accounting over a pipe and a blockio run):")
 print("%-18s %-22s %12s %9s" % ("CONFIG", "PROGRAM", "RUNS", "NS/RUN"))
 for c, progs in stats.items():
     tns = tcnt = 0
@@ -309,6 +351,7 @@ for c, progs in stats.items():
 EOF
 
 # ---------------------------------------------------------------- which tools run here
+[ "${TOOLS:-1}" = 0 ] && exit 0
 echo
 echo "libbpf-tools $(dpkg-query -W -f='${Version}' libbpf-tools 2>/dev/null) on $(uname -r): each run 3 s (no arguments but where one is required)"
 printf '%-14s %-5s %s\n' TOOL RUNS "WHY NOT"

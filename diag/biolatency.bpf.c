@@ -31,16 +31,8 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, BIOLATENCY_MAX_DISKS);
 	__type(key, __u32);
-	__type(value, struct diag_hist);
+	__type(value, struct biolatency_hist);
 } bl_hists SEC(".maps");
-
-/* dev (0 unless -D) -> sum of the latencies, for `anole monitor`'s _sum */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, BIOLATENCY_MAX_DISKS);
-	__type(key, __u32);
-	__type(value, __u64);
-} bl_sums SEC(".maps");
 
 /* before 5.17 the request pointed at its disk */
 struct request___pre517 {
@@ -74,11 +66,10 @@ static __always_inline int issue(struct biolatency_key *k)
 /* dev: the request's disk, needed only for -D (and -d, in the key) */
 static __always_inline int complete(struct biolatency_key *k, __u32 dev)
 {
-	static const struct diag_hist zero;
-	static const __u64 zero_sum;
-	__u64 *tsp = bpf_map_lookup_elem(&bl_start, k), delta, *sum;
+	static const struct biolatency_hist zero;
+	__u64 *tsp = bpf_map_lookup_elem(&bl_start, k), delta;
 	__u32 hkey = targ_per_disk ? dev : 0;
-	struct diag_hist *h;
+	struct biolatency_hist *h;
 
 	if (!tsp)
 		return 0;
@@ -94,14 +85,8 @@ static __always_inline int complete(struct biolatency_key *k, __u32 dev)
 		if (!h)
 			return 0;
 	}
-	h->slots[diag_hist_slot(delta)]++;
-	sum = bpf_map_lookup_elem(&bl_sums, &hkey);
-	if (!sum) {
-		bpf_map_update_elem(&bl_sums, &hkey, &zero_sum, BPF_NOEXIST);
-		sum = bpf_map_lookup_elem(&bl_sums, &hkey);
-	}
-	if (sum)
-		*sum += delta;
+	h->hist.slots[diag_hist_slot(delta)]++;
+	h->sum += delta;
 	return 0;
 }
 

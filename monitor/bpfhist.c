@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,10 @@ struct hist {
 struct source {
 	const struct diag_tool *tool;
 	const char *what;       /* "runqueue", "block_io" */
-	const char *hist_map, *sum_map;
+	const char *hist_map;
+	const char *sum_map;    /* per-CPU u64 sums in their own map, or NULL: */
+	size_t value_size;      /* the map's value: a diag_hist first ... */
+	size_t sum_off;         /* ... and, without sum_map, the u64 sum here */
 	void *skel;
 	char hook[16];
 	int hist_fd, sum_fd;
@@ -48,8 +52,7 @@ struct source {
 struct monitor_bpf {
 	struct source src[2];
 	int ncpu;
-	size_t stride;          /* per-CPU value size of a diag_hist, 8-byte aligned */
-	void *vals;             /* lookup buffer: ncpu * stride */
+	void *vals;             /* lookup buffer: ncpu * the largest value, 8-byte aligned */
 };
 
 static int prepare(void *skel, void *arg)
@@ -66,7 +69,7 @@ static int open_source(struct source *s, const char *hooks)
 				      .arg = (void *)s->tool };
 	struct diag_hooks_result res;
 	struct bpf_object *obj;
-	struct bpf_map *hm, *sm;
+	struct bpf_map *hm, *sm = NULL;
 	int ret = diag_hooks_open(s->tool->skel, s->tool->variants, &ho, &s->skel, &res);
 
 	if (ret) {
@@ -85,15 +88,16 @@ static int open_source(struct source *s, const char *hooks)
 	snprintf(s->hook, sizeof(s->hook), "%s", s->tool->variants[res.variant].hook);
 	obj = s->tool->skel->object(s->skel);
 	hm = bpf_object__find_map_by_name(obj, s->hist_map);
-	sm = bpf_object__find_map_by_name(obj, s->sum_map);
-	if (!hm || !sm) {
+	if (s->sum_map)
+		sm = bpf_object__find_map_by_name(obj, s->sum_map);
+	if (!hm || (s->sum_map && !sm) || bpf_map__value_size(hm) != s->value_size) {
 		s->tool->skel->destroy(s->skel);
 		s->skel = NULL;
 		return anole_error_code(-ENOENT, "monitor: %s: the BPF object lacks its maps",
 					s->tool->name);
 	}
 	s->hist_fd = bpf_map__fd(hm);
-	s->sum_fd = bpf_map__fd(sm); /* diag_hooks_open() logged the hook used */
+	s->sum_fd = sm ? bpf_map__fd(sm) : -1; /* diag_hooks_open() logged the hook used */
 	return 0;
 }
 
@@ -113,12 +117,14 @@ int monitor_bpf_open(struct monitor_bpf **out, const char *hooks)
 		free(b);
 		return anole_error(ret, "monitor: cannot count CPUs");
 	}
-	b->stride = (sizeof(struct diag_hist) + 7) & ~(size_t)7;
-	b->vals = xcalloc((size_t)b->ncpu, b->stride);
+	b->vals = xcalloc((size_t)b->ncpu, (sizeof(struct biolatency_hist) + 7) & ~(size_t)7);
 	b->src[0] = (struct source){ .tool = &diag_tool_runqlat, .what = "runqueue",
-				     .hist_map = "rq_hist", .sum_map = "rq_sum" };
+				     .hist_map = "rq_hist", .sum_map = "rq_sum",
+				     .value_size = sizeof(struct diag_hist) };
 	b->src[1] = (struct source){ .tool = &diag_tool_biolatency, .what = "block_io",
-				     .hist_map = "bl_hists", .sum_map = "bl_sums" };
+				     .hist_map = "bl_hists",
+				     .value_size = sizeof(struct biolatency_hist),
+				     .sum_off = offsetof(struct biolatency_hist, sum) };
 	/* one histogram per disk, as `anole diag biolatency -D` */
 	diag_tool_biolatency.parse('D', NULL);
 	for (int i = 0; i < 2; i++)
@@ -159,7 +165,7 @@ static void dev_label(uint32_t dev, char *out, size_t n)
 	len = readlink(path, link, sizeof(link) - 1);
 	if (len > 0) {
 		link[len] = '\0';
-		snprintf(out, n, "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+		snprintf(out, n, "%.*s", (int)(n - 1), strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
 	}
 }
 
@@ -184,20 +190,30 @@ static struct hist *find_hist(struct monitor_bpf *b, struct source *s, uint32_t 
 
 static void update_key(struct monitor_bpf *b, struct source *s, uint32_t key)
 {
-	uint64_t *sums = b->vals; /* per-CPU u64 values are 8 bytes apart */
+	/* the kernel hands per-CPU values out 8-byte aligned, one per possible CPU */
+	size_t stride = (s->value_size + 7) & ~(size_t)7;
+	uint64_t *sums = b->vals, sum = 0, one;
 	struct hist *h;
-	uint64_t sum = 0;
 
 	if (!(h = find_hist(b, s, key)) || bpf_map_lookup_elem(s->hist_fd, &key, b->vals))
 		return;
 	for (int c = 0; c < b->ncpu; c++) {
-		const struct diag_hist *v = (const void *)((char *)b->vals + (size_t)c * b->stride);
+		const char *val = (const char *)b->vals + (size_t)c * stride;
+		const struct diag_hist *v = (const void *)val;
 		uint32_t *prev = h->prev + (size_t)c * DIAG_HIST_SLOTS;
 
 		for (int i = 0; i < DIAG_HIST_SLOTS; i++) {
 			h->counts[i] += (uint32_t)(v->slots[i] - prev[i]);
 			prev[i] = v->slots[i];
 		}
+		if (!s->sum_map) {
+			memcpy(&one, val + s->sum_off, sizeof(one));
+			sum += one;
+		}
+	}
+	if (!s->sum_map) {
+		h->sum_us = sum;
+		return;
 	}
 	if (bpf_map_lookup_elem(s->sum_fd, &key, b->vals))
 		return;

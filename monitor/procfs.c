@@ -387,7 +387,7 @@ static void block_dev_name(const char *majmin, char *out, size_t n)
 	len = readlink(path, link, sizeof(link) - 1);
 	if (len > 0) {
 		link[len] = '\0';
-		snprintf(out, n, "%s", strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+		snprintf(out, n, "%.*s", (int)(n - 1), strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
 	}
 }
 

@@ -10,6 +10,7 @@
 # observations of that loop device, the test cgroup's CPU time, and PSI
 # stall time when /proc/pressure exists. SIGTERM stops the agent with every
 # BPF object released, and it restarts on the same port at once.
+# --max-cgroups bounds the cgroups exported; --cgroup-root picks a subtree.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
 need_diag
@@ -185,6 +186,37 @@ monitor_start again
 curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/again.txt" || fail "GET /metrics after a restart failed"
 assert_grep '^anole_monitor_samples_total ' "$WORK/again.txt" "after a restart"
 monitor_stop again
+
+# bounded cgroup export: with two test cgroups below the v2 root and
+# --max-cgroups 2, the root and one of them are exported and the cut is
+# flagged; --cgroup-root exports that subtree alone, labelled from its top
+cg2=$(diag_mkcgroup monitor2)
+"$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf --max-cgroups 2 \
+	>/dev/null 2>"$WORK/cap.err" &
+cap_pid=$!
+add_pid "$cap_pid"
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/cap.txt" 2>/dev/null && break
+	sleep 0.1
+done
+kill -TERM "$cap_pid"
+wait "$cap_pid" || fail "anole monitor --no-bpf --max-cgroups 2 exited $?"
+assert_grep '^anole_monitor_cgroups{hierarchy="v2"} 2$' "$WORK/cap.txt" "--max-cgroups 2"
+assert_grep '^anole_monitor_cgroups_truncated{hierarchy="v2"} 1$' "$WORK/cap.txt" "--max-cgroups 2: truncated"
+assert_no_grep 'runqueue_latency' "$WORK/cap.txt" "--no-bpf"
+"$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf --cgroup-root "$cg2" \
+	>/dev/null 2>"$WORK/sub.err" &
+sub_pid=$!
+add_pid "$sub_pid"
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/sub.txt" 2>/dev/null && break
+	sleep 0.1
+done
+kill -TERM "$sub_pid"
+wait "$sub_pid" || fail "anole monitor --cgroup-root exited $?"
+assert_grep '^anole_monitor_cgroups{hierarchy="v2"} 1$' "$WORK/sub.txt" "--cgroup-root: one cgroup"
+assert_grep '^anole_cgroup_cpu_usage_seconds_total{cgroup="/",hierarchy="v2"} ' "$WORK/sub.txt" "--cgroup-root: its CPU time"
+assert_no_grep "cgroup=\"$cgname\"" "$WORK/sub.txt" "--cgroup-root: a cgroup outside it"
 
 # bad input: clear message, status 1 or 2, no hang
 rc=0
