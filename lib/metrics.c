@@ -88,8 +88,8 @@ void anole_metrics_log2_histogram(struct strbuf *sb, const char *name, const cha
 	for (unsigned i = 0; i < nslots; i++) {
 		cum += slots[i];
 		strbuf_addf(sb, "%s_bucket{%s%sle=\"", name, labels, sep);
-		if (i + 1 < nslots)
-			add_double(sb, ldexp(scale, (int)i + 1));
+		if (i + 1 < nslots && i + 1 < 64)
+			add_double(sb, scale * (double)(1ULL << (i + 1)));
 		else
 			strbuf_addstr(sb, "+Inf");
 		strbuf_addf(sb, "\"} %llu\n", (unsigned long long)cum);

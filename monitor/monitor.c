@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,7 +117,8 @@ static int serve(struct agent *a, const sigset_t *unblocked)
 
 	while (!stop_signal) {
 		double left = next - now_mono();
-		int timeout = left > 0 ? (int)ceil(left * 1000) : 0, n;
+		/* rounded up: waking before the deadline would only spin */
+		int timeout = left > 0 ? (int)(left * 1000 + 0.999) : 0, n;
 		struct timespec ts;
 
 		n = monitor_httpd_pollfds(a->httpd, pfd, &timeout);

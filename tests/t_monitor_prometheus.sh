@@ -170,7 +170,7 @@ fcmp "$slow_after - $slow_before" '>=' 5 ||
 	fail "run-queue waits above 1 ms rose by $slow_after - $slow_before under CPU contention"
 fcmp "$io_after - $io_before" '>=' 200 || fail "block I/O latency count of $disk rose by $io_after - $io_before for 300 direct writes"
 fcmp "$io_sum" '>' 0 || fail "block I/O latency sum of $disk is $io_sum"
-fcmp "$cg_cpu" '>=' 0.5 || fail "cgroup $cgname: ${cg_cpu}s CPU for a 4 s spinner"
+fcmp "$cg_cpu" '>=' 0.2 || fail "cgroup $cgname: ${cg_cpu}s CPU for a 4 s spinner (sharing 2 CPUs)"
 if [ -r /proc/pressure/cpu ]; then
 	fcmp "$psi_after - $psi_before" '>' 0 || fail "CPU pressure (some) did not rise under contention"
 	fcmp "$cg_psi" '>=' 2 || fail "no PSI series of cgroup $cgname"
