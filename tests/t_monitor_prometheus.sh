@@ -10,7 +10,8 @@
 # observations of that loop device, the test cgroup's CPU time, and PSI
 # stall time when /proc/pressure exists. SIGTERM stops the agent with every
 # BPF object released, and it restarts on the same port at once.
-# --max-cgroups bounds the cgroups exported; --cgroup-root picks a subtree.
+# --max-cgroups bounds the cgroups exported; --cgroup-root picks a subtree;
+# -d daemonizes with a pid file.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
 need_diag
@@ -186,6 +187,19 @@ monitor_start again
 curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/again.txt" || fail "GET /metrics after a restart failed"
 assert_grep '^anole_monitor_samples_total ' "$WORK/again.txt" "after a restart"
 monitor_stop again
+
+# -d: returns once serving, pid file written, log kept; SIGTERM removes the pid file
+"$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf -d \
+	--pid-file "$WORK/mon.pid" --log-file "$WORK/mon.log" || fail "anole monitor -d failed"
+dpid=$(cat "$WORK/mon.pid") || fail "no pid file after anole monitor -d"
+add_pid "$dpid"
+curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/daemon.txt" || fail "the daemon does not serve"
+assert_grep '^anole_load1 ' "$WORK/daemon.txt" "daemon's /metrics"
+kill -TERM "$dpid"
+for _ in $(seq 50); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$dpid" 2>/dev/null || fail "the daemon (pid $dpid) did not stop on SIGTERM"
+assert_missing "$WORK/mon.pid" "pid file after the daemon stopped"
+assert_grep 'monitor: serving' "$WORK/mon.log" "daemon log"
 
 # bounded cgroup export: with two test cgroups below the v2 root and
 # --max-cgroups 2, the root and one of them are exported and the cut is
