@@ -264,6 +264,7 @@ echo "pipe100k: $SPIN spin iterations per message ($ITERS_PER_US per us)"
 for b in $BENCHES; do run_bench 0 warmup "$b"; done # page cache, CPU frequency
 for r in $(seq "$REPEAT"); do
 	# rotate the order each round, so slow drift of the machine spreads evenly
+	# shellcheck disable=SC2086 # a list of words
 	set -- $CONFIGS
 	for _ in $(seq $(( (r - 1) % 5 ))); do set -- "${@:2}" "$1"; done
 	for c in "$@"; do
