@@ -23,6 +23,7 @@ static const struct anole_cmd groups[] = {
 	{ "image", cmd_image, "build, check, inspect and unpack EROFS images" },
 	{ "blob", cmd_blob, "read and store blobs in a directory, web server or registry" },
 	{ "diag", cmd_diag, "eBPF diagnosis tools that adapt to the running kernel" },
+	{ "monitor", cmd_monitor, "always-on agent serving system, cgroup and eBPF metrics to Prometheus" },
 	{ "version", cmd_version, "print the version" },
 	{ NULL, NULL, NULL },
 };

@@ -30,7 +30,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, BIOLATENCY_MAX_DISKS);
 	__type(key, __u32);
-	__type(value, struct diag_hist);
+	__type(value, struct biolatency_hist);
 } bl_hists SEC(".maps");
 
 static __always_inline int issue(struct biolatency_key *k)
@@ -44,12 +44,13 @@ static __always_inline int issue(struct biolatency_key *k)
 	return 0;
 }
 
-static __always_inline int complete(struct biolatency_key *k)
+/* dev: the request's disk, needed only for -D (and -d, in the key) */
+static __always_inline int complete(struct biolatency_key *k, __u32 dev)
 {
-	static const struct diag_hist zero;
+	static const struct biolatency_hist zero;
 	__u64 *tsp = bpf_map_lookup_elem(&bl_start, k), delta;
-	__u32 hkey = targ_per_disk ? k->dev : 0;
-	struct diag_hist *h;
+	__u32 hkey = targ_per_disk ? dev : 0;
+	struct biolatency_hist *h;
 
 	if (!tsp)
 		return 0;
@@ -65,15 +66,19 @@ static __always_inline int complete(struct biolatency_key *k)
 		if (!h)
 			return 0;
 	}
-	h->slots[diag_hist_slot(delta)]++;
+	h->hist.slots[diag_hist_slot(delta)]++;
+	h->sum += delta;
 	return 0;
 }
 
 static __always_inline int rq_event(struct request *rq, bool done)
 {
-	struct biolatency_key k = { .rq = (__u64)rq, .dev = diag_rq_dev(rq) };
+	/* the request's address identifies it; its disk (several reads through
+	 * the request) is looked up only when a filter or -D needs it */
+	__u32 dev = targ_filter_dev || (done && targ_per_disk) ? diag_rq_dev(rq) : 0;
+	struct biolatency_key k = { .rq = (__u64)rq, .dev = targ_filter_dev ? dev : 0 };
 
-	return done ? complete(&k) : issue(&k);
+	return done ? complete(&k, dev) : issue(&k);
 }
 
 SEC("tp_btf/block_rq_issue")
@@ -113,7 +118,7 @@ int bl_tp_done(struct trace_event_raw_block_rq_completion *ctx)
 {
 	struct biolatency_key k = { .sector = ctx->sector, .dev = ctx->dev };
 
-	return complete(&k);
+	return complete(&k, ctx->dev);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -90,7 +90,7 @@ static int biolatency_report(void *skel, const struct diag_opts *o)
 	for (size_t i = 0; i < nkeys; i++) {
 		struct diag_hist h;
 		char name[64] = "";
-		int ret = diag_percpu_hist_take(fd, keys[i], &h);
+		int ret = diag_percpu_hist_take_sized(fd, keys[i], sizeof(struct biolatency_hist), &h);
 
 		if (ret) {
 			strbuf_release(&sb);

@@ -16,4 +16,12 @@ struct biolatency_key {
 	__u32 pad;
 };
 
+/* a disk's histogram and the sum of its latencies (for `anole monitor`'s
+ * _sum), one per-CPU value: one map lookup per completion */
+struct biolatency_hist {
+	struct diag_hist hist;
+	__u32 pad;
+	__u64 sum;
+};
+
 #endif

@@ -98,6 +98,9 @@ double diag_ktime_to_real(const struct diag_opts *o, uint64_t ns);
 void diag_print_time(FILE *f);
 /* Sum a per-CPU array slot holding a struct diag_hist into *out and zero it. */
 int diag_percpu_hist_take(int map_fd, uint32_t key, struct diag_hist *out);
+/* Same, of values of value_size bytes that begin with a struct diag_hist. */
+int diag_percpu_hist_take_sized(int map_fd, uint32_t key, size_t value_size,
+				struct diag_hist *out);
 /* Append a JSON string of n raw bytes: valid UTF-8 as is, other bytes as
  * \u00XX (read as Latin-1), so the output stays valid JSON. */
 void diag_json_bytes(struct strbuf *sb, const char *s, size_t n);

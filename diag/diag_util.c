@@ -37,8 +37,14 @@ void diag_print_time(FILE *f)
 
 int diag_percpu_hist_take(int map_fd, uint32_t key, struct diag_hist *out)
 {
+	return diag_percpu_hist_take_sized(map_fd, key, sizeof(struct diag_hist), out);
+}
+
+int diag_percpu_hist_take_sized(int map_fd, uint32_t key, size_t value_size,
+				struct diag_hist *out)
+{
 	/* the kernel hands per-CPU values out 8-byte aligned, one per possible CPU */
-	size_t stride = (sizeof(struct diag_hist) + 7) & ~(size_t)7;
+	size_t stride = (value_size + 7) & ~(size_t)7;
 	int ncpu = libbpf_num_possible_cpus();
 	char *vals;
 	int ret = 0;

@@ -6,6 +6,7 @@
 
 #include "anole/strbuf.h"
 
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +34,8 @@ static int runqlat_prepare(void *skel, const struct diag_opts *o)
 
 	s->rodata->diag_filter = o->filter;
 	s->rodata->targ_ms = opt_ms;
+	/* task storage only for the tp_btf programs, its only users */
+	bpf_map__set_autocreate(s->maps.rq_task_start, bpf_program__autoload(s->progs.rq_btf_switch));
 	return 0;
 }
 

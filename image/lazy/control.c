@@ -7,6 +7,7 @@
 #include "lazyd.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
+#include "anole/metrics.h"
 #include "anole/xalloc.h"
 
 #include <stdio.h>
@@ -98,54 +99,40 @@ void lazyd_format_stats(struct lazyd *d, bool json, struct strbuf *out)
 	strbuf_addstr(out, "]}\n");
 }
 
-static void prom(struct strbuf *out, const char *name, const char *type, const char *help,
-		 const char *labels, uint64_t v)
-{
-	strbuf_addf(out, "# HELP %s %s\n# TYPE %s %s\n%s{%s} %llu\n", name, help, name, type,
-		    name, labels, (unsigned long long)v);
-}
-
 void lazyd_format_prometheus(struct lazyd *d, struct strbuf *out)
 {
 	struct lazy_stats st;
-	uint64_t total, present = present_chunks(d, &total), cum = 0;
+	uint64_t total, present = present_chunks(d, &total);
 	struct strbuf labels = STRBUF_INIT;
 
 	lazy_cache_get_stats(d->cache, &st);
-	strbuf_addstr(&labels, "mountpoint=");
-	strbuf_add_json_string(&labels, d->mnt, strlen(d->mnt));
-	prom(out, "anole_lazy_fetched_bytes_total", "counter", "Bytes fetched from the blob store.",
-	     labels.buf, st.bytes_fetched);
-	prom(out, "anole_lazy_fetch_requests_total", "counter", "Range requests to the blob store.",
-	     labels.buf, st.fetch_requests);
-	prom(out, "anole_lazy_fetched_chunks_total", "counter", "Chunks fetched and verified.",
-	     labels.buf, st.chunks_fetched);
-	prom(out, "anole_lazy_cache_hits_total", "counter", "Chunk reads served from the cache.",
-	     labels.buf, st.chunk_hits);
-	prom(out, "anole_lazy_cache_misses_total", "counter", "Chunk reads that needed a fetch.",
-	     labels.buf, st.chunk_misses);
-	prom(out, "anole_lazy_fetch_errors_total", "counter", "Fetches that failed after retries.",
-	     labels.buf, st.fetch_errors);
-	prom(out, "anole_lazy_verify_failures_total", "counter", "Chunks whose digest did not match.",
-	     labels.buf, st.verify_failures);
-	prom(out, "anole_lazy_read_bytes_total", "counter", "Bytes read by the mount.",
-	     labels.buf, st.read_bytes);
-	prom(out, "anole_lazy_chunks_present", "gauge", "Chunks in the local cache.",
-	     labels.buf, present);
-	prom(out, "anole_lazy_chunks", "gauge", "Chunks of all blobs.", labels.buf, total);
-	strbuf_addstr(out, "# HELP anole_lazy_fetch_latency_seconds Latency of range requests.\n"
-		      "# TYPE anole_lazy_fetch_latency_seconds histogram\n");
-	for (unsigned i = 0; i < LAZY_HIST_BUCKETS; i++) {
-		cum += st.latency_us_hist[i];
-		strbuf_addf(out, "anole_lazy_fetch_latency_seconds_bucket{%s,le=\"%g\"} %llu\n",
-			    labels.buf, (double)(1ULL << (i + 1)) / 1e6, (unsigned long long)cum);
-	}
-	strbuf_addf(out, "anole_lazy_fetch_latency_seconds_bucket{%s,le=\"+Inf\"} %llu\n",
-		    labels.buf, (unsigned long long)cum);
-	strbuf_addf(out, "anole_lazy_fetch_latency_seconds_sum{%s} %g\n", labels.buf,
-		    (double)st.latency_us_sum / 1e6);
-	strbuf_addf(out, "anole_lazy_fetch_latency_seconds_count{%s} %llu\n", labels.buf,
-		    (unsigned long long)cum);
+	anole_metrics_label(&labels, "mountpoint", d->mnt);
+	anole_metrics_one_u64(out, "anole_lazy_fetched_bytes_total", "counter",
+			      "Bytes fetched from the blob store.", labels.buf, st.bytes_fetched);
+	anole_metrics_one_u64(out, "anole_lazy_fetch_requests_total", "counter",
+			      "Range requests to the blob store.", labels.buf, st.fetch_requests);
+	anole_metrics_one_u64(out, "anole_lazy_fetched_chunks_total", "counter",
+			      "Chunks fetched and verified.", labels.buf, st.chunks_fetched);
+	anole_metrics_one_u64(out, "anole_lazy_cache_hits_total", "counter",
+			      "Chunk reads served from the cache.", labels.buf, st.chunk_hits);
+	anole_metrics_one_u64(out, "anole_lazy_cache_misses_total", "counter",
+			      "Chunk reads that needed a fetch.", labels.buf, st.chunk_misses);
+	anole_metrics_one_u64(out, "anole_lazy_fetch_errors_total", "counter",
+			      "Fetches that failed after retries.", labels.buf, st.fetch_errors);
+	anole_metrics_one_u64(out, "anole_lazy_verify_failures_total", "counter",
+			      "Chunks whose digest did not match.", labels.buf, st.verify_failures);
+	anole_metrics_one_u64(out, "anole_lazy_read_bytes_total", "counter",
+			      "Bytes read by the mount.", labels.buf, st.read_bytes);
+	anole_metrics_one_u64(out, "anole_lazy_chunks_present", "gauge",
+			      "Chunks in the local cache.", labels.buf, present);
+	anole_metrics_one_u64(out, "anole_lazy_chunks", "gauge", "Chunks of all blobs.",
+			      labels.buf, total);
+	/* the cache's last bucket also holds every slower fetch: le="+Inf" */
+	anole_metrics_family(out, "anole_lazy_fetch_latency_seconds", "histogram",
+			     "Latency of range requests.");
+	anole_metrics_log2_histogram(out, "anole_lazy_fetch_latency_seconds", labels.buf,
+				     st.latency_us_hist, LAZY_HIST_BUCKETS, 1e-6,
+				     (double)st.latency_us_sum / 1e6);
 	strbuf_release(&labels);
 }
 
@@ -190,7 +177,7 @@ static void serve_http_client(struct lazyd *d, int fd)
 		strbuf_addstr(&body, "not found\n");
 	strbuf_addf(&head, "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		    "Connection: close\r\n\r\n", metrics ? "200 OK" : "404 Not Found",
-		    metrics ? "text/plain; version=0.0.4; charset=utf-8" : "text/plain", body.len);
+		    metrics ? ANOLE_METRICS_CONTENT_TYPE : "text/plain", body.len);
 	write_full(fd, head.buf, head.len);
 	write_full(fd, body.buf, body.len);
 	strbuf_release(&head);

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * `anole monitor`: the always-on metrics agent (docs/anole-monitor.md).
+ * Options and daemonizing here; the agent itself is monitor/.
+ */
+#include "anole.h"
+#include "anole/error.h"
+#include "anole/strbuf.h"
+#include "anole/xalloc.h"
+#include "monitor.h"
+#include "diag.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char monitor_help[] =
+"usage: anole monitor --listen HOST:PORT [options]\n"
+"\n"
+"Always-on metrics agent: samples /proc (CPU, memory, disks, network, load,\n"
+"pressure), cgroup counters and resident eBPF histograms (run-queue and block\n"
+"I/O latency) every INTERVAL, and serves the latest sample in Prometheus text\n"
+"format on GET http://HOST:PORT/metrics.\n"
+"\n"
+"options:\n"
+"  -l, --listen HOST:PORT  address to serve on (IPv4, or [IPv6]:PORT)\n"
+"  -i, --interval SECONDS  time between samples (default 5)\n"
+"      --no-bpf            no eBPF histograms (no root or BPF needed)\n"
+"      --hook LIST         hooks the eBPF histograms may use, in order:\n"
+"                          fentry,kprobe,tp_btf,raw_tp,tracepoint\n"
+"      --cgroup-root DIR   export the cgroup v2 tree from DIR down (default: the\n"
+"                          whole cgroup2 mount); v1 memory/cpuacct trees are\n"
+"                          exported whole\n"
+"      --max-cgroups N     export at most N cgroups per hierarchy, breadth\n"
+"                          first (default 256)\n"
+"  -d, --daemon            run in the background once serving\n"
+"      --pid-file FILE     write the agent's pid there (removed at exit)\n"
+"      --log-file FILE     the daemon's log (default: none)\n"
+"  -v, --verbose           more log (twice: libbpf's messages too)\n"
+"  -h, --help              this help\n"
+"\n"
+"SIGINT, SIGTERM or SIGHUP stop it; the eBPF programs are detached.\n";
+
+enum { OPT_NO_BPF = 256, OPT_HOOK, OPT_CGROUP_ROOT, OPT_MAX_CGROUPS, OPT_PID_FILE, OPT_LOG_FILE };
+
+static int usage_error(const char *msg)
+{
+	fprintf(stderr, "anole monitor: %s\nTry 'anole monitor --help'.\n", msg);
+	return 2;
+}
+
+/* The daemon runs in "/": relative paths are made absolute first. */
+static char *absolutize(const char *path)
+{
+	char cwd[PATH_MAX];
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!path)
+		return NULL;
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return xstrdup(path);
+	strbuf_addf(&sb, "%s/%s", cwd, path);
+	return strbuf_detach(&sb, NULL);
+}
+
+/* Parent side of -d: wait for the agent's "0 " or "-errno message". */
+static int wait_ready(int fd, pid_t child)
+{
+	char buf[1200];
+	size_t n = 0;
+	ssize_t r;
+	int code;
+
+	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
+		n += (size_t)r;
+	buf[n] = '\0';
+	close(fd);
+	if (!n) {
+		waitpid(child, NULL, 0);
+		return anole_error_code(-EIO, "monitor: the agent died while starting");
+	}
+	code = atoi(buf);
+	if (code) {
+		const char *msg = strchr(buf, ' ');
+
+		waitpid(child, NULL, 0);
+		/* the child logged it (to its log file): say it here too */
+		return anole_error_code(code, "%s", msg && msg[1] ? msg + 1 : "monitor failed to start");
+	}
+	return 0;
+}
+
+static int daemonize_and_run(const struct anole_monitor_opts *o, const char *log_file)
+{
+	int pipefd[2];
+	pid_t child;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return anole_error(errno, "pipe");
+	fflush(NULL);
+	child = fork();
+	if (child < 0)
+		return anole_error(errno, "fork");
+	if (child == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		int log = log_file ? open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)
+				   : null;
+		int ret;
+
+		close(pipefd[0]);
+		setsid();
+		if (chdir("/") < 0)
+			anole_debug("chdir /: %s", strerror(errno));
+		if (log < 0) {
+			anole_error(errno, "monitor: cannot open the log file %s", log_file);
+			log = null;
+		}
+		if (null >= 0)
+			dup2(null, STDIN_FILENO);
+		if (log >= 0) {
+			dup2(log, STDOUT_FILENO);
+			dup2(log, STDERR_FILENO);
+		}
+		ret = anole_monitor_run(o, pipefd[1]);
+		_exit(ret ? 1 : 0);
+	}
+	close(pipefd[1]);
+	return wait_ready(pipefd[0], child);
+}
+
+int cmd_monitor(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "no-bpf", no_argument, NULL, OPT_NO_BPF },
+		{ "hook", required_argument, NULL, OPT_HOOK },
+		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
+		{ "max-cgroups", required_argument, NULL, OPT_MAX_CGROUPS },
+		{ "daemon", no_argument, NULL, 'd' },
+		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
+		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct anole_monitor_opts o = { .interval = 5, .max_cgroups = 256 };
+	char *pid_file = NULL, *log_file = NULL, *cgroup_root = NULL;
+	bool daemon = false;
+	int verbose = 0, opt, ret;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "l:i:dvh", longopts, NULL)) != -1) {
+		char *end;
+
+		switch (opt) {
+		case 'l':
+			o.listen = optarg;
+			break;
+		case 'i':
+			errno = 0;
+			o.interval = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(o.interval >= 0.1) ||
+			    o.interval > 3600)
+				return usage_error("--interval takes seconds, from 0.1 to 3600");
+			break;
+		case OPT_NO_BPF:
+			o.no_bpf = true;
+			break;
+		case OPT_HOOK: {
+			char *list = xstrdup(optarg), *save = NULL;
+			bool ok = true;
+
+			for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save))
+				ok &= diag_hook_name_valid(h);
+			free(list);
+			if (!ok)
+				return usage_error("--hook takes hooks among fentry, kprobe, tp_btf, "
+						   "raw_tp, tracepoint");
+			o.hooks = optarg;
+			break;
+		}
+		case OPT_CGROUP_ROOT:
+			cgroup_root = optarg;
+			break;
+		case OPT_MAX_CGROUPS: {
+			long v;
+
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 1000000)
+				return usage_error("--max-cgroups takes a number from 1 to 1000000");
+			o.max_cgroups = (unsigned)v;
+			break;
+		}
+		case 'd':
+			daemon = true;
+			break;
+		case OPT_PID_FILE:
+			pid_file = optarg;
+			break;
+		case OPT_LOG_FILE:
+			log_file = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			fputs(monitor_help, stdout);
+			return 0;
+		default:
+			return usage_error("bad option");
+		}
+	}
+	if (optind < argc)
+		return usage_error("takes no arguments");
+	if (!o.listen)
+		return usage_error("--listen HOST:PORT is required");
+	if (log_file && !daemon)
+		return usage_error("--log-file is for --daemon (in the foreground the log is stderr)");
+	/* an agent says what it serves and why it stops; -vv adds libbpf's words */
+	anole_log_set_level(verbose >= 2 ? ANOLE_LOG_DEBUG : ANOLE_LOG_INFO);
+	diag_libbpf_log_init();
+
+	o.pid_file = pid_file = absolutize(pid_file);
+	log_file = absolutize(log_file);
+	o.cgroup_root = cgroup_root = absolutize(cgroup_root);
+	if (daemon)
+		ret = daemonize_and_run(&o, log_file);
+	else
+		ret = anole_monitor_run(&o, -1);
+	free(pid_file);
+	free(log_file);
+	free(cgroup_root);
+	return ret ? 1 : 0;
+}

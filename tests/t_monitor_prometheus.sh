@@ -1,0 +1,243 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# anole monitor under a real Prometheus: the agent serves /metrics on a
+# loopback port (valid for `promtool check metrics`, 404 elsewhere, many
+# scrapes at once), Prometheus scrapes it every second, and while CPU
+# contention (spinners, one of them in a test cgroup) and direct block I/O
+# on a loop device run, Prometheus's query API must show: up == 1, per-CPU
+# time rising, memory in bytes matching /proc/meminfo, run-queue latency
+# observations above 1 ms that were not there before, block I/O latency
+# observations of that loop device, the test cgroup's CPU time, and PSI
+# stall time when /proc/pressure exists. SIGTERM stops the agent with every
+# BPF object released, and it restarts on the same port at once.
+# --max-cgroups bounds the cgroups exported; --cgroup-root picks a subtree;
+# -d daemonizes with a pid file.
+. "$TESTDIR/lib.sh"
+. "$TESTDIR/diag_lib.sh"
+need_diag
+need_cmd prometheus promtool curl losetup mkfs.ext4 dd
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+MPORT=$(free_port)
+PPORT=$(free_port)
+[ "$MPORT" != "$PPORT" ] || PPORT=$(free_port)
+
+# monitor_start NAME: the agent in the foreground (background job), -v;
+# returns once it serves; sets MON_PID and records its BPF object ids.
+monitor_start() {
+	local name=$1
+	"$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 -v >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	MON_PID=$!
+	add_pid "$MON_PID"
+	for _ in $(seq 300); do
+		if grep -q 'monitor: serving' "$WORK/$name.err"; then
+			diag_bpf_ids "$MON_PID" >"$WORK/$name.ids"
+			grep -q '^prog ' "$WORK/$name.ids" || fail "$name: the agent holds no BPF program"
+			return 0
+		fi
+		kill -0 "$MON_PID" 2>/dev/null || { cat "$WORK/$name.err" >&2; fail "$name: anole monitor exited"; }
+		sleep 0.1
+	done
+	fail "$name: anole monitor not serving after 30 s"
+}
+
+# monitor_stop NAME: SIGTERM; exit status 0 and every BPF object released.
+monitor_stop() {
+	local name=$1 rc=0
+	kill -TERM "$MON_PID"
+	wait "$MON_PID" || rc=$?
+	check_not_crashed "$rc" "anole monitor ($name)"
+	[ "$rc" -eq 0 ] || { tail -n 20 "$WORK/$name.err" >&2; fail "$name: anole monitor exited $rc"; }
+	assert_grep 'monitor: Terminated, stopping' "$WORK/$name.err" "$name: log"
+	diag_assert_released "$name"
+}
+
+# promq EXPR: the sum of the instant vector EXPR (0 if it is empty), from
+# Prometheus's HTTP API.
+promq() {
+	"$PY" - "$PPORT" "$1" <<'EOF'
+import json, sys, urllib.parse, urllib.request
+q = urllib.parse.urlencode({"query": sys.argv[2]})
+r = json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/v1/query?%s" % (sys.argv[1], q), timeout=5))
+if r.get("status") != "success":
+    sys.exit("query %r: %r" % (sys.argv[2], r))
+print(sum(float(x["value"][1]) for x in r["data"]["result"]))
+EOF
+}
+# fcmp A OP B: float comparison
+fcmp() { "$PY" -c "import sys; sys.exit(0 if $1 $2 $3 else 1)"; }
+
+# ---------------------------------------------------------------- the agent alone
+monitor_start agent
+curl -sf "http://127.0.0.1:$MPORT/metrics" >"$WORK/metrics.txt" || fail "GET /metrics failed"
+promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.out" 2>&1 ||
+	{ cat "$WORK/promtool.out" >&2; fail "promtool check metrics rejects the exposition"; }
+for m in anole_cpu_seconds_total anole_memory_bytes anole_disk_read_bytes_total \
+	anole_network_receive_bytes_total anole_load1 anole_runqueue_latency_seconds; do
+	assert_grep "^# TYPE $m " "$WORK/metrics.txt" "exposition"
+done
+assert_grep '^anole_runqueue_latency_seconds_bucket{le="+Inf"} ' "$WORK/metrics.txt" "+Inf bucket"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/nothing")
+assert_eq "$code" 404 "GET /nothing"
+# concurrent scrapes: all answered in full
+curls=()
+for i in $(seq 16); do
+	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/par.$i" &
+	curls+=("$!")
+done
+wait "${curls[@]}" || fail "a concurrent scrape failed"
+wait_ok=0
+for i in $(seq 16); do
+	tail -n1 "$WORK/par.$i" | grep -q '^anole_monitor_http_requests_total{code="4xx"} ' &&
+		wait_ok=$((wait_ok + 1))
+done
+assert_eq "$wait_ok" 16 "complete answers to 16 concurrent scrapes"
+
+# ---------------------------------------------------------------- Prometheus
+cat >"$WORK/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: anole
+    static_configs:
+      - targets: ['127.0.0.1:$MPORT']
+EOF
+promtool check config "$WORK/prometheus.yml" >/dev/null || fail "promtool rejects the config"
+prometheus --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/tsdb" \
+	--web.listen-address="127.0.0.1:$PPORT" --log.level=warn >"$WORK/prometheus.log" 2>&1 &
+PROM_PID=$!
+add_pid "$PROM_PID"
+up=0
+for _ in $(seq 150); do
+	up=$(promq 'up{job="anole"}' 2>/dev/null) || up=0
+	fcmp "$up" == 1 && break
+	kill -0 "$PROM_PID" 2>/dev/null || { cat "$WORK/prometheus.log" >&2; fail "prometheus exited"; }
+	sleep 0.2
+done
+fcmp "$up" == 1 || { cat "$WORK/prometheus.log" >&2; fail "up{job=\"anole\"} is $up, not 1"; }
+log "prometheus scrapes the agent (up == 1)"
+
+# ---------------------------------------------------------------- load
+truncate -s 64M "$WORK/disk.img"
+mkfs.ext4 -q -F "$WORK/disk.img"
+loop=$(losetup -f --show "$WORK/disk.img") || fail "losetup failed"
+add_loop "$loop"
+mkdir -p "$WORK/mnt"
+mount "$loop" "$WORK/mnt" || fail "cannot mount $loop"
+add_mount "$WORK/mnt"
+disk=$(basename "$loop")
+cg=$(diag_mkcgroup monitor)
+cgname=/$(basename "$cg")
+
+ncpu=$(nproc)
+sleep 1.5 # a scrape after the baseline sample
+slow_before=$(promq 'anole_runqueue_latency_seconds_count - on() anole_runqueue_latency_seconds_bucket{le="0.001024"}')
+cpu_before=$(promq 'sum(anole_cpu_seconds_total{mode=~"user|system|nice"})')
+psi_before=$(promq 'anole_pressure_stalled_seconds_total{resource="cpu",kind="some"}')
+io_before=$(promq "anole_block_io_latency_seconds_count{device=\"$disk\"}")
+log "before: runq >1ms $slow_before, cpu busy ${cpu_before}s, cpu psi ${psi_before}s, $disk I/Os $io_before"
+
+# ncpu + 2 spinners (one in the test cgroup) for 4 s, and 300 direct writes
+spinners=()
+for i in $(seq $((ncpu + 2))); do
+	bash -c 'end=$((SECONDS + 4)); while [ $SECONDS -lt $end ]; do :; done' &
+	spinners+=("$!")
+	add_pid "$!"
+done
+echo "${spinners[0]}" >"$cg/cgroup.procs" || fail "cannot move a spinner into $cg"
+dd if=/dev/zero of="$WORK/mnt/f" bs=64k count=300 oflag=direct status=none || fail "dd failed"
+wait "${spinners[@]}" || true
+sleep 2.5 # one more sample (1 s) and scrape (1 s)
+
+slow_after=$(promq 'anole_runqueue_latency_seconds_count - on() anole_runqueue_latency_seconds_bucket{le="0.001024"}')
+cpu_after=$(promq 'sum(anole_cpu_seconds_total{mode=~"user|system|nice"})')
+psi_after=$(promq 'anole_pressure_stalled_seconds_total{resource="cpu",kind="some"}')
+io_after=$(promq "anole_block_io_latency_seconds_count{device=\"$disk\"}")
+io_sum=$(promq "anole_block_io_latency_seconds_sum{device=\"$disk\"}")
+cg_cpu=$(promq "anole_cgroup_cpu_usage_seconds_total{cgroup=\"$cgname\",hierarchy=\"v2\"}")
+cg_psi=$(promq "count(anole_cgroup_pressure_stalled_seconds_total{cgroup=\"$cgname\"})")
+ncpu_series=$(promq 'count(anole_cpu_seconds_total)')
+memtotal=$(promq 'anole_memory_bytes{field="MemTotal"}')
+log "after: runq >1ms $slow_after, cpu busy ${cpu_after}s, cpu psi ${psi_after}s, $disk I/Os $io_after (sum ${io_sum}s)"
+log "cgroup $cgname: ${cg_cpu}s CPU, $cg_psi PSI series; $ncpu_series CPU series; MemTotal $memtotal"
+
+fcmp "$ncpu_series" == $((ncpu * 8)) || fail "anole_cpu_seconds_total: $ncpu_series series, expected $ncpu CPUs x 8 modes"
+fcmp "$cpu_after - $cpu_before" '>=' 2 || fail "busy CPU time rose by $cpu_after - $cpu_before s under ${ncpu}+2 spinners for 4 s"
+want=$(awk '/^MemTotal:/ { printf "%.0f", $2 * 1024 }' /proc/meminfo)
+fcmp "$memtotal" == "$want" || fail "anole_memory_bytes{field=\"MemTotal\"} is $memtotal, /proc/meminfo says $want"
+fcmp "$slow_after - $slow_before" '>=' 5 ||
+	fail "run-queue waits above 1 ms rose by $slow_after - $slow_before under CPU contention"
+fcmp "$io_after - $io_before" '>=' 200 || fail "block I/O latency count of $disk rose by $io_after - $io_before for 300 direct writes"
+fcmp "$io_sum" '>' 0 || fail "block I/O latency sum of $disk is $io_sum"
+fcmp "$cg_cpu" '>=' 0.2 || fail "cgroup $cgname: ${cg_cpu}s CPU for a 4 s spinner (sharing 2 CPUs)"
+if [ -r /proc/pressure/cpu ]; then
+	fcmp "$psi_after - $psi_before" '>' 0 || fail "CPU pressure (some) did not rise under contention"
+	fcmp "$cg_psi" '>=' 2 || fail "no PSI series of cgroup $cgname"
+	log "PSI present and rising"
+fi
+
+# ---------------------------------------------------------------- stop, restart
+kill -TERM "$PROM_PID"
+wait "$PROM_PID" 2>/dev/null || true
+monitor_stop agent
+# the port is free at once for the next agent (SO_REUSEADDR past TIME_WAIT)
+monitor_start again
+curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/again.txt" || fail "GET /metrics after a restart failed"
+assert_grep '^anole_monitor_samples_total ' "$WORK/again.txt" "after a restart"
+monitor_stop again
+
+# -d: returns once serving, pid file written, log kept; SIGTERM removes the pid file
+"$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf -d \
+	--pid-file "$WORK/mon.pid" --log-file "$WORK/mon.log" || fail "anole monitor -d failed"
+dpid=$(cat "$WORK/mon.pid") || fail "no pid file after anole monitor -d"
+add_pid "$dpid"
+curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/daemon.txt" || fail "the daemon does not serve"
+assert_grep '^anole_load1 ' "$WORK/daemon.txt" "daemon's /metrics"
+kill -TERM "$dpid"
+for _ in $(seq 50); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+! kill -0 "$dpid" 2>/dev/null || fail "the daemon (pid $dpid) did not stop on SIGTERM"
+assert_missing "$WORK/mon.pid" "pid file after the daemon stopped"
+assert_grep 'monitor: serving' "$WORK/mon.log" "daemon log"
+
+# bounded cgroup export: with two test cgroups below the v2 root and
+# --max-cgroups 2, the root and one of them are exported and the cut is
+# flagged; --cgroup-root exports that subtree alone, labelled from its top
+cg2=$(diag_mkcgroup monitor2)
+"$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf --max-cgroups 2 \
+	>/dev/null 2>"$WORK/cap.err" &
+cap_pid=$!
+add_pid "$cap_pid"
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/cap.txt" 2>/dev/null && break
+	sleep 0.1
+done
+kill -TERM "$cap_pid"
+wait "$cap_pid" || fail "anole monitor --no-bpf --max-cgroups 2 exited $?"
+assert_grep '^anole_monitor_cgroups{hierarchy="v2"} 2$' "$WORK/cap.txt" "--max-cgroups 2"
+assert_grep '^anole_monitor_cgroups_truncated{hierarchy="v2"} 1$' "$WORK/cap.txt" "--max-cgroups 2: truncated"
+assert_no_grep 'runqueue_latency' "$WORK/cap.txt" "--no-bpf"
+"$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf --cgroup-root "$cg2" \
+	>/dev/null 2>"$WORK/sub.err" &
+sub_pid=$!
+add_pid "$sub_pid"
+for _ in $(seq 100); do
+	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/sub.txt" 2>/dev/null && break
+	sleep 0.1
+done
+kill -TERM "$sub_pid"
+wait "$sub_pid" || fail "anole monitor --cgroup-root exited $?"
+assert_grep '^anole_monitor_cgroups{hierarchy="v2"} 1$' "$WORK/sub.txt" "--cgroup-root: one cgroup"
+assert_grep '^anole_cgroup_cpu_usage_seconds_total{cgroup="/",hierarchy="v2"} ' "$WORK/sub.txt" "--cgroup-root: its CPU time"
+assert_no_grep "cgroup=\"$cgname\"" "$WORK/sub.txt" "--cgroup-root: a cgroup outside it"
+
+# bad input: clear message, status 1 or 2, no hang
+rc=0
+timeout 10 "$ANOLE" monitor --listen nonsense >/dev/null 2>"$WORK/bad.err" || rc=$?
+assert_eq "$rc" 1 "--listen nonsense: exit status"
+assert_grep 'takes HOST:PORT' "$WORK/bad.err" "--listen nonsense: message"
+rc=0
+timeout 10 "$ANOLE" monitor >/dev/null 2>"$WORK/bad2.err" || rc=$?
+assert_eq "$rc" 2 "no --listen: exit status"
+log "pass"
