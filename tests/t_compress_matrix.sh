@@ -57,16 +57,19 @@ for alg in lz4 lz4hc zstd lzma deflate; do
 				compare_trees "$src" "$WORK/mnt"
 				umount_image "$WORK/mnt"
 				check_image "$img"
-				rm -rf "$WORK/unpacked"
-				"$ANOLE" image unpack "$img" "$WORK/unpacked" --quiet ||
+				rm -rf "$WORK/srcfs/unpacked"
+				"$ANOLE" image unpack "$img" "$WORK/srcfs/unpacked" --quiet ||
 					fail "unpack of $img failed"
-				compare_trees "$src" "$WORK/unpacked"
+				compare_trees "$src" "$WORK/srcfs/unpacked"
 				if fsck_knows "$alg" "$frag"; then
 					fsck_clean "$img"
-					rm -rf "$WORK/extracted"
-					fsck.erofs --extract="$WORK/extracted" "$img" >/dev/null 2>&1 ||
+				fi
+				# fsck.erofs 1.5 extracts chunk-based (sparse) files wrongly
+				if fsck_knows "$alg" "$frag" && [ "$tree" = text ]; then
+					rm -rf "$WORK/srcfs/extracted"
+					fsck.erofs --extract="$WORK/srcfs/extracted" "$img" >/dev/null 2>&1 ||
 						fail "fsck.erofs --extract $img failed"
-					compare_trees "$src" "$WORK/extracted" --content-only
+					compare_trees "$src" "$WORK/srcfs/extracted" --content-only
 				fi
 				log "$alg -C $pcl ${frag:-(no fragments)} $tree: $(file_size "$img") bytes, ok"
 				n=$((n + 1))

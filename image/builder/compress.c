@@ -255,6 +255,7 @@ static void compress_segment(void *item, void *shared)
 	int ret;
 
 	(void)shared;
+	zalg_begin_segment();
 	ret = read_segment(j, in);
 	if (ret) {
 		j->shrank = ret == -ENODATA;

@@ -130,6 +130,13 @@ static struct zctx *thread_ctx(void)
 	return c;
 }
 
+/* Forget the ratio guess: each segment must compress the same whatever
+ * this thread compressed before (--threads must not change the image). */
+void zalg_begin_segment(void)
+{
+	thread_ctx()->last_ratio = 0;
+}
+
 /* The calling thread's contexts, now (the main thread never exits early). */
 void zalg_thread_cleanup(void)
 {

@@ -32,6 +32,8 @@ void zalg_params_init(struct zalg_params *p, uint32_t max_pcluster);
  */
 int zalg_compress_fit(const struct zalg *z, const struct zalg_params *p, const void *src,
 		      size_t *srclen, void *dst, size_t cap);
+/* Start a segment: no state of earlier work may change its output. */
+void zalg_begin_segment(void);
 /* Free the calling thread's compression contexts. */
 void zalg_thread_cleanup(void);
 #endif
