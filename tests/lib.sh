@@ -288,7 +288,8 @@ umount_image() {
 }
 # kmsg_mark: the timestamp of the newest kernel log line (the ring buffer
 # wraps, so line counts do not work); kmsg_since MARK: lines logged after it.
-kmsg_mark() { dmesg 2>/dev/null | tail -n 1 | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p' | grep . || echo 0; }
+# (the newest line that has a timestamp: continuation lines have none)
+kmsg_mark() { dmesg 2>/dev/null | sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p' | tail -n 1 | grep . || echo 0; }
 kmsg_since() {
 	dmesg 2>/dev/null | awk -v m="$1" '{ t = $0; sub(/^\[ */, "", t); sub(/\].*/, "", t); if (t + 0 > m + 0) print }'
 }
