@@ -57,6 +57,15 @@ step "anole image inspect (superblock, then one path)"
 "$ANOLE" image inspect "$WORK/demo.img"
 "$ANOLE" image inspect "$WORK/demo.img" /data/sparse.img | grep -v -E "^(ino|inode_size|xattr_size) "
 
+step "compressed: anole image build -z lz4hc -C 64K --fragments (the kernel decompresses on read)"
+"$ANOLE" image build "$SRC" -o "$WORK/demo-z.img" -z lz4hc -C 64K --fragments
+ls -l "$WORK/demo.img" "$WORK/demo-z.img"
+mount -t erofs -o ro "$WORK/demo-z.img" "$MNT"
+python3 "$COMPARE" "$SRC" "$MNT" && echo "  compare: the compressed image equals the source"
+umount "$MNT"
+"$ANOLE" image check "$WORK/demo-z.img"
+"$ANOLE" image inspect "$WORK/demo-z.img" /bin/ls | grep -E "^(layout|algorithm|compressed|extents)" || true
+
 step "chunked + blob (the layout lazy loading uses)"
 "$ANOLE" image build "$SRC" -o "$WORK/meta.img" --chunk-size 64K --blob "$WORK/data.blob"
 ls -l "$WORK/meta.img" "$WORK/data.blob"

@@ -258,7 +258,7 @@ static int write_superblock(struct builder *b, const uint8_t *blob_digest)
 	sb.feature_compat = cpu_to_le32(EROFS_FEATURE_COMPAT_SB_CHKSUM | EROFS_FEATURE_COMPAT_MTIME);
 	sb.blkszbits = (uint8_t)b->blkszbits;
 	sb.root_nid = cpu_to_le16((uint16_t)b->root->nid);
-	sb.inos = cpu_to_le64(b->ninodes);
+	sb.inos = cpu_to_le64(b->ninodes);   /* with the packed inode, as mkfs.erofs counts */
 	sb.build_time = cpu_to_le64((uint64_t)b->epoch);
 	sb.build_time_nsec = cpu_to_le32(b->epoch_nsec);
 	sb.blocks = cpu_to_le32((uint32_t)b->total_blocks);
@@ -491,7 +491,7 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 		anole_output_abort(&img);
 		anole_output_abort(&blob);
 	} else {
-		st->inodes = b.ninodes;
+		st->inodes = b.ninodes - (b.packed ? 1 : 0);   /* the tree's */
 		for (size_t i = 0; i < b.ninodes; i++) {
 			if (b.order[i]->packed_inode)
 				continue;
