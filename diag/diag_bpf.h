@@ -24,6 +24,14 @@ static __always_inline long diag_task_state(struct task_struct *t)
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
+/* The same for a trusted (BTF) task pointer: a plain load, no helper call. */
+static __always_inline long diag_task_state_btf(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return t->__state;
+	return ((struct task_struct___pre514 *)t)->state;
+}
+
 /* Is t in the cgroup v2 diag_filter.cgroup_id or one below it? */
 static __always_inline bool diag_task_in_cgroup(struct task_struct *t)
 {

@@ -51,15 +51,20 @@ struct {
 	__type(value, __u64);
 } rq_sum SEC(".maps");
 
-/* tls: the task pointer is trusted (tp_btf), task storage can be used */
-static __always_inline int enqueue(struct task_struct *p, bool tls)
+/*
+ * tls: the task pointer is trusted (tp_btf): fields are plain loads (no
+ * probe-read helper) and task storage can be used. `now`: a timestamp the
+ * caller already took, or 0.
+ */
+static __always_inline int enqueue(struct task_struct *p, bool tls, __u64 now)
 {
-	__u32 tid = BPF_CORE_READ(p, pid);
-	__u64 now, *tsp;
+	__u32 tid = tls ? p->pid : BPF_CORE_READ(p, pid);
+	__u64 *tsp;
 
 	if (!tid || !diag_task_wanted(p))
 		return 0;
-	now = bpf_ktime_get_ns();
+	if (!now)
+		now = bpf_ktime_get_ns();
 	if (tls) {
 		tsp = bpf_task_storage_get(&rq_task_start, p, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (tsp)
@@ -73,26 +78,26 @@ static __always_inline int enqueue(struct task_struct *p, bool tls)
 static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next, bool tls)
 {
 	__u32 tid, zero = 0;
-	__u64 *tsp, delta;
+	__u64 *tsp, delta, now = bpf_ktime_get_ns();
 	struct diag_hist *h;
 	__u64 *sum;
 
 	/* preempted while runnable: it waits on the run queue from now */
-	if (diag_task_state(prev) == TASK_RUNNING)
-		enqueue(prev, tls);
+	if ((tls ? diag_task_state_btf(prev) : diag_task_state(prev)) == TASK_RUNNING)
+		enqueue(prev, tls, now);
 
 	if (tls) {
 		tsp = bpf_task_storage_get(&rq_task_start, next, 0, 0);
 		if (!tsp || !*tsp)
 			return 0;
-		delta = bpf_ktime_get_ns() - *tsp;
+		delta = now - *tsp;
 		*tsp = 0;
 	} else {
 		tid = BPF_CORE_READ(next, pid);
 		tsp = bpf_map_lookup_elem(&rq_start, &tid);
 		if (!tsp)
 			return 0;
-		delta = bpf_ktime_get_ns() - *tsp;
+		delta = now - *tsp;
 		bpf_map_delete_elem(&rq_start, &tid);
 	}
 	if ((__s64)delta < 0)
@@ -110,13 +115,13 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(rq_btf_wakeup, struct task_struct *p)
 {
-	return enqueue(p, true);
+	return enqueue(p, true, 0);
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(rq_btf_wnew, struct task_struct *p)
 {
-	return enqueue(p, true);
+	return enqueue(p, true, 0);
 }
 
 SEC("tp_btf/sched_switch")
@@ -128,13 +133,13 @@ int BPF_PROG(rq_btf_switch, bool preempt, struct task_struct *prev, struct task_
 SEC("raw_tp/sched_wakeup")
 int BPF_PROG(rq_raw_wakeup, struct task_struct *p)
 {
-	return enqueue(p, false);
+	return enqueue(p, false, 0);
 }
 
 SEC("raw_tp/sched_wakeup_new")
 int BPF_PROG(rq_raw_wnew, struct task_struct *p)
 {
-	return enqueue(p, false);
+	return enqueue(p, false, 0);
 }
 
 SEC("raw_tp/sched_switch")
