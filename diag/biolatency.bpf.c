@@ -71,11 +71,13 @@ static __always_inline int complete(struct biolatency_key *k, __u32 dev)
 	return 0;
 }
 
-static __always_inline int rq_event(struct request *rq, bool done)
+/* btf: rq is a trusted pointer (tp_btf): plain loads instead of probe reads */
+static __always_inline int rq_event(struct request *rq, bool done, bool btf)
 {
 	/* the request's address identifies it; its disk (several reads through
 	 * the request) is looked up only when a filter or -D needs it */
-	__u32 dev = targ_filter_dev || (done && targ_per_disk) ? diag_rq_dev(rq) : 0;
+	__u32 dev = targ_filter_dev || (done && targ_per_disk) ?
+		    (btf ? diag_rq_dev_btf(rq) : diag_rq_dev(rq)) : 0;
 	struct biolatency_key k = { .rq = (__u64)rq, .dev = targ_filter_dev ? dev : 0 };
 
 	return done ? complete(&k, dev) : issue(&k);
@@ -84,25 +86,25 @@ static __always_inline int rq_event(struct request *rq, bool done)
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(bl_btf_issue, struct request *rq)
 {
-	return rq_event(rq, false);
+	return rq_event(rq, false, true);
 }
 
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(bl_btf_done, struct request *rq, int error, unsigned int nr_bytes)
 {
-	return rq_event(rq, true);
+	return rq_event(rq, true, true);
 }
 
 SEC("raw_tp/block_rq_issue")
 int BPF_PROG(bl_raw_issue, struct request *rq)
 {
-	return rq_event(rq, false);
+	return rq_event(rq, false, false);
 }
 
 SEC("raw_tp/block_rq_complete")
 int BPF_PROG(bl_raw_done, struct request *rq, int error, unsigned int nr_bytes)
 {
-	return rq_event(rq, true);
+	return rq_event(rq, true, false);
 }
 
 SEC("tp/block/block_rq_issue")

@@ -81,6 +81,20 @@ static __always_inline __u32 diag_rq_dev(struct request *rq)
 	return (__u32)BPF_CORE_READ(disk, major) << 20 | (__u32)BPF_CORE_READ(disk, first_minor);
 }
 
+/* The same for a trusted (BTF) request pointer: plain loads, no helper calls. */
+static __always_inline __u32 diag_rq_dev_btf(struct request *rq)
+{
+	struct gendisk *disk;
+
+	if (bpf_core_field_exists(((struct request___pre517 *)0)->rq_disk))
+		disk = ((struct request___pre517 *)rq)->rq_disk;
+	else
+		disk = rq->q->disk;
+	if (!disk)
+		return 0;
+	return (__u32)disk->major << 20 | (__u32)disk->first_minor;
+}
+
 /* floor(log2(v)), 0 for 0 */
 static __always_inline __u32 diag_log2(__u64 v)
 {
