@@ -481,27 +481,48 @@ static bool assemble(struct builder *b, struct bnode *n, struct zjob *jobs, size
 }
 
 struct frag_entry {
-	uint64_t hash, off;
+	uint64_t off;               /* in the packed inode's data */
 	uint32_t len;
+	int fd;                     /* that data, to compare contents */
 };
+struct frag_key { const uint8_t *data; uint32_t len; };
 
-struct frag_key { const uint8_t *data; uint32_t len; const struct builder *b; };
+/* Same length and same bytes (read back: only on a hash match). */
+static bool frag_eq(const void *entry, const void *key)
+{
+	const struct frag_entry *e = entry;
+	const struct frag_key *k = key;
+	uint8_t *other;
+	bool same;
+
+	if (e->len != k->len)
+		return false;
+	other = xmalloc(e->len);
+	same = !pread_full(e->fd, other, e->len, e->off) && !memcmp(other, k->data, e->len);
+	free(other);
+	return same;
+}
 
 /* Append each tail to the packed inode's data, once per distinct content. */
 static int pack_fragments(struct builder *b)
 {
-	struct frag_entry *ents = NULL;
-	size_t nents = 0, alloc = 0;
+	struct frag_entry *ents;
+	struct anole_hashmap map;
+	size_t nents = 0, ntails = 0;
 	uint64_t packed = 0;
-	uint8_t *buf = NULL, *other = NULL;
+	uint8_t *buf = NULL;
 	size_t buf_alloc = 0;
 	int ret = 0;
 
+	for (size_t i = 0; i < b->ninodes; i++)
+		ntails += b->order[i]->z && b->order[i]->z->frag_len;
+	ents = xcalloc(ntails + 1, sizeof(*ents));   /* the map points into it */
+	anole_hashmap_init(&map, frag_eq);
 	for (size_t i = 0; i < b->ninodes && !ret; i++) {
-		struct bnode *n = b->order[i];
-		struct zfile *z = n->z;
+		struct zfile *z = b->order[i]->z;
+		struct frag_entry *e;
+		struct frag_key k;
 		uint64_t h;
-		bool found = false;
 
 		if (!z || !z->frag_len)
 			continue;
@@ -509,22 +530,13 @@ static int pack_fragments(struct builder *b)
 		ret = pread_full(b->spill_fd, buf, z->frag_len, z->frag_spill);
 		if (ret)
 			break;
+		k = (struct frag_key){ buf, z->frag_len };
 		h = anole_hash_bytes(buf, z->frag_len, 0);
-		/* a linear probe over earlier equal hashes: few tails collide */
-		for (size_t k = 0; k < nents && !found; k++) {
-			if (ents[k].hash != h || ents[k].len != z->frag_len)
-				continue;
-			other = xrealloc(other, z->frag_len);
-			ret = pread_full(b->packed_fd, other, z->frag_len, ents[k].off);
-			if (ret)
-				break;
-			if (!memcmp(other, buf, z->frag_len)) {
-				z->frag_off = ents[k].off;
-				found = true;
-			}
-		}
-		if (ret || found)
+		e = anole_hashmap_get(&map, h, &k);
+		if (e) {
+			z->frag_off = e->off;
 			continue;
+		}
 		if (packed + z->frag_len > UINT32_MAX) {
 			ret = anole_error_code(EFBIG, "fragments exceed 4 GiB; build without --fragments");
 			break;
@@ -532,11 +544,12 @@ static int pack_fragments(struct builder *b)
 		ret = pwrite_full(b->packed_fd, buf, z->frag_len, packed);
 		z->frag_off = packed;
 		packed += z->frag_len;
-		xgrow(&ents, &alloc, nents + 1, sizeof(*ents));
-		ents[nents++] = (struct frag_entry){ h, z->frag_off, z->frag_len };
+		e = &ents[nents++];
+		*e = (struct frag_entry){ z->frag_off, z->frag_len, b->packed_fd };
+		anole_hashmap_put(&map, h, e);
 	}
+	anole_hashmap_free(&map);
 	free(buf);
-	free(other);
 	free(ents);
 	if (ret)
 		return ret < 0 ? anole_error(-ret, "cannot pack fragments") : ret;
