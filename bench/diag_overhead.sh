@@ -36,7 +36,8 @@
 # `anole diag list`.
 #
 # Environment: SECS (default 2), REPEAT (default 5), TOOLS=0 skips the
-# libbpf-tools table, BENCH_WORK (scratch dir).
+# libbpf-tools table, BENCH_WORK (scratch dir), CONFIGS and BENCHES (subsets
+# of the lists below, space-separated).
 set -euo pipefail
 
 ANOLE=${1:-build/anole}
@@ -232,8 +233,8 @@ stop_collector() {
 	wait "$COLL_PID" 2>/dev/null || true
 }
 
-CONFIGS="anole-monitor anole-runqlat anole-biolatency libbpf-runqlat libbpf-biolatency"
-BENCHES="syscall pipe pipe100k blockio"
+CONFIGS=${CONFIGS:-"anole-monitor anole-runqlat anole-biolatency libbpf-runqlat libbpf-biolatency"}
+BENCHES=${BENCHES:-"syscall pipe pipe100k blockio"}
 # pipe100k: work per message sized so that the pipe makes ~100k context
 # switches/s without collectors (the target rate of the overhead goal)
 ITERS_PER_US=$("$WORK/mb" calibrate 0 x)
@@ -313,7 +314,7 @@ for r, c, b, o, e in rows:
         configs.append(c)
     ops.setdefault((c, b), []).append(float(o))
     ev.setdefault((c, b), []).append(float(e))
-benches = ["syscall", "pipe", "pipe100k", "blockio"]
+benches = [b for b in ["syscall", "pipe", "pipe100k", "blockio"] if ("none", b) in ops]
 units = {"syscall": "syscalls/s", "pipe": "msgs/s", "pipe100k": "msgs/s", "blockio": "reads/s"}
 print()
 print("%-18s %-9s %18s %9s %11s   %s" % ("CONFIG", "BENCH", "THROUGHPUT", "LOSS", "EVENTS/S", "loss per round (paired)"))

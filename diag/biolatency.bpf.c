@@ -44,18 +44,13 @@ static __always_inline int issue(struct biolatency_key *k)
 	return 0;
 }
 
-/* dev: the request's disk, needed only for -D (and -d, in the key) */
-static __always_inline int complete(struct biolatency_key *k, __u32 dev)
+/* a latency of delta ns on disk dev (used only for -D) into its histogram */
+static __always_inline int record(__u64 delta, __u32 dev)
 {
 	static const struct biolatency_hist zero;
-	__u64 *tsp = bpf_map_lookup_elem(&bl_start, k), delta;
 	__u32 hkey = targ_per_disk ? dev : 0;
 	struct biolatency_hist *h;
 
-	if (!tsp)
-		return 0;
-	delta = bpf_ktime_get_ns() - *tsp;
-	bpf_map_delete_elem(&bl_start, k);
 	if ((__s64)delta < 0)
 		return 0;
 	delta /= targ_ms ? 1000000 : 1000;
@@ -69,6 +64,18 @@ static __always_inline int complete(struct biolatency_key *k, __u32 dev)
 	h->hist.slots[diag_hist_slot(delta)]++;
 	h->sum += delta;
 	return 0;
+}
+
+/* dev: the request's disk, needed only for -D (and -d, in the key) */
+static __always_inline int complete(struct biolatency_key *k, __u32 dev)
+{
+	__u64 *tsp = bpf_map_lookup_elem(&bl_start, k), delta;
+
+	if (!tsp)
+		return 0;
+	delta = bpf_ktime_get_ns() - *tsp;
+	bpf_map_delete_elem(&bl_start, k);
+	return record(delta, dev);
 }
 
 /* btf: rq is a trusted pointer (tp_btf): plain loads instead of probe reads */
@@ -93,6 +100,29 @@ SEC("tp_btf/block_rq_complete")
 int BPF_PROG(bl_btf_done, struct request *rq, int error, unsigned int nr_bytes)
 {
 	return rq_event(rq, true, true);
+}
+
+/*
+ * The always-on variant (`anole monitor`): the block layer stamps each
+ * request it accounts in /proc/diskstats (iostats on, or an I/O scheduler)
+ * with start_time_ns, on CLOCK_MONOTONIC as bpf_ktime_get_ns(), when the
+ * request is set up, before it is queued. Timing from that stamp needs only
+ * the completion, and no map of start times: the latency is the one
+ * /proc/diskstats adds up per request (its milliseconds reading and
+ * writing, iostat's await): queueing and device. Requests without
+ * the stamp are skipped; a partial completion (a part of the bytes) is not
+ * the request's end, and waits for the last one.
+ */
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(bl_kstamp_done, struct request *rq, int error, unsigned int nr_bytes)
+{
+	__u64 start = rq->start_time_ns;
+
+	if (!start || nr_bytes < rq->__data_len)
+		return 0;
+	if (targ_filter_dev && diag_rq_dev_btf(rq) != targ_dev)
+		return 0;
+	return record(bpf_ktime_get_ns() - start, targ_per_disk ? diag_rq_dev_btf(rq) : 0);
 }
 
 SEC("raw_tp/block_rq_issue")

@@ -6,6 +6,8 @@
  * tp_btf keeps each task's enqueue time in task-local storage, a pointer
  * away from the task (the hot path: every wakeup and context switch);
  * raw_tp, whose task pointers the verifier cannot trust, in a hash map.
+ * A third, for `anole monitor`, reads the scheduler's own queueing stamp
+ * (rq_si_switch, below).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -75,12 +77,26 @@ static __always_inline int enqueue(struct task_struct *p, bool tls, __u64 now)
 	return 0;
 }
 
-static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next, bool tls)
+/* a wait of delta ns into the histogram and the sum */
+static __always_inline void record(__u64 delta)
 {
-	__u32 tid, zero = 0;
-	__u64 *tsp, delta, now = bpf_ktime_get_ns();
+	__u32 zero = 0;
 	struct diag_hist *h;
 	__u64 *sum;
+
+	delta /= targ_ms ? 1000000 : 1000;
+	h = bpf_map_lookup_elem(&rq_hist, &zero);
+	if (h)
+		h->slots[diag_hist_slot(delta)]++;
+	sum = bpf_map_lookup_elem(&rq_sum, &zero);
+	if (sum)
+		*sum += delta;
+}
+
+static __always_inline int on_switch(struct task_struct *prev, struct task_struct *next, bool tls)
+{
+	__u32 tid;
+	__u64 *tsp, delta, now = bpf_ktime_get_ns();
 
 	/* preempted while runnable: it waits on the run queue from now */
 	if ((tls ? diag_task_state_btf(prev) : diag_task_state(prev)) == TASK_RUNNING)
@@ -102,13 +118,7 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	}
 	if ((__s64)delta < 0)
 		return 0;
-	delta /= targ_ms ? 1000000 : 1000;
-	h = bpf_map_lookup_elem(&rq_hist, &zero);
-	if (h)
-		h->slots[diag_hist_slot(delta)]++;
-	sum = bpf_map_lookup_elem(&rq_sum, &zero);
-	if (sum)
-		*sum += delta;
+	record(delta);
 	return 0;
 }
 
@@ -128,6 +138,38 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(rq_btf_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	return on_switch(prev, next, true);
+}
+
+/*
+ * The always-on variant (`anole monitor`): the scheduler's own run-queue
+ * accounting (CONFIG_SCHED_INFO) stamps each task when it is queued
+ * (sched_info.last_queued, in the clock of the run queue it waits on) and
+ * clears the stamp only after this tracepoint, when the task starts to run.
+ * So one program, on the switch alone, with no map of start times and no
+ * clock read of its own: the wait is this run queue's clock (updated by
+ * __schedule() just before) minus the stamp. The wakeup programs and their
+ * task storage are not needed. A wait split by a load-balancing migration
+ * counts only its part on the CPU that runs the task (the kernel adds the
+ * rest to run_delay).
+ * The run queue is reached from the task: every task, whatever its class,
+ * points at its CPU's CFS run queue, and that at its rq, with group
+ * scheduling (CONFIG_FAIR_GROUP_SCHED, which the cgroup cpu controller
+ * needs); the per-CPU `runqueues` symbol would need CONFIG_KALLSYMS_ALL.
+ * Fails to load, and the next variant is used, where these fields are
+ * missing; user space checks the accounting is live (/proc/self/schedstat).
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(rq_si_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 queued = next->sched_info.last_queued, delta;
+
+	if (!queued || !diag_task_wanted(next))
+		return 0;
+	delta = next->se.cfs_rq->rq->clock - queued;
+	if ((__s64)delta < 0)
+		return 0;
+	record(delta);
+	return 0;
 }
 
 SEC("raw_tp/sched_wakeup")

@@ -37,6 +37,11 @@ struct hist {
 
 struct source {
 	const struct diag_tool *tool;
+	/* the cheapest way first: programs timing from stamps the kernel keeps
+	 * anyway ("kernel"), then the tool's own chain ("bpf": start times kept
+	 * by the programs) */
+	const struct diag_variant *variants;
+	int nkernel;            /* how many of variants time from kernel stamps */
 	const char *what;       /* "runqueue", "block_io" */
 	const char *hist_map;
 	const char *sum_map;    /* per-CPU u64 sums in their own map, or NULL: */
@@ -44,6 +49,7 @@ struct source {
 	size_t sum_off;         /* ... and, without sum_map, the u64 sum here */
 	void *skel;
 	char hook[16];
+	const char *timing;     /* "kernel" or "bpf" */
 	int hist_fd, sum_fd;
 	struct hist *hists;     /* runqueue: one; block I/O: one per disk */
 	size_t nhists;
@@ -51,9 +57,53 @@ struct source {
 
 struct monitor_bpf {
 	struct source src[2];
+	struct diag_variant chain[2][DIAG_MAX_VARIANTS + 1];
 	int ncpu;
 	void *vals;             /* lookup buffer: ncpu * the largest value, 8-byte aligned */
 };
+
+/* timing from the kernel's own stamps: see rq_si_switch, bl_kstamp_done */
+static const struct diag_variant runqueue_kernel[] = {
+	{ "tp_btf", { DIAG_PROG("rq_si_switch") } },
+	DIAG_VARIANTS_END,
+};
+static const struct diag_variant block_kernel[] = {
+	{ "tp_btf", { DIAG_PROG("bl_kstamp_done") } },
+	DIAG_VARIANTS_END,
+};
+
+/*
+ * Is the scheduler's run-queue accounting (CONFIG_SCHED_INFO) live? Before
+ * Linux 5.14 it ran only with schedstats or delay accounting on; when off,
+ * /proc/PID/schedstat reads "0 0 0" (this process has run at least once).
+ */
+static bool sched_info_live(void)
+{
+	unsigned long long run, wait, count = 0;
+	FILE *f = fopen("/proc/self/schedstat", "r");
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%llu %llu %llu", &run, &wait, &count) != 3)
+		count = 0;
+	fclose(f);
+	return count > 0;
+}
+
+/* s->variants: kernel (if use_kernel), then the tool's chain */
+static void set_chain(struct source *s, struct diag_variant *buf, size_t n,
+		      const struct diag_variant *kernel, bool use_kernel)
+{
+	size_t i = 0;
+
+	for (; use_kernel && kernel->hook && i + 1 < n; kernel++)
+		buf[i++] = *kernel;
+	s->nkernel = (int)i;
+	for (const struct diag_variant *v = s->tool->variants; v->hook && i + 1 < n; v++)
+		buf[i++] = *v;
+	buf[i] = (struct diag_variant)DIAG_VARIANTS_END;
+	s->variants = buf;
+}
 
 static int prepare(void *skel, void *arg)
 {
@@ -70,7 +120,7 @@ static int open_source(struct source *s, const char *hooks)
 	struct diag_hooks_result res;
 	struct bpf_object *obj;
 	struct bpf_map *hm, *sm = NULL;
-	int ret = diag_hooks_open(s->tool->skel, s->tool->variants, &ho, &s->skel, &res);
+	int ret = diag_hooks_open(s->tool->skel, s->variants, &ho, &s->skel, &res);
 
 	if (ret) {
 		struct strbuf sb = STRBUF_INIT;
@@ -85,7 +135,8 @@ static int open_source(struct source *s, const char *hooks)
 		s->skel = NULL;
 		return ret;
 	}
-	snprintf(s->hook, sizeof(s->hook), "%s", s->tool->variants[res.variant].hook);
+	snprintf(s->hook, sizeof(s->hook), "%s", s->variants[res.variant].hook);
+	s->timing = res.variant < s->nkernel ? "kernel" : "bpf";
 	obj = s->tool->skel->object(s->skel);
 	hm = bpf_object__find_map_by_name(obj, s->hist_map);
 	if (s->sum_map)
@@ -125,6 +176,8 @@ int monitor_bpf_open(struct monitor_bpf **out, const char *hooks)
 				     .hist_map = "bl_hists",
 				     .value_size = sizeof(struct biolatency_hist),
 				     .sum_off = offsetof(struct biolatency_hist, sum) };
+	set_chain(&b->src[0], b->chain[0], DIAG_MAX_VARIANTS + 1, runqueue_kernel, sched_info_live());
+	set_chain(&b->src[1], b->chain[1], DIAG_MAX_VARIANTS + 1, block_kernel, true);
 	/* one histogram per disk, as `anole diag biolatency -D` */
 	diag_tool_biolatency.parse('D', NULL);
 	for (int i = 0; i < 2; i++)
@@ -248,13 +301,15 @@ void monitor_bpf_format(struct monitor_bpf *b, struct strbuf *out)
 	struct source *rq = &b->src[0], *bio = &b->src[1];
 
 	anole_metrics_family(out, "anole_monitor_bpf_attached", "gauge",
-			     "1 for each eBPF histogram attached, with the hook it uses.");
+			     "1 for each eBPF histogram attached, with the hook it uses and whose "
+			     "start times it reads (kernel: the kernel's own stamps; bpf: its own).");
 	for (int i = 0; i < 2; i++) {
 		if (!b->src[i].skel)
 			continue;
 		strbuf_reset(&labels);
 		anole_metrics_label(&labels, "histogram", b->src[i].what);
 		anole_metrics_label(&labels, "hook", b->src[i].hook);
+		anole_metrics_label(&labels, "timing", b->src[i].timing);
 		anole_metrics_u64(out, "anole_monitor_bpf_attached", labels.buf, 1);
 	}
 	if (rq->skel) {
@@ -267,7 +322,9 @@ void monitor_bpf_format(struct monitor_bpf *b, struct strbuf *out)
 	}
 	if (bio->skel && bio->nhists) {
 		anole_metrics_family(out, "anole_block_io_latency_seconds", "histogram",
-				     "Block I/O latency from issue to the device to completion, per disk (eBPF).");
+				     "Block I/O latency per disk (eBPF): with timing=kernel from the request's "
+				     "start (queueing and device, as /proc/diskstats accounts it), "
+				     "with timing=bpf from its issue to the device.");
 		for (size_t i = 0; i < bio->nhists; i++) {
 			strbuf_reset(&labels);
 			anole_metrics_label(&labels, "device", bio->hists[i].name);

@@ -59,6 +59,8 @@ assert_le() { # A B WHAT  (integers)
 	[ "$1" -le "$2" ] || fail "${3:-value}: $1 > $2"
 }
 assert_ge() { [ "$1" -ge "$2" ] || fail "${3:-value}: $1 < $2"; }
+# fcmp A OP B: float comparison of two numbers or expressions (python)
+fcmp() { "$PY" -c "import sys; sys.exit(0 if ($1) $2 ($3) else 1)"; }
 assert_exists() { [ -e "$1" ] || fail "${2:-$1} does not exist"; }
 assert_missing() { [ ! -e "$1" ] && [ ! -L "$1" ] || fail "${2:-$1} exists but should not"; }
 assert_grep() { # PATTERN FILE WHAT

@@ -64,8 +64,6 @@ if r.get("status") != "success":
 print(sum(float(x["value"][1]) for x in r["data"]["result"]))
 EOF
 }
-# fcmp A OP B: float comparison
-fcmp() { "$PY" -c "import sys; sys.exit(0 if $1 $2 $3 else 1)"; }
 
 # ---------------------------------------------------------------- the agent alone
 monitor_start agent
