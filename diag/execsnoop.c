@@ -4,7 +4,6 @@
 #include "execsnoop.h"
 #include "execsnoop.skel.h"
 
-#include "anole/error.h"
 #include "anole/strbuf.h"
 
 #include <errno.h>
@@ -75,15 +74,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 		args_json(&sb, e);
 		strbuf_addf(&sb, ",\"args_truncated\":%s}", e->args_full > e->args_len ? "true" : "false");
 	} else {
-		if (o->timestamp) {
-			time_t t = (time_t)diag_ktime_to_real(o, e->ts);
-			struct tm tm;
-			char buf[16];
-
-			localtime_r(&t, &tm);
-			strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-			strbuf_addf(&sb, "%-8s ", buf);
-		}
+		if (o->timestamp)
+			diag_add_event_time(&sb, o, e->ts);
 		size_t at = sb.len;
 
 		diag_text_bytes(&sb, e->comm, strnlen(e->comm, sizeof(e->comm)));

@@ -118,15 +118,8 @@ static void emit(const struct diag_opts *o, const struct iohang_req *r, double n
 		diag_json_str(&sb, r->comm, sizeof(r->comm));
 		strbuf_addch(&sb, '}');
 	} else {
-		if (o->timestamp) {
-			time_t t = (time_t)diag_ktime_to_real(o, (uint64_t)at_ns);
-			struct tm tm;
-			char buf[16];
-
-			localtime_r(&t, &tm);
-			strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-			strbuf_addf(&sb, "%-8s ", buf);
-		}
+		if (o->timestamp)
+			diag_add_event_time(&sb, o, (uint64_t)at_ns);
 		strbuf_addf(&sb, "%-5s %-10s %-4s %-12llu %-8u %-6s %-10.0f %-7u ",
 			    done_ns ? "DONE" : "HUNG", disk, rwbs, (unsigned long long)r->sector,
 			    r->bytes, r->flags & IOHANG_ISSUED ? "device" : "queue", age_ms, r->pid);

@@ -4,7 +4,6 @@
 #include "oomkill.h"
 #include "oomkill.skel.h"
 
-#include "anole/error.h"
 #include "anole/strbuf.h"
 
 #include <errno.h>
@@ -53,15 +52,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 		else
 			strbuf_addstr(&sb, "}");
 	} else {
-		if (o->timestamp) {
-			time_t t = (time_t)diag_ktime_to_real(o, e->ts);
-			struct tm tm;
-			char buf[16];
-
-			localtime_r(&t, &tm);
-			strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-			strbuf_addf(&sb, "%s ", buf);
-		}
+		if (o->timestamp)
+			diag_add_event_time(&sb, o, e->ts);
 		strbuf_addf(&sb, "Triggered by PID %u (\"", e->tpid);
 		comm_text(&sb, e->tcomm);
 		strbuf_addf(&sb, "\"), OOM kill of PID %u (\"", e->pid);
@@ -99,8 +91,7 @@ static void oomkill_stop(void *skel, const struct diag_opts *o)
 {
 	struct oomkill_bpf *s = skel;
 
-	if (s->bss->oom_dropped)
-		anole_warn("oomkill: %llu events lost", (unsigned long long)s->bss->oom_dropped);
+	diag_warn_dropped("oomkill", s->bss->oom_dropped);
 }
 
 DIAG_SKEL_OPS(oomkill_skel, oomkill_bpf);

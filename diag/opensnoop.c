@@ -4,7 +4,6 @@
 #include "opensnoop.h"
 #include "opensnoop.skel.h"
 
-#include "anole/error.h"
 #include "anole/strbuf.h"
 
 #include <errno.h>
@@ -56,15 +55,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 		diag_json_str(&sb, e->path, sizeof(e->path));
 		strbuf_addch(&sb, '}');
 	} else {
-		if (o->timestamp) {
-			time_t t = (time_t)diag_ktime_to_real(o, e->ts);
-			struct tm tm;
-			char buf[16];
-
-			localtime_r(&t, &tm);
-			strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-			strbuf_addf(&sb, "%-8s ", buf);
-		}
+		if (o->timestamp)
+			diag_add_event_time(&sb, o, e->ts);
 		size_t at;
 
 		strbuf_addf(&sb, "%-7u ", e->pid);

@@ -4,7 +4,6 @@
 #include "tcpretrans.h"
 #include "tcpretrans.skel.h"
 
-#include "anole/error.h"
 #include "anole/strbuf.h"
 
 #include <errno.h>
@@ -37,15 +36,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	} else {
 		char l[80], r[80];
 
-		if (o->timestamp) {
-			time_t t = (time_t)diag_ktime_to_real(o, e->ts);
-			struct tm tm;
-			char buf[16];
-
-			localtime_r(&t, &tm);
-			strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-			strbuf_addf(&sb, "%-8s ", buf);
-		}
+		if (o->timestamp)
+			diag_add_event_time(&sb, o, e->ts);
 		snprintf(l, sizeof(l), ipver == 6 ? "[%s]:%u" : "%s:%u", saddr, e->sport);
 		snprintf(r, sizeof(r), ipver == 6 ? "[%s]:%u" : "%s:%u", daddr, e->dport);
 		strbuf_addf(&sb, "%-7u %-2d %-25s R> %-25s %s", e->pid, ipver, l, r,

@@ -4,7 +4,6 @@
 #include "tcpstates.h"
 #include "tcpstates.skel.h"
 
-#include "anole/error.h"
 #include "anole/strbuf.h"
 
 #include <errno.h>
@@ -76,15 +75,8 @@ static int handle_event(void *ctx, void *data, size_t size)
 	} else {
 		struct strbuf comm = STRBUF_INIT;
 
-		if (o->timestamp) {
-			time_t t = (time_t)diag_ktime_to_real(o, e->ts);
-			struct tm tm;
-			char buf[16];
-
-			localtime_r(&t, &tm);
-			strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
-			strbuf_addf(&sb, "%-8s ", buf);
-		}
+		if (o->timestamp)
+			diag_add_event_time(&sb, o, e->ts);
 		diag_text_bytes(&comm, e->comm, strnlen(e->comm, sizeof(e->comm)));
 		strbuf_addf(&sb, "%-16llx %-7u %-10.10s %-15s %-5u %-15s %-5u %-11s -> %-11s %.3f",
 			    (unsigned long long)e->skaddr, e->pid, comm.buf, saddr, e->sport, daddr,
