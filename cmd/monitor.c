@@ -4,6 +4,7 @@
  * Options and daemonizing here; the agent itself is monitor/.
  */
 #include "anole.h"
+#include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
@@ -56,83 +57,16 @@ static int usage_error(const char *msg)
 	return 2;
 }
 
-/* The daemon runs in "/": relative paths are made absolute first. */
-static char *absolutize(const char *path)
-{
-	char cwd[PATH_MAX];
-	struct strbuf sb = STRBUF_INIT;
-
-	if (!path)
-		return NULL;
-	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
-		return xstrdup(path);
-	strbuf_addf(&sb, "%s/%s", cwd, path);
-	return strbuf_detach(&sb, NULL);
-}
-
-/* Parent side of -d: wait for the agent's "0 " or "-errno message". */
-static int wait_ready(int fd, pid_t child)
-{
-	char buf[1200];
-	size_t n = 0;
-	ssize_t r;
-	int code;
-
-	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = '\0';
-	close(fd);
-	if (!n) {
-		waitpid(child, NULL, 0);
-		return anole_error_code(-EIO, "monitor: the agent died while starting");
-	}
-	code = atoi(buf);
-	if (code) {
-		const char *msg = strchr(buf, ' ');
-
-		waitpid(child, NULL, 0);
-		/* the child logged it (to its log file): say it here too */
-		return anole_error_code(code, "%s", msg && msg[1] ? msg + 1 : "monitor failed to start");
-	}
-	return 0;
-}
-
 static int daemonize_and_run(const struct anole_monitor_opts *o, const char *log_file)
 {
-	int pipefd[2];
-	pid_t child;
+	int ready_fd;
+	pid_t child = anole_daemon_fork(log_file, 0640, &ready_fd);
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return anole_error(errno, "pipe");
-	fflush(NULL);
-	child = fork();
 	if (child < 0)
-		return anole_error(errno, "fork");
-	if (child == 0) {
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-		int log = log_file ? open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)
-				   : null;
-		int ret;
-
-		close(pipefd[0]);
-		setsid();
-		if (chdir("/") < 0)
-			anole_debug("chdir /: %s", strerror(errno));
-		if (log < 0) {
-			anole_error(errno, "monitor: cannot open the log file %s", log_file);
-			log = null;
-		}
-		if (null >= 0)
-			dup2(null, STDIN_FILENO);
-		if (log >= 0) {
-			dup2(log, STDOUT_FILENO);
-			dup2(log, STDERR_FILENO);
-		}
-		ret = anole_monitor_run(o, pipefd[1]);
-		_exit(ret ? 1 : 0);
-	}
-	close(pipefd[1]);
-	return wait_ready(pipefd[0], child);
+		return (int)child;
+	if (child == 0)
+		_exit(anole_monitor_run(o, ready_fd) ? 1 : 0);
+	return anole_daemon_wait_ready(ready_fd, child, "monitor: the agent");
 }
 
 int cmd_monitor(int argc, char **argv)
@@ -229,9 +163,9 @@ int cmd_monitor(int argc, char **argv)
 	anole_log_set_level(verbose >= 2 ? ANOLE_LOG_DEBUG : ANOLE_LOG_INFO);
 	diag_libbpf_log_init();
 
-	o.pid_file = pid_file = absolutize(pid_file);
-	log_file = absolutize(log_file);
-	o.cgroup_root = cgroup_root = absolutize(cgroup_root);
+	o.pid_file = pid_file = anole_path_absolute(pid_file);
+	log_file = anole_path_absolute(log_file);
+	o.cgroup_root = cgroup_root = anole_path_absolute(cgroup_root);
 	if (daemon)
 		ret = daemonize_and_run(&o, log_file);
 	else

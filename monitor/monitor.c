@@ -8,6 +8,7 @@
  */
 #include "monitor.h"
 
+#include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/metrics.h"
@@ -84,17 +85,6 @@ static void sample(struct agent *a)
 	monitor_httpd_set_body(a->httpd, body);
 	monitor_body_put(body);
 	a->last_duration = now_mono() - t0;
-}
-
-static void notify(int fd, int ret)
-{
-	char msg[1100];
-
-	if (fd < 0)
-		return;
-	snprintf(msg, sizeof(msg), "%d %s", ret, ret ? anole_last_error() : "");
-	write_full(fd, msg, strlen(msg));
-	close(fd);
 }
 
 static int write_pid_file(const char *path)
@@ -183,7 +173,7 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 		anole_info("monitor: serving http://%s/metrics every %gs (pid %ld)", o->listen,
 			   o->interval, (long)getpid());
 	}
-	notify(ready_fd, ret);
+	anole_daemon_notify(ready_fd, ret);
 	if (!ret)
 		ret = serve(&a, &unblocked);
 	monitor_bpf_free(a.bpf);

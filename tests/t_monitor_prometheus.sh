@@ -198,6 +198,13 @@ for _ in $(seq 50); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$dpid" 2>/dev/null || fail "the daemon (pid $dpid) did not stop on SIGTERM"
 assert_missing "$WORK/mon.pid" "pid file after the daemon stopped"
 assert_grep 'monitor: serving' "$WORK/mon.log" "daemon log"
+# -d with a log file that cannot be created: the command fails, nothing starts
+rc=0
+"$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf -d --pid-file "$WORK/bad.pid" \
+	--log-file "$WORK/no-such-dir/mon.log" 2>"$WORK/badlog.err" || rc=$?
+assert_eq "$rc" 1 "anole monitor -d --log-file in a missing directory: exit status"
+assert_grep 'cannot open the log file .*no-such-dir/mon.log' "$WORK/badlog.err" "bad --log-file message"
+assert_missing "$WORK/bad.pid" "pid file of a daemon that did not start"
 
 # bounded cgroup export: with two test cgroups below the v2 root and
 # --max-cgroups 2, the root and one of them are exported and the cut is

@@ -11,6 +11,7 @@
  */
 #include "lazyd.h"
 #include "anole/digest.h"
+#include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/hashmap.h"
@@ -540,17 +541,6 @@ static void cleanup(struct lazyd *d)
 	free(d->devblobs);
 }
 
-static void notify(int fd, int ret)
-{
-	char msg[1100];
-
-	if (fd < 0)
-		return;
-	snprintf(msg, sizeof(msg), "%d %s", ret, ret ? anole_last_error() : "");
-	write_full(fd, msg, strlen(msg));
-	close(fd);
-}
-
 static int run_daemon(struct lazyd *d, int ready_fd)
 {
 	sigset_t sigs;
@@ -583,7 +573,7 @@ static int run_daemon(struct lazyd *d, int ready_fd)
 	if (!ret)
 		anole_info("mounted %s on %s (%s mode, pid %ld)", d->image, d->mnt,
 			   d->kernel_mode ? "kernel" : "fuse", (long)getpid());
-	notify(ready_fd, ret);
+	anole_daemon_notify(ready_fd, ret);
 	if (!ret)
 		serve(d, &sigs);
 	else
@@ -616,61 +606,18 @@ static int resolve(const char *path, char **out, bool want_dir)
 	return 0;
 }
 
-/* Parent side of daemonizing: wait for "0 " or "-errno message". */
-static int wait_ready(int fd, pid_t child)
-{
-	char buf[1200];
-	size_t n = 0;
-	ssize_t r;
-	int code;
-
-	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-		n += (size_t)r;
-	buf[n] = '\0';
-	close(fd);
-	if (!n) {
-		int status;
-
-		waitpid(child, &status, 0);
-		return anole_error_code(EIO, "the mount daemon died while starting");
-	}
-	code = atoi(buf);
-	if (code) {
-		const char *msg = strchr(buf, ' ');
-
-		waitpid(child, NULL, 0);
-		/* the child logged to its log file; say it here too */
-		return anole_error_code(-code, "%s", msg ? msg + 1 : "mount failed");
-	}
-	return 0;
-}
-
-/* The daemon runs in "/": make relative paths absolute before it starts. */
-static char *absolutize(const char *path)
-{
-	struct strbuf p = STRBUF_INIT;
-	char cwd[PATH_MAX];
-
-	if (!path)
-		return NULL;
-	if (path[0] == '/' || strstr(path, "://") || !getcwd(cwd, sizeof(cwd)))
-		return xstrdup(path);
-	strbuf_addf(&p, "%s/%s", cwd, path);
-	return strbuf_detach(&p, NULL);
-}
-
 int anole_image_mount(const struct anole_mount_opts *user_opts)
 {
 	struct anole_mount_opts abs = *user_opts, *opts = &abs;
 	struct lazyd d = { .opts = opts, .ctl_fd = -1, .metrics_fd = -1 };
-	char *owned[4];
-	int pipefd[2], ret;
+	char *owned[4], *log_path;
+	int ready_fd, ret;
 	pid_t old, child;
 
-	owned[0] = absolutize(user_opts->blobs);
-	owned[1] = absolutize(user_opts->cache_dir);
-	owned[2] = absolutize(user_opts->prefetch_list);
-	owned[3] = absolutize(user_opts->record_file);
+	owned[0] = anole_path_absolute(user_opts->blobs);
+	owned[1] = anole_path_absolute(user_opts->cache_dir);
+	owned[2] = anole_path_absolute(user_opts->prefetch_list);
+	owned[3] = anole_path_absolute(user_opts->record_file);
 	abs.blobs = owned[0];
 	abs.cache_dir = owned[1];
 	abs.prefetch_list = owned[2];
@@ -705,38 +652,19 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 		ret = run_daemon(&d, -1);
 		goto out;
 	}
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		ret = anole_error(errno, "pipe");
-		goto out;
-	}
-	fflush(NULL);
-	child = fork();
+	log_path = state_file(d.state_dir, "log");
+	child = anole_daemon_fork(log_path, 0600, &ready_fd);
+	free(log_path);
 	if (child < 0) {
-		ret = anole_error(errno, "fork");
+		ret = (int)child;
 		goto out;
 	}
 	if (child == 0) {
-		char *log = state_file(d.state_dir, "log");
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-
-		close(pipefd[0]);
-		setsid();
-		if (chdir("/") < 0)
-			anole_debug("chdir /: %s", strerror(errno));
-		if (null >= 0)
-			dup2(null, STDIN_FILENO);
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		free(log);
 		anole_log_set_level(ANOLE_LOG_INFO);
-		ret = run_daemon(&d, pipefd[1]);
+		ret = run_daemon(&d, ready_fd);
 		_exit(ret ? 1 : 0);
 	}
-	close(pipefd[1]);
-	ret = wait_ready(pipefd[0], child);
+	ret = anole_daemon_wait_ready(ready_fd, child, "the mount daemon");
 out:
 	free(d.image);
 	free(d.mnt);
