@@ -403,7 +403,8 @@ static int run_tool(const struct diag_tool *t, struct diag_opts *o)
 	}
 
 	o->mono_to_real = now_real() - now_mono();
-	ret = t->skel ? diag_hooks_open(t->skel, t->variants, &ho, &skel, &res) : 0;
+	ret = t->skel ? diag_hooks_open(t->skel, t->variants_for_opts ? t->variants_for_opts() :
+					t->variants, &ho, &skel, &res) : 0;
 	if (ret) {
 		report_no_hook(t, &res, ret);
 		ret = 1;

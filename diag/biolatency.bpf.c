@@ -103,26 +103,41 @@ int BPF_PROG(bl_btf_done, struct request *rq, int error, unsigned int nr_bytes)
 }
 
 /*
- * The always-on variant (`anole monitor`): the block layer stamps each
- * request it accounts in /proc/diskstats (iostats on, or an I/O scheduler)
- * with start_time_ns, on CLOCK_MONOTONIC as bpf_ktime_get_ns(), when the
- * request is set up, before it is queued. Timing from that stamp needs only
- * the completion, and no map of start times: the latency is the one
- * /proc/diskstats adds up per request (its milliseconds reading and
- * writing, iostat's await): queueing and device. Requests without
- * the stamp are skipped; a partial completion (a part of the bytes) is not
- * the request's end, and waits for the last one.
+ * From the request's start (`anole monitor`, and -Q): the block layer stamps
+ * each request it accounts in /proc/diskstats (iostats on, or an I/O
+ * scheduler) with start_time_ns, on CLOCK_MONOTONIC as bpf_ktime_get_ns(),
+ * when the request is set up, before it is queued. Timing from that stamp
+ * needs only the completion, and no map of start times: the latency is the
+ * one /proc/diskstats adds up per request (its milliseconds reading and
+ * writing, iostat's await): queueing and device. Requests without the
+ * stamp are skipped; a partial completion (a part of the bytes) is not the
+ * request's end, and waits for the last one.
  */
+static __always_inline int kstamp_done(__u64 start, __u32 left, unsigned int nr_bytes,
+				       struct request *rq, bool btf)
+{
+	__u32 dev = 0;
+
+	if (!start || nr_bytes < left)
+		return 0;
+	if (targ_filter_dev || targ_per_disk)
+		dev = btf ? diag_rq_dev_btf(rq) : diag_rq_dev(rq);
+	if (targ_filter_dev && dev != targ_dev)
+		return 0;
+	return record(bpf_ktime_get_ns() - start, dev);
+}
+
 SEC("tp_btf/block_rq_complete")
 int BPF_PROG(bl_kstamp_done, struct request *rq, int error, unsigned int nr_bytes)
 {
-	__u64 start = rq->start_time_ns;
+	return kstamp_done(rq->start_time_ns, rq->__data_len, nr_bytes, rq, true);
+}
 
-	if (!start || nr_bytes < rq->__data_len)
-		return 0;
-	if (targ_filter_dev && diag_rq_dev_btf(rq) != targ_dev)
-		return 0;
-	return record(bpf_ktime_get_ns() - start, targ_per_disk ? diag_rq_dev_btf(rq) : 0);
+SEC("raw_tp/block_rq_complete")
+int BPF_PROG(bl_kstamp_raw_done, struct request *rq, int error, unsigned int nr_bytes)
+{
+	return kstamp_done(BPF_CORE_READ(rq, start_time_ns), BPF_CORE_READ(rq, __data_len),
+			   nr_bytes, rq, false);
 }
 
 SEC("raw_tp/block_rq_issue")

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-static bool opt_ms, opt_per_disk;
+static bool opt_ms, opt_per_disk, opt_queued;
 static const char *opt_disk;
 static __u32 disk_dev;
 
@@ -21,6 +21,7 @@ static const struct option biolatency_longopts[] = {
 	{ "milliseconds", no_argument, NULL, 'm' },
 	{ "disks", no_argument, NULL, 'D' },
 	{ "disk", required_argument, NULL, 'd' },
+	{ "queued", no_argument, NULL, 'Q' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -29,6 +30,7 @@ static int biolatency_parse(int opt, const char *arg)
 	switch (opt) {
 	case 'm': opt_ms = true; return 0;
 	case 'D': opt_per_disk = true; return 0;
+	case 'Q': opt_queued = true; return 0;
 	case 'd':
 		opt_disk = arg;
 		return diag_disk_resolve("biolatency", arg, &disk_dev) ? -ENOENT : 0;
@@ -138,6 +140,18 @@ static const struct diag_variant biolatency_variants[] = {
 	DIAG_VARIANTS_END,
 };
 
+/* -Q: from the request's start (kernel stamp); classic tracepoints lack the request */
+static const struct diag_variant biolatency_queued_variants[] = {
+	{ "tp_btf", { DIAG_PROG("bl_kstamp_done") } },
+	{ "raw_tp", { DIAG_PROG("bl_kstamp_raw_done") } },
+	DIAG_VARIANTS_END,
+};
+
+static const struct diag_variant *biolatency_variants_for_opts(void)
+{
+	return opt_queued ? biolatency_queued_variants : biolatency_variants;
+}
+
 const struct diag_tool diag_tool_biolatency = {
 	.name = "biolatency",
 	.summary = "block I/O latency histogram, issue to completion",
@@ -145,12 +159,16 @@ const struct diag_tool diag_tool_biolatency = {
 	.help = "  -m, --milliseconds     histogram in milliseconds (default: microseconds)\n"
 		"  -D, --disks            one histogram per disk\n"
 		"  -d, --disk DISK        only this disk (sda, loop0, /dev/nvme0n1)\n"
+		"  -Q, --queued           from the request's start, queueing included (as\n"
+		"                         /proc/diskstats and iostat's await count it; disks\n"
+		"                         with iostats off and no I/O scheduler show nothing)\n"
 		"  (no -p/-c: requests complete outside the task that issued them)\n",
-	.shortopts = "mDd:",
+	.shortopts = "mDd:Q",
 	.longopts = biolatency_longopts,
 	.flags = DIAG_F_HIST,
 	.skel = &biolatency_skel,
 	.variants = biolatency_variants,
+	.variants_for_opts = biolatency_variants_for_opts,
 	.parse = biolatency_parse,
 	.prepare = biolatency_prepare,
 	.start = biolatency_start,

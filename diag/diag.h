@@ -59,6 +59,9 @@ struct diag_tool {
 	double default_interval;
 	const struct diag_skel_ops *skel; /* NULL: a tool without BPF (DIAG_F_SNAPSHOT) */
 	const struct diag_variant *variants;
+	/* Where options change the programs (biolatency -Q): the variants to run,
+	 * called after the options are parsed; NULL: .variants. */
+	const struct diag_variant *(*variants_for_opts)(void);
 	const char *source;   /* tools without BPF: what they read, for `diag list` */
 	/* A tool option: 0, or -EINVAL after printing why. */
 	int (*parse)(int opt, const char *arg);

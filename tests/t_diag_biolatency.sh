@@ -3,7 +3,8 @@
 # anole diag biolatency sees block I/O on a loop device: direct writes to a
 # file on a loop-mounted ext4 appear in the histogram of that disk (-d), in
 # the per-disk histograms (-D) under the loop device's name, and with each
-# fallback hook this kernel has. No BPF object is left after any run.
+# fallback hook this kernel has, and with -Q (from the request's start).
+# No BPF object is left after any run.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
 need_diag
@@ -40,6 +41,16 @@ writes 50
 diag_finish per
 assert_grep "^disk = $disk$" "$WORK/per.out" "per-disk histogram of $disk"
 assert_grep '^     usecs               : count    distribution$' "$WORK/per.out" "histogram header"
+
+# 2b. -Q: timed from the request's start (its kernel stamp), one program at
+# completion: the requests are counted
+diag_start queued biolatency -d "$disk" -Q --duration 3 --json
+writes 200
+diag_finish queued
+total=$(diag_json 'sum(h["total"] for h in rows[0]["hists"])' "$WORK/queued.out")
+log "biolatency -Q -d $disk: $total requests"
+[ "$total" -ge 150 ] || fail "biolatency -Q -d $disk saw $total requests for 200 direct writes: $(cat "$WORK/queued.out")"
+assert_grep 'using [a-z_]* (block_rq_complete)$' "$WORK/queued.err" "biolatency -Q: the completion alone"
 
 # 3. every other hook this kernel has
 "$ANOLE" diag list --json >"$WORK/list.json" || fail "anole diag list failed"
