@@ -123,6 +123,7 @@ struct bnode {
 	uint32_t startblk;
 	struct bnode *same_data;    /* flat file whose blocks this one reuses */
 	bool visited;               /* hardlinks: placed once */
+	bool data_placed;           /* met by the depth-first data walk */
 
 	/* compressed */
 	struct zfile *z;            /* NULL: not compressed */
@@ -226,6 +227,9 @@ int builder_plan(struct builder *b);
 uint64_t dir_size(const struct builder *b, const struct bnode *dir);
 
 /* chunk.c */
+/* Every inode in the order file data is laid out in (depth first; tree.c),
+ * an array of ninodes to free. */
+struct bnode **builder_data_order(struct builder *b);
 int builder_plan_chunks(struct builder *b);    /* which files, chunk size */
 int builder_assign_chunks(struct builder *b);  /* hash, dedupe, place */
 int builder_write_chunks(struct builder *b);   /* copy unique chunks */

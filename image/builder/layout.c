@@ -418,19 +418,19 @@ static int dedupe_files(struct builder *b, bool before_forms)
 
 static void place_data(struct builder *b)
 {
+	struct bnode **order = builder_data_order(b);
 	uint64_t next = b->data_blkaddr;
 
+	/* owners first: a copy may come before its owner in this order */
 	for (size_t i = 0; i < b->ninodes; i++) {
-		struct bnode *n = b->order[i];
+		struct bnode *n = order[i];
 
 		if (n->layout == EROFS_INODE_CHUNK_BASED)
 			continue;
 		if (n->z) {
 			n->nblocks = n->z->pblocks;
-			if (n->same_data) {
-				n->startblk = n->same_data->startblk;
+			if (n->same_data)
 				continue;
-			}
 			n->startblk = (uint32_t)next;
 			next += n->nblocks;
 			b->data_bytes += n->nblocks << b->blkszbits;
@@ -445,16 +445,21 @@ static void place_data(struct builder *b)
 			n->startblk = n->layout == EROFS_INODE_FLAT_INLINE ? EROFS_NULL_ADDR : 0;
 			continue;
 		}
-		if (n->same_data) {
-			n->startblk = n->same_data->startblk;
+		if (n->same_data)
 			continue;
-		}
 		n->startblk = (uint32_t)next;
 		next += n->nblocks;
 		if (is_reg(n->mode))
 			b->data_bytes += n->size - n->tail_len;
 	}
+	for (size_t i = 0; i < b->ninodes; i++) {
+		struct bnode *n = order[i];
+
+		if (n->layout != EROFS_INODE_CHUNK_BASED && n->same_data && (n->z || n->nblocks))
+			n->startblk = n->same_data->startblk;
+	}
 	b->total_blocks = next;
+	free(order);
 }
 
 int builder_plan(struct builder *b)

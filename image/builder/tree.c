@@ -282,6 +282,51 @@ void builder_order_nodes(struct builder *b)
 	}
 }
 
+/*
+ * The order data is laid out in: depth first, a directory's blocks before
+ * its children's, children in name order. That is the order tar, cp -a,
+ * find and most programs walk a tree in, so reading a whole tree (or a
+ * directory) moves forward through the image, as with mkfs.erofs. Inodes
+ * keep their breadth-first order. Nodes outside the tree (the packed
+ * inode) come last, hard links where the walk first meets them.
+ */
+struct bnode **builder_data_order(struct builder *b)
+{
+	struct bnode **out = xmalloc(b->ninodes * sizeof(*out));
+	struct walk { struct bnode *dir; size_t next; } *stack = NULL;
+	size_t n = 0, depth = 0, alloc = 0;
+
+	for (size_t i = 0; i < b->ninodes; i++)
+		b->order[i]->data_placed = false;
+	b->root->data_placed = true;
+	out[n++] = b->root;
+	xgrow(&stack, &alloc, 1, sizeof(*stack));
+	stack[depth++] = (struct walk){ b->root, 0 };
+	while (depth) {
+		struct walk *top = &stack[depth - 1];
+		struct bnode *c;
+
+		if (top->next == top->dir->nents) {
+			depth--;
+			continue;
+		}
+		c = top->dir->ents[top->next++].node;
+		if (c->data_placed)     /* ".", "..", a hard link met before */
+			continue;
+		c->data_placed = true;
+		out[n++] = c;
+		if (is_dir(c->mode)) {
+			xgrow(&stack, &alloc, depth + 1, sizeof(*stack));
+			stack[depth++] = (struct walk){ c, 0 };
+		}
+	}
+	for (size_t i = 0; i < b->ninodes; i++)
+		if (!b->order[i]->data_placed)
+			out[n++] = b->order[i];
+	free(stack);
+	return out;
+}
+
 int builder_scan(struct builder *b)
 {
 	const char *src = b->opts->src_dir;
