@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `anole blob <verb>`: read and write blob stores (docs/anole-blob.md). */
 #include "anole.h"
+#include "store_opts.h"
 #include "anole/blobstore.h"
 #include "anole/digest.h"
 #include "anole/error.h"
@@ -25,46 +26,20 @@
 #define MAX_CHUNK (256u << 20)
 #define MAX_JOBS 64
 
-enum { OPT_RETRIES = 256, OPT_TIMEOUT, OPT_INSECURE, OPT_AUTH_FILE, OPT_CA_FILE, OPT_BACKOFF,
-       OPT_OFFSET,
-       OPT_LENGTH, OPT_JSON, OPT_CHUNK, OPT_NO_VERIFY, OPT_JOBS };
+enum { OPT_OFFSET = 256, OPT_LENGTH, OPT_JSON, OPT_CHUNK, OPT_NO_VERIFY, OPT_JOBS };
 
 #define COMMON_LONGOPTS \
-	{ "retries", required_argument, NULL, OPT_RETRIES }, \
-	{ "timeout", required_argument, NULL, OPT_TIMEOUT }, \
-	{ "backoff", required_argument, NULL, OPT_BACKOFF }, \
-	{ "insecure-registry", required_argument, NULL, OPT_INSECURE }, \
-	{ "auth-file", required_argument, NULL, OPT_AUTH_FILE }, \
-	{ "ca-file", required_argument, NULL, OPT_CA_FILE }, \
+	STORE_LONGOPTS, \
 	{ "verbose", no_argument, NULL, 'v' }, \
 	{ "help", no_argument, NULL, 'h' }
 
 #define COMMON_HELP \
-"      --retries N        extra attempts after a transient failure (default 4)\n" \
-"      --timeout MS       limit for each request, in milliseconds (default\n" \
-"                         30000); a request that receives nothing for\n" \
-"                         min(MS, 10000) ms is abandoned too\n" \
-"      --backoff MS       delay before the first retry, doubled for each\n" \
-"                         further one up to 5 s (default 100)\n" \
-"      --insecure-registry HOST[:PORT]\n" \
-"                         speak plain HTTP to this registry (repeatable;\n" \
-"                         localhost and 127.0.0.0/8 always are)\n" \
-"      --auth-file FILE   registry credentials, docker config.json format\n" \
-"                         (default: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,\n" \
-"                         ~/.docker/config.json)\n" \
-"      --ca-file FILE     verify https servers against these PEM CA certificates\n" \
-"                         (default: $SSL_CERT_FILE, else the system's)\n" \
+STORE_HELP \
 "  -v, --verbose          report retries and, at the end, request counts\n" \
 "  -h, --help             this help\n" \
 "\n" \
 "STORE is a directory, http(s)://HOST/PREFIX (GET PREFIX/<hex>), or\n" \
 "docker://HOST[:PORT]/REPO (an OCI registry). See docs/anole-blob.md.\n"
-
-struct common {
-	struct anole_blobstore_opts o;
-	const char **insecure;
-	size_t ninsecure, insecure_alloc;
-};
 
 static int usage_error(const char *verb, const char *msg)
 {
@@ -78,48 +53,20 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 }
 
 /* 0: handled; 1: not a common option; 2: usage error (reported). */
-static int common_opt(struct common *c, const char *verb, int opt, const char *arg)
+static int common_opt(struct store_cli *c, const char *verb, int opt, const char *arg)
 {
-	unsigned long long v;
+	char cmd[32];
 
-	switch (opt) {
-	case OPT_RETRIES:
-		if (parse_uint(arg, 100, &v))
-			return usage_error(verb, "--retries takes a number up to 100");
-		c->o.retries = v ? (unsigned)v : ANOLE_BLOBSTORE_NO_RETRIES;
-		return 0;
-	case OPT_TIMEOUT:
-		if (parse_uint(arg, 24ull * 3600 * 1000, &v) || !v)
-			return usage_error(verb, "--timeout takes a positive number of milliseconds");
-		c->o.timeout_ms = (unsigned)v;
-		return 0;
-	case OPT_BACKOFF:
-		if (parse_uint(arg, 60000, &v) || !v)
-			return usage_error(verb, "--backoff takes 1 to 60000 milliseconds");
-		c->o.backoff_ms = (unsigned)v;
-		return 0;
-	case OPT_INSECURE:
-		xgrow(&c->insecure, &c->insecure_alloc, c->ninsecure + 1, sizeof(*c->insecure));
-		c->insecure[c->ninsecure++] = arg;
-		c->o.insecure_hosts = c->insecure;
-		c->o.ninsecure_hosts = (unsigned)c->ninsecure;
-		return 0;
-	case OPT_AUTH_FILE:
-		c->o.auth_file = arg;
-		return 0;
-	case OPT_CA_FILE:
-		c->o.ca_file = arg;
-		return 0;
-	case 'v':
+	if (opt == 'v') {
 		anole_log_set_level(anole_log_get_level() >= ANOLE_LOG_INFO ?
 				    ANOLE_LOG_DEBUG : ANOLE_LOG_INFO);
 		return 0;
-	default:
-		return 1;
 	}
+	snprintf(cmd, sizeof(cmd), "blob %s", verb);
+	return store_cli_opt(c, cmd, opt, arg);
 }
 
-static int open_store(struct anole_blobstore **bs, const char *spec, struct common *c)
+static int open_store(struct anole_blobstore **bs, const char *spec, struct store_cli *c)
 {
 	return anole_blobstore_open(bs, spec, &c->o);
 }
@@ -262,7 +209,7 @@ static int blob_cat(int argc, char **argv)
 		COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct common c = { 0 };
+	struct store_cli c = { 0 };
 	struct anole_blobstore *bs = NULL;
 	struct anole_digest_ctx *ctx = NULL;
 	struct anole_output out = { .fd = -1 };
@@ -294,23 +241,23 @@ static int blob_cat(int argc, char **argv)
 			if (parse_uint(optarg, MAX_JOBS, &jobs) || !jobs)
 				return usage_error("cat", "--jobs takes 1 to 64");
 			break;
-		case 'h': fputs(cat_help, stdout); free(c.insecure); return 0;
+		case 'h': fputs(cat_help, stdout); store_cli_release(&c); return 0;
 		default:
 			ret = common_opt(&c, "cat", opt, optarg);
 			if (ret) {
-				free(c.insecure);
+				store_cli_release(&c);
 				return ret == 1 ? usage_error("cat", "unknown option") : ret;
 			}
 		}
 	}
 	if (optind + 2 != argc) {
-		free(c.insecure);
+		store_cli_release(&c);
 		return usage_error("cat", "takes STORE and DIGEST");
 	}
 	store = argv[optind];
 	digest = argv[optind + 1];
 	if (anole_digest_ref_check(digest)) {
-		free(c.insecure);
+		store_cli_release(&c);
 		return usage_error("cat", "DIGEST must be sha256:<64 lower-case hex digits>");
 	}
 	verify = verify && offset == 0 && !have_length;
@@ -404,7 +351,7 @@ out:
 	anole_digest_free(ctx);
 	anole_blobstore_close(bs);
 	free(buf);
-	free(c.insecure);
+	store_cli_release(&c);
 	return ret ? 1 : 0;
 }
 
@@ -426,7 +373,7 @@ static int blob_size(int argc, char **argv)
 		COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct common c = { 0 };
+	struct store_cli c = { 0 };
 	struct anole_blobstore *bs = NULL;
 	bool json = false;
 	uint64_t size = 0;
@@ -435,21 +382,21 @@ static int blob_size(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_JSON: json = true; break;
-		case 'h': fputs(size_help, stdout); free(c.insecure); return 0;
+		case 'h': fputs(size_help, stdout); store_cli_release(&c); return 0;
 		default:
 			ret = common_opt(&c, "size", opt, optarg);
 			if (ret) {
-				free(c.insecure);
+				store_cli_release(&c);
 				return ret == 1 ? usage_error("size", "unknown option") : ret;
 			}
 		}
 	}
 	if (optind + 2 != argc) {
-		free(c.insecure);
+		store_cli_release(&c);
 		return usage_error("size", "takes STORE and DIGEST");
 	}
 	if (anole_digest_ref_check(argv[optind + 1])) {
-		free(c.insecure);
+		store_cli_release(&c);
 		return usage_error("size", "DIGEST must be sha256:<64 lower-case hex digits>");
 	}
 	ret = open_store(&bs, argv[optind], &c);
@@ -468,7 +415,7 @@ static int blob_size(int argc, char **argv)
 	}
 	report_stats(bs);
 	anole_blobstore_close(bs);
-	free(c.insecure);
+	store_cli_release(&c);
 	return ret ? 1 : 0;
 }
 
@@ -492,7 +439,7 @@ static int blob_push(int argc, char **argv)
 		COMMON_LONGOPTS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct common c = { 0 };
+	struct store_cli c = { 0 };
 	struct anole_blobstore *bs = NULL;
 	uint8_t md[ANOLE_DIGEST_MAX];
 	char digest[80], hex[65];
@@ -504,37 +451,37 @@ static int blob_push(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_JSON: json = true; break;
-		case 'h': fputs(push_help, stdout); free(c.insecure); return 0;
+		case 'h': fputs(push_help, stdout); store_cli_release(&c); return 0;
 		default:
 			ret = common_opt(&c, "push", opt, optarg);
 			if (ret) {
-				free(c.insecure);
+				store_cli_release(&c);
 				return ret == 1 ? usage_error("push", "unknown option") : ret;
 			}
 		}
 	}
 	if (optind + 2 != argc) {
-		free(c.insecure);
+		store_cli_release(&c);
 		return usage_error("push", "takes STORE and FILE");
 	}
 	file = argv[optind + 1];
 	fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		anole_error(errno, "cannot open %s", file);
-		free(c.insecure);
+		store_cli_release(&c);
 		return 1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		anole_error_code(-EINVAL, "%s is not a regular file", file);
 		close(fd);
-		free(c.insecure);
+		store_cli_release(&c);
 		return 1;
 	}
 	ret = anole_digest_file(fd, (uint64_t)st.st_size, ANOLE_DIGEST_SHA256, md);
 	close(fd);
 	if (ret) {
 		anole_error(-ret, "cannot read %s", file);
-		free(c.insecure);
+		store_cli_release(&c);
 		return 1;
 	}
 	anole_hex(md, 32, hex);
@@ -557,7 +504,7 @@ static int blob_push(int argc, char **argv)
 	}
 	report_stats(bs);
 	anole_blobstore_close(bs);
-	free(c.insecure);
+	store_cli_release(&c);
 	return ret < 0 ? 1 : 0;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `anole image <verb>`: thin option parsing over the image library. */
 #include "anole.h"
+#include "store_opts.h"
 #include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/error.h"
@@ -20,7 +21,7 @@
 
 enum { OPT_JSON = 256, OPT_QUIET, OPT_TIMESTAMP, OPT_UUID, OPT_LABEL, OPT_THREADS,
        OPT_CHUNK, OPT_BLOB, OPT_DEVICE, OPT_NO_DEDUPE, OPT_NO_OWNER, OPT_VERBOSE,
-       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM, OPT_INSECURE, OPT_AUTH, OPT_CHUNK_DICT,
+       OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM, OPT_CHUNK_DICT,
        OPT_FRAGMENTS, OPT_NO_ZTAIL, OPT_HINTS };
 
 struct devlist {
@@ -585,8 +586,7 @@ static const char convert_help[] =
 "      --compress ALG     zstd[:LEVEL] (default), lz4[:LEVEL], none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
 "      --threads N        worker threads\n"
-"      --insecure-registry HOST  plain HTTP for this registry (repeatable)\n"
-"      --auth-file FILE   registry credentials (docker config.json format)\n"
+STORE_HELP
 "      --json             print the result as JSON\n"
 "  -q, --quiet            no progress\n"
 "  -h, --help             this help\n";
@@ -601,16 +601,14 @@ static int image_convert(int argc, char **argv)
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
 		{ "threads", required_argument, NULL, OPT_THREADS },
-		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
-		{ "auth-file", required_argument, NULL, OPT_AUTH },
+		STORE_LONGOPTS,
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct anole_blobstore_opts store = { 0 };
-	struct devlist insecure = { 0 };
-	struct oci_convert_opts o = { .compression = ANOLE_COMPRESS_ZSTD, .store = &store };
+	struct store_cli store = { 0 };
+	struct oci_convert_opts o = { .compression = ANOLE_COMPRESS_ZSTD, .store = &store.o };
 	struct strbuf out = STRBUF_INIT;
 	int opt, ret;
 
@@ -638,24 +636,27 @@ static int image_convert(int argc, char **argv)
 				return usage_error("convert", "--threads takes a number up to 1024");
 			o.threads = (unsigned)v;
 			break;
-		case OPT_INSECURE: devlist_add(&insecure, optarg); break;
-		case OPT_AUTH: store.auth_file = optarg; break;
 		case OPT_JSON: o.json = true; break;
 		case 'q': common_flag(OPT_QUIET); break;
-		case 'h': fputs(convert_help, stdout); return 0;
-		default: return usage_error("convert", "unknown option");
+		case 'h': fputs(convert_help, stdout); store_cli_release(&store); return 0;
+		default:
+			ret = store_cli_opt(&store, "image convert", opt, optarg);
+			if (ret) {
+				store_cli_release(&store);
+				return ret == 1 ? usage_error("convert", "unknown option") : ret;
+			}
 		}
 	}
-	if (argc - optind != 1 || !o.dest)
+	if (argc - optind != 1 || !o.dest) {
+		store_cli_release(&store);
 		return usage_error("convert", "takes SRC and -o DEST");
+	}
 	o.src = argv[optind];
-	store.insecure_hosts = insecure.v;
-	store.ninsecure_hosts = (unsigned)insecure.n;
 	ret = oci_convert(&o, &out);
 	if (!ret)
 		fputs(out.buf, stdout);
 	strbuf_release(&out);
-	free(insecure.v);
+	store_cli_release(&store);
 	return ret ? 1 : 0;
 }
 
@@ -671,45 +672,45 @@ static const char copy_help[] =
 "the manifest.\n"
 "\n"
 "options:\n"
-"      --insecure-registry HOST  plain HTTP for this registry (repeatable)\n"
-"      --auth-file FILE   registry credentials (docker config.json format)\n"
+STORE_HELP
 "      --json             print the result as JSON\n"
 "  -h, --help             this help\n";
 
 static int image_copy(int argc, char **argv, bool push)
 {
 	static const struct option longopts[] = {
-		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
-		{ "auth-file", required_argument, NULL, OPT_AUTH },
+		STORE_LONGOPTS,
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *verb = push ? "push" : "pull";
-	struct anole_blobstore_opts store = { 0 };
-	struct devlist insecure = { 0 };
+	struct store_cli store = { 0 };
 	uint64_t pushed = 0;
 	bool json = false;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case OPT_INSECURE: devlist_add(&insecure, optarg); break;
-		case OPT_AUTH: store.auth_file = optarg; break;
 		case OPT_JSON: json = true; break;
-		case 'h': fputs(copy_help, stdout); return 0;
-		default: return usage_error(verb, "unknown option");
+		case 'h': fputs(copy_help, stdout); store_cli_release(&store); return 0;
+		default:
+			ret = store_cli_opt(&store, push ? "image push" : "image pull", opt, optarg);
+			if (ret) {
+				store_cli_release(&store);
+				return ret == 1 ? usage_error(verb, "unknown option") : ret;
+			}
 		}
 	}
-	if (argc - optind != 2)
+	if (argc - optind != 2) {
+		store_cli_release(&store);
 		return usage_error(verb, "takes a source and a destination");
-	store.insecure_hosts = insecure.v;
-	store.ninsecure_hosts = (unsigned)insecure.n;
+	}
 	if (push)
-		ret = oci_push(argv[optind], argv[optind + 1], &store, &pushed);
+		ret = oci_push(argv[optind], argv[optind + 1], &store.o, &pushed);
 	else
-		ret = oci_pull(argv[optind], argv[optind + 1], NULL, &store);
-	free(insecure.v);
+		ret = oci_pull(argv[optind], argv[optind + 1], NULL, &store.o);
+	store_cli_release(&store);
 	if (!ret && json)
 		printf("{\"%s\":\"%s\",\"bytes_pushed\":%llu}\n", verb, argv[optind + 1],
 		       (unsigned long long)pushed);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* `anole image mount|umount|stats|cache`: lazy mounts from a blob store. */
 #include "anole.h"
+#include "store_opts.h"
+#include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/image.h"
 #include "anole/lazy.h"
@@ -16,7 +18,7 @@
 #include <string.h>
 
 enum { OPT_BLOBS = 300, OPT_CACHE, OPT_MODE, OPT_PREFETCH, OPT_RECORD, OPT_METRICS, OPT_NO_DIRECT,
-       OPT_RETRIES, OPT_TIMEOUT, OPT_INSECURE, OPT_AUTH, OPT_LAZY, OPT_JSON, OPT_MAX_SIZE };
+       OPT_LAZY, OPT_JSON, OPT_MAX_SIZE };
 
 static int usage_error(const char *verb, const char *msg)
 {
@@ -55,11 +57,15 @@ static const char mount_help[] =
 "      --no-direct          kernel mode: serve blobs that are complete in the\n"
 "                           cache through FUSE too (by default the kernel reads\n"
 "                           them straight from the cache)\n"
-"      --retries N          retries of a failed fetch (default 4)\n"
-"      --timeout MS         per-request timeout (default 30000)\n"
-"      --insecure-registry HOST   plain HTTP for this registry (repeatable)\n"
-"      --auth-file FILE     registry credentials (docker config.json format)\n"
+STORE_HELP
 "  -h, --help               this help\n";
+
+static void release_store(struct store_cli *c, char *auth_file, char *ca_file)
+{
+	store_cli_release(c);
+	free(auth_file);
+	free(ca_file);
+}
 
 int cmd_image_mount(int argc, char **argv)
 {
@@ -72,22 +78,16 @@ int cmd_image_mount(int argc, char **argv)
 		{ "record", required_argument, NULL, OPT_RECORD },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "no-direct", no_argument, NULL, OPT_NO_DIRECT },
-		{ "retries", required_argument, NULL, OPT_RETRIES },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "insecure-registry", required_argument, NULL, OPT_INSECURE },
-		{ "auth-file", required_argument, NULL, OPT_AUTH },
+		STORE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct anole_blobstore_opts store = { 0 };
-	struct anole_mount_opts o = { .store = &store };
-	const char **insecure = NULL;
-	size_t ninsecure = 0, alloc = 0;
+	struct store_cli store = { 0 };
+	struct anole_mount_opts o = { .store = &store.o };
+	char *auth_file = NULL, *ca_file = NULL;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
-		unsigned long long v;
-
 		switch (opt) {
 		case OPT_BLOBS: o.blobs = optarg; break;
 		case OPT_CACHE: o.cache_dir = optarg; break;
@@ -104,31 +104,24 @@ int cmd_image_mount(int argc, char **argv)
 		case OPT_RECORD: o.record_file = optarg; break;
 		case OPT_METRICS: o.metrics_addr = optarg; break;
 		case OPT_NO_DIRECT: o.no_direct = true; break;
-		case OPT_RETRIES:
-			if (anole_parse_size(optarg, &v) || v > 100)
-				return usage_error("mount", "--retries takes 0..100");
-			store.retries = v ? (unsigned)v : ANOLE_BLOBSTORE_NO_RETRIES;
-			break;
-		case OPT_TIMEOUT:
-			if (anole_parse_size(optarg, &v) || !v || v > 3600000)
-				return usage_error("mount", "--timeout takes milliseconds");
-			store.timeout_ms = (unsigned)v;
-			break;
-		case OPT_INSECURE:
-			xgrow(&insecure, &alloc, ninsecure + 1, sizeof(*insecure));
-			insecure[ninsecure++] = optarg;
-			break;
-		case OPT_AUTH: store.auth_file = optarg; break;
-		case 'h': fputs(mount_help, stdout); return 0;
-		default: return usage_error("mount", "unknown option");
+		case 'h': fputs(mount_help, stdout); store_cli_release(&store); return 0;
+		default:
+			ret = store_cli_opt(&store, "image mount", opt, optarg);
+			if (ret) {
+				store_cli_release(&store);
+				return ret == 1 ? usage_error("mount", "unknown option") : ret;
+			}
 		}
 	}
-	if (argc - optind != 2)
+	if (argc - optind != 2) {
+		store_cli_release(&store);
 		return usage_error("mount", "takes an image and a mount point");
+	}
 	o.image = argv[optind];
 	o.mountpoint = argv[optind + 1];
-	store.insecure_hosts = insecure;
-	store.ninsecure_hosts = (unsigned)ninsecure;
+	/* the daemon runs in "/" and reads these there */
+	store.o.auth_file = auth_file = anole_path_absolute(store.o.auth_file);
+	store.o.ca_file = ca_file = anole_path_absolute(store.o.ca_file);
 	if (!strncmp(o.image, "oci:", 4)) {
 		/* an accelerated OCI image: its metadata layer, blobs beside it */
 		struct oci_image img;
@@ -152,7 +145,7 @@ int cmd_image_mount(int argc, char **argv)
 		free(meta);
 		free(dir);
 		free(tag);
-		free(insecure);
+		release_store(&store, auth_file, ca_file);
 		return ret ? 1 : 0;
 	}
 	if (!strncmp(o.image, "docker://", 9)) {
@@ -160,7 +153,7 @@ int cmd_image_mount(int argc, char **argv)
 		char *cache = o.cache_dir ? xstrdup(o.cache_dir) : anole_default_cache_dir();
 		char *meta = NULL, *store_spec = NULL;
 
-		ret = oci_fetch_metadata(o.image, cache, &store, &meta, &store_spec);
+		ret = oci_fetch_metadata(o.image, cache, &store.o, &meta, &store_spec);
 		if (!ret) {
 			o.image = meta;
 			if (!o.blobs)
@@ -172,15 +165,15 @@ int cmd_image_mount(int argc, char **argv)
 		free(meta);
 		free(store_spec);
 		free(cache);
-		free(insecure);
+		release_store(&store, auth_file, ca_file);
 		return ret ? 1 : 0;
 	}
 	if (!o.blobs) {
-		free(insecure);
+		release_store(&store, auth_file, ca_file);
 		return usage_error("mount", "--blobs STORE is required");
 	}
 	ret = anole_image_mount(&o);
-	free(insecure);
+	release_store(&store, auth_file, ca_file);
 	return ret ? 1 : 0;
 }
 

@@ -211,4 +211,18 @@ print("\n".join(bad) or "json ok: build, build --blob, check, check --device, co
       "inspect, inspect PATH")
 sys.exit(1 if bad else 0)
 EOF
+# every command that talks to a registry takes the same store options,
+# with the same ranges and message
+for c in "blob cat" "blob size" "blob push" "image mount" "image convert" "image pull" "image push"; do
+	# shellcheck disable=SC2086 # two words
+	"$ANOLE" $c --help >"$WORK/store-help.txt" || fail "anole $c --help failed"
+	for o in --retries --timeout --backoff --insecure-registry --auth-file --ca-file; do
+		grep -q -- "$o" "$WORK/store-help.txt" || fail "anole $c --help does not list $o"
+	done
+	rc=0
+	# shellcheck disable=SC2086
+	"$ANOLE" $c --backoff 0 a b 2>"$WORK/store.err" || rc=$?
+	assert_eq "$rc" 2 "anole $c --backoff 0: exit status"
+	assert_grep "^anole $c: --backoff takes 1 to 60000 milliseconds" "$WORK/store.err" "anole $c --backoff 0"
+done
 log "pass"
