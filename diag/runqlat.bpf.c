@@ -19,6 +19,8 @@
 #define TASK_RUNNING 0
 
 const volatile bool targ_ms = false;
+const volatile bool targ_per_process = false; /* -P */
+const volatile bool targ_per_thread = false;  /* -L */
 
 /* the task -> time it became runnable (0: not waiting), for tp_btf; not
  * created when the raw_tp programs run (runqlat.c), so kernels without
@@ -44,6 +46,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct diag_hist);
 } rq_hist SEC(".maps");
+
+/* -P/-L: process or thread id -> its histogram (shared by the CPUs, so
+ * atomic adds); one entry when unused (runqlat.c) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, RUNQLAT_MAX_TASKS);
+	__type(key, __u32);
+	__type(value, struct runqlat_task_hist);
+} rq_task_hists SEC(".maps");
 
 /* sum of the latencies (same unit), for `anole monitor`'s histogram _sum */
 struct {
@@ -77,14 +88,40 @@ static __always_inline int enqueue(struct task_struct *p, bool tls, __u64 now)
 	return 0;
 }
 
-/* a wait of delta ns into the histogram and the sum */
-static __always_inline void record(__u64 delta)
+/* -P/-L: a wait (in the histogram's unit) of task t into its own histogram */
+static __always_inline void record_task(__u64 delta, struct task_struct *t)
+{
+	__u32 key = targ_per_process ? BPF_CORE_READ(t, tgid) : BPF_CORE_READ(t, pid);
+	struct runqlat_task_hist *th = bpf_map_lookup_elem(&rq_task_hists, &key);
+
+	if (!th) {
+		struct runqlat_task_hist fresh = {};
+
+		/* a process is named after its main thread, as ps shows it */
+		if (targ_per_process)
+			BPF_CORE_READ_STR_INTO(&fresh.comm, t, group_leader, comm);
+		else
+			BPF_CORE_READ_STR_INTO(&fresh.comm, t, comm);
+		bpf_map_update_elem(&rq_task_hists, &key, &fresh, BPF_NOEXIST);
+		th = bpf_map_lookup_elem(&rq_task_hists, &key);
+		if (!th)
+			return;
+	}
+	__sync_fetch_and_add(&th->hist.slots[diag_hist_slot(delta)], 1);
+}
+
+/* task t waited delta ns: into the histogram and the sum */
+static __always_inline void record(__u64 delta, struct task_struct *t)
 {
 	__u32 zero = 0;
 	struct diag_hist *h;
 	__u64 *sum;
 
 	delta /= targ_ms ? 1000000 : 1000;
+	if (targ_per_process || targ_per_thread) {
+		record_task(delta, t);
+		return;
+	}
 	h = bpf_map_lookup_elem(&rq_hist, &zero);
 	if (h)
 		h->slots[diag_hist_slot(delta)]++;
@@ -118,7 +155,7 @@ static __always_inline int on_switch(struct task_struct *prev, struct task_struc
 	}
 	if ((__s64)delta < 0)
 		return 0;
-	record(delta);
+	record(delta, next);
 	return 0;
 }
 
@@ -168,7 +205,7 @@ int BPF_PROG(rq_si_switch, bool preempt, struct task_struct *prev, struct task_s
 	delta = next->se.cfs_rq->rq->clock - queued;
 	if ((__s64)delta < 0)
 		return 0;
-	record(delta);
+	record(delta, next);
 	return 0;
 }
 

@@ -6,4 +6,10 @@
 
 #define RUNQLAT_MAX_TASKS 10240
 
+/* -P / -L: a histogram per process or thread, with its name */
+struct runqlat_task_hist {
+	struct diag_hist hist;
+	char comm[DIAG_COMM_LEN];
+};
+
 #endif

@@ -61,6 +61,25 @@ diag_start idle runqlat -p "$sleeper" --duration 1 --json
 diag_finish idle
 assert_eq "$(diag_json 'rows[0]["total"]' "$WORK/idle.out")" 0 "runqlat -p of a sleeping process"
 
+# 3b. -P: a histogram per process; every busy loop's has waits >= 1 ms and
+# is named after it; -L keys by thread (a loop is one thread: same ids)
+diag_start perpid runqlat -P --duration 3 --json
+diag_finish perpid
+for l in "${loops[@]}"; do
+	a=$(diag_json "sum(above(h['hist'], 1024) for h in rows[0]['hists'] if h['pid'] == $l)" "$WORK/perpid.out")
+	[ "$a" -gt 0 ] || fail "runqlat -P: no waits >= 1 ms for busy loop $l: $(cat "$WORK/perpid.out")"
+	assert_eq "$(diag_json "[h['comm'] for h in rows[0]['hists'] if h['pid'] == $l][0]" "$WORK/perpid.out")" bash "runqlat -P: name of process $l"
+done
+[ "$(diag_json "len([h for h in rows[0]['hists'] if h['pid'] == $sleeper])" "$WORK/perpid.out")" -eq 0 ] ||
+	fail "runqlat -P: a histogram for the sleeping process $sleeper"
+diag_start pertid runqlat -L -p "${loops[0]}" --duration 2 --json
+diag_finish pertid
+assert_eq "$(diag_json "[h['tid'] for h in rows[0]['hists']]" "$WORK/pertid.out")" "[${loops[0]}]" "runqlat -L -p: its one thread"
+rc=0
+"$ANOLE" diag runqlat -P -L --duration 1 >/dev/null 2>"$WORK/pl.err" || rc=$?
+assert_eq "$rc" 2 "runqlat -P -L: exit status"
+assert_grep 'P and -L go alone' "$WORK/pl.err" "runqlat -P -L message"
+
 # 4. text output and Ctrl-C: the libbpf-tools histogram, then a clean exit
 diag_start text runqlat
 sleep 1
