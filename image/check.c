@@ -8,6 +8,7 @@
  */
 #include "reader/internal.h"
 
+#include "anole/blobmeta.h"
 #include "anole/endian.h"
 #include "anole/error.h"
 #include "anole/progress.h"
@@ -590,6 +591,18 @@ static void check_dir(struct ck *ck, size_t idx)
 
 /* ------------------------------------------------------------ image level */
 
+/* Does the image end with anole's blob table (built with --blob-dir)? Its
+ * blobs are then compressed for transport, not devices the kernel reads. */
+static bool has_transport_blobs(struct erofs_image *img)
+{
+	uint64_t size = img->devs[0].size;
+	char magic[8];
+
+	if (size < 64 || erofs_dev_pread(img, 0, magic, sizeof(magic), size - 64))
+		return false;
+	return !memcmp(magic, ANOLE_EXT_FOOTER_MAGIC, sizeof(magic));
+}
+
 static void check_devices(struct ck *ck)
 {
 	struct erofs_image *img = ck->img;
@@ -609,9 +622,13 @@ static void check_devices(struct ck *ck)
 			continue;       /* mkfs 1.5 leaves the size 0 */
 		if (d->size < want)
 			report_node(ck, NULL, EROFS_NID_NONE,
-				    "extra device %u (%s) has %llu bytes, the device table says %llu blocks",
+				    "extra device %u (%s) has %llu bytes, the device table says %llu blocks%s",
 				    i, d->path ? d->path : "?", (unsigned long long)d->size,
-				    (unsigned long long)blocks);
+				    (unsigned long long)blocks,
+				    has_transport_blobs(img) ?
+				    " (this image was built with --blob-dir: its blobs are compressed "
+				    "for transport; read it through `anole image mount --blobs DIR`, "
+				    "or build with --blob FILE for a blob the kernel can use)" : "");
 	}
 }
 

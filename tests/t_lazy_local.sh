@@ -24,6 +24,12 @@ mkdir -p "$BLOBS" "$WORK/mnt"
 BLOB=$(json_get "$WORK/build.json" blob_digest); BLOB=${BLOB#sha256:}
 assert_exists "$BLOBS/$BLOB"
 assert_eq "sha256:$(sha256sum "$BLOBS/$BLOB" | cut -d' ' -f1)" "$(json_get "$WORK/build.json" blob_digest)" "blob name is its digest"
+# a transport blob is not a device: check says so, and how to read the image
+rc=0
+"$ANOLE" image check -q "$IMG" --device "$BLOBS/$BLOB" >/dev/null 2>"$WORK/devcheck.err" || rc=$?
+[ "$rc" -ne 0 ] || fail "image check --device of a transport blob passed"
+assert_grep 'built with --blob-dir: its blobs are compressed for transport' "$WORK/devcheck.err" \
+	"check --device of a transport blob"
 
 lazy_mount() { # MODE [extra options]
 	local mode=$1; shift
