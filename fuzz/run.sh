@@ -1,6 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
-# Fuzz the EROFS image reader for SECONDS seconds.
+# Fuzz the EROFS image reader for SECONDS seconds, then the tar-layer
+# path of the builder (a third of that) and the chunk table of --blob-dir
+# images (a sixth).
 #
 #   fuzz/run.sh BUILD_DIR SECONDS
 #
@@ -148,5 +150,38 @@ if [ -x "$tar_fuzzer" ]; then
 		exit 1
 	fi
 	echo "fuzz: tar layers ok"
+fi
+
+# The chunk table of --blob-dir images (lazy mounts, --chunk-dict), seeded
+# with the tables of two builds (one blob; two chunk sizes), a sixth of the
+# time: as extensions behind a correct footer (first byte even) and as a
+# whole image tail with its footer (first byte odd).
+meta_fuzzer=$build/fuzz_blobmeta
+if [ -x "$meta_fuzzer" ] && [ -x "$build/anole" ]; then
+	mcorpus=$work/meta-corpus
+	mkdir -p "$mcorpus"
+	for cs in 4096 65536; do
+		rm -rf "$work/mblobs" && mkdir -p "$work/mblobs"
+		"$build/anole" image build -q "$work/tree" -o "$work/meta.img" --timestamp 0 \
+			--chunk-size "$cs" --blob-dir "$work/mblobs" >/dev/null 2>&1 || continue
+		python3 - "$work/meta.img" "$mcorpus/ext-$cs" "$mcorpus/file-$cs" <<'PY'
+import struct, sys
+img = open(sys.argv[1], "rb").read()
+off, size = struct.unpack_from("<QQ", img, len(img) - 64 + 8)
+open(sys.argv[2], "wb").write(b"\0" + img[off:off + size])
+open(sys.argv[3], "wb").write(b"\1" + img[-(size + 64 + 1024):])
+PY
+	done
+	msecs=$(( seconds / 6 > 5 ? seconds / 6 : 5 ))
+	rc=0
+	"$meta_fuzzer" "$mcorpus" -max_total_time="$msecs" -timeout=30 -rss_limit_mb=2048 \
+		-max_len=65536 -artifact_prefix="$work/artifacts/" >"$work/fuzz-meta.log" 2>&1 || rc=$?
+	tail -n 5 "$work/fuzz-meta.log"
+	if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
+		keep=1
+		echo "fuzz: chunk table FAILED (exit $rc); log and reproducers kept in $work" >&2
+		exit 1
+	fi
+	echo "fuzz: chunk table ok"
 fi
 echo "fuzz: ok"

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * libFuzzer target for the anole chunk table (image/blobmeta.c): the
+ * extension behind the EROFS part of an image built with --blob-dir, which
+ * lazy mounts and --chunk-dict read from images that come off a registry.
+ * Its footer carries a SHA-256 of the extension, which any writer can
+ * compute: it is a check against truncation, not a defence. So the
+ * harness places the input behind 1 KiB (the "EROFS part") and appends a
+ * footer with the right digest, and the parser, not the checksum, meets
+ * the hostile bytes. When the first byte is odd the input is taken as a
+ * whole file instead (the footer itself fuzzed). Then every chunk lookup
+ * must land in a chunk that holds the offset asked for.
+ */
+#include "anole/blobmeta.h"
+#include "anole/digest.h"
+#include "anole/endian.h"
+#include "anole/error.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define EROFS_PART 1024
+
+static void drop_log(enum anole_log_level level, const char *msg, void *opaque) { }
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void probe(const struct anole_blob_info *b, uint64_t off)
+{
+	long i = anole_blob_find_chunk(b, off);
+
+	if (i < 0)
+		return;
+	if ((uint64_t)i >= b->nchunks || off < b->chunks[i].uncompressed_offset ||
+	    off - b->chunks[i].uncompressed_offset >= b->chunks[i].uncompressed_size)
+		abort();    /* a lookup that lands on the wrong chunk */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static int quiet;
+	struct anole_blobmeta meta;
+	int fd;
+
+	if (!quiet) {
+		anole_log_set_sink(drop_log, NULL);
+		quiet = 1;
+	}
+	if (!size)
+		return 0;
+	fd = memfd_create("anole-fuzz-blobmeta", MFD_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (data[0] & 1) {
+		if (write_all(fd, data + 1, size - 1))
+			goto out;
+	} else {
+		static const uint8_t zeros[EROFS_PART];
+		struct anole_ext_footer f = { 0 };
+
+		memcpy(f.magic, ANOLE_EXT_FOOTER_MAGIC, 8);
+		f.ext_offset = cpu_to_le64(EROFS_PART);
+		f.ext_size = cpu_to_le64(size - 1);
+		if (anole_digest(ANOLE_DIGEST_SHA256, data + 1, size - 1, f.ext_sha256) ||
+		    write_all(fd, zeros, sizeof(zeros)) || write_all(fd, data + 1, size - 1) ||
+		    write_all(fd, &f, sizeof(f)))
+			goto out;
+	}
+	if (anole_blobmeta_read(fd, "fuzz", &meta))
+		goto out;
+	for (unsigned i = 0; i < meta.nblobs; i++) {
+		const struct anole_blob_info *b = &meta.blobs[i];
+
+		probe(b, 0);
+		probe(b, b->uncompressed_size ? b->uncompressed_size - 1 : 0);
+		for (uint32_t k = 0; k < b->nchunks && k < 64; k++) {
+			probe(b, b->chunks[k].uncompressed_offset);
+			probe(b, b->chunks[k].uncompressed_offset + b->chunks[k].uncompressed_size - 1);
+			probe(b, b->chunks[k].uncompressed_offset + b->chunks[k].uncompressed_size);
+		}
+	}
+	anole_blobmeta_free(&meta);
+out:
+	close(fd);
+	return 0;
+}
