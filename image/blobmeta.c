@@ -74,7 +74,8 @@ static int parse_blob(const char *path, const uint8_t *ext, uint64_t ext_size,
 	table_len = (uint64_t)b->nchunks * sizeof(struct anole_ext_chunk);
 	if (table_off > ext_size || table_len > ext_size - table_off)
 		return corrupt(path, "chunk table beyond the extension");
-	b->chunks = xmemdup(ext + table_off, table_len ? table_len : 1);
+	/* an empty table may sit at the very end: nothing to copy from there */
+	b->chunks = table_len ? xmemdup(ext + table_off, table_len) : xcalloc(1, sizeof(*b->chunks));
 	return check_chunks(path, b);
 }
 

@@ -6,7 +6,9 @@
  * nothing), anole_parallel_for (every item exactly once), the hash map and
  * the full-read/write helpers.  TAP-like output; exit status 1 on failure.
  */
+#include "anole/blobmeta.h"
 #include "anole/digest.h"
+#include "anole/endian.h"
 #include "anole/erofs.h"
 #include "anole/fileio.h"
 #include "anole/hashmap.h"
@@ -457,6 +459,49 @@ static void test_hashmap(void)
 	free(e);
 }
 
+/*
+ * The chunk table of --blob-dir images: a blob with no chunks whose empty
+ * table sits at the very end of the extension parses, without reading past
+ * it (found by fuzz_blobmeta: a one-byte heap over-read; ASan builds catch a
+ * regression).
+ */
+static void test_blobmeta_empty_table(void)
+{
+	uint8_t ext[sizeof(struct anole_ext_header) + sizeof(struct anole_ext_blob)] = { 0 };
+	struct anole_ext_header *h = (void *)ext;
+	struct anole_ext_blob *b = (void *)(ext + sizeof(*h));
+	struct anole_ext_footer f = { 0 };
+	static const uint8_t erofs_part[1024];
+	struct anole_blobmeta meta;
+	char path[] = "/tmp/anole-test-blobmeta.XXXXXX";
+	int fd = mkstemp(path), ret;
+
+	CHECK(fd >= 0, "mkstemp");
+	if (fd < 0)
+		return;
+	unlink(path);
+	memcpy(h->magic, ANOLE_EXT_HEADER_MAGIC, 8);
+	h->version = cpu_to_le32(ANOLE_EXT_VERSION);
+	h->nblobs = cpu_to_le32(1);
+	b->table_offset = cpu_to_le64(sizeof(ext));
+	b->chunk_size = cpu_to_le32(4096);
+	b->device_id = cpu_to_le16(1);
+	memcpy(f.magic, ANOLE_EXT_FOOTER_MAGIC, 8);
+	f.ext_offset = cpu_to_le64(sizeof(erofs_part));
+	f.ext_size = cpu_to_le64(sizeof(ext));
+	anole_digest(ANOLE_DIGEST_SHA256, ext, sizeof(ext), f.ext_sha256);
+	CHECK(!write_full(fd, erofs_part, sizeof(erofs_part)) && !write_full(fd, ext, sizeof(ext)) &&
+	      !write_full(fd, &f, sizeof(f)), "write the test image");
+	ret = anole_blobmeta_read(fd, path, &meta);
+	CHECK(ret == 0, "blobmeta: an empty chunk table at the end parses (%d)", ret);
+	if (!ret) {
+		CHECK(meta.nblobs == 1 && meta.blobs[0].nchunks == 0, "blobmeta: one blob, no chunks");
+		CHECK(anole_blob_find_chunk(&meta.blobs[0], 0) == -1, "blobmeta: no chunk found");
+		anole_blobmeta_free(&meta);
+	}
+	close(fd);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -466,6 +511,7 @@ int main(void)
 	test_output();
 	test_parallel_for();
 	test_hashmap();
+	test_blobmeta_empty_table();
 	printf("1..%d\n", ntests);
 	printf("# %d tests, %d passed, %d failed\n", ntests, ntests - nfailed, nfailed);
 	return nfailed ? 1 : 0;
