@@ -1,8 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # Fuzz the EROFS image reader for SECONDS seconds, then the tar-layer
-# path of the builder (a third of that) and the chunk table of --blob-dir
-# images (a sixth).
+# path of the builder (a third of that), the chunk table of --blob-dir
+# images and OCI image layouts (a sixth each).
 #
 #   fuzz/run.sh BUILD_DIR SECONDS
 #
@@ -183,5 +183,48 @@ PY
 		exit 1
 	fi
 	echo "fuzz: chunk table ok"
+fi
+
+# OCI image layouts: index.json, a manifest, or a nested index (the first
+# byte says which; fuzz_oci_layout.c), seeded with valid ones that point at
+# the blobs the harness always stores, a sixth of the time.
+oci_fuzzer=$build/fuzz_oci_layout
+if [ -x "$oci_fuzzer" ]; then
+	ocorpus=$work/oci-corpus
+	mkdir -p "$ocorpus"
+	python3 - "$ocorpus" <<'PY'
+import hashlib, json, sys
+d = sys.argv[1]
+h = lambda b: hashlib.sha256(b).hexdigest()
+cfg = h(b"{}")
+man = ('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",'
+       '"config":{"mediaType":"application/vnd.oci.image.config.v1+json",'
+       '"digest":"sha256:%s","size":2},"layers":[{"mediaType":'
+       '"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":2}]}' % (cfg, cfg)).encode()
+mdesc = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "digest": "sha256:" + h(man), "size": len(man)}
+def seed(name, role, obj):
+    open("%s/%s" % (d, name), "wb").write(bytes([role]) + (obj if isinstance(obj, bytes) else json.dumps(obj).encode()))
+seed("index", 0, {"schemaVersion": 2, "manifests": [dict(mdesc, annotations={"org.opencontainers.image.ref.name": "latest"})]})
+seed("manifest", 1, man)
+acc = json.loads(man)
+acc["layers"].append({"mediaType": "application/vnd.anole.image.metadata.v1.erofs",
+                      "digest": "sha256:" + cfg, "size": 2})
+seed("accelerated", 1, json.dumps(acc).encode())
+seed("platforms", 2, {"schemaVersion": 2, "manifests": [
+    dict(mdesc, platform={"os": "linux", "architecture": "arm64", "variant": "v8"}),
+    dict(mdesc, platform={"os": "linux", "architecture": "amd64"})]})
+PY
+	osecs=$(( seconds / 6 > 5 ? seconds / 6 : 5 ))
+	rc=0
+	TMPDIR=$work "$oci_fuzzer" "$ocorpus" -max_total_time="$osecs" -timeout=30 -rss_limit_mb=2048 \
+		-max_len=16384 -artifact_prefix="$work/artifacts/" >"$work/fuzz-oci.log" 2>&1 || rc=$?
+	tail -n 5 "$work/fuzz-oci.log"
+	if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
+		keep=1
+		echo "fuzz: OCI layout FAILED (exit $rc); log and reproducers kept in $work" >&2
+		exit 1
+	fi
+	echo "fuzz: OCI layout ok"
 fi
 echo "fuzz: ok"

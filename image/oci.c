@@ -188,12 +188,16 @@ static int pick_platform(const char *dir, json_t *manifests, const char *platfor
 			 struct oci_descriptor *d)
 {
 	char want[160];
+	const char *slash;
+	bool want_no_variant;
 	size_t i;
 	json_t *m;
 
 	snprintf(want, sizeof(want), "%s", platform ? platform : "");
 	if (!platform)
 		snprintf(want, sizeof(want), "linux/%s", host_arch());
+	slash = strchr(want, '/');
+	want_no_variant = !slash || !strchr(slash + 1, '/');
 	json_array_foreach(manifests, i, m) {
 		json_t *p = json_object_get(m, "platform");
 		char have[160];
@@ -203,8 +207,9 @@ static int pick_platform(const char *dir, json_t *manifests, const char *platfor
 			 json_string_value(json_object_get(p, "os")) ?: "",
 			 json_string_value(json_object_get(p, "architecture")) ?: "",
 			 variant ? "/" : "", variant ? variant : "");
-		if (!strcmp(have, want) || (!strchr(want + strlen("linux/"), '/') &&
-					    !strncmp(have, want, strlen(want)) && have[strlen(want)] == '/'))
+		/* "os/arch" also matches "os/arch/VARIANT" */
+		if (!strcmp(have, want) || (want_no_variant && !strncmp(have, want, strlen(want)) &&
+					    have[strlen(want)] == '/'))
 			return parse_descriptor(dir, m, d);
 	}
 	return anole_error_code(ENOENT, "%s: no image for platform %s in the index", dir, want);
