@@ -25,12 +25,14 @@ need_diag() {
 }
 
 # diag_bpf_ids PID: "prog N", "map N" and "link N" for the BPF objects PID holds.
+# An fd may close between the listing and its read (the tool is running):
+# sed's failure on it must not end the test (set -e, pipefail).
 diag_bpf_ids() {
 	local f
 	for f in /proc/"$1"/fdinfo/*; do
 		sed -n -e 's/^prog_id:[[:space:]]*\([0-9][0-9]*\).*/prog \1/p' \
 			-e 's/^map_id:[[:space:]]*\([0-9][0-9]*\).*/map \1/p' \
-			-e 's/^link_id:[[:space:]]*\([0-9][0-9]*\).*/link \1/p' "$f" 2>/dev/null
+			-e 's/^link_id:[[:space:]]*\([0-9][0-9]*\).*/link \1/p' "$f" 2>/dev/null || true
 	done | sort -u
 }
 
