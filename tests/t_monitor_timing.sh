@@ -45,9 +45,11 @@ rq_timing=$(sed -n 's/^anole_monitor_bpf_attached{histogram="runqueue",hook="[a-
 bio_timing=$(sed -n 's/^anole_monitor_bpf_attached{histogram="block_io",hook="[a-z_]*",timing="\([a-z]*\)"} 1$/\1/p' "$WORK/first.txt")
 log "monitor timing: run queue '$rq_timing', block I/O '$bio_timing'"
 [ -n "$rq_timing" ] && [ -n "$bio_timing" ] || fail "monitor: both histograms must be attached: $(grep bpf_attached "$WORK/first.txt")"
-# the kernel stamps exist on this kernel when its BTF has them
-if bpftool btf dump file /sys/kernel/btf/vmlinux format raw | grep -q "'last_queued'" &&
-	[ "$(awk '{ print $3 }' /proc/self/schedstat)" -gt 0 ]; then
+# the kernel stamps exist on this kernel when its BTF has them (dumped to a
+# file first: grep -q would end the pipe early, and pipefail fail it)
+bpftool btf dump file /sys/kernel/btf/vmlinux format raw >"$WORK/btf.txt" || fail "bpftool btf dump failed"
+if grep -q "'last_queued'" "$WORK/btf.txt" && [ "$(awk '{ print $3 }' /proc/self/schedstat)" -gt 0 ]; then
+	log "this kernel stamps queued tasks: the run-queue histogram must time from them"
 	assert_eq "$rq_timing" kernel "run-queue timing where the scheduler stamps queued tasks"
 fi
 assert_eq "$bio_timing" kernel "block I/O timing (requests carry start_time_ns since Linux 4.x)"
