@@ -226,12 +226,14 @@ void builder_free_xattrs(struct builder *b);
 int builder_plan(struct builder *b);
 uint64_t dir_size(const struct builder *b, const struct bnode *dir);
 
-/* chunk.c */
-/* Every inode in the order file data is laid out in (depth first; tree.c),
- * an array of ninodes to free. */
+/* tree.c: every inode in the order file data is laid out in (depth
+ * first), an array of ninodes to free */
 struct bnode **builder_data_order(struct builder *b);
+
+/* chunk.c */
 int builder_plan_chunks(struct builder *b);    /* which files, chunk size */
-int builder_assign_chunks(struct builder *b);  /* hash, dedupe, place */
+/* hash, dedupe, place, in order (builder_data_order()) */
+int builder_assign_chunks(struct builder *b, struct bnode **order);
 int builder_write_chunks(struct builder *b);   /* copy unique chunks */
 bool node_is_chunked(const struct builder *b, const struct bnode *n);
 

@@ -240,11 +240,10 @@ static int run_hash_jobs(struct builder *b, struct chunk_job **jobs_out, size_t 
 	return 0;
 }
 
-int builder_assign_chunks(struct builder *b)
+int builder_assign_chunks(struct builder *b, struct bnode **order)
 {
 	struct chunk_job *jobs = NULL;
 	size_t njobs = 0;
-	struct bnode **order;
 	uint64_t next = b->use_blob ? 0 : b->total_blocks;
 	int ret;
 
@@ -256,7 +255,6 @@ int builder_assign_chunks(struct builder *b)
 	free(jobs);
 
 	anole_hashmap_init(&b->chunk_map, chunk_eq);
-	order = builder_data_order(b);
 	for (size_t i = 0; i < b->ninodes; i++) {
 		struct bnode *n = order[i];
 
@@ -277,7 +275,6 @@ int builder_assign_chunks(struct builder *b)
 			}
 			if (next + DIV_ROUND_UP(c->len, b->blksz) > UINT32_MAX) {
 				anole_hashmap_free(&b->chunk_map);
-				free(order);
 				return anole_error_code(EFBIG, "%s: more than 2^32 blocks of chunk data",
 							b->use_blob ? b->opts->blob_path : b->opts->output);
 			}
@@ -292,7 +289,6 @@ int builder_assign_chunks(struct builder *b)
 		}
 	}
 	anole_hashmap_free(&b->chunk_map);
-	free(order);
 	if (b->use_blob)
 		b->blob_blocks = next;
 	else

@@ -416,9 +416,9 @@ static int dedupe_files(struct builder *b, bool before_forms)
 	return ret;
 }
 
-static void place_data(struct builder *b)
+/* order: builder_data_order() */
+static void place_data(struct builder *b, struct bnode **order)
 {
-	struct bnode **order = builder_data_order(b);
 	uint64_t next = b->data_blkaddr;
 
 	/* owners first: a copy may come before its owner in this order */
@@ -459,11 +459,11 @@ static void place_data(struct builder *b)
 			n->startblk = n->same_data->startblk;
 	}
 	b->total_blocks = next;
-	free(order);
 }
 
 int builder_plan(struct builder *b)
 {
+	struct bnode **order;
 	int ret;
 
 	builder_plan_shared_xattrs(b);
@@ -491,8 +491,10 @@ int builder_plan(struct builder *b)
 		if (ret)
 			return ret;
 	}
-	place_data(b);
-	ret = builder_assign_chunks(b);
+	order = builder_data_order(b);
+	place_data(b, order);
+	ret = builder_assign_chunks(b, order);
+	free(order);
 	if (ret)
 		return ret;
 	if (b->total_blocks > UINT32_MAX)
