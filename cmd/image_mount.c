@@ -2,7 +2,6 @@
 /* `anole image mount|umount|stats|cache`: lazy mounts from a blob store. */
 #include "anole.h"
 #include "store_opts.h"
-#include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/image.h"
 #include "anole/lazy.h"
@@ -60,13 +59,6 @@ static const char mount_help[] =
 STORE_HELP
 "  -h, --help               this help\n";
 
-static void release_store(struct store_cli *c, char *auth_file, char *ca_file)
-{
-	store_cli_release(c);
-	free(auth_file);
-	free(ca_file);
-}
-
 int cmd_image_mount(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -84,7 +76,6 @@ int cmd_image_mount(int argc, char **argv)
 	};
 	struct store_cli store = { 0 };
 	struct anole_mount_opts o = { .store = &store.o };
-	char *auth_file = NULL, *ca_file = NULL;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
@@ -119,9 +110,6 @@ int cmd_image_mount(int argc, char **argv)
 	}
 	o.image = argv[optind];
 	o.mountpoint = argv[optind + 1];
-	/* the daemon runs in "/" and reads these there */
-	store.o.auth_file = auth_file = anole_path_absolute(store.o.auth_file);
-	store.o.ca_file = ca_file = anole_path_absolute(store.o.ca_file);
 	if (!strncmp(o.image, "oci:", 4)) {
 		/* an accelerated OCI image: its metadata layer, blobs beside it */
 		struct oci_image img;
@@ -145,7 +133,7 @@ int cmd_image_mount(int argc, char **argv)
 		free(meta);
 		free(dir);
 		free(tag);
-		release_store(&store, auth_file, ca_file);
+		store_cli_release(&store);
 		return ret ? 1 : 0;
 	}
 	if (!strncmp(o.image, "docker://", 9)) {
@@ -165,15 +153,15 @@ int cmd_image_mount(int argc, char **argv)
 		free(meta);
 		free(store_spec);
 		free(cache);
-		release_store(&store, auth_file, ca_file);
+		store_cli_release(&store);
 		return ret ? 1 : 0;
 	}
 	if (!o.blobs) {
-		release_store(&store, auth_file, ca_file);
+		store_cli_release(&store);
 		return usage_error("mount", "--blobs STORE is required");
 	}
 	ret = anole_image_mount(&o);
-	release_store(&store, auth_file, ca_file);
+	store_cli_release(&store);
 	return ret ? 1 : 0;
 }
 

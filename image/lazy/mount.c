@@ -609,11 +609,13 @@ static int resolve(const char *path, char **out, bool want_dir)
 int anole_image_mount(const struct anole_mount_opts *user_opts)
 {
 	struct anole_mount_opts abs = *user_opts, *opts = &abs;
+	struct anole_blobstore_opts store = { 0 };
 	struct lazyd d = { .opts = opts, .ctl_fd = -1, .metrics_fd = -1 };
-	char *owned[4], *log_path;
+	char *owned[6], *log_path;
 	int ready_fd, ret;
 	pid_t old, child;
 
+	/* the daemon runs in "/": every path it reads later is made absolute */
 	owned[0] = anole_path_absolute(user_opts->blobs);
 	owned[1] = anole_path_absolute(user_opts->cache_dir);
 	owned[2] = anole_path_absolute(user_opts->prefetch_list);
@@ -622,6 +624,11 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 	abs.cache_dir = owned[1];
 	abs.prefetch_list = owned[2];
 	abs.record_file = owned[3];
+	if (user_opts->store)
+		store = *user_opts->store;
+	store.auth_file = owned[4] = anole_path_absolute(store.auth_file);
+	store.ca_file = owned[5] = anole_path_absolute(store.ca_file);
+	abs.store = &store;
 
 	pthread_mutex_init(&d.stop_lock, NULL);
 	pthread_mutex_init(&d.rec_lock, NULL);
