@@ -52,7 +52,7 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 	return anole_parse_size(s, out) || *out > max ? -EINVAL : 0;
 }
 
-/* 0: handled; 1: not a common option; 2: usage error (reported). */
+/* -v, or a store option (store_cli_opt): 0, or 2 for a usage error (reported). */
 static int common_opt(struct store_cli *c, const char *verb, int opt, const char *arg)
 {
 	char cmd[32];
@@ -243,10 +243,9 @@ static int blob_cat(int argc, char **argv)
 			break;
 		case 'h': fputs(cat_help, stdout); store_cli_release(&c); return 0;
 		default:
-			ret = common_opt(&c, "cat", opt, optarg);
-			if (ret) {
+			if ((ret = common_opt(&c, "cat", opt, optarg))) {
 				store_cli_release(&c);
-				return ret == 1 ? usage_error("cat", "unknown option") : ret;
+				return ret;
 			}
 		}
 	}
@@ -384,10 +383,9 @@ static int blob_size(int argc, char **argv)
 		case OPT_JSON: json = true; break;
 		case 'h': fputs(size_help, stdout); store_cli_release(&c); return 0;
 		default:
-			ret = common_opt(&c, "size", opt, optarg);
-			if (ret) {
+			if ((ret = common_opt(&c, "size", opt, optarg))) {
 				store_cli_release(&c);
-				return ret == 1 ? usage_error("size", "unknown option") : ret;
+				return ret;
 			}
 		}
 	}
@@ -453,10 +451,9 @@ static int blob_push(int argc, char **argv)
 		case OPT_JSON: json = true; break;
 		case 'h': fputs(push_help, stdout); store_cli_release(&c); return 0;
 		default:
-			ret = common_opt(&c, "push", opt, optarg);
-			if (ret) {
+			if ((ret = common_opt(&c, "push", opt, optarg))) {
 				store_cli_release(&c);
-				return ret == 1 ? usage_error("push", "unknown option") : ret;
+				return ret;
 			}
 		}
 	}

@@ -640,10 +640,9 @@ static int image_convert(int argc, char **argv)
 		case 'q': common_flag(OPT_QUIET); break;
 		case 'h': fputs(convert_help, stdout); store_cli_release(&store); return 0;
 		default:
-			ret = store_cli_opt(&store, "image convert", opt, optarg);
-			if (ret) {
+			if ((ret = store_cli_opt(&store, "image convert", opt, optarg))) {
 				store_cli_release(&store);
-				return ret == 1 ? usage_error("convert", "unknown option") : ret;
+				return ret;
 			}
 		}
 	}
@@ -695,10 +694,9 @@ static int image_copy(int argc, char **argv, bool push)
 		case OPT_JSON: json = true; break;
 		case 'h': fputs(copy_help, stdout); store_cli_release(&store); return 0;
 		default:
-			ret = store_cli_opt(&store, push ? "image push" : "image pull", opt, optarg);
-			if (ret) {
+			if ((ret = store_cli_opt(&store, push ? "image push" : "image pull", opt, optarg))) {
 				store_cli_release(&store);
-				return ret == 1 ? usage_error(verb, "unknown option") : ret;
+				return ret;
 			}
 		}
 	}

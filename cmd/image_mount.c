@@ -97,10 +97,9 @@ int cmd_image_mount(int argc, char **argv)
 		case OPT_NO_DIRECT: o.no_direct = true; break;
 		case 'h': fputs(mount_help, stdout); store_cli_release(&store); return 0;
 		default:
-			ret = store_cli_opt(&store, "image mount", opt, optarg);
-			if (ret) {
+			if ((ret = store_cli_opt(&store, "image mount", opt, optarg))) {
 				store_cli_release(&store);
-				return ret == 1 ? usage_error("mount", "unknown option") : ret;
+				return ret;
 			}
 		}
 	}

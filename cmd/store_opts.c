@@ -53,7 +53,8 @@ int store_cli_opt(struct store_cli *c, const char *cmd, int opt, const char *arg
 		c->o.ca_file = arg;
 		return 0;
 	default:
-		return 1;
+		/* called for every option the command did not take itself */
+		return usage(cmd, "unknown option");
 	}
 }
 

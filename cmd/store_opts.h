@@ -46,8 +46,9 @@ struct store_cli {
 };
 
 /*
- * Apply opt if it is one of STORE_LONGOPTS. 0: done; 1: not one of them;
- * 2: a usage error, reported as "anole CMD: ..." (cmd: "image mount").
+ * Apply opt, one the command's own switch did not take: 0 when it is one of
+ * STORE_LONGOPTS; else 2, a usage error reported as "anole CMD: ..." (cmd:
+ * "image mount"), an unknown option included.
  */
 int store_cli_opt(struct store_cli *c, const char *cmd, int opt, const char *arg);
 void store_cli_release(struct store_cli *c);
