@@ -57,28 +57,15 @@ static int biolatency_start(void *skel, const struct diag_opts *o, struct ring_b
 	return 0;
 }
 
-static int dev_cmp(const void *a, const void *b)
-{
-	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static int biolatency_report(void *skel, const struct diag_opts *o)
 {
 	struct biolatency_bpf *s = skel;
 	int fd = bpf_map__fd(s->maps.bl_hists);
 	const char *unit = opt_ms ? "msecs" : "usecs";
-	__u32 keys[BIOLATENCY_MAX_DISKS], key, *prev = NULL;
-	size_t nkeys = 0;
+	size_t nkeys;
+	uint32_t *keys = diag_map_keys_u32(fd, BIOLATENCY_MAX_DISKS, &nkeys);
 	struct strbuf sb = STRBUF_INIT;
 	struct timespec ts;
-
-	while (nkeys < BIOLATENCY_MAX_DISKS && !bpf_map_get_next_key(fd, prev, &key)) {
-		keys[nkeys] = key;
-		prev = &keys[nkeys++];
-	}
-	qsort(keys, nkeys, sizeof(keys[0]), dev_cmp);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (!o->json) {
 		printf("\n");
@@ -96,6 +83,7 @@ static int biolatency_report(void *skel, const struct diag_opts *o)
 
 		if (ret) {
 			strbuf_release(&sb);
+			free(keys);
 			return ret;
 		}
 		/* clear by deleting: disks that go quiet drop out of the next report */
@@ -127,6 +115,7 @@ static int biolatency_report(void *skel, const struct diag_opts *o)
 		fflush(stdout);
 	}
 	strbuf_release(&sb);
+	free(keys);
 	fflush(stdout);
 	return 0;
 }

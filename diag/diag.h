@@ -99,6 +99,9 @@ extern const struct diag_tool diag_tool_memleak;
 double diag_ktime_to_real(const struct diag_opts *o, uint64_t ns);
 /* "HH:MM:SS" of now, for interval headers. */
 void diag_print_time(FILE *f);
+/* The keys (u32) of a hash map, at most max, sorted; an array to free
+ * (NULL when there are none), *n of them. */
+uint32_t *diag_map_keys_u32(int map_fd, size_t max, size_t *n);
 /* Sum a per-CPU array slot holding a struct diag_hist into *out and zero it. */
 int diag_percpu_hist_take(int map_fd, uint32_t key, struct diag_hist *out);
 /* Same, of values of value_size bytes that begin with a struct diag_hist. */

@@ -4,6 +4,7 @@
 
 #include "anole/error.h"
 #include "anole/strbuf.h"
+#include "anole/xalloc.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -33,6 +34,29 @@ void diag_print_time(FILE *f)
 	localtime_r(&t, &tm);
 	strftime(buf, sizeof(buf), "%H:%M:%S", &tm);
 	fprintf(f, "%-8s\n", buf);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+uint32_t *diag_map_keys_u32(int map_fd, size_t max, size_t *n)
+{
+	uint32_t *keys = NULL, key, *prev = NULL;
+	size_t alloc = 0;
+
+	*n = 0;
+	while (*n < max && !bpf_map_get_next_key(map_fd, prev, &key)) {
+		xgrow(&keys, &alloc, *n + 1, sizeof(*keys));
+		keys[*n] = key;
+		prev = &keys[(*n)++];
+	}
+	if (*n)
+		qsort(keys, *n, sizeof(*keys), u32_cmp);
+	return keys;
 }
 
 int diag_percpu_hist_take(int map_fd, uint32_t key, struct diag_hist *out)

@@ -5,7 +5,6 @@
 #include "runqlat.skel.h"
 
 #include "anole/strbuf.h"
-#include "anole/xalloc.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -64,29 +63,16 @@ static int runqlat_start(void *skel, const struct diag_opts *o, struct ring_buff
 	return 0;
 }
 
-static int id_cmp(const void *a, const void *b)
-{
-	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* -P/-L: one histogram per process or thread, by id; each taken and cleared */
 static int report_per_task(struct runqlat_bpf *s, const struct diag_opts *o, const char *unit)
 {
 	int fd = bpf_map__fd(s->maps.rq_task_hists);
 	const char *idname = opt_per_process ? "pid" : "tid";
-	__u32 *keys = NULL, key, *prev = NULL;
-	size_t nkeys = 0, alloc = 0;
+	size_t nkeys;
+	uint32_t *keys = diag_map_keys_u32(fd, RUNQLAT_MAX_TASKS, &nkeys);
 	struct strbuf sb = STRBUF_INIT;
 	struct timespec ts;
 
-	while (!bpf_map_get_next_key(fd, prev, &key)) {
-		xgrow(&keys, &alloc, nkeys + 1, sizeof(*keys));
-		keys[nkeys] = key;
-		prev = &keys[nkeys++];
-	}
-	qsort(keys, nkeys, sizeof(*keys), id_cmp);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (o->json)
 		strbuf_addf(&sb, "{\"tool\":\"runqlat\",\"time\":%.6f,\"unit\":\"%s\",\"hists\":[",
