@@ -72,6 +72,7 @@ static int report_per_task(struct runqlat_bpf *s, const struct diag_opts *o, con
 	uint32_t *keys = diag_map_keys_u32(fd, RUNQLAT_MAX_TASKS, &nkeys);
 	struct strbuf sb = STRBUF_INIT;
 	struct timespec ts;
+	bool first = true;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	if (o->json)
@@ -91,7 +92,8 @@ static int report_per_task(struct runqlat_bpf *s, const struct diag_opts *o, con
 			continue;
 		bpf_map_delete_elem(fd, &keys[i]);
 		if (o->json) {
-			strbuf_addf(&sb, "%s{\"%s\":%u,\"comm\":", i ? "," : "", idname, keys[i]);
+			strbuf_addf(&sb, "%s{\"%s\":%u,\"comm\":", first ? "" : ",", idname, keys[i]);
+			first = false;
 			diag_json_str(&sb, th.comm, sizeof(th.comm));
 			strbuf_addf(&sb, ",\"total\":%llu,\"hist\":",
 				    (unsigned long long)diag_hist_total(th.hist.slots, DIAG_HIST_SLOTS));
