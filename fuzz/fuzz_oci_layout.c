@@ -25,7 +25,7 @@
 
 static void drop_log(enum anole_log_level level, const char *msg, void *opaque) { }
 
-static char dir[64];
+static char dir[PATH_MAX - 64];  /* room for "/blobs/sha256/<hex>" */
 
 static int write_file(const char *path, const void *buf, size_t len)
 {
@@ -107,7 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!dir[0]) {
 		anole_log_set_sink(drop_log, NULL);
-		snprintf(dir, sizeof(dir), "/tmp/anole-fuzz-oci.XXXXXX");
+		snprintf(dir, sizeof(dir), "%s/anole-fuzz-oci.XXXXXX",
+			 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
 		if (!mkdtemp(dir))
 			abort();
 		snprintf(path, sizeof(path), "%s/blobs", dir);

@@ -116,18 +116,29 @@ if [ -x "$build/anole" ]; then
 fi
 echo "fuzz: $n seed images in $corpus; running $fuzzer for ${seconds}s"
 
-rc=0
-"$fuzzer" "$corpus" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=2048 \
-	-max_len=131072 -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
-	>"$work/fuzz.log" 2>&1 || rc=$?
-tail -n 25 "$work/fuzz.log"
-if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
-	keep=1
-	echo "fuzz: FAILED (exit $rc); log and reproducers kept in $work" >&2
-	ls -l "$work/artifacts" >&2 || true
-	exit 1
-fi
-echo "fuzz: image reader ok"
+# run_fuzzer WHAT FUZZER CORPUS SECONDS MAX_LEN LOG_LINES: run it (scratch
+# files under $work) and show the end of its log; a crash, sanitizer report,
+# leak or hang fails the whole run, with the log and reproducers kept.
+run_fuzzer() {
+	local what=$1 fz=$2 corp=$3 secs=$4 max_len=$5 lines=$6 rc=0
+	local log=$work/fuzz-${what// /-}.log
+
+	TMPDIR=$work "$fz" "$corp" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
+		-max_len="$max_len" -print_final_stats=1 -artifact_prefix="$work/artifacts/" \
+		>"$log" 2>&1 || rc=$?
+	tail -n "$lines" "$log"
+	if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
+		keep=1
+		echo "fuzz: $what FAILED (exit $rc); log and reproducers kept in $work" >&2
+		ls -l "$work/artifacts" >&2 || true
+		exit 1
+	fi
+	echo "fuzz: $what ok"
+}
+# share N: a 1/N share of SECONDS, at least 5
+share() { echo $(( seconds / $1 > 5 ? seconds / $1 : 5 )); }
+
+run_fuzzer "image reader" "$fuzzer" "$corpus" "$seconds" 131072 25
 
 # The tar-layer path of the builder (OCI conversion), seeded with small tars
 # of the same tree (plain and with a whiteout), a third of the time.
@@ -138,18 +149,7 @@ if [ -x "$tar_fuzzer" ]; then
 	tar -C "$work/tree" -cf "$tcorpus/tree.tar" . 2>/dev/null || true
 	mkdir -p "$work/wh/etc" && : >"$work/wh/etc/.wh.passwd" && : >"$work/wh/.wh..wh..opq"
 	tar -C "$work/wh" -cf "$tcorpus/whiteout.tar" . 2>/dev/null || true
-	tsecs=$(( seconds / 3 > 5 ? seconds / 3 : 5 ))
-	rc=0
-	TMPDIR=$work "$tar_fuzzer" "$tcorpus" -max_total_time="$tsecs" -timeout=30 \
-		-rss_limit_mb=2048 -max_len=262144 -artifact_prefix="$work/artifacts/" \
-		>"$work/fuzz-tar.log" 2>&1 || rc=$?
-	tail -n 5 "$work/fuzz-tar.log"
-	if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
-		keep=1
-		echo "fuzz: tar layers FAILED (exit $rc); log and reproducers kept in $work" >&2
-		exit 1
-	fi
-	echo "fuzz: tar layers ok"
+	run_fuzzer "tar layers" "$tar_fuzzer" "$tcorpus" "$(share 3)" 262144 5
 fi
 
 # The chunk table of --blob-dir images (lazy mounts, --chunk-dict), seeded
@@ -172,17 +172,7 @@ open(sys.argv[2], "wb").write(b"\0" + img[off:off + size])
 open(sys.argv[3], "wb").write(b"\1" + img[-(size + 64 + 1024):])
 PY
 	done
-	msecs=$(( seconds / 6 > 5 ? seconds / 6 : 5 ))
-	rc=0
-	"$meta_fuzzer" "$mcorpus" -max_total_time="$msecs" -timeout=30 -rss_limit_mb=2048 \
-		-max_len=65536 -artifact_prefix="$work/artifacts/" >"$work/fuzz-meta.log" 2>&1 || rc=$?
-	tail -n 5 "$work/fuzz-meta.log"
-	if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
-		keep=1
-		echo "fuzz: chunk table FAILED (exit $rc); log and reproducers kept in $work" >&2
-		exit 1
-	fi
-	echo "fuzz: chunk table ok"
+	run_fuzzer "chunk table" "$meta_fuzzer" "$mcorpus" "$(share 6)" 65536 5
 fi
 
 # OCI image layouts: index.json, a manifest, or a nested index (the first
@@ -215,16 +205,6 @@ seed("platforms", 2, {"schemaVersion": 2, "manifests": [
     dict(mdesc, platform={"os": "linux", "architecture": "arm64", "variant": "v8"}),
     dict(mdesc, platform={"os": "linux", "architecture": "amd64"})]})
 PY
-	osecs=$(( seconds / 6 > 5 ? seconds / 6 : 5 ))
-	rc=0
-	TMPDIR=$work "$oci_fuzzer" "$ocorpus" -max_total_time="$osecs" -timeout=30 -rss_limit_mb=2048 \
-		-max_len=16384 -artifact_prefix="$work/artifacts/" >"$work/fuzz-oci.log" 2>&1 || rc=$?
-	tail -n 5 "$work/fuzz-oci.log"
-	if [ "$rc" != 0 ] || ls "$work/artifacts/"* >/dev/null 2>&1; then
-		keep=1
-		echo "fuzz: OCI layout FAILED (exit $rc); log and reproducers kept in $work" >&2
-		exit 1
-	fi
-	echo "fuzz: OCI layout ok"
+	run_fuzzer "OCI layout" "$oci_fuzzer" "$ocorpus" "$(share 6)" 16384 5
 fi
 echo "fuzz: ok"
