@@ -16,35 +16,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-pid_t anole_daemon_fork(const char *log_file, mode_t log_mode, int *ready_fd)
+/* The child: a new session in "/", stdin from /dev/null, stdout and
+ * stderr to log (or /dev/null when log < 0). */
+static void detach(int log)
 {
-	int pipefd[2], null, log = -1, err;
-	pid_t child;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-	/* the log is opened before the fork: a bad path fails the command */
-	if (log_file && (log = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, log_mode)) < 0)
-		return anole_error(errno, "cannot open the log file %s", log_file);
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (pipe2(pipefd, O_CLOEXEC) < 0) {
-		err = anole_error(errno, "pipe");
-		goto fail;
-	}
-	fflush(NULL);
-	child = fork();
-	if (child < 0) {
-		err = anole_error(errno, "fork");
-		close(pipefd[0]);
-		close(pipefd[1]);
-		goto fail;
-	}
-	if (child > 0) {
-		close(pipefd[1]);
-		*ready_fd = pipefd[0];
-		err = 0;
-		goto parent;
-	}
-	close(pipefd[0]);
-	*ready_fd = pipefd[1];
 	setsid();
 	if (chdir("/") < 0)
 		anole_debug("chdir /: %s", strerror(errno));
@@ -60,14 +37,38 @@ pid_t anole_daemon_fork(const char *log_file, mode_t log_mode, int *ready_fd)
 		close(log);
 	if (null >= 0)
 		close(null);
-	return 0;
-fail:
-	child = err;
-parent:
+}
+
+pid_t anole_daemon_fork(const char *log_file, mode_t log_mode, int *ready_fd)
+{
+	int pipefd[2], log = -1;
+	pid_t child;
+
+	/* the log is opened before the fork: a bad path fails the command */
+	if (log_file && (log = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, log_mode)) < 0)
+		return anole_error(errno, "cannot open the log file %s", log_file);
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		child = anole_error(errno, "pipe");
+		goto out;
+	}
+	fflush(NULL);
+	child = fork();
+	if (child == 0) {
+		close(pipefd[0]);
+		*ready_fd = pipefd[1];
+		detach(log);
+		return 0;
+	}
+	if (child < 0) {
+		child = anole_error(errno, "fork");
+		close(pipefd[0]);
+	} else {
+		*ready_fd = pipefd[0];
+	}
+	close(pipefd[1]);
+out:
 	if (log >= 0)
 		close(log);
-	if (null >= 0)
-		close(null);
 	return child;
 }
 
