@@ -131,7 +131,7 @@ static void blobs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > total - (uint64_t)off)
 		size = (size_t)(total - (uint64_t)off);
-	ret = lazy_blob_prepare(b, size, (uint64_t)off);
+	ret = lazyd_reader_prepare(lazyd_reader(D(req), (unsigned)(ino - 2)), size, (uint64_t)off);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
