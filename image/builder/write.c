@@ -514,6 +514,7 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 	}
 	if (b.transport) {
 		free(b.transport->chunks);
+		free(b.transport->splits);
 		free(b.transport);
 	}
 	if (!ret && b.nblobs) {
