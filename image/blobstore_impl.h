@@ -133,6 +133,7 @@ bool blobstore_retryable(enum anole_http_failure failure, long status);
 
 /* One attempt at q, answering up to two 401 challenges. */
 struct bs_attempt {
+	const struct bs_endpoint *ep;   /* where it went */
 	unsigned n;                     /* attempts made so far, less one */
 	enum anole_http_failure failure; /* of the last attempt, for the judgement */
 	long status;

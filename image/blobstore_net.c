@@ -154,6 +154,7 @@ int bs_send(struct bs_call *c, struct bs_endpoint *ep, struct bs_attempt *a,
 	char *authz = with_auth ? registry_auth_cached(ep->auth, acc) : NULL;
 	int ret;
 
+	a->ep = ep;
 	for (unsigned round = 0;; round++) {
 		unsigned before = r->requests;
 		struct registry_auth_answer ans;
@@ -214,6 +215,31 @@ static void describe(const struct anole_http_response *r, int ret, char *out, si
 		 detail);
 }
 
+/*
+ * What to do about a TLS failure, which happens again on every attempt. A
+ * plain-HTTP server answers the ClientHello in HTTP: say so, and name the
+ * way to speak plain HTTP to it.
+ */
+static void tls_advice(const struct bs_endpoint *ep, enum anole_http_failure failure,
+		       char *out, size_t size)
+{
+	const char *host = ep ? ep->host : "the server";
+
+	out[0] = '\0';
+	if (failure == ANOLE_HTTP_FAIL_TLS_PLAIN_PEER && ep && ep->repo)
+		snprintf(out, size, ". %s speaks plain HTTP, not TLS: if that is meant, use "
+			 "--insecure-registry %s (or insecure = true for it in registries.conf)",
+			 host, host);
+	else if (failure == ANOLE_HTTP_FAIL_TLS_PLAIN_PEER)
+		snprintf(out, size, ". %s speaks plain HTTP, not TLS: if that is meant, use an "
+			 "http:// URL", host);
+	else if (failure == ANOLE_HTTP_FAIL_TLS_VERIFY)
+		snprintf(out, size, ". The certificate of %s did not verify: give the CA that "
+			 "signed it with --ca-file FILE (verification is never turned off)", host);
+	else if (failure == ANOLE_HTTP_FAIL_TLS_HANDSHAKE)
+		snprintf(out, size, ". The TLS handshake with %s failed; not retried", host);
+}
+
 int bs_judge(struct bs_call *c, struct bs_attempt *a, const struct anole_http_request *q,
 	     struct anole_http_response *r, int ret)
 {
@@ -222,9 +248,12 @@ int bs_judge(struct bs_call *c, struct bs_attempt *a, const struct anole_http_re
 	char why[400];
 
 	if (!blobstore_retryable(a->failure, a->status)) {
-		if (ret)
-			return bs_fail(c, ret, "%s %s: %s", method, q->url, r->error);
-		return 0;
+		char advice[300];
+
+		if (!ret)
+			return 0;
+		tls_advice(a->ep, a->failure, advice, sizeof(advice));
+		return bs_fail(c, ret, "%s %s: %s%s", method, q->url, r->error, advice);
 	}
 	describe(r, ret, why, sizeof(why));
 	if (a->n < c->retries) {
