@@ -30,6 +30,7 @@
 #define DEFAULT_BACKOFF_MS 100
 #define MIRROR_BACKOFF_MS 15000         /* after a mirror's first failure */
 #define MIRROR_BACKOFF_MAX_MS 300000    /* doubled per failure in a row, up to this */
+#define FETCH_PIECE (8u << 20)          /* whole-blob fetches: bytes per request */
 
 int anole_digest_ref_check(const char *digest)
 {
@@ -138,8 +139,8 @@ static void mirror_failed(struct bs_source *src, int err, const char *why)
 	if (ms > MIRROR_BACKOFF_MAX_MS)
 		ms = MIRROR_BACKOFF_MAX_MS;
 	atomic_store(&src->skip_until_ms, bs_now_ms() + ms);
-	anole_warn("%s: %s%s; skipping it for %u s", src->name, why,
-		   err == -EBADMSG ? " (the bytes fail verification)" : "", (unsigned)(ms / 1000));
+	anole_warn("%s: %s; skipping it for %u s", src->name, why[0] ? why : strerror(-err),
+		   (unsigned)(ms / 1000));
 }
 
 /*
@@ -187,13 +188,20 @@ struct read_arg {
 	uint64_t off;
 	void *buf;
 	size_t len;
+	anole_blobstore_verify_fn verify;
+	void *opaque;
 };
 
 static int read_op(struct bs_call *c, void *arg)
 {
 	struct read_arg *a = arg;
+	int ret = c->bs->ops->read(c, a->digest, a->off, a->buf, a->len);
 
-	return c->bs->ops->read(c, a->digest, a->off, a->buf, a->len);
+	if (ret || !a->verify || !(ret = a->verify(a->opaque, a->buf, a->len)))
+		return ret;
+	snprintf(c->why, sizeof(c->why), "bytes %" PRIu64 "-%" PRIu64 " of %s fail verification",
+		 a->off, a->off + a->len - 1, a->digest);
+	return ret;             /* the verifier has said what was wrong */
 }
 
 static int check_digest(const char *digest)
@@ -211,10 +219,11 @@ static int failed(struct anole_blobstore *bs, int ret)
 	return ret;
 }
 
-int anole_blobstore_read(struct anole_blobstore *bs, const char *digest, uint64_t off,
-			 void *buf, size_t len)
+int anole_blobstore_read_verified(struct anole_blobstore *bs, const char *digest, uint64_t off,
+				  void *buf, size_t len, anole_blobstore_verify_fn verify,
+				  void *opaque)
 {
-	struct read_arg a = { digest, off, buf, len };
+	struct read_arg a = { digest, off, buf, len, verify, opaque };
 	int ret = check_digest(digest);
 
 	if (ret)
@@ -224,6 +233,12 @@ int anole_blobstore_read(struct anole_blobstore *bs, const char *digest, uint64_
 	if (off + len < off)
 		return failed(bs, anole_error_code(-ERANGE, "range past 2^64"));
 	return failed(bs, over_sources(bs, BS_USE_BLOB, read_op, &a));
+}
+
+int anole_blobstore_read(struct anole_blobstore *bs, const char *digest, uint64_t off,
+			 void *buf, size_t len)
+{
+	return anole_blobstore_read_verified(bs, digest, off, buf, len, NULL, NULL);
 }
 
 struct size_arg {
@@ -246,6 +261,62 @@ int anole_blobstore_size(struct anole_blobstore *bs, const char *digest, uint64_
 	if (ret)
 		return failed(bs, ret);
 	return failed(bs, over_sources(bs, BS_USE_BLOB, size_op, &a));
+}
+
+/* ------------------------------------------------------------ whole blobs */
+
+struct fetch_arg {
+	const char *digest;
+	uint64_t size;
+	int fd;
+	uint8_t *buf;
+};
+
+/* The whole blob from one source into fd, hashed on the way. */
+static int fetch_op(struct bs_call *c, void *arg)
+{
+	struct fetch_arg *a = arg;
+	struct anole_digest_ctx *ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
+	uint8_t md[ANOLE_DIGEST_MAX];
+	char hex[65];
+	int ret = ctx ? 0 : -ENOMEM;
+
+	if (!ret && ftruncate(a->fd, 0) < 0)
+		ret = bs_fail(c, errno, "cannot truncate the file for %s: %s", a->digest,
+			      strerror(errno));
+	for (uint64_t off = 0; !ret && off < a->size; off += FETCH_PIECE) {
+		size_t n = a->size - off < FETCH_PIECE ? (size_t)(a->size - off) : FETCH_PIECE;
+
+		ret = c->bs->ops->read(c, a->digest, off, a->buf, n);
+		if (ret)
+			break;
+		anole_digest_update(ctx, a->buf, n);
+		ret = pwrite_full(a->fd, a->buf, n, off);
+		if (ret)
+			ret = bs_fail(c, ret, "cannot write %s: %s", a->digest, strerror(-ret));
+	}
+	if (!ret && !(ret = anole_digest_final(ctx, md))) {
+		anole_hex(md, 32, hex);
+		if (strcmp(hex, a->digest + 7))
+			ret = bs_fail(c, -EBADMSG, "%s: blob %s does not match its digest (its "
+				      "sha256 is %s)", c->src->name, a->digest, hex);
+	}
+	anole_digest_free(ctx);
+	return ret;
+}
+
+int anole_blobstore_fetch(struct anole_blobstore *bs, const char *digest, uint64_t size,
+			  int fd)
+{
+	struct fetch_arg a = { digest, size, fd, NULL };
+	int ret = check_digest(digest);
+
+	if (ret)
+		return failed(bs, ret);
+	a.buf = xmalloc(size < FETCH_PIECE ? (size_t)size + 1 : FETCH_PIECE);
+	ret = over_sources(bs, BS_USE_BLOB, fetch_op, &a);
+	free(a.buf);
+	return failed(bs, ret);
 }
 
 /* ------------------------------------------------------------ writes */
