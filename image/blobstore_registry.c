@@ -4,9 +4,11 @@
  * Blobs are read with Range (GET /v2/REPO/blobs/DIGEST), pushed as one
  * monolithic upload (POST then PUT), linked across repositories (mount);
  * manifests are read and written by tag or digest. Authentication is
- * registry_auth.c's, per endpoint.
+ * registry_auth.c's, per endpoint. Reads may come from mirrors first
+ * (registries.conf); writes always go to the registry as named.
  */
 #include "blobstore_impl.h"
+#include "registries_conf.h"
 
 #include "anole/digest.h"
 #include "anole/error.h"
@@ -345,12 +347,87 @@ static const struct blobstore_ops registry_ops = {
 	.close = registry_close,
 };
 
+/* "host[:port]/repo" of a registries.conf plan into an endpoint. */
+static int plan_endpoint(const struct anole_blobstore *bs, const char *name, bool insecure,
+			 const char *from, struct bs_endpoint **out)
+{
+	const char *slash = strchr(name, '/');
+	char *host;
+
+	if (!slash || slash == name || !valid_repo(slash + 1))
+		return anole_error_code(-EINVAL, "%s: '%s' is not a valid HOST[:PORT]/REPO", from,
+					name);
+	host = xstrndup(name, (size_t)(slash - name));
+	*out = registry_endpoint(bs, host, slash + 1, insecure || speaks_plain_http(bs, host));
+	free(host);
+	return 0;
+}
+
+/*
+ * The sources of reads from registries.conf (registries_conf.h): its
+ * mirrors for this name in order, then its location (the name itself
+ * unless rewritten). Writes go to the registry as named.
+ */
+static int add_sources(struct anole_blobstore *bs, struct registry_store *rs, const char *host,
+		       const char *repo, const char *name)
+{
+	struct registries_conf *rc = NULL;
+	struct registry_plan plan;
+	struct bs_endpoint *ep;
+	struct strbuf label = STRBUF_INIT;
+	int ret = registries_conf_load(&rc, bs->o.registries_conf);
+
+	if (!ret)
+		ret = registries_conf_resolve(rc, name, &plan);
+	registries_conf_free(rc);
+	if (ret)
+		return ret;
+	if (plan.blocked) {
+		ret = anole_error_code(-EACCES, "%s: the registry is blocked (blocked = true in %s)",
+				       bs->spec, plan.from);
+		goto out;
+	}
+	/* insecure = true for its prefix: plain HTTP to it too */
+	rs->push = registry_endpoint(bs, host, repo, plan.insecure || speaks_plain_http(bs, host));
+	for (size_t i = 0; i < plan.nmirrors; i++) {
+		struct bs_source *src;
+
+		ret = plan_endpoint(bs, plan.mirrors[i].name, plan.mirrors[i].insecure, plan.from,
+				    &ep);
+		if (ret)
+			goto out;
+		strbuf_reset(&label);
+		strbuf_addf(&label, "mirror %s of %s", plan.mirrors[i].name, bs->spec);
+		src = bs_add_source(bs, label.buf, true, ep);
+		src->tags = plan.mirrors[i].tags;
+		src->digests = plan.mirrors[i].digests;
+		anole_debug("%s: mirror %s (%s%s%s)", bs->spec, plan.mirrors[i].name, plan.from,
+			    src->tags ? "" : ", digests only", src->digests ? "" : ", tags only");
+	}
+	strbuf_reset(&label);
+	if (!strcmp(plan.origin, name)) {
+		ep = rs->push;
+		strbuf_addstr(&label, bs->spec);
+	} else {
+		ret = plan_endpoint(bs, plan.origin, plan.insecure, plan.from, &ep);
+		if (ret)
+			goto out;
+		strbuf_addf(&label, "%s (location of %s in %s)", plan.origin, bs->spec, plan.from);
+	}
+	bs_add_source(bs, label.buf, false, ep);
+out:
+	strbuf_release(&label);
+	registry_plan_release(&plan);
+	return ret;
+}
+
 int blobstore_registry_open(struct anole_blobstore *bs, const char *rest)
 {
 	const char *slash = strchr(rest, '/');
 	struct registry_store *rs;
-	char *host, *repo;
+	char *host, *repo, *name;
 	size_t rlen;
+	int ret;
 
 	bs->ops = &registry_ops;
 	if (!slash || slash == rest || !slash[1])
@@ -376,9 +453,12 @@ int blobstore_registry_open(struct anole_blobstore *bs, const char *rest)
 	}
 	rs = xcalloc(1, sizeof(*rs));
 	bs->backend = rs;
-	rs->push = registry_endpoint(bs, host, repo, speaks_plain_http(bs, host));
-	bs_add_source(bs, bs->spec, false, rs->push);
+	/* registries.conf names Docker Hub docker.io */
+	name = xmalloc(strlen(host) + strlen(repo) + 16);
+	sprintf(name, "%s/%s", registry_is_docker_hub(host) ? "docker.io" : host, repo);
+	ret = add_sources(bs, rs, host, repo, name);
+	free(name);
 	free(host);
 	free(repo);
-	return bs_net_init(bs);
+	return ret ? ret : bs_net_init(bs);
 }
