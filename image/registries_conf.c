@@ -405,9 +405,9 @@ static int add_file(struct registries_conf *rc, const char *path, bool must_exis
 			return 0;
 		return anole_error(errno, "cannot open the registries configuration %s", path);
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {    /* /dev/null: no settings */
 		close(fd);
-		return anole_error_code(-EINVAL, "%s is not a regular file", path);
+		return anole_error_code(-EINVAL, "%s is a directory, not a registries.conf", path);
 	}
 	if ((uint64_t)st.st_size > TOML_MAX_INPUT) {
 		close(fd);
