@@ -16,34 +16,6 @@
 #include <string.h>
 #include <strings.h>
 
-static char *http_blob_url(const struct bs_endpoint *ep, const char *digest)
-{
-	char *url = xmalloc(strlen(ep->base) + 80);
-
-	sprintf(url, "%s/%s", ep->base, digest + 7);
-	return url;
-}
-
-static int http_read(struct bs_call *c, const char *digest, uint64_t off, void *buf, size_t len)
-{
-	struct bs_endpoint *ep = c->src->endpoint;
-	char *url = http_blob_url(ep, digest);
-	int ret = bs_net_read(c, ep, url, digest, off, buf, len);
-
-	free(url);
-	return ret;
-}
-
-static int http_size(struct bs_call *c, const char *digest, uint64_t *size)
-{
-	struct bs_endpoint *ep = c->src->endpoint;
-	char *url = http_blob_url(ep, digest);
-	int ret = bs_net_size(c, ep, url, digest, size, REGISTRY_PULL, false);
-
-	free(url);
-	return ret;
-}
-
 static void http_close(struct anole_blobstore *bs)
 {
 	bs_endpoint_free(bs->backend);
@@ -51,8 +23,8 @@ static void http_close(struct anole_blobstore *bs)
 
 static const struct blobstore_ops http_ops = {
 	.kind = "http",
-	.read = http_read,
-	.size = http_size,
+	.read = bs_source_read,
+	.size = bs_source_size,
 	.close = http_close,
 };
 

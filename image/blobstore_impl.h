@@ -115,6 +115,9 @@ struct bs_endpoint {
 	char *repo;                     /* registry: the repository there */
 	bool plain_http;
 	struct registry_auth *auth;
+	char *blobs;                    /* URL of the blobs, to which the digest is
+	                                   appended: "<base>/v2/<repo>/blobs/" (the
+	                                   whole digest), or "<base>/" (its hex) */
 };
 
 struct bs_endpoint *bs_endpoint_new(const char *base, const char *host, const char *repo,
@@ -154,9 +157,15 @@ int bs_request(struct bs_call *c, struct bs_endpoint *ep, struct anole_http_requ
  * quiet_404), 416 -ERANGE, 401/403 -EACCES, others -EIO. */
 int bs_status_error(struct bs_call *c, const struct anole_http_request *q,
 		    const struct anole_http_response *r, const char *what, bool quiet_404);
-/* Range read and size of the blob at url (Range GET; HEAD, else a one-byte GET). */
-int bs_net_read(struct bs_call *c, struct bs_endpoint *ep, const char *url,
-		const char *digest, uint64_t off, void *buf, size_t len);
-int bs_net_size(struct bs_call *c, struct bs_endpoint *ep, const char *url,
-		const char *digest, uint64_t *size, enum registry_access acc, bool quiet_404);
+/* The URL of a blob at an endpoint. */
+char *bs_blob_url(const struct bs_endpoint *ep, const char *digest);
+/* Range read and size of a blob at an endpoint (Range GET; HEAD, else a
+ * one-byte GET). */
+int bs_net_read(struct bs_call *c, struct bs_endpoint *ep, const char *digest, uint64_t off,
+		void *buf, size_t len);
+int bs_net_size(struct bs_call *c, struct bs_endpoint *ep, const char *digest, uint64_t *size,
+		enum registry_access acc, bool quiet_404);
+/* The read and size operations of both network backends (c->src's endpoint). */
+int bs_source_read(struct bs_call *c, const char *digest, uint64_t off, void *buf, size_t len);
+int bs_source_size(struct bs_call *c, const char *digest, uint64_t *size);
 #endif

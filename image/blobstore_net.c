@@ -85,6 +85,11 @@ struct bs_endpoint *bs_endpoint_new(const char *base, const char *host, const ch
 	ep->repo = repo ? xstrdup(repo) : NULL;
 	ep->plain_http = plain_http;
 	ep->auth = registry_auth_new(host, repo, auth_file, plain_http);
+	ep->blobs = xmalloc(strlen(base) + (repo ? strlen(repo) : 0) + 16);
+	if (repo)
+		sprintf(ep->blobs, "%s/v2/%s/blobs/", base, repo);
+	else
+		sprintf(ep->blobs, "%s/", base);
 	return ep;
 }
 
@@ -93,6 +98,7 @@ void bs_endpoint_free(struct bs_endpoint *ep)
 	if (!ep)
 		return;
 	registry_auth_free(ep->auth);
+	free(ep->blobs);
 	free(ep->base);
 	free(ep->host);
 	free(ep->repo);
@@ -321,9 +327,18 @@ int bs_status_error(struct bs_call *c, const struct anole_http_request *q,
 
 /* ------------------------------------------------------------ blobs */
 
-int bs_net_read(struct bs_call *c, struct bs_endpoint *ep, const char *url,
-		const char *digest, uint64_t off, void *buf, size_t len)
+char *bs_blob_url(const struct bs_endpoint *ep, const char *digest)
 {
+	char *url = xmalloc(strlen(ep->blobs) + 80);
+
+	sprintf(url, "%s%s", ep->blobs, ep->repo ? digest : digest + 7);
+	return url;
+}
+
+int bs_net_read(struct bs_call *c, struct bs_endpoint *ep, const char *digest, uint64_t off,
+		void *buf, size_t len)
+{
+	char *url = bs_blob_url(ep, digest);
 	struct anole_http_request q = { .method = "GET", .url = url, .follow_redirects = true,
 					.range_buf = buf, .range_off = off, .range_len = len };
 	struct anole_http_response r;
@@ -336,6 +351,7 @@ int bs_net_read(struct bs_call *c, struct bs_endpoint *ep, const char *url,
 	if (!ret)
 		bs_count(&c->bs->n_bytes, len);
 	anole_http_response_release(&r);
+	free(url);
 	return ret;
 }
 
@@ -355,9 +371,10 @@ static int range_total(const struct anole_http_response *r, uint64_t *size)
 	return ret;
 }
 
-int bs_net_size(struct bs_call *c, struct bs_endpoint *ep, const char *url,
-		const char *digest, uint64_t *size, enum registry_access acc, bool quiet_404)
+int bs_net_size(struct bs_call *c, struct bs_endpoint *ep, const char *digest, uint64_t *size,
+		enum registry_access acc, bool quiet_404)
 {
+	char *url = bs_blob_url(ep, digest);
 	struct anole_http_request q = { .method = "HEAD", .url = url, .follow_redirects = true };
 	struct anole_http_response r;
 	struct bs_attempt a = { 0 };
@@ -406,5 +423,16 @@ int bs_net_size(struct bs_call *c, struct bs_endpoint *ep, const char *url,
 	}
 out:
 	anole_http_response_release(&r);
+	free(url);
 	return ret;
+}
+
+int bs_source_read(struct bs_call *c, const char *digest, uint64_t off, void *buf, size_t len)
+{
+	return bs_net_read(c, c->src->endpoint, digest, off, buf, len);
+}
+
+int bs_source_size(struct bs_call *c, const char *digest, uint64_t *size)
+{
+	return bs_net_size(c, c->src->endpoint, digest, size, REGISTRY_PULL, false);
 }

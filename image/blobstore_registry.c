@@ -109,35 +109,6 @@ static struct bs_endpoint *registry_endpoint(const struct anole_blobstore *bs,
 
 /* ------------------------------------------------------------ blobs */
 
-static char *blob_url(const struct bs_endpoint *ep, const char *digest)
-{
-	char *url = xmalloc(strlen(ep->base) + strlen(ep->repo) + 96);
-
-	sprintf(url, "%s/v2/%s/blobs/%s", ep->base, ep->repo, digest);
-	return url;
-}
-
-static int registry_read(struct bs_call *c, const char *digest, uint64_t off, void *buf,
-			 size_t len)
-{
-	struct bs_endpoint *ep = c->src->endpoint;
-	char *url = blob_url(ep, digest);
-	int ret = bs_net_read(c, ep, url, digest, off, buf, len);
-
-	free(url);
-	return ret;
-}
-
-static int registry_size(struct bs_call *c, const char *digest, uint64_t *size)
-{
-	struct bs_endpoint *ep = c->src->endpoint;
-	char *url = blob_url(ep, digest);
-	int ret = bs_net_size(c, ep, url, digest, size, REGISTRY_PULL, false);
-
-	free(url);
-	return ret;
-}
-
 /* Monolithic upload: POST an upload session, PUT the bytes to its Location. */
 static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, uint64_t size,
 			const char *path)
@@ -154,12 +125,10 @@ static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, 
 	};
 	struct anole_http_response r;
 	struct bs_attempt a = { 0 };
-	char *url = blob_url(ep, digest);
 	uint64_t have;
 	int ret;
 
-	ret = bs_net_size(&c, ep, url, digest, &have, REGISTRY_PUSH, true);
-	free(url);
+	ret = bs_net_size(&c, ep, digest, &have, REGISTRY_PUSH, true);
 	if (!ret) {
 		anole_info("%s: %s already has %s", path, bs->spec, digest);
 		return 1;
@@ -338,8 +307,8 @@ static void registry_close(struct anole_blobstore *bs)
 
 static const struct blobstore_ops registry_ops = {
 	.kind = "registry",
-	.read = registry_read,
-	.size = registry_size,
+	.read = bs_source_read,
+	.size = bs_source_size,
 	.get_manifest = registry_get_manifest,
 	.put = registry_put,
 	.put_manifest = registry_put_manifest,
