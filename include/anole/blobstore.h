@@ -11,7 +11,9 @@
  *                           anonymous or Bearer-token auth, redirects followed.
  *                           Plain HTTP for localhost and 127.0.0.0/8 (as docker
  *                           does), HTTPS with verification otherwise, unless the
- *                           host is listed as insecure.
+ *                           host is listed as insecure. Reads try the mirrors
+ *                           that registries.conf gives for it first (see
+ *                           registries_conf below); writes go to it as named.
  *
  *   dir:/path/to/dir         the same as a plain path
  *
@@ -89,7 +91,8 @@ void anole_blobstore_close(struct anole_blobstore *bs);
 /* Read exactly len bytes at off of blob `digest`. Retries transient
  * failures (connection errors, timeouts, stalls, 5xx, 429, short or
  * over-long bodies) with backoff, then fails with -EIO; 404 gives -ENOENT at
- * once. Never returns partial data as success. len 0 returns 0 at once.
+ * once, and so do TLS failures (their own errno). A mirror is tried once
+ * and passed over on any failure. Never returns partial data as success. len 0 returns 0 at once.
  * Bytes are not checked against the digest here (a range cannot be): the
  * caller verifies chunks, or the whole blob. */
 int anole_blobstore_read(struct anole_blobstore *bs, const char *digest,
