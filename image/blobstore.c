@@ -146,8 +146,8 @@ static void mirror_failed(struct bs_source *src, int err, const char *why)
 /*
  * Run op over the sources that serve `use`, in order, until one succeeds.
  * A mirror's failure is logged in one line and puts it in back-off (a
- * mirror without the thing asked for is only passed over); the origin's
- * failure is the result.
+ * mirror without the thing asked for, or not serving ranges of it yet, is
+ * only passed over); the origin's failure is the result.
  */
 static int over_sources(struct anole_blobstore *bs, enum bs_use use,
 			int (*op)(struct bs_call *c, void *arg), void *arg)
@@ -172,7 +172,7 @@ static int over_sources(struct anole_blobstore *bs, enum bs_use use,
 				atomic_store(&src->failures, 0);
 			return ret;
 		}
-		if (ret == -ENOENT)
+		if (ret == -ENOENT || ret == -EAGAIN)   /* not there, or not yet */
 			anole_info("%s: %s; trying the next source", src->name, c.why[0] ? c.why :
 				   "not found there");
 		else

@@ -63,6 +63,15 @@ struct blobstore_ops {
 	void (*close)(struct anole_blobstore *bs);
 };
 
+/*
+ * A pull-through cache answers a range of a blob it has not fetched yet with
+ * the whole blob from its first byte (200). From a mirror that is accepted
+ * for ranges in the first MIRROR_MAX_SKIP bytes; further in, the read moves
+ * on to the next source (-EAGAIN, no back-off): the cache is busy getting
+ * the blob and serves ranges once it has it.
+ */
+#define MIRROR_MAX_SKIP (8u << 20)
+
 /* What a read is for: mirrors may serve only manifests by digest, or by tag. */
 enum bs_use { BS_USE_BLOB, BS_USE_TAG, BS_USE_DIGEST };
 

@@ -142,6 +142,7 @@ bool blobstore_retryable(enum anole_http_failure failure, long status)
 	case ANOLE_HTTP_FAIL_TLS_PLAIN_PEER:
 	case ANOLE_HTTP_FAIL_TLS_VERIFY:
 	case ANOLE_HTTP_FAIL_RANGE:
+	case ANOLE_HTTP_FAIL_RANGE_IGNORED:  /* not ready there: the caller moves on */
 	case ANOLE_HTTP_FAIL_TOO_BIG:
 	case ANOLE_HTTP_FAIL_REQUEST:
 	case ANOLE_HTTP_FAIL_NOMEM:
@@ -340,7 +341,8 @@ int bs_net_read(struct bs_call *c, struct bs_endpoint *ep, const char *digest, u
 {
 	char *url = bs_blob_url(ep, digest);
 	struct anole_http_request q = { .method = "GET", .url = url, .follow_redirects = true,
-					.range_buf = buf, .range_off = off, .range_len = len };
+					.range_buf = buf, .range_off = off, .range_len = len,
+					.max_skip = c->src && c->src->mirror ? MIRROR_MAX_SKIP : 0 };
 	struct anole_http_response r;
 	int ret;
 

@@ -415,6 +415,10 @@ static size_t check_range_headers(struct xfer *x)
 			return write_fail(x, -ERANGE, ANOLE_HTTP_FAIL_RANGE,
 					  "bytes %" PRIu64 "-%" PRIu64 " are beyond the end (%" PRId64
 					  " bytes)", q->range_off, want_end, r->content_length);
+		if (q->max_skip && q->range_off > q->max_skip)
+			return write_fail(x, -EAGAIN, ANOLE_HTTP_FAIL_RANGE_IGNORED,
+					  "HTTP 200 (the whole body) for bytes %" PRIu64 "-%" PRIu64
+					  ": the server ignores Range here", q->range_off, want_end);
 		x->skip = q->range_off;
 		return 0;
 	}

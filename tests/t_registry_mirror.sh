@@ -6,7 +6,8 @@
 # - convert reads its source through the mirror; `image mount
 #   docker://ORIGIN/...` by the origin's reference gets its manifest, its
 #   metadata layer and its lazy chunks through the mirror (the mirror's
-#   access log and storage show them); pull too;
+#   access log and storage show them); pull too; a range far into a blob
+#   the mirror is still fetching comes from the origin meanwhile;
 # - with the mirror stopped, a fresh mount falls back to the origin;
 # - a mirror that flips bytes in every blob (tests/flip_proxy.py) is found
 #   out by the digests, skipped, and the mount reads correct data;
@@ -160,6 +161,20 @@ log "pull through the mirror"
 	--registries-conf "$WORK/mirror.conf" || fail "pull through the mirror"
 [ -s "$WORK/pulled/blobs/sha256/${BLOB#sha256:}" ] || fail "the pull did not bring $BLOB"
 assert_ge "$(mirror_saw 'GET /v2/anole/app/manifests/v1')" 2 "manifest requests at the mirror after pull"
+
+log "a range far into a blob the mirror has not fetched yet: from the origin, then from the mirror"
+# (a pull-through cache sends the whole blob from its first byte until it holds it)
+BIG=$(make_blob "$WORK/big" 12000000)
+"$ANOLE" blob push "docker://$ORIGIN/anole/big" "$WORK/big" >/dev/null || fail "push a big blob"
+expect_range "$WORK/big" 10485760 4096 "docker://$ORIGIN/anole/big" "$BIG" \
+	--registries-conf "$WORK/mirror.conf" -v 2>"$WORK/big.err"
+assert_grep "ignores Range here; trying the next source" "$WORK/big.err"
+assert_no_grep "skipping it" "$WORK/big.err"
+stored_in mirror "$BIG" || fail "the mirror did not fetch $BIG"
+expect_range "$WORK/big" 10485760 4096 "docker://$ORIGIN/anole/big" "$BIG" \
+	--registries-conf "$WORK/mirror.conf" -v 2>"$WORK/big2.err"
+assert_grep "^blob store: 1 requests" "$WORK/big2.err"
+assert_no_grep "trying the next source" "$WORK/big2.err"
 
 log "the mirror stopped: a fresh mount falls back to the origin"
 kill "$MIRROR_PID"

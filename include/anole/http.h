@@ -67,6 +67,10 @@ struct anole_http_request {
 	void *range_buf;
 	uint64_t range_off;
 	size_t range_len;
+	/* When set, a 200 is refused (ANOLE_HTTP_FAIL_RANGE_IGNORED, -EAGAIN)
+	 * if more than this many bytes precede the range: a cache that has not
+	 * got the blob yet sends all of it from the first byte. */
+	uint64_t max_skip;
 
 	/* Otherwise the body of a 2xx response goes to body_out when set (at
 	 * most body_max bytes, default 1 MiB; more fails the request), else
@@ -94,6 +98,7 @@ enum anole_http_failure {
 	ANOLE_HTTP_FAIL_TLS_VERIFY,    /* the certificate did not verify, or the CA
 	                                  file is unusable */
 	ANOLE_HTTP_FAIL_RANGE,         /* the range ends beyond the end of the body */
+	ANOLE_HTTP_FAIL_RANGE_IGNORED, /* a whole body (200) where max_skip forbids it */
 	ANOLE_HTTP_FAIL_TOO_BIG,       /* a body over body_max */
 	ANOLE_HTTP_FAIL_REQUEST,       /* a bad URL, method or redirect, or the request
 	                                  body could not be read */
