@@ -52,6 +52,9 @@ int store_cli_opt(struct store_cli *c, const char *cmd, int opt, const char *arg
 	case STORE_OPT_CA_FILE:
 		c->o.ca_file = arg;
 		return 0;
+	case STORE_OPT_REGISTRIES_CONF:
+		c->o.registries_conf = arg;
+		return 0;
 	default:
 		/* called for every option the command did not take itself */
 		return usage(cmd, "unknown option");

@@ -13,7 +13,7 @@
 
 /* above every command's own option codes */
 enum { STORE_OPT_RETRIES = 0x1000, STORE_OPT_TIMEOUT, STORE_OPT_BACKOFF, STORE_OPT_INSECURE,
-       STORE_OPT_AUTH_FILE, STORE_OPT_CA_FILE };
+       STORE_OPT_AUTH_FILE, STORE_OPT_CA_FILE, STORE_OPT_REGISTRIES_CONF };
 
 #define STORE_LONGOPTS \
 	{ "retries", required_argument, NULL, STORE_OPT_RETRIES }, \
@@ -21,7 +21,8 @@ enum { STORE_OPT_RETRIES = 0x1000, STORE_OPT_TIMEOUT, STORE_OPT_BACKOFF, STORE_O
 	{ "backoff", required_argument, NULL, STORE_OPT_BACKOFF }, \
 	{ "insecure-registry", required_argument, NULL, STORE_OPT_INSECURE }, \
 	{ "auth-file", required_argument, NULL, STORE_OPT_AUTH_FILE }, \
-	{ "ca-file", required_argument, NULL, STORE_OPT_CA_FILE }
+	{ "ca-file", required_argument, NULL, STORE_OPT_CA_FILE }, \
+	{ "registries-conf", required_argument, NULL, STORE_OPT_REGISTRIES_CONF }
 
 #define STORE_HELP \
 "      --retries N        extra attempts after a transient failure (default 4)\n" \
@@ -37,7 +38,12 @@ enum { STORE_OPT_RETRIES = 0x1000, STORE_OPT_TIMEOUT, STORE_OPT_BACKOFF, STORE_O
 "                         (default: $REGISTRY_AUTH_FILE, $DOCKER_CONFIG/config.json,\n" \
 "                         ~/.docker/config.json)\n" \
 "      --ca-file FILE     verify https servers against these PEM CA certificates\n" \
-"                         (default: $SSL_CERT_FILE, else the system's)\n"
+"                         (default: $SSL_CERT_FILE, else the system's)\n" \
+"      --registries-conf FILE\n" \
+"                         registry mirrors, locations, insecure and blocked\n" \
+"                         registries, containers-registries.conf(5) format\n" \
+"                         (default: $CONTAINERS_REGISTRIES_CONF, else\n" \
+"                         /etc/containers/registries.conf and its .d drop-ins)\n"
 
 struct store_cli {
 	struct anole_blobstore_opts o;

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # Fuzz the EROFS image reader for SECONDS seconds, then the tar-layer
 # path of the builder (a third of that), the chunk table of --blob-dir
-# images and OCI image layouts (a sixth each).
+# images and OCI image layouts (a sixth each), and registries.conf with its
+# TOML reader (a twelfth).
 #
 #   fuzz/run.sh BUILD_DIR SECONDS
 #
@@ -209,5 +210,58 @@ seed("platforms", 2, {"schemaVersion": 2, "manifests": [
     dict(mdesc, platform={"os": "linux", "architecture": "amd64"})]})
 PY
 	run_fuzzer "OCI layout" "$oci_fuzzer" "$ocorpus" "$(share 6)" 16384 5
+fi
+# registries.conf (TOML), seeded with the forms of containers-registries.conf(5):
+# version 2 tables with mirrors and rewrites, wildcards, version 1 lists,
+# aliases, inline tables and every kind of string, a twelfth of the time.
+conf_fuzzer=$build/fuzz_registries_conf
+if [ -x "$conf_fuzzer" ]; then
+	ccorpus=$work/conf-corpus
+	mkdir -p "$ccorpus"
+	cat >"$ccorpus/v2.conf" <<'EOF'
+unqualified-search-registries = ["example.com"]
+short-name-mode = "permissive"
+
+[[registry]]
+prefix = "example.com/foo"
+insecure = false
+blocked = false
+location = "internal-registry-for-example.com/bar"
+
+[[registry.mirror]]
+location = "example-mirror-0.local/mirror-for-foo"
+
+[[registry.mirror]]
+location = "example-mirror-1.local/mirrors/foo"
+insecure = true
+pull-from-mirror = "digest-only"
+
+[[registry]]
+location = "127.0.0.1:5000"
+mirror-by-digest-only = true
+mirror = [ { location = "127.0.0.1:5001" }, { location = 'localhost:5002/x' } ]
+
+[[registry]]
+prefix = "*.example.com"
+blocked = true
+EOF
+	cat >"$ccorpus/v1.conf" <<'EOF'
+[registries.search]
+registries = ['registry1.com', 'registry2.com']
+[registries.insecure]
+registries = ['registry3.com']
+[registries.block]
+registries = ["registry.untrusted.com", "registry.unsafe.com"]
+EOF
+	cat >"$ccorpus/strings.conf" <<'EOF'
+[aliases]
+  "alpine" = "docker.io/library/alpine"
+  'lit' = """multi
+line \u00e9 \U0001F600 \
+  joined"""
+  x.y = '''raw 'quoted' text'''
+n = [0x1f, 0o7, 0b1, -5, +3, 1_000]
+EOF
+	run_fuzzer "registries.conf" "$conf_fuzzer" "$ccorpus" "$(share 12)" 8192 5
 fi
 echo "fuzz: ok"

@@ -253,7 +253,7 @@ struct xfer {
 	bool checked;           /* headers of this response validated */
 	bool done;              /* range complete: transfer stopped on purpose */
 	int werr;               /* why the write callback stopped the transfer */
-	bool werr_transient;
+	enum anole_http_failure werr_failure;
 	char werr_msg[160];
 	/* request body source */
 	uint64_t body_pos;
@@ -265,6 +265,7 @@ static void xfer_reset_response(struct xfer *x)
 	struct anole_http_response *r = x->resp;
 
 	r->status = 0;
+	r->failure = ANOLE_HTTP_OK;
 	r->reason[0] = '\0';
 	strbuf_reset(&r->headers);
 	strbuf_reset(&r->errbody);
@@ -337,15 +338,16 @@ static size_t header_cb(char *data, size_t size, size_t nmemb, void *opaque)
 	return len;
 }
 
-static size_t write_fail(struct xfer *x, int err, bool transient, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static size_t write_fail(struct xfer *x, int err, enum anole_http_failure failure,
+			 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-static size_t write_fail(struct xfer *x, int err, bool transient, const char *fmt, ...)
+static size_t write_fail(struct xfer *x, int err, enum anole_http_failure failure,
+			 const char *fmt, ...)
 {
 	va_list ap;
 
 	x->werr = err;
-	x->werr_transient = transient;
+	x->werr_failure = failure;
 	va_start(ap, fmt);
 	vsnprintf(x->werr_msg, sizeof(x->werr_msg), fmt, ap);
 	va_end(ap);
@@ -410,30 +412,34 @@ static size_t check_range_headers(struct xfer *x)
 	if (r->status == 200) {
 		if (r->content_length >= 0 &&
 		    (uint64_t)r->content_length < q->range_off + q->range_len)
-			return write_fail(x, -ERANGE, false,
+			return write_fail(x, -ERANGE, ANOLE_HTTP_FAIL_RANGE,
 					  "bytes %" PRIu64 "-%" PRIu64 " are beyond the end (%" PRId64
 					  " bytes)", q->range_off, want_end, r->content_length);
+		if (q->max_skip && q->range_off > q->max_skip)
+			return write_fail(x, -EAGAIN, ANOLE_HTTP_FAIL_RANGE_IGNORED,
+					  "HTTP 200 (the whole body) for bytes %" PRIu64 "-%" PRIu64
+					  ": the server ignores Range here", q->range_off, want_end);
 		x->skip = q->range_off;
 		return 0;
 	}
 	if (r->status != 206)
-		return write_fail(x, -EPROTO, true, "unexpected HTTP %ld to a range request",
+		return write_fail(x, -EPROTO, ANOLE_HTTP_FAIL_PROTOCOL, "unexpected HTTP %ld to a range request",
 				  r->status);
 	v = find_header(&r->headers, "Content-Range", 0, &vlen);
 	if (!v)
-		return write_fail(x, -EPROTO, true, "206 response without Content-Range");
+		return write_fail(x, -EPROTO, ANOLE_HTTP_FAIL_PROTOCOL, "206 response without Content-Range");
 	if (parse_content_range(v, vlen, &a, &b, &total) || a > b)
-		return write_fail(x, -EPROTO, true, "malformed Content-Range '%.*s'", (int)vlen, v);
+		return write_fail(x, -EPROTO, ANOLE_HTTP_FAIL_PROTOCOL, "malformed Content-Range '%.*s'", (int)vlen, v);
 	if (a == q->range_off && b < want_end && total >= 0 && (uint64_t)total == b + 1)
-		return write_fail(x, -ERANGE, false,
+		return write_fail(x, -ERANGE, ANOLE_HTTP_FAIL_RANGE,
 				  "bytes %" PRIu64 "-%" PRIu64 " are beyond the end (%" PRId64
 				  " bytes)", q->range_off, want_end, total);
 	if (a != q->range_off || b != want_end)
-		return write_fail(x, -EPROTO, true,
+		return write_fail(x, -EPROTO, ANOLE_HTTP_FAIL_PROTOCOL,
 				  "asked for bytes %" PRIu64 "-%" PRIu64 ", got Content-Range '%.*s'",
 				  q->range_off, want_end, (int)vlen, v);
 	if (r->content_length >= 0 && (uint64_t)r->content_length != q->range_len)
-		return write_fail(x, -EPROTO, true, "Content-Length %" PRId64 " for a %zu byte range",
+		return write_fail(x, -EPROTO, ANOLE_HTTP_FAIL_PROTOCOL, "Content-Length %" PRId64 " for a %zu byte range",
 				  r->content_length, q->range_len);
 	return 0;
 }
@@ -466,7 +472,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *opaque)
 		}
 		n = q->range_len - x->filled;
 		if (len > n && r->status == 206)
-			return write_fail(x, -EPROTO, true, "response body longer than the %zu "
+			return write_fail(x, -EPROTO, ANOLE_HTTP_FAIL_PROTOCOL, "response body longer than the %zu "
 					  "bytes asked for", q->range_len);
 		if (len < n)
 			n = len;
@@ -483,7 +489,7 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *opaque)
 		size_t max = q->body_max ? q->body_max : DEFAULT_BODY_MAX;
 
 		if (q->body_out->len + len > max)
-			return write_fail(x, -EFBIG, false, "response body over %zu bytes", max);
+			return write_fail(x, -EFBIG, ANOLE_HTTP_FAIL_TOO_BIG, "response body over %zu bytes", max);
 		strbuf_add(q->body_out, data, len);
 	}
 	return len;
@@ -561,19 +567,40 @@ static int set_method(CURL *c, const char *method, const struct anole_http_reque
 	return 0;
 }
 
+/*
+ * A server that speaks plain HTTP answers a ClientHello with an HTTP
+ * response, which the TLS library reads as a record of an unknown version.
+ * The words are OpenSSL's (1.1 and 3.x) and GnuTLS's.
+ */
+static bool plain_http_peer(const char *what)
+{
+	static const char *const signs[] = {
+		"wrong version number", "unknown protocol", "packet length too long",
+		"http request", "An unexpected TLS packet was received",
+	};
+
+	for (size_t i = 0; i < sizeof(signs) / sizeof(signs[0]); i++)
+		if (strcasestr(what, signs[i]))
+			return true;
+	return false;
+}
+
 static int map_curl_error(CURLcode cc, struct anole_http_response *r, const char *errbuf)
 {
 	const char *what = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+	int ret;
 
 	snprintf(r->error, sizeof(r->error), "%s (curl error %d)", what, (int)cc);
-	r->transient = true;
 	switch (cc) {
 	case CURLE_OPERATION_TIMEDOUT:
+		r->failure = ANOLE_HTTP_FAIL_TIMEOUT;
 		return -ETIMEDOUT;
 	case CURLE_COULDNT_CONNECT:
+		r->failure = ANOLE_HTTP_FAIL_CONNECT;
 		return -ECONNREFUSED;
 	case CURLE_COULDNT_RESOLVE_HOST:
 	case CURLE_COULDNT_RESOLVE_PROXY:
+		r->failure = ANOLE_HTTP_FAIL_RESOLVE;
 		return -EHOSTUNREACH;
 	case CURLE_PARTIAL_FILE:
 	case CURLE_RECV_ERROR:
@@ -581,25 +608,40 @@ static int map_curl_error(CURLcode cc, struct anole_http_response *r, const char
 	case CURLE_GOT_NOTHING:
 	case CURLE_HTTP2:
 	case CURLE_HTTP2_STREAM:
-	case CURLE_SSL_CONNECT_ERROR:
+		r->failure = ANOLE_HTTP_FAIL_TRANSFER;
 		return -ECONNRESET;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+		r->failure = plain_http_peer(what) ? ANOLE_HTTP_FAIL_TLS_PLAIN_PEER :
+			     ANOLE_HTTP_FAIL_TLS_HANDSHAKE;
+		return -EPROTO;
 	case CURLE_WEIRD_SERVER_REPLY:
 	case CURLE_BAD_CONTENT_ENCODING:
+		r->failure = ANOLE_HTTP_FAIL_PROTOCOL;
 		return -EPROTO;
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:
 	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_CIPHER:
-		r->transient = false;
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+		r->failure = ANOLE_HTTP_FAIL_TLS_VERIFY;
 		return -EACCES;
 	case CURLE_OUT_OF_MEMORY:
+		r->failure = ANOLE_HTTP_FAIL_NOMEM;
 		return -ENOMEM;
 	case CURLE_URL_MALFORMAT:
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		r->transient = false;
+		r->failure = ANOLE_HTTP_FAIL_REQUEST;
 		return -EINVAL;
 	default:
-		return -EIO;
+		ret = -EIO;
+		r->failure = ANOLE_HTTP_FAIL_OTHER;
+		return ret;
 	}
 }
 
@@ -651,7 +693,7 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 	ret = set_method(c, method, q, send_body);
 	if (ret) {
 		snprintf(r->error, sizeof(r->error), "bad HTTP method '%s'", method);
-		r->transient = false;
+		r->failure = ANOLE_HTTP_FAIL_REQUEST;
 		return ret;
 	}
 
@@ -689,29 +731,29 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 		cc = CURLE_OK;          /* stopped on purpose: the rest was not wanted */
 	if (cc == CURLE_WRITE_ERROR && x->werr) {
 		ret = x->werr;
-		r->transient = x->werr_transient;
+		r->failure = x->werr_failure;
 		snprintf(r->error, sizeof(r->error), "%s", x->werr_msg);
 	} else if (cc == CURLE_ABORTED_BY_CALLBACK || (cc == CURLE_READ_ERROR && x->rerr)) {
 		ret = x->rerr ? x->rerr : -EIO;
-		r->transient = false;
+		r->failure = ANOLE_HTTP_FAIL_REQUEST;
 		snprintf(r->error, sizeof(r->error), "cannot read the request body: %s",
 			 strerror(-ret));
 	} else if (cc != CURLE_OK) {
 		ret = map_curl_error(cc, r, errbuf);
 	} else if (!r->status) {
 		ret = -EPROTO;
-		r->transient = true;
+		r->failure = ANOLE_HTTP_FAIL_PROTOCOL;
 		snprintf(r->error, sizeof(r->error), "no HTTP status line in the response");
 	} else if (x->buf && r->status >= 200 && r->status <= 299) {
 		if (!x->checked && check_range_headers(x)) {
 			ret = x->werr;
-			r->transient = x->werr_transient;
+			r->failure = x->werr_failure;
 			snprintf(r->error, sizeof(r->error), "%s", x->werr_msg);
 		} else if (x->filled != q->range_len) {
 			bool short_full = r->status == 200 && r->content_length < 0;
 
 			ret = short_full ? -ERANGE : -ECONNRESET;
-			r->transient = !short_full;
+			r->failure = short_full ? ANOLE_HTTP_FAIL_RANGE : ANOLE_HTTP_FAIL_TRANSFER;
 			snprintf(r->error, sizeof(r->error), "short body: %zu of %zu bytes",
 				 x->filled, q->range_len);
 		}
@@ -724,6 +766,7 @@ nomem:
 	curl_slist_free_all(hdrs);
 	strbuf_release(&auth);
 	snprintf(r->error, sizeof(r->error), "out of memory");
+	r->failure = ANOLE_HTTP_FAIL_NOMEM;
 	return -ENOMEM;
 }
 
@@ -750,7 +793,7 @@ int anole_http_request(struct anole_http *h, const struct anole_http_request *re
 	CURL *c;
 	int ret;
 
-	resp->transient = false;
+	resp->failure = ANOLE_HTTP_FAIL_REQUEST;       /* until a request is made */
 	resp->error[0] = '\0';
 	free(resp->url);
 	resp->url = NULL;
@@ -769,6 +812,7 @@ int anole_http_request(struct anole_http *h, const struct anole_http_request *re
 	c = handle_get(h);
 	if (!c) {
 		snprintf(resp->error, sizeof(resp->error), "curl_easy_init failed");
+		resp->failure = ANOLE_HTTP_FAIL_NOMEM;
 		return -ENOMEM;
 	}
 	url = xstrdup(req->url);
@@ -812,6 +856,8 @@ int anole_http_request(struct anole_http *h, const struct anole_http_request *re
 		free(url);
 		url = xstrdup(next);
 	}
+	if (ret && resp->failure == ANOLE_HTTP_OK)
+		resp->failure = ANOLE_HTTP_FAIL_REQUEST;   /* a redirect refused */
 	resp->url = url;
 	handle_put(h, c);
 	return ret;

@@ -5,7 +5,8 @@
 # lengths (first and last byte, 0-length reads, whole blob), reads past the
 # end refused, one connection reused for many range requests, a server that
 # ignores Range (200) and a redirect still give the right bytes, 404 is not
-# retried, and the store is read-only.
+# retried, and the store is read-only; https to a plain-HTTP server (or
+# registry) fails at once with a message naming the fix.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/blobstore_lib.sh"
 need_anole
@@ -97,6 +98,38 @@ log "http stores are read-only"
 rc_err 1 "$A" blob push "$S" "$WORK/one"
 assert_grep "read-only" "$err"
 
+log "https to a plain-HTTP server: one attempt, and the message names the fix"
+rc_err 1 "$A" blob size "https://127.0.0.1:$FS_PORT/blobs" "$d" -v --backoff 3000
+assert_grep "127.0.0.1:$FS_PORT speaks plain HTTP, not TLS: .*http:// URL" "$err"
+assert_no_grep "retrying" "$err"
+assert_grep " 0 retries" "$err"
+# A registry at a non-loopback address is spoken to over https unless named
+# with --insecure-registry: in a network namespace of its own, with
+# 192.0.2.1 (TEST-NET-1) on its loopback device and a plain-HTTP server there.
+if unshare -n true 2>/dev/null; then
+	log "docker:// to a plain-HTTP registry: one attempt, --insecure-registry named"
+	# shellcheck disable=SC2016
+	unshare -n bash -c 'ip link set lo up && ip addr add 192.0.2.1/32 dev lo || exit 3
+		"$1" -m http.server 5000 --bind 192.0.2.1 >/dev/null 2>&1 &
+		srv=$!
+		for _ in $(seq 100); do curl -s -o /dev/null http://192.0.2.1:5000/ && break; sleep 0.05; done
+		"$2" blob size docker://192.0.2.1:5000/team/app "$3" -v --backoff 3000 2>"$4"
+		echo "$?" >"$4.rc"
+		"$2" blob size docker://192.0.2.1:5000/team/app "$3" --insecure-registry 192.0.2.1:5000 \
+			2>"$4.insecure"
+		kill "$srv"' _ "$PY" "$A" "$d" "$WORK/plain-registry.err" || fail "network namespace set-up"
+	assert_eq "$(cat "$WORK/plain-registry.err.rc")" 1 "exit status against a plain-HTTP registry"
+	assert_grep "speaks plain HTTP, not TLS: .*--insecure-registry 192.0.2.1:5000" \
+		"$WORK/plain-registry.err"
+	assert_no_grep "retrying" "$WORK/plain-registry.err"
+	assert_grep " 0 retries" "$WORK/plain-registry.err"
+	# named insecure, it is asked over plain HTTP (and has no such blob)
+	assert_grep "not found: HEAD http://192.0.2.1:5000/v2/team/app/blobs/" \
+		"$WORK/plain-registry.err.insecure"
+else
+	log "no network namespaces: the registry case is not tested"
+fi
+
 if command -v openssl >/dev/null 2>&1; then
 	log "https: verified against the system CAs, --ca-file or \$SSL_CERT_FILE"
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
@@ -104,9 +137,11 @@ if command -v openssl >/dev/null 2>&1; then
 		fail "openssl req failed"
 	start_fault_server "$WORK/srv" --tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem"
 	T=https://127.0.0.1:$FS_PORT/blobs
-	rc_err 1 "$A" blob size "$T" "$d"
+	rc_err 1 "$A" blob size "$T" "$d" -v
 	assert_grep "certificate" "$err"
+	assert_grep "with --ca-file FILE" "$err"
 	assert_no_grep "gave up" "$err"
+	assert_grep " 0 retries" "$err"
 	assert_eq "$(SSL_CERT_FILE=$WORK/cert.pem "$A" blob size "$T" "$d")" $size "size over https"
 	reset_stats
 	"$A" blob cat "$T" "$d" --ca-file "$WORK/cert.pem" --chunk-size 256K -o "$WORK/out" ||

@@ -3,8 +3,9 @@
  * Unit tests of the core library: strbuf (incl. JSON string escaping),
  * digests (SHA-256 and SM3 known answers, streaming), crc32c and the EROFS
  * superblock checksum, atomic outputs (temp file + rename, abort leaves
- * nothing), anole_parallel_for (every item exactly once), the hash map and
- * the full-read/write helpers.  TAP-like output; exit status 1 on failure.
+ * nothing), anole_parallel_for (every item exactly once), the hash map,
+ * the full-read/write helpers and the TOML reader (values, the rules on
+ * defining tables, errors naming their line).  TAP-like output; exit status 1 on failure.
  */
 #include "anole/blobmeta.h"
 #include "anole/compress.h"
@@ -14,6 +15,7 @@
 #include "anole/fileio.h"
 #include "anole/hashmap.h"
 #include "anole/strbuf.h"
+#include "anole/toml.h"
 #include "anole/workqueue.h"
 
 #include <dirent.h>
@@ -592,6 +594,139 @@ static void test_blobmeta_splits(void)
 	      ret);
 }
 
+/* ------------------------------------------------------------------ toml */
+/* A value as compact JSON-like text: {k:v}, [..], "s", 1, true. */
+static void toml_dump(const struct toml_value *v, struct strbuf *out)
+{
+	switch (v->type) {
+	case TOML_STRING:
+		strbuf_addch(out, '"');
+		strbuf_addstr(out, v->u.string);
+		strbuf_addch(out, '"');
+		break;
+	case TOML_INTEGER:
+		strbuf_addf(out, "%lld", (long long)v->u.integer);
+		break;
+	case TOML_BOOL:
+		strbuf_addstr(out, v->u.boolean ? "true" : "false");
+		break;
+	case TOML_ARRAY:
+		strbuf_addch(out, '[');
+		for (size_t i = 0; i < v->u.array.n; i++) {
+			if (i)
+				strbuf_addch(out, ',');
+			toml_dump(v->u.array.items[i], out);
+		}
+		strbuf_addch(out, ']');
+		break;
+	case TOML_TABLE:
+		strbuf_addch(out, '{');
+		for (size_t i = 0; i < v->u.table.n; i++) {
+			if (i)
+				strbuf_addch(out, ',');
+			strbuf_addf(out, "%s:", v->u.table.kv[i].key);
+			toml_dump(v->u.table.kv[i].value, out);
+		}
+		strbuf_addch(out, '}');
+		break;
+	}
+}
+
+static void test_toml(void)
+{
+	static const struct { const char *in, *want; } good[] = {
+		{ "", "{}" },
+		{ "# only a comment\n\n", "{}" },
+		{ "a = 1\nc = 0o17\nd = 0b101\ne = 1_000\nf = +7\ng = 0xff\n",
+		  "{a:1,c:15,d:5,e:1000,f:7,g:255}" },
+		{ "s = \"x\\ty\\u00e9\\U0001F600\"\nl = 'C:\\dir'\n",
+		  "{s:\"x\ty\xc3\xa9\xf0\x9f\x98\x80\",l:\"C:\\dir\"}" },
+		{ "m = \"\"\"\none\\\n   two\"\"\"\nn = '''\na\nb'''\n", "{m:\"onetwo\",n:\"a\nb\"}" },
+		{ "q = \"\"\"x\"\"\"\"\"\n", "{q:\"x\"\"\"}" },
+		{ "arr = [ 1, \"two\", [3], { k = true }, ] # c\n", "{arr:[1,\"two\",[3],{k:true}]}" },
+		{ "arr = [\n  \"a\", # first\n  \"b\"\n]\n", "{arr:[\"a\",\"b\"]}" },
+		{ "a.b.c = 1\na.b.d = 2\n\"q.k\" = 3\n", "{a:{b:{c:1,d:2}},q.k:3}" },
+		{ "[x.y]\nk = 1\n[x]\nj = 2\n", "{x:{y:{k:1},j:2}}" },
+		{ "[[registry]]\nlocation = \"a\"\n[[registry.mirror]]\nlocation = \"m1\"\n"
+		  "[[registry.mirror]]\nlocation = \"m2\"\n[[registry]]\nlocation = \"b\"\n",
+		  "{registry:[{location:\"a\",mirror:[{location:\"m1\"},{location:\"m2\"}]},"
+		  "{location:\"b\"}]}" },
+		{ "[aliases]\n  \"a/b\" = \"docker.io/library/x\"\r\n", "{aliases:{a/b:\"docker.io/library/x\"}}" },
+		{ "t = { a.b = 1, c = \"d\" }\n", "{t:{a:{b:1},c:\"d\"}}" },
+		{ "big = 9223372036854775807\nsmall = -9223372036854775808\n",
+		  "{big:9223372036854775807,small:-9223372036854775808}" },
+	};
+	static const struct { const char *in; const char *err; } bad[] = {
+		{ "a = 1\na = 2\n", "line 2: 'a' is defined twice (first on line 1)" },
+		{ "[t]\n[t]\n", "line 2: [t] is defined twice" },
+		{ "a.b = 1\n[a]\n", "line 2: [a] is defined twice" },
+		{ "[a]\nb = 1\n[a.b]\n", "line 3: [b] is defined twice" },
+		{ "arr = [1]\n[[arr]]\n", "line 2: [[arr]]: 'arr' is already a value" },
+		{ "t = {a = 1}\n[t.b]\n", "line 2: 't' is already an inline table" },
+		{ "x = 1.5\n", "line 1: '1.5' is not a value this reader takes" },
+		{ "d = 1979-05-27\n", "line 1: '1979-05-27' is not a value" },
+		{ "l = 127.0.0.1 # x\n", "line 1: '127.0.0.1' is not a value this reader takes: strings are quoted" },
+		{ "\n\nx = \"open\n", "line 3: a newline in a one-line string" },
+		{ "x = \"\\q\"\n", "line 1: unknown escape" },
+		{ "x = \"\\u0000\"\n", "line 1: '\\u0000' is not a character" },
+		{ "x = yes\n", "line 1: unexpected 'y' where a value was expected" },
+		{ "x = 1 y = 2\n", "line 1: unexpected 'y' after a value" },
+		{ "x = 99999999999999999999\n", "line 1: an integer out of the 64-bit range" },
+		{ "x = 012\n", "line 1: an integer with a leading zero" },
+		{ "x = -0x10\n", "line 1: a sign before a hex" },
+		{ "[a\n", "line 1: expected ']' to close the table header" },
+		{ "x = [1, 2\n", "line 2: an array that is not closed" },
+		{ "x = { a = 1,\n b = 2 }\n", "line 1: a key is missing" },
+		{ "x = 1\r\ny\r= 2\n", "line 2: expected '=' after the key" },
+		{ "x = \"\xff\"\n", "line 1: not valid UTF-8" },
+		{ "x = \"a\tb\x01\"\n", "line 1: control character 0x01 in a string" },
+		{ "x = '''never closed\n\n", "line 1: a string that is not closed" },
+		{ "[[a]]\n[a]\n", "line 2: [a] is defined twice" },
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct toml_value *v = toml_parse(good[i].in, strlen(good[i].in), err, sizeof(err));
+		struct strbuf out = STRBUF_INIT;
+
+		if (v)
+			toml_dump(v, &out);
+		CHECK(v && !strcmp(out.buf ? out.buf : "", good[i].want),
+		      "toml good %zu: %s (%s)", i, out.buf ? out.buf : "", v ? "" : err);
+		strbuf_release(&out);
+		toml_free(v);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct toml_value *v = toml_parse(bad[i].in, strlen(bad[i].in), err, sizeof(err));
+
+		CHECK(!v && !strncmp(err, bad[i].err, strlen(bad[i].err)),
+		      "toml bad %zu: '%s' (want '%s...')", i, err, bad[i].err);
+		toml_free(v);
+	}
+	{
+		/* lines of values, for the reader's own messages */
+		const char *doc = "a = 1\n\n[[r]]\nloc = \"x\"\n";
+		struct toml_value *v = toml_parse(doc, strlen(doc), err, sizeof(err));
+		const struct toml_value *r = toml_get(v, "r");
+
+		CHECK(r && r->type == TOML_ARRAY && r->u.array.n == 1 &&
+		      toml_get(r->u.array.items[0], "loc")->line == 4 &&
+		      r->u.array.items[0]->line == 3, "toml: values know their lines");
+		toml_free(v);
+	}
+	{
+		/* nesting is bounded */
+		char deep[200];
+		struct toml_value *v;
+
+		memset(deep, '[', sizeof(deep));
+		memcpy(deep, "x = ", 4);
+		v = toml_parse(deep, sizeof(deep), err, sizeof(err));
+		CHECK(!v && strstr(err, "nested more than"), "toml: deep nesting refused (%s)", err);
+		toml_free(v);
+	}
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -603,6 +738,7 @@ int main(void)
 	test_hashmap();
 	test_blobmeta_empty_table();
 	test_blobmeta_splits();
+	test_toml();
 	printf("1..%d\n", ntests);
 	printf("# %d tests, %d passed, %d failed\n", ntests, ntests - nfailed, nfailed);
 	return nfailed ? 1 : 0;

@@ -257,6 +257,51 @@ static void record_latency(struct lazy_cache *cache, uint64_t us)
 	STAT_ADD(cache, latency_us_sum, us);
 }
 
+/* A run of chunks being fetched, as its bytes arrive from a source. */
+struct run_fetch {
+	struct lazy_blob *b;
+	uint32_t first, last;
+	uint64_t off;
+	bool *ok;
+	uint8_t *out;
+};
+
+/* Decompress, verify and store every chunk of the run not stored yet;
+ * -EBADMSG when one fails (the blob store then asks the next source, if
+ * a mirror served these bytes). */
+static int store_run(void *opaque, const void *data, size_t len)
+{
+	struct run_fetch *rf = opaque;
+	struct lazy_blob *b = rf->b;
+	struct lazy_cache *cache = b->cache;
+	int ret = 0;
+
+	STAT_ADD(cache, bytes_fetched, len);
+	for (uint32_t i = rf->first; i <= rf->last; i++) {
+		const struct anole_ext_chunk *c = &b->info.chunks[i];
+		const uint8_t *src = (const uint8_t *)data + (c->compressed_offset - rf->off);
+
+		if (rf->ok[i - rf->first])
+			continue;
+		if (anole_decompress((enum anole_compress_alg)c->compression, src, c->compressed_size,
+				     rf->out, c->uncompressed_size) || !chunk_digest_ok(b, i, rf->out)) {
+			STAT_ADD(cache, verify_failures, 1);
+			anole_warn("%s: chunk %u failed verification (bad digest or data)",
+				   b->info.name, i);
+			ret = -EBADMSG;
+			continue;
+		}
+		if (pwrite_full(b->data_fd, rf->out, c->uncompressed_size, c->uncompressed_offset)) {
+			anole_warn("cannot write cache of %s: %s", b->info.name, strerror(errno));
+			continue;
+		}
+		mark_present(b, i);
+		rf->ok[i - rf->first] = true;
+		STAT_ADD(cache, chunks_fetched, 1);
+	}
+	return ret;
+}
+
 /* Fetch chunks [first, last] (adjacent in the transport blob) in one request;
  * ok[k] tells which chunks arrived intact and were stored. */
 static void fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *ok)
@@ -265,39 +310,18 @@ static void fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *
 	const struct anole_ext_chunk *c0 = &b->info.chunks[first], *cn = &b->info.chunks[last];
 	uint64_t off = c0->compressed_offset;
 	size_t len = (size_t)(cn->compressed_offset + cn->compressed_size - off);
-	uint8_t *buf = xmalloc(len), *out = xmalloc(b->info.chunk_size);
+	uint8_t *buf = xmalloc(len);
+	struct run_fetch rf = { b, first, last, off, ok, xmalloc(b->info.chunk_size) };
 	uint64_t t0 = now_us();
-	int ret = anole_blobstore_read(cache->opts.store, b->info.name, off, buf, len);
+	int ret = anole_blobstore_read_verified(cache->opts.store, b->info.name, off, buf, len,
+						store_run, &rf);
 
 	record_latency(cache, now_us() - t0);
 	STAT_ADD(cache, fetch_requests, 1);
-	if (ret) {
+	if (ret && ret != -EBADMSG)
 		STAT_ADD(cache, fetch_errors, 1);
-		goto out;
-	}
-	STAT_ADD(cache, bytes_fetched, len);
-	for (uint32_t i = first; i <= last; i++) {
-		const struct anole_ext_chunk *c = &b->info.chunks[i];
-		const uint8_t *src = buf + (c->compressed_offset - off);
-
-		if (anole_decompress((enum anole_compress_alg)c->compression, src, c->compressed_size,
-				     out, c->uncompressed_size) || !chunk_digest_ok(b, i, out)) {
-			STAT_ADD(cache, verify_failures, 1);
-			anole_warn("%s: chunk %u failed verification (bad digest or data)",
-				   b->info.name, i);
-			continue;
-		}
-		if (pwrite_full(b->data_fd, out, c->uncompressed_size, c->uncompressed_offset)) {
-			anole_warn("cannot write cache of %s: %s", b->info.name, strerror(errno));
-			continue;
-		}
-		mark_present(b, i);
-		ok[i - first] = true;
-		STAT_ADD(cache, chunks_fetched, 1);
-	}
-out:
 	free(buf);
-	free(out);
+	free(rf.out);
 }
 
 /* Fetch claimed chunks in `need` (indexes ascending) as coalesced runs. */

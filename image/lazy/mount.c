@@ -610,7 +610,7 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 	struct anole_mount_opts abs = *user_opts, *opts = &abs;
 	struct anole_blobstore_opts store = { 0 };
 	struct lazyd d = { .opts = opts, .ctl_fd = -1, .metrics_fd = -1 };
-	char *owned[6], *log_path;
+	char *owned[7], *log_path;
 	int ready_fd, ret;
 	pid_t old, child;
 
@@ -627,6 +627,10 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 		store = *user_opts->store;
 	store.auth_file = owned[4] = anole_path_absolute(store.auth_file);
 	store.ca_file = owned[5] = anole_path_absolute(store.ca_file);
+	if (!store.registries_conf && getenv("CONTAINERS_REGISTRIES_CONF") &&
+	    *getenv("CONTAINERS_REGISTRIES_CONF"))
+		store.registries_conf = getenv("CONTAINERS_REGISTRIES_CONF");
+	store.registries_conf = owned[6] = anole_path_absolute(store.registries_conf);
 	abs.store = &store;
 
 	pthread_mutex_init(&d.stop_lock, NULL);

@@ -11,7 +11,9 @@
  *                           anonymous or Bearer-token auth, redirects followed.
  *                           Plain HTTP for localhost and 127.0.0.0/8 (as docker
  *                           does), HTTPS with verification otherwise, unless the
- *                           host is listed as insecure.
+ *                           host is listed as insecure. Reads try the mirrors
+ *                           that registries.conf gives for it first (see
+ *                           registries_conf below); writes go to it as named.
  *
  *   dir:/path/to/dir         the same as a plain path
  *
@@ -63,6 +65,12 @@ struct anole_blobstore_opts {
 	const char *user_agent;
 	const char *ca_file;       /* PEM CA bundle for https; NULL: $SSL_CERT_FILE,
 	                              else the system's CA store */
+	const char *registries_conf; /* containers-registries.conf(5) for docker://
+	                              stores (mirrors, locations, insecure, blocked);
+	                              NULL: $CONTAINERS_REGISTRIES_CONF, else
+	                              ~/.config/containers/registries.conf if it
+	                              exists, else /etc/containers/registries.conf,
+	                              with the drop-ins of its .d directory */
 };
 
 struct anole_blobstore_stats {
@@ -83,11 +91,32 @@ void anole_blobstore_close(struct anole_blobstore *bs);
 /* Read exactly len bytes at off of blob `digest`. Retries transient
  * failures (connection errors, timeouts, stalls, 5xx, 429, short or
  * over-long bodies) with backoff, then fails with -EIO; 404 gives -ENOENT at
- * once. Never returns partial data as success. len 0 returns 0 at once.
+ * once, and so do TLS failures (their own errno). A mirror is tried once
+ * and passed over on any failure. Never returns partial data as success. len 0 returns 0 at once.
  * Bytes are not checked against the digest here (a range cannot be): the
  * caller verifies chunks, or the whole blob. */
 int anole_blobstore_read(struct anole_blobstore *bs, const char *digest,
 			 uint64_t off, void *buf, size_t len);
+
+/*
+ * The same, with the bytes checked by the caller before they count: verify
+ * gets them and returns 0 to accept them, or a negative errno when they are
+ * wrong (it may keep what it checked). Bytes a mirror served that fail are
+ * asked of the next source, and that mirror is skipped for a while; from
+ * the last source (the store as named) the verifier's error is returned.
+ */
+typedef int (*anole_blobstore_verify_fn)(void *opaque, const void *buf, size_t len);
+int anole_blobstore_read_verified(struct anole_blobstore *bs, const char *digest,
+				  uint64_t off, void *buf, size_t len,
+				  anole_blobstore_verify_fn verify, void *opaque);
+
+/*
+ * The whole blob (size bytes) into fd, from offset 0 (fd is truncated
+ * first), checked against its SHA-256: a source whose bytes do not match is
+ * passed over like a failing one. -EBADMSG when the last source's bytes do
+ * not match either.
+ */
+int anole_blobstore_fetch(struct anole_blobstore *bs, const char *digest, uint64_t size, int fd);
 
 /* Size of a blob (HEAD or stat); -ENOENT if absent. */
 int anole_blobstore_size(struct anole_blobstore *bs, const char *digest, uint64_t *size);

@@ -67,12 +67,43 @@ struct anole_http_request {
 	void *range_buf;
 	uint64_t range_off;
 	size_t range_len;
+	/* When set, a 200 is refused (ANOLE_HTTP_FAIL_RANGE_IGNORED, -EAGAIN)
+	 * if more than this many bytes precede the range: a cache that has not
+	 * got the blob yet sends all of it from the first byte. */
+	uint64_t max_skip;
 
 	/* Otherwise the body of a 2xx response goes to body_out when set (at
 	 * most body_max bytes, default 1 MiB; more fails the request), else
 	 * it is discarded. */
 	struct strbuf *body_out;
 	size_t body_max;
+};
+
+/*
+ * Why a request came to no usable response (resp->failure). This layer only
+ * says what happened; whether trying again may help is the caller's
+ * judgement (the blob store's blobstore_retryable()).
+ */
+enum anole_http_failure {
+	ANOLE_HTTP_OK,                 /* a response arrived: see status */
+	ANOLE_HTTP_FAIL_RESOLVE,       /* the host or proxy name did not resolve */
+	ANOLE_HTTP_FAIL_CONNECT,       /* no connection */
+	ANOLE_HTTP_FAIL_TIMEOUT,       /* the total limit, or a stall */
+	ANOLE_HTTP_FAIL_TRANSFER,      /* the connection broke: reset, short or no body */
+	ANOLE_HTTP_FAIL_PROTOCOL,      /* a malformed or unexpected answer: no status
+	                                  line, a wrong Content-Range, a longer body */
+	ANOLE_HTTP_FAIL_TLS_HANDSHAKE, /* TLS could not be set up */
+	ANOLE_HTTP_FAIL_TLS_PLAIN_PEER,/* the server answered the TLS handshake in
+	                                  plain HTTP (OpenSSL: "wrong version number") */
+	ANOLE_HTTP_FAIL_TLS_VERIFY,    /* the certificate did not verify, or the CA
+	                                  file is unusable */
+	ANOLE_HTTP_FAIL_RANGE,         /* the range ends beyond the end of the body */
+	ANOLE_HTTP_FAIL_RANGE_IGNORED, /* a whole body (200) where max_skip forbids it */
+	ANOLE_HTTP_FAIL_TOO_BIG,       /* a body over body_max */
+	ANOLE_HTTP_FAIL_REQUEST,       /* a bad URL, method or redirect, or the request
+	                                  body could not be read */
+	ANOLE_HTTP_FAIL_NOMEM,
+	ANOLE_HTTP_FAIL_OTHER,         /* any other libcurl failure */
 };
 
 struct anole_http_response {
@@ -85,7 +116,7 @@ struct anole_http_response {
 	uint64_t bytes_received;     /* body bytes of the final response */
 	uint64_t bytes_sent;         /* request body bytes */
 	unsigned requests;           /* requests made (1 + redirects followed) */
-	bool transient;              /* the failure may pass on a retry */
+	enum anole_http_failure failure; /* ANOLE_HTTP_OK, or why the request failed */
 	char error[256];             /* why the request failed, "" on success */
 };
 
@@ -102,14 +133,14 @@ void anole_http_response_release(struct anole_http_response *resp);
  * Make one request (following redirects when asked). Returns 0 when a
  * response arrived, whatever its status (see resp->status); for a range
  * request answered 2xx, 0 also means range_buf holds exactly range_len
- * bytes. Otherwise a negative errno with resp->error set and
- * resp->transient telling whether a retry may help:
+ * bytes. Otherwise a negative errno with resp->error and resp->failure set:
  *   -ETIMEDOUT      total timeout or stall
  *   -ECONNREFUSED   could not connect; -EHOSTUNREACH: could not resolve
  *   -ECONNRESET     connection closed early, short or missing body
  *   -EPROTO         malformed response, wrong Content-Range, over-long body
  *   -EFBIG          body over body_max
  *   -EINVAL         bad URL or request; -EACCES: TLS verification failed
+ *   -EPROTO         also: the TLS handshake failed (a plain-HTTP server too)
  */
 int anole_http_request(struct anole_http *h, const struct anole_http_request *req,
 		       struct anole_http_response *resp);
