@@ -567,10 +567,12 @@ static void test_blobmeta_splits(void)
 		CHECK(anole_blob_find_chunk(g, 70000) == 1, "blobmeta splits: a unit is found");
 		anole_blobmeta_free(&got);
 	}
-	chunks[1].uncompressed_offset += 4096;      /* a gap inside the chunk */
+	chunks[1].uncompressed_offset += 4096;      /* a gap inside the chunk (entries */
+	chunks[2].uncompressed_offset += 4096;      /* themselves in order) */
 	ret = blobmeta_roundtrip(&meta, &got);
 	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: units not adjacent are refused (%d)", ret);
 	chunks[1].uncompressed_offset -= 4096;
+	chunks[2].uncompressed_offset -= 4096;
 	split.count = 1;
 	ret = blobmeta_roundtrip(&meta, &got);
 	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: a split of one entry is refused (%d)", ret);
