@@ -205,9 +205,9 @@ EOF
 nginx_bytes() { awk '{s += $2} END {print s + 0}' "$W/run/nginx/access.log"; }
 
 # ------------------------------------------------------------------ one start
-# measure BIN IMG-PREFIX MODE START -> "fetched nginx_bytes requests units"
+# measure BIN IMG-PREFIX MODE START -> "fetched nginx_bytes requests units seconds"
 measure() {
-	local bin=$1 out=$2 mode=$3 start=$4 mnt=$W/run/mnt cache st
+	local bin=$1 out=$2 mode=$3 start=$4 mnt=$W/run/mnt cache st t0 t1
 	cache=$W/run/cache-$RANDOM$RANDOM
 	st=$W/run/stats.json
 	mkdir -p "$mnt"
@@ -216,12 +216,14 @@ measure() {
 	# daemon must not keep the bench's lock, fd 9)
 	"$bin" image mount "$out.img" "$mnt" --blobs "$URL" --cache "$cache" --mode "$mode" 9>&- ||
 		{ echo "bench: mount of $out.img ($mode) failed" >&2; return 1; }
+	t0=$(date +%s.%N)
 	if ! chroot "$mnt" /bin/sh -c "$start" >"$W/run/start.out" 2>&1; then
 		cat "$W/run/start.out" >&2
 		echo "bench: START failed in the $mode mount of $out.img: $start" >&2
 		"$bin" image umount "$mnt" || "$bin" image umount --lazy "$mnt"
 		return 1
 	fi
+	t1=$(date +%s.%N)
 	"$bin" image stats "$mnt" --json >"$st"
 	if [ "$WHERE" = 1 ] && [ "$start" = "$DESIGNED" ]; then
 		echo "   -- where the bytes went: $(basename "$out") $mode mode ($(basename "$bin"))" >&2
@@ -229,7 +231,8 @@ measure() {
 	fi
 	"$bin" image umount "$mnt"
 	rm -rf "$cache"
-	echo "$(jget "$st" bytes_fetched) $(nginx_bytes) $(jget "$st" fetch_requests) $(jget "$st" chunks_fetched)"
+	echo "$(jget "$st" bytes_fetched) $(nginx_bytes) $(jget "$st" fetch_requests) $(jget "$st" chunks_fetched)" \
+		"$(echo "$t1 - $t0" | bc -l)"
 }
 
 # ------------------------------------------------------------------ main
@@ -237,14 +240,14 @@ make_trees
 start_nginx
 declare -A SHARE
 echo "anole $("$ANOLE" version 2>/dev/null | awk '{print $2}'), kernel $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg); blobs over http://127.0.0.1 (nginx)"
-printf '%-5s %-9s %9s %9s %-6s %-7s %-34s %10s %10s %5s %6s %7s\n' tree image blob_B image_B mode binary start \
-	fetched_B nginx_B reqs units share%
+printf '%-5s %-9s %9s %9s %-6s %-7s %-34s %10s %10s %5s %6s %7s %7s\n' tree image blob_B image_B mode binary start \
+	fetched_B nginx_B reqs units share% start_s
 row() {   # TREE NAME BLOB IMGB MODE BINNAME START RESULT
 	local r=($8) share
 	share=$(pct "${r[0]}" "$3")
 	[ "${r[0]}" = "${r[1]}" ] || echo "bench: warning: the daemon counted ${r[0]} bytes, nginx sent ${r[1]}" >&2
-	printf '%-5s %-9s %9d %9d %-6s %-7s %-34s %10d %10d %5d %6d %6s%%\n' "$1" "$2" "$3" "$4" "$5" "$6" \
-		"${7:0:34}" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}" "$share"
+	printf '%-5s %-9s %9d %9d %-6s %-7s %-34s %10d %10d %5d %6d %6s%% %7.2f\n' "$1" "$2" "$3" "$4" "$5" "$6" \
+		"${7:0:34}" "${r[0]}" "${r[1]}" "${r[2]}" "${r[3]}" "$share" "${r[4]}"
 	SHARE[$1,$2,$5,$6,$7]=$share
 }
 for tree in $TREES; do
@@ -278,7 +281,9 @@ done
 
 echo
 echo "share = fetched / blob bytes (compressed transport blob); nginx_B = body bytes nginx sent;"
-echo "reqs = range requests; units = fetch units (chunk-table entries) fetched"
+echo "reqs = range requests; units = fetch units (chunk-table entries) fetched; start_s = the"
+echo "start's wall time over loopback (no round-trip delay: each request costs one where the"
+echo "store is far away, so a start there costs about reqs x RTT more)"
 for tree in $TREES; do
 	for name in $IMAGES; do
 		k=${SHARE[$tree,$name,kernel,anole,$DESIGNED]} f=${SHARE[$tree,$name,fuse,anole,$DESIGNED]}
