@@ -13,10 +13,10 @@
  * mode (EROFS asks 64 KiB at a time) and FUSE mode (128 KiB) behave alike;
  * it is past the kernel's own readahead of a mapped binary (a 128 KiB
  * window and its async continuation), which must not pull whole chunks in
- * at a program's start. A chunk holds one
- * file's data, so this never fetches another file's bytes; what is already
- * cached is not fetched again; images whose entries are whole chunks are
- * left alone (nothing is split).
+ * at a program's start. A chunk holds one file's data, so this never
+ * fetches another file's bytes; what is already cached is not fetched
+ * again; images whose entries are whole chunks are left alone (nothing is
+ * split).
  *
  * Kernel mode calls it for every read of a blob file (fuse_blobs.c), FUSE
  * mode for every read the tree's reader makes of a blob device.
