@@ -22,7 +22,7 @@
 enum { OPT_JSON = 256, OPT_QUIET, OPT_TIMESTAMP, OPT_UUID, OPT_LABEL, OPT_THREADS,
        OPT_CHUNK, OPT_BLOB, OPT_DEVICE, OPT_NO_DEDUPE, OPT_NO_OWNER, OPT_VERBOSE,
        OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM, OPT_CHUNK_DICT,
-       OPT_FRAGMENTS, OPT_NO_ZTAIL, OPT_HINTS };
+       OPT_FRAGMENTS, OPT_NO_ZTAIL, OPT_HINTS, OPT_FETCH_UNIT };
 
 struct devlist {
 	const char **v;
@@ -138,6 +138,11 @@ static const char build_help[] =
 "                         its sha256, each chunk compressed on its own, for\n"
 "                         `anole image mount --blobs` (lazy loading); the\n"
 "                         chunk table is appended to IMAGE\n"
+"      --fetch-unit N     with --blob-dir: chunks larger than N are stored as\n"
+"                         pieces of N bytes, each compressed and verified on\n"
+"                         its own, so that a lazy mount fetches N, not a\n"
+"                         whole chunk, for one page (power of two, 4K..64M;\n"
+"                         default 64K; the chunk size: whole chunks)\n"
 "      --compress ALG     with --blob-dir: zstd[:LEVEL] (default), lz4[:LEVEL]\n"
 "                         (LEVEL > 1: LZ4HC), none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
@@ -247,6 +252,7 @@ static int image_build(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
+		{ "fetch-unit", required_argument, NULL, OPT_FETCH_UNIT },
 		{ "blob", required_argument, NULL, OPT_BLOB },
 		{ "blob-dir", required_argument, NULL, OPT_BLOB_DIR },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
@@ -293,6 +299,11 @@ static int image_build(int argc, char **argv)
 		case OPT_CHUNK:
 			if ((ret = chunk_opt("build", optarg, &o.chunk_size)))
 				return ret;
+			break;
+		case OPT_FETCH_UNIT:
+			if (anole_parse_size(optarg, &v) || v < 4096 || v > (64ULL << 20) || (v & (v - 1)))
+				return usage_error("build", "--fetch-unit must be a power of two from 4K to 64M");
+			o.fetch_unit = (uint32_t)v;
 			break;
 		case OPT_BLOB: o.blob_path = optarg; break;
 		case OPT_BLOB_DIR: o.blob_dir = optarg; break;

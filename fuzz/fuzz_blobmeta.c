@@ -9,7 +9,8 @@
  * footer with the right digest, and the parser, not the checksum, meets
  * the hostile bytes. When the first byte is odd the input is taken as a
  * whole file instead (the footer itself fuzzed). Then every chunk lookup
- * must land in a chunk that holds the offset asked for.
+ * must land in a chunk that holds the offset asked for, and every split
+ * record accepted must name adjacent entries within the table.
  */
 #include "anole/blobmeta.h"
 #include "anole/digest.h"
@@ -90,6 +91,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		probe(b, 0);
 		probe(b, b->uncompressed_size ? b->uncompressed_size - 1 : 0);
+		for (uint32_t k = 0; k < b->nsplits; k++) {
+			const struct anole_ext_split *sp = &b->splits[k];
+
+			/* a split the parser accepted names adjacent units in range */
+			if (sp->count < 2 || sp->first > b->nchunks || sp->count > b->nchunks - sp->first ||
+			    b->chunks[sp->first + 1].uncompressed_offset !=
+			    b->chunks[sp->first].uncompressed_offset + b->chunks[sp->first].uncompressed_size)
+				abort();
+		}
 		for (uint32_t k = 0; k < b->nchunks && k < 64; k++) {
 			probe(b, b->chunks[k].uncompressed_offset);
 			probe(b, b->chunks[k].uncompressed_offset + b->chunks[k].uncompressed_size - 1);

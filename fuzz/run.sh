@@ -154,17 +154,20 @@ if [ -x "$tar_fuzzer" ]; then
 fi
 
 # The chunk table of --blob-dir images (lazy mounts, --chunk-dict), seeded
-# with the tables of two builds (one blob; two chunk sizes), a sixth of the
-# time: as extensions behind a correct footer (first byte even) and as a
-# whole image tail with its footer (first byte odd).
+# with the tables of three builds (one blob; two chunk sizes, and chunks
+# split into fetch units with their split table), a sixth of the time: as
+# extensions behind a correct footer (first byte even) and as a whole image
+# tail with its footer (first byte odd).
 meta_fuzzer=$build/fuzz_blobmeta
 if [ -x "$meta_fuzzer" ] && [ -x "$build/anole" ]; then
 	mcorpus=$work/meta-corpus
 	mkdir -p "$mcorpus"
-	for cs in 4096 65536; do
+	for cs in 4096 65536 65536u; do
 		rm -rf "$work/mblobs" && mkdir -p "$work/mblobs"
+		unit=${cs%u}; [ "$cs" = "$unit" ] || unit=4096
 		"$build/anole" image build -q "$work/tree" -o "$work/meta.img" --timestamp 0 \
-			--chunk-size "$cs" --blob-dir "$work/mblobs" >/dev/null 2>&1 || continue
+			--chunk-size "${cs%u}" --fetch-unit "$unit" --blob-dir "$work/mblobs" \
+			>/dev/null 2>&1 || continue
 		python3 - "$work/meta.img" "$mcorpus/ext-$cs" "$mcorpus/file-$cs" <<'PY'
 import struct, sys
 img = open(sys.argv[1], "rb").read()

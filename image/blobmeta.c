@@ -51,11 +51,60 @@ static int check_chunks(const char *path, struct anole_blob_info *b)
 	return 0;
 }
 
+/*
+ * Chunks stored as several fetch units: each names a run of entries that
+ * are adjacent in the uncompressed view and no larger together than a
+ * chunk; runs are sorted and disjoint.
+ */
+static int parse_splits(const char *path, const uint8_t *ext, uint64_t ext_size,
+			const struct anole_ext_blob *rec, struct anole_blob_info *b)
+{
+	uint64_t off = le64_to_cpu(rec->split_offset), len;
+	uint64_t next = 0;
+
+	b->unit_size = le32_to_cpu(rec->unit_size);
+	b->nsplits = le32_to_cpu(rec->nsplits);
+	if (b->unit_size && (b->unit_size & (b->unit_size - 1) || b->unit_size < 4096 ||
+			     b->unit_size > b->chunk_size))
+		return corrupt(path, "bad fetch unit size");
+	if (!b->nsplits)
+		return 0;
+	if (!b->unit_size || b->nsplits > b->nchunks / 2)
+		return corrupt(path, "split chunks without fetch units");
+	len = (uint64_t)b->nsplits * sizeof(struct anole_ext_split);
+	if (off > ext_size || len > ext_size - off)
+		return corrupt(path, "split table beyond the extension");
+	b->splits = xmemdup(ext + off, len);
+	for (uint32_t i = 0; i < b->nsplits; i++) {
+		struct anole_ext_split *s = &b->splits[i];
+		const struct anole_ext_chunk *c;
+		uint64_t end;
+
+		s->first = le32_to_cpu(s->first);
+		s->count = le32_to_cpu(s->count);
+		if (s->first < next || s->count < 2 || s->first > b->nchunks ||
+		    s->count > b->nchunks - s->first)
+			return corrupt(path, "split record out of order or out of range");
+		c = &b->chunks[s->first];
+		end = c->uncompressed_offset + c->uncompressed_size;
+		for (uint32_t k = 1; k < s->count; k++) {
+			if (c[k].uncompressed_offset != end)
+				return corrupt(path, "fetch units of a chunk are not adjacent");
+			end += c[k].uncompressed_size;
+		}
+		if (end - c->uncompressed_offset > b->chunk_size)
+			return corrupt(path, "split chunk larger than the chunk size");
+		next = s->first + s->count;
+	}
+	return 0;
+}
+
 static int parse_blob(const char *path, const uint8_t *ext, uint64_t ext_size,
 		      const struct anole_ext_blob *rec, struct anole_blob_info *b)
 {
 	uint64_t table_off = le64_to_cpu(rec->table_offset);
 	uint64_t table_len;
+	int ret;
 
 	memcpy(b->digest, rec->digest, 32);
 	anole_hex(b->digest, 32, b->hex);
@@ -76,7 +125,10 @@ static int parse_blob(const char *path, const uint8_t *ext, uint64_t ext_size,
 		return corrupt(path, "chunk table beyond the extension");
 	/* an empty table may sit at the very end: nothing to copy from there */
 	b->chunks = table_len ? xmemdup(ext + table_off, table_len) : xcalloc(1, sizeof(*b->chunks));
-	return check_chunks(path, b);
+	ret = check_chunks(path, b);
+	if (!ret)
+		ret = parse_splits(path, ext, ext_size, rec, b);
+	return ret;
 }
 
 static int parse_ext(const char *path, const uint8_t *ext, uint64_t ext_size,
@@ -154,8 +206,10 @@ int anole_blobmeta_read(int fd, const char *path, struct anole_blobmeta *meta)
 
 void anole_blobmeta_free(struct anole_blobmeta *meta)
 {
-	for (unsigned i = 0; meta->blobs && i < meta->nblobs; i++)
+	for (unsigned i = 0; meta->blobs && i < meta->nblobs; i++) {
 		free(meta->blobs[i].chunks);
+		free(meta->blobs[i].splits);
+	}
 	free(meta->blobs);
 	meta->blobs = NULL;
 	meta->nblobs = 0;
@@ -185,12 +239,15 @@ void anole_blobmeta_serialize(const struct anole_blobmeta *meta, uint64_t ext_of
 	struct anole_ext_header h = { 0 };
 	struct anole_ext_footer f = { 0 };
 	uint64_t table_off = sizeof(h) + (uint64_t)meta->nblobs * sizeof(struct anole_ext_blob);
+	uint64_t split_off = table_off;
 	size_t start = out->len;
 
 	memcpy(h.magic, ANOLE_EXT_HEADER_MAGIC, 8);
 	h.version = cpu_to_le32(ANOLE_EXT_VERSION);
 	h.nblobs = cpu_to_le32(meta->nblobs);
 	strbuf_add(out, &h, sizeof(h));
+	for (unsigned i = 0; i < meta->nblobs; i++)
+		split_off += (uint64_t)meta->blobs[i].nchunks * sizeof(struct anole_ext_chunk);
 	for (unsigned i = 0; i < meta->nblobs; i++) {
 		const struct anole_blob_info *b = &meta->blobs[i];
 		struct anole_ext_blob rec = { 0 };
@@ -204,6 +261,12 @@ void anole_blobmeta_serialize(const struct anole_blobmeta *meta, uint64_t ext_of
 		rec.device_id = cpu_to_le16((uint16_t)b->device_id);
 		rec.chunk_digest = (uint8_t)b->chunk_digest;
 		rec.compression = (uint8_t)b->compression;
+		rec.unit_size = cpu_to_le32(b->unit_size);
+		if (b->nsplits) {
+			rec.split_offset = cpu_to_le64(split_off);
+			rec.nsplits = cpu_to_le32(b->nsplits);
+			split_off += (uint64_t)b->nsplits * sizeof(struct anole_ext_split);
+		}
 		strbuf_add(out, &rec, sizeof(rec));
 		table_off += (uint64_t)b->nchunks * sizeof(struct anole_ext_chunk);
 	}
@@ -218,6 +281,17 @@ void anole_blobmeta_serialize(const struct anole_blobmeta *meta, uint64_t ext_of
 			c.uncompressed_size = cpu_to_le32(c.uncompressed_size);
 			c.compressed_size = cpu_to_le32(c.compressed_size);
 			strbuf_add(out, &c, sizeof(c));
+		}
+	}
+	for (unsigned i = 0; i < meta->nblobs; i++) {
+		const struct anole_blob_info *b = &meta->blobs[i];
+
+		for (uint32_t k = 0; k < b->nsplits; k++) {
+			struct anole_ext_split sp = b->splits[k];
+
+			sp.first = cpu_to_le32(sp.first);
+			sp.count = cpu_to_le32(sp.count);
+			strbuf_add(out, &sp, sizeof(sp));
 		}
 	}
 	memcpy(f.magic, ANOLE_EXT_FOOTER_MAGIC, 8);

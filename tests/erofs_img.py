@@ -13,6 +13,11 @@ the image: run it on images a builder produced, not on corrupted ones.
     erofs_img.py IMAGE rename DIR OLD NEW rename a dirent in place (same
                                           length), fixing the sb checksum
     erofs_img.py IMAGE fixsum             recompute the sb checksum if enabled
+    erofs_img.py IMAGE units PATH[:OFF+LEN]...
+                                          the chunk-table entries (--blob-dir
+                                          images: chunks or fetch units) that
+                                          hold those files or byte ranges of
+                                          them (JSON: count, compressed bytes)
 """
 import json
 import stat
@@ -318,6 +323,44 @@ class Image:
                 return phys
         raise KeyError(old)
 
+    # ---------------------------------------------------------------- chunk table
+    def chunk_tables(self):
+        """{device_id: [(uoff, usize, coff, csize)]} of the anole extension
+        (docs/image-format.md), or {} for a plain EROFS image."""
+        d = self.data
+        if len(d) < 64 or d[-64:-56] != b"ANOLEXT1":
+            return {}
+        ext_off, ext_size = struct.unpack_from("<QQ", d, len(d) - 56)
+        ext = d[ext_off:ext_off + ext_size]
+        nblobs = struct.unpack_from("<I", ext, 12)[0]
+        out = {}
+        for i in range(nblobs):
+            toff, nchunks, _csz, devid = struct.unpack_from("<QIIH", ext, 64 + 104 * i + 48)
+            out[devid] = [struct.unpack_from("<QQII", ext, toff + 64 * k) for k in range(nchunks)]
+            out[devid] = [(u, us, c, cs) for u, c, us, cs in out[devid]]
+        return out
+
+    def units_of(self, path, start=0, length=None):
+        """Set of (device, entry index) holding bytes [start, start+length) of path."""
+        import bisect
+        tables = self.chunk_tables()
+        starts = {dev: [e[0] for e in t] for dev, t in tables.items()}
+        ino = self.inode(self.lookup(path))
+        end = ino.size if length is None else min(ino.size, start + length)
+        got = set()
+        for log, ln, dev, phys in self.extents(ino):
+            lo, hi = max(log, start), min(log + ln, end)
+            if phys is None or dev == 0 or lo >= hi:
+                continue
+            plo, phi = phys + lo - log, phys + hi - log
+            t = tables[dev]
+            k = max(0, bisect.bisect_right(starts[dev], plo) - 1)
+            while k < len(t) and t[k][0] < phi:
+                if t[k][0] + t[k][1] > plo:
+                    got.add((dev, k))
+                k += 1
+        return got
+
     def save(self, path=None):
         with open(path or self.path, "wb") as f:
             f.write(self.data)
@@ -346,6 +389,15 @@ def main(argv):
                          argv[4].encode("utf-8", "surrogateescape"))
         img.save()
         print(off)
+    elif cmd == "units":
+        got = set()
+        for spec in argv[2:]:
+            path, _, rng = spec.rpartition(":") if "+" in spec.rpartition(":")[2] else (spec, "", "")
+            off, ln = (int(x) for x in rng.split("+")) if rng else (0, None)
+            got |= img.units_of(path.encode("utf-8", "surrogateescape"), off, ln)
+        tables = img.chunk_tables()
+        print(json.dumps({"count": len(got), "bytes": sum(tables[d][k][3] for d, k in got),
+                          "uncompressed": sum(tables[d][k][1] for d, k in got)}))
     elif cmd == "fixsum":
         img.fix_checksum()
         img.save()

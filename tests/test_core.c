@@ -8,6 +8,7 @@
  * defining tables, errors naming their line).  TAP-like output; exit status 1 on failure.
  */
 #include "anole/blobmeta.h"
+#include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/endian.h"
 #include "anole/erofs.h"
@@ -504,6 +505,97 @@ static void test_blobmeta_empty_table(void)
 	close(fd);
 }
 
+/*
+ * Fetch units: a chunk stored as several entries, with a split record
+ * giving the whole chunk's digest. A table round-trips through serialize
+ * and read; split records that name units not adjacent on the device, one
+ * unit, entries beyond the table, more than a chunk, or units without a
+ * unit size are refused.
+ */
+static int blobmeta_roundtrip(const struct anole_blobmeta *in, struct anole_blobmeta *out)
+{
+	static const uint8_t erofs_part[1024];
+	char path[] = "/tmp/anole-test-blobmeta.XXXXXX";
+	struct strbuf ext = STRBUF_INIT;
+	int fd = mkstemp(path), ret;
+
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	anole_blobmeta_serialize(in, sizeof(erofs_part), &ext);
+	ret = write_full(fd, erofs_part, sizeof(erofs_part));
+	if (!ret)
+		ret = write_full(fd, ext.buf, ext.len);
+	if (!ret)
+		ret = anole_blobmeta_read(fd, path, out);
+	strbuf_release(&ext);
+	close(fd);
+	return ret;
+}
+
+static void test_blobmeta_splits(void)
+{
+	struct anole_ext_chunk chunks[4] = {
+		{ .uncompressed_offset = 0, .compressed_offset = 0,
+		  .uncompressed_size = 65536, .compressed_size = 100, .compression = 1 },
+		{ .uncompressed_offset = 65536, .compressed_offset = 100,
+		  .uncompressed_size = 65536, .compressed_size = 200, .compression = 1 },
+		{ .uncompressed_offset = 131072, .compressed_offset = 300,
+		  .uncompressed_size = 4096, .compressed_size = 4096, .compression = 0 },
+		{ .uncompressed_offset = 139264, .compressed_offset = 4396,
+		  .uncompressed_size = 8192, .compressed_size = 50, .compression = 1 },
+	};
+	struct anole_ext_split split = { .first = 0, .count = 2 };
+	struct anole_blob_info b = {
+		.compressed_size = 4446, .uncompressed_size = 147456, .nchunks = 4,
+		.chunk_size = 1u << 20, .unit_size = 65536, .nsplits = 1, .splits = &split,
+		.device_id = 1, .chunk_digest = ANOLE_DIGEST_SHA256,
+		.compression = ANOLE_COMPRESS_ZSTD, .chunks = chunks,
+	};
+	struct anole_blobmeta meta = { .nblobs = 1, .blobs = &b }, got;
+	int ret;
+
+	memset(split.digest, 0xab, sizeof(split.digest));
+	ret = blobmeta_roundtrip(&meta, &got);
+	CHECK(ret == 0, "blobmeta splits: a table with a split chunk parses (%d)", ret);
+	if (!ret) {
+		const struct anole_blob_info *g = &got.blobs[0];
+
+		CHECK(g->nchunks == 4 && g->unit_size == 65536 && g->nsplits == 1 &&
+		      g->splits[0].first == 0 && g->splits[0].count == 2 &&
+		      g->splits[0].digest[31] == 0xab, "blobmeta splits: fields read back");
+		CHECK(anole_blob_find_chunk(g, 70000) == 1, "blobmeta splits: a unit is found");
+		anole_blobmeta_free(&got);
+	}
+	chunks[1].uncompressed_offset += 4096;      /* a gap inside the chunk (entries */
+	chunks[2].uncompressed_offset += 4096;      /* themselves in order) */
+	ret = blobmeta_roundtrip(&meta, &got);
+	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: units not adjacent are refused (%d)", ret);
+	chunks[1].uncompressed_offset -= 4096;
+	chunks[2].uncompressed_offset -= 4096;
+	split.count = 1;
+	ret = blobmeta_roundtrip(&meta, &got);
+	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: a split of one entry is refused (%d)", ret);
+	split.first = 3;
+	split.count = 2;
+	ret = blobmeta_roundtrip(&meta, &got);
+	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: a split beyond the table is refused (%d)", ret);
+	split.first = 0;
+	b.chunk_size = 65536 + 4096;                /* the two units are larger */
+	b.unit_size = 4096;
+	ret = blobmeta_roundtrip(&meta, &got);
+	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: a split larger than a chunk is refused (%d)", ret);
+	b.chunk_size = 1u << 20;
+	b.unit_size = 0;
+	ret = blobmeta_roundtrip(&meta, &got);
+	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: split records without a unit size are refused (%d)",
+	      ret);
+	b.unit_size = 65536 + 4096;
+	ret = blobmeta_roundtrip(&meta, &got);
+	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: a unit size not a power of two is refused (%d)",
+	      ret);
+}
+
 /* ------------------------------------------------------------------ toml */
 /* A value as compact JSON-like text: {k:v}, [..], "s", 1, true. */
 static void toml_dump(const struct toml_value *v, struct strbuf *out)
@@ -647,6 +739,7 @@ int main(void)
 	test_parallel_for();
 	test_hashmap();
 	test_blobmeta_empty_table();
+	test_blobmeta_splits();
 	test_toml();
 	printf("1..%d\n", ntests);
 	printf("# %d tests, %d passed, %d failed\n", ntests, ntests - nfailed, nfailed);

@@ -167,6 +167,7 @@ struct builder {
 	/* chunks */
 	bool has_chunked;
 	uint32_t chunkbits;         /* --chunk-size */
+	uint32_t unit_size;         /* --fetch-unit (transport blobs) */
 	bool use_blob;
 	uint64_t blob_blocks;
 	struct anole_hashmap chunk_map;  /* digest -> struct bchunk (owner) */

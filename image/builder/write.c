@@ -456,6 +456,10 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 						(unsigned long long)opts->chunk_size);
 	}
 	b.use_blob = opts->blob_path || opts->blob_dir;
+	b.unit_size = opts->fetch_unit ? opts->fetch_unit : ANOLE_DEFAULT_FETCH_UNIT;
+	if (b.unit_size & (b.unit_size - 1) || b.unit_size < b.blksz)
+		return anole_error_code(EINVAL, "fetch unit %u is not a power of two of at least %u bytes",
+					b.unit_size, b.blksz);
 	ret = builder_compress_init(&b);
 	if (ret) {
 		builder_compress_free(&b);
@@ -510,6 +514,7 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 	}
 	if (b.transport) {
 		free(b.transport->chunks);
+		free(b.transport->splits);
 		free(b.transport);
 	}
 	if (!ret && b.nblobs) {

@@ -486,9 +486,9 @@ static bool chunk_span(const struct lazy_blob *b, uint64_t off, uint64_t len,
 	return true;
 }
 
-int lazy_blob_prepare(struct lazy_blob *b, size_t len, uint64_t off)
+int lazy_blob_prepare_ahead(struct lazy_blob *b, size_t len, uint64_t off, uint64_t ahead_end)
 {
-	uint32_t first, last;
+	uint32_t first, last, afirst, alast;
 
 	if (off >= b->info.uncompressed_size)
 		return len ? -EINVAL : 0;
@@ -496,9 +496,22 @@ int lazy_blob_prepare(struct lazy_blob *b, size_t len, uint64_t off)
 		return -EINVAL;
 	STAT_ADD(b->cache, reads, 1);
 	STAT_ADD(b->cache, read_bytes, len);
-	if (chunk_span(b, off, len, &first, &last))
-		return lazy_blob_fetch_chunks(b, first, last);
-	return 0;
+	if (!chunk_span(b, off, len, &first, &last))
+		return 0;
+	/* read ahead only into what is missing: a warm reader costs nothing */
+	if (ahead_end > off + len && ahead_end <= b->info.uncompressed_size &&
+	    chunk_span(b, off + len, ahead_end - off - len, &afirst, &alast) && alast > last) {
+		pthread_mutex_lock(&b->lock);
+		if (b->state[last + 1] == CHUNK_ABSENT)
+			last = alast;
+		pthread_mutex_unlock(&b->lock);
+	}
+	return lazy_blob_fetch_chunks(b, first, last);
+}
+
+int lazy_blob_prepare(struct lazy_blob *b, size_t len, uint64_t off)
+{
+	return lazy_blob_prepare_ahead(b, len, off, 0);
 }
 
 int lazy_blob_data_fd(const struct lazy_blob *b) { return b->data_fd; }

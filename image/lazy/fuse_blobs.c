@@ -2,8 +2,8 @@
 /*
  * Kernel mode: a read-only FUSE directory with one file per blob, named by
  * its hex digest, whose contents are the blob's uncompressed view. The
- * kernel's EROFS reads them as its extra devices; every read lands in the
- * chunk cache.
+ * kernel's EROFS reads them as its extra devices (direct I/O: no page
+ * cache and no readahead of their own); every read lands in the chunk cache.
  */
 #include "lazyd.h"
 #include "anole/error.h"
@@ -95,7 +95,14 @@ static void blobs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	fi->keep_cache = 1;     /* immutable: let the page cache keep it */
+	/*
+	 * Direct I/O: the kernel's EROFS asks exactly for the blocks its files
+	 * need (with the readahead of each file it serves), and we fetch the
+	 * fetch units holding those, no more. Through the page cache, the blob
+	 * file's own readahead would ask for the neighbouring chunks too (other
+	 * files), and keep a second copy of every page.
+	 */
+	fi->direct_io = 1;
 	atomic_fetch_add(&D(req)->open_files, 1);
 	fuse_reply_open(req, fi);
 }
@@ -124,7 +131,7 @@ static void blobs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	if (size > total - (uint64_t)off)
 		size = (size_t)(total - (uint64_t)off);
-	ret = lazy_blob_prepare(b, size, (uint64_t)off);
+	ret = lazyd_reader_prepare(lazyd_reader(D(req), (unsigned)(ino - 2)), size, (uint64_t)off);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -151,13 +158,10 @@ static void blobs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
 	/*
-	 * EROFS reads its devices through their page cache, so the blob files'
-	 * readahead is what makes sequential reads fast. It also fetches the
-	 * neighbouring chunks (other files): a recording run turns it off so
-	 * that the record holds only the files really read.
+	 * Blob files are opened for direct I/O (blobs_open): no readahead on
+	 * them, and a read of EROFS reaches us as one request, up to max_pages
+	 * of it, which libfuse sizes from max_write: allow 1 MiB.
 	 */
-	conn->max_readahead = ((struct lazyd *)userdata)->opts->record_file ? 0 : 1u << 20;
-	/* libfuse sizes requests (max_pages) from max_write: allow 1 MiB reads */
 	conn->max_write = 1u << 20;
 }
 

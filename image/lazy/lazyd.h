@@ -9,7 +9,8 @@
  *                the anole reader (fuse_tree.c); no root needed.
  * Both read through the chunk cache (cache.c). control.c answers stats on
  * a unix socket and Prometheus scrapes on --metrics; prefetch.c prefetches
- * and records first reads.
+ * and records first reads; fetchahead.c fetches the rest of a chunk for a
+ * reader streaming through it.
  */
 #ifndef ANOLE_LAZYD_H
 #define ANOLE_LAZYD_H
@@ -40,6 +41,7 @@ struct lazyd {
 	struct lazy_blob **devblobs; /* by EROFS device id - 1 */
 	unsigned ndevblobs;
 	struct erofs_image *img;    /* reader over the lazy devices */
+	struct lazyd_blob_reader *readers; /* by EROFS device id - 1: fetch-ahead */
 
 	struct fuse_session *se;
 	pthread_t fuse_thread;
@@ -71,6 +73,15 @@ struct lazyd {
 /* fuse_blobs.c / fuse_tree.c */
 extern const struct fuse_lowlevel_ops lazyd_blob_ops;
 extern const struct fuse_lowlevel_ops lazyd_tree_ops;
+
+/* fetchahead.c: reads of the blobs, with fetch-ahead for streaming readers */
+void lazyd_readers_init(struct lazyd *d);          /* once devblobs are attached */
+void lazyd_readers_free(struct lazyd *d);
+struct lazyd_blob_reader *lazyd_reader(struct lazyd *d, unsigned devblob);
+/* lazy_blob_prepare() of [off, off + len), fetching ahead for a stream */
+int lazyd_reader_prepare(struct lazyd_blob_reader *r, size_t len, uint64_t off);
+/* erofs_dev pread of a blob device (FUSE mode); opaque: its reader */
+int lazyd_dev_pread(struct erofs_dev *dev, void *buf, size_t len, uint64_t off);
 
 /* control.c */
 void lazyd_format_stats(struct lazyd *d, bool json, struct strbuf *out);

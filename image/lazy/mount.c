@@ -158,11 +158,6 @@ static int write_text(const char *dir, const char *name, const char *text)
 
 /* ---- the lazy devices as seen by the reader (FUSE mode, prefetch) ---- */
 
-static int lazy_dev_pread(struct erofs_dev *dev, void *buf, size_t len, uint64_t off)
-{
-	return lazy_blob_read(dev->opaque, buf, len, off);
-}
-
 static int attach_blobs(struct lazyd *d)
 {
 	const struct erofs_image *img = d->img;
@@ -185,9 +180,12 @@ static int attach_blobs(struct lazyd *d)
 		ret = lazy_cache_add_blob(d->cache, info, &d->devblobs[dev - 1]);
 		if (ret)
 			return ret;
-		d->img->devs[dev].pread = lazy_dev_pread;
-		d->img->devs[dev].opaque = d->devblobs[dev - 1];
 		d->img->devs[dev].size = info->uncompressed_size;
+	}
+	lazyd_readers_init(d);
+	for (unsigned dev = 1; dev < img->ndevs; dev++) {
+		d->img->devs[dev].pread = lazyd_dev_pread;
+		d->img->devs[dev].opaque = lazyd_reader(d, dev - 1);
 	}
 	return 0;
 }
@@ -533,6 +531,7 @@ static void cleanup(struct lazyd *d)
 		for (unsigned i = 0; i < d->ndevblobs; i++)
 			free((void *)d->chunk_paths[i]);
 	free(d->chunk_paths);
+	lazyd_readers_free(d);
 	free(d->recorded);
 	if (d->recorded_set) {
 		anole_hashmap_free(d->recorded_set);

@@ -54,7 +54,19 @@ struct anole_ext_blob {
 	uint16_t device_id;         /* EROFS extra device number (1..) */
 	uint8_t chunk_digest;       /* enum anole_digest_alg */
 	uint8_t compression;        /* enum anole_compress_alg (the build's choice) */
-	uint8_t reserved[36];
+	/*
+	 * Fetch units (added in version 1; 0 in older images): a chunk larger
+	 * than unit_size is stored as several table entries of at most
+	 * unit_size bytes, each compressed and digested on its own, so that a
+	 * reader fetches and verifies less than a chunk. The split table lists
+	 * those chunks with the digest of the whole chunk (chunk dictionaries
+	 * match whole chunks). A reader that ignores these fields treats every
+	 * entry as a chunk, which stays correct.
+	 */
+	uint32_t unit_size;         /* nominal fetch unit; 0: entries are whole chunks */
+	uint64_t split_offset;      /* split table, from the header's start */
+	uint32_t nsplits;
+	uint8_t reserved[20];
 };
 static_assert(sizeof(struct anole_ext_blob) == 104, "ext blob record is 104 bytes");
 
@@ -70,17 +82,29 @@ struct anole_ext_chunk {
 };
 static_assert(sizeof(struct anole_ext_chunk) == 64, "ext chunk is 64 bytes");
 
+/* A chunk stored as `count` consecutive entries (its fetch units), sorted by
+ * `first`; the units are adjacent in the uncompressed view. */
+struct anole_ext_split {
+	uint32_t first;             /* its first entry in the chunk table */
+	uint32_t count;             /* entries, >= 2 */
+	uint8_t digest[32];         /* of the whole uncompressed chunk */
+};
+static_assert(sizeof(struct anole_ext_split) == 40, "ext split is 40 bytes");
+
 /* Parsed, validated, host-endian view. */
 struct anole_blob_info {
 	uint8_t digest[32];
 	char name[72];              /* "sha256:<hex>" */
 	char hex[65];
 	uint64_t compressed_size, uncompressed_size;
-	uint32_t nchunks, chunk_size;
+	uint32_t nchunks, chunk_size;   /* entries (fetch units), nominal chunk size */
+	uint32_t unit_size;               /* 0: entries are whole chunks */
+	uint32_t nsplits;
+	struct anole_ext_split *splits;   /* host-endian copies (NULL if none) */
 	unsigned device_id;
 	enum anole_digest_alg chunk_digest;
 	enum anole_compress_alg compression;
-	struct anole_ext_chunk *chunks;   /* host-endian copies */
+	struct anole_ext_chunk *chunks;   /* host-endian copies, one per entry */
 };
 
 struct anole_blobmeta {

@@ -10,6 +10,8 @@
 #include "anole/strbuf.h"
 
 /* ---- build ---- */
+#define ANOLE_DEFAULT_FETCH_UNIT (64u << 10)
+
 struct anole_build_opts {
 	const char *src_dir;
 	const char *output;
@@ -28,6 +30,11 @@ struct anole_build_opts {
 	const char *blob_dir;       /* or: a transport blob (chunks compressed one by
 	                               by one) named by its digest in this dir, and
 	                               its chunk table appended to the image */
+	uint32_t fetch_unit;        /* for blob_dir: chunks larger than this are stored
+	                               as units of this size, each compressed and
+	                               verified on its own (fetched alone); a power of
+	                               two >= the block size; 0: 64 KiB; >= chunk_size:
+	                               whole chunks */
 	int compression;            /* enum anole_compress_alg, for blob_dir */
 	int compression_level;
 	int chunk_digest;           /* enum anole_digest_alg of chunk addresses */

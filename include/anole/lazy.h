@@ -59,6 +59,9 @@ int lazy_blob_read(struct lazy_blob *blob, void *buf, size_t len, uint64_t off);
 /* Make [off, off + len) present and verified, without copying it: the
  * bytes can then be read from lazy_blob_data_fd() (zero-copy replies). */
 int lazy_blob_prepare(struct lazy_blob *blob, size_t len, uint64_t off);
+/* The same, and when what follows the range is missing, fetch up to
+ * ahead_end with it in the same request (a streaming reader). */
+int lazy_blob_prepare_ahead(struct lazy_blob *blob, size_t len, uint64_t off, uint64_t ahead_end);
 int lazy_blob_data_fd(const struct lazy_blob *blob);
 /* Path of the cached data file (the blob at its own offsets). */
 const char *lazy_blob_data_path(const struct lazy_blob *blob);
