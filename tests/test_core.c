@@ -455,10 +455,50 @@ static void test_hashmap(void)
 	}
 	CHECK(found == N && map.count == N, "hashmap: %zu of %d entries found", found, (int)N);
 	CHECK(absent == N, "hashmap: absent keys not found (%zu of %d)", absent, (int)N);
+	{
+		/* iteration visits every entry exactly once, whatever its slot */
+		unsigned char *seen = calloc(N, 1);
+		size_t pos = 0, visits = 0, once = 0;
+		struct hm_entry *it;
+
+		while ((it = anole_hashmap_next(&map, &pos))) {
+			visits++;
+			if (it >= e && it < e + N && !seen[it - e]++)
+				once++;
+		}
+		CHECK(visits == N && once == N, "hashmap: iteration visits %zu entries, %zu distinct, of %d",
+		      visits, once, (int)N);
+		CHECK(!anole_hashmap_next(&map, &pos), "hashmap: iteration stays at its end");
+		free(seen);
+	}
 	CHECK(anole_hash_bytes("abc", 3, 0) == anole_hash_bytes("abc", 3, 0) &&
 	      anole_hash_bytes("abc", 3, 0) != anole_hash_bytes("abd", 3, 0) &&
 	      anole_hash_bytes("abc", 3, 0) != anole_hash_bytes("abc", 3, 1), "hash_bytes");
+	{
+		/* consecutive nids spread over the low bits the table masks */
+		size_t bucket[256] = { 0 }, lo = SIZE_MAX, hi = 0;
+
+		for (uint64_t k = 0; k < 65536; k++)
+			bucket[anole_hash_u64(k) & 0xff]++;
+		for (size_t i = 0; i < 256; i++) {
+			lo = bucket[i] < lo ? bucket[i] : lo;
+			hi = bucket[i] > hi ? bucket[i] : hi;
+		}
+		/* 256 per bucket on average; a plain identity would give 256
+		 * exactly, so also check that it is not the identity */
+		CHECK(lo >= 128 && hi <= 512 && anole_hash_u64(1) != 1 &&
+		      anole_hash_u64(1) != anole_hash_u64(2),
+		      "hash_u64: low-byte buckets of 65536 keys hold %zu..%zu", lo, hi);
+	}
 	anole_hashmap_free(&map);
+	{
+		size_t pos = 0;
+
+		CHECK(!anole_hashmap_next(&map, &pos), "hashmap: a freed map iterates nothing");
+		anole_hashmap_init(&map, hm_eq);
+		CHECK(!anole_hashmap_next(&map, &pos), "hashmap: an empty map iterates nothing");
+		anole_hashmap_free(&map);
+	}
 	free(e);
 }
 
