@@ -13,7 +13,9 @@
 #include "anole/endian.h"
 #include "anole/erofs.h"
 #include "anole/fileio.h"
+#include "anole/error.h"
 #include "anole/hashmap.h"
+#include "anole/xalloc.h"
 #include "anole/strbuf.h"
 #include "anole/toml.h"
 #include "anole/workqueue.h"
@@ -502,6 +504,74 @@ static void test_hashmap(void)
 	free(e);
 }
 
+/* ------------------------------------------------------------------ compress */
+static void discard_log(enum anole_log_level level, const char *msg, void *opaque)
+{
+	(void)level, (void)msg, (void)opaque;
+}
+
+static void test_compress_spec(void)
+{
+	static const struct anole_compress_choice choices[] = {
+		{ .name = "none" },
+		{ .name = "zstd", .def_level = 3, .min_level = 1, .max_level = 22 },
+		{ .name = "lzma", .def_level = 6, .min_level = 0, .max_level = 9,
+		  .min_level2 = 100, .max_level2 = 109 },
+	};
+	static const struct { const char *spec; int index, level; } cases[] = {
+		{ "zstd", 1, 3 }, { "zstd,19", 1, 19 }, { "zstd:19", 1, 19 }, { "ZSTD,1", 1, 1 },
+		{ "zstd,22", 1, 22 }, { "none", 0, 0 }, { "lzma,0", 2, 0 }, { "lzma:109", 2, 109 },
+		{ "lzma", 2, 6 },
+		{ "zstd,23", -EINVAL, 0 }, { "zstd,0", -EINVAL, 0 }, { "zstd,", -EINVAL, 0 },
+		{ "zstd,1x", -EINVAL, 0 }, { "zstd,-3", -EINVAL, 0 }, { "zstd,19,2", -EINVAL, 0 },
+		{ "zstd:19:2", -EINVAL, 0 }, { "lzma,10", -EINVAL, 0 }, { "lzma,99", -EINVAL, 0 },
+		{ "lzma,110", -EINVAL, 0 }, { "none,1", -EINVAL, 0 }, { "zst", -EINVAL, 0 },
+		{ "zstdx", -EINVAL, 0 }, { "", -EINVAL, 0 }, { ",3", -EINVAL, 0 },
+		{ "zstd,99999999999999999999", -EINVAL, 0 },
+	};
+	enum anole_compress_alg alg;
+	int level;
+
+	anole_log_set_sink(discard_log, NULL);  /* the bad cases log */
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int got;
+
+		level = -1;
+		got = anole_compress_spec_parse("--opt", cases[i].spec, choices, ARRAY_SIZE(choices),
+						&level);
+		CHECK(got == cases[i].index && (got < 0 || level == cases[i].level),
+		      "compress spec '%s': %d level %d (want %d level %d)", cases[i].spec, got,
+		      level, cases[i].index, cases[i].level);
+	}
+	/* the message names the option, the value and what is allowed */
+	anole_compress_spec_parse("--opt", "zstd,23", choices, ARRAY_SIZE(choices), &level);
+	CHECK(strstr(anole_last_error(), "--opt 'zstd,23'") != NULL &&
+	      strstr(anole_last_error(), "1-22"), "compress spec: message '%s'",
+	      anole_last_error());
+	anole_compress_spec_parse("--opt", "lzma,50", choices, ARRAY_SIZE(choices), &level);
+	CHECK(strstr(anole_last_error(), "0-9 or 100-109") != NULL, "compress spec: message '%s'",
+	      anole_last_error());
+	anole_compress_spec_parse("--opt", "brotli", choices, ARRAY_SIZE(choices), &level);
+	CHECK(strstr(anole_last_error(), "--opt 'brotli': unknown") != NULL &&
+	      strstr(anole_last_error(), "zstd[,1-22]") &&
+	      strstr(anole_last_error(), "lzma[,0-9|100-109]"), "compress spec: message '%s'",
+	      anole_last_error());
+	anole_log_set_sink(NULL, NULL);
+
+	/* the transport table: enum order, level 0 = the compressor's default */
+	CHECK(anole_compress_parse("--c", "lz4", &alg, &level) == 0 && alg == ANOLE_COMPRESS_LZ4 &&
+	      level == 0, "compress parse lz4");
+	CHECK(anole_compress_parse("--c", "lz4,12", &alg, &level) == 0 && level == 12 &&
+	      anole_compress_parse("--c", "zstd:19", &alg, &level) == 0 &&
+	      alg == ANOLE_COMPRESS_ZSTD && level == 19 &&
+	      anole_compress_parse("--c", "none", &alg, &level) == 0 && alg == ANOLE_COMPRESS_NONE,
+	      "compress parse lz4,12 zstd:19 none");
+	anole_log_set_sink(discard_log, NULL);
+	CHECK(anole_compress_parse("--c", "lz4,13", &alg, &level) == -EINVAL,
+	      "compress parse: lz4,13 is past LZ4HC's top level");
+	anole_log_set_sink(NULL, NULL);
+}
+
 /*
  * The chunk table of --blob-dir images: a blob with no chunks whose empty
  * table sits at the very end of the extension parses, without reading past
@@ -778,6 +848,7 @@ int main(void)
 	test_output();
 	test_parallel_for();
 	test_hashmap();
+	test_compress_spec();
 	test_blobmeta_empty_table();
 	test_blobmeta_splits();
 	test_toml();
