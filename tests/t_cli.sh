@@ -23,8 +23,18 @@ for verb in build check inspect unpack; do
 	assert_grep "usage: anole image $verb" "$out" "image $verb --help"
 	assert_grep "--help" "$out" "image $verb --help lists its options"
 done
-assert_rc 0 "$A" version >"$out"
-assert_grep "^anole [0-9]" "$out" "anole version"
+# the version is meson's project version, whichever way it is asked for
+want=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$TESTDIR/../meson.build" | head -1)
+[ -n "$want" ] || fail "no project version in meson.build"
+for args in version --version -V; do
+	assert_rc 0 "$A" $args >"$out"
+	assert_eq "$(cat "$out")" "anole $want" "anole $args"
+done
+assert_rc 0 "$A" --version --json >"$out"
+assert_eq "$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["version"])' <"$out")" "$want" \
+	"anole --version --json"
+assert_rc 2 "$A" version --bogus >"$out" 2>"$err"
+assert_grep "unknown argument '--bogus'" "$err" "anole version --bogus"
 
 log "usage errors exit 2"
 usage_err() { # CMD...
