@@ -213,12 +213,10 @@ static int open_sources(struct lazyd *d)
 	if (!d->opts->cache_dir)
 		cache_dir = anole_default_cache_dir();
 	co.dir = d->opts->cache_dir ? d->opts->cache_dir : cache_dir;
-	ret = mkdir_p(co.dir, 0700);
 	co.store = d->store;
 	co.first_use = d->opts->record_file ? lazyd_first_use : NULL;
 	co.first_use_opaque = d;
-	if (!ret)
-		ret = lazy_cache_open(&d->cache, &co);
+	ret = lazy_cache_open(&d->cache, &co);
 	free(cache_dir);
 	if (!ret)
 		ret = erofs_image_open(&d->img, d->image, NULL, 0);
@@ -343,10 +341,16 @@ static int try_mount_erofs(struct lazyd *d, const int *via)
 		strbuf_addstr(&data, i ? ",device=" : "device=");
 		if (via[i] == VIA_FUSE) {
 			strbuf_addf(&data, "%s/%s", d->fuse_mnt, lazy_blob_info(b)->hex);
-		} else if (via[i] == VIA_FILE) {
-			strbuf_addstr(&data, lazy_blob_data_path(b));
-		} else if (!(ret = loop_attach(lazy_blob_data_path(b), dev, sizeof(dev), &loop_fds[i]))) {
-			strbuf_addstr(&data, dev);
+		} else {
+			/* the file we checked and hold open (cache.c), not its
+			 * name looked up again */
+			char fdpath[64];
+
+			snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", lazy_blob_data_fd(b));
+			if (via[i] == VIA_FILE)
+				strbuf_addstr(&data, fdpath);
+			else if (!(ret = loop_attach(fdpath, dev, sizeof(dev), &loop_fds[i])))
+				strbuf_addstr(&data, dev);
 		}
 	}
 	/* a regular file as source: the kernel's file-backed EROFS mode */
