@@ -93,6 +93,35 @@ void anole_httpd_json_error(struct anole_httpd_response *res, unsigned status,
 	strbuf_release(&msg);
 }
 
+void anole_httpd_json_value(struct anole_httpd_response *res, unsigned status,
+			    const json_t *v)
+{
+	char *text = json_dumps(v, JSON_COMPACT);
+
+	anole_httpd_json(res, status, text ? text : "null", text ? strlen(text) : 4);
+	free(text);
+}
+
+int anole_httpd_body_json(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+			  json_t **out)
+{
+	json_error_t err;
+
+	*out = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+	if (!*out) {
+		anole_httpd_json_error(res, 400, "the request body is not JSON: %s (byte %d)",
+				       err.text, err.position);
+		return -EINVAL;
+	}
+	if (!json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		anole_httpd_json_error(res, 400, "the request body must be a JSON object");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* ------------------------------------------------------------ addresses */
 
 static int bad_address(const struct anole_httpd_opts *o)

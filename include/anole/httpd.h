@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <jansson.h>
+
 #include "anole/strbuf.h"
 
 struct anole_httpd;
@@ -50,9 +52,20 @@ void anole_httpd_text(struct anole_httpd_response *res, unsigned status, const c
 /* JSON text already formatted (e.g. by jansson or strbuf_add_json_string). */
 void anole_httpd_json(struct anole_httpd_response *res, unsigned status, const char *json,
 		      size_t len);
+/* A jansson value, serialised compactly (the reference is not taken). */
+void anole_httpd_json_value(struct anole_httpd_response *res, unsigned status,
+			    const json_t *v);
 /* {"error":"..."} with that status. */
 void anole_httpd_json_error(struct anole_httpd_response *res, unsigned status,
 			    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Parse the request body as one JSON object (its size is already bounded by
+ * max_body; jansson bounds the nesting). 0 with *out set, or -EINVAL with
+ * a 400 naming what is wrong already put in res.
+ */
+int anole_httpd_body_json(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+			  json_t **out);
 
 typedef void (*anole_httpd_handler)(const struct anole_httpd_request *r,
 				    struct anole_httpd_response *res, void *arg);
