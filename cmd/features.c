@@ -28,6 +28,11 @@ static const struct feature features[] = {
 	  "anole monitor: the metrics agent" },
 	{ "fuse", ANOLE_HAVE_FUSE, ANOLE_WITHOUT_FUSE,
 	  "anole image mount/umount/stats/cache: lazy mounts" },
+	{ "zstd", ANOLE_HAVE_ZSTD, ANOLE_WITHOUT_ZSTD,
+	  "Zstandard pclusters and blob chunks" },
+	{ "lz4", ANOLE_HAVE_LZ4, ANOLE_WITHOUT_LZ4, "LZ4 pclusters and blob chunks" },
+	{ "lzma", ANOLE_HAVE_LZMA, ANOLE_WITHOUT_LZMA, "MicroLZMA pclusters" },
+	{ "deflate", ANOLE_HAVE_DEFLATE, ANOLE_WITHOUT_DEFLATE, "DEFLATE pclusters" },
 };
 
 static const char features_help[] =

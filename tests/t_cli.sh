@@ -219,21 +219,29 @@ EOF
 import json, sys
 j = json.load(open(sys.argv[1]))
 text = {l.split()[0]: l.split()[1] == "yes" for l in open(sys.argv[2])}
-assert set(j) == {"diag", "monitor", "fuse"} == set(text), (j, text)
+assert set(j) == {"diag", "monitor", "fuse", "zstd", "lz4", "lzma", "deflate"} == set(text), (j, text)
 for k, v in j.items():
     assert v["built"] == text[k] and (v["built"] or v["reason"]), (k, v)
 EOF
-for part in diag monitor fuse; do
+mkdir -p "$WORK/feat-src" && echo data >"$WORK/feat-src/f"
+for part in diag monitor fuse zstd lz4 lzma deflate; do
 	have_feature "$part" && continue
+	status=1 msg="^anole: anole was built without $part: ."
 	case $part in
 	diag) cmd=(diag runqlat) ;;
 	monitor) cmd=(monitor --listen 127.0.0.1:0) ;;
 	fuse) cmd=(image mount a.img "$WORK/mnt") ;;
+	zstd|lz4) cmd=(image build "$WORK/feat-src" -o "$WORK/feat.img" --blob-dir "$WORK/feat-blobs"
+		--compress "$part")
+		status=2 msg="$part compression: anole was built without $part" ;;
+	lzma|deflate) cmd=(image build "$WORK/feat-src" -o "$WORK/feat.img" -z "$part")
+		msg="$part: anole was built without $part" ;;
 	esac
 	rc=0
 	"$ANOLE" "${cmd[@]}" >/dev/null 2>"$WORK/without.err" || rc=$?
-	assert_eq "$rc" 1 "anole ${cmd[*]} without $part: exit status"
-	assert_grep "^anole: anole was built without $part: ." "$WORK/without.err" "anole ${cmd[*]}"
+	assert_eq "$rc" "$status" "anole ${cmd[*]} without $part: exit status"
+	assert_grep "$msg" "$WORK/without.err" "anole ${cmd[*]}"
+	assert_missing "$WORK/feat.img" "the image of anole ${cmd[*]}"
 	log "without $part: $(cat "$WORK/without.err")"
 done
 
