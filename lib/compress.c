@@ -35,6 +35,12 @@ const char *anole_compress_name(enum anole_compress_alg alg)
 	}
 }
 
+enum anole_compress_alg anole_compress_default(void)
+{
+	return ANOLE_HAVE_ZSTD ? ANOLE_COMPRESS_ZSTD :
+	       ANOLE_HAVE_LZ4 ? ANOLE_COMPRESS_LZ4 : ANOLE_COMPRESS_NONE;
+}
+
 int anole_compress_parse(const char *spec, enum anole_compress_alg *alg, int *level)
 {
 	const char *colon = strchr(spec, ':');

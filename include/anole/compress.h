@@ -12,6 +12,9 @@ enum anole_compress_alg {
 };
 
 const char *anole_compress_name(enum anole_compress_alg alg);
+/* The default for blob chunks: zstd, or lz4, or none, whichever this anole
+ * was built with first (each is optional: `anole features`). */
+enum anole_compress_alg anole_compress_default(void);
 /* "zstd", "zstd:19", "lz4", "none" -> alg and level (0 = default). */
 int anole_compress_parse(const char *spec, enum anole_compress_alg *alg, int *level);
 /* Worst-case output size for n input bytes. */
