@@ -113,10 +113,17 @@ static void get_metrics(const struct anole_httpd_request *r, struct anole_httpd_
 {
 	struct agent *a = arg;
 
-	res->content_type = ANOLE_METRICS_CONTENT_TYPE;
 	pthread_mutex_lock(&a->lock);
-	strbuf_add(&res->body, a->served.buf, a->served.len);
+	if (a->served.len) {
+		res->content_type = ANOLE_METRICS_CONTENT_TYPE;
+		strbuf_add(&res->body, a->served.buf, a->served.len);
+	}
 	pthread_mutex_unlock(&a->lock);
+	/* the server listens before the first sample (a bad --listen fails
+	 * early): a scrape then gets an error, not an empty page that would
+	 * read as "no series" */
+	if (!res->body.len)
+		anole_httpd_text(res, 503, "monitor: the first sample is not taken yet\n");
 }
 
 static int serve(struct agent *a, const sigset_t *unblocked)

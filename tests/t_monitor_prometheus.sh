@@ -17,6 +17,15 @@
 need_diag
 need_cmd prometheus promtool curl losetup mkfs.ext4 dd
 
+# scrape_when_up PID FILE: /metrics into FILE once the agent answers (503
+# until its first sample), however long its start takes, unless it dies
+scrape_when_up() {
+	while kill -0 "$1" 2>/dev/null; do
+		curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "the agent (pid $1) exited before answering on port $MPORT"
+}
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
 PPORT=$(free_port)
@@ -231,10 +240,7 @@ cg2=$(diag_mkcgroup monitor2)
 	>/dev/null 2>"$WORK/cap.err" &
 cap_pid=$!
 add_pid "$cap_pid"
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/cap.txt" 2>/dev/null && break
-	sleep 0.1
-done
+scrape_when_up "$cap_pid" "$WORK/cap.txt"
 kill -TERM "$cap_pid"
 wait "$cap_pid" || fail "anole monitor --no-bpf --max-cgroups 2 exited $?"
 assert_grep '^anole_monitor_cgroups{hierarchy="v2"} 2$' "$WORK/cap.txt" "--max-cgroups 2"
@@ -244,10 +250,7 @@ assert_no_grep 'runqueue_latency' "$WORK/cap.txt" "--no-bpf"
 	>/dev/null 2>"$WORK/sub.err" &
 sub_pid=$!
 add_pid "$sub_pid"
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/sub.txt" 2>/dev/null && break
-	sleep 0.1
-done
+scrape_when_up "$sub_pid" "$WORK/sub.txt"
 kill -TERM "$sub_pid"
 wait "$sub_pid" || fail "anole monitor --cgroup-root exited $?"
 assert_grep '^anole_monitor_cgroups{hierarchy="v2"} 1$' "$WORK/sub.txt" "--cgroup-root: one cgroup"
