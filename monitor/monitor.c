@@ -8,6 +8,7 @@
  */
 #include "monitor.h"
 
+#include "runner.h"
 #include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
@@ -21,26 +22,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop_signal(int sig) { stop_signal = sig; }
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double now_real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 struct agent {
 	const struct anole_monitor_opts *o;
@@ -56,7 +37,7 @@ static void sample(struct agent *a)
 {
 	struct monitor_httpd_stats st;
 	struct monitor_body *body;
-	double t0 = now_mono();
+	double t0 = diag_now_mono();
 	struct strbuf *out = &a->text;
 
 	strbuf_reset(out);
@@ -84,7 +65,7 @@ static void sample(struct agent *a)
 	body = monitor_body_new(out);
 	monitor_httpd_set_body(a->httpd, body);
 	monitor_body_put(body);
-	a->last_duration = now_mono() - t0;
+	a->last_duration = diag_now_mono() - t0;
 }
 
 static int write_pid_file(const char *path)
@@ -100,62 +81,43 @@ static int write_pid_file(const char *path)
 	return ret ? anole_error(-ret, "cannot write the pid file %s", path) : 0;
 }
 
-static int serve(struct agent *a, const sigset_t *unblocked)
+static int serve(struct agent *a, const struct diag_signals *sig)
 {
 	struct pollfd pfd[MONITOR_HTTPD_MAX_FDS];
-	double next = now_mono() + a->o->interval;
+	struct diag_period samples;
 
-	while (!stop_signal) {
-		double left = next - now_mono();
+	diag_period_start(&samples, diag_now_mono() + a->o->interval, a->o->interval);
+	while (!diag_stop_signal()) {
+		double now = diag_now_mono(), left = samples.next - now;
 		/* rounded up: waking before the deadline would only spin */
-		int timeout = left > 0 ? (int)(left * 1000 + 0.999) : 0, n;
-		struct timespec ts;
+		int timeout = left > 0 ? (int)(left * 1000 + 0.999) : 0, nfds, n;
 
-		n = monitor_httpd_pollfds(a->httpd, pfd, &timeout);
-		ts.tv_sec = timeout / 1000;
-		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
-		n = ppoll(pfd, (nfds_t)n, &ts, unblocked) < 0 ? -1 : n;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return anole_error(errno, "monitor: poll");
-		}
-		monitor_httpd_handle(a->httpd, pfd, n);
-		if (now_mono() >= next) {
+		nfds = monitor_httpd_pollfds(a->httpd, pfd, &timeout);
+		n = diag_wait(pfd, (nfds_t)nfds, now + timeout / 1000.0, sig);
+		if (n < 0)
+			return anole_error(-n, "monitor: poll");
+		if (n > 0)
+			monitor_httpd_handle(a->httpd, pfd, nfds);
+		/* missed samples (the agent was stopped) are skipped, not bunched */
+		if (diag_period_due(&samples, diag_now_mono()))
 			sample(a);
-			next += a->o->interval;
-			if (next < now_mono()) /* stopped for a while: no burst of samples */
-				next = now_mono() + a->o->interval;
-		}
 	}
-	anole_info("monitor: %s, stopping", strsignal(stop_signal));
+	anole_info("monitor: %s, stopping", strsignal(diag_stop_signal()));
 	return 0;
 }
 
 int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 {
 	struct agent a = { .o = o, .text = STRBUF_INIT };
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	sigset_t block, unblocked;
+	struct diag_signals sig;
 	bool pid_written = false;
 	int ret;
 
 	/* signals wait (blocked) for ppoll: one during loading still stops cleanly */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &unblocked);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	diag_signals_block(&sig);
 	signal(SIGPIPE, SIG_IGN);
-	sigdelset(&unblocked, SIGINT);
-	sigdelset(&unblocked, SIGTERM);
-	sigdelset(&unblocked, SIGHUP);
 
-	a.start_time = now_real();
+	a.start_time = diag_now_real();
 	ret = monitor_httpd_open(&a.httpd, o->listen);
 	if (!ret)
 		ret = monitor_procfs_open(&a.procfs, o);
@@ -175,13 +137,13 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	}
 	anole_daemon_notify(ready_fd, ret);
 	if (!ret)
-		ret = serve(&a, &unblocked);
+		ret = serve(&a, &sig);
 	monitor_bpf_free(a.bpf);
 	monitor_procfs_free(a.procfs);
 	monitor_httpd_free(a.httpd);
 	strbuf_release(&a.text);
 	if (pid_written)
 		unlink(o->pid_file);
-	sigprocmask(SIG_SETMASK, &unblocked, NULL);
+	diag_signals_restore(&sig);
 	return ret;
 }
