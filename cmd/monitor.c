@@ -109,19 +109,12 @@ int cmd_monitor(int argc, char **argv)
 		case OPT_NO_BPF:
 			o.no_bpf = true;
 			break;
-		case OPT_HOOK: {
-			char *list = xstrdup(optarg), *save = NULL;
-			bool ok = true;
-
-			for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save))
-				ok &= diag_hook_name_valid(h);
-			free(list);
-			if (!ok)
+		case OPT_HOOK:
+			if (!diag_hook_list_valid(optarg))
 				return usage_error("--hook takes hooks among fentry, kprobe, tp_btf, "
 						   "raw_tp, tracepoint");
 			o.hooks = optarg;
 			break;
-		}
 		case OPT_CGROUP_ROOT:
 			cgroup_root = optarg;
 			break;
