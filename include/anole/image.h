@@ -41,7 +41,9 @@ struct anole_build_opts {
 	bool have_timestamp;
 	int64_t timestamp;          /* image time (--timestamp / SOURCE_DATE_EPOCH) */
 	bool have_uuid;
-	uint8_t uuid[16];
+	uint8_t uuid[16];           /* default: with have_timestamp, derived from the
+	                               content (same tree, same bytes: the
+	                               SOURCE_DATE_EPOCH convention); else random */
 	const char *label;          /* volume name, <= 15 bytes */
 	unsigned threads;           /* 0 = all CPUs */
 	bool dedupe_files;          /* share blocks of identical flat files (default on) */
