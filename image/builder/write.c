@@ -6,6 +6,7 @@
  * Outputs are temp files renamed into place only when complete.
  */
 #include "builder.h"
+#include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/endian.h"
 #include "anole/erofs.h"
@@ -487,13 +488,28 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 	return anole_output_commit(img);
 }
 
-int anole_image_build(const struct anole_build_opts *opts, struct anole_build_stats *st)
+int anole_image_build(const struct anole_build_opts *caller_opts, struct anole_build_stats *st)
 {
+	/* the defaults live here, so that a zeroed struct builds what the CLI
+	 * builds without options (include/anole/image.h lists them) */
+	struct anole_build_opts defaulted = *caller_opts, *opts = &defaulted;
 	struct builder b = { .opts = opts, .st = st, .img_fd = -1, .blob_fd = -1 };
 	struct anole_output img = { .fd = -1 }, blob = { .fd = -1 };
 	int ret;
 
 	memset(st, 0, sizeof(*st));
+	if (!opts->blkszbits)
+		opts->blkszbits = 12;
+	if (!opts->chunk_size && (opts->blob_path || opts->blob_dir))
+		opts->chunk_size = 1u << 20;    /* a blob is made of chunks */
+	if (opts->compress) {
+		ret = anole_compress_parse("--compress", opts->compress, &b.compression,
+					   &b.compression_level);
+		if (ret)
+			return ret;
+	} else {
+		b.compression = ANOLE_COMPRESS_ZSTD;
+	}
 	if (opts->nlayers && !opts->blob_dir)
 		return anole_error_code(EINVAL, "building from layers needs a blob directory");
 	if (opts->blkszbits < EROFS_MIN_BLKSZBITS || opts->blkszbits > EROFS_MAX_BLKSZBITS)
