@@ -155,7 +155,7 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	if (!ret && !o->no_bpf) {
 		ret = monitor_bpf_open(&a.bpf, o->hooks);
 		if (ret == -ENOTSUP)
-			ret = anole_error_code(-ENOTSUP, "monitor: no eBPF histogram loads on this "
+			ret = anole_error_code(ENOTSUP, "monitor: no eBPF histogram loads on this "
 					       "kernel%s (--no-bpf runs without them)",
 					       geteuid() ? " (loading BPF needs root)" : "");
 	}
