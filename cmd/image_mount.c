@@ -17,6 +17,7 @@
 #include <string.h>
 
 enum { OPT_BLOBS = 300, OPT_CACHE, OPT_MODE, OPT_PREFETCH, OPT_RECORD, OPT_METRICS, OPT_NO_DIRECT,
+       OPT_READ_TIMEOUT,
        OPT_LAZY, OPT_JSON, OPT_MAX_SIZE };
 
 static int usage_error(const char *verb, const char *msg)
@@ -57,6 +58,10 @@ static const char mount_help[] =
 "      --no-direct          kernel mode: serve blobs that are complete in the\n"
 "                           cache through FUSE too (by default the kernel reads\n"
 "                           them straight from the cache)\n"
+"      --read-timeout SECONDS\n"
+"                           a read waiting for the blob store fails with EIO\n"
+"                           after this long, whatever the retries left\n"
+"                           (default 30; 0: wait as long as the store retries)\n"
 STORE_HELP
 "  -h, --help               this help\n";
 
@@ -71,6 +76,7 @@ int cmd_image_mount(int argc, char **argv)
 		{ "record", required_argument, NULL, OPT_RECORD },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "no-direct", no_argument, NULL, OPT_NO_DIRECT },
+		{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
 		STORE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -96,6 +102,18 @@ int cmd_image_mount(int argc, char **argv)
 		case OPT_RECORD: o.record_file = optarg; break;
 		case OPT_METRICS: o.metrics_addr = optarg; break;
 		case OPT_NO_DIRECT: o.no_direct = true; break;
+		case OPT_READ_TIMEOUT: {
+			char *end;
+			double s = strtod(optarg, &end);
+
+			if (end == optarg || *end || !(s >= 0 && s <= 86400) || (s > 0 && s < 0.001)) {
+				store_cli_release(&store);
+				return usage_error("mount", "--read-timeout takes seconds, 0 to 86400 "
+						   "(e.g. 30 or 2.5)");
+			}
+			o.read_timeout_ms = s == 0 ? LAZY_NO_TIMEOUT : (unsigned)(s * 1000 + 0.5);
+			break;
+		}
 		case 'h': fputs(mount_help, stdout); store_cli_release(&store); return 0;
 		default:
 			if ((ret = store_cli_opt(&store, "image mount", opt, optarg))) {

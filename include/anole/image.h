@@ -129,6 +129,8 @@ struct anole_mount_opts {
 	const char *record_file;
 	const char *metrics_addr;   /* HOST:PORT for Prometheus scrapes */
 	bool no_direct;             /* kernel mode: serve complete blobs through FUSE too */
+	unsigned read_timeout_ms;   /* a read waiting for the store gets EIO after this
+	                               (default 30000; LAZY_NO_TIMEOUT: never) */
 	struct anole_blobstore_opts *store;
 };
 /* Returns once the mount is up (the daemon keeps running), or when the
