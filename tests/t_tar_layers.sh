@@ -10,8 +10,10 @@
 #    layer, a symlink-only layer, 60,000 empty files) build an image with no
 #    extra device, which check accepts and which mounts (kernel EROFS, and
 #    the lazy mount in kernel and FUSE mode) with the tree the tar holds;
-#  * bad PAX values (uid and gid beyond 32 bits or negative, size=zz) are
-#    refused naming the layer, the entry and the key.
+#  * bad PAX values (uid and gid beyond 32 bits or negative, size=zz, a
+#    record with a wrong length) are refused naming the layer, the entry
+#    and the key, where libarchive tells it (it parses "zz" as 0 and says
+#    only that the next header is damaged).
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/lazy_lib.sh"
 need_root
@@ -102,5 +104,28 @@ expect_layer_fail size62 "huge" "4611686018427387904 bytes"
 expect_layer_fail size40 "tera" "runcated"
 expect_layer_fail longname "too large"
 expect_layer_fail paxhdr "too large"
+
+log "---- bad PAX values"
+"$PY" - <<'PY'
+import io, tarfile
+def pax(name, hdrs):
+    with tarfile.open(name, "w", format=tarfile.PAX_FORMAT) as t:
+        i = tarfile.TarInfo("f"); i.size = 1; i.pax_headers = hdrs
+        t.addfile(i, io.BytesIO(b"x"))
+pax("uid32.tar", {"uid": "4294967296"})     # was stored as 0: root
+pax("uidneg.tar", {"uid": "-1"})
+pax("gidbig.tar", {"gid": "99999999999999999999999"})
+pax("sizezz.tar", {"size": "zz"})           # was "an entry without a name"
+# a record whose length field is wrong: libarchive only warns
+h = tarfile.TarInfo("././@PaxHeader"); h.type = tarfile.XHDTYPE; body = b"99 uid=5\n"; h.size = len(body)
+i = tarfile.TarInfo("f"); i.size = 1
+open("paxlen.tar", "wb").write(h.tobuf(format=tarfile.USTAR_FORMAT) + body + b"\0" * (512 - len(body)) +
+                               i.tobuf(format=tarfile.USTAR_FORMAT) + b"x" + b"\0" * 511 + b"\0" * 10240)
+PY
+expect_layer_fail uid32 "entry 'f'" "uid 4294967296 is out of range"
+expect_layer_fail uidneg "entry 'f'" "uid -1 is out of range"
+expect_layer_fail gidbig "entry 'f'" "gid" "out of range"
+expect_layer_fail sizezz "entry 'f'" "size" "malformed"
+expect_layer_fail paxlen "entry 'f'" "malformed pax"
 
 log "pass"
