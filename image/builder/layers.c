@@ -326,10 +326,12 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 		return anole_error_code(EFBIG, "%s: the tar header claims %llu bytes, more than a file "
 					"with %llu-byte chunks can hold (corrupt size header?)",
 					n->path, (unsigned long long)n->size, (unsigned long long)csize);
+	if (!n->size)               /* a flat inode with no data, as from a directory */
+		return 0;
 	n->chunkbits = m->b->chunkbits;
 	n->nchunks = 0;
 	n->chunks = xcalloc(1, sizeof(*n->chunks));
-	n->prechunked = n->size > 0;
+	n->prechunked = true;
 	for (uint64_t i = 0; i < nchunks && !ret; i++) {
 		struct bchunk *c;
 		uint64_t want = n->size - (i << n->chunkbits) < csize ?
@@ -499,6 +501,9 @@ static int add_entry(struct merge *m, struct archive *a, struct archive_entry *e
 					       m->layer_name, path, len);
 		n->link = xstrdup(t ? t : "");
 		n->size = len;
+		/* Linux has no symlink permissions (lstat says 0777 whatever a
+		 * tar header says), so a container's unpacked layer shows 0777 */
+		n->mode = S_IFLNK | 0777;
 		break;
 	}
 	case S_IFDIR: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
