@@ -7,6 +7,9 @@
 #    mounts it and reads every byte. It found xattr_prefix_count (byte 91)
 #    and feature_compat bit 3 (shared_ea_in_metabox) accepted by check and
 #    refused by Linux.
+#  * the chunk table behind a --blob-dir image: a wrong SHA-256 is refused
+#    by check and by mount;
+#  * --device: a blob whose SHA-256 is not its device tag is refused.
 . "$TESTDIR/lib.sh"
 need_root
 need_anole
@@ -34,5 +37,64 @@ mkdir -p "$WORK/sweep"
 "$PY" "$TESTDIR/corrupt.py" --anole "$ANOLE" --image "$WORK/flat.erofs" --work "$WORK/sweep" \
 	--sweep-superblock --budget 360 || fail "the superblock sweep found problems (see above)"
 
+log "---- the chunk table of --blob-dir images, and devices, are verified"
+mkdir -p "$WORK/t7"
+head -c 70000 /dev/urandom >"$WORK/t7/f70000"         # a chunk, then 4464 bytes and padding
+head -c 300000 /dev/urandom >"$WORK/t7/f300000"
+echo small >"$WORK/t7/small"
+build_ok "$WORK/t7" "$WORK/bd.erofs" -q --chunk-size 64K --blob-dir "$WORK/bd"
+check_image "$WORK/bd.erofs"
+# reseal_ext IMG PYTHON: run PYTHON on `ext` (the extension's bytes, a
+# bytearray) and write it back with a footer whose SHA-256 matches, as any
+# writer can: the digest guards against truncation, not against a forger
+reseal_ext() {
+	"$PY" - "$1" "$2" <<'PY' || fail "reseal_ext $1"
+import hashlib, struct, sys
+path, code = sys.argv[1], sys.argv[2]
+d = bytearray(open(path, "rb").read())
+magic, off, size = struct.unpack_from("<8sQQ", d, len(d) - 64)
+assert magic == b"ANOLEXT1", magic
+ext = d[off:off + size]
+exec(code)
+d[off:off + size] = ext
+if "keep_digest" not in code:
+    d[len(d) - 64 + 24:len(d) - 64 + 56] = hashlib.sha256(bytes(ext)).digest()
+open(path, "wb").write(d)
+PY
+}
+# expect_refused IMG PATTERN [check options]: check exits 1 naming PATTERN,
+# and so does a lazy mount of IMG
+expect_refused() {
+	local img=$1 pat=$2 rc
+	shift 2
+	run_rc rc "$ANOLE" image check "$img" "$@" >"$WORK/r.out" 2>&1
+	check_not_crashed "$rc" "check $img"
+	[ "$rc" -eq 1 ] || { cat "$WORK/r.out"; fail "check $(basename "$img") exited $rc, expected 1"; }
+	assert_grep "$pat" "$WORK/r.out" "check $(basename "$img")"
+	log "ok: check: $(grep -m1 "$pat" "$WORK/r.out")"
+}
+expect_mount_refused() {
+	local img=$1 pat=$2 rc
+	mkdir -p "$WORK/m"
+	run_rc rc "$ANOLE" image mount "$img" "$WORK/m" --blobs "$WORK/bd" --cache "$WORK/cache" 2>"$WORK/m.err"
+	check_not_crashed "$rc" "mount $img"
+	if [ "$rc" -eq 0 ]; then
+		"$ANOLE" image umount "$WORK/m"
+		fail "mount of $(basename "$img") succeeded"
+	fi
+	assert_grep "$pat" "$WORK/m.err" "mount $(basename "$img")"
+}
+
+cp "$WORK/bd.erofs" "$WORK/bd-sha.erofs"
+reseal_ext "$WORK/bd-sha.erofs" 'ext[-1] ^= 1; keep_digest = 1'
+expect_refused "$WORK/bd-sha.erofs" "SHA-256 mismatch"
+expect_mount_refused "$WORK/bd-sha.erofs" "SHA-256 mismatch"
+
+# --blob: the device's tag is its SHA-256, which check now compares
+build_ok "$WORK/t7" "$WORK/b.erofs" -q --chunk-size 64K --blob "$WORK/b.blob"
+check_image "$WORK/b.erofs" --device "$WORK/b.blob"
+cp "$WORK/b.blob" "$WORK/b-bad.blob"
+printf 'X' | dd of="$WORK/b-bad.blob" bs=1 seek=5000 conv=notrunc status=none
+expect_refused "$WORK/b.erofs" "its tag says" --device "$WORK/b-bad.blob"
 
 log "pass"
