@@ -7,8 +7,9 @@
 #    mounts it and reads every byte. It found xattr_prefix_count (byte 91)
 #    and feature_compat bit 3 (shared_ea_in_metabox) accepted by check and
 #    refused by Linux.
-#  * the chunk table behind a --blob-dir image: a wrong SHA-256 is refused
-#    by check and by mount;
+#  * the chunk table behind a --blob-dir image: a wrong SHA-256, and an
+#    entry moved off a block boundary (with a forged digest), are refused by
+#    check and by mount;
 #  * --device: a blob whose SHA-256 is not its device tag is refused.
 . "$TESTDIR/lib.sh"
 need_root
@@ -89,6 +90,24 @@ cp "$WORK/bd.erofs" "$WORK/bd-sha.erofs"
 reseal_ext "$WORK/bd-sha.erofs" 'ext[-1] ^= 1; keep_digest = 1'
 expect_refused "$WORK/bd-sha.erofs" "SHA-256 mismatch"
 expect_mount_refused "$WORK/bd-sha.erofs" "SHA-256 mismatch"
+
+# an entry moved by 64 bytes into the padding behind it: in order, in range,
+# but off a block boundary, so that its blocks used to read as zeros
+cp "$WORK/bd.erofs" "$WORK/bd-shift.erofs"
+reseal_ext "$WORK/bd-shift.erofs" '
+nblobs = struct.unpack_from("<I", ext, 12)[0]
+table, n = struct.unpack_from("<Q", ext, 64 + 48)[0], struct.unpack_from("<I", ext, 64 + 56)[0]
+usize = struct.unpack_from("<Q", ext, 64 + 40)[0]
+ents = [struct.unpack_from("<QQI", ext, table + 64 * k) for k in range(n)]
+for k, (u, c, sz) in enumerate(ents):
+    end = ents[k + 1][0] if k + 1 < n else usize
+    if end - (u + sz) >= 64:
+        struct.pack_into("<Q", ext, table + 64 * k, u + 64)
+        break
+else:
+    raise SystemExit("no entry with 64 bytes of padding behind it")'
+expect_refused "$WORK/bd-shift.erofs" "not on a 4096-byte block boundary"
+expect_mount_refused "$WORK/bd-shift.erofs" "not on a 4096-byte block boundary"
 
 # --blob: the device's tag is its SHA-256, which check now compares
 build_ok "$WORK/t7" "$WORK/b.erofs" -q --chunk-size 64K --blob "$WORK/b.blob"
