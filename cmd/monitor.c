@@ -31,7 +31,8 @@ static const char monitor_help[] =
 "format on GET http://HOST:PORT/metrics.\n"
 "\n"
 "options:\n"
-"  -l, --listen HOST:PORT  address to serve on (IPv4, or [IPv6]:PORT)\n"
+"  -l, --listen HOST:PORT  address to serve on: HOST:PORT, [IPv6]:PORT, :PORT\n"
+"                          (all addresses) or unix:PATH\n"
 "  -i, --interval SECONDS  time between samples (default 5)\n"
 "      --no-bpf            no eBPF histograms (no root or BPF needed)\n"
 "      --hook LIST         hooks the eBPF histograms may use, in order:\n"
@@ -108,19 +109,12 @@ int cmd_monitor(int argc, char **argv)
 		case OPT_NO_BPF:
 			o.no_bpf = true;
 			break;
-		case OPT_HOOK: {
-			char *list = xstrdup(optarg), *save = NULL;
-			bool ok = true;
-
-			for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save))
-				ok &= diag_hook_name_valid(h);
-			free(list);
-			if (!ok)
+		case OPT_HOOK:
+			if (!diag_hook_list_valid(optarg))
 				return usage_error("--hook takes hooks among fentry, kprobe, tp_btf, "
 						   "raw_tp, tracepoint");
 			o.hooks = optarg;
 			break;
-		}
 		case OPT_CGROUP_ROOT:
 			cgroup_root = optarg;
 			break;
