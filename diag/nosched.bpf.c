@@ -44,32 +44,41 @@ struct {
 
 __u64 ns_dropped = 0;
 
+static __always_inline void report_run(const struct nosched_run *r, __u64 now)
+{
+	struct nosched_event *e = bpf_ringbuf_reserve(&ns_events, sizeof(*e), 0);
+
+	if (!e) {
+		__sync_fetch_and_add(&ns_dropped, 1);
+		return;
+	}
+	e->ts = now;
+	e->duration_ns = now - r->start;
+	e->cpu = bpf_get_smp_processor_id();
+	e->pad = 0;
+	__builtin_memcpy(&e->run, r, sizeof(e->run));
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void restart_run(struct nosched_run *r, __u64 now, __u32 tid)
+{
+	__builtin_memset(r, 0, sizeof(*r));
+	r->start = now;
+	r->tid = tid;
+}
+
 static __always_inline int on_switch(__u32 next_tid)
 {
 	__u32 zero = 0;
 	struct nosched_run *r = bpf_map_lookup_elem(&ns_runs, &zero);
-	struct nosched_event *e;
 	__u64 now = bpf_ktime_get_ns();
 
 	if (!r)
 		return 0;
 	/* the outgoing task was seen past the threshold: report its whole run */
-	if (r->start && r->pid && (!targ_kernel_only || r->kernel_samples)) {
-		e = bpf_ringbuf_reserve(&ns_events, sizeof(*e), 0);
-		if (e) {
-			e->ts = now;
-			e->duration_ns = now - r->start;
-			e->cpu = bpf_get_smp_processor_id();
-			e->pad = 0;
-			__builtin_memcpy(&e->run, r, sizeof(e->run));
-			bpf_ringbuf_submit(e, 0);
-		} else {
-			__sync_fetch_and_add(&ns_dropped, 1);
-		}
-	}
-	__builtin_memset(r, 0, sizeof(*r));
-	r->start = now;
-	r->tid = next_tid;
+	if (r->start && r->pid && (!targ_kernel_only || r->kernel_samples))
+		report_run(r, now);
+	restart_run(r, now, next_tid);
 	return 0;
 }
 
@@ -100,7 +109,27 @@ int ns_sample(struct bpf_perf_event_data *ctx)
 	__s32 kid;
 
 	/* idle, or a task whose switch in was not seen */
-	if (!r || !tid || !r->start || r->tid != tid || now - r->start < targ_thresh_ns)
+	if (!r || !tid || !r->start || r->tid != tid)
+		return 0;
+	/* a kernel stack only exists if the sample interrupted the kernel */
+	kid = -EFAULT;
+	if (targ_kernel_only) {
+		kid = bpf_get_stackid(ctx, &ns_stacks, 0);
+		if (kid == -EFAULT) {
+			/*
+			 * -k counts time in the kernel without scheduling: a sample in
+			 * user mode ends that stretch (reported if it was long) and
+			 * starts the next. Otherwise a user-mode spinner with a few
+			 * interrupts (softirqs on a loaded machine) would be reported.
+			 * The stretch then starts at most one sample period early.
+			 */
+			if (r->pid && r->kernel_samples)
+				report_run(r, now);
+			restart_run(r, now, tid);
+			return 0;
+		}
+	}
+	if (now - r->start < targ_thresh_ns)
 		return 0;
 	if (!diag_current_wanted())
 		return 0;
@@ -111,8 +140,8 @@ int ns_sample(struct bpf_perf_event_data *ctx)
 		r->user_stack_id = -1;
 	}
 	r->last_seen = now;
-	/* a kernel stack only exists if the sample interrupted the kernel */
-	kid = bpf_get_stackid(ctx, &ns_stacks, 0);
+	if (!targ_kernel_only)
+		kid = bpf_get_stackid(ctx, &ns_stacks, 0);
 	if (kid >= 0) {
 		r->kernel_samples++;
 		r->kern_stack_id = kid;
