@@ -508,7 +508,7 @@ int anole_image_build(const struct anole_build_opts *caller_opts, struct anole_b
 		if (ret)
 			return ret;
 	} else {
-		b.compression = ANOLE_COMPRESS_ZSTD;
+		b.compression = anole_compress_default();
 	}
 	if (opts->nlayers && !opts->blob_dir)
 		return anole_error_code(EINVAL, "building from layers needs a blob directory");
