@@ -715,13 +715,24 @@ static void test_build_defaults(void)
  * it (found by fuzz_blobmeta: a one-byte heap over-read; ASan builds catch a
  * regression).
  */
+/* The EROFS part a chunk table follows: a superblock (magic, 4 KiB blocks). */
+static const uint8_t *fake_erofs_part(void)
+{
+	static uint8_t part[2048];
+	uint32_t magic = cpu_to_le32(EROFS_SUPER_MAGIC);
+
+	memcpy(part + EROFS_SUPER_OFFSET, &magic, 4);
+	part[EROFS_SUPER_OFFSET + 12] = 12;
+	return part;
+}
+
 static void test_blobmeta_empty_table(void)
 {
 	uint8_t ext[sizeof(struct anole_ext_header) + sizeof(struct anole_ext_blob)] = { 0 };
 	struct anole_ext_header *h = (void *)ext;
 	struct anole_ext_blob *b = (void *)(ext + sizeof(*h));
 	struct anole_ext_footer f = { 0 };
-	static const uint8_t erofs_part[1024];
+	const uint8_t *erofs_part = fake_erofs_part();
 	struct anole_blobmeta meta;
 	char path[] = "/tmp/anole-test-blobmeta.XXXXXX";
 	int fd = mkstemp(path), ret;
@@ -737,10 +748,10 @@ static void test_blobmeta_empty_table(void)
 	b->chunk_size = cpu_to_le32(4096);
 	b->device_id = cpu_to_le16(1);
 	memcpy(f.magic, ANOLE_EXT_FOOTER_MAGIC, 8);
-	f.ext_offset = cpu_to_le64(sizeof(erofs_part));
+	f.ext_offset = cpu_to_le64(2048);
 	f.ext_size = cpu_to_le64(sizeof(ext));
 	anole_digest(ANOLE_DIGEST_SHA256, ext, sizeof(ext), f.ext_sha256);
-	CHECK(!write_full(fd, erofs_part, sizeof(erofs_part)) && !write_full(fd, ext, sizeof(ext)) &&
+	CHECK(!write_full(fd, erofs_part, 2048) && !write_full(fd, ext, sizeof(ext)) &&
 	      !write_full(fd, &f, sizeof(f)), "write the test image");
 	ret = anole_blobmeta_read(fd, path, &meta);
 	CHECK(ret == 0, "blobmeta: an empty chunk table at the end parses (%d)", ret);
@@ -761,7 +772,7 @@ static void test_blobmeta_empty_table(void)
  */
 static int blobmeta_roundtrip(const struct anole_blobmeta *in, struct anole_blobmeta *out)
 {
-	static const uint8_t erofs_part[1024];
+	const uint8_t *erofs_part = fake_erofs_part();
 	char path[] = "/tmp/anole-test-blobmeta.XXXXXX";
 	struct strbuf ext = STRBUF_INIT;
 	int fd = mkstemp(path), ret;
@@ -769,8 +780,8 @@ static int blobmeta_roundtrip(const struct anole_blobmeta *in, struct anole_blob
 	if (fd < 0)
 		return -errno;
 	unlink(path);
-	anole_blobmeta_serialize(in, sizeof(erofs_part), &ext);
-	ret = write_full(fd, erofs_part, sizeof(erofs_part));
+	anole_blobmeta_serialize(in, 2048, &ext);
+	ret = write_full(fd, erofs_part, 2048);
 	if (!ret)
 		ret = write_full(fd, ext.buf, ext.len);
 	if (!ret)
@@ -820,6 +831,10 @@ static void test_blobmeta_splits(void)
 	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: units not adjacent are refused (%d)", ret);
 	chunks[1].uncompressed_offset -= 4096;
 	chunks[2].uncompressed_offset -= 4096;
+	chunks[2].uncompressed_offset += 64;        /* in order, in range, off a block */
+	ret = blobmeta_roundtrip(&meta, &got);
+	CHECK(ret == -EFSCORRUPTED, "blobmeta: an entry off a block boundary is refused (%d)", ret);
+	chunks[2].uncompressed_offset -= 64;
 	split.count = 1;
 	ret = blobmeta_roundtrip(&meta, &got);
 	CHECK(ret == -EFSCORRUPTED, "blobmeta splits: a split of one entry is refused (%d)", ret);

@@ -266,8 +266,8 @@ static int place_metadata(struct builder *b)
 
 	/* block 0: boot area, superblock, then the device table if any */
 	new_blocks(&m, 1);
-	if (b->use_blob) {
-		unsigned ndev = b->nblobs ? b->nblobs : 1;
+	if (builder_ndevices(b)) {
+		unsigned ndev = builder_ndevices(b);
 
 		b->devt_off = ALIGN_UP(head, EROFS_DEVT_SLOT_SIZE);
 		head = b->devt_off + ndev * EROFS_DEVT_SLOT_SIZE;

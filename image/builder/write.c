@@ -347,7 +347,7 @@ static int write_superblock(struct builder *b, const uint8_t *blob_digest)
 			uniaddr += blocks;
 			memcpy(b->meta + b->devt_off + i * EROFS_DEVT_SLOT_SIZE, &slot, sizeof(slot));
 		}
-	} else if (b->use_blob) {
+	} else if (builder_ndevices(b)) {
 		struct erofs_deviceslot slot = { 0 };
 
 		sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_DEVICE_TABLE;
@@ -508,7 +508,7 @@ int anole_image_build(const struct anole_build_opts *caller_opts, struct anole_b
 		if (ret)
 			return ret;
 	} else {
-		b.compression = anole_compress_default();
+		b.compression = anole_compress_default();   /* zstd, when built */
 	}
 	if (opts->nlayers && !opts->blob_dir)
 		return anole_error_code(EINVAL, "building from layers needs a blob directory");

@@ -128,7 +128,11 @@ struct anole_mount_opts {
 	const char *prefetch_list;
 	const char *record_file;
 	const char *metrics_addr;   /* HOST:PORT for Prometheus scrapes */
+	const char *metrics_token;  /* non-NULL: scrapes must send "Authorization:
+	                               Bearer" this (lib/httpd.h) */
 	bool no_direct;             /* kernel mode: serve complete blobs through FUSE too */
+	unsigned read_timeout_ms;   /* a read waiting for the store gets EIO after this
+	                               (default 30000; LAZY_NO_TIMEOUT: never) */
 	struct anole_blobstore_opts *store;
 };
 /* Returns once the mount is up (the daemon keeps running), or when the
