@@ -80,7 +80,7 @@ int bs_fail(struct bs_call *c, int err, const char *fmt, ...)
 	if (!err)
 		err = -EIO;
 	if (!c->quiet)
-		anole_error_code(err, "%s", c->why);
+		anole_error_code(-err, "%s", c->why);
 	return err;
 }
 

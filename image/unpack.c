@@ -115,7 +115,8 @@ static void entry_path(struct up *up, const char *name, struct strbuf *out)
 	}
 }
 
-/* A problem in the image, found by the reader (message in img->errmsg). */
+/* A problem in the image, found by the reader (message in img->errmsg);
+ * err is a positive errno (-ret of the reader's call). */
 static int image_error(struct up *up, const char *name, erofs_nid_t nid, int err)
 {
 	struct strbuf p = STRBUF_INIT;
@@ -206,7 +207,7 @@ static int set_meta(struct up *up, int fd, const char *name, const struct erofs_
 	}
 	ret = erofs_iterate_xattrs(up->img, inode, set_xattr_cb, &t);
 	if (ret)
-		return t.failed ? ret : image_error(up, name, inode->nid, ret);
+		return t.failed ? ret : image_error(up, name, inode->nid, -ret);
 	if (!link) {
 		ret = fd >= 0 ? fchmod(fd, inode->mode & 07777)
 			      : fchmodat(up->curfd, name, inode->mode & 07777, AT_SYMLINK_NOFOLLOW);
@@ -259,7 +260,7 @@ static int write_data(struct up *up, int fd, const char *name, const struct erof
 
 		ret = erofs_map_blocks(up->img, inode, off, &map);
 		if (ret)
-			return image_error(up, name, inode->nid, ret);
+			return image_error(up, name, inode->nid, -ret);
 		end = map.logical + map.length;
 		if (map.physical == UINT64_MAX) {
 			off = end;      /* a hole: ftruncate() below makes it */
@@ -270,7 +271,7 @@ static int write_data(struct up *up, int fd, const char *name, const struct erof
 			ssize_t got = erofs_pread(up->img, inode, up->buf, want, off);
 
 			if (got < 0)
-				return image_error(up, name, inode->nid, (int)got);
+				return image_error(up, name, inode->nid, (int)-got);
 			if ((size_t)got != want) {
 				snprintf(up->img->errmsg, sizeof(up->img->errmsg), "short read");
 				return image_error(up, name, inode->nid, EIO);
@@ -310,7 +311,7 @@ static int make_symlink(struct up *up, const char *name, const struct erofs_inod
 	ssize_t n = erofs_readlink(up->img, inode, target, sizeof(target));
 
 	if (n < 0)
-		return image_error(up, name, inode->nid, (int)n);
+		return image_error(up, name, inode->nid, (int)-n);
 	if (symlinkat(target, up->curfd, name))
 		return dest_error(up, name, "cannot create the symlink");
 	return set_meta(up, -1, name, inode);
@@ -494,7 +495,7 @@ static int push_dir(struct up *up, const struct erofs_inode *inode, size_t pathl
 	if (c.err)
 		return c.err;
 	if (ret < 0)
-		return image_error(up, NULL, inode->nid, ret);
+		return image_error(up, NULL, inode->nid, -ret);
 	return 0;
 }
 
@@ -558,7 +559,7 @@ static int extract_entry(struct up *up, const struct up_entry *e)
 	int ret = erofs_read_inode(up->img, e->nid, &inode);
 
 	if (ret)
-		return image_error(up, e->name, e->nid, ret);
+		return image_error(up, e->name, e->nid, -ret);
 	anole_progress_add(up->progress, 1);
 	if (S_ISDIR(inode.mode))
 		return enter_dir(up, e->name, &inode);
@@ -572,7 +573,7 @@ static int extract_tree(struct up *up)
 	int ret = erofs_read_inode(up->img, up->img->root_nid, &root);
 
 	if (ret)
-		return image_error(up, NULL, up->img->root_nid, ret);
+		return image_error(up, NULL, up->img->root_nid, -ret);
 	if (!S_ISDIR(root.mode)) {
 		snprintf(up->img->errmsg, sizeof(up->img->errmsg), "the root is not a directory");
 		return image_error(up, NULL, root.nid, EFSCORRUPTED);

@@ -38,7 +38,7 @@ struct anole_build_opts {
 	                               two >= the block size; 0: 64 KiB; >= chunk_size:
 	                               whole chunks */
 	const char *compress;       /* for blob_dir: "ALG[,LEVEL]" (zstd, lz4 or none,
-	                               see anole_compress_parse); NULL: zstd */
+	                               see anole_compress_parse); NULL: anole_compress_default() */
 	int chunk_digest;           /* enum anole_digest_alg of chunk addresses */
 	bool have_timestamp;
 	int64_t timestamp;          /* image time (--timestamp / SOURCE_DATE_EPOCH) */

@@ -79,7 +79,7 @@ struct oci_convert_opts {
 	const char *dest;       /* oci:DIR[:TAG] */
 	const char *platform;
 	uint64_t chunk_size;    /* 0: 1 MiB */
-	const char *compress;   /* "ALG[,LEVEL]" of the blobs; NULL: zstd */
+	const char *compress;   /* "ALG[,LEVEL]" of the blobs; NULL: anole_compress_default() */
 	int chunk_digest;
 	unsigned threads;
 	bool json;
