@@ -22,7 +22,9 @@ meson_build=""
 fuzz_seconds=${FUZZ_SECONDS:-60}
 log_dir=""
 keep=0
-test_timeout=${TEST_TIMEOUT:-420}
+# a hang guard, not a speed check: the slowest test takes ~130 s on a quiet
+# machine and several times that while other work loads the two cores
+test_timeout=${TEST_TIMEOUT:-1200}
 filters=()
 
 usage() {
