@@ -146,7 +146,8 @@ log "SIGTERM to the daemon unmounts"
 lazy_mount kernel
 # the daemon's state directory is named by the mount point's sha256
 state=/run/anole/mounts/$(printf '%s' "$(realpath "$WORK/mnt")" | sha256sum | cut -c1-16)
-pid=$(cat "$state/pid" 2>/dev/null)
+# (it holds "PID START_TIME BOOT_ID": image/lazy/state.c)
+pid=$(cut -d' ' -f1 "$state/pid" 2>/dev/null)
 [ -n "$pid" ] || fail "no pid file"
 kill -TERM "$pid"
 for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
