@@ -70,7 +70,7 @@ int anole_blobstore_open(struct anole_blobstore **out, const char *spec,
 
 	*out = NULL;
 	if (!spec || !*spec)
-		return anole_error_code(-EINVAL, "no blob store given");
+		return anole_error_code(EINVAL, "no blob store given");
 	bs = xcalloc(1, sizeof(*bs));
 	if (opts)
 		bs->o = *opts;
@@ -86,7 +86,7 @@ int anole_blobstore_open(struct anole_blobstore **out, const char *spec,
 	else if (!strncmp(spec, "dir:", 4))
 		ret = blobstore_dir_open(bs, spec + 4);
 	else if (strstr(spec, "://"))
-		ret = anole_error_code(-EINVAL, "blob store '%s': unknown scheme (dir, http://, "
+		ret = anole_error_code(EINVAL, "blob store '%s': unknown scheme (dir, http://, "
 				       "https://, docker://)", spec);
 	else
 		ret = blobstore_dir_open(bs, spec);
@@ -213,7 +213,7 @@ static int read_op(struct bs_call *c, void *arg)
 static int check_digest(const char *digest)
 {
 	if (anole_digest_ref_check(digest))
-		return anole_error_code(-EINVAL, "invalid blob digest '%s' (want sha256:<64 hex>)",
+		return anole_error_code(EINVAL, "invalid blob digest '%s' (want sha256:<64 hex>)",
 					digest ? digest : "");
 	return 0;
 }
@@ -251,7 +251,7 @@ int anole_blobstore_read_verified_until(struct anole_blobstore *bs, const char *
 	if (!len)
 		return 0;
 	if (off + len < off)
-		return failed(bs, anole_error_code(-ERANGE, "range past 2^64"));
+		return failed(bs, anole_error_code(ERANGE, "range past 2^64"));
 	return failed(bs, over_sources(bs, BS_USE_BLOB, deadline_ms, read_op, &a));
 }
 
@@ -349,14 +349,14 @@ int anole_blobstore_put(struct anole_blobstore *bs, const char *digest, const ch
 	if (ret)
 		return failed(bs, ret);
 	if (!bs->ops->put)
-		return failed(bs, anole_error_code(-EOPNOTSUPP, "%s: an http(s) blob store is "
+		return failed(bs, anole_error_code(EOPNOTSUPP, "%s: an http(s) blob store is "
 						   "read-only; push to a registry or a directory",
 						   bs->spec));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return failed(bs, anole_error(errno, "cannot open %s", path));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		ret = anole_error_code(-EINVAL, "%s is not a regular file", path);
+		ret = anole_error_code(EINVAL, "%s is not a regular file", path);
 		close(fd);
 		return failed(bs, ret);
 	}

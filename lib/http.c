@@ -61,7 +61,7 @@ int anole_http_global_init(void)
 {
 	pthread_once(&global_once, global_init_once);
 	if (global_rc != CURLE_OK)
-		return anole_error_code(-EIO, "cannot initialise libcurl: %s",
+		return anole_error_code(EIO, "cannot initialise libcurl: %s",
 					curl_easy_strerror(global_rc));
 	return 0;
 }
@@ -144,7 +144,7 @@ int anole_http_new(struct anole_http **out, const struct anole_http_opts *opts)
 	h->share = curl_share_init();
 	if (!h->share) {
 		anole_http_free(h);
-		return anole_error_code(-ENOMEM, "curl_share_init failed");
+		return anole_error_code(ENOMEM, "curl_share_init failed");
 	}
 	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);

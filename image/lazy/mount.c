@@ -751,9 +751,10 @@ int anole_image_stats(const char *mountpoint, bool json, struct strbuf *out)
 	ret = anole_http_new(&http, &ho);
 	if (!ret)
 		ret = anole_http_request(http, &req, &resp);
+	/* curl's words would name "localhost port 80": say which socket it was */
 	if (ret == -ECONNREFUSED || ret == -ECONNRESET)
-		ret = anole_error_code(ret, "%s is not served by an anole daemon (%s: %s)", mnt,
-				       ho.unix_socket, resp.error);
+		ret = anole_error_code(ret, "%s is not served by an anole daemon (nothing answers "
+				       "on %s)", mnt, ho.unix_socket);
 	else if (ret)
 		ret = anole_error_code(ret, "%s: cannot ask its daemon for stats: %s", mnt,
 				       resp.error);
