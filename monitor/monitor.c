@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The agent's loop: one thread polls the listening socket, the clients and
- * the sampling deadline (ppoll, signals unblocked only there, so a SIGTERM
- * arriving at any time ends the loop and every BPF program is detached).
- * Each interval a whole exposition is built once; scrapes in between are
- * served that text, so scraping costs no /proc reads however often it runs.
+ * The agent's loop: the main thread sleeps until the next sample in ppoll
+ * (signals unblocked only there, so a SIGTERM arriving at any time ends the
+ * loop and every BPF program is detached). The HTTP server answers on its
+ * own thread. Each interval a whole exposition is built once; scrapes in
+ * between are served that text, so scraping costs no /proc reads however
+ * often it runs, and a slow client never holds up sampling.
  */
 #include "monitor.h"
 
@@ -12,10 +13,13 @@
 #include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
+#include "anole/httpd.h"
 #include "anole/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,16 +31,17 @@ struct agent {
 	const struct anole_monitor_opts *o;
 	struct monitor_procfs *procfs;
 	struct monitor_bpf *bpf;
-	struct monitor_httpd *httpd;
-	struct strbuf text;
+	struct anole_httpd *httpd;
+	struct strbuf text;          /* the sample being built (sampling thread only) */
+	pthread_mutex_t lock;        /* guards served */
+	struct strbuf served;        /* the latest complete sample, answered to scrapes */
 	uint64_t samples;
 	double start_time, last_duration;
 };
 
 static void sample(struct agent *a)
 {
-	struct monitor_httpd_stats st;
-	struct monitor_body *body;
+	struct anole_httpd_stats st;
 	double t0 = diag_now_mono();
 	struct strbuf *out = &a->text;
 
@@ -46,7 +51,7 @@ static void sample(struct agent *a)
 		monitor_bpf_update(a->bpf);
 		monitor_bpf_format(a->bpf, out);
 	}
-	monitor_httpd_stats(a->httpd, &st);
+	anole_httpd_get_stats(a->httpd, &st);
 	a->samples++;
 	anole_metrics_one_u64(out, "anole_monitor_samples_total", "counter",
 			      "Samples taken by the agent.", "", a->samples);
@@ -58,13 +63,16 @@ static void sample(struct agent *a)
 	anole_metrics_double(out, "anole_monitor_start_time_seconds", "", a->start_time);
 	anole_metrics_family(out, "anole_monitor_http_requests_total", "counter",
 			     "HTTP requests answered, by status class.");
-	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"200\"",
-			  st.requests - st.not_found - st.bad);
+	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"200\"", st.ok);
 	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"404\"", st.not_found);
-	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"4xx\"", st.bad);
-	body = monitor_body_new(out);
-	monitor_httpd_set_body(a->httpd, body);
-	monitor_body_put(body);
+	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"4xx\"",
+			  st.client_errors);
+	/* swap, not copy: the old text's buffer is reused for the next sample */
+	pthread_mutex_lock(&a->lock);
+	struct strbuf old = a->served;
+	a->served = *out;
+	*out = old;
+	pthread_mutex_unlock(&a->lock);
 	a->last_duration = diag_now_mono() - t0;
 }
 
@@ -81,23 +89,42 @@ static int write_pid_file(const char *path)
 	return ret ? anole_error(-ret, "cannot write the pid file %s", path) : 0;
 }
 
+static void get_metrics(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+			void *arg)
+{
+	struct agent *a = arg;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->served.len) {
+		res->content_type = ANOLE_METRICS_CONTENT_TYPE;
+		strbuf_add(&res->body, a->served.buf, a->served.len);
+	}
+	pthread_mutex_unlock(&a->lock);
+	/* the server listens before the first sample (a bad --listen fails
+	 * early): a scrape then gets an error, not an empty page that would
+	 * read as "no series" */
+	if (!res->body.len)
+		anole_httpd_text(res, 503, "monitor: the first sample is not taken yet\n");
+}
+
+static unsigned check_token(const struct anole_httpd_request *r, void *arg)
+{
+	return anole_httpd_check_bearer(r, arg);
+}
+
 static int serve(struct agent *a, const struct diag_signals *sig)
 {
-	struct pollfd pfd[MONITOR_HTTPD_MAX_FDS];
 	struct diag_period samples;
 
 	diag_period_start(&samples, diag_now_mono() + a->o->interval, a->o->interval);
 	while (!diag_stop_signal()) {
-		double now = diag_now_mono(), left = samples.next - now;
-		/* rounded up: waking before the deadline would only spin */
-		int timeout = left > 0 ? (int)(left * 1000 + 0.999) : 0, nfds, n;
+		/* the HTTP server has its own thread: only the deadline is waited on */
+		int n = diag_wait(NULL, 0, samples.next, sig);
 
-		nfds = monitor_httpd_pollfds(a->httpd, pfd, &timeout);
-		n = diag_wait(pfd, (nfds_t)nfds, now + timeout / 1000.0, sig);
 		if (n < 0)
 			return anole_error(-n, "monitor: poll");
-		if (n > 0)
-			monitor_httpd_handle(a->httpd, pfd, nfds);
+		if (diag_stop_signal())
+			break;
 		/* missed samples (the agent was stopped) are skipped, not bunched */
 		if (diag_period_due(&samples, diag_now_mono()))
 			sample(a);
@@ -108,7 +135,16 @@ static int serve(struct agent *a, const struct diag_signals *sig)
 
 int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 {
-	struct agent a = { .o = o, .text = STRBUF_INIT };
+	struct agent a = { .o = o, .text = STRBUF_INIT, .served = STRBUF_INIT,
+			   .lock = PTHREAD_MUTEX_INITIALIZER };
+	const struct anole_httpd_route routes[] = {
+		{ "GET", "/metrics", get_metrics, &a, o->token ? ANOLE_HTTPD_AUTH : 0 },
+	};
+	const struct anole_httpd_opts hopts = {
+		.name = "monitor", .option = "--listen", .listen = o->listen,
+		.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
+		.authorize = check_token, .auth_arg = (void *)o->token,
+	};
 	struct diag_signals sig;
 	bool pid_written = false;
 	int ret;
@@ -118,13 +154,14 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	signal(SIGPIPE, SIG_IGN);
 
 	a.start_time = diag_now_real();
-	ret = monitor_httpd_open(&a.httpd, o->listen);
+	/* started with the signals blocked: its thread never takes them */
+	ret = anole_httpd_start(&a.httpd, &hopts);
 	if (!ret)
 		ret = monitor_procfs_open(&a.procfs, o);
 	if (!ret && !o->no_bpf) {
 		ret = monitor_bpf_open(&a.bpf, o->hooks);
 		if (ret == -ENOTSUP)
-			ret = anole_error_code(-ENOTSUP, "monitor: no eBPF histogram loads on this "
+			ret = anole_error_code(ENOTSUP, "monitor: no eBPF histogram loads on this "
 					       "kernel%s (--no-bpf runs without them)",
 					       geteuid() ? " (loading BPF needs root)" : "");
 	}
@@ -132,16 +169,17 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 		pid_written = true;
 	if (!ret) {
 		sample(&a); /* the first scrape already has data */
-		anole_info("monitor: serving http://%s/metrics every %gs (pid %ld)", o->listen,
-			   o->interval, (long)getpid());
+		anole_info("monitor: serving http://%s/metrics every %gs (port %u, pid %ld)",
+			   o->listen, o->interval, anole_httpd_port(a.httpd), (long)getpid());
 	}
 	anole_daemon_notify(ready_fd, ret);
 	if (!ret)
 		ret = serve(&a, &sig);
+	anole_httpd_stop(a.httpd); /* first: no scrape reads the text after this */
 	monitor_bpf_free(a.bpf);
 	monitor_procfs_free(a.procfs);
-	monitor_httpd_free(a.httpd);
 	strbuf_release(&a.text);
+	strbuf_release(&a.served);
 	if (pid_written)
 		unlink(o->pid_file);
 	diag_signals_restore(&sig);

@@ -138,8 +138,10 @@ struct bnode {
 };
 
 struct builder {
-	const struct anole_build_opts *opts;
+	const struct anole_build_opts *opts;   /* with the defaults filled in */
 	struct anole_build_stats *st;
+	enum anole_compress_alg compression;   /* of transport blobs */
+	int compression_level;
 	unsigned blkszbits;
 	uint32_t blksz;
 
@@ -253,6 +255,21 @@ void builder_compress_free(struct builder *b);
 /* transport.c: with --blob-dir, compressed chunks + chunk table */
 int builder_write_transport(struct builder *b, uint8_t digest[32]);
 
+
+/*
+ * Extra devices in the device table: the layers' blobs (and the chunk
+ * dictionary's), or the one blob of --blob/--blob-dir. Layers that carry no
+ * file data have no blob, and an image naming a device without one would
+ * not mount.
+ */
+static inline unsigned builder_ndevices(const struct builder *b)
+{
+	if (!b->use_blob)
+		return 0;
+	if (b->nblobs)
+		return b->nblobs;
+	return b->opts->nlayers ? 0 : 1;
+}
 
 static inline bool is_reg(uint32_t m) { return (m & 0170000) == 0100000; }
 static inline bool is_dir(uint32_t m) { return (m & 0170000) == 0040000; }

@@ -232,7 +232,7 @@ static int writer_open(struct merge *m)
 
 static int store_chunk(struct merge *m, const uint8_t *data, uint32_t len, struct bchunk *c)
 {
-	enum anole_compress_alg alg = (enum anole_compress_alg)m->b->opts->compression;
+	enum anole_compress_alg alg = m->b->compression;
 	struct anole_ext_chunk *e;
 	struct chunk_ref *ref;
 	ssize_t clen = -1;
@@ -261,7 +261,7 @@ static int store_chunk(struct merge *m, const uint8_t *data, uint32_t len, struc
 			m->cbuf = xrealloc(m->cbuf, cap);
 			m->cbuf_cap = cap;
 		}
-		clen = anole_compress(alg, m->b->opts->compression_level, data, len, m->cbuf, cap);
+		clen = anole_compress(alg, m->b->compression_level, data, len, m->cbuf, cap);
 		if (clen > 0 && (size_t)clen < len) {
 			out = m->cbuf;
 			calg = (uint8_t)alg;
@@ -326,10 +326,12 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 		return anole_error_code(EFBIG, "%s: the tar header claims %llu bytes, more than a file "
 					"with %llu-byte chunks can hold (corrupt size header?)",
 					n->path, (unsigned long long)n->size, (unsigned long long)csize);
+	if (!n->size)               /* a flat inode with no data, as from a directory */
+		return 0;
 	n->chunkbits = m->b->chunkbits;
 	n->nchunks = 0;
 	n->chunks = xcalloc(1, sizeof(*n->chunks));
-	n->prechunked = n->size > 0;
+	n->prechunked = true;
 	for (uint64_t i = 0; i < nchunks && !ret; i++) {
 		struct bchunk *c;
 		uint64_t want = n->size - (i << n->chunkbits) < csize ?
@@ -363,13 +365,23 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 
 /* ---- entries ---- */
 
-static int fill_meta(struct merge *m, struct bnode *n, struct archive_entry *e)
+static int fill_meta(struct merge *m, struct bnode *n, struct archive_entry *e, const char *path)
 {
 	const char *name;
 	const void *value;
 	size_t len, alloc = 0;
 	int ret = 0;
 
+	/* PAX ids are decimal strings of any length: GNU tar refuses what
+	 * does not fit uid_t, and a value cut to 32 bits could become root */
+	if (archive_entry_uid(e) < 0 || archive_entry_uid(e) > UINT32_MAX ||
+	    archive_entry_gid(e) < 0 || archive_entry_gid(e) > UINT32_MAX) {
+		bool uid = archive_entry_uid(e) < 0 || archive_entry_uid(e) > UINT32_MAX;
+
+		return anole_error_code(ERANGE, "%s: entry '%s': %s %lld is out of range (0..4294967295)",
+					m->layer_name, path, uid ? "uid" : "gid",
+					(long long)(uid ? archive_entry_uid(e) : archive_entry_gid(e)));
+	}
 	n->mode = archive_entry_mode(e);
 	n->uid = (uint32_t)archive_entry_uid(e);
 	n->gid = (uint32_t)archive_entry_gid(e);
@@ -432,7 +444,7 @@ static int add_entry(struct merge *m, struct archive *a, struct archive_entry *e
 	if (ret)
 		return ret;
 	if (!nparts) {                                  /* "./": the root itself */
-		ret = is_dir(archive_entry_mode(e)) ? fill_meta(m, m->b->root, e) :
+		ret = is_dir(archive_entry_mode(e)) ? fill_meta(m, m->b->root, e, path) :
 			anole_error_code(EINVAL, "%s: the root entry is not a directory", m->layer_name);
 		free_parts(parts, nparts);
 		return ret;
@@ -467,12 +479,12 @@ static int add_entry(struct merge *m, struct archive *a, struct archive_entry *e
 		goto out;
 	}
 	if (old && old->node && is_dir(old->node->mode) && is_dir(archive_entry_mode(e))) {
-		ret = fill_meta(m, old->node, e);             /* directories merge */
+		ret = fill_meta(m, old->node, e, path);             /* directories merge */
 		old->layer = m->layer;
 		goto out;
 	}
 	n = new_node(m, path, dir);
-	ret = fill_meta(m, n, e);
+	ret = fill_meta(m, n, e, path);
 	if (ret)
 		goto out;
 	switch (n->mode & S_IFMT) {
@@ -489,6 +501,9 @@ static int add_entry(struct merge *m, struct archive *a, struct archive_entry *e
 					       m->layer_name, path, len);
 		n->link = xstrdup(t ? t : "");
 		n->size = len;
+		/* Linux has no symlink permissions (lstat says 0777 whatever a
+		 * tar header says), so a container's unpacked layer shows 0777 */
+		n->mode = S_IFLNK | 0777;
 		break;
 	}
 	case S_IFDIR: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
@@ -529,7 +544,7 @@ static int finish_layer_blob(struct merge *m)
 	info->chunk_size = 1u << b->chunkbits;
 	info->device_id = m->w.devid;
 	info->chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest;
-	info->compression = (enum anole_compress_alg)b->opts->compression;
+	info->compression = b->compression;
 	info->chunks = m->w.chunks;
 	m->w.chunks = NULL;
 	strbuf_addf(&name, "%s/%s", b->opts->blob_dir, info->hex);
@@ -544,6 +559,7 @@ static int read_layer(struct merge *m, const char *path)
 {
 	struct archive *a = archive_read_new();
 	struct archive_entry *e;
+	char *prev = NULL;          /* the last entry's name, for messages */
 	int r, ret = 0;
 
 	archive_read_support_filter_all(a);
@@ -555,13 +571,36 @@ static int read_layer(struct merge *m, const char *path)
 		return ret;
 	}
 	while (!ret && (r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
-		if (r < ARCHIVE_WARN) {
-			ret = anole_error_code(EIO, "%s: malformed tar: %s", m->layer_name,
-					       archive_error_string(a));
+		/*
+		 * libarchive continues past much that GNU tar refuses: a
+		 * malformed PAX record is a warning, a header it cannot parse
+		 * (after a wrong size, for one) asks for a retry. A layer is
+		 * untrusted, so only one warning is taken: a name that cannot be
+		 * converted to the locale (EILSEQ; the bytes are kept as they
+		 * are). Malformed PAX records warn with ARCHIVE_ERRNO_MISC.
+		 */
+		if (r != ARCHIVE_OK && (r != ARCHIVE_WARN || archive_errno(a) != EILSEQ)) {
+			if (r == ARCHIVE_WARN)      /* the entry was read, with a problem */
+				ret = anole_error_code(EINVAL, "%s: entry '%s' is malformed (libarchive: %s)",
+						       m->layer_name,
+						       archive_entry_pathname(e) ?
+						       archive_entry_pathname(e) : "(no name)",
+						       archive_error_string(a));
+			else if (prev)
+				ret = anole_error_code(EIO, "%s: malformed tar after entry '%s' "
+						       "(is its size, in the header or a PAX size record, "
+						       "wrong?): %s", m->layer_name, prev,
+						       archive_error_string(a));
+			else
+				ret = anole_error_code(EIO, "%s: malformed tar: %s", m->layer_name,
+						       archive_error_string(a));
 			break;
 		}
 		ret = add_entry(m, a, e);
+		free(prev);
+		prev = xstrdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
 	}
+	free(prev);
 	archive_read_free(a);
 	if (!ret) {
 		ret = finish_layer_blob(m);
