@@ -306,7 +306,7 @@ int diag_btf_check(void)
 	if (kernel_btf())
 		return 0;
 	if (access("/sys/kernel/btf/vmlinux", F_OK))
-		return anole_error_code(-ENOENT, "this kernel has no BTF (/sys/kernel/btf/vmlinux "
+		return anole_error_code(ENOENT, "this kernel has no BTF (/sys/kernel/btf/vmlinux "
 					"is missing: it was built without CONFIG_DEBUG_INFO_BTF); "
 					"the CO-RE tools need it to adapt to the kernel");
 	return anole_error(-vmlinux_btf_err, "cannot load the kernel BTF from /sys/kernel/btf/vmlinux");
@@ -329,9 +329,9 @@ bool diag_btf_has(const char *name, int kind)
 int diag_pid_check(int pid)
 {
 	if (pid <= 0)
-		return anole_error_code(-EINVAL, "bad process id %d", pid);
+		return anole_error_code(EINVAL, "bad process id %d", pid);
 	if (kill(pid, 0) && errno == ESRCH)
-		return anole_error_code(-ESRCH, "no such process: %d", pid);
+		return anole_error_code(ESRCH, "no such process: %d", pid);
 	return 0;
 }
 
@@ -354,14 +354,14 @@ int diag_cgroup_id(const char *path, uint64_t *id)
 	}
 	close(fd);
 	if (sfs.f_type != CGROUP2_SUPER_MAGIC)
-		return anole_error_code(-EINVAL, "cgroup %s: not a cgroup v2 directory (the filter "
+		return anole_error_code(EINVAL, "cgroup %s: not a cgroup v2 directory (the filter "
 					"works on the unified hierarchy, e.g. /sys/fs/cgroup or "
 					"/sys/fs/cgroup/unified)", path);
 	h.fh.handle_bytes = sizeof(h.buf) - sizeof(struct file_handle);
 	if (name_to_handle_at(AT_FDCWD, path, &h.fh, &mount_id, 0))
 		return anole_error(errno, "cgroup %s: cannot get its id", path);
 	if (h.fh.handle_bytes < sizeof(*id))
-		return anole_error_code(-EINVAL, "cgroup %s: unexpected file handle", path);
+		return anole_error_code(EINVAL, "cgroup %s: unexpected file handle", path);
 	memcpy(id, h.fh.f_handle, sizeof(*id));
 	return 0;
 }

@@ -107,6 +107,11 @@ static void get_metrics(const struct anole_httpd_request *r, struct anole_httpd_
 		anole_httpd_text(res, 503, "monitor: the first sample is not taken yet\n");
 }
 
+static unsigned check_token(const struct anole_httpd_request *r, void *arg)
+{
+	return anole_httpd_check_bearer(r, arg);
+}
+
 static int serve(struct agent *a, const struct diag_signals *sig)
 {
 	struct diag_period samples;
@@ -133,11 +138,12 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	struct agent a = { .o = o, .text = STRBUF_INIT, .served = STRBUF_INIT,
 			   .lock = PTHREAD_MUTEX_INITIALIZER };
 	const struct anole_httpd_route routes[] = {
-		{ "GET", "/metrics", get_metrics, &a, 0 },
+		{ "GET", "/metrics", get_metrics, &a, o->token ? ANOLE_HTTPD_AUTH : 0 },
 	};
 	const struct anole_httpd_opts hopts = {
 		.name = "monitor", .option = "--listen", .listen = o->listen,
 		.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
+		.authorize = check_token, .auth_arg = (void *)o->token,
 	};
 	struct diag_signals sig;
 	bool pid_written = false;
@@ -155,7 +161,7 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	if (!ret && !o->no_bpf) {
 		ret = monitor_bpf_open(&a.bpf, o->hooks);
 		if (ret == -ENOTSUP)
-			ret = anole_error_code(-ENOTSUP, "monitor: no eBPF histogram loads on this "
+			ret = anole_error_code(ENOTSUP, "monitor: no eBPF histogram loads on this "
 					       "kernel%s (--no-bpf runs without them)",
 					       geteuid() ? " (loading BPF needs root)" : "");
 	}

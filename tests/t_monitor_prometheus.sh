@@ -224,6 +224,30 @@ for _ in $(seq 50); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$dpid" 2>/dev/null || fail "the daemon (pid $dpid) did not stop on SIGTERM"
 assert_missing "$WORK/mon.pid" "pid file after the daemon stopped"
 assert_grep 'monitor: serving' "$WORK/mon.log" "daemon log"
+# --token-file: /metrics wants the bearer token (401 otherwise, the agent
+# keeps serving); IPv6 with port 0, the port the kernel picked is logged
+(umask 077; printf 'tok-%s\n' "$RANDOM$RANDOM" >"$WORK/token")
+host='[::1]'
+"$PY" -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || host=127.0.0.1
+"$ANOLE" monitor --listen "$host:0" --interval 1 --no-bpf -d --token-file "$WORK/token" \
+	--pid-file "$WORK/tok.pid" --log-file "$WORK/tok.log" || fail "anole monitor --token-file failed"
+add_pid "$(cat "$WORK/tok.pid")"
+tport=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$WORK/tok.log" | head -1)
+[ -n "$tport" ] && [ "$tport" -gt 0 ] || fail "no bound port in the log: $(cat "$WORK/tok.log")"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$host:$tport/metrics")
+assert_eq "$code" 401 "GET /metrics without the token"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' "http://$host:$tport/metrics")
+assert_eq "$code" 401 "GET /metrics with a wrong token"
+curl -sf -H "Authorization: Bearer $(cat "$WORK/token")" "http://$host:$tport/metrics" \
+	-o "$WORK/tok.txt" || fail "GET /metrics with the token failed"
+assert_grep '^anole_load1 ' "$WORK/tok.txt" "/metrics with the token ($host)"
+kill -TERM "$(cat "$WORK/tok.pid")"
+chmod 644 "$WORK/token"
+rc=0
+"$ANOLE" monitor --listen 127.0.0.1:0 --no-bpf --token-file "$WORK/token" 2>"$WORK/tok.err" || rc=$?
+assert_eq "$rc" 1 "a world-readable --token-file: exit status"
+assert_grep 'readable only by its owner' "$WORK/tok.err" "a world-readable --token-file: message"
+
 # -d with a log file that cannot be created: the command fails, nothing starts
 rc=0
 "$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf -d --pid-file "$WORK/bad.pid" \

@@ -15,6 +15,7 @@
 #include "anole/fileio.h"
 #include "anole/error.h"
 #include "anole/hashmap.h"
+#include "anole/image.h"
 #include "anole/xalloc.h"
 #include "anole/strbuf.h"
 #include "anole/toml.h"
@@ -25,6 +26,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -572,6 +574,141 @@ static void test_compress_spec(void)
 	anole_log_set_sink(NULL, NULL);
 }
 
+/* ------------------------------------------------------------------ build defaults */
+static void write_test_file(const char *dir, const char *name, size_t len, unsigned seed)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	for (size_t i = 0; f && i < len; i++)    /* text: compresses, with a tail */
+		fputc("abcdefgh \n"[(i * 7 + seed + i / 97) % 10], f);
+	if (f)
+		fclose(f);
+}
+
+/* Whole-file equality (the images are small). */
+static bool same_bytes(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	bool same = fa && fb;
+	int ca, cb;
+
+	while (same) {
+		ca = fgetc(fa);
+		cb = fgetc(fb);
+		same = ca == cb;
+		if (ca == EOF)
+			break;
+	}
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return same;
+}
+
+static int build_zeroed(struct anole_build_opts *o, const char *src, const char *out)
+{
+	struct anole_build_stats st;
+	int ret;
+
+	o->src_dir = src;
+	o->output = out;
+	o->have_timestamp = true;
+	o->timestamp = 1700000000;
+	o->have_uuid = true;
+	memset(o->uuid, 0x5a, sizeof(o->uuid));
+	ret = anole_image_build(o, &st);
+	anole_build_stats_free(&st);
+	return ret;
+}
+
+/* The CLI without options and a zeroed anole_build_opts build the same
+ * bytes: the defaults are the library's (ANOLE: the anole binary). */
+static void test_build_defaults(void)
+{
+	const char *anole = getenv("ANOLE");
+	char dir[] = "/tmp/anole-test-defaults.XXXXXX", src[600], sub[700], path[700];
+	char cmd[4096];
+	static const char *const cli_args[] = { "", "--blob-dir %s/cblobs", "-z lz4hc" };
+	static const char *const names[] = { "plain", "blob-dir", "lz4hc" };
+
+	if (!mkdtemp(dir)) {
+		CHECK(0, "build defaults: mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(src, sizeof(src), "%s/src", dir);
+	snprintf(sub, sizeof(sub), "%s/sub", src);
+	mkdir(src, 0755);
+	mkdir(sub, 0755);
+	write_test_file(src, "a", 70000, 1);
+	write_test_file(src, "same-as-a", 70000, 1);    /* dedupe */
+	write_test_file(src, "small", 300, 2);
+	write_test_file(sub, "tail", 9000, 3);          /* a compressed tail */
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		struct anole_build_opts o = { 0 };
+		char zimg[700], cimg[700], blobs[700], args[800];
+		int ret, rc;
+
+		snprintf(zimg, sizeof(zimg), "%s/zero-%s.img", dir, names[i]);
+		snprintf(cimg, sizeof(cimg), "%s/cli-%s.img", dir, names[i]);
+		snprintf(blobs, sizeof(blobs), "%s/zblobs", dir);
+		if (i == 1)
+			o.blob_dir = blobs;
+		if (i == 2)
+			o.data_compress = "lz4hc";
+		ret = build_zeroed(&o, src, zimg);
+		CHECK(ret == 0, "build defaults: zeroed options (%s) build (%d)", names[i], ret);
+		if (!anole) {
+			printf("# ANOLE not set: the CLI side of the comparison is skipped\n");
+			continue;
+		}
+		snprintf(args, sizeof(args), cli_args[i], dir);
+		snprintf(cmd, sizeof(cmd), "%s image build %s -o %s %s --timestamp 1700000000 "
+			 "--uuid 5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a -q", anole, src, cimg, args);
+		rc = system(cmd);
+		CHECK(rc == 0, "build defaults: %s exits 0 (%d)", cmd, rc);
+		CHECK(same_bytes(zimg, cimg), "build defaults (%s): zeroed options and the CLI "
+		      "without options build the same bytes", names[i]);
+	}
+	/* the comparison sees a changed default: each documented one matters */
+	{
+		struct anole_build_opts o = { .no_dedupe_files = true };
+		char zimg[700], img[700];
+
+		snprintf(zimg, sizeof(zimg), "%s/zero-plain.img", dir);
+		snprintf(img, sizeof(img), "%s/nodedupe.img", dir);
+		build_zeroed(&o, src, img);
+		CHECK(!same_bytes(zimg, img), "build defaults: no_dedupe_files changes the image");
+		o = (struct anole_build_opts){ .blkszbits = 12 };
+		snprintf(img, sizeof(img), "%s/blk12.img", dir);
+		build_zeroed(&o, src, img);
+		CHECK(same_bytes(zimg, img), "build defaults: blkszbits 0 is 12");
+		o = (struct anole_build_opts){ .data_compress = "lz4hc", .no_ztailpacking = true };
+		snprintf(zimg, sizeof(zimg), "%s/zero-lz4hc.img", dir);
+		snprintf(img, sizeof(img), "%s/noztail.img", dir);
+		build_zeroed(&o, src, img);
+		CHECK(!same_bytes(zimg, img), "build defaults: no_ztailpacking changes the image");
+		o = (struct anole_build_opts){ .blob_dir = path, .chunk_size = 1u << 20,
+					       .compress = "zstd" };
+		snprintf(path, sizeof(path), "%s/eblobs", dir);
+		snprintf(zimg, sizeof(zimg), "%s/zero-blob-dir.img", dir);
+		snprintf(img, sizeof(img), "%s/explicit-blob-dir.img", dir);
+		build_zeroed(&o, src, img);
+		CHECK(same_bytes(zimg, img), "build defaults: with blob_dir, 1 MiB chunks and zstd");
+		o = (struct anole_build_opts){ .blob_dir = path, .compress = "lz4" };
+		snprintf(img, sizeof(img), "%s/lz4-blob-dir.img", dir);
+		build_zeroed(&o, src, img);
+		CHECK(!same_bytes(zimg, img), "build defaults: blob compression lz4 changes the image");
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		printf("# could not remove %s\n", dir);
+}
+
 /*
  * The chunk table of --blob-dir images: a blob with no chunks whose empty
  * table sits at the very end of the extension parses, without reading past
@@ -877,6 +1014,7 @@ int main(void)
 	test_parallel_for();
 	test_hashmap();
 	test_compress_spec();
+	test_build_defaults();
 	test_blobmeta_empty_table();
 	test_blobmeta_splits();
 	test_toml();

@@ -138,8 +138,10 @@ struct bnode {
 };
 
 struct builder {
-	const struct anole_build_opts *opts;
+	const struct anole_build_opts *opts;   /* with the defaults filled in */
 	struct anole_build_stats *st;
+	enum anole_compress_alg compression;   /* of transport blobs */
+	int compression_level;
 	unsigned blkszbits;
 	uint32_t blksz;
 

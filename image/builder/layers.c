@@ -232,7 +232,7 @@ static int writer_open(struct merge *m)
 
 static int store_chunk(struct merge *m, const uint8_t *data, uint32_t len, struct bchunk *c)
 {
-	enum anole_compress_alg alg = (enum anole_compress_alg)m->b->opts->compression;
+	enum anole_compress_alg alg = m->b->compression;
 	struct anole_ext_chunk *e;
 	struct chunk_ref *ref;
 	ssize_t clen = -1;
@@ -261,7 +261,7 @@ static int store_chunk(struct merge *m, const uint8_t *data, uint32_t len, struc
 			m->cbuf = xrealloc(m->cbuf, cap);
 			m->cbuf_cap = cap;
 		}
-		clen = anole_compress(alg, m->b->opts->compression_level, data, len, m->cbuf, cap);
+		clen = anole_compress(alg, m->b->compression_level, data, len, m->cbuf, cap);
 		if (clen > 0 && (size_t)clen < len) {
 			out = m->cbuf;
 			calg = (uint8_t)alg;
@@ -544,7 +544,7 @@ static int finish_layer_blob(struct merge *m)
 	info->chunk_size = 1u << b->chunkbits;
 	info->device_id = m->w.devid;
 	info->chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest;
-	info->compression = (enum anole_compress_alg)b->opts->compression;
+	info->compression = b->compression;
 	info->chunks = m->w.chunks;
 	m->w.chunks = NULL;
 	strbuf_addf(&name, "%s/%s", b->opts->blob_dir, info->hex);

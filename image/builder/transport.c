@@ -57,7 +57,7 @@ static void pack_chunk(void *item, void *shared)
 	struct pack_job *j = item;
 	const struct bnode *n = j->ref->n;
 	const struct bchunk *c = &n->chunks[j->ref->idx];
-	enum anole_compress_alg alg = (enum anole_compress_alg)j->b->opts->compression;
+	enum anole_compress_alg alg = j->b->compression;
 	uint32_t unit = j->b->unit_size;
 	uint8_t *raw = xmalloc(c->len), *cbuf = NULL;
 	size_t cap = 0;
@@ -88,7 +88,7 @@ static void pack_chunk(void *item, void *shared)
 
 		u->len = k + 1 < j->nunits ? unit : c->len - k * unit;
 		if (cbuf)
-			clen = anole_compress(alg, j->b->opts->compression_level, src, u->len, cbuf, cap);
+			clen = anole_compress(alg, j->b->compression_level, src, u->len, cbuf, cap);
 		if (clen > 0 && (size_t)clen < u->len) {
 			memcpy(j->out + j->out_len, cbuf, (size_t)clen);
 			u->out_len = (uint32_t)clen;
@@ -215,7 +215,7 @@ int builder_write_transport(struct builder *b, uint8_t digest[32])
 	info->unit_size = b->unit_size && b->unit_size < info->chunk_size ? b->unit_size : 0;
 	info->device_id = 1;
 	info->chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest;
-	info->compression = (enum anole_compress_alg)b->opts->compression;
+	info->compression = b->compression;
 	b->transport = info;
 	return 0;
 }
