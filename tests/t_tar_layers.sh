@@ -9,7 +9,8 @@
 #  * layers that carry no file data (an empty file, an end-of-archive-only
 #    layer, a symlink-only layer, 60,000 empty files) build an image with no
 #    extra device, which check accepts and which mounts (kernel EROFS, and
-#    the lazy mount in kernel and FUSE mode) with the tree the tar holds;
+#    the lazy mount in FUSE mode, in kernel mode too for two of them) with
+#    the tree the tar holds;
 #  * bad PAX values (uid and gid beyond 32 bits or negative, size=zz, a
 #    record with a wrong length) are refused naming the layer, the entry
 #    and the key, where libarchive tells it (it parses "zz" as 0 and says
@@ -137,7 +138,12 @@ for name in empty eoa symlinks many; do
 	touch -r "kmnt-$name" "ref-$name"        # the root has no tar entry: its time is the image's
 	compare_trees "ref-$name" "kmnt-$name"
 	umount_image "kmnt-$name"
-	for mode in kernel fuse; do
+	# the lazy mount in FUSE mode for every case, in kernel mode for two
+	# (its EROFS side is the one tested just above): all of it took 7 min
+	# on a loaded machine
+	modes=fuse
+	case $name in empty|symlinks) modes="kernel fuse" ;; esac
+	for mode in $modes; do
 		lazy_mount "$name.img" "lmnt-$name-$mode" "b-$name" "$mode" --cache "cache-$name-$mode"
 		if [ "$name" = many ]; then
 			# the tree was compared above; here, the mount (which used to
@@ -149,7 +155,7 @@ for name in empty eoa symlinks many; do
 		fi
 		lazy_umount "lmnt-$name-$mode"
 	done
-	log "ok: $t: no device; kernel EROFS and lazy kernel/fuse mounts equal tar -x"
+	log "ok: $t: no device; kernel EROFS and lazy ($modes) mounts equal tar -x"
 done
 rm -rf nodata-conv
 oci_layout nodata-src nodata-empty.tar nodata-symlinks.tar
