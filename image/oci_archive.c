@@ -10,6 +10,7 @@
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/oci.h"
+#include "anole/ref.h"
 #include "anole/xalloc.h"
 
 #include <archive.h>
@@ -282,30 +283,20 @@ static int docker_to_layout(const char *file, const char *dir, const char *tag)
 	return ret;
 }
 
-int oci_import_archive(const char *ref, const char *dir, char **layout_ref)
+int oci_import_archive(const struct anole_ref *ref, const char *dir, char **tag)
 {
-	bool docker = !strncmp(ref, "docker-archive:", 15);
-	const char *rest = ref + (docker ? 15 : strlen("oci-archive:"));
-	const char *colon = strrchr(rest, ':');
-	char *file, *tag = NULL;
-	struct strbuf r = STRBUF_INIT;
+	bool docker = ref->transport == ANOLE_REF_DOCKER_ARCHIVE;
 	int ret;
 
-	if (colon && !strchr(colon, '/')) {
-		file = xstrndup(rest, (size_t)(colon - rest));
-		tag = xstrdup(colon + 1);
-	} else {
-		file = xstrdup(rest);
-	}
-	ret = extract(file, dir);
+	*tag = NULL;
+	if (!docker && ref->transport != ANOLE_REF_OCI_ARCHIVE)
+		return anole_error_code(EINVAL, "%s: not an oci-archive: or docker-archive: reference",
+					ref->path ? ref->path : "?");
+	ret = extract(ref->path, dir);
 	if (!ret && docker)
-		ret = docker_to_layout(file, dir, tag);
-	if (!ret) {
-		strbuf_addf(&r, "oci:%s%s%s", dir, docker || tag ? ":" : "",
-			    docker ? "src" : tag ? tag : "");
-		*layout_ref = strbuf_detach(&r, NULL);
-	}
-	free(file);
-	free(tag);
+		ret = docker_to_layout(ref->path, dir, ref->tag);
+	/* a docker archive becomes a layout of one image, tagged "src" */
+	if (!ret && (docker || ref->tag))
+		*tag = xstrdup(docker ? "src" : ref->tag);
 	return ret;
 }
