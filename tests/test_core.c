@@ -727,6 +727,19 @@ static void test_toml(void)
 		CHECK(!v && strstr(err, "nested more than"), "toml: deep nesting refused (%s)", err);
 		toml_free(v);
 	}
+	{
+		/* a bad value at the very end of an unterminated buffer (found by fuzzing:
+		 * the error message read past the end looking for a delimiter) */
+		static const char text[] = "-=88-888888";
+		char *exact = malloc(sizeof(text) - 1);
+		struct toml_value *v;
+
+		memcpy(exact, text, sizeof(text) - 1);
+		v = toml_parse(exact, sizeof(text) - 1, err, sizeof(err));
+		CHECK(!v && !strncmp(err, "line 1", 6), "toml: value at buffer end refused (%s)", err);
+		toml_free(v);
+		free(exact);
+	}
 }
 
 int main(void)
