@@ -8,6 +8,7 @@
  * writers and interrupted ones never leave an index naming missing blobs.
  */
 #include "anole/oci.h"
+#include "anole/blobstore.h"
 #include "anole/digest.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
@@ -25,16 +26,6 @@
 #include <unistd.h>
 
 #define MAX_JSON          (16u << 20)
-
-static bool valid_digest(const char *d)
-{
-	if (!d || strncmp(d, "sha256:", 7) || strlen(d) != 71)
-		return false;
-	for (const char *p = d + 7; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-			return false;
-	return true;
-}
 
 char *oci_blob_path(const char *dir, const char *digest)
 {
@@ -119,7 +110,7 @@ static int parse_descriptor(const char *where, json_t *j, struct oci_descriptor 
 	const char *dg = json_string_value(json_object_get(j, "digest"));
 	json_t *size = json_object_get(j, "size");
 
-	if (!json_is_object(j) || !mt || !valid_digest(dg) || !json_is_integer(size) ||
+	if (!json_is_object(j) || !mt || anole_digest_ref_check(dg) || !json_is_integer(size) ||
 	    json_integer_value(size) < 0)
 		return anole_error_code(EBADMSG, "%s: malformed descriptor (mediaType, sha256 digest and size are needed)",
 					where);

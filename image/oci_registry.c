@@ -50,20 +50,6 @@ static int pull_blob(struct anole_blobstore *bs, const char *dir, const char *di
 	return ret;
 }
 
-static int put_bytes(const char *dir, const char *digest, const void *data, size_t len)
-{
-	char *path = oci_blob_path(dir, digest);
-	struct anole_output out;
-	int ret = anole_output_open(&out, path);
-
-	if (!ret && (ret = write_full(out.fd, data, len)))
-		anole_output_abort(&out);
-	else if (!ret)
-		ret = anole_output_commit(&out);
-	free(path);
-	return ret;
-}
-
 static const char *media_type_of(json_t *doc, const char *header)
 {
 	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
@@ -77,8 +63,8 @@ static int pull_manifest(struct anole_blobstore *bs, const char *dir, const char
 			 char **digest_out, char **mt_out, uint64_t *size_out, json_t **doc_out)
 {
 	struct strbuf body = STRBUF_INIT;
-	char *ct = NULL, hex[65];
-	uint8_t d[32];
+	struct oci_descriptor d = { 0 };
+	char *ct = NULL;
 	json_t *doc;
 	int ret = anole_blobstore_get_manifest(bs, reference, &body, &ct);
 
@@ -89,14 +75,12 @@ static int pull_manifest(struct anole_blobstore *bs, const char *dir, const char
 		ret = anole_error_code(EBADMSG, "manifest %s is not JSON", reference);
 		goto out;
 	}
-	anole_digest(ANOLE_DIGEST_SHA256, body.buf, body.len, d);
-	anole_hex(d, 32, hex);
-	*digest_out = xmalloc(72);
-	snprintf(*digest_out, 72, "sha256:%s", hex);
-	*mt_out = xstrdup(media_type_of(doc, ct));
-	*size_out = body.len;
+	/* stored under the digest of its bytes, which is what names it */
+	ret = oci_put_blob(dir, media_type_of(doc, ct), body.buf, body.len, &d);
+	*digest_out = d.digest;
+	*mt_out = d.media_type;
+	*size_out = d.size;
 	*doc_out = doc;
-	ret = put_bytes(dir, *digest_out, body.buf, body.len);
 out:
 	free(ct);
 	strbuf_release(&body);

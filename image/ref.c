@@ -7,6 +7,7 @@
  * below has to guess at a malformed one.
  */
 #include "anole/ref.h"
+#include "anole/blobstore.h"
 #include "anole/error.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
@@ -43,17 +44,6 @@ static bool valid_tag(const char *t, size_t n)
 		return false;
 	for (size_t i = 1; i < n; i++)
 		if (!(is_alnum(t[i]) || t[i] == '_' || t[i] == '.' || t[i] == '-'))
-			return false;
-	return true;
-}
-
-/* sha256:<64 lowercase hex>: the one algorithm anole verifies with */
-static bool valid_digest(const char *d)
-{
-	if (strncmp(d, "sha256:", 7) || strlen(d) != 71)
-		return false;
-	for (const char *p = d + 7; *p; p++)
-		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
 			return false;
 	return true;
 }
@@ -170,7 +160,7 @@ static int parse_docker(const char *text, const char *s, struct anole_ref *ref)
 	if ((err = host_error(s, (size_t)(slash - s))))
 		return bad(text, err);
 	name_end = at ? at : s + strlen(s);
-	if (at && !valid_digest(at + 1))
+	if (at && anole_digest_ref_check(at + 1))  /* sha256: the one anole verifies with */
 		return bad(text, "the digest after '@' is not sha256:<64 lower-case hex digits>");
 	/* a ':' after the last '/' of the name starts the tag */
 	colon = NULL;
