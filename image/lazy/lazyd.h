@@ -8,7 +8,7 @@
  *   fuse mode:   FUSE serves the tree itself from the EROFS metadata with
  *                the anole reader (fuse_tree.c); no root needed.
  * Both read through the chunk cache (cache.c). control.c answers stats on
- * a unix socket and Prometheus scrapes on --metrics; prefetch.c prefetches
+ * a unix socket and Prometheus scrapes on --metrics (both HTTP, lib/httpd.c); prefetch.c prefetches
  * and records first reads; fetchahead.c fetches the rest of a chunk for a
  * reader streaming through it.
  */
@@ -63,9 +63,9 @@ struct lazyd {
 	size_t nrecorded, recorded_alloc;
 	struct anole_hashmap *recorded_set;
 
-	int ctl_fd, metrics_fd;
-	pthread_t ctl_thread, metrics_thread, prefetch_thread;
-	bool ctl_running, metrics_running, prefetch_running;
+	struct anole_httpd *ctl_httpd, *metrics_httpd; /* control.c */
+	pthread_t prefetch_thread;
+	bool prefetch_running;
 	_Atomic uint64_t prefetched_files;
 	_Atomic bool prefetch_done;
 };
@@ -98,6 +98,21 @@ int lazyd_write_record(struct lazyd *d);
 /* Fetch every chunk of one file (by path in the image). */
 int lazyd_prefetch_path(struct lazyd *d, const char *path);
 
-/* state directory of a mount point (absolute path) */
+/* state.c: the state directory of a mount point (absolute path), and the
+ * identity of the daemon serving it */
 char *lazyd_state_dir_for(const char *mnt_abs);
+/* Open it after privdir.h's checks (create: make it); -ENOENT quietly when
+ * absent and !create. */
+int lazyd_state_open(const char *state_dir, bool create);
+/* Write this process's identity (pid, start time, boot id) as STATE/pid. */
+int lazyd_state_write_pid(const char *state_dir);
+/* A pidfd of the daemon that STATE/pid names, when that very process runs;
+ * -ESRCH when it names none (a dead daemon, its pid maybe reused), -ENOENT
+ * when there is no pid file. *pid gets the pid the file names. */
+int lazyd_daemon_open(int state_fd, const char *state_dir, long *pid);
+/* SIGTERM through the pidfd, and wait up to wait_ms for the exit. */
+int lazyd_daemon_stop(int pidfd, long pid, const char *mnt, unsigned wait_ms);
+/* Detach the mounts a dead daemon left (the tree at mnt if it is anole's,
+ * the blobs' FUSE directory) and remove its state but the log. */
+void lazyd_clean_stale(const char *mnt, const char *state_dir, long pid);
 #endif

@@ -15,6 +15,7 @@
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/hashmap.h"
+#include "anole/http.h"
 #include "anole/ref.h"
 #include "anole/xalloc.h"
 
@@ -35,34 +36,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static char *runtime_base(void)
-{
-	struct strbuf p = STRBUF_INIT;
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-	if (geteuid() == 0)
-		strbuf_addstr(&p, "/run/anole");
-	else if (xdg && *xdg)
-		strbuf_addf(&p, "%s/anole", xdg);
-	else
-		strbuf_addf(&p, "/tmp/anole-%u", (unsigned)geteuid());
-	return strbuf_detach(&p, NULL);
-}
-
-char *lazyd_state_dir_for(const char *mnt_abs)
-{
-	uint8_t d[ANOLE_DIGEST_MAX];
-	char hex[65];
-	char *base = runtime_base();
-	struct strbuf p = STRBUF_INIT;
-
-	anole_digest(ANOLE_DIGEST_SHA256, mnt_abs, strlen(mnt_abs), d);
-	anole_hex(d, 8, hex);
-	strbuf_addf(&p, "%s/mounts/%s", base, hex);
-	free(base);
-	return strbuf_detach(&p, NULL);
-}
 
 char *anole_default_cache_dir(void)
 {
@@ -105,48 +78,10 @@ static char *state_file(const char *dir, const char *name)
 	return strbuf_detach(&p, NULL);
 }
 
-static pid_t read_pid(const char *state_dir)
-{
-	char *path = state_file(state_dir, "pid");
-	FILE *f = fopen(path, "re");
-	long pid = 0;
-
-	free(path);
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	return (pid_t)pid;
-}
-
-/* Alive and not a zombie (an exited daemon may wait a while to be reaped). */
-static bool process_alive(pid_t pid)
-{
-	char path[64], buf[256];
-	const char *p;
-	ssize_t n;
-	int fd;
-
-	if (kill(pid, 0) < 0)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
-}
-
 static int write_text(const char *dir, const char *name, const char *text)
 {
 	char *path = state_file(dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int ret = fd < 0 ? -errno : write_full(fd, text, strlen(text));
 
 	if (fd >= 0)
@@ -214,12 +149,10 @@ static int open_sources(struct lazyd *d)
 	if (!d->opts->cache_dir)
 		cache_dir = anole_default_cache_dir();
 	co.dir = d->opts->cache_dir ? d->opts->cache_dir : cache_dir;
-	ret = mkdir_p(co.dir, 0700);
 	co.store = d->store;
 	co.first_use = d->opts->record_file ? lazyd_first_use : NULL;
 	co.first_use_opaque = d;
-	if (!ret)
-		ret = lazy_cache_open(&d->cache, &co);
+	ret = lazy_cache_open(&d->cache, &co);
 	free(cache_dir);
 	if (!ret)
 		ret = erofs_image_open(&d->img, d->image, NULL, 0);
@@ -344,10 +277,16 @@ static int try_mount_erofs(struct lazyd *d, const int *via)
 		strbuf_addstr(&data, i ? ",device=" : "device=");
 		if (via[i] == VIA_FUSE) {
 			strbuf_addf(&data, "%s/%s", d->fuse_mnt, lazy_blob_info(b)->hex);
-		} else if (via[i] == VIA_FILE) {
-			strbuf_addstr(&data, lazy_blob_data_path(b));
-		} else if (!(ret = loop_attach(lazy_blob_data_path(b), dev, sizeof(dev), &loop_fds[i]))) {
-			strbuf_addstr(&data, dev);
+		} else {
+			/* the file we checked and hold open (cache.c), not its
+			 * name looked up again */
+			char fdpath[64];
+
+			snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", lazy_blob_data_fd(b));
+			if (via[i] == VIA_FILE)
+				strbuf_addstr(&data, fdpath);
+			else if (!(ret = loop_attach(fdpath, dev, sizeof(dev), &loop_fds[i])))
+				strbuf_addstr(&data, dev);
 		}
 	}
 	/* a regular file as source: the kernel's file-backed EROFS mode */
@@ -544,7 +483,6 @@ static void cleanup(struct lazyd *d)
 static int run_daemon(struct lazyd *d, int ready_fd)
 {
 	sigset_t sigs;
-	char pid[32];
 	int ret;
 
 	sigemptyset(&sigs);
@@ -565,9 +503,8 @@ static int run_daemon(struct lazyd *d, int ready_fd)
 		ret = lazyd_start_control(d);
 	if (!ret)
 		ret = lazyd_start_prefetch(d);
-	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (!ret)
-		ret = write_text(d->state_dir, "pid", pid);
+		ret = lazyd_state_write_pid(d->state_dir);
 	if (!ret)
 		ret = write_text(d->state_dir, "mountpoint", d->mnt);
 	if (!ret)
@@ -597,6 +534,12 @@ static int resolve(const char *path, char **out, bool want_dir)
 
 	if (!r)
 		return anole_error(errno, "cannot resolve %s", path);
+	/* a FUSE mount whose daemon died: what a crashed mount left here,
+	 * detached below if it is ours (then checked again) */
+	if (want_dir && stat(r, &st) < 0 && errno == ENOTCONN) {
+		*out = r;
+		return 0;
+	}
 	if (stat(r, &st) < 0 || (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
 		free(r);
 		return anole_error_code(want_dir ? ENOTDIR : EINVAL, "%s is not a %s", path,
@@ -610,10 +553,11 @@ static int mount_image_file(const struct anole_mount_opts *user_opts)
 {
 	struct anole_mount_opts abs = *user_opts, *opts = &abs;
 	struct anole_blobstore_opts store = { 0 };
-	struct lazyd d = { .opts = opts, .ctl_fd = -1, .metrics_fd = -1 };
+	struct lazyd d = { .opts = opts };
 	char *owned[7], *log_path;
-	int ready_fd, ret;
-	pid_t old, child;
+	int ready_fd, sfd, pidfd, ret;
+	long old;
+	pid_t child;
 
 	/* the daemon runs in "/": every path it reads later is made absolute */
 	owned[0] = anole_path_absolute(user_opts->blobs);
@@ -648,15 +592,30 @@ static int mount_image_file(const struct anole_mount_opts *user_opts)
 		goto out;
 	}
 	d.state_dir = lazyd_state_dir_for(d.mnt);
-	old = read_pid(d.state_dir);
-	if (old > 0 && process_alive(old)) {
-		ret = anole_error_code(EBUSY, "%s is already served by anole (pid %ld)", d.mnt,
-				       (long)old);
+	sfd = lazyd_state_open(d.state_dir, true);
+	if (sfd < 0) {
+		ret = sfd;
 		goto out;
 	}
-	ret = mkdir_p(d.state_dir, 0700);
-	if (ret)
+	pidfd = lazyd_daemon_open(sfd, d.state_dir, &old);
+	close(sfd);
+	if (pidfd >= 0) {
+		close(pidfd);
+		ret = anole_error_code(EBUSY, "%s is already served by anole (pid %ld)", d.mnt, old);
 		goto out;
+	}
+	if (pidfd == -ESRCH)
+		lazyd_clean_stale(d.mnt, d.state_dir, old);
+	else if (pidfd != -ENOENT && (ret = pidfd))
+		goto out;
+	{
+		struct stat st;
+
+		if (stat(d.mnt, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			ret = anole_error(errno ? errno : ENOTDIR, "cannot mount on %s", d.mnt);
+			goto out;
+		}
+	}
 	d.fuse_mnt = d.kernel_mode ? state_file(d.state_dir, "blobs") : xstrdup(d.mnt);
 
 	if (opts->foreground) {
@@ -723,32 +682,57 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 	return ret;
 }
 
+static void fusermount_detach(const char *mnt)
+{
+	pid_t c = fork();
+
+	if (c == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
+		_exit(127);
+	}
+	if (c > 0)
+		waitpid(c, NULL, 0);
+}
+
+#define STOP_WAIT_MS 10000      /* the daemon's own stop is bounded (shutdown_mount) */
+
 int anole_image_umount(const char *mountpoint, bool lazy)
 {
 	char *mnt = realpath(mountpoint, NULL), *state;
-	pid_t pid;
-	int ret = 0;
+	int sfd, pidfd = -1, ret = 0;
+	long pid;
 
 	if (!mnt)
 		return anole_error(errno, "cannot resolve %s", mountpoint);
 	state = lazyd_state_dir_for(mnt);
-	pid = read_pid(state);
-	if (pid <= 0 || !process_alive(pid)) {
+	sfd = lazyd_state_open(state, false);
+	if (sfd == -ENOENT) {
 		ret = anole_error_code(EINVAL, "%s is not served by an anole daemon", mnt);
+		goto out;
+	}
+	if (sfd < 0) {
+		ret = sfd;
+		goto out;
+	}
+	pidfd = lazyd_daemon_open(sfd, state, &pid);
+	close(sfd);
+	if (pidfd == -ENOENT) {
+		ret = anole_error_code(EINVAL, "%s is not served by an anole daemon", mnt);
+		goto out;
+	}
+	if (pidfd == -ESRCH) {
+		/* crashed: nobody to signal, but its mounts and state to undo */
+		lazyd_clean_stale(mnt, state, pid);
+		goto out;
+	}
+	if (pidfd < 0) {
+		ret = pidfd;
 		goto out;
 	}
 	if (lazy) {
 		/* the daemon serves a detached mount until its last file closes */
-		if (umount2(mnt, MNT_DETACH) < 0 && errno == EPERM) {
-			pid_t c = fork();
-
-			if (c == 0) {
-				execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
-				_exit(127);
-			}
-			if (c > 0)
-				waitpid(c, NULL, 0);
-		}
+		if (umount2(mnt, MNT_DETACH) < 0 && errno == EPERM)
+			fusermount_detach(mnt);
 		goto out;
 	}
 	if (umount2(mnt, 0) < 0) {
@@ -757,56 +741,63 @@ int anole_image_umount(const char *mountpoint, bool lazy)
 					       mnt);
 			goto out;
 		}
-		if (errno == EPERM) {   /* a user's FUSE mount */
-			pid_t c = fork();
-
-			if (c == 0) {
-				execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
-				_exit(127);
-			}
-			if (c > 0)
-				waitpid(c, NULL, 0);
-		}
+		if (errno == EPERM)     /* a user's FUSE mount */
+			fusermount_detach(mnt);
 	}
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 1000 && process_alive(pid); i++) {
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-		nanosleep(&ts, NULL);
-	}
-	if (process_alive(pid))
-		ret = anole_error_code(ETIMEDOUT, "the daemon of %s (pid %ld) did not stop", mnt,
-				       (long)pid);
+	ret = lazyd_daemon_stop(pidfd, pid, mnt, STOP_WAIT_MS);
 out:
+	if (pidfd >= 0)
+		close(pidfd);
 	free(state);
 	free(mnt);
 	return ret;
 }
 
+/* GET /stats on the daemon's control socket (control.c). */
 int anole_image_stats(const char *mountpoint, bool json, struct strbuf *out)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char *mnt = realpath(mountpoint, NULL), *state;
-	const char *req = json ? "stats\n" : "stats-text\n";
-	char buf[4096];
-	ssize_t n;
-	int fd, ret = 0;
+	struct anole_http_opts ho = { .timeout_ms = 10000 };
+	struct anole_http_request req = {
+		.url = json ? "http://localhost/stats" : "http://localhost/stats?format=text",
+		.body_out = out,
+	};
+	struct anole_http_response resp;
+	struct anole_http *http = NULL;
+	int ret;
 
 	if (!mnt)
 		return anole_error(errno, "cannot resolve %s", mountpoint);
 	state = lazyd_state_dir_for(mnt);
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s/ctl.sock", state);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		ret = anole_error(errno, "%s is not served by an anole daemon", mnt);
-		goto out;
+	/* the state directory is checked as umount checks it: a socket in a
+	 * directory someone else made is not our daemon's */
+	ret = lazyd_state_open(state, false);
+	if (ret < 0) {
+		if (ret == -ENOENT)
+			ret = anole_error_code(EINVAL, "%s is not served by an anole daemon", mnt);
+		free(state);
+		free(mnt);
+		return ret;
 	}
-	ret = write_full(fd, req, strlen(req));
-	while (!ret && (n = read(fd, buf, sizeof(buf))) > 0)
-		strbuf_add(out, buf, (size_t)n);
-out:
-	if (fd >= 0)
-		close(fd);
+	close(ret);
+	ho.unix_socket = state_file(state, "ctl.sock");
+	anole_http_response_init(&resp);
+	ret = anole_http_new(&http, &ho);
+	if (!ret)
+		ret = anole_http_request(http, &req, &resp);
+	if (ret == -ECONNREFUSED || ret == -ECONNRESET)
+		ret = anole_error_code(ret, "%s is not served by an anole daemon (%s: %s)", mnt,
+				       ho.unix_socket, resp.error);
+	else if (ret)
+		ret = anole_error_code(ret, "%s: cannot ask its daemon for stats: %s", mnt,
+				       resp.error);
+	else if (resp.status != 200)
+		ret = anole_error_code(resp.status == 403 ? -EACCES : -EIO,
+				       "%s: its daemon answered %ld: %s", mnt, resp.status,
+				       resp.errbody.len ? resp.errbody.buf : resp.reason);
+	anole_http_response_release(&resp);
+	anole_http_free(http);
+	free((char *)ho.unix_socket);
 	free(state);
 	free(mnt);
 	return ret;
