@@ -6,9 +6,11 @@
  * its directory, a later entry replaces an earlier one (directories merge).
  *
  * File data is chunked as it streams by: each new chunk (SHA-256 or SM3
- * content address, across all layers) is compressed and appended to its
- * layer's transport blob, so a layer is read once and never unpacked to
- * disk. A layer that adds no new chunk gets no blob.
+ * content address, across all layers) goes to its layer's transport-blob
+ * writer (blobwriter.c, the one `build --blob-dir` uses), which compresses
+ * chunks on worker threads while the tar is read on, so a layer is read
+ * once and never unpacked to disk. A layer that adds no new chunk gets no
+ * blob.
  */
 #include "builder.h"
 #include "anole/compress.h"
@@ -47,14 +49,11 @@ struct mdir {
 
 struct chunk_ref { uint8_t digest[32]; uint16_t devid; uint32_t blkaddr; };
 
+/* The blob of the layer being read; opened at its first new chunk. */
 struct layer_writer {
 	struct anole_output out;
-	bool open;
-	struct anole_digest_ctx *ctx;
-	uint64_t coff;              /* transport bytes written */
+	struct blob_writer *bw;     /* NULL until then */
 	uint64_t next_blk;          /* uncompressed device blocks used */
-	struct anole_ext_chunk *chunks;
-	size_t nchunks, alloc;
 	uint16_t devid;
 };
 
@@ -69,8 +68,7 @@ struct merge {
 	struct chunk_ref **chunkv;
 	size_t nchunkv, chunkv_alloc;
 	struct layer_writer w;
-	uint8_t *buf, *cbuf;
-	size_t cbuf_cap;
+	uint8_t *buf;               /* the chunk being read; NULL once the writer took it */
 	struct bnode **all;         /* every node made, for freeing unreachable ones */
 	size_t nall, all_alloc;
 };
@@ -216,32 +214,38 @@ static int walk_parent(struct merge *m, char **parts, size_t n, const char *path
 
 static int writer_open(struct merge *m)
 {
+	const struct builder *b = m->b;
 	struct strbuf tmp = STRBUF_INIT;
+	struct blobw_params p = {
+		.where = b->opts->blob_dir,
+		.compression = (enum anole_compress_alg)b->opts->compression,
+		.compression_level = b->opts->compression_level,
+		.chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest,
+		.unit_size = b->unit_size,
+		.max_chunk = 1u << b->chunkbits,
+		.threads = b->opts->threads,
+	};
 	int ret;
 
-	strbuf_addf(&tmp, "%s/layer", m->b->opts->blob_dir);
+	strbuf_addf(&tmp, "%s/layer", b->opts->blob_dir);
 	ret = anole_output_open(&m->w.out, tmp.buf);
 	strbuf_release(&tmp);
 	if (ret)
 		return ret;
-	m->w.open = true;
-	m->w.ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
-	m->w.devid = (uint16_t)(m->b->nblobs + 1);
+	p.fd = m->w.out.fd;
+	m->w.bw = blobw_new(&p);
+	m->w.devid = (uint16_t)(b->nblobs + 1);
 	return 0;
 }
 
-static int store_chunk(struct merge *m, const uint8_t *data, uint32_t len, struct bchunk *c)
+/* A new chunk goes to the layer's blob writer, which takes the buffer. */
+static int store_chunk(struct merge *m, uint32_t len, struct bchunk *c)
 {
-	enum anole_compress_alg alg = (enum anole_compress_alg)m->b->opts->compression;
-	struct anole_ext_chunk *e;
 	struct chunk_ref *ref;
-	ssize_t clen = -1;
-	const uint8_t *out = data;
-	uint8_t calg = ANOLE_COMPRESS_NONE;
 	uint64_t h;
 	int ret;
 
-	ret = anole_digest((enum anole_digest_alg)m->b->opts->chunk_digest, data, len, c->digest);
+	ret = anole_digest((enum anole_digest_alg)m->b->opts->chunk_digest, m->buf, len, c->digest);
 	if (ret)
 		return ret;
 	h = anole_hash_bytes(c->digest, 32, 0);
@@ -252,41 +256,14 @@ static int store_chunk(struct merge *m, const uint8_t *data, uint32_t len, struc
 		m->b->st->chunks_deduped++;
 		return 0;
 	}
-	if (!m->w.open && (ret = writer_open(m)))
+	if (!m->w.bw && (ret = writer_open(m)))
 		return ret;
-	if (alg != ANOLE_COMPRESS_NONE) {
-		size_t cap = anole_compress_bound(alg, len);
-
-		if (cap > m->cbuf_cap) {
-			m->cbuf = xrealloc(m->cbuf, cap);
-			m->cbuf_cap = cap;
-		}
-		clen = anole_compress(alg, m->b->opts->compression_level, data, len, m->cbuf, cap);
-		if (clen > 0 && (size_t)clen < len) {
-			out = m->cbuf;
-			calg = (uint8_t)alg;
-		} else {
-			clen = -1;
-		}
-	}
-	ret = write_full(m->w.out.fd, out, clen > 0 ? (size_t)clen : len);
-	if (ret)
-		return anole_error(-ret, "cannot write a blob in %s", m->b->opts->blob_dir);
-	anole_digest_update(m->w.ctx, out, clen > 0 ? (size_t)clen : len);
-
-	xgrow(&m->w.chunks, &m->w.alloc, m->w.nchunks + 1, sizeof(*m->w.chunks));
-	e = &m->w.chunks[m->w.nchunks++];
-	memset(e, 0, sizeof(*e));
-	e->uncompressed_offset = m->w.next_blk << m->b->blkszbits;
-	e->compressed_offset = m->w.coff;
-	e->uncompressed_size = len;
-	e->compressed_size = clen > 0 ? (uint32_t)clen : len;
-	e->compression = calg;
-	memcpy(e->digest, c->digest, 32);
-	m->w.coff += e->compressed_size;
-
 	c->devid = m->w.devid;
 	c->blkaddr = (uint32_t)m->w.next_blk;
+	ret = blobw_add(m->w.bw, m->w.next_blk << m->b->blkszbits, len, c->digest, m->buf, NULL, NULL);
+	m->buf = NULL;
+	if (ret)
+		return ret;
 	m->w.next_blk += DIV_ROUND_UP(len, m->b->blksz);
 	if (m->w.next_blk > UINT32_MAX)
 		return anole_error_code(EFBIG, "%s: layer data beyond 2^32 blocks", m->layer_name);
@@ -323,6 +300,8 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 				n->size - (i << n->chunkbits) : csize;
 		uint64_t got = 0;
 
+		if (!m->buf)
+			m->buf = xmalloc(csize);
 		while (got < want) {
 			la_ssize_t r = archive_read_data(a, m->buf + got, (size_t)(want - got));
 
@@ -341,7 +320,7 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 			c->hole = true;
 			continue;
 		}
-		ret = store_chunk(m, m->buf, (uint32_t)want, c);
+		ret = store_chunk(m, (uint32_t)want, c);
 	}
 	return ret;
 }
@@ -492,32 +471,25 @@ out:
 static int finish_layer_blob(struct merge *m)
 {
 	struct builder *b = m->b;
-	struct anole_blob_info *info;
+	struct anole_blob_info info = { 0 };
 	struct strbuf name = STRBUF_INIT;
-	uint8_t digest[32];
 	int ret;
 
-	if (!m->w.open)
+	if (!m->w.bw)
 		return 0;
-	anole_digest_final(m->w.ctx, digest);
-	anole_digest_free(m->w.ctx);
-	m->w.ctx = NULL;
+	ret = blobw_finish(m->w.bw, &info);
+	m->w.bw = NULL;
+	if (ret) {
+		anole_output_abort(&m->w.out);
+		memset(&m->w, 0, sizeof(m->w));
+		return ret;
+	}
+	info.uncompressed_size = m->w.next_blk << b->blkszbits;
+	info.chunk_size = 1u << b->chunkbits;
+	info.device_id = m->w.devid;
 	b->blobs = xrealloc(b->blobs, (b->nblobs + 1) * sizeof(*b->blobs));
-	info = &b->blobs[b->nblobs++];
-	memset(info, 0, sizeof(*info));
-	memcpy(info->digest, digest, 32);
-	anole_hex(digest, 32, info->hex);
-	snprintf(info->name, sizeof(info->name), "sha256:%s", info->hex);
-	info->compressed_size = m->w.coff;
-	info->uncompressed_size = m->w.next_blk << b->blkszbits;
-	info->nchunks = (uint32_t)m->w.nchunks;
-	info->chunk_size = 1u << b->chunkbits;
-	info->device_id = m->w.devid;
-	info->chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest;
-	info->compression = (enum anole_compress_alg)b->opts->compression;
-	info->chunks = m->w.chunks;
-	m->w.chunks = NULL;
-	strbuf_addf(&name, "%s/%s", b->opts->blob_dir, info->hex);
+	b->blobs[b->nblobs++] = info;
+	strbuf_addf(&name, "%s/%s", b->opts->blob_dir, info.hex);
 	anole_output_rename_target(&m->w.out, name.buf);
 	strbuf_release(&name);
 	ret = anole_output_commit(&m->w.out);
@@ -550,10 +522,9 @@ static int read_layer(struct merge *m, const char *path)
 	archive_read_free(a);
 	if (!ret) {
 		ret = finish_layer_blob(m);
-	} else if (m->w.open) {     /* nothing of a failed layer is kept */
+	} else if (m->w.bw) {       /* nothing of a failed layer is kept */
+		blobw_abort(m->w.bw);
 		anole_output_abort(&m->w.out);
-		anole_digest_free(m->w.ctx);
-		free(m->w.chunks);
 		memset(&m->w, 0, sizeof(m->w));
 	}
 	return ret;
@@ -578,15 +549,26 @@ static int load_dictionary(struct merge *m)
 		*info = *src;
 		info->device_id = b->nblobs;
 		info->chunks = xmemdup(src->chunks, (size_t)src->nchunks * sizeof(*src->chunks) + 0);
-		for (uint32_t k = 0; k < src->nchunks; k++) {
+		info->splits = src->nsplits ?
+			xmemdup(src->splits, (size_t)src->nsplits * sizeof(*src->splits)) : NULL;
+		/* a chunk stored as fetch units is matched by its whole digest
+		 * (the split's), at its first unit */
+		for (uint32_t k = 0, s = 0; k < src->nchunks; k++) {
 			const struct anole_ext_chunk *c = &src->chunks[k];
-			uint64_t h = anole_hash_bytes(c->digest, 32, 0);
+			const uint8_t *digest = c->digest;
+			uint64_t h;
 			struct chunk_ref *ref;
 
-			if (anole_hashmap_get(&m->chunks, h, c->digest))
+			if (s < src->nsplits && k == src->splits[s].first) {
+				digest = src->splits[s].digest;
+				k += src->splits[s].count - 1;
+				s++;
+			}
+			h = anole_hash_bytes(digest, 32, 0);
+			if (anole_hashmap_get(&m->chunks, h, digest))
 				continue;
 			ref = xmalloc(sizeof(*ref));
-			memcpy(ref->digest, c->digest, 32);
+			memcpy(ref->digest, digest, 32);
 			ref->devid = (uint16_t)info->device_id;
 			ref->blkaddr = (uint32_t)(c->uncompressed_offset >> b->blkszbits);
 			anole_hashmap_put(&m->chunks, h, ref);
@@ -646,7 +628,6 @@ static void free_merge(struct merge *m)
 	free(m->chunkv);
 	anole_hashmap_free(&m->chunks);
 	free(m->buf);
-	free(m->cbuf);
 }
 
 int builder_scan_layers(struct builder *b)
@@ -661,7 +642,6 @@ int builder_scan_layers(struct builder *b)
 		return anole_error(errno, "cannot create blob directory %s", o->blob_dir);
 	anole_hashmap_init(&m.dirs, dir_eq);
 	anole_hashmap_init(&m.chunks, chunk_eq);
-	m.buf = xmalloc(1u << b->chunkbits);
 	b->root = xcalloc(1, sizeof(*b->root));
 	b->root->path = xstrdup("/");
 	b->root->parent = b->root;

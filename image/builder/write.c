@@ -524,8 +524,10 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 		for (unsigned i = 0; i < b.nblobs; i++)
 			st->blob_bytes += b.blobs[i].compressed_size;
 	} else {
-		for (unsigned i = 0; i < b.nblobs; i++)
+		for (unsigned i = 0; i < b.nblobs; i++) {
 			free(b.blobs[i].chunks);
+			free(b.blobs[i].splits);
+		}
 		free(b.blobs);
 	}
 	free(b.owners);
@@ -537,8 +539,10 @@ int anole_image_build(const struct anole_build_opts *opts, struct anole_build_st
 
 void anole_build_stats_free(struct anole_build_stats *st)
 {
-	for (unsigned i = 0; i < st->nblobs; i++)
+	for (unsigned i = 0; i < st->nblobs; i++) {
 		free(st->blobs[i].chunks);
+		free(st->blobs[i].splits);
+	}
 	free(st->blobs);
 	free(st->layer_device);
 	st->blobs = NULL;
