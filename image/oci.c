@@ -6,6 +6,7 @@
  * conversion never leaves an index naming missing blobs.
  */
 #include "anole/oci.h"
+#include "anole/blobstore.h"
 #include "anole/digest.h"
 #include "anole/error.h"
 #include "anole/blobmeta.h"
@@ -100,37 +101,6 @@ static int read_blob(const char *dir, const struct oci_descriptor *d, struct str
 out:
 	if (fd >= 0)
 		close(fd);
-	free(path);
-	return ret;
-}
-
-/* A layer is verified by streaming it through SHA-256 once. */
-static int verify_file_blob(const char *dir, const struct oci_descriptor *d)
-{
-	char *path = oci_blob_path(dir, d->digest);
-	uint8_t dg[32];
-	char hex[65];
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
-
-	if (fd < 0) {
-		ret = anole_error(errno, "%s: layer %s", dir, d->digest);
-		free(path);
-		return ret;
-	}
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != d->size) {
-		ret = anole_error_code(EBADMSG, "%s: layer %s is %lld bytes, its descriptor says %llu",
-				       dir, d->digest, (long long)st.st_size, (unsigned long long)d->size);
-	} else {
-		ret = anole_digest_file(fd, d->size, ANOLE_DIGEST_SHA256, dg);
-		anole_hex(dg, 32, hex);
-		if (!ret && strcmp(hex, d->digest + 7))
-			ret = anole_error_code(EBADMSG, "%s: layer %s does not match its digest (it is sha256:%s)",
-					       dir, d->digest, hex);
-		else if (ret)
-			ret = anole_error(-ret, "cannot read %s", path);
-	}
-	close(fd);
 	free(path);
 	return ret;
 }
@@ -514,7 +484,9 @@ static int update_index(const char *dir, const char *tag, const struct oci_descr
 	return ret;
 }
 
-static int convert_local(const struct oci_convert_opts *o, struct strbuf *out);
+struct anole_blobstore;
+static int convert_local(const struct oci_convert_opts *o, struct anole_blobstore *src_bs,
+			 bool scratch_dest, struct strbuf *out);
 
 static char *temp_layout(void)
 {
@@ -555,14 +527,24 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 	struct oci_convert_opts local = *o;
 	struct strbuf ref_src = STRBUF_INIT, ref_dst = STRBUF_INIT;
 	char *tsrc = NULL, *tdst = NULL;
+	struct anole_blobstore *src_bs = NULL;
 	uint64_t pushed = 0;
 	int ret = 0;
 
 	if (!strncmp(o->src, "docker://", 9)) {
+		char *store = NULL, *reference = NULL;
+
 		if (!(tsrc = temp_layout()))
 			return -EIO;
 		strbuf_addf(&ref_src, "oci:%s:src", tsrc);
-		ret = oci_pull(o->src, ref_src.buf, o->platform, o->store);
+		/* manifests and config only: the layers stream into the build */
+		ret = oci_pull_manifests(o->src, ref_src.buf, o->platform, o->store);
+		if (!ret)
+			ret = oci_parse_registry_ref(o->src, &store, &reference);
+		if (!ret)
+			ret = anole_blobstore_open(&src_bs, store, o->store);
+		free(store);
+		free(reference);
 		local.src = ref_src.buf;
 	} else if (!strncmp(o->src, "docker-archive:", 15) || !strncmp(o->src, "oci-archive:", 12)) {
 		char *ref = NULL;
@@ -582,7 +564,19 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 		local.dest = ref_dst.buf;
 	}
 	if (!ret)
-		ret = convert_local(&local, out);
+		ret = convert_local(&local, src_bs, tdst != NULL, out);
+	if (ret == -EBADMSG && src_bs) {
+		/*
+		 * A streamed layer did not match its digest. Range reads cannot
+		 * be checked one by one, so a mirror serving bad bytes is only
+		 * found out at the layer's end; fetch the layers whole, each
+		 * source checked (a bad one passed over), and convert again.
+		 */
+		anole_warn("fetching the layers of %s whole, checked source by source", o->src);
+		ret = oci_pull(o->src, ref_src.buf, o->platform, o->store);
+		if (!ret)
+			ret = convert_local(&local, NULL, tdst != NULL, out);
+	}
 	if (!ret && !o->json && (tsrc || tdst)) {
 		/* name what the user named, not the temporary layouts */
 		struct strbuf msg = STRBUF_INIT;
@@ -606,6 +600,7 @@ int oci_convert(const struct oci_convert_opts *o, struct strbuf *out)
 				    (unsigned long long)pushed);
 		}
 	}
+	anole_blobstore_close(src_bs);
 	if (tsrc)
 		remove_tree(tsrc);
 	if (tdst)
@@ -694,8 +689,43 @@ static int load_chunk_dict(const struct oci_convert_opts *o, const char *ddir,
 	return ret;
 }
 
-static int convert_local(const struct oci_convert_opts *o, struct strbuf *out)
+/* A layer that stayed in the source registry, read as the build wants it
+ * (one at a time: the store's handle is not shared between threads). */
+struct layer_fetch {
+	struct anole_blobstore *bs;
+	const char *digest;
+	uint64_t size;
+	struct anole_blob_stream *s;
+	bool done;
+};
+
+static ssize_t layer_fetch_read(void *opaque, void *buf, size_t len)
 {
+	struct layer_fetch *lf = opaque;
+	ssize_t n;
+	int ret;
+
+	if (lf->done)
+		return 0;
+	if (!lf->s && (ret = anole_blob_stream_open(&lf->s, lf->bs, lf->digest, lf->size)))
+		return ret;
+	n = anole_blob_stream_read(lf->s, buf, len);
+	if (n <= 0) {
+		anole_blob_stream_close(lf->s);
+		lf->s = NULL;
+		lf->done = true;
+	}
+	return n;
+}
+
+/* scratch_dest: a temporary layout, pushed and removed (nothing to flush) */
+static int convert_local(const struct oci_convert_opts *o, struct anole_blobstore *src_bs,
+			 bool scratch_dest, struct strbuf *out)
+{
+	struct anole_layer_stream *streams = NULL;
+	struct layer_fetch *fetches = NULL;
+	const char **digests = NULL;
+	uint64_t *sizes = NULL;
 	struct oci_image src = { 0 };
 	struct anole_build_opts b = { .blkszbits = 12, .dedupe_files = true };
 	struct anole_build_stats st = { 0 };
@@ -718,14 +748,24 @@ static int convert_local(const struct oci_convert_opts *o, struct strbuf *out)
 		ret = anole_error_code(EINVAL, "%s is already an anole image", o->src);
 		goto out;
 	}
+	/* layers are verified by the build as it reads them: one pass each */
 	paths = xcalloc(src.nlayers + 1, sizeof(*paths));
+	digests = xcalloc(src.nlayers + 1, sizeof(*digests));
+	sizes = xcalloc(src.nlayers + 1, sizeof(*sizes));
+	streams = xcalloc(src.nlayers + 1, sizeof(*streams));
+	fetches = xcalloc(src.nlayers + 1, sizeof(*fetches));
 	for (unsigned i = 0; i < src.nlayers && !ret; i++) {
 		if (!layer_type_ok(src.layers[i].media_type))
 			ret = anole_error_code(EOPNOTSUPP, "%s: layer %u (%s) has media type %s, not a tar layer",
 					       o->src, i + 1, src.layers[i].digest, src.layers[i].media_type);
-		else
-			ret = verify_file_blob(sdir, &src.layers[i]);
 		paths[i] = oci_blob_path(sdir, src.layers[i].digest);
+		digests[i] = src.layers[i].digest;
+		sizes[i] = src.layers[i].size;
+		if (src_bs && access(paths[i], F_OK) < 0 && errno == ENOENT) {
+			/* still in the registry: streamed into the build */
+			fetches[i] = (struct layer_fetch){ src_bs, digests[i], sizes[i], NULL, false };
+			streams[i] = (struct anole_layer_stream){ layer_fetch_read, &fetches[i] };
+		}
 	}
 	if (!ret)
 		ret = oci_layout_init(ddir);
@@ -743,6 +783,9 @@ static int convert_local(const struct oci_convert_opts *o, struct strbuf *out)
 		b.output = tmp_img;
 		b.layers = (const char *const *)paths;
 		b.layer_names = names;
+		b.layer_streams = streams;
+		b.layer_digests = digests;
+		b.layer_sizes = sizes;
 		b.nlayers = src.nlayers;
 		b.blob_dir = blob_dir;
 		b.chunk_size = o->chunk_size ? o->chunk_size : (1u << 20);
@@ -750,6 +793,7 @@ static int convert_local(const struct oci_convert_opts *o, struct strbuf *out)
 		b.compression_level = o->compression_level;
 		b.chunk_digest = o->chunk_digest;
 		b.threads = o->threads;
+		b.no_sync = scratch_dest;
 		b.dict_blobs = dict.blobs;
 		b.ndict_blobs = dict.nblobs;
 		b.have_timestamp = true;
@@ -832,9 +876,15 @@ out:
 	free_descriptor(&meta);
 	free_descriptor(&manifest);
 	anole_build_stats_free(&st);
-	for (unsigned i = 0; paths && i < src.nlayers; i++)
+	for (unsigned i = 0; paths && i < src.nlayers; i++) {
 		free(paths[i]);
+		anole_blob_stream_close(fetches[i].s);
+	}
 	free(paths);
+	free(digests);
+	free(sizes);
+	free(streams);
+	free(fetches);
 	oci_close(&src);
 	free(sdir);
 	free(stag);

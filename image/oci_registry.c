@@ -125,7 +125,8 @@ out:
 	return ret;
 }
 
-static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, json_t *manifest)
+static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, json_t *manifest,
+				 bool layers_too)
 {
 	json_t *layers = json_object_get(manifest, "layers"), *l, *config;
 	size_t i;
@@ -143,13 +144,15 @@ static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, js
 			break;
 		if (!dg || anole_digest_ref_check(dg))
 			return anole_error_code(EBADMSG, "layer %zu has no valid digest", i + 1);
+		if (!layers_too)
+			continue;
 		ret = pull_blob(bs, dir, dg, (uint64_t)json_integer_value(json_object_get(l, "size")));
 	}
 	return ret;
 }
 
-int oci_pull(const char *src, const char *dest, const char *platform,
-	     const struct anole_blobstore_opts *sopts)
+static int pull(const char *src, const char *dest, const char *platform,
+		const struct anole_blobstore_opts *sopts, bool layers_too)
 {
 	char *store = NULL, *reference = NULL, *dir = NULL, *tag = NULL;
 	char *digest = NULL, *mt = NULL;
@@ -184,7 +187,7 @@ int oci_pull(const char *src, const char *dest, const char *platform,
 				continue;
 			ret = pull_manifest(bs, dir, d, &cd, &cmt, &csize, &child);
 			if (!ret)
-				ret = pull_descriptor_blobs(bs, dir, child);
+				ret = pull_descriptor_blobs(bs, dir, child, layers_too);
 			free(cd);
 			free(cmt);
 			json_decref(child);
@@ -193,7 +196,7 @@ int oci_pull(const char *src, const char *dest, const char *platform,
 		}
 		(void)platform;     /* every linux platform is pulled; convert picks one */
 	} else if (!ret) {
-		ret = pull_descriptor_blobs(bs, dir, doc);
+		ret = pull_descriptor_blobs(bs, dir, doc, layers_too);
 	}
 	if (ret)
 		goto out;
@@ -217,6 +220,18 @@ out:
 	free(digest);
 	free(mt);
 	return ret;
+}
+
+int oci_pull(const char *src, const char *dest, const char *platform,
+	     const struct anole_blobstore_opts *sopts)
+{
+	return pull(src, dest, platform, sopts, true);
+}
+
+int oci_pull_manifests(const char *src, const char *dest, const char *platform,
+		       const struct anole_blobstore_opts *sopts)
+{
+	return pull(src, dest, platform, sopts, false);
 }
 
 /* The repository of a docker:// reference when it is on the same registry

@@ -14,6 +14,7 @@
 #include "anole/erofs_fs.h"
 #include "anole/hashmap.h"
 #include "anole/blobmeta.h"
+#include "anole/fileio.h"
 #include "anole/image.h"
 
 /* One distinct xattr (name + value), shared by every inode that has it. */
@@ -176,6 +177,10 @@ struct builder {
 	struct anole_blob_info *transport; /* with blob_dir: the blob written */
 	struct anole_blob_info *blobs;     /* layer sources: one blob per device */
 	unsigned nblobs;
+	/* their files, committed with the image: a build that fails in a
+	 * later layer (a digest that does not match) leaves none behind */
+	struct anole_output *blob_outs;
+	unsigned nblob_outs;
 	uint64_t ext_bytes;         /* chunk table appended to the image */
 
 	/* compression (-z) */

@@ -24,11 +24,13 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #define WHITEOUT ".wh."
 #define OPAQUE ".wh..wh..opq"
@@ -232,6 +234,7 @@ static int writer_open(struct merge *m)
 	strbuf_release(&tmp);
 	if (ret)
 		return ret;
+	m->w.out.no_sync = b->opts->no_sync;
 	p.fd = m->w.out.fd;
 	m->w.bw = blobw_new(&p);
 	m->w.devid = (uint16_t)(b->nblobs + 1);
@@ -492,34 +495,139 @@ static int finish_layer_blob(struct merge *m)
 	strbuf_addf(&name, "%s/%s", b->opts->blob_dir, info.hex);
 	anole_output_rename_target(&m->w.out, name.buf);
 	strbuf_release(&name);
-	ret = anole_output_commit(&m->w.out);
+	b->blob_outs = xrealloc(b->blob_outs, (b->nblob_outs + 1) * sizeof(*b->blob_outs));
+	b->blob_outs[b->nblob_outs++] = m->w.out;
 	memset(&m->w, 0, sizeof(m->w));
-	return ret;
+	return 0;
 }
 
-static int read_layer(struct merge *m, const char *path)
-{
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	int r, ret = 0;
+/*
+ * Where a layer's bytes come from: a file or a stream (a registry), hashed
+ * as libarchive takes them when the layer's digest is known, so that the
+ * layer is verified in the same pass that builds from it.
+ */
+struct layer_src {
+	struct merge *m;
+	int fd;                     /* a file, or -1 */
+	const struct anole_layer_stream *stream;
+	uint8_t *buf;
+	struct anole_digest_ctx *ctx;   /* NULL: not checked */
+	uint64_t bytes, limit;          /* read so far; stop past the expected size */
+	int err;                        /* the source's own failure (reported) */
+};
 
+#define SRC_BUF (1u << 20)
+
+static ssize_t src_pull(struct layer_src *src, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (src->bytes > src->limit)    /* longer than its descriptor: no need for more */
+		return 0;
+	if (src->stream) {
+		n = src->stream->read(src->stream->opaque, buf, len);
+	} else {
+		do
+			n = read(src->fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			n = anole_error(errno, "%s: cannot read", src->m->layer_name);
+	}
+	if (n < 0) {
+		src->err = (int)n;
+		return n;
+	}
+	if (src->ctx)
+		anole_digest_update(src->ctx, buf, (size_t)n);
+	src->bytes += (uint64_t)n;
+	return n;
+}
+
+static la_ssize_t src_read(struct archive *a, void *opaque, const void **out)
+{
+	struct layer_src *src = opaque;
+	ssize_t n = src_pull(src, src->buf, SRC_BUF);
+
+	*out = src->buf;
+	if (n < 0) {
+		archive_set_error(a, EIO, "the layer's source failed");
+		return -1;
+	}
+	return n;
+}
+
+/* The layer's digest, over all of it: what libarchive did not need (tar
+ * padding, a compressor's trailer) is read here. 0 when it matches or is
+ * not checked; -EBADMSG, reported, when it does not. */
+static int src_verify(struct layer_src *src, const char *digest, uint64_t size)
+{
+	uint8_t dg[32];
+	char hex[65];
+
+	if (!src->ctx)
+		return 0;
+	while (!src->err && src_pull(src, src->buf, SRC_BUF) > 0)
+		;
+	if (src->err)
+		return src->err;
+	if (src->bytes != size)
+		return anole_error_code(EBADMSG, "%s is %s%llu bytes, its descriptor says %llu",
+					src->m->layer_name, src->bytes > size ? "over " : "",
+					(unsigned long long)(src->bytes > size ? size : src->bytes),
+					(unsigned long long)size);
+	anole_digest_final(src->ctx, dg);
+	anole_hex(dg, 32, hex);
+	if (strcmp(hex, digest + 7))
+		return anole_error_code(EBADMSG, "%s does not match its digest (it is sha256:%s)",
+					src->m->layer_name, hex);
+	return 0;
+}
+
+static int read_layer(struct merge *m, unsigned i)
+{
+	const struct anole_build_opts *o = m->b->opts;
+	const char *digest = o->layer_digests ? o->layer_digests[i] : NULL;
+	struct layer_src src = { .m = m, .fd = -1, .limit = UINT64_MAX };
+	struct archive *a;
+	struct archive_entry *e;
+	int r, ret = 0, vret;
+
+	if (o->layer_streams && o->layer_streams[i].read) {
+		src.stream = &o->layer_streams[i];
+	} else {
+		src.fd = open(o->layers[i], O_RDONLY | O_CLOEXEC);
+		if (src.fd < 0)
+			return anole_error(errno, "%s: cannot read %s", m->layer_name, o->layers[i]);
+	}
+	if (digest) {
+		src.ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
+		src.limit = o->layer_sizes[i];
+	}
+	src.buf = xmalloc(SRC_BUF);
+	a = archive_read_new();
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
-		ret = anole_error_code(EIO, "%s: cannot read %s: %s", m->layer_name, path,
-				       archive_error_string(a));
-		archive_read_free(a);
-		return ret;
-	}
+	if (archive_read_open(a, &src, NULL, src_read, NULL) != ARCHIVE_OK)
+		ret = src.err ? src.err : anole_error_code(EIO, "%s: %s", m->layer_name,
+							   archive_error_string(a));
 	while (!ret && (r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
 		if (r < ARCHIVE_WARN) {
-			ret = anole_error_code(EIO, "%s: malformed tar: %s", m->layer_name,
-					       archive_error_string(a));
+			/* a source that failed said why already */
+			ret = src.err ? src.err : anole_error_code(EIO, "%s: malformed tar: %s",
+								   m->layer_name, archive_error_string(a));
 			break;
 		}
 		ret = add_entry(m, a, e);
 	}
 	archive_read_free(a);
+	/*
+	 * Checked even when the tar failed: bytes that are not the layer make
+	 * any other complaint about them beside the point. The layer's blob is
+	 * finished only once its source is known good.
+	 */
+	vret = src.err && ret ? 0 : src_verify(&src, digest, digest ? o->layer_sizes[i] : 0);
+	if (vret)
+		ret = vret;
 	if (!ret) {
 		ret = finish_layer_blob(m);
 	} else if (m->w.bw) {       /* nothing of a failed layer is kept */
@@ -527,6 +635,10 @@ static int read_layer(struct merge *m, const char *path)
 		anole_output_abort(&m->w.out);
 		memset(&m->w, 0, sizeof(m->w));
 	}
+	anole_digest_free(src.ctx);
+	free(src.buf);
+	if (src.fd >= 0)
+		close(src.fd);
 	return ret;
 }
 
@@ -652,12 +764,12 @@ int builder_scan_layers(struct builder *b)
 		char name[96];
 
 		snprintf(name, sizeof(name), "layer %u %.72s", i + 1,
-			 o->layer_names ? o->layer_names[i] : o->layers[i]);
+			 o->layer_names ? o->layer_names[i] : o->layers[i] ? o->layers[i] : "");
 		unsigned before = b->nblobs;
 
 		m.layer = i + 1;
 		m.layer_name = name;
-		ret = read_layer(&m, o->layers[i]);
+		ret = read_layer(&m, i);
 		if (!ret && b->nblobs > before)
 			b->st->layer_device[i] = b->nblobs;
 	}

@@ -55,6 +55,10 @@ struct anole_blobstore_opts;
 /* Copy an image from a registry into an OCI layout (oci:DIR[:TAG]). */
 int oci_pull(const char *src, const char *dest, const char *platform,
 	     const struct anole_blobstore_opts *sopts);
+/* The same without the layers (manifests and configs only): for a convert
+ * that streams the layers from the registry into the build. */
+int oci_pull_manifests(const char *src, const char *dest, const char *platform,
+		       const struct anole_blobstore_opts *sopts);
 /* Copy an image of a layout to a registry: blobs the registry lacks, then
  * the manifest. bytes_pushed (may be NULL): bytes uploaded. */
 int oci_push(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
