@@ -1,5 +1,7 @@
 #!/bin/bash
-# Build-time and size of anole vs Debian's mkfs.erofs, on real trees, in one run.
+# SPDX-License-Identifier: Apache-2.0
+# Build-time and size of anole vs mkfs.erofs (Debian's, and the newest built
+# from source when MKFS_EROFS_NEW names it), on real trees, in one run.
 #
 #   bench/build.sh [ANOLE]     (default build/anole; run as root)
 #
@@ -32,18 +34,32 @@ verify() {      # image tree
 	umount "$mnt"
 }
 
-bench_tree() {  # name dir
-	local name=$1 dir=$2 a m ta=() tm=() sa sm
-	a=$WORK/$name.anole.img m=$WORK/$name.mkfs.img
-	for _ in $(seq "$REPEAT"); do
-		ta+=("$(run_timed "$ANOLE" image build -q "$dir" -o "$a")")
-		tm+=("$(run_timed mkfs.erofs --quiet "$m" "$dir")")
+# Peers: Debian's mkfs.erofs, and the newest one built from source when
+# MKFS_EROFS_NEW names it (e.g. erofs-utils 1.9.3: see docs/bench.md).
+peers=(mkfs.erofs)
+peer_names=("mkfs.erofs $(dpkg-query -W -f="\${Version}" erofs-utils)")
+if [ -n "${MKFS_EROFS_NEW:-}" ]; then
+	peers+=("$MKFS_EROFS_NEW")
+	peer_names+=("$("$MKFS_EROFS_NEW" --version 2>&1 | head -n 1)")
+fi
+
+bench_tree() {  # name dir: one line per peer, anole and the peer timed alternately
+	local name=$1 dir=$2 a m ta tm sa sm i
+	a=$WORK/$name.anole.img
+	for i in "${!peers[@]}"; do
+		m=$WORK/$name.peer$i.img
+		ta=() tm=()
+		for _ in $(seq "$REPEAT"); do
+			ta+=("$(run_timed "$ANOLE" image build -q "$dir" -o "$a")")
+			tm+=("$(run_timed "${peers[$i]}" --quiet "$m" "$dir")")
+		done
+		sa=$(stat -c %s "$a"); sm=$(stat -c %s "$m")
+		ta=$(printf '%s\n' "${ta[@]}" | median); tm=$(printf '%s\n' "${tm[@]}" | median)
+		[ "$name" = sparse ] || { verify "$a" "$dir"; verify "$m" "$dir"; }
+		printf '%-13s %-22s %9.3f %9.3f %7.2fx %13d %13d %7.3fx\n' "$name" \
+			"${peer_names[$i]:0:22}" "$ta" "$tm" "$(echo "$ta / $tm" | bc -l)" \
+			"$sa" "$sm" "$(echo "$sa / $sm" | bc -l)"
 	done
-	sa=$(stat -c %s "$a"); sm=$(stat -c %s "$m")
-	ta=$(printf '%s\n' "${ta[@]}" | median); tm=$(printf '%s\n' "${tm[@]}" | median)
-	[ "$name" = sparse ] || { verify "$a" "$dir"; verify "$m" "$dir"; }
-	printf '%-13s %10.3f %10.3f %7.2fx %14d %14d %7.3fx\n' "$name" "$ta" "$tm" \
-		"$(echo "$ta / $tm" | bc -l)" "$sa" "$sm" "$(echo "$sa / $sm" | bc -l)"
 }
 
 need bc bc
@@ -51,8 +67,9 @@ make_rootfs
 make_node_modules
 make_sparse
 
-echo "anole $("$ANOLE" version | awk '{print $2}') vs mkfs.erofs $(dpkg-query -W -f="\${Version}" erofs-utils), $(nproc) CPUs, median of $REPEAT"
-printf '%-13s %10s %10s %8s %14s %14s %8s\n' tree anole_s mkfs_s time× anole_bytes mkfs_bytes size×
+echo "anole $("$ANOLE" version | awk '{print $2}'), $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg), median of $REPEAT"
+printf '%-13s %-22s %9s %9s %8s %13s %13s %8s\n' tree peer anole_s peer_s time× \
+	anole_bytes peer_bytes size×
 bench_tree rootfs "$WORK/rootfs"
 bench_tree node_modules "$WORK/node/node_modules"
 bench_tree sparse "$WORK/sparse"

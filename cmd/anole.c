@@ -5,17 +5,41 @@
 #include "anole/fileio.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #ifndef ANOLE_VERSION
-#define ANOLE_VERSION "0.1.0"
+#error "ANOLE_VERSION comes from meson's project version"
 #endif
+
+static const char version_usage[] =
+"usage: anole version [--json]\n"
+"       anole --version | -V\n"
+"\n"
+"Print anole's version and exit.\n";
 
 static int cmd_version(int argc, char **argv)
 {
-	printf("anole %s\n", ANOLE_VERSION);
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(version_usage, stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "anole version: unknown argument '%s'\n%s", argv[i],
+				version_usage);
+			return 2;
+		}
+	}
+	if (json)
+		printf("{\"version\":\"%s\"}\n", ANOLE_VERSION);
+	else
+		printf("anole %s\n", ANOLE_VERSION);
 	return 0;
 }
 
@@ -37,6 +61,8 @@ static void usage(FILE *f, const char *group, const struct anole_cmd *cmds)
 		fprintf(f, "  %-10s %s\n", c->name, c->summary);
 	fprintf(f, "\nRun 'anole %s%s<command> --help' for a command's options.\n",
 		group ? group : "", group ? " " : "");
+	if (!group)
+		fprintf(f, "'anole --version' (or -V) prints the version.\n");
 }
 
 int anole_dispatch(const char *group, const struct anole_cmd *cmds, int argc, char **argv)
@@ -64,5 +90,8 @@ int anole_dispatch(const char *group, const struct anole_cmd *cmds, int argc, ch
 int main(int argc, char **argv)
 {
 	anole_output_cleanup_on_signals();
+	/* as git, skopeo and mkfs.erofs take it */
+	if (argc > 1 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")))
+		return cmd_version(argc - 1, argv + 1);
 	return anole_dispatch(NULL, groups, argc, argv);
 }

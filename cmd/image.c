@@ -102,7 +102,7 @@ static int compress_opt(const char *arg, int *alg_out, int *level)
 {
 	enum anole_compress_alg alg;
 
-	if (anole_compress_parse(arg, &alg, level))
+	if (anole_compress_parse("--compress", arg, &alg, level))
 		return 2;
 	*alg_out = (int)alg;
 	return 0;
@@ -143,13 +143,14 @@ static const char build_help[] =
 "                         its own, so that a lazy mount fetches N, not a\n"
 "                         whole chunk, for one page (power of two, 4K..64M;\n"
 "                         default 64K; the chunk size: whole chunks)\n"
-"      --compress ALG     with --blob-dir: zstd[:LEVEL] (default), lz4[:LEVEL]\n"
-"                         (LEVEL > 1: LZ4HC), none\n"
+"      --compress ALG[,LEVEL]  with --blob-dir: zstd (default; levels 1-22),\n"
+"                         lz4 (1-12, above 1: LZ4HC) or none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
 "  -z, --compress-data ALG[,LEVEL]\n"
 "                         compress file data, decompressed by the kernel on\n"
-"                         read: lz4, lz4hc (levels 3-12), zstd (1-22), lzma\n"
-"                         (0-9, 100-109 extreme) or deflate (1-12)\n"
+"                         read: lz4, lz4hc (levels 3-12, default 9), zstd\n"
+"                         (1-22, default 3), lzma (0-9, 100-109 extreme;\n"
+"                         default 6) or deflate (1-12, default 6)\n"
 "  -C, --pcluster-size N  largest compressed unit, a multiple of 4K up to 1M\n"
 "                         (default 4K); bigger compresses better, costs more\n"
 "                         per random read\n"
@@ -594,7 +595,8 @@ static const char convert_help[] =
 "                         docker://) already stores: its blobs are shared, only\n"
 "                         new data makes new blobs\n"
 "      --chunk-size N     chunk size (default 1M)\n"
-"      --compress ALG     zstd[:LEVEL] (default), lz4[:LEVEL], none\n"
+"      --compress ALG[,LEVEL]  zstd (default; levels 1-22), lz4 (1-12, above 1:\n"
+"                         LZ4HC) or none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
 "      --threads N        worker threads\n"
 STORE_HELP

@@ -11,6 +11,7 @@
 #include "anole/blobmeta.h"
 #include "anole/endian.h"
 #include "anole/error.h"
+#include "anole/hashmap.h"
 #include "anole/progress.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
@@ -41,11 +42,11 @@ struct ck {
 	struct anole_check_result *res;
 	unsigned max_errors, unsupported;
 	bool stop;
-	struct ck_node *nodes;          /* in discovery order: parents first */
+	/* each node allocated once, so that the nid map can point at it */
+	struct ck_node **nodes;         /* in discovery order: parents first */
 	size_t nnodes, nodes_alloc;
-	size_t *slots;                  /* hash of nid -> index + 1 */
-	size_t nslots;
-	size_t *stack;                  /* directories still to scan */
+	struct anole_hashmap by_nid;    /* nid -> struct ck_node */
+	struct ck_node **stack;         /* directories still to scan */
 	size_t nstack, stack_alloc;
 	uint8_t *buf;
 	bool warned_missing_dev, warned_chunk_feature;
@@ -54,59 +55,26 @@ struct ck {
 
 /* ------------------------------------------------------------ nid table */
 
-static size_t nid_hash(erofs_nid_t nid)
+static bool node_eq(const void *entry, const void *key)
 {
-	nid ^= nid >> 33;
-	nid *= 0xff51afd7ed558ccdull;
-	nid ^= nid >> 33;
-	return (size_t)nid;
-}
-
-static void table_grow(struct ck *ck)
-{
-	size_t n = ck->nslots ? ck->nslots * 2 : 1024;
-
-	free(ck->slots);
-	ck->slots = xcalloc(n, sizeof(*ck->slots));
-	ck->nslots = n;
-	for (size_t i = 0; i < ck->nnodes; i++) {
-		size_t h = nid_hash(ck->nodes[i].nid) & (n - 1);
-
-		while (ck->slots[h])
-			h = (h + 1) & (n - 1);
-		ck->slots[h] = i + 1;
-	}
+	return ((const struct ck_node *)entry)->nid == *(const erofs_nid_t *)key;
 }
 
 static struct ck_node *node_find(struct ck *ck, erofs_nid_t nid)
 {
-	size_t h;
-
-	if (!ck->nslots)
-		return NULL;
-	/* the table is at most half full, so an empty slot ends the probe */
-	for (h = nid_hash(nid) & (ck->nslots - 1); ck->slots[h];
-	     h = (h + 1) & (ck->nslots - 1))
-		if (ck->nodes[ck->slots[h] - 1].nid == nid)
-			return &ck->nodes[ck->slots[h] - 1];
-	return NULL;
+	return anole_hashmap_get(&ck->by_nid, anole_hash_u64(nid), &nid);
 }
 
 static struct ck_node *node_add(struct ck *ck, erofs_nid_t nid, erofs_nid_t parent,
 				const char *name)
 {
-	struct ck_node *n;
-	size_t h;
+	struct ck_node *n = xmalloc(sizeof(*n));
 
-	if ((ck->nnodes + 1) * 2 > ck->nslots)
-		table_grow(ck);
-	xgrow(&ck->nodes, &ck->nodes_alloc, ck->nnodes + 1, sizeof(*ck->nodes));
-	n = &ck->nodes[ck->nnodes++];
 	*n = (struct ck_node){ .nid = nid, .parent = parent,
 			       .name = name ? xstrdup(name) : NULL };
-	for (h = nid_hash(nid) & (ck->nslots - 1); ck->slots[h]; h = (h + 1) & (ck->nslots - 1))
-		;
-	ck->slots[h] = ck->nnodes;
+	xgrow(&ck->nodes, &ck->nodes_alloc, ck->nnodes + 1, sizeof(*ck->nodes));
+	ck->nodes[ck->nnodes++] = n;
+	anole_hashmap_put(&ck->by_nid, anole_hash_u64(nid), n);
 	return n;
 }
 
@@ -429,7 +397,7 @@ static void check_inode(struct ck *ck, struct ck_node *n, const struct erofs_ino
 
 struct dir_scan {
 	struct ck *ck;
-	size_t dir;             /* index of the directory's node */
+	struct ck_node *dir;
 	erofs_nid_t nid, parent;
 	char prev[EROFS_NAME_LEN + 1];
 	size_t prevlen;
@@ -458,11 +426,11 @@ static void check_dot(struct dir_scan *ds, const char *name, size_t len, erofs_n
 	else
 		ds->have_dotdot = true;
 	if (nid != want)
-		report_entry(ck, &ck->nodes[ds->dir], name, len, nid,
+		report_entry(ck, ds->dir, name, len, nid,
 			     "points to nid %llu instead of %llu", (unsigned long long)nid,
 			     (unsigned long long)want);
 	if (ftype != EROFS_FT_DIR)
-		report_entry(ck, &ck->nodes[ds->dir], name, len, nid,
+		report_entry(ck, ds->dir, name, len, nid,
 			     "entry says %s, expected a directory", erofs_ftype_name(ftype));
 }
 
@@ -475,13 +443,13 @@ static void check_seen(struct dir_scan *ds, struct ck_node *n, const char *name,
 	if (n->flags & NODE_BAD)
 		return;
 	if (n->flags & NODE_DIR) {
-		report_entry(ck, &ck->nodes[ds->dir], name, len, n->nid,
+		report_entry(ck, ds->dir, name, len, n->nid,
 			     "directory reachable twice (hard-linked directory or cycle)");
 		return;
 	}
 	n->refs++;
 	if (ftype != erofs_mode_to_ftype(n->mode))
-		report_entry(ck, &ck->nodes[ds->dir], name, len, n->nid,
+		report_entry(ck, ds->dir, name, len, n->nid,
 			     "entry says %s, the inode is a %s", erofs_ftype_name(ftype),
 			     erofs_ftype_name(erofs_mode_to_ftype(n->mode)));
 }
@@ -492,7 +460,6 @@ static void check_new(struct dir_scan *ds, const char *name, size_t len, erofs_n
 	struct ck *ck = ds->ck;
 	struct erofs_inode inode;
 	struct ck_node *n = node_add(ck, nid, ds->nid, name);
-	size_t idx = (size_t)(n - ck->nodes);
 	int ret = erofs_read_inode(ck->img, nid, &inode);
 
 	if (ret) {
@@ -511,10 +478,10 @@ static void check_new(struct dir_scan *ds, const char *name, size_t len, erofs_n
 		n->flags |= NODE_DIR;
 		ds->subdirs++;
 		xgrow(&ck->stack, &ck->stack_alloc, ck->nstack + 1, sizeof(*ck->stack));
-		ck->stack[ck->nstack++] = idx;
+		ck->stack[ck->nstack++] = n;
 		return;
 	}
-	check_inode(ck, &ck->nodes[idx], &inode);
+	check_inode(ck, n, &inode);
 }
 
 static int dirent_cb(void *ctx, const char *name, size_t len, erofs_nid_t nid, unsigned ftype)
@@ -527,13 +494,13 @@ static int dirent_cb(void *ctx, const char *name, size_t len, erofs_nid_t nid, u
 	if (ck->stop)
 		return 1;
 	if (!dots && !erofs_name_ok(name, len))
-		report_entry(ck, &ck->nodes[ds->dir], name, len, nid,
+		report_entry(ck, ds->dir, name, len, nid,
 			     "invalid name (contains '/' or a NUL byte)");
 	if (ds->have_prev && name_cmp(ds->prev, ds->prevlen, name, len) >= 0) {
 		struct strbuf prev = STRBUF_INIT;
 
 		add_escaped(&prev, ds->prev, ds->prevlen);
-		report_entry(ck, &ck->nodes[ds->dir], name, len, nid,
+		report_entry(ck, ds->dir, name, len, nid,
 			     "entry is not sorted after \"%s\" (duplicate or out of order)",
 			     prev.buf);
 		strbuf_release(&prev);
@@ -542,7 +509,7 @@ static int dirent_cb(void *ctx, const char *name, size_t len, erofs_nid_t nid, u
 	ds->prevlen = len;
 	ds->have_prev = true;
 	if (ftype == EROFS_FT_UNKNOWN || ftype >= EROFS_FT_MAX)
-		report_entry(ck, &ck->nodes[ds->dir], name, len, nid, "bad file type %u", ftype);
+		report_entry(ck, ds->dir, name, len, nid, "bad file type %u", ftype);
 	if (dots) {
 		check_dot(ds, name, len, nid, ftype);
 		return 0;
@@ -555,11 +522,10 @@ static int dirent_cb(void *ctx, const char *name, size_t len, erofs_nid_t nid, u
 	return 0;
 }
 
-static void check_dir(struct ck *ck, size_t idx)
+static void check_dir(struct ck *ck, struct ck_node *n)
 {
-	struct dir_scan ds = { .ck = ck, .dir = idx };
+	struct dir_scan ds = { .ck = ck, .dir = n };
 	struct erofs_inode inode;
-	struct ck_node *n = &ck->nodes[idx];
 	int ret;
 
 	ds.nid = n->nid;
@@ -572,7 +538,6 @@ static void check_dir(struct ck *ck, size_t idx)
 	check_inode(ck, n, &inode);
 	ck->res->dirs++;
 	ret = erofs_iterate_dir(ck->img, &inode, dirent_cb, &ds);
-	n = &ck->nodes[idx];    /* the node array may have moved */
 	if (ret < 0) {
 		report_read(ck, n, ret);
 		return;
@@ -635,7 +600,7 @@ static void check_devices(struct ck *ck)
 static void check_links(struct ck *ck)
 {
 	for (size_t i = 0; i < ck->nnodes && !ck->stop; i++) {
-		struct ck_node *n = &ck->nodes[i];
+		struct ck_node *n = ck->nodes[i];
 
 		if (n->flags & (NODE_DIR | NODE_BAD))
 			continue;
@@ -694,7 +659,7 @@ static void check_tree(struct ck *ck)
 	n->flags |= NODE_DIR;
 	ck->stack = xmalloc(sizeof(*ck->stack));
 	ck->stack_alloc = 1;
-	ck->stack[ck->nstack++] = 0;
+	ck->stack[ck->nstack++] = n;
 	/* every directory is pushed once (the nid table), so this ends */
 	while (ck->nstack && !ck->stop)
 		check_dir(ck, ck->stack[--ck->nstack]);
@@ -715,16 +680,19 @@ int anole_image_check_open(struct erofs_image *img, const struct anole_check_opt
 	memset(res, 0, sizeof(*res));
 	ck.max_errors = opts && opts->max_errors ? opts->max_errors : 100;
 	ck.buf = xmalloc(CK_BUF_SIZE);
+	anole_hashmap_init(&ck.by_nid, node_eq);
 	ck.progress = anole_progress_start("Checking", img->inos <= UINT32_MAX ? img->inos : 0,
 					   "inodes");
 	img->quiet = true;      /* reader errors are reported here, with paths */
 	check_tree(&ck);
 	img->quiet = quiet;
 	anole_progress_done(ck.progress);
-	for (size_t i = 0; i < ck.nnodes; i++)
-		free(ck.nodes[i].name);
+	for (size_t i = 0; i < ck.nnodes; i++) {
+		free(ck.nodes[i]->name);
+		free(ck.nodes[i]);
+	}
 	free(ck.nodes);
-	free(ck.slots);
+	anole_hashmap_free(&ck.by_nid);
 	free(ck.stack);
 	free(ck.buf);
 	if (!res->errors)

@@ -10,6 +10,7 @@
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/oci.h"
+#include "anole/privdir.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -365,8 +366,17 @@ int oci_fetch_metadata(const char *ref, const char *cache_dir,
 	if (!ret)
 		ret = anole_blobstore_open(&bs, *store, sopts);
 	strbuf_addf(&dir, "%s/oci", cache_dir);
-	if (!ret && mkdir(cache_dir, 0700) < 0 && errno != EEXIST)
-		ret = anole_error(errno, "cannot create cache directory %s", cache_dir);
+	if (!ret) {
+		/* the image comes from here: the cache's own checks (privdir.h) */
+		int cfd = anole_privdir_open(cache_dir, true);
+		int ofd = cfd < 0 ? cfd : anole_privdir_sub(cfd, cache_dir, "oci", true);
+
+		ret = ofd < 0 ? ofd : 0;
+		if (ofd >= 0)
+			close(ofd);
+		if (cfd >= 0)
+			close(cfd);
+	}
 	if (!ret)
 		ret = oci_layout_init(dir.buf);
 	if (!ret)

@@ -17,6 +17,7 @@
 
 #include "anole/error.h"
 #include "anole/fileio.h"
+#include "anole/hashmap.h"
 #include "anole/progress.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
@@ -35,11 +36,10 @@
 #define UP_BUF_SIZE (1u << 20)
 #define UP_ZERO_BLOCK 4096u     /* all-zero runs of this size become holes */
 
-/* nid -> value (a hard link's first path, or a marker for directories) */
-struct nidmap {
-	erofs_nid_t *keys;
-	char **vals;
-	size_t n, cap;
+/* An inode met before: a hard link's first path, or a directory entered */
+struct seen_nid {
+	erofs_nid_t nid;
+	char *path;             /* relative to dest; NULL for directories */
 };
 
 struct up_entry {
@@ -64,67 +64,41 @@ struct up {
 	struct up_frame *frames;
 	size_t nframes, frames_alloc;
 	struct strbuf path;     /* of the current directory, relative to dest */
-	struct nidmap links, dirs;
+	struct anole_hashmap links, dirs;      /* nid -> struct seen_nid */
 	uint8_t *buf;
 	struct anole_progress *progress;
 };
 
 /* ------------------------------------------------------------ nid map */
 
-static size_t nid_hash(erofs_nid_t nid)
+static bool seen_eq(const void *entry, const void *key)
 {
-	nid ^= nid >> 33;
-	nid *= 0xff51afd7ed558ccdull;
-	nid ^= nid >> 33;
-	return (size_t)nid;
+	return ((const struct seen_nid *)entry)->nid == *(const erofs_nid_t *)key;
 }
 
-static char **nidmap_slot(struct nidmap *m, erofs_nid_t nid, bool *found);
-
-static void nidmap_grow(struct nidmap *m)
+static struct seen_nid *seen_find(struct anole_hashmap *map, erofs_nid_t nid)
 {
-	struct nidmap old = *m;
+	return anole_hashmap_get(map, anole_hash_u64(nid), &nid);
+}
 
-	m->cap = old.cap ? old.cap * 2 : 256;
-	m->keys = xcalloc(m->cap, sizeof(*m->keys));
-	m->vals = xcalloc(m->cap, sizeof(*m->vals));
-	m->n = 0;
-	for (size_t i = 0; i < old.cap; i++) {
-		bool found;
+static void seen_add(struct anole_hashmap *map, erofs_nid_t nid, char *path)
+{
+	struct seen_nid *e = xmalloc(sizeof(*e));
 
-		if (old.vals[i]) {
-			*nidmap_slot(m, old.keys[i], &found) = old.vals[i];
-			m->n++;
-		}
+	*e = (struct seen_nid){ .nid = nid, .path = path };
+	anole_hashmap_put(map, anole_hash_u64(nid), e);
+}
+
+static void seen_free(struct anole_hashmap *map)
+{
+	struct seen_nid *e;
+	size_t pos = 0;
+
+	while ((e = anole_hashmap_next(map, &pos))) {
+		free(e->path);
+		free(e);
 	}
-	free(old.keys);
-	free(old.vals);
-}
-
-/* The slot of nid (values are never NULL, so NULL marks an empty slot). */
-static char **nidmap_slot(struct nidmap *m, erofs_nid_t nid, bool *found)
-{
-	size_t h;
-
-	if ((m->n + 1) * 2 > m->cap)
-		nidmap_grow(m);
-	for (h = nid_hash(nid) & (m->cap - 1); m->vals[h]; h = (h + 1) & (m->cap - 1)) {
-		if (m->keys[h] == nid) {
-			*found = true;
-			return &m->vals[h];
-		}
-	}
-	m->keys[h] = nid;
-	*found = false;
-	return &m->vals[h];
-}
-
-static void nidmap_free(struct nidmap *m, bool free_vals)
-{
-	for (size_t i = 0; free_vals && i < m->cap; i++)
-		free(m->vals[i]);
-	free(m->keys);
-	free(m->vals);
+	anole_hashmap_free(map);
 }
 
 /* ------------------------------------------------------------ messages */
@@ -394,14 +368,13 @@ static int make_link(struct up *up, const char *name, const char *first)
 
 static int extract_nondir(struct up *up, const char *name, const struct erofs_inode *inode)
 {
-	char **slot = NULL;
-	bool found = false;
+	struct seen_nid *first;
 	int ret;
 
 	if (inode->nlink > 1) {
-		slot = nidmap_slot(&up->links, inode->nid, &found);
-		if (found)
-			return make_link(up, name, *slot);
+		first = seen_find(&up->links, inode->nid);
+		if (first)
+			return make_link(up, name, first->path);
 	}
 	if (S_ISREG(inode->mode))
 		ret = make_file(up, name, inode);
@@ -409,7 +382,7 @@ static int extract_nondir(struct up *up, const char *name, const struct erofs_in
 		ret = make_symlink(up, name, inode);
 	else
 		ret = make_node(up, name, inode);
-	if (!ret && slot) {
+	if (!ret && inode->nlink > 1) {
 		struct strbuf p = STRBUF_INIT;
 
 		if (up->path.len) {
@@ -417,8 +390,7 @@ static int extract_nondir(struct up *up, const char *name, const struct erofs_in
 			strbuf_addch(&p, '/');
 		}
 		strbuf_addstr(&p, name);
-		*slot = strbuf_detach(&p, NULL);
-		up->links.n++;
+		seen_add(&up->links, inode->nid, strbuf_detach(&p, NULL));
 	}
 	return ret;
 }
@@ -494,17 +466,14 @@ static int push_dir(struct up *up, const struct erofs_inode *inode, size_t pathl
 	};
 	struct up_frame *f;
 	struct stat st;
-	bool found;
-	char **slot = nidmap_slot(&up->dirs, inode->nid, &found);
 	int ret;
 
-	if (found) {
+	if (seen_find(&up->dirs, inode->nid)) {
 		snprintf(up->img->errmsg, sizeof(up->img->errmsg),
 			 "directory reachable twice (hard-linked directory or cycle)");
 		return image_error(up, NULL, inode->nid, EFSCORRUPTED);
 	}
-	*slot = (char *)"";
-	up->dirs.n++;
+	seen_add(&up->dirs, inode->nid, NULL);
 	if (fstat(up->curfd, &st))
 		return dest_error(up, NULL, "stat failed");
 	xgrow(&up->frames, &up->frames_alloc, up->nframes + 1, sizeof(*up->frames));
@@ -660,6 +629,8 @@ static int unpack_open(struct erofs_image *img, const struct anole_unpack_opts *
 		return anole_error(errno, "dup");
 	}
 	up.buf = xmalloc(UP_BUF_SIZE);
+	anole_hashmap_init(&up.links, seen_eq);
+	anole_hashmap_init(&up.dirs, seen_eq);
 	up.progress = anole_progress_start("Unpacking", img->inos <= UINT32_MAX ? img->inos : 0,
 					   "inodes");
 	img->quiet = true;      /* reader errors are reported here, with paths */
@@ -673,8 +644,8 @@ static int unpack_open(struct erofs_image *img, const struct anole_unpack_opts *
 		free(f->ents);
 	}
 	free(up.frames);
-	nidmap_free(&up.links, true);
-	nidmap_free(&up.dirs, false);
+	seen_free(&up.links);
+	seen_free(&up.dirs);
 	strbuf_release(&up.path);
 	free(up.buf);
 	close(up.curfd);

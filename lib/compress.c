@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "anole/compress.h"
 #include "anole/error.h"
+#include "anole/strbuf.h"
+#include "anole/xalloc.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <lz4.h>
 #include <lz4hc.h>
 #include <zstd.h>
@@ -19,28 +22,91 @@ const char *anole_compress_name(enum anole_compress_alg alg)
 	}
 }
 
-int anole_compress_parse(const char *spec, enum anole_compress_alg *alg, int *level)
+static bool level_in(const struct anole_compress_choice *c, long v)
 {
-	const char *colon = strchr(spec, ':');
-	size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
-	char *end;
+	return (v >= c->min_level && v <= c->max_level) ||
+	       (c->max_level2 && v >= c->min_level2 && v <= c->max_level2);
+}
 
-	*level = 0;
-	if (n == 4 && !strncmp(spec, "zstd", 4))
-		*alg = ANOLE_COMPRESS_ZSTD;
-	else if (n == 3 && !strncmp(spec, "lz4", 3))
-		*alg = ANOLE_COMPRESS_LZ4;
-	else if (n == 4 && !strncmp(spec, "none", 4))
-		*alg = ANOLE_COMPRESS_NONE;
-	else
-		return anole_error_code(EINVAL, "unknown compression '%s' (zstd[:LEVEL], lz4[:LEVEL], none)", spec);
-	if (colon) {
-		long v = strtol(colon + 1, &end, 10);
+static void add_names(struct strbuf *sb, const struct anole_compress_choice *choices, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct anole_compress_choice *c = &choices[i];
 
-		if (*end || end == colon + 1 || v < 1 || v > 22 || *alg == ANOLE_COMPRESS_NONE)
-			return anole_error_code(EINVAL, "bad compression level in '%s'", spec);
-		*level = (int)v;
+		strbuf_addf(sb, "%s%s", i ? ", " : "", c->name);
+		if (c->max_level > c->min_level)
+			strbuf_addf(sb, "[,%d-%d", c->min_level, c->max_level);
+		if (c->max_level2)
+			strbuf_addf(sb, "|%d-%d", c->min_level2, c->max_level2);
+		if (c->max_level > c->min_level)
+			strbuf_addch(sb, ']');
 	}
+}
+
+int anole_compress_spec_parse(const char *what, const char *spec,
+			      const struct anole_compress_choice *choices, size_t n, int *level)
+{
+	/* ',' is the documented separator; ':' the older alias */
+	size_t len = strcspn(spec, ",:");
+	const char *lv = spec[len] ? spec + len + 1 : NULL;
+	struct strbuf sb = STRBUF_INIT;
+	int ret;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct anole_compress_choice *c = &choices[i];
+		char *end;
+		long v;
+
+		if (strlen(c->name) != len || strncasecmp(spec, c->name, len))
+			continue;
+		if (!lv) {
+			*level = c->def_level;
+			return (int)i;
+		}
+		if (!c->max_level && !c->max_level2) {
+			return anole_error_code(EINVAL, "%s '%s': %s takes no level", what, spec,
+						c->name);
+		}
+		errno = 0;
+		v = strtol(lv, &end, 10);
+		if (!errno && end != lv && !*end && level_in(c, v)) {
+			*level = (int)v;
+			return (int)i;
+		}
+		if (c->max_level2)
+			strbuf_addf(&sb, "%d-%d or %d-%d", c->min_level, c->max_level,
+				    c->min_level2, c->max_level2);
+		else if (c->max_level > c->min_level)
+			strbuf_addf(&sb, "%d-%d", c->min_level, c->max_level);
+		else
+			strbuf_addf(&sb, "%d", c->min_level);
+		ret = anole_error_code(EINVAL, "%s '%s': level must be %s for %s", what, spec,
+				       sb.buf, c->name);
+		strbuf_release(&sb);
+		return ret;
+	}
+	add_names(&sb, choices, n);
+	ret = anole_error_code(EINVAL, "%s '%s': unknown algorithm (ALG[,LEVEL] with %s)", what,
+			       spec, sb.buf);
+	strbuf_release(&sb);
+	return ret;
+}
+
+int anole_compress_parse(const char *what, const char *spec, enum anole_compress_alg *alg,
+			 int *level)
+{
+	/* in the order of enum anole_compress_alg */
+	static const struct anole_compress_choice choices[] = {
+		[ANOLE_COMPRESS_NONE] = { .name = "none" },
+		[ANOLE_COMPRESS_ZSTD] = { .name = "zstd", .min_level = 1, .max_level = 22 },
+		[ANOLE_COMPRESS_LZ4] = { .name = "lz4", .min_level = 1,
+					 .max_level = LZ4HC_CLEVEL_MAX },
+	};
+	int i = anole_compress_spec_parse(what, spec, choices, ARRAY_SIZE(choices), level);
+
+	if (i < 0)
+		return i;
+	*alg = (enum anole_compress_alg)i;
 	return 0;
 }
 

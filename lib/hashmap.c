@@ -60,6 +60,27 @@ void anole_hashmap_put(struct anole_hashmap *map, uint64_t hash, void *entry)
 	map->count++;
 }
 
+void *anole_hashmap_next(const struct anole_hashmap *map, size_t *pos)
+{
+	/* a freed map has no slots but keeps its mask */
+	while (map->slots && *pos <= map->mask) {
+		void *entry = map->slots[(*pos)++].entry;
+
+		if (entry)
+			return entry;
+	}
+	return NULL;
+}
+
+uint64_t anole_hash_u64(uint64_t key)
+{
+	/* the first half of MurmurHash3's fmix64: each step is invertible */
+	key ^= key >> 33;
+	key *= 0xff51afd7ed558ccdULL;
+	key ^= key >> 33;
+	return key;
+}
+
 uint64_t anole_hash_bytes(const void *data, size_t len, uint64_t seed)
 {
 	const unsigned char *p = data;
@@ -69,8 +90,5 @@ uint64_t anole_hash_bytes(const void *data, size_t len, uint64_t seed)
 		h ^= p[i];
 		h *= 0x100000001b3ULL;
 	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	return h;
+	return anole_hash_u64(h);
 }

@@ -553,10 +553,11 @@ static struct toml_value *parse_integer(struct parser *ps)
 	}
 no_float:
 	{
-		size_t n = strcspn(s, " \t\r\n,]}#");
+		/* the input is not NUL-terminated: scan within it */
+		size_t n = 0;
 
-		if ((size_t)(ps->end - s) < n)
-			n = (size_t)(ps->end - s);
+		while (s + n < ps->end && !strchr(" \t\r\n,]}#", s[n]))
+			n++;
 		fail(ps, "'%.*s' is not a value this reader takes: strings are quoted, and floats "
 		     "and dates are not supported", (int)(n > 64 ? 64 : n), s);
 	}

@@ -55,6 +55,10 @@ diag_start() {
 		fi
 		if ! kill -0 "$DIAG_PID" 2>/dev/null; then
 			sed 's/^/    /' "$WORK/$name.err" >&2
+			# attached and already gone (a --duration shorter than this
+			# poll on a busy machine): its BPF objects cannot be listed
+			grep -q ': using ' "$WORK/$name.err" &&
+				fail "$name: anole diag $tool $* attached and exited before its BPF objects were listed: end it with diag_stop, not --duration"
 			fail "$name: anole diag $tool $* exited before attaching"
 		fi
 		sleep 0.1
@@ -73,6 +77,40 @@ diag_finish() {
 		fail "$name: anole diag exited $rc, expected $want"
 	fi
 	diag_assert_released "$name"
+}
+
+# diag_stop NAME [RC]: end the run as Ctrl-C does (SIGINT: it reports what
+# it collected and detaches), then diag_finish it. Tests end runs this way
+# once the events they look for have happened, rather than by --duration: a
+# window fixed in seconds can close before a loaded machine runs the
+# workload, and a short one can end before diag_start has seen the tool.
+diag_stop() {
+	kill -INT "$DIAG_PID" 2>/dev/null || true
+	diag_finish "$@"
+}
+
+# diag_cpu_ns PID: the CPU time PID's main thread has had, in ns (the
+# scheduler's own accounting, /proc/PID/schedstat), 0 once it is gone.
+diag_cpu_ns() {
+	local v
+	v=$(awk '{ print $1 }' "/proc/$1/schedstat" 2>/dev/null) || v=0
+	echo "${v:-0}"
+}
+
+# diag_wait_cpu PID SECONDS: return once PID has run SECONDS of CPU time
+# more than when called (fail after 120 s: it is not getting the CPU at
+# all). Sampling tests wait for this rather than for wall-clock time: what
+# they sample is CPU time, which a loaded machine hands out slowly.
+diag_wait_cpu() {
+	local pid=$1 want start
+	start=$(diag_cpu_ns "$pid")
+	want=$("$PY" -c "print(int($start + $2 * 1e9))")
+	for _ in $(seq 1200); do
+		[ "$(diag_cpu_ns "$pid")" -ge "$want" ] && return 0
+		kill -0 "$pid" 2>/dev/null || fail "process $pid ended before running $2 s of CPU"
+		sleep 0.1
+	done
+	fail "process $pid did not get $2 s of CPU in 120 s"
 }
 
 # diag_assert_released NAME: the objects listed in $WORK/NAME.ids are gone.

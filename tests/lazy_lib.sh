@@ -18,11 +18,12 @@ lazy_state_dir() {
 	m=$(readlink -f "$1")
 	echo "/run/anole/mounts/$(printf '%s' "$m" | sha256sum | cut -c1-16)"
 }
-# lazy_pid MNT: pid of the daemon serving MNT, or nothing.
+# lazy_pid MNT: pid of the daemon serving MNT, or nothing (the pid file
+# holds "PID START_TIME BOOT_ID", see image/lazy/state.c).
 lazy_pid() {
 	local f
 	f="$(lazy_state_dir "$1")/pid"
-	[ -s "$f" ] && cat "$f"
+	[ -s "$f" ] && cut -d' ' -f1 "$f"
 	true
 }
 pid_alive() { # PID: alive and not a zombie

@@ -23,8 +23,18 @@ for verb in build check inspect unpack; do
 	assert_grep "usage: anole image $verb" "$out" "image $verb --help"
 	assert_grep "--help" "$out" "image $verb --help lists its options"
 done
-assert_rc 0 "$A" version >"$out"
-assert_grep "^anole [0-9]" "$out" "anole version"
+# the version is meson's project version, whichever way it is asked for
+want=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$TESTDIR/../meson.build" | head -1)
+[ -n "$want" ] || fail "no project version in meson.build"
+for args in version --version -V; do
+	assert_rc 0 "$A" $args >"$out"
+	assert_eq "$(cat "$out")" "anole $want" "anole $args"
+done
+assert_rc 0 "$A" --version --json >"$out"
+assert_eq "$("$PY" -c 'import json,sys; print(json.load(sys.stdin)["version"])' <"$out")" "$want" \
+	"anole --version --json"
+assert_rc 2 "$A" version --bogus >"$out" 2>"$err"
+assert_grep "unknown argument '--bogus'" "$err" "anole version --bogus"
 
 log "usage errors exit 2"
 usage_err() { # CMD...
@@ -72,6 +82,58 @@ build_ok "$WORK/src" "$WORK/lbl.erofs" --label 0123456789abcde --uuid 0123456789
 "$PY" "$TESTDIR/erofs_img.py" "$WORK/lbl.erofs" sb >"$WORK/sb.json"
 assert_eq "$(json_get "$WORK/sb.json" volume_name)" 0123456789abcde "superblock volume name from --label"
 assert_eq "$(json_get "$WORK/sb.json" uuid)" 0123456789abcdef0123456789abcdef "superblock uuid from --uuid (upper case)"
+
+log "compression levels: ALG,LEVEL everywhere, ALG:LEVEL still accepted"
+# text that compresses, and better at zstd 19 than at 1 (a level is applied)
+mkdir -p "$WORK/zsrc"
+"$PY" -c '
+import random, sys
+r = random.Random(5)
+words = [("".join(r.choice("abcdefghij") for _ in range(r.randint(2, 9)))) for _ in range(3000)]
+sys.stdout.write(" ".join(r.choice(words) for _ in range(150000)))' >"$WORK/zsrc/text"
+tag() { local t=${1//,/.comma.}; echo "${t//:/.colon.}"; }
+for spec in zstd,19 zstd:19 zstd,1; do
+	mkdir -p "$WORK/blobs-$(tag $spec)"
+	build_ok "$WORK/zsrc" "$WORK/t-$(tag $spec).erofs" --blob-dir "$WORK/blobs-$(tag $spec)" \
+		--compress "$spec" --uuid 0123456789abcdef0123456789abcdef --timestamp 0 -q
+done
+blob_sum() { cat "$WORK/blobs-$(tag "$1")"/* | cksum; }
+blob_size() { du -b --apparent-size -s "$WORK/blobs-$(tag "$1")" | cut -f1; }
+assert_eq "$(blob_sum zstd:19)" "$(blob_sum zstd,19)" "blob of --compress zstd:19 against zstd,19"
+cmp "$WORK/t-$(tag zstd:19).erofs" "$WORK/t-$(tag zstd,19).erofs" ||
+	fail "images of --compress zstd:19 and zstd,19 differ"
+assert_ne "$(blob_sum zstd,1)" "$(blob_sum zstd,19)" "blobs of zstd,1 and zstd,19 (the level applied)"
+[ "$(blob_size zstd,19)" -lt "$(blob_size zstd,1)" ] ||
+	fail "zstd,19 blob ($(blob_size zstd,19) B) not smaller than zstd,1's ($(blob_size zstd,1) B)"
+for spec in zstd,15 zstd:15 zstd,1; do
+	build_ok "$WORK/zsrc" "$WORK/z-$(tag $spec).erofs" -z "$spec" \
+		--uuid 0123456789abcdef0123456789abcdef --timestamp 0 -q
+done
+cmp "$WORK/z-$(tag zstd:15).erofs" "$WORK/z-$(tag zstd,15).erofs" ||
+	fail "images of -z zstd:15 and -z zstd,15 differ"
+cmp -s "$WORK/z-$(tag zstd,1).erofs" "$WORK/z-$(tag zstd,15).erofs" &&
+	fail "images of -z zstd,1 and -z zstd,15 are equal: the level is not applied"
+# a bad level or algorithm: exit status not 0, a message naming the option
+# and the value, no image
+bad_level() { # OPTION-NAME VALUE CMD...
+	local name=$1 value=$2 rc=0; shift 2
+	"$@" >"$out" 2>"$err" || rc=$?
+	check_not_crashed "$rc" "$*"
+	[ "$rc" -ne 0 ] || fail "'$*' succeeded"
+	assert_grep "$name '$value'" "$err" "message of '$*'"
+}
+for v in zstd,23 zstd:0 lz4,13 none,3 brotli zstd,x; do
+	bad_level --compress "$v" "$A" image build "$WORK/zsrc" -o "$WORK/bad.erofs" --blob-dir "$WORK/bb" --compress "$v"
+	bad_level --compress "$v" "$A" image convert oci:"$WORK/none" -o oci:"$WORK/none2" --compress "$v"
+done
+for v in zstd:99 lz4hc,2 lzma,50 lz4,3 brotli,1 zstd,23; do
+	bad_level -z "$v" "$A" image build "$WORK/zsrc" -o "$WORK/bad.erofs" -z "$v"
+done
+assert_grep "must be 1-22" "$err" "-z zstd,23 message says the allowed levels"
+assert_missing "$WORK/bad.erofs" "image after bad compression levels"
+"$A" image build --help | grep -q -- "--compress ALG\[,LEVEL\]" || fail "build --help: --compress ALG[,LEVEL]"
+"$A" image convert --help | grep -q -- "--compress ALG\[,LEVEL\]" || fail "convert --help: --compress ALG[,LEVEL]"
+"$A" image build --help | grep -q -- "ALG:LEVEL\|zstd:" && fail "build --help still documents ALG:LEVEL"
 
 log "--json"
 need_root

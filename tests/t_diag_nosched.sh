@@ -8,7 +8,8 @@
 # (kernel only, as SysAK's nosched) the user spinner is not reported but
 # dd reading /dev/zero in big blocks is, with its kernel stack. -p keeps
 # only that process. A run still going when tracing ends is reported with
-# its user stack symbolised. No BPF object is left after any run.
+# its user stack symbolised. No BPF object is left after any run. Runs are
+# ended by SIGINT once their workload is done, not after fixed seconds.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
 need_diag
@@ -60,7 +61,7 @@ on_cpu() {
 
 # 1. every hook this kernel offers: the spinner, > 50 ms in user mode
 for h in default raw_tp tracepoint; do
-	args=(-t 50 --json --duration 2.5)
+	args=(-t 50 --json)
 	if [ "$h" != default ]; then
 		grep -q "\"$h\"" "$WORK/list.json" || continue
 		args+=(--hook "$h")
@@ -69,7 +70,7 @@ for h in default raw_tp tracepoint; do
 	[ "$h" = default ] || assert_grep "using $h" "$WORK/$h.err" "nosched --hook $h"
 	on_cpu "$WORK/anole-spin" 1
 	wait "$BUSY"
-	diag_finish "$h"
+	diag_stop "$h"
 	ms=$(diag_json "max([r['ms'] for r in rows if r['pid'] == $BUSY and r['tid'] == $BUSY and
 		r['comm'] == 'anole-spin' and r['user_samples'] > 0 and 'user' in r['mode']] or [0])" "$WORK/$h.out")
 	log "$h: spinner $BUSY on CPU $cpu for up to $ms ms without scheduling"
@@ -78,13 +79,13 @@ for h in default raw_tp tracepoint; do
 done
 
 # 2. -k: only runs caught in the kernel: dd, not the user spinner
-diag_start kernel nosched -k -t 50 --json --duration 3
+diag_start kernel nosched -k -t 50 --json
 on_cpu "$WORK/anole-spin" 0.6
 spinner=$BUSY
 wait "$spinner"
 on_cpu dd if=/dev/zero of=/dev/null bs=64M count=100 status=none
 wait "$BUSY"
-diag_finish kernel
+diag_stop kernel
 assert_eq "$(diag_json "sum(r['pid'] == $spinner for r in rows)" "$WORK/kernel.out")" 0 \
 	"nosched -k: the user-mode spinner"
 kframes=$(diag_json "[r['kernel_stack'] for r in rows if r['pid'] == $BUSY and r['comm'] == 'dd' and r['kernel_samples'] > 0]" "$WORK/kernel.out")
@@ -95,27 +96,31 @@ diag_json "any({'read_zero', 'read_iter_zero', 'iov_iter_zero', 'vfs_read', 'ksy
 	'do_trap_ecall_u'} & set(s) for s in $kframes)" "$WORK/kernel.out" |
 	grep -q True || fail "nosched -k: no kernel stack of dd $BUSY: $(cat "$WORK/kernel.out")"
 
-# 3. -p: that process only; then text. The spinner outlives both runs, so
-# its runs are reported while it exists (user stack symbolised), and the
-# run going on when tracing ends is reported as still running - unless RT
-# throttling (50 ms a second) just switched it out: two chances.
-on_cpu "$WORK/anole-spin" 4
+# 3. -p: that process only; then text. The spinner outlives both runs (it
+# spins until killed), so its runs are reported while it exists (user stack
+# symbolised), and the run going on when tracing ends is reported as still
+# running - unless RT throttling (50 ms a second) just switched it out: two
+# chances. Each run ends once the spinner has had 0.5 s of CPU in it.
+on_cpu "$WORK/anole-spin" 1e9
 spinner=$BUSY
-diag_start pid nosched -p "$spinner" -t 20 --json --duration 1.2
-diag_finish pid
+diag_start pid nosched -p "$spinner" -t 20 --json
+diag_wait_cpu "$spinner" 0.5
+diag_stop pid
 others=$(diag_json "sorted({r['pid'] for r in rows} - {$spinner})" "$WORK/pid.out")
 assert_eq "$others" "[]" "nosched -p $spinner: other processes"
 assert_eq "$(diag_json "any(r['user_stack'][:1] == ['anole_test_spin_here'] for r in rows)" "$WORK/pid.out")" \
 	True "nosched -p $spinner: the spinner's user frame"
-diag_start text nosched -t 20 --duration 1.2
-diag_finish text
+diag_start text nosched -t 20
+diag_wait_cpu "$spinner" 0.5
+diag_stop text
 assert_grep '^COMM  *PID  *TID  *CPU  *ON-CPU(ms) MODE$' "$WORK/text.out" "text: header"
 assert_grep "^anole-spin  *$spinner  *$spinner  *$cpu  *[0-9.]*  *[a-z+]*user" "$WORK/text.out" "text: the spinner"
 assert_grep '^    anole_test_spin_here$' "$WORK/text.out" "text: the spinner's user frame"
 ongoing=$(diag_json "sum(r['ongoing'] for r in rows)" "$WORK/pid.out")
 grep -q "^anole-spin  *$spinner .* (still running)$" "$WORK/text.out" && ongoing=$((ongoing + 1))
 [ "$ongoing" -gt 0 ] || fail "nosched: the spinner's run at the end was not reported as still running"
-wait "$spinner" || true
+kill "$spinner"
+wait "$spinner" 2>/dev/null || true
 
 # 5. bad threshold: a usage error
 for bad in "-t 0" "-t abc"; do

@@ -7,7 +7,8 @@
 # process blocked reading a pipe reports only that process, in pipe_read;
 # -c reports only the cgroup's tasks; text and folded output. No BPF object
 # is left after any run. User stacks: the reader's, symbolised, starts in
-# libc's read().
+# libc's read(). Each run is ended by SIGINT once what it must see has
+# happened (a loaded machine can take seconds to start a `sleep`).
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
 need_diag
@@ -29,15 +30,15 @@ hooks=default
 grep -q '"raw_tp"' "$WORK/list.json" && hooks="default raw_tp"
 for h in $hooks; do
 	if [ "$h" = default ]; then
-		diag_start "json-$h" offcputime --json --duration 3
+		diag_start "json-$h" offcputime --json
 	else
-		diag_start "json-$h" offcputime --hook "$h" --json --duration 3
+		diag_start "json-$h" offcputime --hook "$h" --json
 		assert_grep "using $h" "$WORK/json-$h.err" "offcputime --hook $h"
 	fi
 	sleep 1.5 &
 	sp=$!
 	wait "$sp"
-	diag_finish "json-$h"
+	diag_stop "json-$h"
 	[ "$(slept "json-$h" "$sp")" = True ] ||
 		fail "offcputime ($h) did not report sleep $sp in nanosleep: $(grep "\"pid\":$sp," "$WORK/json-$h.out")"
 	log "$h: $(grep -m1 "\"pid\":$sp," "$WORK/json-$h.out")"
@@ -62,8 +63,9 @@ add_pid "$reader"
 sleep 0.3
 writer=$(pgrep -P "$reader" | head -n1)
 [ -n "$writer" ] && add_pid "$writer"
-diag_start pid offcputime -p "$reader" --json --duration 2.5
-diag_finish pid
+diag_start pid offcputime -p "$reader" --json
+sleep 2.5 # about 8 blocks of 0.3 s; the check asks for 1 s of them
+diag_stop pid
 others=$(diag_json "sorted({r['pid'] for r in rows if r['pid'] and r['pid'] != $reader})" "$WORK/pid.out")
 assert_eq "$others" "[]" "offcputime -p $reader: other processes"
 us=$(diag_json "sum(r['usecs'] for r in rows if r['pid'] == $reader and any('pipe_read' in f for f in r['kernel_stack']))" "$WORK/pid.out")
@@ -76,28 +78,28 @@ log "reader $reader: $ur us off CPU in a user read() frame"
 
 # 3. -c: only the cgroup's tasks
 cg=$(diag_mkcgroup offcputime)
-diag_start cg offcputime -c "$cg" --json --duration 3
+diag_start cg offcputime -c "$cg" --json
 bash -c "echo \$\$ >'$cg/cgroup.procs' && exec sleep 1.5" &
 sp=$!
 wait "$sp"
-diag_finish cg
+diag_stop cg
 [ "$(slept cg "$sp")" = True ] || fail "offcputime -c missed sleep $sp in the cgroup: $(cat "$WORK/cg.out")"
 others=$(diag_json "sorted({r['pid'] for r in rows if r['pid'] and r['pid'] != $sp})" "$WORK/cg.out")
 assert_eq "$others" "[]" "offcputime -c: processes outside the cgroup"
 
 # 4. text (libbpf-tools layout) and folded output
-diag_start text offcputime --duration 2.5
+diag_start text offcputime
 sleep 1.2 &
 sp=$!
 wait "$sp"
-diag_finish text
+diag_stop text
 assert_grep "^    -  *sleep ($sp)$" "$WORK/text.out" "text: the sleep's stack"
 assert_grep "^    __schedule$" "$WORK/text.out" "text: a scheduler frame"
-diag_start folded offcputime --folded --duration 2.5
+diag_start folded offcputime --folded
 sleep 1.2 &
 sp=$!
 wait "$sp"
-diag_finish folded
+diag_stop folded
 assert_grep "^sleep;.*nanosleep.*;schedule;__schedule [0-9][0-9]*$" "$WORK/folded.out" "folded: the sleep's stack"
 
 # 5. bad input: a usage error before loading anything

@@ -7,7 +7,11 @@
 # (the tracepoint's -p and -c are checked in user space); -p reports only
 # that loop, a sleeping process nothing; -c only a loop in a test cgroup; a
 # 1 s threshold reports no loop; text columns as libbpf-tools'; a bad
-# MIN_US is a usage error. No BPF object is left after any run.
+# MIN_US is a usage error. No BPF object is left after any run. A run
+# that must see loops lasts until each has had CPU time after attaching
+# (a 50 ms slice's worth: it was switched in, after waiting behind the
+# others), then ends by SIGINT; --duration could close it first on a
+# loaded machine.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
 need_diag
@@ -40,13 +44,14 @@ seen() {
 # 1. every hook this kernel offers: each loop is reported
 for h in default raw_tp tracepoint; do
 	if [ "$h" = default ]; then
-		diag_start "$h" runqslower --json --duration 2 1000
+		diag_start "$h" runqslower --json 1000
 	else
 		grep -q "\"$h\"" "$WORK/list.json" || continue
-		diag_start "$h" runqslower --hook "$h" --json --duration 2 1000
+		diag_start "$h" runqslower --hook "$h" --json 1000
 		assert_grep "using $h" "$WORK/$h.err" "runqslower --hook $h"
 	fi
-	diag_finish "$h"
+	for l in "${loops[@]}"; do diag_wait_cpu "$l" 0.05; done
+	diag_stop "$h"
 	s=$(seen "$h")
 	log "$h: $(wc -l <"$WORK/$h.out") events, $s of $n loops seen; $(head -n1 "$WORK/$h.out")"
 	[ "$(diag_json "sum(r['prev_tid'] in $pylist for r in rows if r['pid'] in $pylist)" "$WORK/$h.out")" -gt 0 ] ||
@@ -56,10 +61,11 @@ done
 
 # 2. -p: that loop only (tp_btf, and the tracepoint's user-space check); the sleeper: nothing
 for h in default tracepoint; do
-	args=(-p "${loops[1]}" --json --duration 2 1000)
+	args=(-p "${loops[1]}" --json 1000)
 	[ "$h" = default ] || args+=(--hook "$h")
 	diag_start "pid-$h" runqslower "${args[@]}"
-	diag_finish "pid-$h"
+	diag_wait_cpu "${loops[1]}" 0.05
+	diag_stop "pid-$h"
 	others=$(diag_json "sorted({r['pid'] for r in rows} - {${loops[1]}})" "$WORK/pid-$h.out")
 	assert_eq "$others" "[]" "runqslower -p ${loops[1]} ($h): other processes"
 	[ "$(diag_json "sum(r['pid'] == ${loops[1]} for r in rows)" "$WORK/pid-$h.out")" -gt 0 ] ||
@@ -72,28 +78,30 @@ bash -c "echo \$\$ >'$cg/cgroup.procs' && exec taskset -c 0 bash -c 'while :; do
 inside=$!
 add_pid "$inside"
 for h in default tracepoint; do
-	args=(-c "$cg" --json --duration 1.5 1000)
+	args=(-c "$cg" --json 1000)
 	[ "$h" = default ] || args+=(--hook "$h")
 	diag_start "cg-$h" runqslower "${args[@]}"
-	diag_finish "cg-$h"
+	diag_wait_cpu "$inside" 0.05
+	diag_stop "cg-$h"
 	assert_eq "$(diag_json "sorted({r['pid'] for r in rows})" "$WORK/cg-$h.out")" "[$inside]" \
 		"runqslower -c ($h): processes reported"
 done
 kill "$inside"
-diag_start idle runqslower -p "$sleeper" --json --duration 1 0
-diag_finish idle
+diag_start idle runqslower -p "$sleeper" --json 0
+sleep 1
+diag_stop idle
 assert_eq "$(wc -l <"$WORK/idle.out")" 0 "runqslower -p of a sleeping process: events"
 
 # 3. the threshold: no loop waits a whole second
-diag_start slow runqslower --json --duration 2 1000000
-diag_finish slow
+diag_start slow runqslower --json 1000000
+for l in "${loops[@]}"; do diag_wait_cpu "$l" 0.05; done
+diag_stop slow
 assert_eq "$(seen slow)" 0 "runqslower 1000000: loops reported"
 
 # 4. text: libbpf-tools' columns, a loop's row, Ctrl-C detaches
 diag_start text runqslower 1000
-sleep 1.5
-kill -INT "$DIAG_PID"
-diag_finish text
+diag_wait_cpu "${loops[0]}" 0.05
+diag_stop text
 assert_grep '^Tracing run queue latency higher than 1000 us$' "$WORK/text.out" "text: banner"
 assert_grep '^COMM  *TID  *LAT(us) PREV COMM  *PREV TID$' "$WORK/text.out" "text: header"
 assert_grep "^bash  *${loops[0]}  *[0-9][0-9]* [^ ].*  *[0-9][0-9]*$" "$WORK/text.out" "text: a loop's row"

@@ -13,7 +13,9 @@
 #include "anole/endian.h"
 #include "anole/erofs.h"
 #include "anole/fileio.h"
+#include "anole/error.h"
 #include "anole/hashmap.h"
+#include "anole/xalloc.h"
 #include "anole/strbuf.h"
 #include "anole/toml.h"
 #include "anole/workqueue.h"
@@ -455,11 +457,119 @@ static void test_hashmap(void)
 	}
 	CHECK(found == N && map.count == N, "hashmap: %zu of %d entries found", found, (int)N);
 	CHECK(absent == N, "hashmap: absent keys not found (%zu of %d)", absent, (int)N);
+	{
+		/* iteration visits every entry exactly once, whatever its slot */
+		unsigned char *seen = calloc(N, 1);
+		size_t pos = 0, visits = 0, once = 0;
+		struct hm_entry *it;
+
+		while ((it = anole_hashmap_next(&map, &pos))) {
+			visits++;
+			if (it >= e && it < e + N && !seen[it - e]++)
+				once++;
+		}
+		CHECK(visits == N && once == N, "hashmap: iteration visits %zu entries, %zu distinct, of %d",
+		      visits, once, (int)N);
+		CHECK(!anole_hashmap_next(&map, &pos), "hashmap: iteration stays at its end");
+		free(seen);
+	}
 	CHECK(anole_hash_bytes("abc", 3, 0) == anole_hash_bytes("abc", 3, 0) &&
 	      anole_hash_bytes("abc", 3, 0) != anole_hash_bytes("abd", 3, 0) &&
 	      anole_hash_bytes("abc", 3, 0) != anole_hash_bytes("abc", 3, 1), "hash_bytes");
+	{
+		/* consecutive nids spread over the low bits the table masks */
+		size_t bucket[256] = { 0 }, lo = SIZE_MAX, hi = 0;
+
+		for (uint64_t k = 0; k < 65536; k++)
+			bucket[anole_hash_u64(k) & 0xff]++;
+		for (size_t i = 0; i < 256; i++) {
+			lo = bucket[i] < lo ? bucket[i] : lo;
+			hi = bucket[i] > hi ? bucket[i] : hi;
+		}
+		/* 256 per bucket on average; a plain identity would give 256
+		 * exactly, so also check that it is not the identity */
+		CHECK(lo >= 128 && hi <= 512 && anole_hash_u64(1) != 1 &&
+		      anole_hash_u64(1) != anole_hash_u64(2),
+		      "hash_u64: low-byte buckets of 65536 keys hold %zu..%zu", lo, hi);
+	}
 	anole_hashmap_free(&map);
+	{
+		size_t pos = 0;
+
+		CHECK(!anole_hashmap_next(&map, &pos), "hashmap: a freed map iterates nothing");
+		anole_hashmap_init(&map, hm_eq);
+		CHECK(!anole_hashmap_next(&map, &pos), "hashmap: an empty map iterates nothing");
+		anole_hashmap_free(&map);
+	}
 	free(e);
+}
+
+/* ------------------------------------------------------------------ compress */
+static void discard_log(enum anole_log_level level, const char *msg, void *opaque)
+{
+	(void)level, (void)msg, (void)opaque;
+}
+
+static void test_compress_spec(void)
+{
+	static const struct anole_compress_choice choices[] = {
+		{ .name = "none" },
+		{ .name = "zstd", .def_level = 3, .min_level = 1, .max_level = 22 },
+		{ .name = "lzma", .def_level = 6, .min_level = 0, .max_level = 9,
+		  .min_level2 = 100, .max_level2 = 109 },
+	};
+	static const struct { const char *spec; int index, level; } cases[] = {
+		{ "zstd", 1, 3 }, { "zstd,19", 1, 19 }, { "zstd:19", 1, 19 }, { "ZSTD,1", 1, 1 },
+		{ "zstd,22", 1, 22 }, { "none", 0, 0 }, { "lzma,0", 2, 0 }, { "lzma:109", 2, 109 },
+		{ "lzma", 2, 6 },
+		{ "zstd,23", -EINVAL, 0 }, { "zstd,0", -EINVAL, 0 }, { "zstd,", -EINVAL, 0 },
+		{ "zstd,1x", -EINVAL, 0 }, { "zstd,-3", -EINVAL, 0 }, { "zstd,19,2", -EINVAL, 0 },
+		{ "zstd:19:2", -EINVAL, 0 }, { "lzma,10", -EINVAL, 0 }, { "lzma,99", -EINVAL, 0 },
+		{ "lzma,110", -EINVAL, 0 }, { "none,1", -EINVAL, 0 }, { "zst", -EINVAL, 0 },
+		{ "zstdx", -EINVAL, 0 }, { "", -EINVAL, 0 }, { ",3", -EINVAL, 0 },
+		{ "zstd,99999999999999999999", -EINVAL, 0 },
+	};
+	enum anole_compress_alg alg;
+	int level;
+
+	anole_log_set_sink(discard_log, NULL);  /* the bad cases log */
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int got;
+
+		level = -1;
+		got = anole_compress_spec_parse("--opt", cases[i].spec, choices, ARRAY_SIZE(choices),
+						&level);
+		CHECK(got == cases[i].index && (got < 0 || level == cases[i].level),
+		      "compress spec '%s': %d level %d (want %d level %d)", cases[i].spec, got,
+		      level, cases[i].index, cases[i].level);
+	}
+	/* the message names the option, the value and what is allowed */
+	anole_compress_spec_parse("--opt", "zstd,23", choices, ARRAY_SIZE(choices), &level);
+	CHECK(strstr(anole_last_error(), "--opt 'zstd,23'") != NULL &&
+	      strstr(anole_last_error(), "1-22"), "compress spec: message '%s'",
+	      anole_last_error());
+	anole_compress_spec_parse("--opt", "lzma,50", choices, ARRAY_SIZE(choices), &level);
+	CHECK(strstr(anole_last_error(), "0-9 or 100-109") != NULL, "compress spec: message '%s'",
+	      anole_last_error());
+	anole_compress_spec_parse("--opt", "brotli", choices, ARRAY_SIZE(choices), &level);
+	CHECK(strstr(anole_last_error(), "--opt 'brotli': unknown") != NULL &&
+	      strstr(anole_last_error(), "zstd[,1-22]") &&
+	      strstr(anole_last_error(), "lzma[,0-9|100-109]"), "compress spec: message '%s'",
+	      anole_last_error());
+	anole_log_set_sink(NULL, NULL);
+
+	/* the transport table: enum order, level 0 = the compressor's default */
+	CHECK(anole_compress_parse("--c", "lz4", &alg, &level) == 0 && alg == ANOLE_COMPRESS_LZ4 &&
+	      level == 0, "compress parse lz4");
+	CHECK(anole_compress_parse("--c", "lz4,12", &alg, &level) == 0 && level == 12 &&
+	      anole_compress_parse("--c", "zstd:19", &alg, &level) == 0 &&
+	      alg == ANOLE_COMPRESS_ZSTD && level == 19 &&
+	      anole_compress_parse("--c", "none", &alg, &level) == 0 && alg == ANOLE_COMPRESS_NONE,
+	      "compress parse lz4,12 zstd:19 none");
+	anole_log_set_sink(discard_log, NULL);
+	CHECK(anole_compress_parse("--c", "lz4,13", &alg, &level) == -EINVAL,
+	      "compress parse: lz4,13 is past LZ4HC's top level");
+	anole_log_set_sink(NULL, NULL);
 }
 
 /*
@@ -727,6 +837,19 @@ static void test_toml(void)
 		CHECK(!v && strstr(err, "nested more than"), "toml: deep nesting refused (%s)", err);
 		toml_free(v);
 	}
+	{
+		/* a bad value at the very end of an unterminated buffer (found by fuzzing:
+		 * the error message read past the end looking for a delimiter) */
+		static const char text[] = "-=88-888888";
+		char *exact = malloc(sizeof(text) - 1);
+		struct toml_value *v;
+
+		memcpy(exact, text, sizeof(text) - 1);
+		v = toml_parse(exact, sizeof(text) - 1, err, sizeof(err));
+		CHECK(!v && !strncmp(err, "line 1", 6), "toml: value at buffer end refused (%s)", err);
+		toml_free(v);
+		free(exact);
+	}
 }
 
 int main(void)
@@ -738,6 +861,7 @@ int main(void)
 	test_output();
 	test_parallel_for();
 	test_hashmap();
+	test_compress_spec();
 	test_blobmeta_empty_table();
 	test_blobmeta_splits();
 	test_toml();

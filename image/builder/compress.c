@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <regex.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -104,11 +105,14 @@ static int load_hints(struct builder *b, const char *file)
 			ret = anole_error_code(EINVAL, "%s:%u: expected ALG [PCLUSTER] REGEX", file, lineno);
 			break;
 		}
-		if (!strcmp(alg, "none"))
+		if (!strcmp(alg, "none")) {
 			r.none = true;
-		else if (zalg_parse(alg, &r.alg)) {
-			ret = anole_error_code(EINVAL, "%s:%u: bad algorithm", file, lineno);
-			break;
+		} else {
+			char where[PATH_MAX + 16];
+
+			snprintf(where, sizeof(where), "%s:%u:", file, lineno);
+			if ((ret = zalg_parse(where, alg, &r.alg)))
+				break;
 		}
 		if ((rc = regcomp(&r.re, re, REG_EXTENDED | REG_NOSUB))) {
 			char msg[128];
@@ -137,7 +141,7 @@ int builder_compress_init(struct builder *b)
 		return anole_error_code(EINVAL, "compression needs 4096-byte blocks");
 	if (o->chunk_size || o->blob_path || o->blob_dir || o->nlayers)
 		return anole_error_code(EINVAL, "compressed images cannot have chunks or blobs yet");
-	ret = zalg_parse(o->data_compress, &b->zdefault.alg);
+	ret = zalg_parse("-z", o->data_compress, &b->zdefault.alg);
 	if (ret)
 		return ret;
 	b->zdefault.pcluster = o->pcluster_size ? o->pcluster_size : b->blksz;

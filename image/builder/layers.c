@@ -287,18 +287,31 @@ static bool all_zero(const uint8_t *p, size_t len)
 	return !len || (!p[0] && !memcmp(p, p + 1, len - 1));
 }
 
-/* Stream a regular file's data into chunks. */
+/*
+ * Stream a regular file's data into chunks. The size comes from the tar
+ * header, which is untrusted: a claim no chunk index can describe is refused
+ * up front, and the chunk array grows only as chunks are actually read, so
+ * that memory stays bounded by the bytes the layer really holds.
+ */
 static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 {
 	uint64_t csize = 1ULL << m->b->chunkbits;
+	uint64_t nchunks = n->size ? ((n->size - 1) >> m->b->chunkbits) + 1 : 0;
+	size_t alloc = 0;
 	int ret = 0;
 
+	/* 8-byte chunk indexes, in at most 2 GiB: the limit chunk.c applies
+	 * to files from a directory */
+	if (nchunks > UINT32_MAX / 2 / 8)
+		return anole_error_code(EFBIG, "%s: the tar header claims %llu bytes, more than a file "
+					"with %llu-byte chunks can hold (corrupt size header?)",
+					n->path, (unsigned long long)n->size, (unsigned long long)csize);
 	n->chunkbits = m->b->chunkbits;
-	n->nchunks = n->size ? ((n->size - 1) >> n->chunkbits) + 1 : 0;
-	n->chunks = xcalloc(n->nchunks + 1, sizeof(*n->chunks));
+	n->nchunks = 0;
+	n->chunks = xcalloc(1, sizeof(*n->chunks));
 	n->prechunked = n->size > 0;
-	for (uint64_t i = 0; i < n->nchunks && !ret; i++) {
-		struct bchunk *c = &n->chunks[i];
+	for (uint64_t i = 0; i < nchunks && !ret; i++) {
+		struct bchunk *c;
 		uint64_t want = n->size - (i << n->chunkbits) < csize ?
 				n->size - (i << n->chunkbits) : csize;
 		uint64_t got = 0;
@@ -309,14 +322,16 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 			la_ssize_t r = archive_read_data(a, m->buf + got, (size_t)(want - got));
 
 			if (r < 0)
-				return anole_error_code(EIO, "%s: %s: %s", m->layer_name, n->path,
-							archive_error_string(a));
+				return anole_error_code(EIO, "%s: %s", n->path, archive_error_string(a));
 			if (r == 0)
-				return anole_error_code(EIO, "%s: %s: data ends %llu bytes early (truncated layer?)",
-							m->layer_name, n->path,
+				return anole_error_code(EIO, "%s: data ends %llu bytes early (truncated layer?)",
+							n->path,
 							(unsigned long long)(n->size - (i << n->chunkbits) - got));
 			got += (uint64_t)r;
 		}
+		xgrow(&n->chunks, &alloc, n->nchunks + 1, sizeof(*n->chunks));
+		c = &n->chunks[n->nchunks++];
+		memset(c, 0, sizeof(*c));
 		c->len = (uint32_t)want;
 		c->blkaddr = EROFS_NULL_ADDR;
 		if (all_zero(m->buf, want)) {

@@ -12,6 +12,7 @@
  * deterministic for a given input and parameters, whatever the thread.
  */
 #include "zcompress.h"
+#include "anole/compress.h"
 #include "anole/error.h"
 #include "anole/xalloc.h"
 
@@ -28,52 +29,39 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+/* what -z and --compress-hints offer, the names and levels of mkfs.erofs */
+static const struct anole_compress_choice choices[] = {
+	{ .name = "lz4", .def_level = 1, .min_level = 1, .max_level = 1 },
+	{ .name = "lz4hc", .def_level = LZ4HC_CLEVEL_DEFAULT, .min_level = LZ4HC_CLEVEL_MIN,
+	  .max_level = LZ4HC_CLEVEL_MAX },
+	/* 0-9 are xz presets, 100-109 the same with LZMA_PRESET_EXTREME */
+	{ .name = "lzma", .def_level = 6, .min_level = 0, .max_level = 9,
+	  .min_level2 = 100, .max_level2 = 109 },
+	{ .name = "deflate", .def_level = 6, .min_level = 1, .max_level = 12 },
+	{ .name = "zstd", .def_level = 3, .min_level = 1, .max_level = 22 },
+};
+/* the same rows: how each is written in the image */
 static const struct {
-	const char *name;
 	int id;
 	bool hc;
-	int def_level, min_level, max_level;
-} algs[] = {
-	{ "lz4", Z_EROFS_COMPRESSION_LZ4, false, 1, 1, 1 },
-	{ "lz4hc", Z_EROFS_COMPRESSION_LZ4, true, LZ4HC_CLEVEL_DEFAULT, LZ4HC_CLEVEL_MIN,
-	  LZ4HC_CLEVEL_MAX },
-	/* 0-9 are xz presets, 100-109 the same with LZMA_PRESET_EXTREME */
-	{ "lzma", Z_EROFS_COMPRESSION_LZMA, false, 6, 0, 109 },
-	{ "deflate", Z_EROFS_COMPRESSION_DEFLATE, false, 6, 1, 12 },
-	{ "zstd", Z_EROFS_COMPRESSION_ZSTD, false, 3, 1, 22 },
+} algs[ARRAY_SIZE(choices)] = {
+	{ Z_EROFS_COMPRESSION_LZ4, false },
+	{ Z_EROFS_COMPRESSION_LZ4, true },
+	{ Z_EROFS_COMPRESSION_LZMA, false },
+	{ Z_EROFS_COMPRESSION_DEFLATE, false },
+	{ Z_EROFS_COMPRESSION_ZSTD, false },
 };
 
-int zalg_parse(const char *spec, struct zalg *z)
+int zalg_parse(const char *what, const char *spec, struct zalg *z)
 {
-	const char *comma = strchr(spec, ',');
-	size_t len = comma ? (size_t)(comma - spec) : strlen(spec);
+	int i = anole_compress_spec_parse(what, spec, choices, ARRAY_SIZE(choices), &z->level);
 
-	for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++) {
-		char *end;
-		long level;
-
-		if (strlen(algs[i].name) != len || strncasecmp(spec, algs[i].name, len))
-			continue;
-		z->id = algs[i].id;
-		z->hc = algs[i].hc;
-		z->name = algs[i].name;
-		z->level = algs[i].def_level;
-		if (!comma)
-			return 0;
-		errno = 0;
-		level = strtol(comma + 1, &end, 10);
-		if (errno || end == comma + 1 || *end || level < algs[i].min_level ||
-		    level > algs[i].max_level ||
-		    (z->id == Z_EROFS_COMPRESSION_LZMA && level > 9 && level < 100))
-			return anole_error_code(EINVAL, "%s: level must be %d..%d%s", spec,
-						algs[i].min_level, algs[i].max_level,
-						z->id == Z_EROFS_COMPRESSION_LZMA ?
-						" (0-9, or 100-109 for extreme)" : "");
-		z->level = (int)level;
-		return 0;
-	}
-	return anole_error_code(EINVAL, "%s: unknown algorithm (lz4, lz4hc, lzma, deflate, zstd)",
-				spec);
+	if (i < 0)
+		return i;
+	z->id = algs[i].id;
+	z->hc = algs[i].hc;
+	z->name = choices[i].name;
+	return 0;
 }
 
 /* ---- per-thread contexts ---- */

@@ -21,8 +21,9 @@ struct zalg_params {
 	uint32_t lzma_dict_size;
 };
 
-/* "lz4", "lz4hc,12", "zstd,19", "lzma,109", "deflate,9" */
-int zalg_parse(const char *spec, struct zalg *z);
+/* "lz4", "lz4hc,12", "zstd,19", "lzma,109", "deflate,9" (see
+ * anole_compress_spec_parse); what names the option or file in messages */
+int zalg_parse(const char *what, const char *spec, struct zalg *z);
 void zalg_params_init(struct zalg_params *p, uint32_t max_pcluster);
 
 /*

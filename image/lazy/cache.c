@@ -13,17 +13,21 @@
 #include "anole/lazy.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
+#include "anole/privdir.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +55,7 @@ struct lazy_blob {
 struct lazy_cache {
 	struct lazy_cache_opts opts;
 	char *dir;
+	int dir_fd;                /* checked once (privdir.h); all else is relative to it */
 	struct lazy_blob **blobs;
 	size_t nblobs, blobs_alloc;
 	struct lazy_counters c;
@@ -61,11 +66,13 @@ struct lazy_cache {
 int lazy_cache_open(struct lazy_cache **out, const struct lazy_cache_opts *opts)
 {
 	struct lazy_cache *c;
+	int fd = anole_privdir_open(opts->dir, true);
 
-	if (mkdir(opts->dir, 0700) < 0 && errno != EEXIST)
-		return anole_error(errno, "cannot create cache directory %s", opts->dir);
+	if (fd < 0)
+		return fd;
 	c = xcalloc(1, sizeof(*c));
 	c->opts = *opts;
+	c->dir_fd = fd;
 	c->dir = xstrdup(opts->dir);
 	c->opts.dir = c->dir;
 	if (!c->opts.max_fetch_bytes)
@@ -101,30 +108,19 @@ void lazy_cache_close(struct lazy_cache *cache)
 	for (size_t i = 0; i < cache->nblobs; i++)
 		blob_free(cache->blobs[i]);
 	free(cache->blobs);
+	if (cache->dir_fd >= 0)
+		close(cache->dir_fd);
 	free(cache->dir);
 	free(cache);
 }
 
-static int open_in(const char *dir, const char *name, int flags, const char *what)
-{
-	struct strbuf p = STRBUF_INIT;
-	int fd;
-
-	strbuf_addf(&p, "%s/%s", dir, name);
-	fd = open(p.buf, flags | O_CLOEXEC, 0600);
-	if (fd < 0)
-		fd = anole_error(errno, "cannot open %s %s", what, p.buf);
-	strbuf_release(&p);
-	return fd;
-}
-
-static int load_map(struct lazy_blob *b, const char *dir)
+static int load_map(struct lazy_blob *b, int dfd, const char *dir)
 {
 	size_t maplen = (b->info.nchunks + 7) / 8;
 	struct stat st;
 	ssize_t got;
 
-	b->map_fd = open_in(dir, "map", O_RDWR | O_CREAT, "cache map");
+	b->map_fd = anole_privdir_file(dfd, dir, "map", O_RDWR | O_CREAT);
 	if (b->map_fd < 0)
 		return b->map_fd;
 	b->bitmap = xcalloc(maplen ? maplen : 1, 1);
@@ -141,13 +137,104 @@ static int load_map(struct lazy_blob *b, const char *dir)
 	return 0;
 }
 
+/* The process holding a lock on the file of st, from /proc/locks; 0 if unknown. */
+static long lock_holder(const struct stat *st)
+{
+	FILE *f = fopen("/proc/locks", "re");
+	char line[256];
+	long pid = 0;
+
+	if (!f)
+		return 0;
+	while (!pid && fgets(line, sizeof(line), f)) {
+		unsigned maj, min;
+		unsigned long long ino;
+		long p;
+
+		/* "1: FLOCK  ADVISORY  WRITE 1234 00:2a:5678 0 EOF"; waiters have "->" */
+		if (strstr(line, "->"))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %ld %x:%x:%llu", &p, &maj, &min, &ino) == 4 &&
+		    ino == (unsigned long long)st->st_ino && maj == major(st->st_dev) &&
+		    min == minor(st->st_dev))
+			pid = p;
+	}
+	fclose(f);
+	return pid;
+}
+
+/*
+ * A shared lock on the blob's lock file: a `cache gc` holds it exclusively
+ * only while it removes the blob, so a short wait covers that; whoever
+ * holds it longer is not waited for (a mount must not hang on it).
+ */
+#define LOCK_WAIT_MS 3000
+#define LOCK_POLL_MS 20
+
+static int lock_shared(int fd, const char *dir)
+{
+	struct stat st;
+	long pid;
+
+	for (unsigned waited = 0; waited < LOCK_WAIT_MS; waited += LOCK_POLL_MS) {
+		struct timespec ts = { 0, LOCK_POLL_MS * 1000000L };
+
+		if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return anole_error(errno, "cannot lock %s/lock", dir);
+		nanosleep(&ts, NULL);
+	}
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0)
+		return 0;
+	pid = fstat(fd, &st) == 0 ? lock_holder(&st) : 0;
+	if (pid)
+		return anole_error_code(EBUSY, "%s/lock is locked by another process (pid %ld): gave "
+					"up after %u s (`anole image cache gc` holds it only while it "
+					"removes the blob)", dir, pid, LOCK_WAIT_MS / 1000);
+	return anole_error_code(EBUSY, "%s/lock is locked by another process: gave up after %u s "
+				"(`anole image cache gc` holds it only while it removes the blob)",
+				dir, LOCK_WAIT_MS / 1000);
+}
+
+/* Open the blob's directory and lock it; a gc may have removed it while we
+ * waited for the lock (then the lock file has no name left): start again. */
+static int open_blob_dir(struct lazy_blob *b, const char *dir, int *dfd)
+{
+	struct lazy_cache *cache = b->cache;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct stat st, dst;
+		int ret;
+
+		*dfd = anole_privdir_sub(cache->dir_fd, cache->dir, b->info.hex, true);
+		if (*dfd < 0)
+			return *dfd;
+		b->lock_fd = anole_privdir_file(*dfd, dir, "lock", O_RDWR | O_CREAT);
+		ret = b->lock_fd < 0 ? b->lock_fd : lock_shared(b->lock_fd, dir);
+		if (!ret && (fstat(b->lock_fd, &st) < 0 || fstat(*dfd, &dst) < 0))
+			ret = anole_error(errno, "cannot stat %s", dir);
+		if (!ret && st.st_nlink > 0 && dst.st_nlink > 0)
+			return 0;
+		if (b->lock_fd >= 0)
+			close(b->lock_fd);
+		b->lock_fd = -1;
+		close(*dfd);
+		*dfd = -1;
+		if (ret)
+			return ret;
+	}
+	return anole_error_code(EAGAIN, "%s keeps being removed (a `cache gc` running in a loop?)",
+				dir);
+}
+
 int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *info,
 			struct lazy_blob **out)
 {
 	struct lazy_blob *b = xcalloc(1, sizeof(*b));
 	struct strbuf dir = STRBUF_INIT;
 	struct stat st;
-	int ret = 0;
+	int dfd = -1, ret;
 
 	b->cache = cache;
 	b->info = *info;
@@ -160,13 +247,11 @@ int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *
 	pthread_cond_init(&b->cond, NULL);
 
 	strbuf_addf(&dir, "%s/%s", cache->dir, info->hex);
-	if (mkdir(dir.buf, 0700) < 0 && errno != EEXIST)
-		ret = anole_error(errno, "cannot create %s", dir.buf);
-	if (!ret && (b->lock_fd = open_in(dir.buf, "lock", O_RDWR | O_CREAT, "cache lock")) < 0)
-		ret = b->lock_fd;
-	if (!ret && flock(b->lock_fd, LOCK_SH) < 0)
-		ret = anole_error(errno, "cannot lock %s", dir.buf);
-	if (!ret && (b->data_fd = open_in(dir.buf, "data", O_RDWR | O_CREAT, "cache data")) < 0)
+	ret = open_blob_dir(b, dir.buf, &dfd);
+	/* the data file is read by the kernel directly once complete: only we
+	 * may be able to change it (privdir.h), or verified bytes could change
+	 * after their check */
+	if (!ret && (b->data_fd = anole_privdir_file(dfd, dir.buf, "data", O_RDWR | O_CREAT)) < 0)
 		ret = b->data_fd;
 	if (!ret) {
 		struct strbuf p = STRBUF_INIT;
@@ -178,7 +263,9 @@ int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *
 	    ftruncate(b->data_fd, (off_t)info->uncompressed_size) < 0)
 		ret = anole_error(errno, "cannot size cache data in %s", dir.buf);
 	if (!ret)
-		ret = load_map(b, dir.buf);
+		ret = load_map(b, dfd, dir.buf);
+	if (dfd >= 0)
+		close(dfd);
 	strbuf_release(&dir);
 	if (ret) {
 		blob_free(b);

@@ -98,6 +98,21 @@ int lazyd_write_record(struct lazyd *d);
 /* Fetch every chunk of one file (by path in the image). */
 int lazyd_prefetch_path(struct lazyd *d, const char *path);
 
-/* state directory of a mount point (absolute path) */
+/* state.c: the state directory of a mount point (absolute path), and the
+ * identity of the daemon serving it */
 char *lazyd_state_dir_for(const char *mnt_abs);
+/* Open it after privdir.h's checks (create: make it); -ENOENT quietly when
+ * absent and !create. */
+int lazyd_state_open(const char *state_dir, bool create);
+/* Write this process's identity (pid, start time, boot id) as STATE/pid. */
+int lazyd_state_write_pid(const char *state_dir);
+/* A pidfd of the daemon that STATE/pid names, when that very process runs;
+ * -ESRCH when it names none (a dead daemon, its pid maybe reused), -ENOENT
+ * when there is no pid file. *pid gets the pid the file names. */
+int lazyd_daemon_open(int state_fd, const char *state_dir, long *pid);
+/* SIGTERM through the pidfd, and wait up to wait_ms for the exit. */
+int lazyd_daemon_stop(int pidfd, long pid, const char *mnt, unsigned wait_ms);
+/* Detach the mounts a dead daemon left (the tree at mnt if it is anole's,
+ * the blobs' FUSE directory) and remove its state but the log. */
+void lazyd_clean_stale(const char *mnt, const char *state_dir, long pid);
 #endif

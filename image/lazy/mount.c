@@ -35,34 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *runtime_base(void)
-{
-	struct strbuf p = STRBUF_INIT;
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-	if (geteuid() == 0)
-		strbuf_addstr(&p, "/run/anole");
-	else if (xdg && *xdg)
-		strbuf_addf(&p, "%s/anole", xdg);
-	else
-		strbuf_addf(&p, "/tmp/anole-%u", (unsigned)geteuid());
-	return strbuf_detach(&p, NULL);
-}
-
-char *lazyd_state_dir_for(const char *mnt_abs)
-{
-	uint8_t d[ANOLE_DIGEST_MAX];
-	char hex[65];
-	char *base = runtime_base();
-	struct strbuf p = STRBUF_INIT;
-
-	anole_digest(ANOLE_DIGEST_SHA256, mnt_abs, strlen(mnt_abs), d);
-	anole_hex(d, 8, hex);
-	strbuf_addf(&p, "%s/mounts/%s", base, hex);
-	free(base);
-	return strbuf_detach(&p, NULL);
-}
-
 char *anole_default_cache_dir(void)
 {
 	struct strbuf p = STRBUF_INIT;
@@ -104,48 +76,10 @@ static char *state_file(const char *dir, const char *name)
 	return strbuf_detach(&p, NULL);
 }
 
-static pid_t read_pid(const char *state_dir)
-{
-	char *path = state_file(state_dir, "pid");
-	FILE *f = fopen(path, "re");
-	long pid = 0;
-
-	free(path);
-	if (!f)
-		return 0;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	return (pid_t)pid;
-}
-
-/* Alive and not a zombie (an exited daemon may wait a while to be reaped). */
-static bool process_alive(pid_t pid)
-{
-	char path[64], buf[256];
-	const char *p;
-	ssize_t n;
-	int fd;
-
-	if (kill(pid, 0) < 0)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return !(p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X'));
-}
-
 static int write_text(const char *dir, const char *name, const char *text)
 {
 	char *path = state_file(dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int ret = fd < 0 ? -errno : write_full(fd, text, strlen(text));
 
 	if (fd >= 0)
@@ -213,12 +147,10 @@ static int open_sources(struct lazyd *d)
 	if (!d->opts->cache_dir)
 		cache_dir = anole_default_cache_dir();
 	co.dir = d->opts->cache_dir ? d->opts->cache_dir : cache_dir;
-	ret = mkdir_p(co.dir, 0700);
 	co.store = d->store;
 	co.first_use = d->opts->record_file ? lazyd_first_use : NULL;
 	co.first_use_opaque = d;
-	if (!ret)
-		ret = lazy_cache_open(&d->cache, &co);
+	ret = lazy_cache_open(&d->cache, &co);
 	free(cache_dir);
 	if (!ret)
 		ret = erofs_image_open(&d->img, d->image, NULL, 0);
@@ -343,10 +275,16 @@ static int try_mount_erofs(struct lazyd *d, const int *via)
 		strbuf_addstr(&data, i ? ",device=" : "device=");
 		if (via[i] == VIA_FUSE) {
 			strbuf_addf(&data, "%s/%s", d->fuse_mnt, lazy_blob_info(b)->hex);
-		} else if (via[i] == VIA_FILE) {
-			strbuf_addstr(&data, lazy_blob_data_path(b));
-		} else if (!(ret = loop_attach(lazy_blob_data_path(b), dev, sizeof(dev), &loop_fds[i]))) {
-			strbuf_addstr(&data, dev);
+		} else {
+			/* the file we checked and hold open (cache.c), not its
+			 * name looked up again */
+			char fdpath[64];
+
+			snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", lazy_blob_data_fd(b));
+			if (via[i] == VIA_FILE)
+				strbuf_addstr(&data, fdpath);
+			else if (!(ret = loop_attach(fdpath, dev, sizeof(dev), &loop_fds[i])))
+				strbuf_addstr(&data, dev);
 		}
 	}
 	/* a regular file as source: the kernel's file-backed EROFS mode */
@@ -543,7 +481,6 @@ static void cleanup(struct lazyd *d)
 static int run_daemon(struct lazyd *d, int ready_fd)
 {
 	sigset_t sigs;
-	char pid[32];
 	int ret;
 
 	sigemptyset(&sigs);
@@ -564,9 +501,8 @@ static int run_daemon(struct lazyd *d, int ready_fd)
 		ret = lazyd_start_control(d);
 	if (!ret)
 		ret = lazyd_start_prefetch(d);
-	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (!ret)
-		ret = write_text(d->state_dir, "pid", pid);
+		ret = lazyd_state_write_pid(d->state_dir);
 	if (!ret)
 		ret = write_text(d->state_dir, "mountpoint", d->mnt);
 	if (!ret)
@@ -596,6 +532,12 @@ static int resolve(const char *path, char **out, bool want_dir)
 
 	if (!r)
 		return anole_error(errno, "cannot resolve %s", path);
+	/* a FUSE mount whose daemon died: what a crashed mount left here,
+	 * detached below if it is ours (then checked again) */
+	if (want_dir && stat(r, &st) < 0 && errno == ENOTCONN) {
+		*out = r;
+		return 0;
+	}
 	if (stat(r, &st) < 0 || (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))) {
 		free(r);
 		return anole_error_code(want_dir ? ENOTDIR : EINVAL, "%s is not a %s", path,
@@ -611,8 +553,9 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 	struct anole_blobstore_opts store = { 0 };
 	struct lazyd d = { .opts = opts, .ctl_fd = -1, .metrics_fd = -1 };
 	char *owned[7], *log_path;
-	int ready_fd, ret;
-	pid_t old, child;
+	int ready_fd, sfd, pidfd, ret;
+	long old;
+	pid_t child;
 
 	/* the daemon runs in "/": every path it reads later is made absolute */
 	owned[0] = anole_path_absolute(user_opts->blobs);
@@ -647,15 +590,30 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 		goto out;
 	}
 	d.state_dir = lazyd_state_dir_for(d.mnt);
-	old = read_pid(d.state_dir);
-	if (old > 0 && process_alive(old)) {
-		ret = anole_error_code(EBUSY, "%s is already served by anole (pid %ld)", d.mnt,
-				       (long)old);
+	sfd = lazyd_state_open(d.state_dir, true);
+	if (sfd < 0) {
+		ret = sfd;
 		goto out;
 	}
-	ret = mkdir_p(d.state_dir, 0700);
-	if (ret)
+	pidfd = lazyd_daemon_open(sfd, d.state_dir, &old);
+	close(sfd);
+	if (pidfd >= 0) {
+		close(pidfd);
+		ret = anole_error_code(EBUSY, "%s is already served by anole (pid %ld)", d.mnt, old);
 		goto out;
+	}
+	if (pidfd == -ESRCH)
+		lazyd_clean_stale(d.mnt, d.state_dir, old);
+	else if (pidfd != -ENOENT && (ret = pidfd))
+		goto out;
+	{
+		struct stat st;
+
+		if (stat(d.mnt, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			ret = anole_error(errno ? errno : ENOTDIR, "cannot mount on %s", d.mnt);
+			goto out;
+		}
+	}
 	d.fuse_mnt = d.kernel_mode ? state_file(d.state_dir, "blobs") : xstrdup(d.mnt);
 
 	if (opts->foreground) {
@@ -685,32 +643,57 @@ out:
 	return ret;
 }
 
+static void fusermount_detach(const char *mnt)
+{
+	pid_t c = fork();
+
+	if (c == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
+		_exit(127);
+	}
+	if (c > 0)
+		waitpid(c, NULL, 0);
+}
+
+#define STOP_WAIT_MS 10000      /* the daemon's own stop is bounded (shutdown_mount) */
+
 int anole_image_umount(const char *mountpoint, bool lazy)
 {
 	char *mnt = realpath(mountpoint, NULL), *state;
-	pid_t pid;
-	int ret = 0;
+	int sfd, pidfd = -1, ret = 0;
+	long pid;
 
 	if (!mnt)
 		return anole_error(errno, "cannot resolve %s", mountpoint);
 	state = lazyd_state_dir_for(mnt);
-	pid = read_pid(state);
-	if (pid <= 0 || !process_alive(pid)) {
+	sfd = lazyd_state_open(state, false);
+	if (sfd == -ENOENT) {
 		ret = anole_error_code(EINVAL, "%s is not served by an anole daemon", mnt);
+		goto out;
+	}
+	if (sfd < 0) {
+		ret = sfd;
+		goto out;
+	}
+	pidfd = lazyd_daemon_open(sfd, state, &pid);
+	close(sfd);
+	if (pidfd == -ENOENT) {
+		ret = anole_error_code(EINVAL, "%s is not served by an anole daemon", mnt);
+		goto out;
+	}
+	if (pidfd == -ESRCH) {
+		/* crashed: nobody to signal, but its mounts and state to undo */
+		lazyd_clean_stale(mnt, state, pid);
+		goto out;
+	}
+	if (pidfd < 0) {
+		ret = pidfd;
 		goto out;
 	}
 	if (lazy) {
 		/* the daemon serves a detached mount until its last file closes */
-		if (umount2(mnt, MNT_DETACH) < 0 && errno == EPERM) {
-			pid_t c = fork();
-
-			if (c == 0) {
-				execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
-				_exit(127);
-			}
-			if (c > 0)
-				waitpid(c, NULL, 0);
-		}
+		if (umount2(mnt, MNT_DETACH) < 0 && errno == EPERM)
+			fusermount_detach(mnt);
 		goto out;
 	}
 	if (umount2(mnt, 0) < 0) {
@@ -719,27 +702,13 @@ int anole_image_umount(const char *mountpoint, bool lazy)
 					       mnt);
 			goto out;
 		}
-		if (errno == EPERM) {   /* a user's FUSE mount */
-			pid_t c = fork();
-
-			if (c == 0) {
-				execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
-				_exit(127);
-			}
-			if (c > 0)
-				waitpid(c, NULL, 0);
-		}
+		if (errno == EPERM)     /* a user's FUSE mount */
+			fusermount_detach(mnt);
 	}
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 1000 && process_alive(pid); i++) {
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-		nanosleep(&ts, NULL);
-	}
-	if (process_alive(pid))
-		ret = anole_error_code(ETIMEDOUT, "the daemon of %s (pid %ld) did not stop", mnt,
-				       (long)pid);
+	ret = lazyd_daemon_stop(pidfd, pid, mnt, STOP_WAIT_MS);
 out:
+	if (pidfd >= 0)
+		close(pidfd);
 	free(state);
 	free(mnt);
 	return ret;
@@ -757,6 +726,14 @@ int anole_image_stats(const char *mountpoint, bool json, struct strbuf *out)
 	if (!mnt)
 		return anole_error(errno, "cannot resolve %s", mountpoint);
 	state = lazyd_state_dir_for(mnt);
+	fd = lazyd_state_open(state, false);
+	if (fd < 0) {
+		ret = fd == -ENOENT ? anole_error_code(EINVAL, "%s is not served by an anole daemon",
+						       mnt) : fd;
+		fd = -1;
+		goto out;
+	}
+	close(fd);
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s/ctl.sock", state);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {

@@ -12,8 +12,32 @@ enum anole_compress_alg {
 };
 
 const char *anole_compress_name(enum anole_compress_alg alg);
-/* "zstd", "zstd:19", "lz4", "none" -> alg and level (0 = default). */
-int anole_compress_parse(const char *spec, enum anole_compress_alg *alg, int *level);
+/*
+ * One syntax names a compressor and its level wherever anole takes one
+ * (--compress, -z, --compress-hints): "ALG" or "ALG,LEVEL", as mkfs.erofs
+ * writes it. "ALG:LEVEL", the first spelling of --compress, stays accepted.
+ * Each use lists the algorithms it offers, with their levels.
+ */
+struct anole_compress_choice {
+	const char *name;
+	int def_level;              /* when the spec gives none */
+	int min_level, max_level;   /* both 0: the algorithm takes no level */
+	int min_level2, max_level2; /* a second range (lzma's extreme presets), or 0, 0 */
+};
+
+/*
+ * Look spec up in choices[0, n) (names compare case-insensitively). Returns
+ * the index of its algorithm and sets *level; on bad input, -EINVAL with a
+ * message "WHAT 'SPEC': ..." saying what is wrong and what is allowed.
+ */
+int anole_compress_spec_parse(const char *what, const char *spec,
+			      const struct anole_compress_choice *choices, size_t n, int *level);
+
+/* Transport compression of blob chunks: "zstd[,1-22]", "lz4[,1-12]" (a
+ * level above 1 is LZ4HC), "none"; level 0 is the compressor's default.
+ * what names the option in messages ("--compress"). */
+int anole_compress_parse(const char *what, const char *spec, enum anole_compress_alg *alg,
+			 int *level);
 /* Worst-case output size for n input bytes. */
 size_t anole_compress_bound(enum anole_compress_alg alg, size_t n);
 /* Returns the compressed size, or -errno. */

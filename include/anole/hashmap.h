@@ -24,7 +24,17 @@ void anole_hashmap_free(struct anole_hashmap *map);
 void *anole_hashmap_get(const struct anole_hashmap *map, uint64_t hash, const void *key);
 /* Insert entry (no duplicate check: call get first). */
 void anole_hashmap_put(struct anole_hashmap *map, uint64_t hash, void *entry);
+/*
+ * Iteration in slot order (not insertion order), e.g. to free the entries:
+ *     size_t pos = 0;
+ *     while ((e = anole_hashmap_next(&map, &pos)))
+ * Start with *pos = 0; NULL ends it. The map must not change meanwhile.
+ */
+void *anole_hashmap_next(const struct anole_hashmap *map, size_t *pos);
 
 /* 64-bit FNV-1a, then a final mix: fast, good enough for table hashing. */
 uint64_t anole_hash_bytes(const void *data, size_t len, uint64_t seed);
+/* An integer key (nid, inode number): a bijective mix, so distinct keys
+ * never collide before the table masks them. */
+uint64_t anole_hash_u64(uint64_t key);
 #endif
