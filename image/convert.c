@@ -10,6 +10,7 @@
  */
 #include "anole/convert.h"
 #include "anole/blobmeta.h"
+#include "anole/blobstore.h"
 #include "anole/digest.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
@@ -52,6 +53,8 @@ struct convert_job {
 	const char *src_dir, *src_tag;      /* the source layout */
 	const char *dest_dir, *dest_tag;    /* the destination layout */
 	struct anole_ref dict;              /* --chunk-dict, parsed */
+	struct anole_blobstore *src_bs;     /* layers still in the source registry */
+	bool scratch_dest;                  /* a temporary layout, pushed and removed */
 };
 
 static int convert_local(struct convert_job *job, struct oci_convert_result *res);
@@ -89,10 +92,17 @@ int oci_convert(const struct oci_convert_opts *o, struct oci_convert_result *res
 	job.dest_dir = dest.path;
 	job.dest_tag = dest.tag;
 	if (src.transport == ANOLE_REF_DOCKER) {
+		char *store;
+
 		ret = anole_temp_dir("anole-oci", &tsrc);
 		tsrc_ref = (struct anole_ref){ .transport = ANOLE_REF_OCI, .path = tsrc, .tag = "src" };
+		/* manifests and config only: the layers stream into the build */
 		if (!ret)
-			ret = oci_pull(&src, &tsrc_ref, o->platform, o->store);
+			ret = oci_pull_manifests(&src, &tsrc_ref, o->platform, o->store);
+		store = anole_ref_store(&src);
+		if (!ret)
+			ret = anole_blobstore_open(&job.src_bs, store, o->store);
+		free(store);
 		job.src_dir = tsrc;
 		job.src_tag = "src";
 	} else if (src.transport == ANOLE_REF_OCI_ARCHIVE || src.transport == ANOLE_REF_DOCKER_ARCHIVE) {
@@ -107,15 +117,31 @@ int oci_convert(const struct oci_convert_opts *o, struct oci_convert_result *res
 		tdest_ref = (struct anole_ref){ .transport = ANOLE_REF_OCI, .path = tdst, .tag = "dst" };
 		job.dest_dir = tdst;
 		job.dest_tag = "dst";
+		job.scratch_dest = true;
 	}
 	if (!ret)
 		ret = convert_local(&job, res);
+	if (ret == -EBADMSG && job.src_bs) {
+		/*
+		 * A streamed layer did not match its digest. Range reads cannot
+		 * be checked one by one, so a mirror serving bad bytes is only
+		 * found out at the layer's end; fetch the layers whole, each
+		 * source checked (a bad one passed over), and convert again.
+		 */
+		anole_warn("fetching the layers of %s whole, checked source by source", o->src);
+		anole_blobstore_close(job.src_bs);
+		job.src_bs = NULL;
+		ret = oci_pull(&src, &tsrc_ref, o->platform, o->store);
+		if (!ret)
+			ret = convert_local(&job, res);
+	}
 	if (!ret && tdst) {
 		ret = oci_push(&tdest_ref, &dest, o->store, &res->bytes_pushed,
 			       job.dict.transport == ANOLE_REF_DOCKER ? &job.dict : NULL);
 		res->pushed = !ret;
 	}
 out:
+	anole_blobstore_close(job.src_bs);
 	if (tsrc)
 		anole_remove_tree(tsrc);
 	if (tdst)
@@ -175,9 +201,42 @@ static int load_chunk_dict(struct convert_job *job, struct anole_blobmeta *dict)
 	return ret;
 }
 
+/* A layer that stayed in the source registry, read as the build wants it
+ * (one at a time: the store's handle is not shared between threads). */
+struct layer_fetch {
+	struct anole_blobstore *bs;
+	const char *digest;
+	uint64_t size;
+	struct anole_blob_stream *s;
+	bool done;
+};
+
+static ssize_t layer_fetch_read(void *opaque, void *buf, size_t len)
+{
+	struct layer_fetch *lf = opaque;
+	ssize_t n;
+	int ret;
+
+	if (lf->done)
+		return 0;
+	if (!lf->s && (ret = anole_blob_stream_open(&lf->s, lf->bs, lf->digest, lf->size)))
+		return ret;
+	n = anole_blob_stream_read(lf->s, buf, len);
+	if (n <= 0) {
+		anole_blob_stream_close(lf->s);
+		lf->s = NULL;
+		lf->done = true;
+	}
+	return n;
+}
+
 static int convert_local(struct convert_job *job, struct oci_convert_result *res)
 {
 	const struct oci_convert_opts *o = job->o;
+	struct anole_layer_stream *streams = NULL;
+	struct layer_fetch *fetches = NULL;
+	const char **digests = NULL;
+	uint64_t *sizes = NULL;
 	struct oci_image src = { 0 };
 	struct anole_build_opts b = { .blkszbits = 12, .dedupe_files = true };
 	struct anole_build_stats st = { 0 };
@@ -197,14 +256,24 @@ static int convert_local(struct convert_job *job, struct oci_convert_result *res
 		ret = anole_error_code(EINVAL, "%s is already an anole image", o->src);
 		goto out;
 	}
+	/* layers are verified by the build as it reads them: one pass each */
 	paths = xcalloc(src.nlayers + 1, sizeof(*paths));
+	digests = xcalloc(src.nlayers + 1, sizeof(*digests));
+	sizes = xcalloc(src.nlayers + 1, sizeof(*sizes));
+	streams = xcalloc(src.nlayers + 1, sizeof(*streams));
+	fetches = xcalloc(src.nlayers + 1, sizeof(*fetches));
 	for (unsigned i = 0; i < src.nlayers && !ret; i++) {
 		if (!layer_type_ok(src.layers[i].media_type))
 			ret = anole_error_code(EOPNOTSUPP, "%s: layer %u (%s) has media type %s, not a tar layer",
 					       o->src, i + 1, src.layers[i].digest, src.layers[i].media_type);
-		else
-			ret = oci_verify_blob(sdir, &src.layers[i]);
 		paths[i] = oci_blob_path(sdir, src.layers[i].digest);
+		digests[i] = src.layers[i].digest;
+		sizes[i] = src.layers[i].size;
+		if (job->src_bs && access(paths[i], F_OK) < 0 && errno == ENOENT) {
+			/* still in the registry: streamed into the build */
+			fetches[i] = (struct layer_fetch){ job->src_bs, digests[i], sizes[i], NULL, false };
+			streams[i] = (struct anole_layer_stream){ layer_fetch_read, &fetches[i] };
+		}
 	}
 	if (!ret)
 		ret = oci_layout_init(ddir);
@@ -231,6 +300,9 @@ static int convert_local(struct convert_job *job, struct oci_convert_result *res
 		b.output = tmp_img;     /* the build renames its output over it */
 		b.layers = (const char *const *)paths;
 		b.layer_names = names;
+		b.layer_streams = streams;
+		b.layer_digests = digests;
+		b.layer_sizes = sizes;
 		b.nlayers = src.nlayers;
 		b.blob_dir = blob_dir;
 		b.chunk_size = o->chunk_size ? o->chunk_size : (1u << 20);
@@ -238,6 +310,7 @@ static int convert_local(struct convert_job *job, struct oci_convert_result *res
 		b.compression_level = o->compression_level;
 		b.chunk_digest = o->chunk_digest;
 		b.threads = o->threads;
+		b.no_sync = job->scratch_dest;
 		b.dict_blobs = dict.blobs;
 		b.ndict_blobs = dict.nblobs;
 		b.have_timestamp = true;
@@ -316,9 +389,15 @@ out:
 	oci_descriptor_free(&meta);
 	oci_descriptor_free(&manifest);
 	anole_build_stats_free(&st);
-	for (unsigned i = 0; paths && i < src.nlayers; i++)
+	for (unsigned i = 0; paths && i < src.nlayers; i++) {
 		free(paths[i]);
+		anole_blob_stream_close(fetches[i].s);
+	}
 	free(paths);
+	free(digests);
+	free(sizes);
+	free(streams);
+	free(fetches);
 	oci_close(&src);
 	free(blob_dir);
 	free(tmp_img);

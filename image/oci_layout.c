@@ -73,37 +73,6 @@ out:
 	return ret;
 }
 
-/* A layer is verified by streaming it through SHA-256 once. */
-int oci_verify_blob(const char *dir, const struct oci_descriptor *d)
-{
-	char *path = oci_blob_path(dir, d->digest);
-	uint8_t dg[32];
-	char hex[65];
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
-
-	if (fd < 0) {
-		ret = anole_error(errno, "%s: layer %s", dir, d->digest);
-		free(path);
-		return ret;
-	}
-	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != d->size) {
-		ret = anole_error_code(EBADMSG, "%s: layer %s is %lld bytes, its descriptor says %llu",
-				       dir, d->digest, (long long)st.st_size, (unsigned long long)d->size);
-	} else {
-		ret = anole_digest_file(fd, d->size, ANOLE_DIGEST_SHA256, dg);
-		anole_hex(dg, 32, hex);
-		if (!ret && strcmp(hex, d->digest + 7))
-			ret = anole_error_code(EBADMSG, "%s: layer %s does not match its digest (it is sha256:%s)",
-					       dir, d->digest, hex);
-		else if (ret)
-			ret = anole_error(-ret, "cannot read %s", path);
-	}
-	close(fd);
-	free(path);
-	return ret;
-}
-
 static int parse_descriptor(const char *where, json_t *j, struct oci_descriptor *d)
 {
 	const char *mt = json_string_value(json_object_get(j, "mediaType"));

@@ -88,7 +88,8 @@ out:
 	return ret;
 }
 
-static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, json_t *manifest)
+static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, json_t *manifest,
+				 bool layers_too)
 {
 	json_t *layers = json_object_get(manifest, "layers"), *l, *config;
 	size_t i;
@@ -106,6 +107,8 @@ static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, js
 			break;
 		if (!dg || anole_digest_ref_check(dg))
 			return anole_error_code(EBADMSG, "layer %zu has no valid digest", i + 1);
+		if (!layers_too)
+			continue;
 		ret = pull_blob(bs, dir, dg, (uint64_t)json_integer_value(json_object_get(l, "size")));
 	}
 	return ret;
@@ -125,8 +128,8 @@ static int want(const struct anole_ref *r, enum anole_ref_transport t, const cha
 	return ret;
 }
 
-int oci_pull(const struct anole_ref *src, const struct anole_ref *dest, const char *platform,
-	     const struct anole_blobstore_opts *sopts)
+static int pull(const struct anole_ref *src, const struct anole_ref *dest, const char *platform,
+		const struct anole_blobstore_opts *sopts, bool layers_too)
 {
 	const char *reference = anole_ref_reference(src), *dir = dest->path;
 	char *store = NULL, *digest = NULL, *mt = NULL;
@@ -160,7 +163,7 @@ int oci_pull(const struct anole_ref *src, const struct anole_ref *dest, const ch
 				continue;
 			ret = pull_manifest(bs, dir, d, &cd, &cmt, &csize, &child);
 			if (!ret)
-				ret = pull_descriptor_blobs(bs, dir, child);
+				ret = pull_descriptor_blobs(bs, dir, child, layers_too);
 			free(cd);
 			free(cmt);
 			json_decref(child);
@@ -169,7 +172,7 @@ int oci_pull(const struct anole_ref *src, const struct anole_ref *dest, const ch
 		}
 		(void)platform;     /* every linux platform is pulled; convert picks one */
 	} else if (!ret) {
-		ret = pull_descriptor_blobs(bs, dir, doc);
+		ret = pull_descriptor_blobs(bs, dir, doc, layers_too);
 	}
 	if (ret)
 		goto out;
@@ -186,6 +189,18 @@ out:
 	free(digest);
 	free(mt);
 	return ret;
+}
+
+int oci_pull(const struct anole_ref *src, const struct anole_ref *dest, const char *platform,
+	     const struct anole_blobstore_opts *sopts)
+{
+	return pull(src, dest, platform, sopts, true);
+}
+
+int oci_pull_manifests(const struct anole_ref *src, const struct anole_ref *dest,
+		       const char *platform, const struct anole_blobstore_opts *sopts)
+{
+	return pull(src, dest, platform, sopts, false);
 }
 
 int oci_push(const struct anole_ref *src, const struct anole_ref *dest,

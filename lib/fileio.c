@@ -201,6 +201,7 @@ int anole_output_open(struct anole_output *out, const char *path)
 	const char *base = slash ? slash + 1 : path;
 	size_t n = dirlen + strlen(base) + 16;
 
+	out->no_sync = false;
 	out->path = xstrdup(path);
 	out->tmp_path = xmalloc(n);
 	memcpy(out->tmp_path, path, dirlen);
@@ -223,7 +224,7 @@ int anole_output_commit(struct anole_output *out)
 {
 	int ret = 0;
 
-	if (fsync(out->fd) < 0)
+	if (!out->no_sync && fsync(out->fd) < 0)
 		ret = anole_error(errno, "cannot flush %s", out->tmp_path);
 	if (close(out->fd) < 0 && !ret)
 		ret = anole_error(errno, "cannot close %s", out->tmp_path);

@@ -3,6 +3,7 @@
 #ifndef ANOLE_FILEIO_H
 #define ANOLE_FILEIO_H
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,6 +30,8 @@ struct anole_output {
 	int fd;
 	char *path;
 	char *tmp_path;
+	bool no_sync;           /* set after open: a scratch output (a layout that
+	                           is pushed and removed), renamed without fsync */
 };
 
 int anole_output_open(struct anole_output *out, const char *path);

@@ -57,8 +57,6 @@ char *oci_blob_path(const char *dir, const char *digest);
 /* Read a whole small blob (a manifest, a config: at most 16 MiB) into out,
  * checked against the descriptor's digest and size. */
 int oci_read_blob(const char *dir, const struct oci_descriptor *d, struct strbuf *out);
-/* Check a blob of any size against its descriptor, streaming it once. */
-int oci_verify_blob(const char *dir, const struct oci_descriptor *d);
 /* Write bytes as a blob named by their SHA-256; fills d (free it with
  * oci_descriptor_free). */
 int oci_put_blob(const char *dir, const char *media_type, const void *data, size_t len,
@@ -83,6 +81,10 @@ struct anole_blobstore_opts;
  * oci: reference; other images of the layout stay). */
 int oci_pull(const struct anole_ref *src, const struct anole_ref *dest, const char *platform,
 	     const struct anole_blobstore_opts *sopts);
+/* The same without the layers (manifests and configs only): for a convert
+ * that streams the layers from the registry into the build. */
+int oci_pull_manifests(const struct anole_ref *src, const struct anole_ref *dest,
+		       const char *platform, const struct anole_blobstore_opts *sopts);
 /* Copy an image of a layout to a registry: blobs the registry lacks, then
  * the manifest. bytes_pushed (may be NULL): bytes uploaded. mount_from
  * (may be NULL): a docker:// reference whose repository, when it is on the
