@@ -276,7 +276,8 @@ static int image_build(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct anole_build_opts o = { .blkszbits = 12, .dedupe_files = true,
-				      .compression = ANOLE_COMPRESS_ZSTD, .ztailpacking = true };
+				      .compression = anole_compress_default(),
+				      .ztailpacking = true };
 	struct anole_build_stats st = { 0 };
 	struct devlist layers = { 0 };
 	bool json = false;
@@ -621,7 +622,8 @@ static int image_convert(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct store_cli store = { 0 };
-	struct oci_convert_opts o = { .compression = ANOLE_COMPRESS_ZSTD, .store = &store.o };
+	struct oci_convert_opts o = { .compression = anole_compress_default(),
+				      .store = &store.o };
 	struct strbuf out = STRBUF_INIT;
 	int opt, ret;
 

@@ -4,14 +4,34 @@
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
 
+#include "anole_features.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+/* both are optional (meson features): a blob compressed with one left out
+ * gets a clear error, never a silent failure */
+#if ANOLE_HAVE_LZ4
 #include <lz4.h>
 #include <lz4hc.h>
+#endif
+#if ANOLE_HAVE_ZSTD
 #include <zstd.h>
+#endif
+#if ANOLE_HAVE_LZ4
+_Static_assert(LZ4HC_CLEVEL_MAX == 12, "the lz4 level range below says 12");
+#endif
+
+#if !ANOLE_HAVE_LZ4 || !ANOLE_HAVE_ZSTD
+static int not_built(enum anole_compress_alg alg)
+{
+	return anole_error_code(-EOPNOTSUPP, "%s compression: anole was built without %s (see "
+				"`anole features`)", anole_compress_name(alg),
+				anole_compress_name(alg));
+}
+#endif
 
 const char *anole_compress_name(enum anole_compress_alg alg)
 {
@@ -20,6 +40,12 @@ const char *anole_compress_name(enum anole_compress_alg alg)
 	case ANOLE_COMPRESS_LZ4: return "lz4";
 	default: return "none";
 	}
+}
+
+enum anole_compress_alg anole_compress_default(void)
+{
+	return ANOLE_HAVE_ZSTD ? ANOLE_COMPRESS_ZSTD :
+	       ANOLE_HAVE_LZ4 ? ANOLE_COMPRESS_LZ4 : ANOLE_COMPRESS_NONE;
 }
 
 static bool level_in(const struct anole_compress_choice *c, long v)
@@ -59,6 +85,9 @@ int anole_compress_spec_parse(const char *what, const char *spec,
 
 		if (strlen(c->name) != len || strncasecmp(spec, c->name, len))
 			continue;
+		if (c->missing)
+			return anole_error_code(EOPNOTSUPP, "%s '%s': anole was built without %s "
+						"(see `anole features`)", what, spec, c->missing);
 		if (!lv) {
 			*level = c->def_level;
 			return (int)i;
@@ -98,9 +127,13 @@ int anole_compress_parse(const char *what, const char *spec, enum anole_compress
 	/* in the order of enum anole_compress_alg */
 	static const struct anole_compress_choice choices[] = {
 		[ANOLE_COMPRESS_NONE] = { .name = "none" },
-		[ANOLE_COMPRESS_ZSTD] = { .name = "zstd", .min_level = 1, .max_level = 22 },
+		/* refused here, not at the first chunk: a chunk that fails to
+		 * compress is stored as is */
+		[ANOLE_COMPRESS_ZSTD] = { .name = "zstd", .min_level = 1, .max_level = 22,
+					  .missing = ANOLE_HAVE_ZSTD ? NULL : "zstd" },
 		[ANOLE_COMPRESS_LZ4] = { .name = "lz4", .min_level = 1,
-					 .max_level = LZ4HC_CLEVEL_MAX },
+					 .max_level = 12 /* LZ4HC_CLEVEL_MAX */,
+					 .missing = ANOLE_HAVE_LZ4 ? NULL : "lz4" },
 	};
 	int i = anole_compress_spec_parse(what, spec, choices, ARRAY_SIZE(choices), level);
 
@@ -113,8 +146,12 @@ int anole_compress_parse(const char *what, const char *spec, enum anole_compress
 size_t anole_compress_bound(enum anole_compress_alg alg, size_t n)
 {
 	switch (alg) {
+#if ANOLE_HAVE_ZSTD
 	case ANOLE_COMPRESS_ZSTD: return ZSTD_compressBound(n);
+#endif
+#if ANOLE_HAVE_LZ4
 	case ANOLE_COMPRESS_LZ4: return (size_t)LZ4_compressBound((int)n);
+#endif
 	default: return n;
 	}
 }
@@ -155,6 +192,7 @@ ssize_t anole_compress(enum anole_compress_alg alg, int level, const void *in, s
 		       void *out, size_t out_cap)
 {
 	switch (alg) {
+#if ANOLE_HAVE_ZSTD
 	case ANOLE_COMPRESS_ZSTD: {
 		ZSTD_CCtx *cctx = thread_cctx();
 		size_t r = cctx ? ZSTD_compressCCtx(cctx, out, out_cap, in, in_len, level ? level : 3)
@@ -162,6 +200,11 @@ ssize_t anole_compress(enum anole_compress_alg alg, int level, const void *in, s
 
 		return ZSTD_isError(r) ? -EIO : (ssize_t)r;
 	}
+#else
+	case ANOLE_COMPRESS_ZSTD:
+		return not_built(alg);
+#endif
+#if ANOLE_HAVE_LZ4
 	case ANOLE_COMPRESS_LZ4: {
 		int r;
 
@@ -171,6 +214,10 @@ ssize_t anole_compress(enum anole_compress_alg alg, int level, const void *in, s
 			      : LZ4_compress_default(in, out, (int)in_len, (int)out_cap);
 		return r > 0 ? r : -EIO;
 	}
+#else
+	case ANOLE_COMPRESS_LZ4:
+		return not_built(alg);
+#endif
 	default:
 		if (out_cap < in_len)
 			return -E2BIG;
@@ -183,11 +230,17 @@ int anole_decompress(enum anole_compress_alg alg, const void *in, size_t in_len,
 		     void *out, size_t out_len)
 {
 	switch (alg) {
+#if ANOLE_HAVE_ZSTD
 	case ANOLE_COMPRESS_ZSTD: {
 		size_t r = ZSTD_decompress(out, out_len, in, in_len);
 
 		return (!ZSTD_isError(r) && r == out_len) ? 0 : -EBADMSG;
 	}
+#else
+	case ANOLE_COMPRESS_ZSTD:
+		return not_built(alg);
+#endif
+#if ANOLE_HAVE_LZ4
 	case ANOLE_COMPRESS_LZ4: {
 		int r;
 
@@ -196,6 +249,10 @@ int anole_decompress(enum anole_compress_alg alg, const void *in, size_t in_len,
 		r = LZ4_decompress_safe(in, out, (int)in_len, (int)out_len);
 		return r >= 0 && (size_t)r == out_len ? 0 : -EBADMSG;
 	}
+#else
+	case ANOLE_COMPRESS_LZ4:
+		return not_built(alg);
+#endif
 	case ANOLE_COMPRESS_NONE:
 		if (in_len != out_len)
 			return -EBADMSG;

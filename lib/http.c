@@ -41,6 +41,7 @@ struct anole_http {
 	size_t nidle, idle_alloc;
 	bool verbose;           /* $ANOLE_HTTP_TRACE: libcurl's trace on stderr */
 	char *ca_file;          /* CA bundle instead of the system's, or NULL */
+	char *unix_socket;      /* connect here instead of the URL's host, or NULL */
 };
 
 /* ------------------------------------------------------------ global init */
@@ -110,6 +111,9 @@ int anole_http_new(struct anole_http **out, const struct anole_http_opts *opts)
 	else if ((env = getenv("SSL_CERT_FILE")) && *env)
 		h->ca_file = xstrdup(env);
 	h->o.ca_file = h->ca_file;
+	if (h->o.unix_socket)
+		h->unix_socket = xstrdup(h->o.unix_socket);
+	h->o.unix_socket = h->unix_socket;
 	h->user_agent = xstrdup(h->o.user_agent ? h->o.user_agent : "anole/" ANOLE_VERSION);
 	h->o.user_agent = h->user_agent;
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -143,6 +147,7 @@ void anole_http_free(struct anole_http *h)
 	pthread_mutex_destroy(&h->pool_lock);
 	free(h->user_agent);
 	free(h->ca_file);
+	free(h->unix_socket);
 	free(h);
 }
 
@@ -678,6 +683,8 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 		curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
 	if (h->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+	if (h->unix_socket)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, h->unix_socket);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, h->user_agent);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);

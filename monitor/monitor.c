@@ -1,20 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The agent's loop: one thread polls the listening socket, the clients and
- * the sampling deadline (ppoll, signals unblocked only there, so a SIGTERM
- * arriving at any time ends the loop and every BPF program is detached).
- * Each interval a whole exposition is built once; scrapes in between are
- * served that text, so scraping costs no /proc reads however often it runs.
+ * The agent's loop: the main thread sleeps until the next sample in ppoll
+ * (signals unblocked only there, so a SIGTERM arriving at any time ends the
+ * loop and every BPF program is detached). The HTTP server answers on its
+ * own thread. Each interval a whole exposition is built once; scrapes in
+ * between are served that text, so scraping costs no /proc reads however
+ * often it runs, and a slow client never holds up sampling.
  */
 #include "monitor.h"
 
 #include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
+#include "anole/httpd.h"
 #include "anole/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,16 +50,17 @@ struct agent {
 	const struct anole_monitor_opts *o;
 	struct monitor_procfs *procfs;
 	struct monitor_bpf *bpf;
-	struct monitor_httpd *httpd;
-	struct strbuf text;
+	struct anole_httpd *httpd;
+	struct strbuf text;          /* the sample being built (sampling thread only) */
+	pthread_mutex_t lock;        /* guards served */
+	struct strbuf served;        /* the latest complete sample, answered to scrapes */
 	uint64_t samples;
 	double start_time, last_duration;
 };
 
 static void sample(struct agent *a)
 {
-	struct monitor_httpd_stats st;
-	struct monitor_body *body;
+	struct anole_httpd_stats st;
 	double t0 = now_mono();
 	struct strbuf *out = &a->text;
 
@@ -65,7 +70,7 @@ static void sample(struct agent *a)
 		monitor_bpf_update(a->bpf);
 		monitor_bpf_format(a->bpf, out);
 	}
-	monitor_httpd_stats(a->httpd, &st);
+	anole_httpd_get_stats(a->httpd, &st);
 	a->samples++;
 	anole_metrics_one_u64(out, "anole_monitor_samples_total", "counter",
 			      "Samples taken by the agent.", "", a->samples);
@@ -77,13 +82,16 @@ static void sample(struct agent *a)
 	anole_metrics_double(out, "anole_monitor_start_time_seconds", "", a->start_time);
 	anole_metrics_family(out, "anole_monitor_http_requests_total", "counter",
 			     "HTTP requests answered, by status class.");
-	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"200\"",
-			  st.requests - st.not_found - st.bad);
+	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"200\"", st.ok);
 	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"404\"", st.not_found);
-	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"4xx\"", st.bad);
-	body = monitor_body_new(out);
-	monitor_httpd_set_body(a->httpd, body);
-	monitor_body_put(body);
+	anole_metrics_u64(out, "anole_monitor_http_requests_total", "code=\"4xx\"",
+			  st.client_errors);
+	/* swap, not copy: the old text's buffer is reused for the next sample */
+	pthread_mutex_lock(&a->lock);
+	struct strbuf old = a->served;
+	a->served = *out;
+	*out = old;
+	pthread_mutex_unlock(&a->lock);
 	a->last_duration = now_mono() - t0;
 }
 
@@ -100,27 +108,33 @@ static int write_pid_file(const char *path)
 	return ret ? anole_error(-ret, "cannot write the pid file %s", path) : 0;
 }
 
+static void get_metrics(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+			void *arg)
+{
+	struct agent *a = arg;
+
+	res->content_type = ANOLE_METRICS_CONTENT_TYPE;
+	pthread_mutex_lock(&a->lock);
+	strbuf_add(&res->body, a->served.buf, a->served.len);
+	pthread_mutex_unlock(&a->lock);
+}
+
 static int serve(struct agent *a, const sigset_t *unblocked)
 {
-	struct pollfd pfd[MONITOR_HTTPD_MAX_FDS];
 	double next = now_mono() + a->o->interval;
 
 	while (!stop_signal) {
 		double left = next - now_mono();
 		/* rounded up: waking before the deadline would only spin */
-		int timeout = left > 0 ? (int)(left * 1000 + 0.999) : 0, n;
+		int timeout = left > 0 ? (int)(left * 1000 + 0.999) : 0;
 		struct timespec ts;
 
-		n = monitor_httpd_pollfds(a->httpd, pfd, &timeout);
 		ts.tv_sec = timeout / 1000;
 		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
-		n = ppoll(pfd, (nfds_t)n, &ts, unblocked) < 0 ? -1 : n;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
+		if (ppoll(NULL, 0, &ts, unblocked) < 0 && errno != EINTR)
 			return anole_error(errno, "monitor: poll");
-		}
-		monitor_httpd_handle(a->httpd, pfd, n);
+		if (stop_signal)
+			break;
 		if (now_mono() >= next) {
 			sample(a);
 			next += a->o->interval;
@@ -134,7 +148,15 @@ static int serve(struct agent *a, const sigset_t *unblocked)
 
 int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 {
-	struct agent a = { .o = o, .text = STRBUF_INIT };
+	struct agent a = { .o = o, .text = STRBUF_INIT, .served = STRBUF_INIT,
+			   .lock = PTHREAD_MUTEX_INITIALIZER };
+	const struct anole_httpd_route routes[] = {
+		{ "GET", "/metrics", get_metrics, &a, 0 },
+	};
+	const struct anole_httpd_opts hopts = {
+		.name = "monitor", .option = "--listen", .listen = o->listen,
+		.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
+	};
 	struct sigaction sa = { .sa_handler = on_stop_signal };
 	sigset_t block, unblocked;
 	bool pid_written = false;
@@ -156,7 +178,8 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	sigdelset(&unblocked, SIGHUP);
 
 	a.start_time = now_real();
-	ret = monitor_httpd_open(&a.httpd, o->listen);
+	/* started with the signals blocked: its thread never takes them */
+	ret = anole_httpd_start(&a.httpd, &hopts);
 	if (!ret)
 		ret = monitor_procfs_open(&a.procfs, o);
 	if (!ret && !o->no_bpf) {
@@ -170,16 +193,17 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 		pid_written = true;
 	if (!ret) {
 		sample(&a); /* the first scrape already has data */
-		anole_info("monitor: serving http://%s/metrics every %gs (pid %ld)", o->listen,
-			   o->interval, (long)getpid());
+		anole_info("monitor: serving http://%s/metrics every %gs (port %u, pid %ld)",
+			   o->listen, o->interval, anole_httpd_port(a.httpd), (long)getpid());
 	}
 	anole_daemon_notify(ready_fd, ret);
 	if (!ret)
 		ret = serve(&a, &unblocked);
+	anole_httpd_stop(a.httpd); /* first: no scrape reads the text after this */
 	monitor_bpf_free(a.bpf);
 	monitor_procfs_free(a.procfs);
-	monitor_httpd_free(a.httpd);
 	strbuf_release(&a.text);
+	strbuf_release(&a.served);
 	if (pid_written)
 		unlink(o->pid_file);
 	sigprocmask(SIG_SETMASK, &unblocked, NULL);

@@ -46,6 +46,15 @@ need_cmd() {
 	local c
 	for c; do command -v "$c" >/dev/null 2>&1 || skip "needs $c"; done
 }
+# have_feature NAME: anole was built with this optional part (`anole
+# features`; a binary without that command has them all). need_feature
+# NAME...: skip unless it has them all (tests/run.sh skips whole tests by
+# the same list).
+have_feature() { ! "$ANOLE" features 2>/dev/null | grep -q "^$1  *no "; }
+need_feature() {
+	local f
+	for f; do have_feature "$f" || skip "anole was built without $f"; done
+}
 need_anole() {
 	[ -x "$ANOLE" ] || fail "anole binary $ANOLE is missing"
 }

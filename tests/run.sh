@@ -147,10 +147,37 @@ echo "anole tests: $anole"
 echo "logs: $log_dir"
 [ -n "${ANOLE_BUILD_OVERRIDE:-}" ] && echo "NOTE: ANOLE_BUILD_OVERRIDE=$ANOLE_BUILD_OVERRIDE (images built by mkfs.erofs)"
 
+# The optional parts the binary has (`anole features`); a binary without
+# that command predates them and has every part.
+if features=$("$anole" features 2>/dev/null); then
+	missing_features=$(awk '$2 == "no" { print $1 }' <<<"$features")
+else
+	missing_features=""
+fi
+# needed_features NAME FILE: the parts a test needs, by its name (t_diag_*,
+# t_monitor_*, t_lazy_*) or a "# needs-features: A B" line of its own
+needed_features() {
+	case "$1" in
+	t_diag_*) echo diag ;;
+	t_monitor_*) echo monitor ;;
+	t_lazy_*) echo fuse ;;
+	esac
+	sed -n 's/^# needs-features: *//p' "$2"
+}
+
 for t in "$here"/t_*.sh; do
 	[ -e "$t" ] || continue
 	name=$(basename "$t" .sh)
 	selected "$name" || continue
+	without=""
+	for f in $(needed_features "$name" "$t"); do
+		grep -qx "$f" <<<"$missing_features" && without="$without $f"
+	done
+	if [ -n "$without" ]; then
+		printf 'SKIP %s: anole was built without%s\n' "$name" "$without"
+		skipped=$((skipped + 1))
+		continue
+	fi
 	run_one "$name" "$test_timeout" bash "$t"
 done
 

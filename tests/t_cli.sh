@@ -273,9 +273,45 @@ print("\n".join(bad) or "json ok: build, build --blob, check, check --device, co
       "inspect, inspect PATH")
 sys.exit(1 if bad else 0)
 EOF
+# optional parts: `anole features` lists each; the commands of one left out
+# exit 1 naming it and why
+"$ANOLE" features >"$WORK/features.txt" || fail "anole features failed"
+"$ANOLE" features --json >"$WORK/features.json" || fail "anole features --json failed"
+"$PY" - "$WORK/features.json" "$WORK/features.txt" <<'EOF' || fail "anole features: text and JSON disagree"
+import json, sys
+j = json.load(open(sys.argv[1]))
+text = {l.split()[0]: l.split()[1] == "yes" for l in open(sys.argv[2])}
+assert set(j) == {"diag", "monitor", "fuse", "zstd", "lz4", "lzma", "deflate"} == set(text), (j, text)
+for k, v in j.items():
+    assert v["built"] == text[k] and (v["built"] or v["reason"]), (k, v)
+EOF
+mkdir -p "$WORK/feat-src" && echo data >"$WORK/feat-src/f"
+for part in diag monitor fuse zstd lz4 lzma deflate; do
+	have_feature "$part" && continue
+	status=1 msg="^anole: anole was built without $part: ."
+	case $part in
+	diag) cmd=(diag runqlat) ;;
+	monitor) cmd=(monitor --listen 127.0.0.1:0) ;;
+	fuse) cmd=(image mount a.img "$WORK/mnt") ;;
+	zstd|lz4) cmd=(image build "$WORK/feat-src" -o "$WORK/feat.img" --blob-dir "$WORK/feat-blobs"
+		--compress "$part")
+		status=2 msg="$part compression: anole was built without $part" ;;
+	lzma|deflate) cmd=(image build "$WORK/feat-src" -o "$WORK/feat.img" -z "$part")
+		msg="$part: anole was built without $part" ;;
+	esac
+	rc=0
+	"$ANOLE" "${cmd[@]}" >/dev/null 2>"$WORK/without.err" || rc=$?
+	assert_eq "$rc" "$status" "anole ${cmd[*]} without $part: exit status"
+	assert_grep "$msg" "$WORK/without.err" "anole ${cmd[*]}"
+	assert_missing "$WORK/feat.img" "the image of anole ${cmd[*]}"
+	log "without $part: $(cat "$WORK/without.err")"
+done
+
 # every command that talks to a registry takes the same store options,
 # with the same ranges and message
-for c in "blob cat" "blob size" "blob push" "image mount" "image convert" "image pull" "image push"; do
+store_cmds=("blob cat" "blob size" "blob push" "image convert" "image pull" "image push")
+have_feature fuse && store_cmds+=("image mount")
+for c in "${store_cmds[@]}"; do
 	# shellcheck disable=SC2086 # two words
 	"$ANOLE" $c --help >"$WORK/store-help.txt" || fail "anole $c --help failed"
 	for o in --retries --timeout --backoff --insecure-registry --auth-file --ca-file; do

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# needs-features: zstd lz4 lzma deflate
 # --compress-hints: per-file algorithm / pcluster / none rules, first match
 # wins. Each file must be stored exactly as an image built with its rule as
 # the default stores it: the kernel's block count of the file (i_blocks is

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# needs-features: zstd lz4 lzma deflate
 # Compressed images (-z): every algorithm x pcluster size {4K, 64K, 1M} x
 # with/without --fragments, over the generated tree and a text-heavy tree.
 # Each image is kernel-mounted and compared with its source; `anole image

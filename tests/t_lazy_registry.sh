@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# needs-features: lz4
 # Lazy mounts from OCI registries (docker://):
 # - Debian's docker-registry on 127.0.0.1 (filesystem storage in $WORK, no
 #   auth): the transport blob pushed with `anole blob push`, mounted in kernel

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# needs-features: fuse
 # OCI conversion: a multi-layer image made with umoci (deletions, a changed
 # file, xattrs, hard links, a replaced directory) is converted with
 # `anole image convert`; mounting the result by reference (kernel and fuse

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# needs-features: fuse
 # OCI images through a real registry (Debian's docker-registry on 127.0.0.1):
 # the source is pushed with skopeo, converted registry to registry, mounted
 # by reference (only manifest + metadata fetched up front) and compared with

@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# needs-features: fuse
 # Registry mirrors from registries.conf (--registries-conf), with real
 # engines: Debian's docker-registry as the origin and a second one in proxy
 # (pull-through cache) mode in front of it as the mirror, both on 127.0.0.1.

@@ -15,30 +15,51 @@
 #include "anole/compress.h"
 #include "anole/error.h"
 #include "anole/xalloc.h"
+#include "anole_features.h"
 
 #include <errno.h>
-#include <libdeflate.h>
-#include <lz4.h>
-#include <lz4hc.h>
-#include <lzma.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+/* each compressor is optional (meson features; `anole features`) */
+#if ANOLE_HAVE_DEFLATE
+#include <libdeflate.h>
+#endif
+#if ANOLE_HAVE_LZ4
+#include <lz4.h>
+#include <lz4hc.h>
+#else
+#define LZ4HC_CLEVEL_MIN 3      /* lz4hc.h's levels, for the error message */
+#define LZ4HC_CLEVEL_DEFAULT 9
+#define LZ4HC_CLEVEL_MAX 12
+#endif
+#if ANOLE_HAVE_LZMA
+#include <lzma.h>
+#endif
+#if ANOLE_HAVE_ZSTD
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 #include <zstd_errors.h>
+#endif
 
 /* what -z and --compress-hints offer, the names and levels of mkfs.erofs */
+/* the meson feature an algorithm needs, when this anole was built without it */
+#define BUILT(feature) (ANOLE_HAVE_##feature ? NULL : ANOLE_FEATURE_NAME_##feature)
+#define ANOLE_FEATURE_NAME_LZ4 "lz4"
+#define ANOLE_FEATURE_NAME_LZMA "lzma"
+#define ANOLE_FEATURE_NAME_DEFLATE "deflate"
+#define ANOLE_FEATURE_NAME_ZSTD "zstd"
 static const struct anole_compress_choice choices[] = {
-	{ .name = "lz4", .def_level = 1, .min_level = 1, .max_level = 1 },
+	{ .name = "lz4", .def_level = 1, .min_level = 1, .max_level = 1, .missing = BUILT(LZ4) },
 	{ .name = "lz4hc", .def_level = LZ4HC_CLEVEL_DEFAULT, .min_level = LZ4HC_CLEVEL_MIN,
-	  .max_level = LZ4HC_CLEVEL_MAX },
+	  .max_level = LZ4HC_CLEVEL_MAX, .missing = BUILT(LZ4) },
 	/* 0-9 are xz presets, 100-109 the same with LZMA_PRESET_EXTREME */
 	{ .name = "lzma", .def_level = 6, .min_level = 0, .max_level = 9,
-	  .min_level2 = 100, .max_level2 = 109 },
-	{ .name = "deflate", .def_level = 6, .min_level = 1, .max_level = 12 },
-	{ .name = "zstd", .def_level = 3, .min_level = 1, .max_level = 22 },
+	  .min_level2 = 100, .max_level2 = 109, .missing = BUILT(LZMA) },
+	{ .name = "deflate", .def_level = 6, .min_level = 1, .max_level = 12,
+	  .missing = BUILT(DEFLATE) },
+	{ .name = "zstd", .def_level = 3, .min_level = 1, .max_level = 22, .missing = BUILT(ZSTD) },
 };
 /* the same rows: how each is written in the image */
 static const struct {
@@ -68,13 +89,19 @@ int zalg_parse(const char *what, const char *spec, struct zalg *z)
 
 struct zctx {
 	void *lz4hc_state;
+#if ANOLE_HAVE_ZSTD
 	ZSTD_CCtx *zstd;
 	int zstd_level;
 	unsigned zstd_wlog;
+#endif
+#if ANOLE_HAVE_DEFLATE
 	struct libdeflate_compressor *deflate;
 	int deflate_level;
+#endif
+#if ANOLE_HAVE_LZMA
 	lzma_stream lzma;
 	bool lzma_inited;
+#endif
 	uint8_t *scratch;
 	size_t scratch_len;
 	double last_ratio;          /* input / output of the last fit, a guess for the next */
@@ -90,11 +117,17 @@ static void ctx_free(void *p)
 	if (!c)
 		return;
 	free(c->lz4hc_state);
+#if ANOLE_HAVE_ZSTD
 	ZSTD_freeCCtx(c->zstd);
+#endif
+#if ANOLE_HAVE_DEFLATE
 	if (c->deflate)
 		libdeflate_free_compressor(c->deflate);
+#endif
+#if ANOLE_HAVE_LZMA
 	if (c->lzma_inited)
 		lzma_end(&c->lzma);
+#endif
 	free(c->scratch);
 	free(c);
 }
@@ -112,7 +145,9 @@ static struct zctx *thread_ctx(void)
 	c = pthread_getspecific(ctx_key);
 	if (!c) {
 		c = xcalloc(1, sizeof(*c));
+#if ANOLE_HAVE_LZMA
 		c->lzma = (lzma_stream)LZMA_STREAM_INIT;
+#endif
 		(void)pthread_setspecific(ctx_key, c);
 	}
 	return c;
@@ -136,7 +171,7 @@ void zalg_thread_cleanup(void)
 	(void)pthread_setspecific(ctx_key, NULL);
 }
 
-static uint8_t *scratch(struct zctx *c, size_t len)
+static __attribute__((unused)) uint8_t *scratch(struct zctx *c, size_t len)
 {
 	if (c->scratch_len < len) {
 		free(c->scratch);
@@ -151,6 +186,7 @@ static uint8_t *scratch(struct zctx *c, size_t len)
 typedef size_t (*whole_fn)(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
 			   const void *src, size_t len, void *dst, size_t cap, int *err);
 
+#if ANOLE_HAVE_ZSTD
 static size_t zstd_whole(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
 			 const void *src, size_t len, void *dst, size_t cap, int *err)
 {
@@ -183,6 +219,9 @@ static size_t zstd_whole(struct zctx *c, const struct zalg *z, const struct zalg
 	return r;
 }
 
+#endif /* ANOLE_HAVE_ZSTD */
+
+#if ANOLE_HAVE_DEFLATE
 static size_t deflate_whole(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
 			    const void *src, size_t len, void *dst, size_t cap, int *err)
 {
@@ -217,6 +256,8 @@ static size_t deflate_whole(struct zctx *c, const struct zalg *z, const struct z
 	return r;
 }
 
+#endif /* ANOLE_HAVE_DEFLATE */
+
 /*
  * The largest prefix of src (up to *srclen) whose compressed form fits in
  * cap bytes. Compressed size grows with the prefix, nearly monotonically:
@@ -224,7 +265,7 @@ static size_t deflate_whole(struct zctx *c, const struct zalg *z, const struct z
  * not to, starting from a guess and then from the observed ratio. It
  * stops when the interval is within 1/512 of the input, or after 12 tries.
  */
-static int fit_search(struct zctx *c, whole_fn fn, const struct zalg *z,
+static __attribute__((unused)) int fit_search(struct zctx *c, whole_fn fn, const struct zalg *z,
 		      const struct zalg_params *p, const uint8_t *src, size_t *srclen,
 		      uint8_t *dst, size_t cap)
 {
@@ -273,6 +314,7 @@ static int fit_search(struct zctx *c, whole_fn fn, const struct zalg *z,
  * then one-shot compression of that prefix, and one try a step longer.
  * About two compressions per pcluster instead of a dozen for bisection.
  */
+#if ANOLE_HAVE_ZSTD
 static int zstd_fit(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
 		    const uint8_t *src, size_t *srclen, uint8_t *dst, size_t cap)
 {
@@ -349,6 +391,9 @@ static int zstd_fit(struct zctx *c, const struct zalg *z, const struct zalg_para
 	return (int)best;
 }
 
+#endif /* ANOLE_HAVE_ZSTD */
+
+#if ANOLE_HAVE_LZ4
 static int lz4_fit(const struct zalg *z, const uint8_t *src, size_t *srclen, uint8_t *dst,
 		   size_t cap)
 {
@@ -371,6 +416,9 @@ static int lz4_fit(const struct zalg *z, const uint8_t *src, size_t *srclen, uin
 	return out;
 }
 
+#endif /* ANOLE_HAVE_LZ4 */
+
+#if ANOLE_HAVE_LZMA
 static int lzma_fit(struct zctx *c, const struct zalg *z, const struct zalg_params *p,
 		    const uint8_t *src, size_t *srclen, uint8_t *dst, size_t cap)
 {
@@ -397,25 +445,33 @@ static int lzma_fit(struct zctx *c, const struct zalg *z, const struct zalg_para
 	return (int)c->lzma.total_out;
 }
 
+#endif /* ANOLE_HAVE_LZMA */
+
+/* zalg_parse() refuses an algorithm left out of the build, so none comes here */
 int zalg_compress_fit(const struct zalg *z, const struct zalg_params *p, const void *src,
 		      size_t *srclen, void *dst, size_t cap)
 {
-	struct zctx *c;
-
 	if (!*srclen)
 		return 0;
 	switch (z->id) {
+#if ANOLE_HAVE_LZ4
 	case Z_EROFS_COMPRESSION_LZ4:
 		return lz4_fit(z, src, srclen, dst, cap);
+#endif
+#if ANOLE_HAVE_LZMA
 	case Z_EROFS_COMPRESSION_LZMA:
 		return lzma_fit(thread_ctx(), z, p, src, srclen, dst, cap);
+#endif
+#if ANOLE_HAVE_DEFLATE
 	case Z_EROFS_COMPRESSION_DEFLATE:
-		c = thread_ctx();
-		return fit_search(c, deflate_whole, z, p, src, srclen, dst, cap);
+		return fit_search(thread_ctx(), deflate_whole, z, p, src, srclen, dst, cap);
+#endif
+#if ANOLE_HAVE_ZSTD
 	case Z_EROFS_COMPRESSION_ZSTD:
 		return zstd_fit(thread_ctx(), z, p, src, srclen, dst, cap);
+#endif
 	}
-	return -EINVAL;
+	return -EOPNOTSUPP;
 }
 
 static unsigned ilog2_u32(uint32_t v)

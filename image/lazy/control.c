@@ -1,25 +1,24 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Observability of a lazy mount: a unix socket in the state directory
- * answers `stats` (JSON) for `anole image stats`, and --metrics ADDR serves
- * the same counters in Prometheus text format over HTTP.
+ * Observability of a lazy mount, served by lib/httpd.c:
+ *   STATE/ctl.sock  HTTP on a unix socket: GET /stats (JSON, or text with
+ *                   ?format=text) for `anole image stats`, GET /metrics.
+ *                   Only root and the daemon's own user are answered (the
+ *                   peer's SO_PEERCRED), whatever the directory allows.
+ *   --metrics ADDR  the same counters in Prometheus text format over TCP,
+ *                   GET /metrics, read only.
+ * Nothing here changes the daemon's state; a command that does belongs on
+ * the unix socket (authenticated by the kernel) with ANOLE_HTTPD_LOGGED.
  */
 #include "lazyd.h"
 #include "anole/error.h"
-#include "anole/fileio.h"
+#include "anole/httpd.h"
 #include "anole/metrics.h"
 #include "anole/xalloc.h"
 
 #include <stdio.h>
-
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 static uint64_t present_chunks(struct lazyd *d, uint64_t *total)
@@ -136,175 +135,73 @@ void lazyd_format_prometheus(struct lazyd *d, struct strbuf *out)
 	strbuf_release(&labels);
 }
 
-/* Each client: read one request (bounded), answer, close. */
-static void serve_ctl_client(struct lazyd *d, int fd)
+static void get_stats(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+		      void *arg)
 {
-	struct strbuf out = STRBUF_INIT;
-	char req[256];
-	struct pollfd p = { fd, POLLIN, 0 };
-	ssize_t n = 0;
+	const char *format = anole_httpd_query(r, "format");
 
-	if (poll(&p, 1, 2000) == 1)
-		n = read(fd, req, sizeof(req) - 1);
-	req[n > 0 ? n : 0] = '\0';
-	if (!strncmp(req, "stats-text", 10))
-		lazyd_format_stats(d, false, &out);
-	else if (!strncmp(req, "stats", 5))
-		lazyd_format_stats(d, true, &out);
-	else if (!strncmp(req, "prometheus", 10))
-		lazyd_format_prometheus(d, &out);
-	else
-		strbuf_addstr(&out, "{\"error\":\"unknown request\"}\n");
-	write_full(fd, out.buf, out.len);
-	strbuf_release(&out);
+	if (format && !strcmp(format, "text")) {
+		res->content_type = "text/plain; charset=utf-8";
+		lazyd_format_stats(arg, false, &res->body);
+	} else if (!format || !strcmp(format, "json")) {
+		res->content_type = "application/json";
+		lazyd_format_stats(arg, true, &res->body);
+	} else {
+		anole_httpd_json_error(res, 400, "format is json or text, not '%s'", format);
+	}
 }
 
-static void serve_http_client(struct lazyd *d, int fd)
+static void get_metrics(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+			void *arg)
 {
-	struct strbuf body = STRBUF_INIT, head = STRBUF_INIT;
-	char req[1024];
-	struct pollfd p = { fd, POLLIN, 0 };
-	ssize_t n = 0;
-	bool metrics;
-
-	if (poll(&p, 1, 2000) == 1)
-		n = read(fd, req, sizeof(req) - 1);
-	req[n > 0 ? n : 0] = '\0';
-	metrics = !strncmp(req, "GET /metrics ", 13) || !strncmp(req, "GET / ", 6);
-	if (metrics)
-		lazyd_format_prometheus(d, &body);
-	else
-		strbuf_addstr(&body, "not found\n");
-	strbuf_addf(&head, "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-		    "Connection: close\r\n\r\n", metrics ? "200 OK" : "404 Not Found",
-		    metrics ? ANOLE_METRICS_CONTENT_TYPE : "text/plain", body.len);
-	write_full(fd, head.buf, head.len);
-	write_full(fd, body.buf, body.len);
-	strbuf_release(&head);
-	strbuf_release(&body);
+	res->content_type = ANOLE_METRICS_CONTENT_TYPE;
+	lazyd_format_prometheus(arg, &res->body);
 }
 
-struct server { struct lazyd *d; int fd; bool http; };
-
-static void *server_loop(void *arg)
+/* The control socket answers root and the user the daemon runs as. */
+static unsigned ctl_authorize(const struct anole_httpd_request *r, void *arg)
 {
-	struct server *s = arg;
-
-	while (!atomic_load(&s->d->stopping)) {
-		struct pollfd p = { s->fd, POLLIN, 0 };
-		int c;
-
-		if (poll(&p, 1, 200) <= 0)
-			continue;
-		c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
-		if (c < 0)
-			continue;
-		if (s->http)
-			serve_http_client(s->d, c);
-		else
-			serve_ctl_client(s->d, c);
-		close(c);
-	}
-	free(s);
-	return NULL;
-}
-
-static int listen_unix(struct lazyd *d)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return anole_error(errno, "cannot create control socket");
-	if ((size_t)snprintf(a.sun_path, sizeof(a.sun_path), "%s/ctl.sock", d->state_dir) >=
-	    sizeof(a.sun_path)) {
-		close(fd);
-		return anole_error_code(ENAMETOOLONG, "state directory path too long: %s", d->state_dir);
-	}
-	unlink(a.sun_path);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 16) < 0) {
-		int err = errno;
-
-		close(fd);
-		return anole_error(err, "cannot listen on %s", a.sun_path);
-	}
-	return fd;
-}
-
-static int listen_tcp(const char *addr)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	const char *colon = strrchr(addr, ':');
-	char host[64];
-	long port;
-	int fd, one = 1;
-
-	if (!colon || (size_t)(colon - addr) >= sizeof(host))
-		return anole_error_code(EINVAL, "--metrics takes HOST:PORT, not '%s'", addr);
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	port = strtol(colon + 1, NULL, 10);
-	if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &a.sin_addr) != 1)
-		return anole_error_code(EINVAL, "--metrics: bad address '%s'", addr);
-	a.sin_port = htons((uint16_t)port);
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return anole_error(errno, "cannot create metrics socket");
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 16) < 0) {
-		int err = errno;
-
-		close(fd);
-		return anole_error(err, "cannot listen on %s", addr);
-	}
-	return fd;
-}
-
-static int start_server(struct lazyd *d, int fd, bool http, pthread_t *t)
-{
-	struct server *s = xmalloc(sizeof(*s));
-
-	*s = (struct server){ d, fd, http };
-	if (pthread_create(t, NULL, server_loop, s)) {
-		free(s);
-		return anole_error(EAGAIN, "cannot start a server thread");
-	}
-	return 0;
+	return r->peer_uid == 0 || r->peer_uid == geteuid() ? 0 : 403;
 }
 
 int lazyd_start_control(struct lazyd *d)
 {
+	const struct anole_httpd_route ctl_routes[] = {
+		{ "GET", "/stats", get_stats, d, ANOLE_HTTPD_AUTH },
+		{ "GET", "/metrics", get_metrics, d, ANOLE_HTTPD_AUTH },
+	};
+	/* "/" too: scrapers pointed at the bare address worked before */
+	const struct anole_httpd_route metrics_routes[] = {
+		{ "GET", "/metrics", get_metrics, d, 0 },
+		{ "GET", "/", get_metrics, d, 0 },
+	};
+	char *ctl = xmalloc(strlen(d->state_dir) + sizeof("unix:/ctl.sock"));
+	struct anole_httpd_opts o = {
+		.name = "control", .listen = ctl, .unix_mode = 0600,
+		.routes = ctl_routes, .nroutes = 2, .authorize = ctl_authorize,
+		.max_body = 4096,
+	};
 	int ret;
 
-	d->ctl_fd = listen_unix(d);
-	if (d->ctl_fd < 0)
-		return d->ctl_fd;
-	ret = start_server(d, d->ctl_fd, false, &d->ctl_thread);
-	if (ret)
+	sprintf(ctl, "unix:%s/ctl.sock", d->state_dir);
+	ret = anole_httpd_start(&d->ctl_httpd, &o);
+	free(ctl);
+	if (ret || !d->opts->metrics_addr)
 		return ret;
-	d->ctl_running = true;
-	if (d->opts->metrics_addr) {
-		d->metrics_fd = listen_tcp(d->opts->metrics_addr);
-		if (d->metrics_fd < 0)
-			return d->metrics_fd;
-		ret = start_server(d, d->metrics_fd, true, &d->metrics_thread);
-		if (ret)
-			return ret;
-		d->metrics_running = true;
-	}
-	return 0;
+	o = (struct anole_httpd_opts){
+		.name = "metrics", .option = "--metrics", .listen = d->opts->metrics_addr,
+		.routes = metrics_routes, .nroutes = 2, .max_body = 4096,
+	};
+	ret = anole_httpd_start(&d->metrics_httpd, &o);
+	if (!ret)
+		anole_info("serving Prometheus metrics on http://%s/metrics (port %u)",
+			   d->opts->metrics_addr, anole_httpd_port(d->metrics_httpd));
+	return ret;
 }
 
 void lazyd_stop_control(struct lazyd *d)
 {
-	if (d->ctl_running)
-		pthread_join(d->ctl_thread, NULL);
-	if (d->metrics_running)
-		pthread_join(d->metrics_thread, NULL);
-	d->ctl_running = d->metrics_running = false;
-	if (d->ctl_fd >= 0)
-		close(d->ctl_fd);
-	if (d->metrics_fd >= 0)
-		close(d->metrics_fd);
-	d->ctl_fd = d->metrics_fd = -1;
+	anole_httpd_stop(d->ctl_httpd);
+	anole_httpd_stop(d->metrics_httpd);
+	d->ctl_httpd = d->metrics_httpd = NULL;
 }

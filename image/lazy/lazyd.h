@@ -8,7 +8,7 @@
  *   fuse mode:   FUSE serves the tree itself from the EROFS metadata with
  *                the anole reader (fuse_tree.c); no root needed.
  * Both read through the chunk cache (cache.c). control.c answers stats on
- * a unix socket and Prometheus scrapes on --metrics; prefetch.c prefetches
+ * a unix socket and Prometheus scrapes on --metrics (both HTTP, lib/httpd.c); prefetch.c prefetches
  * and records first reads; fetchahead.c fetches the rest of a chunk for a
  * reader streaming through it.
  */
@@ -63,9 +63,9 @@ struct lazyd {
 	size_t nrecorded, recorded_alloc;
 	struct anole_hashmap *recorded_set;
 
-	int ctl_fd, metrics_fd;
-	pthread_t ctl_thread, metrics_thread, prefetch_thread;
-	bool ctl_running, metrics_running, prefetch_running;
+	struct anole_httpd *ctl_httpd, *metrics_httpd; /* control.c */
+	pthread_t prefetch_thread;
+	bool prefetch_running;
 	_Atomic uint64_t prefetched_files;
 	_Atomic bool prefetch_done;
 };

@@ -15,6 +15,7 @@
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/hashmap.h"
+#include "anole/http.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -551,7 +552,7 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 {
 	struct anole_mount_opts abs = *user_opts, *opts = &abs;
 	struct anole_blobstore_opts store = { 0 };
-	struct lazyd d = { .opts = opts, .ctl_fd = -1, .metrics_fd = -1 };
+	struct lazyd d = { .opts = opts };
 	char *owned[7], *log_path;
 	int ready_fd, sfd, pidfd, ret;
 	long old;
@@ -714,38 +715,51 @@ out:
 	return ret;
 }
 
+/* GET /stats on the daemon's control socket (control.c). */
 int anole_image_stats(const char *mountpoint, bool json, struct strbuf *out)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char *mnt = realpath(mountpoint, NULL), *state;
-	const char *req = json ? "stats\n" : "stats-text\n";
-	char buf[4096];
-	ssize_t n;
-	int fd, ret = 0;
+	struct anole_http_opts ho = { .timeout_ms = 10000 };
+	struct anole_http_request req = {
+		.url = json ? "http://localhost/stats" : "http://localhost/stats?format=text",
+		.body_out = out,
+	};
+	struct anole_http_response resp;
+	struct anole_http *http = NULL;
+	int ret;
 
 	if (!mnt)
 		return anole_error(errno, "cannot resolve %s", mountpoint);
 	state = lazyd_state_dir_for(mnt);
-	fd = lazyd_state_open(state, false);
-	if (fd < 0) {
-		ret = fd == -ENOENT ? anole_error_code(EINVAL, "%s is not served by an anole daemon",
-						       mnt) : fd;
-		fd = -1;
-		goto out;
+	/* the state directory is checked as umount checks it: a socket in a
+	 * directory someone else made is not our daemon's */
+	ret = lazyd_state_open(state, false);
+	if (ret < 0) {
+		if (ret == -ENOENT)
+			ret = anole_error_code(EINVAL, "%s is not served by an anole daemon", mnt);
+		free(state);
+		free(mnt);
+		return ret;
 	}
-	close(fd);
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s/ctl.sock", state);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		ret = anole_error(errno, "%s is not served by an anole daemon", mnt);
-		goto out;
-	}
-	ret = write_full(fd, req, strlen(req));
-	while (!ret && (n = read(fd, buf, sizeof(buf))) > 0)
-		strbuf_add(out, buf, (size_t)n);
-out:
-	if (fd >= 0)
-		close(fd);
+	close(ret);
+	ho.unix_socket = state_file(state, "ctl.sock");
+	anole_http_response_init(&resp);
+	ret = anole_http_new(&http, &ho);
+	if (!ret)
+		ret = anole_http_request(http, &req, &resp);
+	if (ret == -ECONNREFUSED || ret == -ECONNRESET)
+		ret = anole_error_code(ret, "%s is not served by an anole daemon (%s: %s)", mnt,
+				       ho.unix_socket, resp.error);
+	else if (ret)
+		ret = anole_error_code(ret, "%s: cannot ask its daemon for stats: %s", mnt,
+				       resp.error);
+	else if (resp.status != 200)
+		ret = anole_error_code(resp.status == 403 ? -EACCES : -EIO,
+				       "%s: its daemon answered %ld: %s", mnt, resp.status,
+				       resp.errbody.len ? resp.errbody.buf : resp.reason);
+	anole_http_response_release(&resp);
+	anole_http_free(http);
+	free((char *)ho.unix_socket);
 	free(state);
 	free(mnt);
 	return ret;

@@ -10,13 +10,24 @@
  */
 #include "reader/internal.h"
 
-#include <lz4.h>
-#include <lzma.h>
+#include "anole_features.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+/* each decoder is optional (meson features; `anole features`) */
+#if ANOLE_HAVE_LZ4
+#include <lz4.h>
+#endif
+#if ANOLE_HAVE_LZMA
+#include <lzma.h>
+#endif
+#if ANOLE_HAVE_DEFLATE
 #include <zlib.h>
+#endif
+#if ANOLE_HAVE_ZSTD
 #include <zstd.h>
+#endif
 
 static int fail(char *why, size_t whylen, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -56,6 +67,7 @@ static int skip_padding(const struct z_erofs_req *rq, const uint8_t **in, size_t
 	return 0;
 }
 
+#if ANOLE_HAVE_LZ4
 static int decode_lz4(const struct z_erofs_req *rq, const uint8_t *in, size_t inlen,
 		      char *why, size_t whylen)
 {
@@ -78,7 +90,15 @@ static int decode_lz4(const struct z_erofs_req *rq, const uint8_t *in, size_t in
 			    "lz4: %d bytes decoded, the extent has %zu", got, rq->outlen);
 	return 0;
 }
+#else
+static int decode_lz4(const struct z_erofs_req *rq, const uint8_t *in, size_t inlen,
+		      char *why, size_t whylen)
+{
+	return fail(why, whylen, -EOPNOTSUPP, "LZ4 pclusters: anole was built without lz4");
+}
+#endif
 
+#if ANOLE_HAVE_LZMA
 static int decode_lzma(const struct z_erofs_req *rq, const uint8_t *in, size_t inlen,
 		       char *why, size_t whylen)
 {
@@ -108,7 +128,15 @@ static int decode_lzma(const struct z_erofs_req *rq, const uint8_t *in, size_t i
 	lzma_end(&strm);
 	return ret;
 }
+#else
+static int decode_lzma(const struct z_erofs_req *rq, const uint8_t *in, size_t inlen,
+		       char *why, size_t whylen)
+{
+	return fail(why, whylen, -EOPNOTSUPP, "MicroLZMA pclusters: anole was built without lzma");
+}
+#endif
 
+#if ANOLE_HAVE_DEFLATE
 static int decode_deflate(const struct z_erofs_req *rq, const uint8_t *in, size_t inlen,
 			  char *why, size_t whylen)
 {
@@ -141,7 +169,15 @@ static int decode_deflate(const struct z_erofs_req *rq, const uint8_t *in, size_
 	inflateEnd(&zs);
 	return ret;
 }
+#else
+static int decode_deflate(const struct z_erofs_req *rq, const uint8_t *in, size_t inlen,
+			  char *why, size_t whylen)
+{
+	return fail(why, whylen, -EOPNOTSUPP, "DEFLATE pclusters: anole was built without deflate");
+}
+#endif
 
+#if ANOLE_HAVE_ZSTD
 static int zstd_done(ZSTD_DCtx *dctx, int ret)
 {
 	ZSTD_freeDCtx(dctx);
@@ -209,6 +245,13 @@ static int decode_zstd(const struct z_erofs_req *rq, const uint8_t *in, size_t i
 	}
 	return zstd_done(dctx, ret);
 }
+#else
+static int decode_zstd(const struct z_erofs_req *rq, const uint8_t *in, size_t inlen,
+		       char *why, size_t whylen)
+{
+	return fail(why, whylen, -EOPNOTSUPP, "Zstandard pclusters: anole was built without zstd");
+}
+#endif
 
 int z_erofs_decode(const struct z_erofs_req *rq, char *why, size_t whylen)
 {

@@ -23,12 +23,14 @@ struct anole_compress_choice {
 	int def_level;              /* when the spec gives none */
 	int min_level, max_level;   /* both 0: the algorithm takes no level */
 	int min_level2, max_level2; /* a second range (lzma's extreme presets), or 0, 0 */
+	const char *missing;        /* the meson feature this anole was built without, or NULL */
 };
 
 /*
  * Look spec up in choices[0, n) (names compare case-insensitively). Returns
  * the index of its algorithm and sets *level; on bad input, -EINVAL with a
- * message "WHAT 'SPEC': ..." saying what is wrong and what is allowed.
+ * message "WHAT 'SPEC': ..." saying what is wrong and what is allowed; for an
+ * algorithm this anole was built without, -EOPNOTSUPP naming the feature.
  */
 int anole_compress_spec_parse(const char *what, const char *spec,
 			      const struct anole_compress_choice *choices, size_t n, int *level);
@@ -38,6 +40,10 @@ int anole_compress_spec_parse(const char *what, const char *spec,
  * what names the option in messages ("--compress"). */
 int anole_compress_parse(const char *what, const char *spec, enum anole_compress_alg *alg,
 			 int *level);
+
+/* The default for blob chunks: zstd, or lz4, or none, whichever this anole
+ * was built with first (each is optional: `anole features`). */
+enum anole_compress_alg anole_compress_default(void);
 /* Worst-case output size for n input bytes. */
 size_t anole_compress_bound(enum anole_compress_alg alg, size_t n);
 /* Returns the compressed size, or -errno. */

@@ -37,6 +37,8 @@ struct anole_http_opts {
 	const char *user_agent;      /* default "anole/<version>" */
 	const char *ca_file;         /* CA certificates (PEM) to verify servers with;
 	                                NULL: $SSL_CERT_FILE, else the system's */
+	const char *unix_socket;     /* connect to this unix socket whatever the URL's
+	                                host (a local daemon's control socket) */
 };
 
 struct anole_http_request {

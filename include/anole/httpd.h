@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one HTTP server for every endpoint anole serves (the monitor's
+ * /metrics, the lazy daemon's metrics and control socket), over
+ * libmicrohttpd: it parses HTTP, keeps connections, enforces timeouts and
+ * header limits; this layer adds a router, bounded request bodies, an
+ * authentication hook, response helpers and one listen-address syntax.
+ *
+ * Handlers run on libmicrohttpd's internal polling thread, one request at
+ * a time per server: they must be quick and take their own locks for data
+ * another thread changes.
+ */
+#ifndef ANOLE_HTTPD_H
+#define ANOLE_HTTPD_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "anole/strbuf.h"
+
+struct anole_httpd;
+
+struct anole_httpd_request {
+	const char *method;          /* as sent: "GET", "HEAD", "POST", ... */
+	const char *path;            /* without the query */
+	const char *authorization;   /* the Authorization header, NULL if none */
+	const char *body;            /* the request body, NUL-terminated; "" if none */
+	size_t body_len;
+	/* Peer credentials on a unix socket (SO_PEERCRED); peer_uid is
+	 * (uid_t)-1 on TCP. */
+	uid_t peer_uid;
+	pid_t peer_pid;
+	char peer[64];               /* "ADDR:PORT", "[ADDR]:PORT" or "unix:pid=N,uid=N" */
+	void *conn;                  /* internal */
+};
+
+/* Query parameter KEY of the request, NULL if absent (valid during the call). */
+const char *anole_httpd_query(const struct anole_httpd_request *r, const char *key);
+
+struct anole_httpd_response {
+	unsigned status;             /* default 200 */
+	const char *content_type;    /* default "text/plain; charset=utf-8" */
+	struct strbuf body;
+};
+
+/* Helpers a handler uses to fill its response. */
+void anole_httpd_text(struct anole_httpd_response *res, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* JSON text already formatted (e.g. by jansson or strbuf_add_json_string). */
+void anole_httpd_json(struct anole_httpd_response *res, unsigned status, const char *json,
+		      size_t len);
+/* A jansson value, serialised compactly (the reference is not taken). */
+void anole_httpd_json_value(struct anole_httpd_response *res, unsigned status,
+			    const json_t *v);
+/* {"error":"..."} with that status. */
+void anole_httpd_json_error(struct anole_httpd_response *res, unsigned status,
+			    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Parse the request body as one JSON object (its size is already bounded by
+ * max_body; jansson bounds the nesting). 0 with *out set, or -EINVAL with
+ * a 400 naming what is wrong already put in res.
+ */
+int anole_httpd_body_json(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+			  json_t **out);
+
+typedef void (*anole_httpd_handler)(const struct anole_httpd_request *r,
+				    struct anole_httpd_response *res, void *arg);
+
+enum {
+	/* the route passes the authorize hook first (401/403 otherwise) */
+	ANOLE_HTTPD_AUTH = 1 << 0,
+	/* the route changes state: each request is logged (who, what, status) */
+	ANOLE_HTTPD_LOGGED = 1 << 1,
+};
+
+struct anole_httpd_route {
+	const char *method;          /* "GET" also answers HEAD */
+	const char *path;            /* exact match */
+	anole_httpd_handler handler;
+	void *arg;
+	unsigned flags;              /* ANOLE_HTTPD_AUTH, ANOLE_HTTPD_LOGGED */
+};
+
+/*
+ * The authentication hook of ANOLE_HTTPD_AUTH routes: return 0 to let the
+ * request through, 401 (no or wrong credentials: the response asks for a
+ * Bearer token) or 403 (known but not allowed).
+ */
+typedef unsigned (*anole_httpd_authorize)(const struct anole_httpd_request *r, void *arg);
+
+struct anole_httpd_opts {
+	const char *name;            /* for log lines: "monitor", "lazy metrics" */
+	const char *option;          /* the option that gave `listen`, for errors: "--listen" */
+	/* Where to listen:
+	 *   "HOST:PORT" (IPv4), "[ADDR]:PORT" (IPv6), ":PORT" (every address,
+	 *   IPv6 and IPv4), "unix:PATH" (a unix socket, created anew).
+	 * PORT 0 picks a free port: anole_httpd_port() tells which. */
+	const char *listen;
+	unsigned unix_mode;          /* unix socket permissions; default 0600 */
+	const struct anole_httpd_route *routes;
+	size_t nroutes;
+	anole_httpd_authorize authorize; /* NULL: AUTH routes are refused (403) */
+	void *auth_arg;
+	size_t max_body;             /* request body limit; default 64 KiB (413 above) */
+	size_t max_header;           /* request line + headers; default 8 KiB (431 above) */
+	unsigned max_clients;        /* concurrent connections; default 64 */
+	unsigned timeout_s;          /* idle connection timeout; default 10 */
+};
+
+/* Parse and bind the address, then serve on a thread of its own. */
+int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o);
+/* Stop accepting, finish the request in progress, close all (NULL: no-op). */
+void anole_httpd_stop(struct anole_httpd *h);
+/* The bound TCP port (after port 0), 0 for a unix socket. */
+uint16_t anole_httpd_port(const struct anole_httpd *h);
+
+/* 0 if r carries "Authorization: Bearer TOKEN" (compared in constant
+ * time), else 401. */
+unsigned anole_httpd_check_bearer(const struct anole_httpd_request *r, const char *token);
+/* Read a bearer token from a file (one line, surrounding space dropped;
+ * refused when empty or readable by group or others). */
+int anole_httpd_read_token(const char *path, char **token);
+
+struct anole_httpd_stats {
+	uint64_t requests;           /* answered, all statuses */
+	uint64_t ok;                 /* 2xx */
+	uint64_t not_found;          /* 404 */
+	uint64_t client_errors;      /* other 4xx (bad request, auth, limits) */
+	uint64_t server_errors;      /* 5xx */
+};
+void anole_httpd_get_stats(const struct anole_httpd *h, struct anole_httpd_stats *st);
+
+#endif
