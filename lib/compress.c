@@ -156,6 +156,7 @@ size_t anole_compress_bound(enum anole_compress_alg alg, size_t n)
 	}
 }
 
+#if ANOLE_HAVE_ZSTD
 /*
  * One zstd context per thread, kept: ZSTD_compress() builds and frees a
  * context (a few MiB of tables at level 3) on every call, which for 64 KiB
@@ -187,6 +188,7 @@ static ZSTD_CCtx *thread_cctx(void)
 	}
 	return cctx;
 }
+#endif
 
 ssize_t anole_compress(enum anole_compress_alg alg, int level, const void *in, size_t in_len,
 		       void *out, size_t out_cap)

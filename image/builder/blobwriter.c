@@ -70,7 +70,36 @@ struct blob_writer {
 	struct anole_ext_split *splits;
 	size_t nsplits, splits_alloc;
 	int err;                    /* first failure: later adds return it */
+	/* spare buffers of max_chunk bytes, under lock: a chunk's buffers are
+	 * reused rather than each one mapped and unmapped (1 MiB is above
+	 * malloc's mmap threshold, and page faults cost more than copying) */
+	uint8_t **spare;
+	size_t nspare, spare_cap;
 };
+
+uint8_t *blobw_buffer(struct blob_writer *w)
+{
+	uint8_t *buf = NULL;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->nspare)
+		buf = w->spare[--w->nspare];
+	pthread_mutex_unlock(&w->lock);
+	return buf ? buf : xmalloc(w->p.max_chunk);
+}
+
+static void put_buffer(struct blob_writer *w, uint8_t *buf)
+{
+	if (!buf)
+		return;
+	pthread_mutex_lock(&w->lock);
+	if (w->nspare < w->spare_cap) {
+		w->spare[w->nspare++] = buf;
+		buf = NULL;
+	}
+	pthread_mutex_unlock(&w->lock);
+	free(buf);
+}
 
 static uint32_t units_of(const struct blob_writer *w, uint32_t len)
 {
@@ -90,33 +119,35 @@ static void pack(void *item, void *shared)
 
 	(void)shared;
 	if (!j->data) {
-		j->data = xmalloc(len ? len : 1);
+		j->data = blobw_buffer(w);
 		j->err = j->read(j->arg, j->data, len);
 	}
 	j->nunits = j->err ? 0 : units_of(w, len);
 	if (j->nunits) {
 		j->units = xcalloc(j->nunits, sizeof(*j->units));
-		j->out = xmalloc(len ? len : 1);   /* units that do not shrink are stored as they are */
+		j->out = blobw_buffer(w);   /* units that do not shrink are stored as they are */
 	}
 	if (j->nunits && alg != ANOLE_COMPRESS_NONE) {
+		/* the full bound, not the room left: zstd's output for a smaller
+		 * capacity can differ, and the blob's bytes must not change */
 		cap = anole_compress_bound(alg, j->nunits > 1 ? unit : len);
 		cbuf = xmalloc(cap);
 	}
 	for (uint32_t k = 0; k < j->nunits && !j->err; k++) {
 		struct packed_unit *u = &j->units[k];
 		const uint8_t *src = j->data + (size_t)k * unit;
+		uint8_t *dst = j->out + j->out_len;
 		ssize_t clen = -1;
 
 		u->len = k + 1 < j->nunits ? unit : len - k * unit;
 		if (cbuf)
 			clen = anole_compress(alg, w->p.compression_level, src, u->len, cbuf, cap);
 		if (clen > 0 && (size_t)clen < u->len) {
-			memcpy(j->out + j->out_len, cbuf, (size_t)clen);
+			memcpy(dst, cbuf, (size_t)clen);
 			u->out_len = (uint32_t)clen;
 			u->compression = (uint8_t)alg;
 		} else {
-			/* did not shrink: stored as is */
-			memcpy(j->out + j->out_len, src, u->len);
+			memcpy(dst, src, u->len);
 			u->out_len = u->len;
 			u->compression = ANOLE_COMPRESS_NONE;
 		}
@@ -125,7 +156,7 @@ static void pack(void *item, void *shared)
 			j->err = -EIO;
 	}
 	free(cbuf);
-	free(j->data);
+	put_buffer(w, j->data);
 	j->data = NULL;
 	pthread_mutex_lock(&w->lock);
 	j->done = true;
@@ -133,10 +164,10 @@ static void pack(void *item, void *shared)
 	pthread_mutex_unlock(&w->lock);
 }
 
-static void release(struct pack_job *j)
+static void release(struct blob_writer *w, struct pack_job *j)
 {
-	free(j->data);
-	free(j->out);
+	put_buffer(w, j->data);
+	put_buffer(w, j->out);
 	free(j->units);
 	memset(j, 0, sizeof(*j));
 }
@@ -205,7 +236,7 @@ static int drain(struct blob_writer *w, size_t keep, bool wait)
 			break;
 		if (!w->err)
 			w->err = emit(w, j);
-		release(j);
+		release(w, j);
 		w->head = (w->head + 1) % w->window;
 		w->count--;
 	}
@@ -227,6 +258,8 @@ struct blob_writer *blobw_new(const struct blobw_params *p)
 	if (w->window < 2)
 		w->window = 2;
 	w->ring = xcalloc(w->window, sizeof(*w->ring));
+	w->spare_cap = 2 * w->window + 2;     /* data and output of each job, one being filled */
+	w->spare = xcalloc(w->spare_cap, sizeof(*w->spare));
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->done, NULL);
 	w->ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
@@ -240,8 +273,11 @@ int blobw_add(struct blob_writer *w, uint64_t uoff, uint32_t len, const uint8_t 
 {
 	struct pack_job *j;
 
+	if (len > w->p.max_chunk && !w->err)
+		w->err = anole_error_code(EINVAL, "a chunk of %u bytes, more than the %u announced",
+					  len, w->p.max_chunk);
 	if (w->err || drain(w, w->window - 1, true)) {
-		free(data);
+		put_buffer(w, data);
 		return w->err;
 	}
 	j = &w->ring[(w->head + w->count) % w->window];
@@ -260,7 +296,7 @@ static void destroy(struct blob_writer *w)
 {
 	anole_workqueue_free(w->wq);    /* every queued job runs to its end first */
 	while (w->count) {
-		release(&w->ring[w->head]);
+		release(w, &w->ring[w->head]);
 		w->head = (w->head + 1) % w->window;
 		w->count--;
 	}
@@ -268,6 +304,9 @@ static void destroy(struct blob_writer *w)
 	pthread_cond_destroy(&w->done);
 	pthread_mutex_destroy(&w->lock);
 	free(w->ring);
+	while (w->nspare)
+		free(w->spare[--w->nspare]);
+	free(w->spare);
 	free(w->chunks);
 	free(w->splits);
 	free(w);

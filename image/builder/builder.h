@@ -275,9 +275,11 @@ struct blobw_params {
 	const char *(*name)(void *arg);    /* a read_fn's source, for messages */
 };
 struct blob_writer *blobw_new(const struct blobw_params *p);
+/* A buffer of max_chunk bytes for blobw_add's data (recycled ones first). */
+uint8_t *blobw_buffer(struct blob_writer *w);
 /* Queue a chunk of len bytes at uoff in the uncompressed device, whose
- * digest (chunk_digest) is known: either data (a malloc'd buffer the writer
- * takes and frees) or, with data NULL, read(arg, buf, len) called by a
+ * digest (chunk_digest) is known: either data (from blobw_buffer, or a
+ * malloc'd buffer of max_chunk bytes; the writer takes it) or, with data NULL, read(arg, buf, len) called by a
  * worker. An error stops the writer: this and later calls return it. */
 int blobw_add(struct blob_writer *w, uint64_t uoff, uint32_t len, const uint8_t digest[32],
 	      uint8_t *data, blobw_read_fn read, void *arg);

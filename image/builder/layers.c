@@ -316,8 +316,8 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 				n->size - (i << n->chunkbits) : csize;
 		uint64_t got = 0;
 
-		if (!m->buf)
-			m->buf = xmalloc(csize);
+		if (!m->buf)        /* the writer's spares first: see blobw_buffer */
+			m->buf = m->w.bw ? blobw_buffer(m->w.bw) : xmalloc(csize);
 		while (got < want) {
 			la_ssize_t r = archive_read_data(a, m->buf + got, (size_t)(want - got));
 
