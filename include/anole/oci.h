@@ -77,12 +77,14 @@ int oci_fetch_metadata(const char *ref, const char *cache_dir,
  * an OCI layout; *layout_ref is the oci: reference to convert from. */
 int oci_import_archive(const char *ref, const char *dir, char **layout_ref);
 
+/* Zero fields take their defaults (those of struct anole_build_opts). */
 struct oci_convert_opts {
 	const char *src;        /* oci:DIR[:TAG] */
 	const char *dest;       /* oci:DIR[:TAG] */
 	const char *platform;
-	uint64_t chunk_size;
-	int compression, compression_level, chunk_digest;
+	uint64_t chunk_size;    /* 0: 1 MiB */
+	const char *compress;   /* "ALG[,LEVEL]" of the blobs; NULL: zstd */
+	int chunk_digest;
 	unsigned threads;
 	bool json;
 	const struct anole_blobstore_opts *store;   /* for docker:// SRC or DEST */
