@@ -271,7 +271,7 @@ static int blob_cat(int argc, char **argv)
 		if (ret)
 			goto out;
 		if (offset > size) {
-			ret = anole_error_code(-ERANGE, "--offset %llu is beyond the end of %s "
+			ret = anole_error_code(ERANGE, "--offset %llu is beyond the end of %s "
 					       "(%" PRIu64 " bytes)", offset, digest, size);
 			goto out;
 		}
@@ -298,7 +298,7 @@ static int blob_cat(int argc, char **argv)
 			goto out;
 	} else {
 		if (verify && !(ctx = anole_digest_new(ANOLE_DIGEST_SHA256))) {
-			ret = anole_error_code(-ENOMEM, "cannot start a digest");
+			ret = anole_error_code(ENOMEM, "cannot start a digest");
 			goto out;
 		}
 		buf = xmalloc(length < chunk ? (size_t)(length ? length : 1) : (size_t)chunk);
@@ -331,7 +331,7 @@ static int blob_cat(int argc, char **argv)
 		}
 		anole_hex(md, 32, hex);
 		if (strcmp(hex, digest + 7)) {
-			ret = anole_error_code(-EBADMSG, "%s from %s: digest mismatch, the bytes read "
+			ret = anole_error_code(EBADMSG, "%s from %s: digest mismatch, the bytes read "
 					       "have sha256:%s; nothing written", digest, store, hex);
 			goto out;
 		}
@@ -469,7 +469,7 @@ static int blob_push(int argc, char **argv)
 		return 1;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		anole_error_code(-EINVAL, "%s is not a regular file", file);
+		anole_error_code(EINVAL, "%s is not a regular file", file);
 		close(fd);
 		store_cli_release(&c);
 		return 1;

@@ -3,15 +3,16 @@
  * `anole diag`: CO-RE eBPF diagnosis tools (docs/anole-diag.md).
  *   anole diag list [--json] [-v]
  *   anole diag TOOL [options] [INTERVAL [COUNT]]
- * Options common to the tools, the hook choice (diag/trace_helpers.c), the
- * event loop and clean detaching on SIGINT/SIGTERM live here; each tool is
- * diag/<tool>.c with its BPF side in diag/<tool>.bpf.c.
+ * Only options and output: the tools are listed in diag/tools.def, run by
+ * diag/runner.c (signals, hook choice from diag/hooks.c, the event loop);
+ * each tool is diag/<tool>.c with its BPF side in diag/<tool>.bpf.c.
  */
 #include "anole.h"
 #include "anole/error.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
 #include "diag.h"
+#include "runner.h"
 
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -25,23 +26,6 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
-
-static const struct diag_tool *const tools[] = {
-	&diag_tool_runqlat,
-	&diag_tool_execsnoop,
-	&diag_tool_opensnoop,
-	&diag_tool_biolatency,
-	&diag_tool_offcputime,
-	&diag_tool_oomkill,
-	&diag_tool_tcpretrans,
-	&diag_tool_tcpstates,
-	&diag_tool_runqslower,
-	&diag_tool_profile,
-	&diag_tool_nosched,
-	&diag_tool_loadtask,
-	&diag_tool_iohang,
-	&diag_tool_memleak,
-};
 
 enum { OPT_DURATION = 256, OPT_JSON, OPT_HOOK };
 
@@ -65,8 +49,8 @@ static void group_usage(FILE *f)
 		   "raw_tp, tracepoint, perf_event; uprobe in user space). 'anole diag list'\n"
 		   "shows how each runs on this kernel.\n\n"
 		   "tools:\n");
-	for (size_t i = 0; i < ARRAY_SIZE(tools); i++)
-		fprintf(f, "  %-12s %s\n", tools[i]->name, tools[i]->summary);
+	for (size_t i = 0; diag_tools[i]; i++)
+		fprintf(f, "  %-12s %s\n", diag_tools[i]->name, diag_tools[i]->summary);
 	fprintf(f, "\nRun 'anole diag TOOL --help' for a tool's options; see docs/anole-diag.md.\n");
 }
 
@@ -127,22 +111,6 @@ static int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double now_real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void bump_verbosity(int *verbose)
 {
 	(*verbose)++;
@@ -163,14 +131,6 @@ static const char list_help[] =
 "                         hook, attach points, skipped hooks and reasons\n"
 "  -v, --verbose          skipped hooks in the text output too\n"
 "  -h, --help             this help\n";
-
-static int list_prepare(void *skel, void *arg)
-{
-	const struct diag_tool *t = arg;
-	struct diag_opts o = { 0 };
-
-	return t->prepare ? t->prepare(skel, &o) : 0;
-}
 
 static void list_json_notes(struct strbuf *sb, const struct diag_hooks_result *res)
 {
@@ -226,12 +186,10 @@ static int diag_list(int argc, char **argv)
 		printf("kernel %s, BTF %s\n\n%-12s %-11s %s\n", uts.release,
 		       btf ? "yes" : "no (no tool can run)", "TOOL", "HOOK", "ATTACHED TO / WHY NOT");
 	}
-	for (size_t ti = 0; ti < ARRAY_SIZE(tools); ti++) {
-		const struct diag_tool *t = tools[ti];
-		struct diag_hooks_opts ho = { .tool = t->name, .prepare = list_prepare, .arg = (void *)t };
+	for (size_t ti = 0; diag_tools[ti]; ti++) {
+		const struct diag_tool *t = diag_tools[ti];
 		struct diag_hooks_result res;
-		void *skel = NULL;
-		int ret = -ENOENT;
+		int ret = diag_probe(t, btf, &res);
 
 		if (!t->skel) {
 			/* no BPF: it runs wherever its source can be read */
@@ -248,16 +206,6 @@ static int diag_list(int argc, char **argv)
 			}
 			continue;
 		}
-		memset(&res, 0, sizeof(res));
-		res.variant = -1;
-		if (btf)
-			ret = diag_hooks_open(t->skel, t->variants, &ho, &skel, &res);
-		else
-			snprintf(res.notes[res.nnotes++].why, sizeof(res.notes[0].why),
-				 "this kernel has no BTF (CONFIG_DEBUG_INFO_BTF is off): "
-				 "CO-RE programs cannot adapt to it");
-		if (!ret)
-			t->skel->destroy(skel);
 		if (json) {
 			strbuf_addf(&sb, "%s{\"name\":", ti ? "," : "");
 			strbuf_add_json_string(&sb, t->name, strlen(t->name));
@@ -329,176 +277,6 @@ static int diag_list(int argc, char **argv)
 
 /* ---------------------------------------------------------------- run a tool */
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop_signal(int sig) { stop_signal = sig; }
-
-/* only to interrupt ppoll(): diag_child_poll() looks at what happened */
-static void on_child_signal(int sig) { (void)sig; }
-
-struct run_ctx {
-	const struct diag_tool *t;
-	struct diag_opts *o;
-};
-
-static int run_prepare(void *skel, void *arg)
-{
-	struct run_ctx *rc = arg;
-
-	return rc->t->prepare ? rc->t->prepare(skel, rc->o) : 0;
-}
-
-static void report_no_hook(const struct diag_tool *t, const struct diag_hooks_result *res, int err)
-{
-	struct strbuf sb = STRBUF_INIT;
-
-	for (int i = 0; i < res->nnotes; i++) {
-		const struct diag_hook_note *n = &res->notes[i];
-
-		strbuf_addf(&sb, "\n  %s: %s%s%s", n->hook, n->what, n->what[0] ? ": " : "", n->why);
-	}
-	if (!res->nnotes)
-		strbuf_addstr(&sb, " (no hook selected by --hook)");
-	anole_error_code(err, "%s: no hook loads on this kernel:%s%s", t->name, sb.buf,
-			 geteuid() ? "\n(not running as root: loading BPF needs CAP_BPF and CAP_PERFMON)"
-				   : "");
-	strbuf_release(&sb);
-}
-
-static int run_tool(const struct diag_tool *t, struct diag_opts *o)
-{
-	struct run_ctx rc = { t, o };
-	struct diag_hooks_opts ho = { .tool = t->name, .only = o->hooks, .prepare = run_prepare,
-				      .arg = &rc };
-	struct diag_hooks_result res;
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	struct ring_buffer *rb = NULL;
-	sigset_t block, unblocked;
-	double start, end, next_report, last_report = -1;
-	long reports = 0;
-	void *skel = NULL;
-	int ret;
-
-	/* Signals wait (blocked) until the loop, which takes them atomically in
-	 * ppoll(): a Ctrl-C during loading still detaches cleanly. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &unblocked);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigdelset(&unblocked, SIGINT);
-	sigdelset(&unblocked, SIGTERM);
-	sigdelset(&unblocked, SIGHUP);
-	if (o->child) {
-		struct sigaction sc = { .sa_handler = on_child_signal };
-
-		sigemptyset(&sc.sa_mask);
-		sigaddset(&block, SIGCHLD);
-		sigprocmask(SIG_BLOCK, &block, NULL);
-		sigaction(SIGCHLD, &sc, NULL);
-	}
-
-	o->mono_to_real = now_real() - now_mono();
-	ret = t->skel ? diag_hooks_open(t->skel, t->variants_for_opts ? t->variants_for_opts() :
-					t->variants, &ho, &skel, &res) : 0;
-	if (ret) {
-		report_no_hook(t, &res, ret);
-		ret = 1;
-		goto out;
-	}
-	if (t->start && (ret = t->start(skel, o, &rb))) {
-		anole_error(-ret, "%s: cannot start", t->name);
-		ret = 1;
-		goto out;
-	}
-	/* attached: the command may run now */
-	if (o->child && diag_child_release(o->child)) {
-		ret = 1;
-		goto out;
-	}
-
-	start = now_mono();
-	end = o->duration ? start + o->duration : INFINITY;
-	next_report = (t->flags & DIAG_F_HIST) && o->interval ? start + o->interval : INFINITY;
-	/* a snapshot reports at once; without INTERVAL that is all */
-	if (t->flags & DIAG_F_SNAPSHOT) {
-		next_report = start;
-		if (!o->interval)
-			o->count = 1;
-	}
-	ret = 0;
-	while (!stop_signal) {
-		double now = now_mono(), wake = end < next_report ? end : next_report;
-		struct pollfd pfd = { .fd = rb ? ring_buffer__epoll_fd(rb) : -1, .events = POLLIN };
-		struct timespec ts, *tsp = NULL;
-
-		if (wake < INFINITY) {
-			double left = wake > now ? wake - now : 0;
-
-			ts.tv_sec = (time_t)left;
-			ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-			tsp = &ts;
-		}
-		if (ppoll(&pfd, rb ? 1 : 0, tsp, &unblocked) < 0 && errno != EINTR) {
-			ret = anole_error(errno, "%s: poll", t->name);
-			break;
-		}
-		/* the command is exiting: its last report, while its maps are there */
-		if (o->child && diag_child_poll(o->child)) {
-			anole_info("%s: %s is exiting", t->name, o->child->name);
-			break;
-		}
-		if (rb) {
-			int n = ring_buffer__consume(rb);
-
-			fflush(stdout);
-			if (n < 0 && n != -EINTR) {
-				ret = anole_error(-n, "%s: reading events", t->name);
-				break;
-			}
-		}
-		now = now_mono();
-		if (now >= next_report) {
-			if ((ret = t->report(skel, o))) {
-				anole_error(-ret, "%s: reading the histogram", t->name);
-				break;
-			}
-			last_report = now;
-			reports++;
-			if (o->count && reports >= o->count)
-				break;
-			next_report += o->interval;
-			if (next_report < now) /* stopped for a while: skip missed reports */
-				next_report = now + o->interval;
-		}
-		if (now >= end)
-			break;
-	}
-	if (rb)
-		ring_buffer__consume(rb);
-	/* the partial interval (or the only report), unless just printed */
-	if (!ret && (t->flags & DIAG_F_HIST) && !(t->flags & DIAG_F_SNAPSHOT) &&
-	    !(o->count && reports >= o->count) &&
-	    now_mono() - last_report > 0.05 && (ret = t->report(skel, o)))
-		anole_error(-ret, "%s: reading the histogram", t->name);
-	if (t->stop)
-		t->stop(skel, o);
-	if (stop_signal)
-		anole_info("%s: %s, detaching", t->name, strsignal(stop_signal));
-	ret = ret ? 1 : 0;
-out:
-	ring_buffer__free(rb);
-	if (skel)
-		t->skel->destroy(skel);
-	fflush(stdout);
-	sigprocmask(SIG_SETMASK, &unblocked, NULL);
-	return ret;
-}
-
 static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 {
 	struct diag_opts o = { 0 };
@@ -565,25 +343,14 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 		case 'T':
 			o.timestamp = true;
 			break;
-		case OPT_HOOK: {
-			char *list = xstrdup(optarg), *save = NULL;
-
-			if (!t->skel) {
-				free(list);
+		case OPT_HOOK:
+			if (!t->skel)
 				ret = usage_error(t->name, "--hook does not apply to this tool (no BPF)");
-				break;
-			}
-			for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save))
-				if (!diag_hook_name_valid(h)) {
-					ret = usage_error(t->name, "--hook takes hooks among fentry, "
-								   "kprobe, tp_btf, raw_tp, tracepoint, "
-								   "perf_event, uprobe");
-					break;
-				}
-			free(list);
+			else if (!diag_hook_list_valid(optarg))
+				ret = usage_error(t->name, "--hook takes hooks among fentry, kprobe, "
+							   "tp_btf, raw_tp, tracepoint, perf_event, uprobe");
 			o.hooks = optarg;
 			break;
-		}
 		case 'v':
 			bump_verbosity(&o.verbose);
 			break;
@@ -636,25 +403,15 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 		return usage_error(t->name, "too many arguments");
 	if (!o.interval)
 		o.interval = t->default_interval;
-	if (o.hooks) {
-		bool any = false;
+	if (o.hooks && !diag_hooks_offered(t, o.hooks)) {
+		struct strbuf sb = STRBUF_INIT;
 
-		for (int i = 0; t->variants[i].hook; i++) {
-			const char *h = t->variants[i].hook, *p = strstr(o.hooks, h);
-
-			any |= p && (p == o.hooks || p[-1] == ',') &&
-			       (p[strlen(h)] == ',' || !p[strlen(h)]);
-		}
-		if (!any) {
-			struct strbuf sb = STRBUF_INIT;
-
-			for (int i = 0; t->variants[i].hook; i++)
-				strbuf_addf(&sb, "%s%s", i ? ", " : "", t->variants[i].hook);
-			fprintf(stderr, "anole diag %s: --hook %s: this tool offers %s\n", t->name,
-				o.hooks, sb.buf);
-			strbuf_release(&sb);
-			return 2;
-		}
+		for (int i = 0; t->variants[i].hook; i++)
+			strbuf_addf(&sb, "%s%s", i ? ", " : "", t->variants[i].hook);
+		fprintf(stderr, "anole diag %s: --hook %s: this tool offers %s\n", t->name,
+			o.hooks, sb.buf);
+		strbuf_release(&sb);
+		return 2;
 	}
 
 	if (command && o.pid)
@@ -682,7 +439,7 @@ static int diag_tool_main(const struct diag_tool *t, int argc, char **argv)
 		o.pid = child.pid;
 		o.filter.tgid = (__u32)child.pid;
 	}
-	ret = run_tool(t, &o);
+	ret = diag_run(t, &o);
 	if (command)
 		diag_child_finish(&child);
 	return ret;
@@ -703,9 +460,8 @@ int cmd_diag(int argc, char **argv)
 	}
 	if (!strcmp(verb, "list"))
 		return diag_list(argc - 1, argv + 1);
-	for (size_t i = 0; i < ARRAY_SIZE(tools); i++)
-		if (!strcmp(tools[i]->name, verb))
-			return diag_tool_main(tools[i], argc - 1, argv + 1);
+	if (diag_tool_find(verb))
+		return diag_tool_main(diag_tool_find(verb), argc - 1, argv + 1);
 	fprintf(stderr, "anole: 'diag %s' is not a tool\n\n", verb);
 	group_usage(stderr);
 	return 2;

@@ -100,13 +100,15 @@ static int chunk_opt(const char *verb, const char *arg, uint64_t *out)
 	return 0;
 }
 
-static int compress_opt(const char *arg, int *alg_out, int *level)
+/* Checked here too, so that a bad value is a usage error before any work. */
+static int compress_opt(const char *arg, const char **spec)
 {
 	enum anole_compress_alg alg;
+	int level;
 
-	if (anole_compress_parse("--compress", arg, &alg, level))
+	if (anole_compress_parse("--compress", arg, &alg, &level))
 		return 2;
-	*alg_out = (int)alg;
+	*spec = arg;
 	return 0;
 }
 
@@ -167,8 +169,10 @@ static const char build_help[] =
 "                         layer's new chunks go to its own blob in --blob-dir\n"
 "      --timestamp T      image time, seconds since the epoch (default:\n"
 "                         $SOURCE_DATE_EPOCH, else now)\n"
-"      --uuid UUID        volume UUID (default: random); with --timestamp the\n"
-"                         same tree gives a byte-identical image\n"
+"      --uuid UUID        volume UUID (default: with a fixed time, from\n"
+"                         --timestamp or $SOURCE_DATE_EPOCH, derived from the\n"
+"                         content, so the same tree gives a byte-identical\n"
+"                         image; else random)\n"
 "      --label NAME       volume name, up to 15 bytes\n"
 "      --threads N        worker threads (default: one per CPU)\n"
 "      --no-dedupe        do not share blocks between identical files\n"
@@ -277,9 +281,7 @@ static int image_build(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct anole_build_opts o = { .blkszbits = 12, .dedupe_files = true,
-				      .compression = anole_compress_default(),
-				      .ztailpacking = true };
+	struct anole_build_opts o = { 0 };     /* the library's defaults */
 	struct anole_build_stats st = { 0 };
 	struct devlist layers = { 0 };
 	bool json = false;
@@ -298,7 +300,7 @@ static int image_build(int argc, char **argv)
 			o.pcluster_size = (uint32_t)v;
 			break;
 		case OPT_FRAGMENTS: o.fragments = true; break;
-		case OPT_NO_ZTAIL: o.ztailpacking = false; break;
+		case OPT_NO_ZTAIL: o.no_ztailpacking = true; break;
 		case OPT_HINTS: o.compress_hints = optarg; break;
 		case OPT_CHUNK:
 			if ((ret = chunk_opt("build", optarg, &o.chunk_size)))
@@ -316,7 +318,7 @@ static int image_build(int argc, char **argv)
 			layers.v[layers.n++] = optarg;
 			break;
 		case OPT_COMPRESS:
-			if ((ret = compress_opt(optarg, &o.compression, &o.compression_level)))
+			if ((ret = compress_opt(optarg, &o.compress)))
 				return ret;
 			break;
 		case OPT_DIGEST:
@@ -343,7 +345,7 @@ static int image_build(int argc, char **argv)
 				return usage_error("build", "--threads takes a number up to 1024");
 			o.threads = (unsigned)v;
 			break;
-		case OPT_NO_DEDUPE: o.dedupe_files = false; break;
+		case OPT_NO_DEDUPE: o.no_dedupe_files = true; break;
 		case OPT_JSON: json = true; break;
 		case 'q': common_flag(OPT_QUIET); break;
 		case 'v': common_flag(OPT_VERBOSE); break;
@@ -365,8 +367,6 @@ static int image_build(int argc, char **argv)
 		return usage_error("build", "-o IMAGE is required");
 	if (o.blob_path && o.blob_dir)
 		return usage_error("build", "--blob and --blob-dir exclude each other");
-	if ((o.blob_path || o.blob_dir) && !o.chunk_size)
-		o.chunk_size = 1u << 20;    /* a blob is made of chunks: 1 MiB default */
 	o.src_dir = layers.n ? NULL : argv[optind];
 	if (!o.have_timestamp && (env = getenv("SOURCE_DATE_EPOCH")) && *env) {
 		if (parse_epoch(env, &o.timestamp))
@@ -625,8 +625,7 @@ static int image_convert(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct store_cli store = { 0 };
-	struct oci_convert_opts o = { .compression = anole_compress_default(),
-				      .store = &store.o };
+	struct oci_convert_opts o = { .store = &store.o };
 	struct oci_convert_result r;
 	bool json = false;
 	int opt, ret;
@@ -643,7 +642,7 @@ static int image_convert(int argc, char **argv)
 				return ret;
 			break;
 		case OPT_COMPRESS:
-			if ((ret = compress_opt(optarg, &o.compression, &o.compression_level)))
+			if ((ret = compress_opt(optarg, &o.compress)))
 				return ret;
 			break;
 		case OPT_DIGEST:

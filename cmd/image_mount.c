@@ -3,6 +3,7 @@
 #include "anole.h"
 #include "store_opts.h"
 #include "anole/error.h"
+#include "anole/httpd.h"
 #include "anole/image.h"
 #include "anole/lazy.h"
 #include "anole/progress.h"
@@ -17,6 +18,7 @@
 #include <string.h>
 
 enum { OPT_BLOBS = 300, OPT_CACHE, OPT_MODE, OPT_PREFETCH, OPT_RECORD, OPT_METRICS, OPT_NO_DIRECT,
+       OPT_READ_TIMEOUT, OPT_METRICS_TOKEN_FILE,
        OPT_LAZY, OPT_JSON, OPT_MAX_SIZE };
 
 static int usage_error(const char *verb, const char *msg)
@@ -54,9 +56,16 @@ static const char mount_help[] =
 "                           first read (a prefetch list for next time)\n"
 "      --metrics ADDR       serve Prometheus metrics on /metrics at HOST:PORT,\n"
 "                           [IPv6]:PORT or :PORT (all addresses)\n"
+"      --metrics-token-file FILE\n"
+"                           /metrics answers only \"Authorization: Bearer TOKEN\",\n"
+"                           TOKEN the file's one line (mode 0600); else 401\n"
 "      --no-direct          kernel mode: serve blobs that are complete in the\n"
 "                           cache through FUSE too (by default the kernel reads\n"
 "                           them straight from the cache)\n"
+"      --read-timeout SECONDS\n"
+"                           a read waiting for the blob store fails with EIO\n"
+"                           after this long, whatever the retries left\n"
+"                           (default 30; 0: wait as long as the store retries)\n"
 STORE_HELP
 "  -h, --help               this help\n";
 
@@ -70,11 +79,14 @@ int cmd_image_mount(int argc, char **argv)
 		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
 		{ "record", required_argument, NULL, OPT_RECORD },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN_FILE },
 		{ "no-direct", no_argument, NULL, OPT_NO_DIRECT },
+		{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
 		STORE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static char *metrics_token;
 	struct store_cli store = { 0 };
 	struct anole_mount_opts o = { .store = &store.o };
 	int opt, ret;
@@ -95,7 +107,30 @@ int cmd_image_mount(int argc, char **argv)
 		case OPT_PREFETCH: o.prefetch_list = optarg; break;
 		case OPT_RECORD: o.record_file = optarg; break;
 		case OPT_METRICS: o.metrics_addr = optarg; break;
+		case OPT_METRICS_TOKEN_FILE:
+			/* read now: the daemon leaves the directory a relative path names;
+			 * kept in a static, as the daemon uses it until it exits */
+			free(metrics_token);
+			metrics_token = NULL;
+			if (anole_httpd_read_token(optarg, &metrics_token)) {
+				store_cli_release(&store);
+				return 1;
+			}
+			o.metrics_token = metrics_token;
+			break;
 		case OPT_NO_DIRECT: o.no_direct = true; break;
+		case OPT_READ_TIMEOUT: {
+			char *end;
+			double s = strtod(optarg, &end);
+
+			if (end == optarg || *end || !(s >= 0 && s <= 86400) || (s > 0 && s < 0.001)) {
+				store_cli_release(&store);
+				return usage_error("mount", "--read-timeout takes seconds, 0 to 86400 "
+						   "(e.g. 30 or 2.5)");
+			}
+			o.read_timeout_ms = s == 0 ? LAZY_NO_TIMEOUT : (unsigned)(s * 1000 + 0.5);
+			break;
+		}
 		case 'h': fputs(mount_help, stdout); store_cli_release(&store); return 0;
 		default:
 			if ((ret = store_cli_opt(&store, "image mount", opt, optarg))) {

@@ -6,6 +6,7 @@
 #include "anole.h"
 #include "anole/daemon.h"
 #include "anole/error.h"
+#include "anole/httpd.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
 #include "monitor.h"
@@ -33,6 +34,9 @@ static const char monitor_help[] =
 "options:\n"
 "  -l, --listen HOST:PORT  address to serve on: HOST:PORT, [IPv6]:PORT, :PORT\n"
 "                          (all addresses) or unix:PATH\n"
+"      --token-file FILE   answer only requests with \"Authorization: Bearer\n"
+"                          TOKEN\", TOKEN the file's one line (mode 0600);\n"
+"                          others get 401 (Prometheus: authorization.credentials_file)\n"
 "  -i, --interval SECONDS  time between samples (default 5)\n"
 "      --no-bpf            no eBPF histograms (no root or BPF needed)\n"
 "      --hook LIST         hooks the eBPF histograms may use, in order:\n"
@@ -50,7 +54,8 @@ static const char monitor_help[] =
 "\n"
 "SIGINT, SIGTERM or SIGHUP stop it; the eBPF programs are detached.\n";
 
-enum { OPT_NO_BPF = 256, OPT_HOOK, OPT_CGROUP_ROOT, OPT_MAX_CGROUPS, OPT_PID_FILE, OPT_LOG_FILE };
+enum { OPT_NO_BPF = 256, OPT_HOOK, OPT_CGROUP_ROOT, OPT_MAX_CGROUPS, OPT_PID_FILE, OPT_LOG_FILE,
+       OPT_TOKEN_FILE };
 
 static int usage_error(const char *msg)
 {
@@ -74,6 +79,7 @@ int cmd_monitor(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
+		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "no-bpf", no_argument, NULL, OPT_NO_BPF },
 		{ "hook", required_argument, NULL, OPT_HOOK },
@@ -87,7 +93,8 @@ int cmd_monitor(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct anole_monitor_opts o = { .interval = 5, .max_cgroups = 256 };
-	char *pid_file = NULL, *log_file = NULL, *cgroup_root = NULL;
+	char *pid_file = NULL, *log_file = NULL, *cgroup_root = NULL, *token = NULL;
+	const char *token_file = NULL;
 	bool daemon = false;
 	int verbose = 0, opt, ret;
 
@@ -109,19 +116,12 @@ int cmd_monitor(int argc, char **argv)
 		case OPT_NO_BPF:
 			o.no_bpf = true;
 			break;
-		case OPT_HOOK: {
-			char *list = xstrdup(optarg), *save = NULL;
-			bool ok = true;
-
-			for (char *h = strtok_r(list, ",", &save); h; h = strtok_r(NULL, ",", &save))
-				ok &= diag_hook_name_valid(h);
-			free(list);
-			if (!ok)
+		case OPT_HOOK:
+			if (!diag_hook_list_valid(optarg))
 				return usage_error("--hook takes hooks among fentry, kprobe, tp_btf, "
 						   "raw_tp, tracepoint");
 			o.hooks = optarg;
 			break;
-		}
 		case OPT_CGROUP_ROOT:
 			cgroup_root = optarg;
 			break;
@@ -144,6 +144,9 @@ int cmd_monitor(int argc, char **argv)
 		case OPT_LOG_FILE:
 			log_file = optarg;
 			break;
+		case OPT_TOKEN_FILE:
+			token_file = optarg;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -164,6 +167,10 @@ int cmd_monitor(int argc, char **argv)
 	anole_log_set_level(verbose >= 2 ? ANOLE_LOG_DEBUG : ANOLE_LOG_INFO);
 	diag_libbpf_log_init();
 
+	/* read before a daemon leaves the directory a relative path names */
+	if (token_file && anole_httpd_read_token(token_file, &token))
+		return 1;
+	o.token = token;
 	o.pid_file = pid_file = anole_path_absolute(pid_file);
 	log_file = anole_path_absolute(log_file);
 	o.cgroup_root = cgroup_root = anole_path_absolute(cgroup_root);
@@ -174,5 +181,6 @@ int cmd_monitor(int argc, char **argv)
 	free(pid_file);
 	free(log_file);
 	free(cgroup_root);
+	free(token);
 	return ret ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The interface between `anole diag` (cmd/diag.c: options, hook choice,
- * the event loop, signals) and each tool (diag/<tool>.c + <tool>.bpf.c).
+ * The interface between the runner (runner.c: signals, hook choice, the
+ * event loop; driven by cmd/diag.c, which parses the options) and each
+ * tool (diag/<tool>.c + <tool>.bpf.c, listed in tools.def).
  * A tool runs alone in its process, so tools keep their settings in
  * file-scope statics, as libbpf-tools do.
  */
@@ -19,7 +20,7 @@
 struct ring_buffer;
 struct diag_child;
 
-/* Settings common to every tool, parsed by cmd/diag.c. */
+/* Settings common to every tool, parsed by cmd/diag.c, used by runner.c. */
 struct diag_opts {
 	int pid;               /* -p: 0 for every process */
 	const char *cgroup;    /* -c: cgroup v2 directory, NULL for all */
@@ -78,20 +79,16 @@ struct diag_tool {
 	void (*stop)(void *skel, const struct diag_opts *o);
 };
 
-extern const struct diag_tool diag_tool_runqlat;
-extern const struct diag_tool diag_tool_execsnoop;
-extern const struct diag_tool diag_tool_opensnoop;
-extern const struct diag_tool diag_tool_biolatency;
-extern const struct diag_tool diag_tool_offcputime;
-extern const struct diag_tool diag_tool_oomkill;
-extern const struct diag_tool diag_tool_tcpretrans;
-extern const struct diag_tool diag_tool_tcpstates;
-extern const struct diag_tool diag_tool_runqslower;
-extern const struct diag_tool diag_tool_profile;
-extern const struct diag_tool diag_tool_nosched;
-extern const struct diag_tool diag_tool_loadtask;
-extern const struct diag_tool diag_tool_iohang;
-extern const struct diag_tool diag_tool_memleak;
+/* every tool (tools.def): diag_tool_runqlat, ... */
+#define DIAG_TOOL(name) extern const struct diag_tool diag_tool_##name;
+#define DIAG_TOOL_BPF(name) DIAG_TOOL(name)
+#include "tools.def"
+#undef DIAG_TOOL
+#undef DIAG_TOOL_BPF
+/* the same, in tools.def's order, ended by NULL */
+extern const struct diag_tool *const diag_tools[];
+/* The tool of that name, or NULL. */
+const struct diag_tool *diag_tool_find(const char *name);
 
 /* helpers for tools */
 

@@ -344,16 +344,16 @@ int diag_disk_resolve(const char *tool, const char *name, __u32 *dev)
 	const char *base = strncmp(name, "/dev/", 5) ? name : name + 5;
 
 	if (!*base || strchr(base, '/'))
-		return anole_error_code(-EINVAL, "%s: bad disk name '%s'", tool, name);
+		return anole_error_code(EINVAL, "%s: bad disk name '%s'", tool, name);
 	snprintf(path, sizeof(path), "/sys/class/block/%s", base);
 	if (!realpath(path, real))
-		return anole_error_code(-ENOENT, "%s: no such disk: %s", tool, name);
+		return anole_error_code(ENOENT, "%s: no such disk: %s", tool, name);
 	if ((size_t)snprintf(path, sizeof(path), "%.*s/partition", PATH_MAX - 16, real) >= sizeof(path))
-		return anole_error_code(-ENAMETOOLONG, "%s: bad disk name '%s'", tool, name);
+		return anole_error_code(ENAMETOOLONG, "%s: bad disk name '%s'", tool, name);
 	if (!access(path, F_OK)) /* block I/O is issued to the whole disk */
 		*strrchr(real, '/') = '\0';
 	if (read_dev(real, dev))
-		return anole_error_code(-ENOENT, "%s: cannot read the device number of %s", tool,
+		return anole_error_code(ENOENT, "%s: cannot read the device number of %s", tool,
 					name);
 	return 0;
 }

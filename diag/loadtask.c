@@ -362,7 +362,7 @@ static int loadtask_report(void *skel, const struct diag_opts *o)
 	/* "0.23 0.53 0.76 2/86 24793": the 4th field is runnable/threads now */
 	if (!la || sscanf(la, "%lf %lf %lf %63s", &load[0], &load[1], &load[2], sched) != 4) {
 		free(la);
-		return anole_error_code(-EIO, "loadtask: cannot read /proc/loadavg");
+		return anole_error_code(EIO, "loadtask: cannot read /proc/loadavg");
 	}
 	free(la);
 	if ((ret = collect(o, &ts, &n, &threads)))

@@ -103,7 +103,7 @@ static int find_libc(int pid, char *out, size_t len)
 	}
 	fclose(f);
 	if (!any)
-		return anole_error_code(-EINVAL, "memleak: process %d has no user-space memory "
+		return anole_error_code(EINVAL, "memleak: process %d has no user-space memory "
 					"(a kernel thread, or exiting)", pid);
 	if (!found) {
 		if (pid)
@@ -120,7 +120,7 @@ static int memleak_prepare(void *skel, const struct diag_opts *o)
 	struct memleak_bpf *s = skel;
 
 	if (opt_min_size > opt_max_size) {
-		anole_error(-EINVAL, "memleak: --min-size is above --max-size");
+		anole_error_code(EINVAL, "memleak: --min-size is above --max-size");
 		return -EINVAL;
 	}
 	static int found_err, found_for = -1;

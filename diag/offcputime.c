@@ -54,7 +54,7 @@ static int offcputime_parse(int opt, const char *arg)
 	case 'K':
 		*(opt == 'U' ? &opt_user_only : &opt_kernel_only) = true;
 		if (opt_user_only && opt_kernel_only) {
-			anole_error(-EINVAL, "offcputime: -U and -K exclude each other");
+			anole_error_code(EINVAL, "offcputime: -U and -K exclude each other");
 			return -EINVAL;
 		}
 		return 0;
@@ -67,7 +67,7 @@ static int offcputime_parse(int opt, const char *arg)
 	}
 	/* checked here, once, rather than before each hook's load */
 	if (!ret && opt_min_us > opt_max_us) {
-		anole_error(-EINVAL, "offcputime: --min-block-time is above --max-block-time");
+		anole_error_code(EINVAL, "offcputime: --min-block-time is above --max-block-time");
 		return -EINVAL;
 	}
 	return ret;

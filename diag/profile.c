@@ -54,7 +54,7 @@ static int profile_parse(int opt, const char *arg)
 		return -EINVAL;
 	}
 	if (opt_user_only && opt_kernel_only) {
-		anole_error(-EINVAL, "profile: -U and -K exclude each other");
+		anole_error_code(EINVAL, "profile: -U and -K exclude each other");
 		return -EINVAL;
 	}
 	return 0;

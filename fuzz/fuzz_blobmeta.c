@@ -5,7 +5,7 @@
  * lazy mounts and --chunk-dict read from images that come off a registry.
  * Its footer carries a SHA-256 of the extension, which any writer can
  * compute: it is a check against truncation, not a defence. So the
- * harness places the input behind 1 KiB (the "EROFS part") and appends a
+ * harness places the input behind 2 KiB (the "EROFS part", a superblock) and appends a
  * footer with the right digest, and the parser, not the checksum, meets
  * the hostile bytes. When the first byte is odd the input is taken as a
  * whole file instead (the footer itself fuzzed). Then every chunk lookup
@@ -15,6 +15,7 @@
 #include "anole/blobmeta.h"
 #include "anole/digest.h"
 #include "anole/endian.h"
+#include "anole/erofs_fs.h"
 #include "anole/error.h"
 
 #include <stdint.h>
@@ -24,7 +25,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define EROFS_PART 1024
+#define EROFS_PART 2048
 
 static void drop_log(enum anole_log_level level, const char *msg, void *opaque) { }
 
@@ -73,8 +74,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (write_all(fd, data + 1, size - 1))
 			goto out;
 	} else {
-		static const uint8_t zeros[EROFS_PART];
+		/* a superblock for the table to follow: 512-byte blocks, the
+		 * alignment the fewest hostile offsets are refused for */
+		static uint8_t zeros[EROFS_PART];
 		struct anole_ext_footer f = { 0 };
+		uint32_t magic = cpu_to_le32(EROFS_SUPER_MAGIC);
+
+		memcpy(zeros + EROFS_SUPER_OFFSET, &magic, 4);
+		zeros[EROFS_SUPER_OFFSET + 12] = EROFS_MIN_BLKSZBITS;
 
 		memcpy(f.magic, ANOLE_EXT_FOOTER_MAGIC, 8);
 		f.ext_offset = cpu_to_le64(EROFS_PART);

@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char lower[128], upper[128], out[128], blobs[128];
 	const char *layers[2] = { lower, upper };
-	struct anole_build_opts o = { .blkszbits = 12, .dedupe_files = true };
+	struct anole_build_opts o = { 0 };
 	struct anole_build_stats st = { 0 };
 	FILE *f;
 
@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.nlayers = 2;
 	o.blob_dir = blobs;
 	o.chunk_size = 4096;
-	o.compression = ANOLE_COMPRESS_NONE;
+	o.compress = "none";
 	o.have_timestamp = o.have_uuid = true;
 	anole_image_build(&o, &st);
 	anole_build_stats_free(&st);

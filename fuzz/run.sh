@@ -142,12 +142,19 @@ share() { echo $(( seconds / $1 > 5 ? seconds / $1 : 5 )); }
 run_fuzzer "image reader" "$fuzzer" "$corpus" "$seconds" 131072 25
 
 # The tar-layer path of the builder (OCI conversion), seeded with small tars
-# of the same tree (plain and with a whiteout), a third of the time.
+# of the same tree (plain, PAX with xattrs and ids, GNU with long names, and
+# with a whiteout), a third of the time. PAX records carry the untrusted
+# numbers (size, uid, gid, mtime) that libarchive parses loosely.
 tar_fuzzer=$build/fuzz_tar_layer
 if [ -x "$tar_fuzzer" ]; then
 	tcorpus=$work/tar-corpus
 	mkdir -p "$tcorpus"
 	tar -C "$work/tree" -cf "$tcorpus/tree.tar" . 2>/dev/null || true
+	tar -C "$work/tree" --format=pax --xattrs --owner=4000000000 --group=70000 \
+		--mtime=@1700000000.5 -cf "$tcorpus/pax.tar" . 2>/dev/null || true
+	mkdir -p "$work/long/$(printf 'd%.0s' $(seq 120))" &&
+		echo x >"$work/long/$(printf 'd%.0s' $(seq 120))/$(printf 'f%.0s' $(seq 120))"
+	tar -C "$work/long" --format=gnu -cf "$tcorpus/gnu-long.tar" . 2>/dev/null || true
 	mkdir -p "$work/wh/etc" && : >"$work/wh/etc/.wh.passwd" && : >"$work/wh/.wh..wh..opq"
 	tar -C "$work/wh" -cf "$tcorpus/whiteout.tar" . 2>/dev/null || true
 	run_fuzzer "tar layers" "$tar_fuzzer" "$tcorpus" "$(share 3)" 262144 5

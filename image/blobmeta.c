@@ -25,9 +25,15 @@ static int corrupt(const char *path, const char *what)
 	return anole_error_code(EFSCORRUPTED, "%s: anole chunk table: %s", path, what);
 }
 
-static int check_chunks(const char *path, struct anole_blob_info *b)
+/*
+ * Entries sit at block addresses of their device (the EROFS chunk indexes
+ * name blocks): an offset off a block boundary matches no block a reader
+ * asks for, and those bytes would read as a hole, as zeros, with no error.
+ */
+static int check_chunks(const char *path, struct anole_blob_info *b, unsigned blkszbits)
 {
 	uint64_t next_u = 0, next_c = 0;
+	uint64_t blkmask = (1ULL << blkszbits) - 1;
 
 	for (uint32_t i = 0; i < b->nchunks; i++) {
 		struct anole_ext_chunk *c = &b->chunks[i];
@@ -45,6 +51,11 @@ static int check_chunks(const char *path, struct anole_blob_info *b)
 		    (c->compression == ANOLE_COMPRESS_NONE &&
 		     c->compressed_size != c->uncompressed_size))
 			return corrupt(path, "chunk record out of order, overlapping or out of range");
+		if (c->uncompressed_offset & blkmask)
+			return anole_error_code(EFSCORRUPTED,
+						"%s: anole chunk table: entry %u of blob %s is at offset %llu, not on a %u-byte block boundary",
+						path, i, b->name, (unsigned long long)c->uncompressed_offset,
+						1u << blkszbits);
 		next_u = c->uncompressed_offset + c->uncompressed_size;
 		next_c = c->compressed_offset + c->compressed_size;
 	}
@@ -100,7 +111,7 @@ static int parse_splits(const char *path, const uint8_t *ext, uint64_t ext_size,
 }
 
 static int parse_blob(const char *path, const uint8_t *ext, uint64_t ext_size,
-		      const struct anole_ext_blob *rec, struct anole_blob_info *b)
+		      const struct anole_ext_blob *rec, struct anole_blob_info *b, unsigned blkszbits)
 {
 	uint64_t table_off = le64_to_cpu(rec->table_offset);
 	uint64_t table_len;
@@ -125,14 +136,14 @@ static int parse_blob(const char *path, const uint8_t *ext, uint64_t ext_size,
 		return corrupt(path, "chunk table beyond the extension");
 	/* an empty table may sit at the very end: nothing to copy from there */
 	b->chunks = table_len ? xmemdup(ext + table_off, table_len) : xcalloc(1, sizeof(*b->chunks));
-	ret = check_chunks(path, b);
+	ret = check_chunks(path, b, blkszbits);
 	if (!ret)
 		ret = parse_splits(path, ext, ext_size, rec, b);
 	return ret;
 }
 
 static int parse_ext(const char *path, const uint8_t *ext, uint64_t ext_size,
-		     struct anole_blobmeta *meta)
+		     struct anole_blobmeta *meta, unsigned blkszbits)
 {
 	struct anole_ext_header h;
 	uint64_t recs_end;
@@ -157,13 +168,32 @@ static int parse_ext(const char *path, const uint8_t *ext, uint64_t ext_size,
 		struct anole_ext_blob rec;
 
 		memcpy(&rec, ext + sizeof(h) + i * sizeof(rec), sizeof(rec));
-		ret = parse_blob(path, ext, ext_size, &rec, &meta->blobs[i]);
+		ret = parse_blob(path, ext, ext_size, &rec, &meta->blobs[i], blkszbits);
 	}
 	return ret;
 }
 
+/* The block size of the EROFS part, whose superblock the table follows. */
+static int erofs_blkszbits(int fd, const char *path, uint64_t erofs_size, unsigned *bits)
+{
+	struct erofs_super_block sb;
+	int ret;
+
+	if (erofs_size < EROFS_SUPER_OFFSET + sizeof(sb))
+		return corrupt(path, "no EROFS superblock before it");
+	ret = pread_full(fd, &sb, sizeof(sb), EROFS_SUPER_OFFSET);
+	if (ret)
+		return anole_error(-ret, "cannot read %s", path);
+	if (le32_to_cpu(sb.magic) != EROFS_SUPER_MAGIC || sb.blkszbits < EROFS_MIN_BLKSZBITS ||
+	    sb.blkszbits > EROFS_MAX_BLKSZBITS)
+		return corrupt(path, "no valid EROFS superblock before it");
+	*bits = sb.blkszbits;
+	return 0;
+}
+
 int anole_blobmeta_read(int fd, const char *path, struct anole_blobmeta *meta)
 {
+	unsigned blkszbits = 0;
 	struct anole_ext_footer f;
 	uint8_t digest[ANOLE_DIGEST_MAX];
 	uint8_t *ext = NULL;
@@ -186,6 +216,9 @@ int anole_blobmeta_read(int fd, const char *path, struct anole_blobmeta *meta)
 	if (size > MAX_EXT_SIZE || off > (uint64_t)st.st_size - sizeof(f) ||
 	    size != (uint64_t)st.st_size - sizeof(f) - off)
 		return corrupt(path, "footer points outside the file");
+	ret = erofs_blkszbits(fd, path, off, &blkszbits);
+	if (ret)
+		return ret;
 	ext = xmalloc(size ? size : 1);
 	ret = pread_full(fd, ext, size, off);
 	if (ret) {
@@ -196,7 +229,7 @@ int anole_blobmeta_read(int fd, const char *path, struct anole_blobmeta *meta)
 	if (!ret && memcmp(digest, f.ext_sha256, 32))
 		ret = corrupt(path, "SHA-256 mismatch (truncated or modified)");
 	if (!ret)
-		ret = parse_ext(path, ext, size, meta);
+		ret = parse_ext(path, ext, size, meta, blkszbits);
 	free(ext);
 	meta->erofs_size = off;
 	if (ret)

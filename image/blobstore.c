@@ -70,7 +70,7 @@ int anole_blobstore_open(struct anole_blobstore **out, const char *spec,
 
 	*out = NULL;
 	if (!spec || !*spec)
-		return anole_error_code(-EINVAL, "no blob store given");
+		return anole_error_code(EINVAL, "no blob store given");
 	bs = xcalloc(1, sizeof(*bs));
 	if (opts)
 		bs->o = *opts;
@@ -86,7 +86,7 @@ int anole_blobstore_open(struct anole_blobstore **out, const char *spec,
 	else if (!strncmp(spec, "dir:", 4))
 		ret = blobstore_dir_open(bs, spec + 4);
 	else if (strstr(spec, "://"))
-		ret = anole_error_code(-EINVAL, "blob store '%s': unknown scheme (dir, http://, "
+		ret = anole_error_code(EINVAL, "blob store '%s': unknown scheme (dir, http://, "
 				       "https://, docker://)", spec);
 	else
 		ret = blobstore_dir_open(bs, spec);
@@ -149,7 +149,7 @@ static void mirror_failed(struct bs_source *src, int err, const char *why)
  * mirror without the thing asked for, or not serving ranges of it yet, is
  * only passed over); the origin's failure is the result.
  */
-static int over_sources(struct anole_blobstore *bs, enum bs_use use,
+static int over_sources(struct anole_blobstore *bs, enum bs_use use, uint64_t deadline_ms,
 			int (*op)(struct bs_call *c, void *arg), void *arg)
 {
 	int ret = -EIO;
@@ -158,7 +158,8 @@ static int over_sources(struct anole_blobstore *bs, enum bs_use use,
 		struct bs_source *src = &bs->sources[i];
 		bool last = i + 1 == bs->nsources;
 		struct bs_call c = { .bs = bs, .src = src, .quiet = !last,
-				     .retries = src->mirror ? 0 : bs->retries };
+				     .retries = src->mirror ? 0 : bs->retries,
+				     .deadline_ms = deadline_ms };
 
 		if (src->mirror && !serves(src, use))
 			continue;
@@ -172,11 +173,16 @@ static int over_sources(struct anole_blobstore *bs, enum bs_use use,
 				atomic_store(&src->failures, 0);
 			return ret;
 		}
+		if (ret == -ECANCELED)
+			return ret;
 		if (ret == -ENOENT || ret == -EAGAIN)   /* not there, or not yet */
 			anole_info("%s: %s; trying the next source", src->name, c.why[0] ? c.why :
 				   "not found there");
 		else
 			mirror_failed(src, ret, c.why);
+		if (deadline_ms && bs_now_ms() >= deadline_ms)
+			return anole_error_code(ETIMEDOUT, "%s: the time allowed for the read ran "
+						"out before the next source", src->name);
 	}
 	return ret;
 }
@@ -207,7 +213,7 @@ static int read_op(struct bs_call *c, void *arg)
 static int check_digest(const char *digest)
 {
 	if (anole_digest_ref_check(digest))
-		return anole_error_code(-EINVAL, "invalid blob digest '%s' (want sha256:<64 hex>)",
+		return anole_error_code(EINVAL, "invalid blob digest '%s' (want sha256:<64 hex>)",
 					digest ? digest : "");
 	return 0;
 }
@@ -219,9 +225,23 @@ static int failed(struct anole_blobstore *bs, int ret)
 	return ret;
 }
 
+void anole_blobstore_cancel(struct anole_blobstore *bs)
+{
+	if (bs)
+		anole_http_cancel(bs->http);    /* a dir store's reads end by themselves */
+}
+
 int anole_blobstore_read_verified(struct anole_blobstore *bs, const char *digest, uint64_t off,
 				  void *buf, size_t len, anole_blobstore_verify_fn verify,
 				  void *opaque)
+{
+	return anole_blobstore_read_verified_until(bs, digest, off, buf, len, verify, opaque, 0);
+}
+
+int anole_blobstore_read_verified_until(struct anole_blobstore *bs, const char *digest,
+					uint64_t off, void *buf, size_t len,
+					anole_blobstore_verify_fn verify, void *opaque,
+					uint64_t deadline_ms)
 {
 	struct read_arg a = { digest, off, buf, len, verify, opaque };
 	int ret = check_digest(digest);
@@ -231,8 +251,8 @@ int anole_blobstore_read_verified(struct anole_blobstore *bs, const char *digest
 	if (!len)
 		return 0;
 	if (off + len < off)
-		return failed(bs, anole_error_code(-ERANGE, "range past 2^64"));
-	return failed(bs, over_sources(bs, BS_USE_BLOB, read_op, &a));
+		return failed(bs, anole_error_code(ERANGE, "range past 2^64"));
+	return failed(bs, over_sources(bs, BS_USE_BLOB, deadline_ms, read_op, &a));
 }
 
 int anole_blobstore_read(struct anole_blobstore *bs, const char *digest, uint64_t off,
@@ -260,7 +280,7 @@ int anole_blobstore_size(struct anole_blobstore *bs, const char *digest, uint64_
 
 	if (ret)
 		return failed(bs, ret);
-	return failed(bs, over_sources(bs, BS_USE_BLOB, size_op, &a));
+	return failed(bs, over_sources(bs, BS_USE_BLOB, 0, size_op, &a));
 }
 
 /* ------------------------------------------------------------ whole blobs */
@@ -314,7 +334,7 @@ int anole_blobstore_fetch(struct anole_blobstore *bs, const char *digest, uint64
 	if (ret)
 		return failed(bs, ret);
 	a.buf = xmalloc(size < FETCH_PIECE ? (size_t)size + 1 : FETCH_PIECE);
-	ret = over_sources(bs, BS_USE_BLOB, fetch_op, &a);
+	ret = over_sources(bs, BS_USE_BLOB, 0, fetch_op, &a);
 	free(a.buf);
 	return failed(bs, ret);
 }
@@ -329,14 +349,14 @@ int anole_blobstore_put(struct anole_blobstore *bs, const char *digest, const ch
 	if (ret)
 		return failed(bs, ret);
 	if (!bs->ops->put)
-		return failed(bs, anole_error_code(-EOPNOTSUPP, "%s: an http(s) blob store is "
+		return failed(bs, anole_error_code(EOPNOTSUPP, "%s: an http(s) blob store is "
 						   "read-only; push to a registry or a directory",
 						   bs->spec));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return failed(bs, anole_error(errno, "cannot open %s", path));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		ret = anole_error_code(-EINVAL, "%s is not a regular file", path);
+		ret = anole_error_code(EINVAL, "%s is not a regular file", path);
 		close(fd);
 		return failed(bs, ret);
 	}
@@ -407,7 +427,7 @@ int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *referen
 		*media_type = NULL;
 	if (ret)
 		return ret;
-	return over_sources(bs, strncmp(reference, "sha256:", 7) ? BS_USE_TAG : BS_USE_DIGEST,
+	return over_sources(bs, strncmp(reference, "sha256:", 7) ? BS_USE_TAG : BS_USE_DIGEST, 0,
 			    manifest_op, &a);
 }
 

@@ -116,7 +116,7 @@ static int copy_checked(int fd, uint64_t size, struct anole_output *out, const c
 	uint8_t *buf = xmalloc(COPY_BUF), md[ANOLE_DIGEST_MAX];
 	uint64_t off = 0;
 	char hex[65];
-	int ret = ctx ? 0 : anole_error_code(-ENOMEM, "cannot start a digest");
+	int ret = ctx ? 0 : anole_error_code(ENOMEM, "cannot start a digest");
 
 	while (!ret && off < size) {
 		size_t n = size - off < COPY_BUF ? (size_t)(size - off) : COPY_BUF;
@@ -135,7 +135,7 @@ static int copy_checked(int fd, uint64_t size, struct anole_output *out, const c
 	if (!ret && !(ret = anole_digest_final(ctx, md))) {
 		anole_hex(md, 32, hex);
 		if (strcmp(hex, digest + 7))
-			ret = anole_error_code(-EBADMSG, "%s does not match %s (its sha256 is %s)",
+			ret = anole_error_code(EBADMSG, "%s does not match %s (its sha256 is %s)",
 					       src, digest, hex);
 	}
 	anole_digest_free(ctx);
@@ -197,7 +197,7 @@ int blobstore_dir_open(struct anole_blobstore *bs, const char *path)
 	size_t len = strlen(path);
 
 	if (!len)
-		return anole_error_code(-EINVAL, "blob store: empty directory name");
+		return anole_error_code(EINVAL, "blob store: empty directory name");
 	d = xcalloc(1, sizeof(*d));
 	bs->ops = &dir_ops;
 	bs->backend = d;

@@ -37,7 +37,7 @@ int blobstore_http_open(struct anole_blobstore *bs, const char *spec)
 
 	bs->ops = &http_ops;
 	if (!*hostp || *hostp == '/')
-		return anole_error_code(-EINVAL, "blob store '%s': no host", spec);
+		return anole_error_code(EINVAL, "blob store '%s': no host", spec);
 	while (len && spec[len - 1] == '/')
 		len--;
 	base = xstrndup(spec, len);

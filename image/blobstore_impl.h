@@ -39,6 +39,7 @@ struct bs_call {
 	struct anole_blobstore *bs;
 	struct bs_source *src;          /* NULL for writes */
 	unsigned retries;               /* attempts after a transient failure */
+	uint64_t deadline_ms;           /* 0, or no attempt runs past it (bs_now_ms) */
 	bool quiet;
 	char why[512];
 };

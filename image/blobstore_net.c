@@ -29,18 +29,27 @@
 
 uint64_t bs_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return anole_http_now_ms();     /* the clock of the requests' deadlines */
 }
 
-static void sleep_ms(unsigned ms)
+/* The delay before a retry, cut short by anole_blobstore_cancel. */
+static void sleep_ms(struct anole_blobstore *bs, unsigned ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	uint64_t end = bs_now_ms() + ms;
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	while (!anole_http_cancelled(bs->http)) {
+		uint64_t now = bs_now_ms();
+		unsigned slice = end > now ? (unsigned)(end - now) : 0;
+		struct timespec ts;
+
+		if (!slice)
+			break;
+		if (slice > 50)
+			slice = 50;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)slice * 1000000;
+		nanosleep(&ts, NULL);
+	}
 }
 
 static unsigned jitter(unsigned max)
@@ -146,6 +155,8 @@ bool blobstore_retryable(enum anole_http_failure failure, long status)
 	case ANOLE_HTTP_FAIL_TOO_BIG:
 	case ANOLE_HTTP_FAIL_REQUEST:
 	case ANOLE_HTTP_FAIL_NOMEM:
+	case ANOLE_HTTP_FAIL_DEADLINE:       /* the caller's time is up */
+	case ANOLE_HTTP_FAIL_CANCELLED:
 		return false;
 	}
 	return false;
@@ -162,6 +173,7 @@ int bs_send(struct bs_call *c, struct bs_endpoint *ep, struct bs_attempt *a,
 	int ret;
 
 	a->ep = ep;
+	q->deadline_ms = c->deadline_ms;
 	for (unsigned round = 0;; round++) {
 		unsigned before = r->requests;
 		struct registry_auth_answer ans;
@@ -245,6 +257,8 @@ static void tls_advice(const struct bs_endpoint *ep, enum anole_http_failure fai
 			 "signed it with --ca-file FILE (verification is never turned off)", host);
 	else if (failure == ANOLE_HTTP_FAIL_TLS_HANDSHAKE)
 		snprintf(out, size, ". The TLS handshake with %s failed; not retried", host);
+	else if (failure == ANOLE_HTTP_FAIL_DEADLINE)
+		snprintf(out, size, "; the time allowed for the whole read ran out");
 }
 
 int bs_judge(struct bs_call *c, struct bs_attempt *a, const struct anole_http_request *q,
@@ -279,11 +293,15 @@ int bs_judge(struct bs_call *c, struct bs_attempt *a, const struct anole_http_re
 				delay = s * 1000 > MAX_RETRY_AFTER_MS ? MAX_RETRY_AFTER_MS : s * 1000;
 			free(ra);
 		}
+		if (c->deadline_ms && bs_now_ms() + delay >= c->deadline_ms)
+			return bs_fail(c, -ETIMEDOUT, "%s %s: %s; no time left for another attempt "
+				       "(after %u): the time allowed for the whole read runs out",
+				       method, q->url, why, a->n + 1);
 		a->n++;
 		bs_count(&bs->n_retries, 1);
 		anole_info("%s %s: %s; retrying in %u ms (attempt %u of %u)", method, q->url, why,
 			   (unsigned)delay, a->n + 1, c->retries + 1);
-		sleep_ms((unsigned)delay);
+		sleep_ms(bs, (unsigned)delay);
 		return 1;
 	}
 	return bs_fail(c, -EIO, "%s %s: %s (gave up after %u attempt%s)", method, q->url, why,

@@ -324,7 +324,7 @@ static int plan_endpoint(const struct anole_blobstore *bs, const char *name, boo
 	char *host;
 
 	if (!slash || slash == name || !valid_repo(slash + 1))
-		return anole_error_code(-EINVAL, "%s: '%s' is not a valid HOST[:PORT]/REPO", from,
+		return anole_error_code(EINVAL, "%s: '%s' is not a valid HOST[:PORT]/REPO", from,
 					name);
 	host = xstrndup(name, (size_t)(slash - name));
 	*out = registry_endpoint(bs, host, slash + 1, insecure || speaks_plain_http(bs, host));
@@ -352,7 +352,7 @@ static int add_sources(struct anole_blobstore *bs, struct registry_store *rs, co
 	if (ret)
 		return ret;
 	if (plan.blocked) {
-		ret = anole_error_code(-EACCES, "%s: the registry is blocked (blocked = true in %s)",
+		ret = anole_error_code(EACCES, "%s: the registry is blocked (blocked = true in %s)",
 				       bs->spec, plan.from);
 		goto out;
 	}
@@ -400,7 +400,7 @@ int blobstore_registry_open(struct anole_blobstore *bs, const char *rest)
 
 	bs->ops = &registry_ops;
 	if (!slash || slash == rest || !slash[1])
-		return anole_error_code(-EINVAL, "blob store '%s': expected docker://HOST[:PORT]/REPO",
+		return anole_error_code(EINVAL, "blob store '%s': expected docker://HOST[:PORT]/REPO",
 					bs->spec);
 	rlen = strlen(slash + 1);
 	while (rlen && slash[1 + rlen - 1] == '/')
@@ -408,7 +408,7 @@ int blobstore_registry_open(struct anole_blobstore *bs, const char *rest)
 	repo = xstrndup(slash + 1, rlen);
 	if (!valid_repo(repo)) {
 		free(repo);
-		return anole_error_code(-EINVAL, "blob store '%s': bad repository name (lower-case "
+		return anole_error_code(EINVAL, "blob store '%s': bad repository name (lower-case "
 					"letters, digits, '.', '_', '-', separated by '/'; no tag)",
 					bs->spec);
 	}

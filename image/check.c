@@ -9,8 +9,10 @@
 #include "reader/internal.h"
 
 #include "anole/blobmeta.h"
+#include "anole/digest.h"
 #include "anole/endian.h"
 #include "anole/error.h"
+#include "anole/fileio.h"
 #include "anole/hashmap.h"
 #include "anole/progress.h"
 #include "anole/strbuf.h"
@@ -597,6 +599,107 @@ static void check_devices(struct ck *ck)
 	}
 }
 
+/* A device's bytes at a chunk's place must have the chunk's digest. */
+static void check_chunk_bytes(struct ck *ck, unsigned devid, const struct anole_blob_info *info)
+{
+	struct erofs_image *img = ck->img;
+	uint8_t digest[ANOLE_DIGEST_MAX];
+
+	for (uint32_t k = 0; k < info->nchunks && !ck->stop; k++) {
+		const struct anole_ext_chunk *c = &info->chunks[k];
+		int ret;
+
+		if (c->uncompressed_size > CK_BUF_SIZE ||
+		    erofs_dev_pread(img, devid, ck->buf, c->uncompressed_size, c->uncompressed_offset)) {
+			report_node(ck, NULL, EROFS_NID_NONE,
+				    "extra device %u: cannot read chunk %u (%u bytes at %llu)", devid, k,
+				    c->uncompressed_size, (unsigned long long)c->uncompressed_offset);
+			return;
+		}
+		ret = anole_digest(info->chunk_digest, ck->buf, c->uncompressed_size, digest);
+		if (ret || memcmp(digest, c->digest, anole_digest_size(info->chunk_digest))) {
+			report_node(ck, NULL, EROFS_NID_NONE,
+				    "extra device %u (%s): chunk %u at offset %llu does not match its %s digest",
+				    devid, img->devs[devid].path ? img->devs[devid].path : "?", k,
+				    (unsigned long long)c->uncompressed_offset,
+				    anole_digest_name(info->chunk_digest));
+			return;
+		}
+		ck->res->bytes_read += c->uncompressed_size;
+	}
+}
+
+static bool is_hex_tag(const uint8_t tag[64])
+{
+	for (unsigned i = 0; i < 64; i++)
+		if (!((tag[i] >= '0' && tag[i] <= '9') || (tag[i] >= 'a' && tag[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/*
+ * What a mount verifies, check verifies too: anole's chunk table behind
+ * the EROFS part (its SHA-256, its records, one per device, named by the
+ * device's tag), and every device given. A device is the blob itself when
+ * its tag is its SHA-256 (--blob); with a chunk table the tag names the
+ * transport form, and the device given must hold every chunk's bytes.
+ */
+static void check_blobs(struct ck *ck)
+{
+	struct erofs_image *img = ck->img;
+	struct anole_blobmeta meta = { 0 };
+	bool have_meta = false;
+	int ret;
+
+	if (img->devs[0].fd >= 0) {
+		ret = anole_blobmeta_read(img->devs[0].fd, img->name, &meta);
+		if (ret && ret != -ENOENT)
+			ck->res->errors++;      /* the parser said why, naming the image */
+		have_meta = !ret;
+	}
+	for (unsigned i = 1; i < img->ndevs && !ck->stop; i++) {
+		const uint8_t *tag = img->devslots[i - 1].tag;
+		const struct anole_blob_info *info = NULL;
+		const struct erofs_dev *d = &img->devs[i];
+
+		for (unsigned k = 0; have_meta && k < meta.nblobs; k++)
+			if (meta.blobs[k].device_id == i)
+				info = &meta.blobs[k];
+		if (have_meta && !info) {
+			report_node(ck, NULL, EROFS_NID_NONE, "extra device %u has no chunk table", i);
+			continue;
+		}
+		if (info && memcmp(tag, info->hex, 64)) {
+			report_node(ck, NULL, EROFS_NID_NONE,
+				    "extra device %u: its tag does not name its chunk table's blob %s",
+				    i, info->name);
+			continue;
+		}
+		if (dev_missing(ck, i) || d->fd < 0)
+			continue;
+		if (info) {
+			check_chunk_bytes(ck, i, info);
+		} else if (is_hex_tag(tag)) {
+			uint8_t digest[32];
+			char hex[65];
+
+			ret = anole_digest_file(d->fd, d->size, ANOLE_DIGEST_SHA256, digest);
+			anole_hex(digest, 32, hex);
+			if (ret)
+				report_node(ck, NULL, EROFS_NID_NONE, "extra device %u (%s): cannot read it",
+					    i, d->path ? d->path : "?");
+			else if (memcmp(hex, tag, 64))
+				report_node(ck, NULL, EROFS_NID_NONE,
+					    "extra device %u (%s) has SHA-256 %s, its tag says %.64s",
+					    i, d->path ? d->path : "?", hex, (const char *)tag);
+			else
+				ck->res->bytes_read += d->size;
+		}
+	}
+	if (have_meta)
+		anole_blobmeta_free(&meta);
+}
+
 static void check_links(struct ck *ck)
 {
 	for (size_t i = 0; i < ck->nnodes && !ck->stop; i++) {
@@ -646,6 +749,7 @@ static void check_tree(struct ck *ck)
 	int ret;
 
 	check_devices(ck);
+	check_blobs(ck);
 	n = node_add(ck, img->root_nid, img->root_nid, NULL);
 	ret = erofs_read_inode(img, img->root_nid, &root);
 	if (ret) {

@@ -238,7 +238,7 @@ static int convert_local(struct convert_job *job, struct oci_convert_result *res
 	const char **digests = NULL;
 	uint64_t *sizes = NULL;
 	struct oci_image src = { 0 };
-	struct anole_build_opts b = { .blkszbits = 12, .dedupe_files = true };
+	struct anole_build_opts b = { 0 };
 	struct anole_build_stats st = { 0 };
 	struct oci_descriptor meta = { 0 }, manifest = { 0 };
 	struct anole_blobmeta dict = { 0 };
@@ -305,9 +305,8 @@ static int convert_local(struct convert_job *job, struct oci_convert_result *res
 		b.layer_sizes = sizes;
 		b.nlayers = src.nlayers;
 		b.blob_dir = blob_dir;
-		b.chunk_size = o->chunk_size ? o->chunk_size : (1u << 20);
-		b.compression = o->compression;
-		b.compression_level = o->compression_level;
+		b.chunk_size = o->chunk_size;
+		b.compress = o->compress;
 		b.chunk_digest = o->chunk_digest;
 		b.threads = o->threads;
 		b.no_sync = job->scratch_dest;

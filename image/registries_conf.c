@@ -97,7 +97,7 @@ static int conf_error(const struct file_ctx *f, unsigned line, const char *fmt, 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return anole_error_code(-EINVAL, "%s:%u: %s", f->name, line, msg);
+	return anole_error_code(EINVAL, "%s:%u: %s", f->name, line, msg);
 }
 
 static struct registry_entry *find_prefix(struct registry_entry *reg, size_t n, const char *prefix)
@@ -341,7 +341,7 @@ int registries_conf_add(struct registries_conf *rc, const char *text, size_t len
 		/* "line N: ..." as "FILE:N: ...", like the reader's own errors */
 		if (sscanf(err, "line %u: %n", &line, &at) == 1 && at > 0)
 			return conf_error(&f, line, "%s", err + at);
-		return anole_error_code(-EINVAL, "%s: %s", name, err);
+		return anole_error_code(EINVAL, "%s: %s", name, err);
 	}
 	for (size_t i = 0; !ret && i < root->u.table.n; i++) {
 		const char *k = root->u.table.kv[i].key;
@@ -407,11 +407,11 @@ static int add_file(struct registries_conf *rc, const char *path, bool must_exis
 	}
 	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {    /* /dev/null: no settings */
 		close(fd);
-		return anole_error_code(-EINVAL, "%s is a directory, not a registries.conf", path);
+		return anole_error_code(EINVAL, "%s is a directory, not a registries.conf", path);
 	}
 	if ((uint64_t)st.st_size > TOML_MAX_INPUT) {
 		close(fd);
-		return anole_error_code(-EFBIG, "%s: larger than %u bytes", path, TOML_MAX_INPUT);
+		return anole_error_code(EFBIG, "%s: larger than %u bytes", path, TOML_MAX_INPUT);
 	}
 	text = xmalloc((size_t)st.st_size + 1);
 	got = pread(fd, text, (size_t)st.st_size, 0);
@@ -531,7 +531,7 @@ static int check_rewrite(const struct registry_entry *e, const char *what, const
 
 	if (slash && slash != result && slash[1])
 		return 0;
-	return anole_error_code(-EINVAL, "%s: %s '%s' gives '%s' for %s, with no repository",
+	return anole_error_code(EINVAL, "%s: %s '%s' gives '%s' for %s, with no repository",
 				e->from, what, location, result, name);
 }
 

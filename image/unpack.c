@@ -127,11 +127,10 @@ static int image_error(struct up *up, const char *name, erofs_nid_t nid, int err
 	return err;
 }
 
-/* A failed system call on the destination. */
-static int dest_error(struct up *up, const char *name, const char *what)
+/* A failure on the destination, err a positive errno. */
+static int dest_error_code(struct up *up, const char *name, const char *what, int err)
 {
 	struct strbuf p = STRBUF_INIT;
-	int err = errno;
 
 	strbuf_addstr(&p, up->opts->dest);
 	if (up->path.len) {
@@ -145,6 +144,12 @@ static int dest_error(struct up *up, const char *name, const char *what)
 	err = anole_error(err, "unpacking %s: %s: %s", up->img->name, p.buf, what);
 	strbuf_release(&p);
 	return err;
+}
+
+/* A failed system call on the destination (errno says why). */
+static int dest_error(struct up *up, const char *name, const char *what)
+{
+	return dest_error_code(up, name, what, errno);
 }
 
 /* ------------------------------------------------------------ metadata */
@@ -323,12 +328,14 @@ static int make_node(struct up *up, const char *name, const struct erofs_inode *
 }
 
 /* Open a directory we created, given its path relative to dest, one
- * component at a time without following symlinks. */
+ * component at a time without following symlinks: a descriptor or -errno. */
 static int open_beneath(struct up *up, const char *rel, size_t len)
 {
 	int fd = dup(up->rootfd);
 	size_t i = 0;
 
+	if (fd < 0)
+		return -errno;
 	while (fd >= 0 && i < len) {
 		size_t n = 0;
 		char comp[EROFS_NAME_LEN + 1];
@@ -338,12 +345,13 @@ static int open_beneath(struct up *up, const char *rel, size_t len)
 			n++;
 		if (n > EROFS_NAME_LEN) {
 			close(fd);
-			errno = ENAMETOOLONG;
-			return -1;
+			return -ENAMETOOLONG;
 		}
 		memcpy(comp, rel + i, n);
 		comp[n] = '\0';
 		next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			next = -errno;
 		close(fd);
 		fd = next;
 		i += n + 1;
@@ -359,7 +367,8 @@ static int make_link(struct up *up, const char *name, const char *first)
 	int ret = 0;
 
 	if (dfd < 0)
-		return dest_error(up, name, "cannot open the directory of the first hard link");
+		return dest_error_code(up, name, "cannot open the directory of the first hard link",
+				       -dfd);
 	if (linkat(dfd, base, up->curfd, name, 0))
 		ret = dest_error(up, name, "cannot create the hard link");
 	close(dfd);

@@ -27,7 +27,7 @@ _Static_assert(LZ4HC_CLEVEL_MAX == 12, "the lz4 level range below says 12");
 #if !ANOLE_HAVE_LZ4 || !ANOLE_HAVE_ZSTD
 static int not_built(enum anole_compress_alg alg)
 {
-	return anole_error_code(-EOPNOTSUPP, "%s compression: anole was built without %s (see "
+	return anole_error_code(EOPNOTSUPP, "%s compression: anole was built without %s (see "
 				"`anole features`)", anole_compress_name(alg),
 				anole_compress_name(alg));
 }

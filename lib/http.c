@@ -15,11 +15,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -40,6 +42,7 @@ struct anole_http {
 	CURL **idle;
 	size_t nidle, idle_alloc;
 	bool verbose;           /* $ANOLE_HTTP_TRACE: libcurl's trace on stderr */
+	atomic_bool cancelled;  /* anole_http_cancel: every transfer stops */
 	char *ca_file;          /* CA bundle instead of the system's, or NULL */
 	char *unix_socket;      /* connect here instead of the URL's host, or NULL */
 };
@@ -58,12 +61,31 @@ int anole_http_global_init(void)
 {
 	pthread_once(&global_once, global_init_once);
 	if (global_rc != CURLE_OK)
-		return anole_error_code(-EIO, "cannot initialise libcurl: %s",
+		return anole_error_code(EIO, "cannot initialise libcurl: %s",
 					curl_easy_strerror(global_rc));
 	return 0;
 }
 
 /* ------------------------------------------------------------ client */
+
+uint64_t anole_http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void anole_http_cancel(struct anole_http *h)
+{
+	if (h)
+		atomic_store(&h->cancelled, true);
+}
+
+bool anole_http_cancelled(const struct anole_http *h)
+{
+	return h && atomic_load(&h->cancelled);
+}
 
 static void share_lock(CURL *c, curl_lock_data data, curl_lock_access access, void *opaque)
 {
@@ -122,7 +144,7 @@ int anole_http_new(struct anole_http **out, const struct anole_http_opts *opts)
 	h->share = curl_share_init();
 	if (!h->share) {
 		anole_http_free(h);
-		return anole_error_code(-ENOMEM, "curl_share_init failed");
+		return anole_error_code(ENOMEM, "curl_share_init failed");
 	}
 	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
@@ -249,6 +271,7 @@ char *anole_http_header(const struct anole_http_response *resp, const char *name
 /* ------------------------------------------------------------ transfers */
 
 struct xfer {
+	struct anole_http *h;
 	const struct anole_http_request *req;
 	struct anole_http_response *resp;
 	/* range sink */
@@ -542,6 +565,19 @@ static int seek_cb(void *opaque, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/*
+ * libcurl calls this while a transfer runs, and about once a second while
+ * it waits for the peer: a stalled transfer ends within that second of
+ * anole_http_cancel.
+ */
+static int progress_cb(void *opaque, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct xfer *x = opaque;
+
+	return atomic_load(&x->h->cancelled) ? 1 : 0;
+}
+
 static bool method_is(const char *m, const char *want) { return !strcasecmp(m, want); }
 
 static int set_method(CURL *c, const char *method, const struct anole_http_request *q,
@@ -661,10 +697,31 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 	char line[128];
 	struct strbuf auth = STRBUF_INIT;
 	long stall_s = (long)((h->o.stall_ms + 999) / 1000);
+	long timeout_ms = q->no_timeout ? 0 : (long)h->o.timeout_ms;
+	long connect_ms = (long)h->o.connect_timeout_ms;
 	CURLcode cc;
 	int ret = 0;
 
 	xfer_reset_response(x);
+	if (atomic_load(&h->cancelled)) {
+		snprintf(r->error, sizeof(r->error), "cancelled");
+		r->failure = ANOLE_HTTP_FAIL_CANCELLED;
+		return -ECANCELED;
+	}
+	if (q->deadline_ms) {
+		uint64_t now = anole_http_now_ms();
+		long left = q->deadline_ms > now ? (long)(q->deadline_ms - now) : 0;
+
+		if (!left) {
+			snprintf(r->error, sizeof(r->error), "the deadline passed before the request");
+			r->failure = ANOLE_HTTP_FAIL_DEADLINE;
+			return -ETIMEDOUT;
+		}
+		if (!timeout_ms || left < timeout_ms)
+			timeout_ms = left;
+		if (left < connect_ms)
+			connect_ms = left;
+	}
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -674,8 +731,11 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)h->o.connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->no_timeout ? 0L : (long)h->o.timeout_ms);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s ? stall_s : 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -740,6 +800,10 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 		ret = x->werr;
 		r->failure = x->werr_failure;
 		snprintf(r->error, sizeof(r->error), "%s", x->werr_msg);
+	} else if (cc == CURLE_ABORTED_BY_CALLBACK && !x->rerr && atomic_load(&h->cancelled)) {
+		ret = -ECANCELED;
+		r->failure = ANOLE_HTTP_FAIL_CANCELLED;
+		snprintf(r->error, sizeof(r->error), "cancelled");
 	} else if (cc == CURLE_ABORTED_BY_CALLBACK || (cc == CURLE_READ_ERROR && x->rerr)) {
 		ret = x->rerr ? x->rerr : -EIO;
 		r->failure = ANOLE_HTTP_FAIL_REQUEST;
@@ -747,6 +811,11 @@ static int perform_one(struct anole_http *h, CURL *c, struct xfer *x, const char
 			 strerror(-ret));
 	} else if (cc != CURLE_OK) {
 		ret = map_curl_error(cc, r, errbuf);
+		/* the time left before the caller's deadline ran out, not the
+		 * request's own limit: nothing to retry */
+		if (cc == CURLE_OPERATION_TIMEDOUT && q->deadline_ms &&
+		    anole_http_now_ms() >= q->deadline_ms)
+			r->failure = ANOLE_HTTP_FAIL_DEADLINE;
 	} else if (!r->status) {
 		ret = -EPROTO;
 		r->failure = ANOLE_HTTP_FAIL_PROTOCOL;
@@ -792,7 +861,7 @@ static bool url_scheme_is(const char *url, const char *scheme)
 int anole_http_request(struct anole_http *h, const struct anole_http_request *req,
 		       struct anole_http_response *resp)
 {
-	struct xfer x = { .req = req, .resp = resp, .buf = req->range_buf };
+	struct xfer x = { .h = h, .req = req, .resp = resp, .buf = req->range_buf };
 	const char *method = req->method ? req->method : "GET";
 	bool send_body = req->body_len > 0 || req->body || req->body_from_fd;
 	bool send_auth = true;

@@ -126,7 +126,7 @@ int anole_httpd_body_json(const struct anole_httpd_request *r, struct anole_http
 
 static int bad_address(const struct anole_httpd_opts *o)
 {
-	return anole_error_code(-EINVAL, "%s takes HOST:PORT (IPv4), [ADDR]:PORT (IPv6), :PORT "
+	return anole_error_code(EINVAL, "%s takes HOST:PORT (IPv4), [ADDR]:PORT (IPv6), :PORT "
 				"(every address) or unix:PATH, not '%s'",
 				o->option ? o->option : "a listen address", o->listen);
 }
@@ -147,7 +147,7 @@ static int parse_listen(const struct anole_httpd_opts *o, struct sockaddr_storag
 		size_t plen = strlen(addr + 5);
 
 		if (!plen || plen >= sizeof(a->sun_path))
-			return anole_error_code(-ENAMETOOLONG, "%s: unix socket path '%s' is empty "
+			return anole_error_code(ENAMETOOLONG, "%s: unix socket path '%s' is empty "
 						"or longer than %zu bytes",
 						o->option ? o->option : o->name, addr + 5,
 						sizeof(a->sun_path) - 1);
@@ -505,7 +505,7 @@ int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o
 	if (!h->mhd) {
 		close(fd);
 		httpd_free(h);
-		return anole_error_code(-EIO, "%s: cannot start the HTTP server on %s", o->name,
+		return anole_error_code(EIO, "%s: cannot start the HTTP server on %s", o->name,
 					o->listen);
 	}
 	*out = h;
@@ -570,7 +570,7 @@ int anole_httpd_read_token(const char *path, char **token)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		ret = anole_error_code(-EPERM, "the token file %s must be a regular file readable "
+		ret = anole_error_code(EPERM, "the token file %s must be a regular file readable "
 				       "only by its owner (chmod 600)", path);
 		goto out;
 	}
@@ -586,7 +586,7 @@ int anole_httpd_read_token(const char *path, char **token)
 	while (b > a && strchr(" \t\r\n", buf[b - 1]))
 		b--;
 	if (a == b || memchr(buf + a, '\n', b - a) || (size_t)n == sizeof(buf) - 1) {
-		ret = anole_error_code(-EINVAL, "the token file %s must hold one token of at most "
+		ret = anole_error_code(EINVAL, "the token file %s must hold one token of at most "
 				       "4 KiB on one line", path);
 		goto out;
 	}

@@ -144,7 +144,7 @@ static int open_source(struct source *s, const char *hooks)
 	if (!hm || (s->sum_map && !sm) || bpf_map__value_size(hm) != s->value_size) {
 		s->tool->skel->destroy(s->skel);
 		s->skel = NULL;
-		return anole_error_code(-ENOENT, "monitor: %s: the BPF object lacks its maps",
+		return anole_error_code(ENOENT, "monitor: %s: the BPF object lacks its maps",
 					s->tool->name);
 	}
 	s->hist_fd = bpf_map__fd(hm);

@@ -9,6 +9,7 @@
  */
 #include "monitor.h"
 
+#include "runner.h"
 #include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
@@ -26,26 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop_signal(int sig) { stop_signal = sig; }
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double now_real(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 struct agent {
 	const struct anole_monitor_opts *o;
 	struct monitor_procfs *procfs;
@@ -61,7 +42,7 @@ struct agent {
 static void sample(struct agent *a)
 {
 	struct anole_httpd_stats st;
-	double t0 = now_mono();
+	double t0 = diag_now_mono();
 	struct strbuf *out = &a->text;
 
 	strbuf_reset(out);
@@ -92,7 +73,7 @@ static void sample(struct agent *a)
 	a->served = *out;
 	*out = old;
 	pthread_mutex_unlock(&a->lock);
-	a->last_duration = now_mono() - t0;
+	a->last_duration = diag_now_mono() - t0;
 }
 
 static int write_pid_file(const char *path)
@@ -113,36 +94,42 @@ static void get_metrics(const struct anole_httpd_request *r, struct anole_httpd_
 {
 	struct agent *a = arg;
 
-	res->content_type = ANOLE_METRICS_CONTENT_TYPE;
 	pthread_mutex_lock(&a->lock);
-	strbuf_add(&res->body, a->served.buf, a->served.len);
+	if (a->served.len) {
+		res->content_type = ANOLE_METRICS_CONTENT_TYPE;
+		strbuf_add(&res->body, a->served.buf, a->served.len);
+	}
 	pthread_mutex_unlock(&a->lock);
+	/* the server listens before the first sample (a bad --listen fails
+	 * early): a scrape then gets an error, not an empty page that would
+	 * read as "no series" */
+	if (!res->body.len)
+		anole_httpd_text(res, 503, "monitor: the first sample is not taken yet\n");
 }
 
-static int serve(struct agent *a, const sigset_t *unblocked)
+static unsigned check_token(const struct anole_httpd_request *r, void *arg)
 {
-	double next = now_mono() + a->o->interval;
+	return anole_httpd_check_bearer(r, arg);
+}
 
-	while (!stop_signal) {
-		double left = next - now_mono();
-		/* rounded up: waking before the deadline would only spin */
-		int timeout = left > 0 ? (int)(left * 1000 + 0.999) : 0;
-		struct timespec ts;
+static int serve(struct agent *a, const struct diag_signals *sig)
+{
+	struct diag_period samples;
 
-		ts.tv_sec = timeout / 1000;
-		ts.tv_nsec = (long)(timeout % 1000) * 1000000;
-		if (ppoll(NULL, 0, &ts, unblocked) < 0 && errno != EINTR)
-			return anole_error(errno, "monitor: poll");
-		if (stop_signal)
+	diag_period_start(&samples, diag_now_mono() + a->o->interval, a->o->interval);
+	while (!diag_stop_signal()) {
+		/* the HTTP server has its own thread: only the deadline is waited on */
+		int n = diag_wait(NULL, 0, samples.next, sig);
+
+		if (n < 0)
+			return anole_error(-n, "monitor: poll");
+		if (diag_stop_signal())
 			break;
-		if (now_mono() >= next) {
+		/* missed samples (the agent was stopped) are skipped, not bunched */
+		if (diag_period_due(&samples, diag_now_mono()))
 			sample(a);
-			next += a->o->interval;
-			if (next < now_mono()) /* stopped for a while: no burst of samples */
-				next = now_mono() + a->o->interval;
-		}
 	}
-	anole_info("monitor: %s, stopping", strsignal(stop_signal));
+	anole_info("monitor: %s, stopping", strsignal(diag_stop_signal()));
 	return 0;
 }
 
@@ -151,33 +138,22 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	struct agent a = { .o = o, .text = STRBUF_INIT, .served = STRBUF_INIT,
 			   .lock = PTHREAD_MUTEX_INITIALIZER };
 	const struct anole_httpd_route routes[] = {
-		{ "GET", "/metrics", get_metrics, &a, 0 },
+		{ "GET", "/metrics", get_metrics, &a, o->token ? ANOLE_HTTPD_AUTH : 0 },
 	};
 	const struct anole_httpd_opts hopts = {
 		.name = "monitor", .option = "--listen", .listen = o->listen,
 		.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
+		.authorize = check_token, .auth_arg = (void *)o->token,
 	};
-	struct sigaction sa = { .sa_handler = on_stop_signal };
-	sigset_t block, unblocked;
+	struct diag_signals sig;
 	bool pid_written = false;
 	int ret;
 
 	/* signals wait (blocked) for ppoll: one during loading still stops cleanly */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	sigprocmask(SIG_BLOCK, &block, &unblocked);
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	diag_signals_block(&sig);
 	signal(SIGPIPE, SIG_IGN);
-	sigdelset(&unblocked, SIGINT);
-	sigdelset(&unblocked, SIGTERM);
-	sigdelset(&unblocked, SIGHUP);
 
-	a.start_time = now_real();
+	a.start_time = diag_now_real();
 	/* started with the signals blocked: its thread never takes them */
 	ret = anole_httpd_start(&a.httpd, &hopts);
 	if (!ret)
@@ -185,7 +161,7 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	if (!ret && !o->no_bpf) {
 		ret = monitor_bpf_open(&a.bpf, o->hooks);
 		if (ret == -ENOTSUP)
-			ret = anole_error_code(-ENOTSUP, "monitor: no eBPF histogram loads on this "
+			ret = anole_error_code(ENOTSUP, "monitor: no eBPF histogram loads on this "
 					       "kernel%s (--no-bpf runs without them)",
 					       geteuid() ? " (loading BPF needs root)" : "");
 	}
@@ -198,7 +174,7 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	}
 	anole_daemon_notify(ready_fd, ret);
 	if (!ret)
-		ret = serve(&a, &unblocked);
+		ret = serve(&a, &sig);
 	anole_httpd_stop(a.httpd); /* first: no scrape reads the text after this */
 	monitor_bpf_free(a.bpf);
 	monitor_procfs_free(a.procfs);
@@ -206,6 +182,6 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	strbuf_release(&a.served);
 	if (pid_written)
 		unlink(o->pid_file);
-	sigprocmask(SIG_SETMASK, &unblocked, NULL);
+	diag_signals_restore(&sig);
 	return ret;
 }

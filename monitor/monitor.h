@@ -23,6 +23,7 @@ struct anole_monitor_opts {
 	const char *cgroup_root; /* cgroup v2 directory to export, NULL: the cgroup2 mount */
 	unsigned max_cgroups;    /* cgroups exported per hierarchy */
 	const char *pid_file;    /* written once serving, removed at exit */
+	const char *token;       /* non-NULL: /metrics wants "Authorization: Bearer token" */
 };
 
 /* Run until SIGINT/SIGTERM/SIGHUP. ready_fd >= 0 (a daemon's parent waits

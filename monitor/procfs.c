@@ -576,7 +576,7 @@ int monitor_procfs_open(struct monitor_procfs **out, const struct anole_monitor_
 
 			free(real);
 			monitor_procfs_free(p);
-			return anole_error_code(-err, "--cgroup-root %s: not a cgroup v2 directory",
+			return anole_error_code(err, "--cgroup-root %s: not a cgroup v2 directory",
 						o->cgroup_root);
 		}
 		free(p->root[H_V2]);

@@ -3,7 +3,7 @@
 """Single-byte metadata corruptions: `anole image check` against the kernel.
 
     corrupt.py --anole BIN --image IMG [--device BLOB] --work DIR
-               [--iterations N] [--seed S] [--budget SECONDS]
+               [--iterations N] [--seed S] [--budget SECONDS] [--sweep-superblock]
 
 For each iteration, one byte of IMG's metadata (superblock, device table,
 inodes, xattr bodies, shared xattrs, chunk indexes, dirents, symlink
@@ -19,6 +19,11 @@ is sound (0), the kernel must agree: the image must mount (file-backed,
 with the blob as device=) and readall.py must read every entry, xattr,
 symlink and byte without an error; otherwise that is a failure too.
 Failing images are kept in DIR as fail-N.erofs with the details printed.
+
+--sweep-superblock replaces the random choice by every byte of the
+superblock (the checksum itself aside), inverted (every field and flag
+bit changes, a zero field becomes non-zero) and always resealed, under the
+same rule: check refuses whatever the kernel refuses to mount or read.
 """
 import argparse
 import os
@@ -116,6 +121,9 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--budget", type=float, default=120, help="stop after this many seconds")
     ap.add_argument("--check-timeout", type=float, default=60)
+    ap.add_argument("--sweep-superblock", action="store_true",
+                    help="instead of random corruptions: every superblock byte but the "
+                         "checksum, inverted (XOR 0xff), resealed")
     a = ap.parse_args()
 
     rng = random.Random(a.seed)
@@ -180,13 +188,24 @@ def main():
     stats = {"check_ok": 0, "check_bad": 0, "resealed": 0, "kernel_agrees": 0}
     t0 = time.monotonic()
     done = 0
+    sweep = [(off, x) for off in range(*sb_range) if not (
+        erofs_img.SB_OFF + 4 <= off < erofs_img.SB_OFF + 8) for x in (0xFF,)]
+    if a.sweep_superblock:
+        if not sealed:
+            print("FAIL: --sweep-superblock needs an image with a superblock checksum")
+            return 1
+        a.iterations = len(sweep)
     try:
         for i in range(a.iterations):
             if time.monotonic() - t0 > a.budget:
                 print("time budget of %.0fs reached after %d iterations" % (a.budget, i))
+                if a.sweep_superblock:
+                    failures.append("the sweep did not finish: %d of %d done" % (i, len(sweep)))
                 break
             r = rng.random()
-            if r < 0.1:
+            if a.sweep_superblock:
+                off, x = sweep[i]
+            elif r < 0.1:
                 off = rng.randrange(*sb_range)
             elif r < 0.7:
                 # the head of a random structure: inode fields, xattr headers,
@@ -201,16 +220,20 @@ def main():
                         break
                     k -= e - s
             old = pristine[off]
-            how = rng.choice(["xor", "xor", "zero", "ones", "bit"])
-            new = {"xor": old ^ rng.randrange(1, 256), "zero": 0, "ones": 0xFF,
-                   "bit": old ^ (1 << rng.randrange(8))}[how]
-            if new == old:
-                new = old ^ 0x80
+            if a.sweep_superblock:
+                new = old ^ x
+            else:
+                how = rng.choice(["xor", "xor", "zero", "ones", "bit"])
+                new = {"xor": old ^ rng.randrange(1, 256), "zero": 0, "ones": 0xFF,
+                       "bit": old ^ (1 << rng.randrange(8))}[how]
+                if new == old:
+                    new = old ^ 0x80
             data = bytearray(pristine)
             data[off] = new
             resealed = False
             if sealed and erofs_img.SB_OFF <= off < csum_end and not (
-                    erofs_img.SB_OFF + 4 <= off < erofs_img.SB_OFF + 8) and rng.random() < 0.67:
+                    erofs_img.SB_OFF + 4 <= off < erofs_img.SB_OFF + 8) and (
+                    a.sweep_superblock or rng.random() < 0.67):
                 try:
                     tmp = erofs_img.Image(mut, bytes(data))
                     tmp.fix_checksum()

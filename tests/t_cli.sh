@@ -295,9 +295,9 @@ for part in diag monitor fuse zstd lz4 lzma deflate; do
 	fuse) cmd=(image mount a.img "$WORK/mnt") ;;
 	zstd|lz4) cmd=(image build "$WORK/feat-src" -o "$WORK/feat.img" --blob-dir "$WORK/feat-blobs"
 		--compress "$part")
-		status=2 msg="$part compression: anole was built without $part" ;;
+		status=2 msg="--compress '$part': anole was built without $part" ;;
 	lzma|deflate) cmd=(image build "$WORK/feat-src" -o "$WORK/feat.img" -z "$part")
-		msg="$part: anole was built without $part" ;;
+		msg="-z '$part': anole was built without $part" ;;
 	esac
 	rc=0
 	"$ANOLE" "${cmd[@]}" >/dev/null 2>"$WORK/without.err" || rc=$?

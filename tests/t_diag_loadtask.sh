@@ -14,16 +14,14 @@ need_anole
 need_cmd cc python3
 
 cat >"$WORK/vfork.c" <<'C'
-#include <stdlib.h>
 #include <unistd.h>
 /* The parent stays in D (vfork waits TASK_UNINTERRUPTIBLE|TASK_KILLABLE)
- * until the child exits: SECONDS later. */
-int main(int argc, char **argv)
+ * until the child exits: when the test kills it (a fixed time could run
+ * out before a loaded machine gets through the checks). */
+int main(void)
 {
-	unsigned secs = argc > 1 ? (unsigned)atoi(argv[1]) : 30;
-
 	if (vfork() == 0) {
-		sleep(secs);
+		pause();
 		_exit(0);
 	}
 	return 0;
@@ -33,7 +31,7 @@ cc -O1 -o "$WORK/anole-vfork" "$WORK/vfork.c" || fail "cannot build the test pro
 
 blocked=()
 for _ in 1 2 3; do
-	"$WORK/anole-vfork" 30 &
+	"$WORK/anole-vfork" &
 	blocked+=($!)
 	add_pid $!
 done
@@ -43,9 +41,13 @@ for _ in 1 2; do
 	loops+=($!)
 	add_pid $!
 done
-# the vfork children too, so the EXIT trap ends their parents' wait
-sleep 0.5
+# the vfork children too, so the EXIT trap ends their parents' wait; each
+# parent in D once its child exists (a loaded machine may take a while)
 for p in "${blocked[@]}"; do
+	for _ in $(seq 300); do
+		[ "$(awk '{ print $3 }' "/proc/$p/stat")" = D ] && break
+		sleep 0.1
+	done
 	c=$(pgrep -P "$p" || true)
 	[ -n "$c" ] && add_pid "$c"
 	assert_eq "$(awk '{ print $3 }' "/proc/$p/stat")" D "process $p's state (the setup)"

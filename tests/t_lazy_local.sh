@@ -49,8 +49,19 @@ no_daemon() {
 for mode in kernel fuse; do
 	log "mode $mode: cold cache"
 	rm -rf "$CACHE"
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	lazy_mount "$mode" --metrics "127.0.0.1:$port"
+	# kernel mode: metrics on IPv4, open; fuse mode: on IPv6 (where the host
+	# has it) with a bearer token
+	host=127.0.0.1 family=AF_INET metrics_opts=() curl_auth=()
+	if [ "$mode" = fuse ] && python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+		host='[::1]' family=AF_INET6
+	fi
+	if [ "$mode" = fuse ]; then
+		(umask 077; printf 'tok-%s\n' "$RANDOM$RANDOM" >"$WORK/metrics.token")
+		metrics_opts=(--metrics-token-file "$WORK/metrics.token")
+		curl_auth=(-H "Authorization: Bearer $(cat "$WORK/metrics.token")")
+	fi
+	port=$(python3 -c "import socket; s=socket.socket(socket.$family); s.bind(('${host//[][]/}', 0)); print(s.getsockname()[1])")
+	lazy_mount "$mode" --metrics "$host:$port" "${metrics_opts[@]}"
 	assert_eq "$(stat_of bytes_fetched)" 0 "bytes fetched before any read ($mode)"
 	# one dense file of 100K..2M (not all holes), read whole
 	one=$(python3 - "$SRC" <<'PY'
@@ -73,7 +84,11 @@ PY
 	compare_trees "$SRC" "$WORK/mnt"
 	assert_eq "$(stat_of verify_failures)" 0 "verify failures ($mode)"
 	"$ANOLE" image stats "$WORK/mnt" | grep -q "bytes fetched" || fail "text stats"
-	curl -sf "http://127.0.0.1:$port/metrics" >"$WORK/metrics.txt" || fail "no /metrics"
+	curl -sf "${curl_auth[@]}" "http://$host:$port/metrics" >"$WORK/metrics.txt" || fail "no /metrics on $host"
+	if [ ${#curl_auth[@]} -gt 0 ]; then
+		code=$(curl -s -o /dev/null -w '%{http_code}' "http://$host:$port/metrics")
+		assert_eq "$code" 401 "/metrics without the token ($mode)"
+	fi
 	grep -E '^anole_lazy_fetched_bytes_total\{.*\} [1-9]' "$WORK/metrics.txt" >/dev/null ||
 		fail "Prometheus text lacks a non-zero anole_lazy_fetched_bytes_total"
 	grep -q '^# TYPE anole_lazy_fetch_latency_seconds histogram' "$WORK/metrics.txt" ||
@@ -146,7 +161,7 @@ log "SIGTERM to the daemon unmounts"
 lazy_mount kernel
 # the daemon's state directory is named by the mount point's sha256
 state=/run/anole/mounts/$(printf '%s' "$(realpath "$WORK/mnt")" | sha256sum | cut -c1-16)
-pid=$(cat "$state/pid" 2>/dev/null)
+pid=$(awk '{print $1}' "$state/pid" 2>/dev/null)   # pid start-time boot-id
 [ -n "$pid" ] || fail "no pid file"
 kill -TERM "$pid"
 for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done

@@ -17,6 +17,15 @@
 need_diag
 need_cmd prometheus promtool curl losetup mkfs.ext4 dd
 
+# scrape_when_up PID FILE: /metrics into FILE once the agent answers (503
+# until its first sample), however long its start takes, unless it dies
+scrape_when_up() {
+	while kill -0 "$1" 2>/dev/null; do
+		curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$2" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "the agent (pid $1) exited before answering on port $MPORT"
+}
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
 PPORT=$(free_port)
@@ -215,6 +224,30 @@ for _ in $(seq 50); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
 ! kill -0 "$dpid" 2>/dev/null || fail "the daemon (pid $dpid) did not stop on SIGTERM"
 assert_missing "$WORK/mon.pid" "pid file after the daemon stopped"
 assert_grep 'monitor: serving' "$WORK/mon.log" "daemon log"
+# --token-file: /metrics wants the bearer token (401 otherwise, the agent
+# keeps serving); IPv6 with port 0, the port the kernel picked is logged
+(umask 077; printf 'tok-%s\n' "$RANDOM$RANDOM" >"$WORK/token")
+host='[::1]'
+"$PY" -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null || host=127.0.0.1
+"$ANOLE" monitor --listen "$host:0" --interval 1 --no-bpf -d --token-file "$WORK/token" \
+	--pid-file "$WORK/tok.pid" --log-file "$WORK/tok.log" || fail "anole monitor --token-file failed"
+add_pid "$(cat "$WORK/tok.pid")"
+tport=$(sed -n 's/.*(port \([0-9]*\),.*/\1/p' "$WORK/tok.log" | head -1)
+[ -n "$tport" ] && [ "$tport" -gt 0 ] || fail "no bound port in the log: $(cat "$WORK/tok.log")"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$host:$tport/metrics")
+assert_eq "$code" 401 "GET /metrics without the token"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer wrong' "http://$host:$tport/metrics")
+assert_eq "$code" 401 "GET /metrics with a wrong token"
+curl -sf -H "Authorization: Bearer $(cat "$WORK/token")" "http://$host:$tport/metrics" \
+	-o "$WORK/tok.txt" || fail "GET /metrics with the token failed"
+assert_grep '^anole_load1 ' "$WORK/tok.txt" "/metrics with the token ($host)"
+kill -TERM "$(cat "$WORK/tok.pid")"
+chmod 644 "$WORK/token"
+rc=0
+"$ANOLE" monitor --listen 127.0.0.1:0 --no-bpf --token-file "$WORK/token" 2>"$WORK/tok.err" || rc=$?
+assert_eq "$rc" 1 "a world-readable --token-file: exit status"
+assert_grep 'readable only by its owner' "$WORK/tok.err" "a world-readable --token-file: message"
+
 # -d with a log file that cannot be created: the command fails, nothing starts
 rc=0
 "$ANOLE" monitor --listen "127.0.0.1:$MPORT" --interval 1 --no-bpf -d --pid-file "$WORK/bad.pid" \
@@ -231,10 +264,7 @@ cg2=$(diag_mkcgroup monitor2)
 	>/dev/null 2>"$WORK/cap.err" &
 cap_pid=$!
 add_pid "$cap_pid"
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/cap.txt" 2>/dev/null && break
-	sleep 0.1
-done
+scrape_when_up "$cap_pid" "$WORK/cap.txt"
 kill -TERM "$cap_pid"
 wait "$cap_pid" || fail "anole monitor --no-bpf --max-cgroups 2 exited $?"
 assert_grep '^anole_monitor_cgroups{hierarchy="v2"} 2$' "$WORK/cap.txt" "--max-cgroups 2"
@@ -244,10 +274,7 @@ assert_no_grep 'runqueue_latency' "$WORK/cap.txt" "--no-bpf"
 	>/dev/null 2>"$WORK/sub.err" &
 sub_pid=$!
 add_pid "$sub_pid"
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$MPORT/metrics" -o "$WORK/sub.txt" 2>/dev/null && break
-	sleep 0.1
-done
+scrape_when_up "$sub_pid" "$WORK/sub.txt"
 kill -TERM "$sub_pid"
 wait "$sub_pid" || fail "anole monitor --cgroup-root exited $?"
 assert_grep '^anole_monitor_cgroups{hierarchy="v2"} 1$' "$WORK/sub.txt" "--cgroup-root: one cgroup"

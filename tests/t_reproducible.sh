@@ -4,8 +4,11 @@
 # the tree only: byte-identical for any --threads, for SOURCE_DATE_EPOCH in
 # place of --timestamp, and for a copy of the tree at another path (other
 # inode numbers and readdir order); the blob too, and transport blobs
-# (--blob-dir, and from a tar layer as convert builds).  The superblock carries the
-# given UUID; another timestamp or UUID gives another image.
+# (--blob-dir, and from a tar layer as convert builds).  The superblock
+# carries the given UUID; another timestamp or UUID gives another image.
+# With a fixed time alone (SOURCE_DATE_EPOCH, the convention) the UUID is
+# derived from the content: identical images, another UUID for another
+# tree, and a random UUID when the time is not fixed.
 . "$TESTDIR/lib.sh"
 need_root
 need_anole
@@ -87,4 +90,51 @@ for t in 2 7; do
 	same "$WORK/l1.erofs" "$WORK/l$t.erofs" "--layer image, --threads 1 vs $t"
 	same_dirs "$WORK/ld1" "$WORK/ld$t" "--layer blobs, --threads 1 vs $t"
 done
+
+log "SOURCE_DATE_EPOCH alone: the UUID comes from the content"
+sb_uuid() { "$PY" "$TESTDIR/erofs_img.py" "$1" sb | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["uuid"])'; }
+SOURCE_DATE_EPOCH=$TS build_ok "$SRC" "$WORK/e1.erofs" --threads 1 -q
+SOURCE_DATE_EPOCH=$TS build_ok "$WORK/srcfs/elsewhere/copy" "$WORK/e2.erofs" -q
+same "$WORK/e1.erofs" "$WORK/e2.erofs" "two builds with only SOURCE_DATE_EPOCH"
+u1=$(sb_uuid "$WORK/e1.erofs")
+# RFC 9562 version 8 (custom: SHA-256 of the content), RFC variant
+[[ $u1 =~ ^[0-9a-f]{12}8[0-9a-f]{3}[89ab][0-9a-f]{15}$ ]] || fail "derived UUID $u1 is not a version 8 UUID"
+build_ok "$SRC" "$WORK/e3.erofs" --timestamp "$TS" -q
+same "$WORK/e1.erofs" "$WORK/e3.erofs" "--timestamp without --uuid, as SOURCE_DATE_EPOCH"
+"$ANOLE" image check -q "$WORK/e1.erofs" || fail "check of the image with a derived UUID"
+mkdir -p "$WORK/mnt"
+mount_image "$WORK/e1.erofs" "$WORK/mnt"
+compare_trees "$SRC" "$WORK/mnt" >/dev/null
+umount_image "$WORK/mnt"
+# one byte of one file changed, same size and times: another UUID
+mkdir -p "$WORK/srcfs/changed"
+cp -a "$SRC" "$WORK/srcfs/changed/tree"
+f=$(find "$WORK/srcfs/changed/tree" -type f -size +0 | sort | head -1)
+[ -n "$f" ] || fail "no non-empty file in the tree"
+"$PY" -c '
+import os, sys
+p = sys.argv[1]
+st = os.lstat(p)
+with open(p, "r+b") as fh:
+    b = fh.read(1)
+    fh.seek(0)
+    fh.write(bytes([b[0] ^ 1]))
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))' "$f"
+SOURCE_DATE_EPOCH=$TS build_ok "$WORK/srcfs/changed/tree" "$WORK/e4.erofs" -q
+assert_ne "$(sb_uuid "$WORK/e4.erofs")" "$u1" "UUID of a tree with one byte changed"
+# the same with a transport blob (its chunk table follows the EROFS part)
+SOURCE_DATE_EPOCH=$TS build_ok "$SRC" "$WORK/t1.erofs" --blob-dir "$WORK/tb1" --chunk-size 64K -q
+SOURCE_DATE_EPOCH=$TS build_ok "$SRC" "$WORK/t2.erofs" --blob-dir "$WORK/tb2" --chunk-size 64K -q
+same "$WORK/t1.erofs" "$WORK/t2.erofs" "--blob-dir images with only SOURCE_DATE_EPOCH"
+SOURCE_DATE_EPOCH=$TS build_ok "$WORK/srcfs/changed/tree" "$WORK/t3.erofs" --blob-dir "$WORK/tb3" \
+	--chunk-size 64K -q
+assert_ne "$(sb_uuid "$WORK/t3.erofs")" "$(sb_uuid "$WORK/t1.erofs")" "--blob-dir UUID of a changed tree"
+"$ANOLE" image check -q "$WORK/t1.erofs" || fail "check of a --blob-dir image with a derived UUID"
+
+log "no fixed time: a random UUID"
+env -u SOURCE_DATE_EPOCH "$ANOLE" image build "$SRC" -o "$WORK/r1.erofs" -q || fail "build r1"
+env -u SOURCE_DATE_EPOCH "$ANOLE" image build "$SRC" -o "$WORK/r2.erofs" -q || fail "build r2"
+r1=$(sb_uuid "$WORK/r1.erofs")
+assert_ne "$r1" "$(sb_uuid "$WORK/r2.erofs")" "UUIDs of two builds without a fixed time"
+[[ $r1 =~ ^[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}$ ]] || fail "random UUID $r1 is not a version 4 UUID"
 log "pass"

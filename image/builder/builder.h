@@ -139,8 +139,10 @@ struct bnode {
 };
 
 struct builder {
-	const struct anole_build_opts *opts;
+	const struct anole_build_opts *opts;   /* with the defaults filled in */
 	struct anole_build_stats *st;
+	enum anole_compress_alg compression;   /* of transport blobs */
+	int compression_level;
 	unsigned blkszbits;
 	uint32_t blksz;
 
@@ -288,6 +290,21 @@ int blobw_add(struct blob_writer *w, uint64_t uoff, uint32_t len, const uint8_t 
 int blobw_finish(struct blob_writer *w, struct anole_blob_info *info);
 void blobw_abort(struct blob_writer *w);   /* NULL: no-op */
 
+
+/*
+ * Extra devices in the device table: the layers' blobs (and the chunk
+ * dictionary's), or the one blob of --blob/--blob-dir. Layers that carry no
+ * file data have no blob, and an image naming a device without one would
+ * not mount.
+ */
+static inline unsigned builder_ndevices(const struct builder *b)
+{
+	if (!b->use_blob)
+		return 0;
+	if (b->nblobs)
+		return b->nblobs;
+	return b->opts->nlayers ? 0 : 1;
+}
 
 static inline bool is_reg(uint32_t m) { return (m & 0170000) == 0100000; }
 static inline bool is_dir(uint32_t m) { return (m & 0170000) == 0040000; }

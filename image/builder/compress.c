@@ -416,7 +416,7 @@ static void add_jobs(struct builder *b, struct bnode *n, const struct zrule *r,
 		(*jobs)[(*njobs)++] = (struct zjob){
 			.b = b, .n = n, .rule = r, .off = off, .len = len,
 			.final = off + len == n->size,
-			.may_inline = b->opts->ztailpacking && !n->packed_inode,
+			.may_inline = !b->opts->no_ztailpacking && !n->packed_inode,
 			.may_fragment = b->opts->fragments && !n->packed_inode,
 		};
 	}

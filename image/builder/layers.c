@@ -220,8 +220,8 @@ static int writer_open(struct merge *m)
 	struct strbuf tmp = STRBUF_INIT;
 	struct blobw_params p = {
 		.where = b->opts->blob_dir,
-		.compression = (enum anole_compress_alg)b->opts->compression,
-		.compression_level = b->opts->compression_level,
+		.compression = b->compression,
+		.compression_level = b->compression_level,
 		.chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest,
 		.unit_size = b->unit_size,
 		.max_chunk = 1u << b->chunkbits,
@@ -306,10 +306,12 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 		return anole_error_code(EFBIG, "%s: the tar header claims %llu bytes, more than a file "
 					"with %llu-byte chunks can hold (corrupt size header?)",
 					n->path, (unsigned long long)n->size, (unsigned long long)csize);
+	if (!n->size)               /* a flat inode with no data, as from a directory */
+		return 0;
 	n->chunkbits = m->b->chunkbits;
 	n->nchunks = 0;
 	n->chunks = xcalloc(1, sizeof(*n->chunks));
-	n->prechunked = n->size > 0;
+	n->prechunked = true;
 	for (uint64_t i = 0; i < nchunks && !ret; i++) {
 		struct bchunk *c;
 		uint64_t want = n->size - (i << n->chunkbits) < csize ?
@@ -345,13 +347,23 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 
 /* ---- entries ---- */
 
-static int fill_meta(struct merge *m, struct bnode *n, struct archive_entry *e)
+static int fill_meta(struct merge *m, struct bnode *n, struct archive_entry *e, const char *path)
 {
 	const char *name;
 	const void *value;
 	size_t len, alloc = 0;
 	int ret = 0;
 
+	/* PAX ids are decimal strings of any length: GNU tar refuses what
+	 * does not fit uid_t, and a value cut to 32 bits could become root */
+	if (archive_entry_uid(e) < 0 || archive_entry_uid(e) > UINT32_MAX ||
+	    archive_entry_gid(e) < 0 || archive_entry_gid(e) > UINT32_MAX) {
+		bool uid = archive_entry_uid(e) < 0 || archive_entry_uid(e) > UINT32_MAX;
+
+		return anole_error_code(ERANGE, "%s: entry '%s': %s %lld is out of range (0..4294967295)",
+					m->layer_name, path, uid ? "uid" : "gid",
+					(long long)(uid ? archive_entry_uid(e) : archive_entry_gid(e)));
+	}
 	n->mode = archive_entry_mode(e);
 	n->uid = (uint32_t)archive_entry_uid(e);
 	n->gid = (uint32_t)archive_entry_gid(e);
@@ -414,7 +426,7 @@ static int add_entry(struct merge *m, struct archive *a, struct archive_entry *e
 	if (ret)
 		return ret;
 	if (!nparts) {                                  /* "./": the root itself */
-		ret = is_dir(archive_entry_mode(e)) ? fill_meta(m, m->b->root, e) :
+		ret = is_dir(archive_entry_mode(e)) ? fill_meta(m, m->b->root, e, path) :
 			anole_error_code(EINVAL, "%s: the root entry is not a directory", m->layer_name);
 		free_parts(parts, nparts);
 		return ret;
@@ -449,12 +461,12 @@ static int add_entry(struct merge *m, struct archive *a, struct archive_entry *e
 		goto out;
 	}
 	if (old && old->node && is_dir(old->node->mode) && is_dir(archive_entry_mode(e))) {
-		ret = fill_meta(m, old->node, e);             /* directories merge */
+		ret = fill_meta(m, old->node, e, path);             /* directories merge */
 		old->layer = m->layer;
 		goto out;
 	}
 	n = new_node(m, path, dir);
-	ret = fill_meta(m, n, e);
+	ret = fill_meta(m, n, e, path);
 	if (ret)
 		goto out;
 	switch (n->mode & S_IFMT) {
@@ -471,6 +483,9 @@ static int add_entry(struct merge *m, struct archive *a, struct archive_entry *e
 					       m->layer_name, path, len);
 		n->link = xstrdup(t ? t : "");
 		n->size = len;
+		/* Linux has no symlink permissions (lstat says 0777 whatever a
+		 * tar header says), so a container's unpacked layer shows 0777 */
+		n->mode = S_IFLNK | 0777;
 		break;
 	}
 	case S_IFDIR: case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
@@ -605,6 +620,7 @@ static int read_layer(struct merge *m, unsigned i)
 	struct layer_src src = { .m = m, .fd = -1, .limit = UINT64_MAX };
 	struct archive *a;
 	struct archive_entry *e;
+	char *prev = NULL;          /* the last entry's name, for messages */
 	int r, ret = 0, vret;
 
 	if (o->layer_streams && o->layer_streams[i].read) {
@@ -626,14 +642,38 @@ static int read_layer(struct merge *m, unsigned i)
 		ret = src.err ? src.err : anole_error_code(EIO, "%s: %s", m->layer_name,
 							   archive_error_string(a));
 	while (!ret && (r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
-		if (r < ARCHIVE_WARN) {
-			/* a source that failed said why already */
-			ret = src.err ? src.err : anole_error_code(EIO, "%s: malformed tar: %s",
-								   m->layer_name, archive_error_string(a));
+		/*
+		 * libarchive continues past much that GNU tar refuses: a
+		 * malformed PAX record is a warning, a header it cannot parse
+		 * (after a wrong size, for one) asks for a retry. A layer is
+		 * untrusted, so only one warning is taken: a name that cannot be
+		 * converted to the locale (EILSEQ; the bytes are kept as they
+		 * are). Malformed PAX records warn with ARCHIVE_ERRNO_MISC.
+		 */
+		if (r != ARCHIVE_OK && (r != ARCHIVE_WARN || archive_errno(a) != EILSEQ)) {
+			if (src.err)                /* a source that failed said why already */
+				ret = src.err;
+			else if (r == ARCHIVE_WARN) /* the entry was read, with a problem */
+				ret = anole_error_code(EINVAL, "%s: entry '%s' is malformed (libarchive: %s)",
+						       m->layer_name,
+						       archive_entry_pathname(e) ?
+						       archive_entry_pathname(e) : "(no name)",
+						       archive_error_string(a));
+			else if (prev)
+				ret = anole_error_code(EIO, "%s: malformed tar after entry '%s' "
+						       "(is its size, in the header or a PAX size record, "
+						       "wrong?): %s", m->layer_name, prev,
+						       archive_error_string(a));
+			else
+				ret = anole_error_code(EIO, "%s: malformed tar: %s", m->layer_name,
+						       archive_error_string(a));
 			break;
 		}
 		ret = add_entry(m, a, e);
+		free(prev);
+		prev = xstrdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
 	}
+	free(prev);
 	archive_read_free(a);
 	/*
 	 * Checked even when the tar failed: bytes that are not the layer make

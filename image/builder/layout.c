@@ -266,8 +266,8 @@ static int place_metadata(struct builder *b)
 
 	/* block 0: boot area, superblock, then the device table if any */
 	new_blocks(&m, 1);
-	if (b->use_blob) {
-		unsigned ndev = b->nblobs ? b->nblobs : 1;
+	if (builder_ndevices(b)) {
+		unsigned ndev = builder_ndevices(b);
 
 		b->devt_off = ALIGN_UP(head, EROFS_DEVT_SLOT_SIZE);
 		head = b->devt_off + ndev * EROFS_DEVT_SLOT_SIZE;
@@ -473,7 +473,7 @@ int builder_plan(struct builder *b)
 			add_dot_entries(b->order[i]);
 
 	ret = builder_plan_chunks(b);
-	if (!ret && b->compress && b->opts->dedupe_files)
+	if (!ret && b->compress && !b->opts->no_dedupe_files)
 		ret = dedupe_files(b, true);
 	if (!ret && b->compress)
 		ret = builder_compress_files(b);
@@ -486,7 +486,7 @@ int builder_plan(struct builder *b)
 
 	b->xattr_blkaddr = b->shared_xattr_bytes ? (uint32_t)b->meta_blocks : 0;
 	b->data_blkaddr = b->meta_blocks + DIV_ROUND_UP(b->shared_xattr_bytes, b->blksz);
-	if (b->opts->dedupe_files && !b->compress) {
+	if (!b->opts->no_dedupe_files && !b->compress) {
 		ret = dedupe_files(b, false);
 		if (ret)
 			return ret;

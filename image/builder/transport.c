@@ -39,8 +39,8 @@ int builder_write_transport(struct builder *b, uint8_t digest[32])
 	struct blobw_params p = {
 		.fd = b->blob_fd,
 		.where = b->opts->blob_dir,
-		.compression = (enum anole_compress_alg)b->opts->compression,
-		.compression_level = b->opts->compression_level,
+		.compression = b->compression,
+		.compression_level = b->compression_level,
 		.chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest,
 		.unit_size = b->unit_size,
 		.max_chunk = 1u << b->chunkbits,

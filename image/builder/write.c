@@ -6,6 +6,7 @@
  * Outputs are temp files renamed into place only when complete.
  */
 #include "builder.h"
+#include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/endian.h"
 #include "anole/erofs.h"
@@ -248,10 +249,51 @@ static int write_files(struct builder *b)
 
 /* ---- superblock and outputs ---- */
 
+/* Put uuid into the superblock in b->meta and seal it with its checksum. */
+static void seal_superblock(struct builder *b, const uint8_t uuid[16])
+{
+	struct erofs_super_block sb;
+
+	memcpy(&sb, b->meta + EROFS_SUPER_OFFSET, sizeof(sb));
+	memcpy(sb.uuid, uuid, 16);
+	sb.checksum = 0;
+	memcpy(b->meta + EROFS_SUPER_OFFSET, &sb, sizeof(sb));
+	sb.checksum = cpu_to_le32(erofs_sb_checksum(b->meta, b->blksz));
+	memcpy(b->meta + EROFS_SUPER_OFFSET, &sb, sizeof(sb));
+}
+
+/*
+ * The reproducible-builds convention: a fixed time (SOURCE_DATE_EPOCH) is
+ * all a caller should need for identical bytes, so with a fixed time and no
+ * UUID given the UUID comes from the content. It is the SHA-256 of the image
+ * as written with an all-zero UUID, which covers every inode, directory,
+ * file byte in the image and, through their digests, every blob; the
+ * version and variant bits make it an RFC 9562 version 8 UUID (a custom,
+ * here SHA-256 name-based, one).
+ */
+static int derive_uuid(struct builder *b, uint64_t image_len, uint8_t uuid[16])
+{
+	uint8_t digest[32];
+	int ret = anole_digest_file(b->img_fd, image_len, ANOLE_DIGEST_SHA256, digest);
+
+	if (ret)
+		return anole_error(-ret, "cannot read back %s", b->opts->output);
+	memcpy(uuid, digest, 16);
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x80);   /* version 8 */
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);   /* RFC variant */
+	return 0;
+}
+
+static bool uuid_from_content(const struct anole_build_opts *o)
+{
+	return o->have_timestamp && !o->have_uuid;
+}
+
 static int write_superblock(struct builder *b, const uint8_t *blob_digest)
 {
 	const struct anole_build_opts *o = b->opts;
 	struct erofs_super_block sb = { 0 };
+	uint8_t uuid[16] = { 0 };   /* from the content: set once it is written */
 	int64_t delta = o->timestamp - b->epoch;
 
 	sb.magic = cpu_to_le32(EROFS_SUPER_MAGIC);
@@ -265,12 +307,12 @@ static int write_superblock(struct builder *b, const uint8_t *blob_digest)
 	sb.meta_blkaddr = 0;
 	sb.xattr_blkaddr = cpu_to_le32(b->xattr_blkaddr);
 	if (o->have_uuid) {
-		memcpy(sb.uuid, o->uuid, 16);
-	} else if (getrandom(sb.uuid, 16, 0) != 16) {
-		return anole_error(errno, "cannot make a random UUID (use --uuid)");
-	} else {
-		sb.uuid[6] = (sb.uuid[6] & 0x0f) | 0x40;   /* RFC 4122 version 4 */
-		sb.uuid[8] = (sb.uuid[8] & 0x3f) | 0x80;
+		memcpy(uuid, o->uuid, 16);
+	} else if (!uuid_from_content(o)) {
+		if (getrandom(uuid, 16, 0) != 16)
+			return anole_error(errno, "cannot make a random UUID (use --uuid)");
+		uuid[6] = (uuid[6] & 0x0f) | 0x40;   /* RFC 4122 version 4 */
+		uuid[8] = (uuid[8] & 0x3f) | 0x80;
 	}
 	if (o->label)
 		strncpy((char *)sb.volume_name, o->label, sizeof(sb.volume_name) - 1);
@@ -305,7 +347,7 @@ static int write_superblock(struct builder *b, const uint8_t *blob_digest)
 			uniaddr += blocks;
 			memcpy(b->meta + b->devt_off + i * EROFS_DEVT_SLOT_SIZE, &slot, sizeof(slot));
 		}
-	} else if (b->use_blob) {
+	} else if (builder_ndevices(b)) {
 		struct erofs_deviceslot slot = { 0 };
 
 		sb.feature_incompat |= EROFS_FEATURE_INCOMPAT_DEVICE_TABLE;
@@ -321,8 +363,7 @@ static int write_superblock(struct builder *b, const uint8_t *blob_digest)
 	/* image time, informational: kept beside the compact-inode time */
 	sb.image_time_delta = cpu_to_le32(delta >= 0 && delta <= UINT32_MAX ? (uint32_t)delta : 0);
 	memcpy(b->meta + EROFS_SUPER_OFFSET, &sb, sizeof(sb));
-	sb.checksum = cpu_to_le32(erofs_sb_checksum(b->meta, b->blksz));
-	memcpy(b->meta + EROFS_SUPER_OFFSET, &sb, sizeof(sb));
+	seal_superblock(b, uuid);
 	return 0;
 }
 
@@ -417,10 +458,21 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 		ret = write_superblock(b, digest);
 	if (!ret && (ret = pwrite_full(b->img_fd, b->meta, meta_len, 0)))
 		ret = anole_error(-ret, "cannot write %s", b->opts->output);
-	free(b->meta);
-	b->meta = NULL;
 	if (!ret && (b->transport || b->nblobs))
 		ret = append_blobmeta(b);
+	if (!ret && uuid_from_content(b->opts)) {
+		uint8_t uuid[16];
+
+		ret = derive_uuid(b, (b->total_blocks << b->blkszbits) + b->ext_bytes, uuid);
+		if (!ret) {
+			seal_superblock(b, uuid);
+			ret = pwrite_full(b->img_fd, b->meta, b->blksz, 0);
+			if (ret)
+				ret = anole_error(-ret, "cannot write %s", b->opts->output);
+		}
+	}
+	free(b->meta);
+	b->meta = NULL;
 	if (ret)
 		return ret;
 	/* the blob first: an image never names a blob that is not there */
@@ -439,13 +491,28 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 	return anole_output_commit(img);
 }
 
-int anole_image_build(const struct anole_build_opts *opts, struct anole_build_stats *st)
+int anole_image_build(const struct anole_build_opts *caller_opts, struct anole_build_stats *st)
 {
+	/* the defaults live here, so that a zeroed struct builds what the CLI
+	 * builds without options (include/anole/image.h lists them) */
+	struct anole_build_opts defaulted = *caller_opts, *opts = &defaulted;
 	struct builder b = { .opts = opts, .st = st, .img_fd = -1, .blob_fd = -1 };
 	struct anole_output img = { .fd = -1 }, blob = { .fd = -1 };
 	int ret;
 
 	memset(st, 0, sizeof(*st));
+	if (!opts->blkszbits)
+		opts->blkszbits = 12;
+	if (!opts->chunk_size && (opts->blob_path || opts->blob_dir))
+		opts->chunk_size = 1u << 20;    /* a blob is made of chunks */
+	if (opts->compress) {
+		ret = anole_compress_parse("--compress", opts->compress, &b.compression,
+					   &b.compression_level);
+		if (ret)
+			return ret;
+	} else {
+		b.compression = anole_compress_default();   /* zstd, when built */
+	}
 	if (opts->nlayers && !opts->blob_dir)
 		return anole_error_code(EINVAL, "building from layers needs a blob directory");
 	if (opts->blkszbits < EROFS_MIN_BLKSZBITS || opts->blkszbits > EROFS_MAX_BLKSZBITS)

@@ -121,46 +121,53 @@ static int cmp_xattr(const void *a, const void *b)
 	return (x->value_len > y->value_len) - (x->value_len < y->value_len);
 }
 
+/* The names, their total length, or -errno (*names is then NULL). */
 static ssize_t list_names(const char *path, char **names)
 {
 	ssize_t len = llistxattr(path, NULL, 0);
 
 	*names = NULL;
-	if (len <= 0)
-		return (len < 0 && (errno == ENOTSUP || errno == ENODATA)) ? 0 : len;
-	for (;;) {
+	if (len < 0 && (errno == ENOTSUP || errno == ENODATA))
+		return 0;
+	while (len > 0) {
 		*names = xrealloc(*names, (size_t)len + 1);
 		ssize_t got = llistxattr(path, *names, (size_t)len);
 
 		if (got >= 0)
 			return got;
 		if (errno != ERANGE)
-			return -1;
+			break;
+		/* grown since it was sized */
 		len = llistxattr(path, NULL, 0);
-		if (len < 0)
-			return -1;
 	}
+	if (len == 0)
+		return 0;
+	len = -errno;
+	free(*names);
+	*names = NULL;
+	return len;
 }
 
+/* The value, its length, or -errno (*value is then NULL). */
 static ssize_t get_value(const char *path, const char *name, uint8_t **value)
 {
 	ssize_t len = lgetxattr(path, name, NULL, 0);
 
 	*value = NULL;
-	if (len < 0)
-		return -1;
-	for (;;) {
+	while (len >= 0) {
 		*value = xrealloc(*value, (size_t)len + 1);
 		ssize_t got = lgetxattr(path, name, *value, (size_t)len);
 
 		if (got >= 0)
 			return got;
 		if (errno != ERANGE)
-			return -1;
+			break;
 		len = lgetxattr(path, name, NULL, 0);
-		if (len < 0)
-			return -1;
 	}
+	len = -errno;
+	free(*value);
+	*value = NULL;
+	return len;
 }
 
 int builder_add_xattr(struct builder *b, struct bnode *n, size_t *alloc, const char *name,
@@ -204,7 +211,7 @@ int builder_read_xattrs(struct builder *b, struct bnode *n, int dfd, const char 
 	len = list_names(path, &names);
 
 	if (len < 0)
-		return anole_error(errno, "cannot list xattrs of %s", n->path);
+		return anole_error((int)-len, "cannot list xattrs of %s", n->path);
 	for (char *name = names; name < names + len; name += strlen(name) + 1) {
 		uint8_t index;
 		const char *suffix;
@@ -217,10 +224,10 @@ int builder_read_xattrs(struct builder *b, struct bnode *n, int dfd, const char 
 		if (ret)
 			break;
 		vlen = get_value(path, name, &value);
+		if (vlen == -ENODATA)   /* removed since listed */
+			continue;
 		if (vlen < 0) {
-			if (errno == ENODATA)   /* removed since listed */
-				continue;
-			ret = anole_error(errno, "cannot read xattr %s of %s", name, n->path);
+			ret = anole_error((int)-vlen, "cannot read xattr %s of %s", name, n->path);
 			break;
 		}
 		ret = builder_add_xattr(b, n, &alloc, name, value, (size_t)vlen);

@@ -58,10 +58,42 @@ struct lazy_cache {
 	int dir_fd;                /* checked once (privdir.h); all else is relative to it */
 	struct lazy_blob **blobs;
 	size_t nblobs, blobs_alloc;
+	_Atomic uint64_t stalled_until; /* ms: a fetch ran out of time (see fetch_chunks) */
 	struct lazy_counters c;
 };
 
 #define STAT_ADD(cache, field, n) atomic_fetch_add(&(cache)->c.field, (n))
+#define DEFAULT_READ_TIMEOUT_MS 30000
+
+/* lazy_cache_begin_request: the deadline of the request this thread serves */
+static _Thread_local uint64_t request_deadline_ms;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);    /* the blob store's clock too */
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* When a read starting now must end (0: never). */
+static uint64_t read_deadline(const struct lazy_cache *cache)
+{
+	if (cache->opts.read_timeout_ms == LAZY_NO_TIMEOUT)
+		return 0;
+	return request_deadline_ms ? request_deadline_ms : now_ms() + cache->opts.read_timeout_ms;
+}
+
+void lazy_cache_begin_request(struct lazy_cache *cache)
+{
+	request_deadline_ms = 0;
+	request_deadline_ms = read_deadline(cache);
+}
+
+void lazy_cache_end_request(void)
+{
+	request_deadline_ms = 0;
+}
 
 int lazy_cache_open(struct lazy_cache **out, const struct lazy_cache_opts *opts)
 {
@@ -79,6 +111,8 @@ int lazy_cache_open(struct lazy_cache **out, const struct lazy_cache_opts *opts)
 		c->opts.max_fetch_bytes = 8u << 20;
 	if (!c->opts.verify_retries)
 		c->opts.verify_retries = 2;
+	if (!c->opts.read_timeout_ms)
+		c->opts.read_timeout_ms = DEFAULT_READ_TIMEOUT_MS;
 	*out = c;
 	return 0;
 }
@@ -244,7 +278,14 @@ int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *
 	b->state = xcalloc(info->nchunks + 1, 1);
 	b->touched = xcalloc(info->nchunks + 1, 1);
 	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->cond, NULL);
+	{
+		pthread_condattr_t ca;  /* waits end by a read's deadline: monotonic */
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&b->cond, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 
 	strbuf_addf(&dir, "%s/%s", cache->dir, info->hex);
 	ret = open_blob_dir(b, dir.buf, &dfd);
@@ -391,7 +432,8 @@ static int store_run(void *opaque, const void *data, size_t len)
 
 /* Fetch chunks [first, last] (adjacent in the transport blob) in one request;
  * ok[k] tells which chunks arrived intact and were stored. */
-static void fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *ok)
+static int fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *ok,
+		     uint64_t deadline)
 {
 	struct lazy_cache *cache = b->cache;
 	const struct anole_ext_chunk *c0 = &b->info.chunks[first], *cn = &b->info.chunks[last];
@@ -400,8 +442,8 @@ static void fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *
 	uint8_t *buf = xmalloc(len);
 	struct run_fetch rf = { b, first, last, off, ok, xmalloc(b->info.chunk_size) };
 	uint64_t t0 = now_us();
-	int ret = anole_blobstore_read_verified(cache->opts.store, b->info.name, off, buf, len,
-						store_run, &rf);
+	int ret = anole_blobstore_read_verified_until(cache->opts.store, b->info.name, off, buf,
+						      len, store_run, &rf, deadline);
 
 	record_latency(cache, now_us() - t0);
 	STAT_ADD(cache, fetch_requests, 1);
@@ -409,17 +451,24 @@ static void fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *
 		STAT_ADD(cache, fetch_errors, 1);
 	free(buf);
 	free(rf.out);
+	return ret;
 }
 
-/* Fetch claimed chunks in `need` (indexes ascending) as coalesced runs. */
-static int fetch_claimed(struct lazy_blob *b, const uint32_t *need, size_t n, bool *done)
+/*
+ * Fetch claimed chunks in `need` (indexes ascending) as coalesced runs.
+ * Only bytes that failed their digest are asked for again here: the blob
+ * store has already retried what failed in transport, and the deadline
+ * bounds the whole.
+ */
+static int fetch_claimed(struct lazy_blob *b, const uint32_t *need, size_t n, bool *done,
+			 uint64_t deadline)
 {
 	uint64_t max = b->cache->opts.max_fetch_bytes;
 	int ret = 0;
 
 	for (unsigned attempt = 0; attempt <= b->cache->opts.verify_retries; attempt++) {
 		size_t i = 0;
-		bool all = true;
+		bool all = true, transport = false;
 
 		while (i < n) {
 			size_t j = i;
@@ -433,13 +482,16 @@ static int fetch_claimed(struct lazy_blob *b, const uint32_t *need, size_t n, bo
 			       b->info.chunks[need[j + 1]].compressed_size -
 			       b->info.chunks[need[i]].compressed_offset <= max)
 				j++;
-			fetch_run(b, need[i], need[j], done + i);
+			if ((ret = fetch_run(b, need[i], need[j], done + i, deadline)) && ret != -EBADMSG)
+				transport = true;
 			i = j + 1;
 		}
 		for (i = 0; i < n; i++)
 			all &= done[i];
 		if (all)
 			return 0;
+		if (transport || (deadline && now_ms() >= deadline))
+			break;
 	}
 	ret = -EIO;
 	return ret;
@@ -482,8 +534,11 @@ int lazy_blob_fetch_chunks(struct lazy_blob *b, uint32_t first, uint32_t last)
 	size_t n = 0;
 	int ret = 0;
 
+	uint64_t deadline;
+
 	if (first > last || last >= b->info.nchunks)
 		return 0;
+	deadline = read_deadline(b->cache);
 	first_use(b, first, last);
 	pthread_mutex_lock(&b->lock);
 	for (;;) {
@@ -493,7 +548,35 @@ int lazy_blob_fetch_chunks(struct lazy_blob *b, uint32_t first, uint32_t last)
 			busy = b->state[i] == CHUNK_FETCHING;
 		if (!busy)
 			break;
-		pthread_cond_wait(&b->cond, &b->lock);
+		if (!deadline) {
+			pthread_cond_wait(&b->cond, &b->lock);
+		} else {
+			struct timespec ts = { (time_t)(deadline / 1000),
+					       (long)(deadline % 1000) * 1000000 };
+
+			if (pthread_cond_timedwait(&b->cond, &b->lock, &ts) == ETIMEDOUT) {
+				pthread_mutex_unlock(&b->lock);
+				anole_warn("%s: chunks %u-%u: another reader's fetch of them did not "
+					   "end in the time allowed for the read", b->info.name,
+					   first, last);
+				return -EIO;
+			}
+		}
+	}
+	/*
+	 * Once a fetch ran out of time, fetches fail at once for one read
+	 * timeout: the kernel asks again for a page it could not read right
+	 * after the error, and reads a file's chunks one request after another;
+	 * each would wait the whole time again for a store that sends nothing.
+	 * What is cached is still served.
+	 */
+	if (atomic_load(&b->cache->stalled_until) > now_ms()) {
+		for (uint32_t i = first; i <= last; i++) {
+			if (b->state[i] == CHUNK_ABSENT) {
+				pthread_mutex_unlock(&b->lock);
+				return -EIO;
+			}
+		}
 	}
 	for (uint32_t i = first; i <= last; i++) {
 		if (b->state[i] == CHUNK_VERIFIED) {
@@ -529,11 +612,20 @@ int lazy_blob_fetch_chunks(struct lazy_blob *b, uint32_t first, uint32_t last)
 	for (size_t k = 0; k < n; k++)
 		if (!done[k])
 			STAT_ADD(b->cache, chunk_misses, 1);
-	ret = fetch_claimed(b, need, n, done);
+	ret = fetch_claimed(b, need, n, done, deadline);
 
 	pthread_mutex_lock(&b->lock);
 	for (size_t k = 0; k < n; k++)
 		b->state[need[k]] = done[k] ? CHUNK_VERIFIED : CHUNK_ABSENT;
+	if (ret && deadline && now_ms() >= deadline) {
+		uint64_t until = now_ms() + b->cache->opts.read_timeout_ms;
+
+		if (atomic_exchange(&b->cache->stalled_until, until) < now_ms())
+			anole_warn("%s: the blob store did not deliver chunks %u-%u in the %u ms "
+				   "allowed for a read: reads that need a fetch fail at once for "
+				   "the next %u ms", b->info.name, need[0], need[n - 1],
+				   b->cache->opts.read_timeout_ms, b->cache->opts.read_timeout_ms);
+	}
 	pthread_cond_broadcast(&b->cond);
 	pthread_mutex_unlock(&b->lock);
 	free(need);
@@ -589,7 +681,7 @@ int lazy_blob_prepare_ahead(struct lazy_blob *b, size_t len, uint64_t off, uint6
 	if (ahead_end > off + len && ahead_end <= b->info.uncompressed_size &&
 	    chunk_span(b, off + len, ahead_end - off - len, &afirst, &alast) && alast > last) {
 		pthread_mutex_lock(&b->lock);
-		if (b->state[last + 1] == CHUNK_ABSENT)
+		if (b->state[last + 1] == CHUNK_ABSENT && atomic_load(&b->cache->stalled_until) <= now_ms())
 			last = alast;
 		pthread_mutex_unlock(&b->lock);
 	}

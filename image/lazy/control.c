@@ -6,7 +6,8 @@
  *                   Only root and the daemon's own user are answered (the
  *                   peer's SO_PEERCRED), whatever the directory allows.
  *   --metrics ADDR  the same counters in Prometheus text format over TCP,
- *                   GET /metrics, read only.
+ *                   GET /metrics, read only; with --metrics-token-file only
+ *                   for requests with that bearer token.
  * Nothing here changes the daemon's state; a command that does belongs on
  * the unix socket (authenticated by the kernel) with ANOLE_HTTPD_LOGGED.
  */
@@ -158,6 +159,11 @@ static void get_metrics(const struct anole_httpd_request *r, struct anole_httpd_
 	lazyd_format_prometheus(arg, &res->body);
 }
 
+static unsigned metrics_authorize(const struct anole_httpd_request *r, void *arg)
+{
+	return anole_httpd_check_bearer(r, arg);
+}
+
 /* The control socket answers root and the user the daemon runs as. */
 static unsigned ctl_authorize(const struct anole_httpd_request *r, void *arg)
 {
@@ -171,9 +177,10 @@ int lazyd_start_control(struct lazyd *d)
 		{ "GET", "/metrics", get_metrics, d, ANOLE_HTTPD_AUTH },
 	};
 	/* "/" too: scrapers pointed at the bare address worked before */
+	unsigned auth = d->opts->metrics_token ? ANOLE_HTTPD_AUTH : 0;
 	const struct anole_httpd_route metrics_routes[] = {
-		{ "GET", "/metrics", get_metrics, d, 0 },
-		{ "GET", "/", get_metrics, d, 0 },
+		{ "GET", "/metrics", get_metrics, d, auth },
+		{ "GET", "/", get_metrics, d, auth },
 	};
 	char *ctl = xmalloc(strlen(d->state_dir) + sizeof("unix:/ctl.sock"));
 	struct anole_httpd_opts o = {
@@ -191,6 +198,7 @@ int lazyd_start_control(struct lazyd *d)
 	o = (struct anole_httpd_opts){
 		.name = "metrics", .option = "--metrics", .listen = d->opts->metrics_addr,
 		.routes = metrics_routes, .nroutes = 2, .max_body = 4096,
+		.authorize = metrics_authorize, .auth_arg = (void *)d->opts->metrics_token,
 	};
 	ret = anole_httpd_start(&d->metrics_httpd, &o);
 	if (!ret)

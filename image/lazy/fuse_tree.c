@@ -138,7 +138,10 @@ static void tree_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	/* one deadline for the blob reads this read makes (one per chunk) */
+	lazy_cache_begin_request(D(req)->cache);
 	n = erofs_pread(D(req)->img, &in, buf, size, (uint64_t)off);
+	lazy_cache_end_request();
 	if (n < 0)
 		fuse_reply_err(req, EIO);
 	else

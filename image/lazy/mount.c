@@ -150,6 +150,7 @@ static int open_sources(struct lazyd *d)
 		cache_dir = anole_default_cache_dir();
 	co.dir = d->opts->cache_dir ? d->opts->cache_dir : cache_dir;
 	co.store = d->store;
+	co.read_timeout_ms = d->opts->read_timeout_ms;
 	co.first_use = d->opts->record_file ? lazyd_first_use : NULL;
 	co.first_use_opaque = d;
 	ret = lazy_cache_open(&d->cache, &co);
@@ -385,6 +386,9 @@ static void shutdown_mount(struct lazyd *d)
 		pthread_mutex_unlock(&d->stop_lock);
 		return;
 	}
+	/* readers waiting on a stalled store get EIO now, not at their deadline,
+	 * and the FUSE workers they hold can finish */
+	anole_blobstore_cancel(d->store);
 	if (d->erofs_mounted && umount2(d->mnt, 0) < 0 && errno != EINVAL) {
 		anole_warn("%s is busy: detaching it (MNT_DETACH)", d->mnt);
 		umount2(d->mnt, MNT_DETACH);
@@ -785,9 +789,10 @@ int anole_image_stats(const char *mountpoint, bool json, struct strbuf *out)
 	ret = anole_http_new(&http, &ho);
 	if (!ret)
 		ret = anole_http_request(http, &req, &resp);
+	/* curl's words would name "localhost port 80": say which socket it was */
 	if (ret == -ECONNREFUSED || ret == -ECONNRESET)
-		ret = anole_error_code(ret, "%s is not served by an anole daemon (%s: %s)", mnt,
-				       ho.unix_socket, resp.error);
+		ret = anole_error_code(ret, "%s is not served by an anole daemon (nothing answers "
+				       "on %s)", mnt, ho.unix_socket);
 	else if (ret)
 		ret = anole_error_code(ret, "%s: cannot ask its daemon for stats: %s", mnt,
 				       resp.error);

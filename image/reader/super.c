@@ -388,6 +388,15 @@ static int parse_super(struct erofs_image *img)
 				 "uses features this reader does not support: %s (incompat 0x%x)",
 				 names, unknown);
 	}
+	/*
+	 * A compat bit, but not one a reader may ignore: with it, Linux reads
+	 * shared xattrs from the metabox inode, and without a metabox every
+	 * xattr lookup of every inode fails (EUCLEAN), even with no shared
+	 * xattr at all. Images with a metabox are refused just above.
+	 */
+	if (img->feature_compat & EROFS_FEATURE_COMPAT_SHARED_EA_IN_METABOX)
+		return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+				 "feature shared_ea_in_metabox without a metabox (Linux fails every xattr read)");
 	img->root_nid = le16_to_cpu(sb->root_nid);
 	img->inos = le64_to_cpu(sb->inos);
 	img->build_time = le64_to_cpu(sb->build_time);
@@ -440,6 +449,78 @@ static int read_devtable(struct erofs_image *img, unsigned ngiven)
 	return erofs_dev_pread(img, 0, img->devslots, (size_t)extra * sizeof(*img->devslots), pos);
 }
 
+/* Read len bytes of the long-prefix table at pos: from the packed inode
+ * when the image has one, else from the primary device. */
+static int prefix_read(struct erofs_image *img, const struct erofs_inode *packed, void *buf,
+		       size_t len, uint64_t pos)
+{
+	ssize_t got;
+
+	if (!packed) {
+		if (!erofs_dev_range_ok(img, 0, pos, len))
+			return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+					 "long xattr name prefixes: %zu bytes at offset %llu are beyond the end of the image",
+					 len, (unsigned long long)pos);
+		return erofs_dev_pread(img, 0, buf, len, pos);
+	}
+	if (pos > packed->size || len > packed->size - pos)
+		return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+				 "long xattr name prefixes: %zu bytes at offset %llu are beyond the packed inode (%llu bytes)",
+				 len, (unsigned long long)pos, (unsigned long long)packed->size);
+	got = erofs_pread(img, packed, buf, len, pos);
+	if (got < 0)
+		return (int)got;
+	return (size_t)got == len ? 0 : erofs_err(img, EROFS_NID_NONE, EIO,
+						  "long xattr name prefixes: short read");
+}
+
+/*
+ * The long xattr name prefix table. This reader does not use long prefixes
+ * (an xattr naming one is refused when read), but Linux loads the table at
+ * mount whenever xattr_prefix_count is non-zero, feature bit or not, and
+ * refuses the image if a record is unreadable or not 1..256 bytes (a base
+ * index and an infix of at most 255). So does this reader: an image check
+ * calls sound must be one the kernel mounts. Records as in
+ * erofs_read_metadata(): 4-byte aligned, a le16 length (0 meaning 65536),
+ * the payload.
+ */
+static int check_xattr_prefixes(struct erofs_image *img)
+{
+	unsigned count = img->sb.xattr_prefix_count;
+	uint64_t pos = (uint64_t)le32_to_cpu(img->sb.xattr_prefix_start) << 2;
+	struct erofs_inode packed;
+	bool in_packed = img->packed_nid != 0;
+	int ret;
+
+	if (!count)
+		return 0;
+	if (in_packed && (ret = erofs_read_inode(img, img->packed_nid, &packed)))
+		return ret;
+	for (unsigned i = 0; i < count; i++) {
+		uint16_t raw;
+		unsigned len;
+
+		pos = ALIGN_UP(pos, 4u);
+		ret = prefix_read(img, in_packed ? &packed : NULL, &raw, 2, pos);
+		if (ret)
+			return ret;
+		len = le16_to_cpu(raw) ? le16_to_cpu(raw) : 65536u;
+		if (len > 1 + EROFS_NAME_LEN)
+			return erofs_err(img, EROFS_NID_NONE, EFSCORRUPTED,
+					 "long xattr name prefix %u of %u (xattr_prefix_count) is %u bytes, at most %u",
+					 i + 1, count, len, 1 + EROFS_NAME_LEN);
+		{
+			uint8_t payload[1 + EROFS_NAME_LEN];
+
+			ret = prefix_read(img, in_packed ? &packed : NULL, payload, len, pos + 2);
+			if (ret)
+				return ret;
+		}
+		pos += 2 + len;
+	}
+	return 0;
+}
+
 static struct erofs_image *image_new(const char *name)
 {
 	struct erofs_image *img = xcalloc(1, sizeof(*img));
@@ -484,6 +565,8 @@ int erofs_image_open(struct erofs_image **out, const char *path,
 		ret = read_devtable(img, ndevice_paths);
 	for (unsigned i = 0; !ret && i < ndevice_paths; i++)
 		ret = open_dev(img, &img->devs[i + 1], device_paths[i]);
+	if (!ret)
+		ret = check_xattr_prefixes(img);
 	if (ret) {
 		erofs_image_close(img);
 		return ret;
@@ -504,6 +587,8 @@ int erofs_image_open_mem(struct erofs_image **out, const void *buf, size_t len,
 	ret = parse_super(img);
 	if (!ret)
 		ret = read_devtable(img, 0);
+	if (!ret)
+		ret = check_xattr_prefixes(img);
 	if (ret) {
 		erofs_image_close(img);
 		return ret;

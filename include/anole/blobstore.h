@@ -123,6 +123,19 @@ typedef int (*anole_blobstore_verify_fn)(void *opaque, const void *buf, size_t l
 int anole_blobstore_read_verified(struct anole_blobstore *bs, const char *digest,
 				  uint64_t off, void *buf, size_t len,
 				  anole_blobstore_verify_fn verify, void *opaque);
+/* The same, ending by deadline_ms (anole_http_now_ms() clock; 0: none)
+ * whatever the retries and sources left: each attempt's time limit is cut
+ * to what remains, and a retry that would start after it is not made
+ * (-ETIMEDOUT). A reader waiting on a lazy mount gets its answer in time. */
+int anole_blobstore_read_verified_until(struct anole_blobstore *bs, const char *digest,
+					uint64_t off, void *buf, size_t len,
+					anole_blobstore_verify_fn verify, void *opaque,
+					uint64_t deadline_ms);
+
+/* Make every read of bs, running or to come, fail soon with -ECANCELED
+ * (within about a second for a transfer in progress; retry delays are cut
+ * short): a daemon told to stop does not wait for a stalled server. */
+void anole_blobstore_cancel(struct anole_blobstore *bs);
 
 /*
  * The whole blob (size bytes) into fd, from offset 0 (fd is truncated

@@ -10,12 +10,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Zero fields take their defaults (those of struct anole_build_opts). */
 struct oci_convert_opts {
 	const char *src;        /* oci:, docker://, oci-archive: or docker-archive: (anole/ref.h) */
 	const char *dest;       /* oci:DIR[:TAG] or docker://HOST/REPO[:TAG] */
 	const char *platform;
-	uint64_t chunk_size;
-	int compression, compression_level, chunk_digest;
+	uint64_t chunk_size;    /* 0: 1 MiB */
+	const char *compress;   /* "ALG[,LEVEL]" of the blobs; NULL: zstd */
+	int chunk_digest;
 	unsigned threads;
 	const struct anole_blobstore_opts *store;   /* for docker:// SRC or DEST */
 	const char *chunk_dict;   /* a previous accelerated image (oci: or docker://) */

@@ -3,6 +3,15 @@
  * Errors and logging. Library code never exits: it reports through
  * anole_error(), which logs the message and returns a negative errno,
  * and the caller passes that value up to the command.
+ *
+ * The one sign convention, as in the kernel: every library function that
+ * can fail returns 0 (or a count, a size, a descriptor) on success and a
+ * negative errno on failure, never -1 with errno set and never a positive
+ * errno. anole_error() and anole_error_code() take the errno as errno holds
+ * it, positive (errno, EINVAL, or -ret for a failed call's ret), and return
+ * its negative: `return anole_error_code(EINVAL, ...)`. A value from a call
+ * that returns positive errnos (pthread_*, getaddrinfo's EAI_SYSTEM aside)
+ * is made negative where it enters the library.
  */
 #ifndef ANOLE_ERROR_H
 #define ANOLE_ERROR_H
@@ -25,8 +34,10 @@ void anole_log(enum anole_log_level level, const char *fmt, ...)
 void anole_logv(enum anole_log_level level, const char *fmt, va_list ap);
 
 /*
- * Log an error and return -errnum (or -EIO when errnum is 0). When errnum
- * is positive, ": strerror(errnum)" is appended.
+ * Log an error and return -errnum (or -EIO when errnum is 0), errnum being
+ * a positive errno; ": strerror(errnum)" is appended. (A negative errnum is
+ * taken as its absolute value, without the suffix: a slip that stays an
+ * error, but write the positive form.)
  */
 int anole_error(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Same, without the strerror suffix: for format errors with a code. */

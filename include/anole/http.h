@@ -52,6 +52,9 @@ struct anole_http_request {
 	bool follow_redirects;
 	bool no_timeout;             /* no total time limit (uploads of any size):
 	                                only the connect and stall limits apply */
+	uint64_t deadline_ms;        /* when set (anole_http_now_ms() clock): the
+	                                request ends by then, whatever its limits
+	                                (ANOLE_HTTP_FAIL_DEADLINE, -ETIMEDOUT) */
 
 	/* Request body (POST/PUT/PATCH): from memory, or body_len bytes of
 	 * body_fd from body_off when body_from_fd. */
@@ -105,6 +108,8 @@ enum anole_http_failure {
 	ANOLE_HTTP_FAIL_REQUEST,       /* a bad URL, method or redirect, or the request
 	                                  body could not be read */
 	ANOLE_HTTP_FAIL_NOMEM,
+	ANOLE_HTTP_FAIL_DEADLINE,      /* the request's deadline_ms came */
+	ANOLE_HTTP_FAIL_CANCELLED,     /* anole_http_cancel */
 	ANOLE_HTTP_FAIL_OTHER,         /* any other libcurl failure */
 };
 
@@ -121,6 +126,15 @@ struct anole_http_response {
 	enum anole_http_failure failure; /* ANOLE_HTTP_OK, or why the request failed */
 	char error[256];             /* why the request failed, "" on success */
 };
+
+/* Milliseconds of CLOCK_MONOTONIC: the clock of deadline_ms. */
+uint64_t anole_http_now_ms(void);
+
+/* Stop every transfer of h, running or to come, within about a second
+ * (-ECANCELED, ANOLE_HTTP_FAIL_CANCELLED): a daemon told to stop does not
+ * wait for a stalled server. There is no going back. */
+void anole_http_cancel(struct anole_http *h);
+bool anole_http_cancelled(const struct anole_http *h);
 
 /* Start libcurl once per process (pthread_once); anole_http_new calls it. */
 int anole_http_global_init(void);
@@ -143,6 +157,7 @@ void anole_http_response_release(struct anole_http_response *resp);
  *   -EFBIG          body over body_max
  *   -EINVAL         bad URL or request; -EACCES: TLS verification failed
  *   -EPROTO         also: the TLS handshake failed (a plain-HTTP server too)
+ *   -ECANCELED      anole_http_cancel was called
  */
 int anole_http_request(struct anole_http *h, const struct anole_http_request *req,
 		       struct anole_http_response *resp);

@@ -20,6 +20,7 @@ struct anole_layer_stream {
 	void *opaque;               /* NULL read: layers[i] is a file after all */
 };
 
+/* Zero fields take their defaults, the same as the CLI's. */
 struct anole_build_opts {
 	const char *src_dir;
 	const char *output;
@@ -39,8 +40,9 @@ struct anole_build_opts {
 	 * (they become the first devices); their digests must use chunk_digest */
 	const struct anole_blob_info *dict_blobs;
 	unsigned ndict_blobs;
-	unsigned blkszbits;         /* 12 */
-	uint64_t chunk_size;        /* 0: flat files; else power of two, 4 KiB..64 MiB */
+	unsigned blkszbits;         /* 0: 12 (4 KiB blocks) */
+	uint64_t chunk_size;        /* power of two, 4 KiB..64 MiB; 0: flat files, or
+	                               1 MiB with blob_path or blob_dir */
 	const char *blob_path;      /* chunk data to this file (device 1) */
 	const char *blob_dir;       /* or: a transport blob (chunks compressed one by
 	                               by one) named by its digest in this dir, and
@@ -50,22 +52,25 @@ struct anole_build_opts {
 	                               verified on its own (fetched alone); a power of
 	                               two >= the block size; 0: 64 KiB; >= chunk_size:
 	                               whole chunks */
-	int compression;            /* enum anole_compress_alg, for blob_dir */
-	int compression_level;
+	const char *compress;       /* for blob_dir: "ALG[,LEVEL]" (zstd, lz4 or none,
+	                               see anole_compress_parse); NULL: zstd */
 	int chunk_digest;           /* enum anole_digest_alg of chunk addresses */
 	bool have_timestamp;
 	int64_t timestamp;          /* image time (--timestamp / SOURCE_DATE_EPOCH) */
 	bool have_uuid;
-	uint8_t uuid[16];
+	uint8_t uuid[16];           /* default: with have_timestamp, derived from the
+	                               content (same tree, same bytes: the
+	                               SOURCE_DATE_EPOCH convention); else random */
 	const char *label;          /* volume name, <= 15 bytes */
 	unsigned threads;           /* 0 = all CPUs */
 	bool no_sync;               /* scratch outputs (pushed, then removed): not
 	                               flushed to disk before they are renamed */
-	bool dedupe_files;          /* share blocks of identical flat files (default on) */
+	bool no_dedupe_files;       /* do not share blocks of identical flat files */
 	/* EROFS data compression, decompressed by the kernel on read */
 	const char *data_compress;  /* "lz4", "lz4hc,12", "zstd,15"...; NULL: none */
-	uint32_t pcluster_size;     /* bytes, multiple of the block size, <= 1 MiB */
-	bool ztailpacking;          /* compressed tails inline after the indexes */
+	uint32_t pcluster_size;     /* bytes, multiple of the block size, <= 1 MiB;
+	                               0: one block */
+	bool no_ztailpacking;       /* no compressed tails inline after the indexes */
 	bool fragments;             /* tails and small files in one packed inode */
 	const char *compress_hints; /* file of "ALG|none [PCLUSTER] REGEX" rules */
 };
@@ -140,7 +145,11 @@ struct anole_mount_opts {
 	const char *prefetch_list;
 	const char *record_file;
 	const char *metrics_addr;   /* HOST:PORT for Prometheus scrapes */
+	const char *metrics_token;  /* non-NULL: scrapes must send "Authorization:
+	                               Bearer" this (lib/httpd.h) */
 	bool no_direct;             /* kernel mode: serve complete blobs through FUSE too */
+	unsigned read_timeout_ms;   /* a read waiting for the store gets EIO after this
+	                               (default 30000; LAZY_NO_TIMEOUT: never) */
 	struct anole_blobstore_opts *store;
 };
 /* Returns once the mount is up (the daemon keeps running), or when the

@@ -41,9 +41,14 @@ struct lazy_cache_opts {
 	struct anole_blobstore *store;
 	uint64_t max_fetch_bytes;         /* largest coalesced request (default 8 MiB) */
 	unsigned verify_retries;          /* refetches after a bad digest (default 2) */
+	unsigned read_timeout_ms;         /* a read that needs fetching ends by then,
+	                                     with -EIO if the store has not answered
+	                                     (default 30000; LAZY_NO_TIMEOUT: none) */
 	lazy_first_use_fn first_use;
 	void *first_use_opaque;
 };
+
+#define LAZY_NO_TIMEOUT (~0u)
 
 int lazy_cache_open(struct lazy_cache **out, const struct lazy_cache_opts *opts);
 void lazy_cache_close(struct lazy_cache *cache);
@@ -70,6 +75,15 @@ const char *lazy_blob_data_path(const struct lazy_blob *blob);
 bool lazy_blob_complete(struct lazy_blob *blob);
 /* Make chunks [first, last] present (prefetch). */
 int lazy_blob_fetch_chunks(struct lazy_blob *blob, uint32_t first, uint32_t last);
+
+/*
+ * Every read and fetch above ends within read_timeout_ms of its start. A
+ * caller serving one request with several of them (a FUSE read of a file
+ * spans chunks of several blob reads) gives them one deadline: between
+ * begin and end, this thread's reads end by begin's time + read_timeout_ms.
+ */
+void lazy_cache_begin_request(struct lazy_cache *cache);
+void lazy_cache_end_request(void);
 
 const struct anole_blob_info *lazy_blob_info(const struct lazy_blob *blob);
 uint64_t lazy_blob_size(const struct lazy_blob *blob);
