@@ -7,7 +7,9 @@
 #include "anole/error.h"
 #include "anole/erofs.h"
 #include "anole/image.h"
+#include "anole/convert.h"
 #include "anole/oci.h"
+#include "anole/ref.h"
 #include "anole/progress.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
@@ -582,10 +584,11 @@ static const char convert_help[] =
 "The image config is kept; the manifest names the source manifest.\n"
 "\n"
 "SRC and DEST are OCI image layouts, oci:DIR[:TAG] (created or updated),\n"
-"or registry references, docker://HOST[:PORT]/REPO[:TAG] (plain HTTP for\n"
-"localhost and 127.0.0.0/8; credentials from ~/.docker/config.json or\n"
-"$REGISTRY_AUTH_FILE). SRC may also be a tarball: oci-archive:FILE[:TAG]\n"
-"or docker-archive:FILE[:TAG] (docker save). Every blob read is checked\n"
+"or registry references, docker://HOST[:PORT]/REPO[:TAG][@DIGEST] (plain\n"
+"HTTP for localhost and 127.0.0.0/8; credentials from ~/.docker/config.json\n"
+"or $REGISTRY_AUTH_FILE). SRC may also be a tarball: oci-archive:FILE[:TAG]\n"
+"or docker-archive:FILE[:NAME] (docker save; NAME is REPO:TAG or TAG).\n"
+"References are checked part by part (docs/oci.md). Every blob read is checked\n"
 "against its digest; a push uploads only blobs the registry lacks, and\n"
 "the manifest last.\n"
 "\n"
@@ -623,7 +626,8 @@ static int image_convert(int argc, char **argv)
 	};
 	struct store_cli store = { 0 };
 	struct oci_convert_opts o = { .store = &store.o };
-	struct strbuf out = STRBUF_INIT;
+	struct oci_convert_result r;
+	bool json = false;
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
@@ -650,7 +654,7 @@ static int image_convert(int argc, char **argv)
 				return usage_error("convert", "--threads takes a number up to 1024");
 			o.threads = (unsigned)v;
 			break;
-		case OPT_JSON: o.json = true; break;
+		case OPT_JSON: json = true; break;
 		case 'q': common_flag(OPT_QUIET); break;
 		case 'h': fputs(convert_help, stdout); store_cli_release(&store); return 0;
 		default:
@@ -665,12 +669,37 @@ static int image_convert(int argc, char **argv)
 		return usage_error("convert", "takes SRC and -o DEST");
 	}
 	o.src = argv[optind];
-	ret = oci_convert(&o, &out);
-	if (!ret)
-		fputs(out.buf, stdout);
-	strbuf_release(&out);
+	ret = oci_convert(&o, &r);
 	store_cli_release(&store);
-	return ret ? 1 : 0;
+	if (ret)
+		return 1;
+	if (json) {
+		struct strbuf dest = STRBUF_INIT;
+
+		printf("{\"source\":\"%s\",\"manifest\":\"%s\",\"metadata\":\"%s\","
+		       "\"metadata_bytes\":%llu,\"blobs\":%u,\"blob_bytes\":%llu,"
+		       "\"source_layers\":%u,\"chunks\":%llu,\"chunks_deduped\":%llu",
+		       r.source_manifest, r.manifest, r.metadata, (unsigned long long)r.metadata_bytes,
+		       r.blobs, (unsigned long long)r.blob_bytes, r.source_layers,
+		       (unsigned long long)r.chunks, (unsigned long long)r.chunks_deduped);
+		if (r.pushed) {
+			strbuf_add_json_string(&dest, o.dest, strlen(o.dest));
+			printf(",\"pushed\":%s,\"bytes_pushed\":%llu", dest.buf,
+			       (unsigned long long)r.bytes_pushed);
+		}
+		fputs("}\n", stdout);
+		strbuf_release(&dest);
+	} else {
+		printf("%s -> %s: manifest %s, metadata %llu bytes, %u blob%s (%llu bytes) from %u layer%s\n",
+		       o.src, o.dest, r.manifest, (unsigned long long)r.metadata_bytes, r.blobs,
+		       r.blobs == 1 ? "" : "s", (unsigned long long)r.blob_bytes, r.source_layers,
+		       r.source_layers == 1 ? "" : "s");
+		if (r.pushed)
+			printf("pushed %s: %llu bytes uploaded\n", o.dest,
+			       (unsigned long long)r.bytes_pushed);
+	}
+	oci_convert_result_free(&r);
+	return 0;
 }
 
 /* ------------------------------------------------------------ pull, push */
@@ -698,6 +727,7 @@ static int image_copy(int argc, char **argv, bool push)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *verb = push ? "push" : "pull";
+	struct anole_ref src, dest;
 	struct store_cli store = { 0 };
 	uint64_t pushed = 0;
 	bool json = false;
@@ -718,10 +748,15 @@ static int image_copy(int argc, char **argv, bool push)
 		store_cli_release(&store);
 		return usage_error(verb, "takes a source and a destination");
 	}
-	if (push)
-		ret = oci_push(argv[optind], argv[optind + 1], &store.o, &pushed);
-	else
-		ret = oci_pull(argv[optind], argv[optind + 1], NULL, &store.o);
+	ret = anole_ref_parse(argv[optind], ANOLE_REF_OCI, &src);
+	if (!ret)
+		ret = anole_ref_parse(argv[optind + 1], ANOLE_REF_OCI, &dest);
+	if (!ret && push)
+		ret = oci_push(&src, &dest, &store.o, &pushed, NULL);
+	else if (!ret)
+		ret = oci_pull(&src, &dest, NULL, &store.o);
+	anole_ref_free(&src);
+	anole_ref_free(&dest);
 	store_cli_release(&store);
 	if (!ret && json)
 		printf("{\"%s\":\"%s\",\"bytes_pushed\":%llu}\n", verb, argv[optind + 1],

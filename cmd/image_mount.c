@@ -6,8 +6,8 @@
 #include "anole/httpd.h"
 #include "anole/image.h"
 #include "anole/lazy.h"
-#include "anole/oci.h"
 #include "anole/progress.h"
+#include "anole/ref.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
 
@@ -145,55 +145,22 @@ int cmd_image_mount(int argc, char **argv)
 	}
 	o.image = argv[optind];
 	o.mountpoint = argv[optind + 1];
-	if (!strncmp(o.image, "oci:", 4)) {
-		/* an accelerated OCI image: its metadata layer, blobs beside it */
-		struct oci_image img;
-		char *dir, *tag, *meta = NULL;
-
-		ret = oci_parse_ref(o.image, &dir, &tag);
-		if (!ret)
-			ret = oci_open(&img, dir, tag, NULL);
-		if (!ret && !img.accelerated) {
-			ret = anole_error_code(EINVAL, "%s is not an anole image: convert it first (anole image convert)",
-					       o.image);
-			oci_close(&img);
-		} else if (!ret) {
-			meta = oci_blob_path(dir, img.layers[img.metadata_layer].digest);
-			oci_close(&img);
-			o.image = meta;
-			if (!o.blobs)
-				o.blobs = dir;
-			ret = anole_image_mount(&o);
-		}
-		free(meta);
-		free(dir);
-		free(tag);
-		store_cli_release(&store);
-		return ret ? 1 : 0;
-	}
-	if (!strncmp(o.image, "docker://", 9)) {
-		/* manifest and metadata layer now, blobs lazily from the registry */
-		char *cache = o.cache_dir ? xstrdup(o.cache_dir) : anole_default_cache_dir();
-		char *meta = NULL, *store_spec = NULL;
-
-		ret = oci_fetch_metadata(o.image, cache, &store.o, &meta, &store_spec);
-		if (!ret) {
-			o.image = meta;
-			if (!o.blobs)
-				o.blobs = store_spec;
-			if (!o.cache_dir)
-				o.cache_dir = cache;
-			ret = anole_image_mount(&o);
-		}
-		free(meta);
-		free(store_spec);
-		free(cache);
-		store_cli_release(&store);
-		return ret ? 1 : 0;
-	}
+	/* oci: and docker:// references are resolved by the library; a plain
+	 * image file needs to be told where its blobs are */
 	if (!o.blobs) {
-		store_cli_release(&store);
-		return usage_error("mount", "--blobs STORE is required");
+		struct anole_ref ref;
+		bool plain;
+
+		if (anole_ref_parse(o.image, ANOLE_REF_PATH, &ref)) {
+			store_cli_release(&store);
+			return 1;
+		}
+		plain = ref.transport == ANOLE_REF_PATH;
+		anole_ref_free(&ref);
+		if (plain) {
+			store_cli_release(&store);
+			return usage_error("mount", "--blobs STORE is required");
+		}
 	}
 	ret = anole_image_mount(&o);
 	store_cli_release(&store);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * libFuzzer target for reading an OCI image layout (image/oci.c: index,
+ * libFuzzer target for reading an OCI image layout (image/oci_layout.c: index,
  * nested indexes, manifest, descriptors), which `anole image convert` and
  * `anole image mount oci:` take from anywhere and `pull` fills from a
  * registry. Blobs are checked against their digests before they are

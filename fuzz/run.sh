@@ -3,7 +3,7 @@
 # Fuzz the EROFS image reader for SECONDS seconds, then the tar-layer
 # path of the builder (a third of that), the chunk table of --blob-dir
 # images and OCI image layouts (a sixth each), and registries.conf with its
-# TOML reader (a twelfth).
+# TOML reader (a twelfth), and image references (a twelfth).
 #
 #   fuzz/run.sh BUILD_DIR SECONDS
 #
@@ -270,5 +270,23 @@ line \u00e9 \U0001F600 \
 n = [0x1f, 0o7, 0b1, -5, +3, 1_000]
 EOF
 	run_fuzzer "registries.conf" "$conf_fuzzer" "$ccorpus" "$(share 12)" 8192 5
+fi
+# Image references (image/ref.c), seeded with one of each transport and
+# the awkward valid forms (IPv6 host, port, tag and digest together, a
+# directory with a colon, a docker-archive name with a registry port), a
+# twelfth of the time.
+ref_fuzzer=$build/fuzz_ref
+if [ -x "$ref_fuzzer" ]; then
+	rcorpus=$work/ref-corpus
+	mkdir -p "$rcorpus"
+	n=0
+	for r in "oci:layout:v1" "oci:/srv/a:b/layout" "layout" "docker://127.0.0.1:5000/a/b:t" \
+		"docker://[::1]:5000/lib/x__y.z-w@sha256:$(printf '%064d' 0)" \
+		"docker://registry.example.com/ns/repo:1.0@sha256:$(printf 'ab%062d' 0)" \
+		"oci-archive:img.tar:latest" "docker-archive:img.tar:reg:5000/a/b:v1" "./plain.img"; do
+		printf '%s' "$r" >"$rcorpus/seed-$n"
+		n=$((n + 1))
+	done
+	run_fuzzer "image references" "$ref_fuzzer" "$rcorpus" "$(share 12)" 1024 5
 fi
 echo "fuzz: ok"

@@ -10,6 +10,7 @@
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/oci.h"
+#include "anole/ref.h"
 #include "anole/xalloc.h"
 
 #include <archive.h>
@@ -171,24 +172,14 @@ static bool gzipped(const char *path)
 	return gz;
 }
 
-static int write_json(const char *dir, const char *name, json_t *j)
-{
-	struct strbuf p = STRBUF_INIT;
-	int ret;
-
-	strbuf_addf(&p, "%s/%s", dir, name);
-	ret = json_dump_file(j, p.buf, JSON_COMPACT) ? anole_error_code(EIO, "cannot write %s", p.buf) : 0;
-	strbuf_release(&p);
-	return ret;
-}
-
 static int docker_to_layout(const char *file, const char *dir, const char *tag)
 {
 	struct strbuf p = STRBUF_INIT;
-	json_t *man = NULL, *entry = NULL, *e, *layers, *l, *oman, *olayers, *index;
+	json_t *man = NULL, *entry = NULL, *e, *layers, *l, *oman, *olayers;
 	json_error_t err;
-	char cdigest[72], mdigest[72];
-	uint64_t csize = 0, msize = 0;
+	struct oci_descriptor mdesc = { 0 };
+	char cdigest[72];
+	uint64_t csize = 0;
 	size_t i;
 	char *text = NULL;
 	int ret = 0;
@@ -221,7 +212,7 @@ static int docker_to_layout(const char *file, const char *dir, const char *tag)
 	if (!ret)
 		ret = adopt(dir, json_string_value(json_object_get(entry, "Config")) ?: "", cdigest, &csize);
 	oman = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:[]}", "schemaVersion", 2, "mediaType",
-			 "application/vnd.oci.image.manifest.v1+json", "config", "mediaType",
+			 OCI_MT_MANIFEST, "config", "mediaType",
 			 "application/vnd.oci.image.config.v1+json", "digest", cdigest, "size",
 			 (json_int_t)csize, "layers");
 	olayers = json_object_get(oman, "layers");
@@ -246,66 +237,44 @@ static int docker_to_layout(const char *file, const char *dir, const char *tag)
 				"digest", ld, "size", (json_int_t)lsize));
 	}
 	if (!ret) {
-		uint8_t d[32];
-		char hex[65], *path;
-		int fd;
-
 		text = json_dumps(oman, JSON_COMPACT);
-		anole_digest(ANOLE_DIGEST_SHA256, text, strlen(text), d);
-		anole_hex(d, 32, hex);
-		snprintf(mdigest, sizeof(mdigest), "sha256:%s", hex);
-		msize = strlen(text);
-		path = oci_blob_path(dir, mdigest);
-		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		ret = fd < 0 ? anole_error(errno, "cannot write %s", path) : write_full(fd, text, msize);
-		if (fd >= 0)
-			close(fd);
-		free(path);
+		ret = oci_put_blob(dir, OCI_MT_MANIFEST, text, strlen(text), &mdesc);
 	}
 	if (!ret) {
-		index = json_pack("{s:i, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
-				  "manifests", "mediaType", "application/vnd.oci.image.manifest.v1+json",
-				  "digest", mdigest, "size", (json_int_t)msize, "annotations",
-				  "org.opencontainers.image.ref.name", "src");
-		ret = write_json(dir, "index.json", index);
-		json_decref(index);
-	}
-	if (!ret) {
-		json_t *layout = json_pack("{s:s}", "imageLayoutVersion", "1.0.0");
+		/* the layout written is this image alone, whatever index.json
+		 * the archive brought (Docker 25 adds one) */
+		struct strbuf idx = STRBUF_INIT;
 
-		ret = write_json(dir, "oci-layout", layout);
-		json_decref(layout);
+		strbuf_addf(&idx, "%s/index.json", dir);
+		if (unlink(idx.buf) < 0 && errno != ENOENT)
+			ret = anole_error(errno, "cannot replace %s", idx.buf);
+		strbuf_release(&idx);
 	}
+	if (!ret)
+		ret = oci_layout_set_tag(dir, "src", &mdesc);
+	if (!ret)
+		ret = oci_write_file(dir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
+	oci_descriptor_free(&mdesc);
 	free(text);
 	json_decref(oman);
 	json_decref(man);
 	return ret;
 }
 
-int oci_import_archive(const char *ref, const char *dir, char **layout_ref)
+int oci_import_archive(const struct anole_ref *ref, const char *dir, char **tag)
 {
-	bool docker = !strncmp(ref, "docker-archive:", 15);
-	const char *rest = ref + (docker ? 15 : strlen("oci-archive:"));
-	const char *colon = strrchr(rest, ':');
-	char *file, *tag = NULL;
-	struct strbuf r = STRBUF_INIT;
+	bool docker = ref->transport == ANOLE_REF_DOCKER_ARCHIVE;
 	int ret;
 
-	if (colon && !strchr(colon, '/')) {
-		file = xstrndup(rest, (size_t)(colon - rest));
-		tag = xstrdup(colon + 1);
-	} else {
-		file = xstrdup(rest);
-	}
-	ret = extract(file, dir);
+	*tag = NULL;
+	if (!docker && ref->transport != ANOLE_REF_OCI_ARCHIVE)
+		return anole_error_code(EINVAL, "%s: not an oci-archive: or docker-archive: reference",
+					ref->path ? ref->path : "?");
+	ret = extract(ref->path, dir);
 	if (!ret && docker)
-		ret = docker_to_layout(file, dir, tag);
-	if (!ret) {
-		strbuf_addf(&r, "oci:%s%s%s", dir, docker || tag ? ":" : "",
-			    docker ? "src" : tag ? tag : "");
-		*layout_ref = strbuf_detach(&r, NULL);
-	}
-	free(file);
-	free(tag);
+		ret = docker_to_layout(ref->path, dir, ref->tag);
+	/* a docker archive becomes a layout of one image, tagged "src" */
+	if (!ret && (docker || ref->tag))
+		*tag = xstrdup(docker ? "src" : ref->tag);
 	return ret;
 }

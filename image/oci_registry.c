@@ -11,6 +11,7 @@
 #include "anole/fileio.h"
 #include "anole/oci.h"
 #include "anole/privdir.h"
+#include "anole/ref.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -21,29 +22,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-int oci_parse_registry_ref(const char *ref, char **store, char **reference)
-{
-	const char *s = ref + strlen("docker://");
-	const char *slash = strchr(s, '/'), *at = strchr(s, '@'), *colon;
-
-	if (strncmp(ref, "docker://", 9) || !slash || !slash[1])
-		return anole_error_code(EINVAL, "'%s' is not docker://HOST/REPO[:TAG|@DIGEST]", ref);
-	if (at) {
-		*store = xstrndup(ref, (size_t)(at - ref));
-		*reference = xstrdup(at + 1);
-		return 0;
-	}
-	colon = strrchr(slash, ':');
-	if (colon) {
-		*store = xstrndup(ref, (size_t)(colon - ref));
-		*reference = xstrdup(colon + 1);
-	} else {
-		*store = xstrdup(ref);
-		*reference = xstrdup("latest");
-	}
-	return 0;
-}
 
 /* Download a blob into the layout, verified against its digest (a mirror
  * whose bytes do not match is passed over: anole_blobstore_fetch). */
@@ -73,20 +51,6 @@ static int pull_blob(struct anole_blobstore *bs, const char *dir, const char *di
 	return ret;
 }
 
-static int put_bytes(const char *dir, const char *digest, const void *data, size_t len)
-{
-	char *path = oci_blob_path(dir, digest);
-	struct anole_output out;
-	int ret = anole_output_open(&out, path);
-
-	if (!ret && (ret = write_full(out.fd, data, len)))
-		anole_output_abort(&out);
-	else if (!ret)
-		ret = anole_output_commit(&out);
-	free(path);
-	return ret;
-}
-
 static const char *media_type_of(json_t *doc, const char *header)
 {
 	const char *mt = json_string_value(json_object_get(doc, "mediaType"));
@@ -100,8 +64,8 @@ static int pull_manifest(struct anole_blobstore *bs, const char *dir, const char
 			 char **digest_out, char **mt_out, uint64_t *size_out, json_t **doc_out)
 {
 	struct strbuf body = STRBUF_INIT;
-	char *ct = NULL, hex[65];
-	uint8_t d[32];
+	struct oci_descriptor d = { 0 };
+	char *ct = NULL;
 	json_t *doc;
 	int ret = anole_blobstore_get_manifest(bs, reference, &body, &ct);
 
@@ -112,21 +76,20 @@ static int pull_manifest(struct anole_blobstore *bs, const char *dir, const char
 		ret = anole_error_code(EBADMSG, "manifest %s is not JSON", reference);
 		goto out;
 	}
-	anole_digest(ANOLE_DIGEST_SHA256, body.buf, body.len, d);
-	anole_hex(d, 32, hex);
-	*digest_out = xmalloc(72);
-	snprintf(*digest_out, 72, "sha256:%s", hex);
-	*mt_out = xstrdup(media_type_of(doc, ct));
-	*size_out = body.len;
+	/* stored under the digest of its bytes, which is what names it */
+	ret = oci_put_blob(dir, media_type_of(doc, ct), body.buf, body.len, &d);
+	*digest_out = d.digest;
+	*mt_out = d.media_type;
+	*size_out = d.size;
 	*doc_out = doc;
-	ret = put_bytes(dir, *digest_out, body.buf, body.len);
 out:
 	free(ct);
 	strbuf_release(&body);
 	return ret;
 }
 
-static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, json_t *manifest)
+static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, json_t *manifest,
+				 bool layers_too)
 {
 	json_t *layers = json_object_get(manifest, "layers"), *l, *config;
 	size_t i;
@@ -144,27 +107,42 @@ static int pull_descriptor_blobs(struct anole_blobstore *bs, const char *dir, js
 			break;
 		if (!dg || anole_digest_ref_check(dg))
 			return anole_error_code(EBADMSG, "layer %zu has no valid digest", i + 1);
+		if (!layers_too)
+			continue;
 		ret = pull_blob(bs, dir, dg, (uint64_t)json_integer_value(json_object_get(l, "size")));
 	}
 	return ret;
 }
 
-int oci_pull(const char *src, const char *dest, const char *platform,
-	     const struct anole_blobstore_opts *sopts)
+/* Both ends of a copy must be of the kind the verb takes. */
+static int want(const struct anole_ref *r, enum anole_ref_transport t, const char *what)
 {
-	char *store = NULL, *reference = NULL, *dir = NULL, *tag = NULL;
-	char *digest = NULL, *mt = NULL;
-	struct anole_blobstore *bs = NULL;
-	json_t *doc = NULL, *index = NULL;
-	uint64_t size = 0;
 	char *text;
 	int ret;
 
-	ret = oci_parse_registry_ref(src, &store, &reference);
+	if (r->transport == t)
+		return 0;
+	text = anole_ref_format(r);
+	ret = anole_error_code(EINVAL, "%s: %s", text, what);
+	free(text);
+	return ret;
+}
+
+static int pull(const struct anole_ref *src, const struct anole_ref *dest, const char *platform,
+		const struct anole_blobstore_opts *sopts, bool layers_too)
+{
+	const char *reference = anole_ref_reference(src), *dir = dest->path;
+	char *store = NULL, *digest = NULL, *mt = NULL;
+	struct anole_blobstore *bs = NULL;
+	json_t *doc = NULL;
+	uint64_t size = 0;
+	int ret;
+
+	ret = want(src, ANOLE_REF_DOCKER, "the source of a pull is docker://HOST/REPO[:TAG]");
 	if (!ret)
-		ret = oci_parse_ref(dest, &dir, &tag);
+		ret = want(dest, ANOLE_REF_OCI, "the destination of a pull is oci:DIR[:TAG]");
 	if (!ret)
-		ret = anole_blobstore_open(&bs, store, sopts);
+		ret = anole_blobstore_open(&bs, store = anole_ref_store(src), sopts);
 	if (!ret)
 		ret = oci_layout_init(dir);
 	if (!ret)
@@ -185,7 +163,7 @@ int oci_pull(const char *src, const char *dest, const char *platform,
 				continue;
 			ret = pull_manifest(bs, dir, d, &cd, &cmt, &csize, &child);
 			if (!ret)
-				ret = pull_descriptor_blobs(bs, dir, child);
+				ret = pull_descriptor_blobs(bs, dir, child, layers_too);
 			free(cd);
 			free(cmt);
 			json_decref(child);
@@ -194,64 +172,46 @@ int oci_pull(const char *src, const char *dest, const char *platform,
 		}
 		(void)platform;     /* every linux platform is pulled; convert picks one */
 	} else if (!ret) {
-		ret = pull_descriptor_blobs(bs, dir, doc);
+		ret = pull_descriptor_blobs(bs, dir, doc, layers_too);
 	}
 	if (ret)
 		goto out;
 	ret = oci_write_file(dir, "oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}");
-	index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2,
-			  "mediaType", "application/vnd.oci.image.index.v1+json", "manifests",
-			  "mediaType", mt, "digest", digest, "size", (json_int_t)size, "annotations",
-			  "org.opencontainers.image.ref.name", tag ? tag : reference);
-	text = json_dumps(index, JSON_INDENT(2));
-	if (!ret)
-		ret = oci_write_file(dir, "index.json", text);
-	free(text);
+	if (!ret) {         /* other images of the layout stay */
+		struct oci_descriptor d = { mt, digest, size };
+
+		ret = oci_layout_set_tag(dir, dest->tag ? dest->tag : reference, &d);
+	}
 out:
 	json_decref(doc);
-	json_decref(index);
 	anole_blobstore_close(bs);
 	free(store);
-	free(reference);
-	free(dir);
-	free(tag);
 	free(digest);
 	free(mt);
 	return ret;
 }
 
-/* The repository of a docker:// reference when it is on the same registry
- * as `dest`, for cross-repository mounts; NULL otherwise. */
-static char *same_registry_repo(const char *ref, const char *dest)
+int oci_pull(const struct anole_ref *src, const struct anole_ref *dest, const char *platform,
+	     const struct anole_blobstore_opts *sopts)
 {
-	char *store = NULL, *reference = NULL, *dstore = NULL, *dref = NULL, *repo = NULL;
-
-	if (ref && !strncmp(ref, "docker://", 9) &&
-	    !oci_parse_registry_ref(ref, &store, &reference) &&
-	    !oci_parse_registry_ref(dest, &dstore, &dref)) {
-		const char *a = strchr(store + 9, '/'), *b = strchr(dstore + 9, '/');
-
-		if (a && b && a - store == b - dstore && !strncmp(store, dstore, (size_t)(a - store)))
-			repo = xstrdup(a + 1);
-	}
-	free(store);
-	free(reference);
-	free(dstore);
-	free(dref);
-	return repo;
+	return pull(src, dest, platform, sopts, true);
 }
 
-int oci_push(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
-	     uint64_t *bytes_pushed)
+int oci_pull_manifests(const struct anole_ref *src, const struct anole_ref *dest,
+		       const char *platform, const struct anole_blobstore_opts *sopts)
 {
-	return oci_push_from(src, dest, sopts, bytes_pushed, NULL);
+	return pull(src, dest, platform, sopts, false);
 }
 
-int oci_push_from(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
-		  uint64_t *bytes_pushed, const char *mount_from)
+int oci_push(const struct anole_ref *src, const struct anole_ref *dest,
+	     const struct anole_blobstore_opts *sopts, uint64_t *bytes_pushed,
+	     const struct anole_ref *mount_from)
 {
-	char *from_repo = same_registry_repo(mount_from, dest);
-	char *store = NULL, *reference = NULL, *dir = NULL, *tag = NULL;
+	/* blobs can be linked from a repository of the same registry */
+	const char *from_repo = mount_from && anole_ref_same_registry(mount_from, dest) ?
+				mount_from->repository : NULL;
+	const char *reference = anole_ref_reference(dest), *dir = src->path;
+	char *store = NULL, *dest_text = NULL;
 	struct anole_blobstore *bs = NULL;
 	struct oci_image img = { 0 };
 	struct anole_blobstore_stats before, after;
@@ -259,15 +219,16 @@ int oci_push_from(const char *src, const char *dest, const struct anole_blobstor
 	char *path;
 	int ret;
 
-	ret = oci_parse_ref(src, &dir, &tag);
+	ret = want(src, ANOLE_REF_OCI, "the source of a push is oci:DIR[:TAG]");
 	if (!ret)
-		ret = oci_parse_registry_ref(dest, &store, &reference);
+		ret = want(dest, ANOLE_REF_DOCKER, "the destination of a push is docker://HOST/REPO[:TAG]");
 	if (!ret)
-		ret = oci_open(&img, dir, tag, NULL);
+		ret = oci_open(&img, dir, src->tag, NULL);
 	if (!ret)
-		ret = anole_blobstore_open(&bs, store, sopts);
+		ret = anole_blobstore_open(&bs, store = anole_ref_store(dest), sopts);
 	if (ret)
 		goto out;
+	dest_text = anole_ref_format(dest);
 	anole_blobstore_get_stats(bs, &before);
 	for (unsigned i = 0; !ret && i < img.nlayers; i++) {
 		struct stat st;
@@ -283,7 +244,7 @@ int oci_push_from(const char *src, const char *dest, const struct anole_blobstor
 			ret = anole_blobstore_size(bs, img.layers[i].digest, &size);
 			if (ret == -ENOENT)
 				ret = anole_error_code(ENOENT, "blob %s is neither in %s nor in %s",
-						       img.layers[i].digest, dir, dest);
+						       img.layers[i].digest, dir, dest_text);
 		} else {
 			ret = anole_blobstore_put(bs, img.layers[i].digest, path);
 			ret = ret > 0 ? 0 : ret;        /* 1: the registry had it */
@@ -319,26 +280,24 @@ int oci_push_from(const char *src, const char *dest, const struct anole_blobstor
 	if (bytes_pushed)
 		*bytes_pushed = after.bytes_sent - before.bytes_sent;
 out:
-	free(from_repo);
+	free(dest_text);
 	strbuf_release(&man);
 	oci_close(&img);
 	anole_blobstore_close(bs);
 	free(store);
-	free(reference);
-	free(dir);
-	free(tag);
 	return ret;
 }
 
 /*
  * For `mount docker://...`: fetch the manifest (an index is resolved to
- * linux on this host's architecture) and the metadata layer only, into
+ * platform, default linux on this host's architecture) and the metadata layer only, into
  * cache_dir; the blobs stay in the registry, read lazily.
  */
-int oci_fetch_metadata(const char *ref, const char *cache_dir,
+int oci_fetch_metadata(const struct anole_ref *r, const char *platform, const char *cache_dir,
 		       const struct anole_blobstore_opts *sopts, char **image_path, char **store)
 {
-	char *reference = NULL, *digest = NULL, *mt = NULL;
+	const char *reference = anole_ref_reference(r);
+	char *ref = anole_ref_format(r), *digest = NULL, *mt = NULL;
 	struct anole_blobstore *bs = NULL;
 	struct strbuf dir = STRBUF_INIT;
 	json_t *doc = NULL, *layers, *l, *meta = NULL;
@@ -347,9 +306,10 @@ int oci_fetch_metadata(const char *ref, const char *cache_dir,
 	int ret;
 
 	*image_path = NULL;
-	ret = oci_parse_registry_ref(ref, store, &reference);
+	*store = NULL;
+	ret = want(r, ANOLE_REF_DOCKER, "not a registry reference (docker://HOST/REPO[:TAG])");
 	if (!ret)
-		ret = anole_blobstore_open(&bs, *store, sopts);
+		ret = anole_blobstore_open(&bs, *store = anole_ref_store(r), sopts);
 	strbuf_addf(&dir, "%s/oci", cache_dir);
 	if (!ret) {
 		/* the image comes from here: the cache's own checks (privdir.h) */
@@ -367,28 +327,11 @@ int oci_fetch_metadata(const char *ref, const char *cache_dir,
 	if (!ret)
 		ret = pull_manifest(bs, dir.buf, reference, &digest, &mt, &size, &doc);
 	for (int depth = 0; !ret && depth < 2 && json_is_array(json_object_get(doc, "manifests")); depth++) {
-		json_t *pick = NULL, *m;
-		const char *arch = sizeof(void *) == 8 ?
-#if defined(__x86_64__)
-			"amd64"
-#elif defined(__aarch64__)
-			"arm64"
-#elif defined(__riscv)
-			"riscv64"
-#else
-			""
-#endif
-			: "";
+		char want[160];
+		json_t *pick = oci_index_pick(json_object_get(doc, "manifests"), platform, want);
 
-		json_array_foreach(json_object_get(doc, "manifests"), i, m) {
-			json_t *p = json_object_get(m, "platform");
-
-			if (!pick || (!strcmp(json_string_value(json_object_get(p, "os")) ?: "", "linux") &&
-				      !strcmp(json_string_value(json_object_get(p, "architecture")) ?: "", arch)))
-				pick = m;
-		}
 		if (!pick) {
-			ret = anole_error_code(ENOENT, "%s: an empty index", ref);
+			ret = anole_error_code(ENOENT, "%s: no image for platform %s in the index", ref, want);
 			break;
 		}
 		{
@@ -424,7 +367,7 @@ int oci_fetch_metadata(const char *ref, const char *cache_dir,
 	json_decref(doc);
 	anole_blobstore_close(bs);
 	strbuf_release(&dir);
-	free(reference);
+	free(ref);
 	free(digest);
 	free(mt);
 	return ret;

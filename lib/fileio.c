@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -200,6 +201,7 @@ int anole_output_open(struct anole_output *out, const char *path)
 	const char *base = slash ? slash + 1 : path;
 	size_t n = dirlen + strlen(base) + 16;
 
+	out->no_sync = false;
 	out->path = xstrdup(path);
 	out->tmp_path = xmalloc(n);
 	memcpy(out->tmp_path, path, dirlen);
@@ -222,7 +224,7 @@ int anole_output_commit(struct anole_output *out)
 {
 	int ret = 0;
 
-	if (fsync(out->fd) < 0)
+	if (!out->no_sync && fsync(out->fd) < 0)
 		ret = anole_error(errno, "cannot flush %s", out->tmp_path);
 	if (close(out->fd) < 0 && !ret)
 		ret = anole_error(errno, "cannot close %s", out->tmp_path);
@@ -256,4 +258,48 @@ void anole_output_abort(struct anole_output *out)
 	free(out->tmp_path);
 	free(out->path);
 	out->tmp_path = out->path = NULL;
+}
+
+int anole_temp_dir(const char *prefix, char **path)
+{
+	const char *base = getenv("TMPDIR");
+	size_t n = strlen(base && *base ? base : "/var/tmp") + strlen(prefix) + 16;
+	char *dir = xmalloc(n);
+
+	snprintf(dir, n, "%s/%s.XXXXXX", base && *base ? base : "/var/tmp", prefix);
+	if (!mkdtemp(dir)) {
+		int ret = anole_error(errno, "cannot create a temporary directory %s", dir);
+
+		free(dir);
+		*path = NULL;
+		return ret;
+	}
+	*path = dir;
+	return 0;
+}
+
+/* nftw() passes no context: the first failure of this thread's walk */
+static _Thread_local int remove_tree_err;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_NS || flag == FTW_DNR) {
+		if (!remove_tree_err)
+			remove_tree_err = anole_error(errno ? errno : EACCES, "cannot read %s", path);
+		return 0;
+	}
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT &&
+	    !remove_tree_err)
+		remove_tree_err = anole_error(errno, "cannot remove %s", path);
+	return 0;               /* go on: remove what can be removed */
+}
+
+int anole_remove_tree(const char *path)
+{
+	remove_tree_err = 0;
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
+		return anole_error(errno, "cannot remove %s", path);
+	return remove_tree_err;
 }

@@ -14,6 +14,7 @@
 #include "anole/erofs_fs.h"
 #include "anole/hashmap.h"
 #include "anole/blobmeta.h"
+#include "anole/fileio.h"
 #include "anole/image.h"
 
 /* One distinct xattr (name + value), shared by every inode that has it. */
@@ -178,6 +179,10 @@ struct builder {
 	struct anole_blob_info *transport; /* with blob_dir: the blob written */
 	struct anole_blob_info *blobs;     /* layer sources: one blob per device */
 	unsigned nblobs;
+	/* their files, committed with the image: a build that fails in a
+	 * later layer (a digest that does not match) leaves none behind */
+	struct anole_output *blob_outs;
+	unsigned nblob_outs;
 	uint64_t ext_bytes;         /* chunk table appended to the image */
 
 	/* compression (-z) */
@@ -254,6 +259,36 @@ void builder_compress_free(struct builder *b);
 
 /* transport.c: with --blob-dir, compressed chunks + chunk table */
 int builder_write_transport(struct builder *b, uint8_t digest[32]);
+
+/* blobwriter.c: one transport blob, chunks compressed in parallel and
+ * written in the order they were added */
+struct blob_writer;
+typedef int (*blobw_read_fn)(void *arg, uint8_t *buf, uint32_t len);  /* 0 or -errno */
+struct blobw_params {
+	int fd;                     /* the blob, written sequentially from its start */
+	const char *where;          /* for messages: the blob directory */
+	enum anole_compress_alg compression;
+	int compression_level;
+	enum anole_digest_alg chunk_digest;
+	uint32_t unit_size;         /* fetch unit; 0: chunks are not split */
+	uint32_t max_chunk;         /* largest chunk: bounds the memory in flight */
+	unsigned threads;           /* 0: one per CPU */
+	struct anole_progress *progress;   /* chunk bytes as they are written (may be NULL) */
+	const char *(*name)(void *arg);    /* a read_fn's source, for messages */
+};
+struct blob_writer *blobw_new(const struct blobw_params *p);
+/* A buffer of max_chunk bytes for blobw_add's data (recycled ones first). */
+uint8_t *blobw_buffer(struct blob_writer *w);
+/* Queue a chunk of len bytes at uoff in the uncompressed device, whose
+ * digest (chunk_digest) is known: either data (from blobw_buffer, or a
+ * malloc'd buffer of max_chunk bytes; the writer takes it) or, with data NULL, read(arg, buf, len) called by a
+ * worker. An error stops the writer: this and later calls return it. */
+int blobw_add(struct blob_writer *w, uint64_t uoff, uint32_t len, const uint8_t digest[32],
+	      uint8_t *data, blobw_read_fn read, void *arg);
+/* Write the rest and fill info's digest, name, sizes and chunk table
+ * (device_id, uncompressed_size, chunk_size are the caller's); frees w. */
+int blobw_finish(struct blob_writer *w, struct anole_blob_info *info);
+void blobw_abort(struct blob_writer *w);   /* NULL: no-op */
 
 
 /*

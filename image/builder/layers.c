@@ -6,9 +6,11 @@
  * its directory, a later entry replaces an earlier one (directories merge).
  *
  * File data is chunked as it streams by: each new chunk (SHA-256 or SM3
- * content address, across all layers) is compressed and appended to its
- * layer's transport blob, so a layer is read once and never unpacked to
- * disk. A layer that adds no new chunk gets no blob.
+ * content address, across all layers) goes to its layer's transport-blob
+ * writer (blobwriter.c, the one `build --blob-dir` uses), which compresses
+ * chunks on worker threads while the tar is read on, so a layer is read
+ * once and never unpacked to disk. A layer that adds no new chunk gets no
+ * blob.
  */
 #include "builder.h"
 #include "anole/compress.h"
@@ -22,11 +24,13 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #define WHITEOUT ".wh."
 #define OPAQUE ".wh..wh..opq"
@@ -47,14 +51,11 @@ struct mdir {
 
 struct chunk_ref { uint8_t digest[32]; uint16_t devid; uint32_t blkaddr; };
 
+/* The blob of the layer being read; opened at its first new chunk. */
 struct layer_writer {
 	struct anole_output out;
-	bool open;
-	struct anole_digest_ctx *ctx;
-	uint64_t coff;              /* transport bytes written */
+	struct blob_writer *bw;     /* NULL until then */
 	uint64_t next_blk;          /* uncompressed device blocks used */
-	struct anole_ext_chunk *chunks;
-	size_t nchunks, alloc;
 	uint16_t devid;
 };
 
@@ -69,8 +70,7 @@ struct merge {
 	struct chunk_ref **chunkv;
 	size_t nchunkv, chunkv_alloc;
 	struct layer_writer w;
-	uint8_t *buf, *cbuf;
-	size_t cbuf_cap;
+	uint8_t *buf;               /* the chunk being read; NULL once the writer took it */
 	struct bnode **all;         /* every node made, for freeing unreachable ones */
 	size_t nall, all_alloc;
 };
@@ -216,32 +216,39 @@ static int walk_parent(struct merge *m, char **parts, size_t n, const char *path
 
 static int writer_open(struct merge *m)
 {
+	const struct builder *b = m->b;
 	struct strbuf tmp = STRBUF_INIT;
+	struct blobw_params p = {
+		.where = b->opts->blob_dir,
+		.compression = b->compression,
+		.compression_level = b->compression_level,
+		.chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest,
+		.unit_size = b->unit_size,
+		.max_chunk = 1u << b->chunkbits,
+		.threads = b->opts->threads,
+	};
 	int ret;
 
-	strbuf_addf(&tmp, "%s/layer", m->b->opts->blob_dir);
+	strbuf_addf(&tmp, "%s/layer", b->opts->blob_dir);
 	ret = anole_output_open(&m->w.out, tmp.buf);
 	strbuf_release(&tmp);
 	if (ret)
 		return ret;
-	m->w.open = true;
-	m->w.ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
-	m->w.devid = (uint16_t)(m->b->nblobs + 1);
+	m->w.out.no_sync = b->opts->no_sync;
+	p.fd = m->w.out.fd;
+	m->w.bw = blobw_new(&p);
+	m->w.devid = (uint16_t)(b->nblobs + 1);
 	return 0;
 }
 
-static int store_chunk(struct merge *m, const uint8_t *data, uint32_t len, struct bchunk *c)
+/* A new chunk goes to the layer's blob writer, which takes the buffer. */
+static int store_chunk(struct merge *m, uint32_t len, struct bchunk *c)
 {
-	enum anole_compress_alg alg = m->b->compression;
-	struct anole_ext_chunk *e;
 	struct chunk_ref *ref;
-	ssize_t clen = -1;
-	const uint8_t *out = data;
-	uint8_t calg = ANOLE_COMPRESS_NONE;
 	uint64_t h;
 	int ret;
 
-	ret = anole_digest((enum anole_digest_alg)m->b->opts->chunk_digest, data, len, c->digest);
+	ret = anole_digest((enum anole_digest_alg)m->b->opts->chunk_digest, m->buf, len, c->digest);
 	if (ret)
 		return ret;
 	h = anole_hash_bytes(c->digest, 32, 0);
@@ -252,41 +259,14 @@ static int store_chunk(struct merge *m, const uint8_t *data, uint32_t len, struc
 		m->b->st->chunks_deduped++;
 		return 0;
 	}
-	if (!m->w.open && (ret = writer_open(m)))
+	if (!m->w.bw && (ret = writer_open(m)))
 		return ret;
-	if (alg != ANOLE_COMPRESS_NONE) {
-		size_t cap = anole_compress_bound(alg, len);
-
-		if (cap > m->cbuf_cap) {
-			m->cbuf = xrealloc(m->cbuf, cap);
-			m->cbuf_cap = cap;
-		}
-		clen = anole_compress(alg, m->b->compression_level, data, len, m->cbuf, cap);
-		if (clen > 0 && (size_t)clen < len) {
-			out = m->cbuf;
-			calg = (uint8_t)alg;
-		} else {
-			clen = -1;
-		}
-	}
-	ret = write_full(m->w.out.fd, out, clen > 0 ? (size_t)clen : len);
-	if (ret)
-		return anole_error(-ret, "cannot write a blob in %s", m->b->opts->blob_dir);
-	anole_digest_update(m->w.ctx, out, clen > 0 ? (size_t)clen : len);
-
-	xgrow(&m->w.chunks, &m->w.alloc, m->w.nchunks + 1, sizeof(*m->w.chunks));
-	e = &m->w.chunks[m->w.nchunks++];
-	memset(e, 0, sizeof(*e));
-	e->uncompressed_offset = m->w.next_blk << m->b->blkszbits;
-	e->compressed_offset = m->w.coff;
-	e->uncompressed_size = len;
-	e->compressed_size = clen > 0 ? (uint32_t)clen : len;
-	e->compression = calg;
-	memcpy(e->digest, c->digest, 32);
-	m->w.coff += e->compressed_size;
-
 	c->devid = m->w.devid;
 	c->blkaddr = (uint32_t)m->w.next_blk;
+	ret = blobw_add(m->w.bw, m->w.next_blk << m->b->blkszbits, len, c->digest, m->buf, NULL, NULL);
+	m->buf = NULL;
+	if (ret)
+		return ret;
 	m->w.next_blk += DIV_ROUND_UP(len, m->b->blksz);
 	if (m->w.next_blk > UINT32_MAX)
 		return anole_error_code(EFBIG, "%s: layer data beyond 2^32 blocks", m->layer_name);
@@ -338,6 +318,8 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 				n->size - (i << n->chunkbits) : csize;
 		uint64_t got = 0;
 
+		if (!m->buf)        /* the writer's spares first: see blobw_buffer */
+			m->buf = m->w.bw ? blobw_buffer(m->w.bw) : xmalloc(csize);
 		while (got < want) {
 			la_ssize_t r = archive_read_data(a, m->buf + got, (size_t)(want - got));
 
@@ -358,7 +340,7 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 			c->hole = true;
 			continue;
 		}
-		ret = store_chunk(m, m->buf, (uint32_t)want, c);
+		ret = store_chunk(m, (uint32_t)want, c);
 	}
 	return ret;
 }
@@ -522,54 +504,143 @@ out:
 static int finish_layer_blob(struct merge *m)
 {
 	struct builder *b = m->b;
-	struct anole_blob_info *info;
+	struct anole_blob_info info = { 0 };
 	struct strbuf name = STRBUF_INIT;
-	uint8_t digest[32];
 	int ret;
 
-	if (!m->w.open)
+	if (!m->w.bw)
 		return 0;
-	anole_digest_final(m->w.ctx, digest);
-	anole_digest_free(m->w.ctx);
-	m->w.ctx = NULL;
-	b->blobs = xrealloc(b->blobs, (b->nblobs + 1) * sizeof(*b->blobs));
-	info = &b->blobs[b->nblobs++];
-	memset(info, 0, sizeof(*info));
-	memcpy(info->digest, digest, 32);
-	anole_hex(digest, 32, info->hex);
-	snprintf(info->name, sizeof(info->name), "sha256:%s", info->hex);
-	info->compressed_size = m->w.coff;
-	info->uncompressed_size = m->w.next_blk << b->blkszbits;
-	info->nchunks = (uint32_t)m->w.nchunks;
-	info->chunk_size = 1u << b->chunkbits;
-	info->device_id = m->w.devid;
-	info->chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest;
-	info->compression = b->compression;
-	info->chunks = m->w.chunks;
-	m->w.chunks = NULL;
-	strbuf_addf(&name, "%s/%s", b->opts->blob_dir, info->hex);
-	anole_output_rename_target(&m->w.out, name.buf);
-	strbuf_release(&name);
-	ret = anole_output_commit(&m->w.out);
-	memset(&m->w, 0, sizeof(m->w));
-	return ret;
-}
-
-static int read_layer(struct merge *m, const char *path)
-{
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	char *prev = NULL;          /* the last entry's name, for messages */
-	int r, ret = 0;
-
-	archive_read_support_filter_all(a);
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, path, 1 << 20) != ARCHIVE_OK) {
-		ret = anole_error_code(EIO, "%s: cannot read %s: %s", m->layer_name, path,
-				       archive_error_string(a));
-		archive_read_free(a);
+	ret = blobw_finish(m->w.bw, &info);
+	m->w.bw = NULL;
+	if (ret) {
+		anole_output_abort(&m->w.out);
+		memset(&m->w, 0, sizeof(m->w));
 		return ret;
 	}
+	info.uncompressed_size = m->w.next_blk << b->blkszbits;
+	info.chunk_size = 1u << b->chunkbits;
+	info.device_id = m->w.devid;
+	b->blobs = xrealloc(b->blobs, (b->nblobs + 1) * sizeof(*b->blobs));
+	b->blobs[b->nblobs++] = info;
+	strbuf_addf(&name, "%s/%s", b->opts->blob_dir, info.hex);
+	anole_output_rename_target(&m->w.out, name.buf);
+	strbuf_release(&name);
+	b->blob_outs = xrealloc(b->blob_outs, (b->nblob_outs + 1) * sizeof(*b->blob_outs));
+	b->blob_outs[b->nblob_outs++] = m->w.out;
+	memset(&m->w, 0, sizeof(m->w));
+	return 0;
+}
+
+/*
+ * Where a layer's bytes come from: a file or a stream (a registry), hashed
+ * as libarchive takes them when the layer's digest is known, so that the
+ * layer is verified in the same pass that builds from it.
+ */
+struct layer_src {
+	struct merge *m;
+	int fd;                     /* a file, or -1 */
+	const struct anole_layer_stream *stream;
+	uint8_t *buf;
+	struct anole_digest_ctx *ctx;   /* NULL: not checked */
+	uint64_t bytes, limit;          /* read so far; stop past the expected size */
+	int err;                        /* the source's own failure (reported) */
+};
+
+#define SRC_BUF (1u << 20)
+
+static ssize_t src_pull(struct layer_src *src, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (src->bytes > src->limit)    /* longer than its descriptor: no need for more */
+		return 0;
+	if (src->stream) {
+		n = src->stream->read(src->stream->opaque, buf, len);
+	} else {
+		do
+			n = read(src->fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			n = anole_error(errno, "%s: cannot read", src->m->layer_name);
+	}
+	if (n < 0) {
+		src->err = (int)n;
+		return n;
+	}
+	if (src->ctx)
+		anole_digest_update(src->ctx, buf, (size_t)n);
+	src->bytes += (uint64_t)n;
+	return n;
+}
+
+static la_ssize_t src_read(struct archive *a, void *opaque, const void **out)
+{
+	struct layer_src *src = opaque;
+	ssize_t n = src_pull(src, src->buf, SRC_BUF);
+
+	*out = src->buf;
+	if (n < 0) {
+		archive_set_error(a, EIO, "the layer's source failed");
+		return -1;
+	}
+	return n;
+}
+
+/* The layer's digest, over all of it: what libarchive did not need (tar
+ * padding, a compressor's trailer) is read here. 0 when it matches or is
+ * not checked; -EBADMSG, reported, when it does not. */
+static int src_verify(struct layer_src *src, const char *digest, uint64_t size)
+{
+	uint8_t dg[32];
+	char hex[65];
+
+	if (!src->ctx)
+		return 0;
+	while (!src->err && src_pull(src, src->buf, SRC_BUF) > 0)
+		;
+	if (src->err)
+		return src->err;
+	if (src->bytes != size)
+		return anole_error_code(EBADMSG, "%s is %s%llu bytes, its descriptor says %llu",
+					src->m->layer_name, src->bytes > size ? "over " : "",
+					(unsigned long long)(src->bytes > size ? size : src->bytes),
+					(unsigned long long)size);
+	anole_digest_final(src->ctx, dg);
+	anole_hex(dg, 32, hex);
+	if (strcmp(hex, digest + 7))
+		return anole_error_code(EBADMSG, "%s does not match its digest (it is sha256:%s)",
+					src->m->layer_name, hex);
+	return 0;
+}
+
+static int read_layer(struct merge *m, unsigned i)
+{
+	const struct anole_build_opts *o = m->b->opts;
+	const char *digest = o->layer_digests ? o->layer_digests[i] : NULL;
+	struct layer_src src = { .m = m, .fd = -1, .limit = UINT64_MAX };
+	struct archive *a;
+	struct archive_entry *e;
+	char *prev = NULL;          /* the last entry's name, for messages */
+	int r, ret = 0, vret;
+
+	if (o->layer_streams && o->layer_streams[i].read) {
+		src.stream = &o->layer_streams[i];
+	} else {
+		src.fd = open(o->layers[i], O_RDONLY | O_CLOEXEC);
+		if (src.fd < 0)
+			return anole_error(errno, "%s: cannot read %s", m->layer_name, o->layers[i]);
+	}
+	if (digest) {
+		src.ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
+		src.limit = o->layer_sizes[i];
+	}
+	src.buf = xmalloc(SRC_BUF);
+	a = archive_read_new();
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open(a, &src, NULL, src_read, NULL) != ARCHIVE_OK)
+		ret = src.err ? src.err : anole_error_code(EIO, "%s: %s", m->layer_name,
+							   archive_error_string(a));
 	while (!ret && (r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
 		/*
 		 * libarchive continues past much that GNU tar refuses: a
@@ -580,7 +651,9 @@ static int read_layer(struct merge *m, const char *path)
 		 * are). Malformed PAX records warn with ARCHIVE_ERRNO_MISC.
 		 */
 		if (r != ARCHIVE_OK && (r != ARCHIVE_WARN || archive_errno(a) != EILSEQ)) {
-			if (r == ARCHIVE_WARN)      /* the entry was read, with a problem */
+			if (src.err)                /* a source that failed said why already */
+				ret = src.err;
+			else if (r == ARCHIVE_WARN) /* the entry was read, with a problem */
 				ret = anole_error_code(EINVAL, "%s: entry '%s' is malformed (libarchive: %s)",
 						       m->layer_name,
 						       archive_entry_pathname(e) ?
@@ -602,14 +675,25 @@ static int read_layer(struct merge *m, const char *path)
 	}
 	free(prev);
 	archive_read_free(a);
+	/*
+	 * Checked even when the tar failed: bytes that are not the layer make
+	 * any other complaint about them beside the point. The layer's blob is
+	 * finished only once its source is known good.
+	 */
+	vret = src.err && ret ? 0 : src_verify(&src, digest, digest ? o->layer_sizes[i] : 0);
+	if (vret)
+		ret = vret;
 	if (!ret) {
 		ret = finish_layer_blob(m);
-	} else if (m->w.open) {     /* nothing of a failed layer is kept */
+	} else if (m->w.bw) {       /* nothing of a failed layer is kept */
+		blobw_abort(m->w.bw);
 		anole_output_abort(&m->w.out);
-		anole_digest_free(m->w.ctx);
-		free(m->w.chunks);
 		memset(&m->w, 0, sizeof(m->w));
 	}
+	anole_digest_free(src.ctx);
+	free(src.buf);
+	if (src.fd >= 0)
+		close(src.fd);
 	return ret;
 }
 
@@ -632,15 +716,26 @@ static int load_dictionary(struct merge *m)
 		*info = *src;
 		info->device_id = b->nblobs;
 		info->chunks = xmemdup(src->chunks, (size_t)src->nchunks * sizeof(*src->chunks) + 0);
-		for (uint32_t k = 0; k < src->nchunks; k++) {
+		info->splits = src->nsplits ?
+			xmemdup(src->splits, (size_t)src->nsplits * sizeof(*src->splits)) : NULL;
+		/* a chunk stored as fetch units is matched by its whole digest
+		 * (the split's), at its first unit */
+		for (uint32_t k = 0, s = 0; k < src->nchunks; k++) {
 			const struct anole_ext_chunk *c = &src->chunks[k];
-			uint64_t h = anole_hash_bytes(c->digest, 32, 0);
+			const uint8_t *digest = c->digest;
+			uint64_t h;
 			struct chunk_ref *ref;
 
-			if (anole_hashmap_get(&m->chunks, h, c->digest))
+			if (s < src->nsplits && k == src->splits[s].first) {
+				digest = src->splits[s].digest;
+				k += src->splits[s].count - 1;
+				s++;
+			}
+			h = anole_hash_bytes(digest, 32, 0);
+			if (anole_hashmap_get(&m->chunks, h, digest))
 				continue;
 			ref = xmalloc(sizeof(*ref));
-			memcpy(ref->digest, c->digest, 32);
+			memcpy(ref->digest, digest, 32);
 			ref->devid = (uint16_t)info->device_id;
 			ref->blkaddr = (uint32_t)(c->uncompressed_offset >> b->blkszbits);
 			anole_hashmap_put(&m->chunks, h, ref);
@@ -700,7 +795,6 @@ static void free_merge(struct merge *m)
 	free(m->chunkv);
 	anole_hashmap_free(&m->chunks);
 	free(m->buf);
-	free(m->cbuf);
 }
 
 int builder_scan_layers(struct builder *b)
@@ -715,7 +809,6 @@ int builder_scan_layers(struct builder *b)
 		return anole_error(errno, "cannot create blob directory %s", o->blob_dir);
 	anole_hashmap_init(&m.dirs, dir_eq);
 	anole_hashmap_init(&m.chunks, chunk_eq);
-	m.buf = xmalloc(1u << b->chunkbits);
 	b->root = xcalloc(1, sizeof(*b->root));
 	b->root->path = xstrdup("/");
 	b->root->parent = b->root;
@@ -726,12 +819,12 @@ int builder_scan_layers(struct builder *b)
 		char name[96];
 
 		snprintf(name, sizeof(name), "layer %u %.72s", i + 1,
-			 o->layer_names ? o->layer_names[i] : o->layers[i]);
+			 o->layer_names ? o->layer_names[i] : o->layers[i] ? o->layers[i] : "");
 		unsigned before = b->nblobs;
 
 		m.layer = i + 1;
 		m.layer_name = name;
-		ret = read_layer(&m, o->layers[i]);
+		ret = read_layer(&m, i);
 		if (!ret && b->nblobs > before)
 			b->st->layer_device[i] = b->nblobs;
 	}

@@ -485,6 +485,9 @@ static int write_image(struct builder *b, struct anole_output *img, struct anole
 	}
 	if (blob && (ret = anole_output_commit(blob)))
 		return ret;
+	for (unsigned i = 0; i < b->nblob_outs; i++)
+		if ((ret = anole_output_commit(&b->blob_outs[i])))
+			return ret;     /* the rest are aborted by the caller */
 	return anole_output_commit(img);
 }
 
@@ -554,6 +557,7 @@ int anole_image_build(const struct anole_build_opts *caller_opts, struct anole_b
 		strbuf_release(&tmp);
 	}
 	if (!ret) {
+		img.no_sync = blob.no_sync = opts->no_sync;
 		b.img_fd = img.fd;
 		b.blob_fd = blob.fd;
 		ret = write_image(&b, &img, b.use_blob && !opts->nlayers ? &blob : NULL);
@@ -561,6 +565,8 @@ int anole_image_build(const struct anole_build_opts *caller_opts, struct anole_b
 	if (ret) {
 		anole_output_abort(&img);
 		anole_output_abort(&blob);
+		for (unsigned i = 0; i < b.nblob_outs; i++)
+			anole_output_abort(&b.blob_outs[i]);   /* no-op once committed */
 	} else {
 		st->inodes = b.ninodes - (b.packed ? 1 : 0);   /* the tree's */
 		for (size_t i = 0; i < b.ninodes; i++) {
@@ -591,11 +597,14 @@ int anole_image_build(const struct anole_build_opts *caller_opts, struct anole_b
 		for (unsigned i = 0; i < b.nblobs; i++)
 			st->blob_bytes += b.blobs[i].compressed_size;
 	} else {
-		for (unsigned i = 0; i < b.nblobs; i++)
+		for (unsigned i = 0; i < b.nblobs; i++) {
 			free(b.blobs[i].chunks);
+			free(b.blobs[i].splits);
+		}
 		free(b.blobs);
 	}
 	free(b.owners);
+	free(b.blob_outs);
 	builder_compress_free(&b);
 	builder_free_tree(&b);
 	builder_free_xattrs(&b);
@@ -604,8 +613,10 @@ int anole_image_build(const struct anole_build_opts *caller_opts, struct anole_b
 
 void anole_build_stats_free(struct anole_build_stats *st)
 {
-	for (unsigned i = 0; i < st->nblobs; i++)
+	for (unsigned i = 0; i < st->nblobs; i++) {
 		free(st->blobs[i].chunks);
+		free(st->blobs[i].splits);
+	}
 	free(st->blobs);
 	free(st->layer_device);
 	st->blobs = NULL;

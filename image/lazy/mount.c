@@ -16,6 +16,7 @@
 #include "anole/fileio.h"
 #include "anole/hashmap.h"
 #include "anole/http.h"
+#include "anole/ref.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -552,7 +553,7 @@ static int resolve(const char *path, char **out, bool want_dir)
 	return 0;
 }
 
-int anole_image_mount(const struct anole_mount_opts *user_opts)
+static int mount_image_file(const struct anole_mount_opts *user_opts)
 {
 	struct anole_mount_opts abs = *user_opts, *opts = &abs;
 	struct anole_blobstore_opts store = { 0 };
@@ -645,6 +646,43 @@ out:
 	free(d.fuse_mnt);
 	for (size_t i = 0; i < ARRAY_SIZE(owned); i++)
 		free(owned[i]);
+	return ret;
+}
+
+/*
+ * An image reference (anole/ref.h) names the metadata image and where its
+ * blobs are: oci:DIR[:TAG] its layout, docker://... its registry (the
+ * manifest and metadata layer are fetched into the cache now, the blobs
+ * read lazily). A plain path is an image file; opts->blobs says where.
+ * --blobs, when given, overrides where the blobs are read from.
+ */
+int anole_image_mount(const struct anole_mount_opts *user_opts)
+{
+	struct anole_mount_opts o = *user_opts;
+	struct anole_resolved_image img = { 0 };
+	struct anole_ref ref;
+	char *cache = NULL;
+	int ret;
+
+	ret = anole_ref_parse(user_opts->image, ANOLE_REF_PATH, &ref);
+	if (ret)
+		return ret;
+	if (ref.transport == ANOLE_REF_DOCKER && !o.cache_dir)
+		o.cache_dir = cache = anole_default_cache_dir();
+	ret = anole_ref_resolve(&ref, NULL, o.cache_dir, o.store, &img);
+	if (!ret) {
+		o.image = img.image;
+		if (!o.blobs)
+			o.blobs = img.blobs;
+		if (!o.blobs)
+			ret = anole_error_code(EINVAL, "%s: an image file needs the blob store its blobs are in (--blobs STORE)",
+					       user_opts->image);
+	}
+	if (!ret)
+		ret = mount_image_file(&o);
+	anole_resolved_image_free(&img);
+	anole_ref_free(&ref);
+	free(cache);
 	return ret;
 }
 

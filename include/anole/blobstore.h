@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct anole_blobstore;
 
@@ -97,6 +98,19 @@ void anole_blobstore_close(struct anole_blobstore *bs);
  * caller verifies chunks, or the whole blob. */
 int anole_blobstore_read(struct anole_blobstore *bs, const char *digest,
 			 uint64_t off, void *buf, size_t len);
+
+/*
+ * A whole blob read front to back (size bytes), its ranges fetched a few
+ * pieces ahead by a thread so that the download overlaps the reader's work.
+ * read returns up to len bytes, 0 at the end, or a negative errno (reported
+ * already). The bytes are not checked: the reader hashes the stream and
+ * compares its digest at the end. bs must not be used elsewhere until close.
+ */
+struct anole_blob_stream;
+int anole_blob_stream_open(struct anole_blob_stream **out, struct anole_blobstore *bs,
+			   const char *digest, uint64_t size);
+ssize_t anole_blob_stream_read(struct anole_blob_stream *s, void *buf, size_t len);
+void anole_blob_stream_close(struct anole_blob_stream *s);
 
 /*
  * The same, with the bytes checked by the caller before they count: verify

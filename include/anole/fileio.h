@@ -3,6 +3,7 @@
 #ifndef ANOLE_FILEIO_H
 #define ANOLE_FILEIO_H
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -29,6 +30,8 @@ struct anole_output {
 	int fd;
 	char *path;
 	char *tmp_path;
+	bool no_sync;           /* set after open: a scratch output (a layout that
+	                           is pushed and removed), renamed without fsync */
 };
 
 int anole_output_open(struct anole_output *out, const char *path);
@@ -39,4 +42,11 @@ void anole_output_rename_target(struct anole_output *out, const char *path);
 void anole_output_abort(struct anole_output *out);
 /* For commands: SIGINT/SIGTERM/SIGHUP/SIGQUIT remove uncommitted outputs. */
 void anole_output_cleanup_on_signals(void);
+
+/* A new private (0700) directory $TMPDIR/PREFIX.XXXXXX (default /var/tmp:
+ * it may hold whole images). 0 or a logged -errno. */
+int anole_temp_dir(const char *prefix, char **path);
+/* Remove a tree, depth first, never following symbolic links. 0, or the
+ * first failure as a logged -errno (the rest is still removed). */
+int anole_remove_tree(const char *path);
 #endif

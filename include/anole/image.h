@@ -4,6 +4,7 @@
 #define ANOLE_IMAGE_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "anole/blobmeta.h"
 #include "anole/blobstore.h"
@@ -11,6 +12,13 @@
 
 /* ---- build ---- */
 #define ANOLE_DEFAULT_FETCH_UNIT (64u << 10)
+
+/* A layer's bytes from somewhere other than a file (a registry). */
+struct anole_layer_stream {
+	/* up to len bytes; 0 at the end; a negative errno, reported already */
+	ssize_t (*read)(void *opaque, void *buf, size_t len);
+	void *opaque;               /* NULL read: layers[i] is a file after all */
+};
 
 /* Zero fields take their defaults, the same as the CLI's. */
 struct anole_build_opts {
@@ -21,6 +29,13 @@ struct anole_build_opts {
 	const char *const *layers;
 	const char *const *layer_names;  /* for messages, e.g. digests; may be NULL */
 	unsigned nlayers;
+	/* optional, per layer: read it from a stream instead of layers[i] */
+	const struct anole_layer_stream *layer_streams;
+	/* optional, per layer: "sha256:<hex>" and size of the layer's bytes as
+	 * read (compressed), checked as they stream by, so that a layer is
+	 * read once; a layer that does not match fails the build (-EBADMSG) */
+	const char *const *layer_digests;
+	const uint64_t *layer_sizes;
 	/* chunk dictionary: blobs of a previous image whose chunks are reused
 	 * (they become the first devices); their digests must use chunk_digest */
 	const struct anole_blob_info *dict_blobs;
@@ -48,6 +63,8 @@ struct anole_build_opts {
 	                               SOURCE_DATE_EPOCH convention); else random */
 	const char *label;          /* volume name, <= 15 bytes */
 	unsigned threads;           /* 0 = all CPUs */
+	bool no_sync;               /* scratch outputs (pushed, then removed): not
+	                               flushed to disk before they are renamed */
 	bool no_dedupe_files;       /* do not share blocks of identical flat files */
 	/* EROFS data compression, decompressed by the kernel on read */
 	const char *data_compress;  /* "lz4", "lz4hc,12", "zstd,15"...; NULL: none */

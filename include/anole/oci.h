@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * OCI images: reading image layouts and converting them to anole's
- * accelerated form (one metadata layer + one blob layer per source layer
- * that has data), written as an OCI image layout. See docs/oci.md for the
- * media types and annotations.
+ * OCI images: image layouts (the bottom), and on top of them copies to and
+ * from registries and the import of image tarballs. Conversion to anole's
+ * accelerated form is above all of these: anole/convert.h. See docs/oci.md
+ * for the media types and annotations.
  */
 #ifndef ANOLE_OCI_H
 #define ANOLE_OCI_H
@@ -17,6 +17,10 @@
 #define ANOLE_ANN_SOURCE  "org.openanolis.anole.source.manifest"
 #define ANOLE_ANN_DEVICE  "org.openanolis.anole.blob.device"
 #define ANOLE_ANN_USIZE   "org.openanolis.anole.blob.uncompressed-size"
+#define OCI_MT_MANIFEST        "application/vnd.oci.image.manifest.v1+json"
+#define OCI_MT_INDEX           "application/vnd.oci.image.index.v1+json"
+#define OCI_MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define OCI_MT_DOCKER_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
 
 struct oci_descriptor {
 	char *media_type;
@@ -35,8 +39,6 @@ struct oci_image {
 	int metadata_layer;     /* index of the metadata layer, or -1 */
 };
 
-/* Parse "oci:DIR[:TAG]" (or a plain DIR[:TAG]). */
-int oci_parse_ref(const char *ref, char **dir, char **tag);
 /* Open the image TAG (NULL: the only one) of a layout; an index is resolved
  * with platform ("linux/amd64"; NULL: this host). Verifies the manifest's
  * and config's digests. */
@@ -46,46 +48,59 @@ void oci_close(struct oci_image *img);
 int oci_layout_init(const char *dir);
 /* Write a small file of a layout (index.json, oci-layout) atomically. */
 int oci_write_file(const char *dir, const char *name, const char *text);
+/* Point TAG (NULL: the untagged entry) of the layout's index.json at
+ * manifest, keeping every other entry. Safe against concurrent writers:
+ * the read-modify-write holds DIR/.anole-index.lock and ends in a rename. */
+int oci_layout_set_tag(const char *dir, const char *tag, const struct oci_descriptor *manifest);
 /* DIR/blobs/<alg>/<hex> of a digest. */
 char *oci_blob_path(const char *dir, const char *digest);
+/* Read a whole small blob (a manifest, a config: at most 16 MiB) into out,
+ * checked against the descriptor's digest and size. */
+int oci_read_blob(const char *dir, const struct oci_descriptor *d, struct strbuf *out);
+/* Write bytes as a blob named by their SHA-256; fills d (free it with
+ * oci_descriptor_free). */
+int oci_put_blob(const char *dir, const char *media_type, const void *data, size_t len,
+		 struct oci_descriptor *d);
+/* The same with a file's bytes. */
+int oci_put_file_blob(const char *dir, const char *media_type, const char *file,
+		      struct oci_descriptor *d);
+/* Make a blob of one local layout present in another (hard link, else copy). */
+int oci_share_blob(const char *from_dir, const char *to_dir, const char *digest);
+void oci_descriptor_free(struct oci_descriptor *d);
+/* {mediaType, digest, size} as a new jansson object. */
+struct json_t;
+struct json_t *oci_descriptor_json(const struct oci_descriptor *d);
+/* The entry of an index's manifests array for platform ("os/arch[/variant]";
+ * "os/arch" matches any variant; NULL: linux on this host's architecture),
+ * or NULL; want receives the platform looked for, for messages. */
+struct json_t *oci_index_pick(struct json_t *manifests, const char *platform, char want[160]);
 
-/* docker://HOST[:PORT]/REPO[:TAG|@DIGEST] -> store spec and reference. */
-int oci_parse_registry_ref(const char *ref, char **store, char **reference);
+struct anole_ref;
 struct anole_blobstore_opts;
-/* Copy an image from a registry into an OCI layout (oci:DIR[:TAG]). */
-int oci_pull(const char *src, const char *dest, const char *platform,
+/* Copy an image from a registry (a docker:// reference) into a layout (an
+ * oci: reference; other images of the layout stay). */
+int oci_pull(const struct anole_ref *src, const struct anole_ref *dest, const char *platform,
 	     const struct anole_blobstore_opts *sopts);
+/* The same without the layers (manifests and configs only): for a convert
+ * that streams the layers from the registry into the build. */
+int oci_pull_manifests(const struct anole_ref *src, const struct anole_ref *dest,
+		       const char *platform, const struct anole_blobstore_opts *sopts);
 /* Copy an image of a layout to a registry: blobs the registry lacks, then
- * the manifest. bytes_pushed (may be NULL): bytes uploaded. */
-int oci_push(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
-	     uint64_t *bytes_pushed);
-/* Same; blobs DEST lacks are first mounted from mount_from's repository
- * (a docker:// reference) when it is on the same registry. */
-int oci_push_from(const char *src, const char *dest, const struct anole_blobstore_opts *sopts,
-		  uint64_t *bytes_pushed, const char *mount_from);
+ * the manifest. bytes_pushed (may be NULL): bytes uploaded. mount_from
+ * (may be NULL): a docker:// reference whose repository, when it is on the
+ * same registry, lends DEST the blobs it has (cross-repository mounts). */
+int oci_push(const struct anole_ref *src, const struct anole_ref *dest,
+	     const struct anole_blobstore_opts *sopts, uint64_t *bytes_pushed,
+	     const struct anole_ref *mount_from);
 
 /* The manifest and metadata layer of an accelerated image in a registry,
- * fetched into cache_dir; *store is the blob store spec of its blobs. */
-int oci_fetch_metadata(const char *ref, const char *cache_dir,
+ * fetched into cache_dir; *store is the blob store spec of its blobs.
+ * (Callers want anole_ref_resolve, which uses this.) */
+int oci_fetch_metadata(const struct anole_ref *ref, const char *platform, const char *cache_dir,
 		       const struct anole_blobstore_opts *sopts, char **image_path, char **store);
 
-/* Unpack oci-archive:FILE[:TAG] or docker-archive:FILE[:TAG] into dir as
- * an OCI layout; *layout_ref is the oci: reference to convert from. */
-int oci_import_archive(const char *ref, const char *dir, char **layout_ref);
+/* Unpack an oci-archive: or docker-archive: reference into dir as an OCI
+ * layout; *tag is the tag of the image there (NULL: the only one). */
+int oci_import_archive(const struct anole_ref *ref, const char *dir, char **tag);
 
-/* Zero fields take their defaults (those of struct anole_build_opts). */
-struct oci_convert_opts {
-	const char *src;        /* oci:DIR[:TAG] */
-	const char *dest;       /* oci:DIR[:TAG] */
-	const char *platform;
-	uint64_t chunk_size;    /* 0: 1 MiB */
-	const char *compress;   /* "ALG[,LEVEL]" of the blobs; NULL: anole_compress_default() */
-	int chunk_digest;
-	unsigned threads;
-	bool json;
-	const struct anole_blobstore_opts *store;   /* for docker:// SRC or DEST */
-	const char *chunk_dict;   /* a previous accelerated image (oci: or docker://) */
-};
-/* Appends a summary (text or JSON) to out. */
-int oci_convert(const struct oci_convert_opts *opts, struct strbuf *out);
 #endif
