@@ -207,10 +207,10 @@ def main():
         a.iterations = len(sweep)
     try:
         for i in range(a.iterations):
-            if time.monotonic() - t0 > a.budget:
+            # the budget bounds random mutation only: the sweep is a finite
+            # list that must finish (tests/run.sh's hang guard bounds it)
+            if not a.sweep_superblock and time.monotonic() - t0 > a.budget:
                 print("time budget of %.0fs reached after %d iterations" % (a.budget, i))
-                if a.sweep_superblock:
-                    failures.append("the sweep did not finish: %d of %d done" % (i, len(sweep)))
                 break
             r = rng.random()
             if a.sweep_superblock:
