@@ -276,6 +276,10 @@ struct blobw_params {
 	struct anole_progress *progress;   /* chunk bytes as they are written (may be NULL) */
 	const char *(*name)(void *arg);    /* a read_fn's source, for messages */
 };
+/* The parameters a build gives every blob it writes (the blob directory,
+ * compression, digest, fetch unit, chunk size, threads); fd, progress and
+ * name are the caller's. */
+struct blobw_params builder_blobw_params(const struct builder *b);
 struct blob_writer *blobw_new(const struct blobw_params *p);
 /* A buffer of max_chunk bytes for blobw_add's data (recycled ones first). */
 uint8_t *blobw_buffer(struct blob_writer *w);

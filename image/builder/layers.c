@@ -218,15 +218,7 @@ static int writer_open(struct merge *m)
 {
 	const struct builder *b = m->b;
 	struct strbuf tmp = STRBUF_INIT;
-	struct blobw_params p = {
-		.where = b->opts->blob_dir,
-		.compression = b->compression,
-		.compression_level = b->compression_level,
-		.chunk_digest = (enum anole_digest_alg)b->opts->chunk_digest,
-		.unit_size = b->unit_size,
-		.max_chunk = 1u << b->chunkbits,
-		.threads = b->opts->threads,
-	};
+	struct blobw_params p = builder_blobw_params(b);
 	int ret;
 
 	strbuf_addf(&tmp, "%s/layer", b->opts->blob_dir);

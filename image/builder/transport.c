@@ -34,10 +34,10 @@ static const char *owner_name(void *arg)
 	return ((const struct bchunk_ref *)arg)->n->path;
 }
 
-int builder_write_transport(struct builder *b, uint8_t digest[32])
+struct blobw_params builder_blobw_params(const struct builder *b)
 {
-	struct blobw_params p = {
-		.fd = b->blob_fd,
+	return (struct blobw_params){
+		.fd = -1,
 		.where = b->opts->blob_dir,
 		.compression = b->compression,
 		.compression_level = b->compression_level,
@@ -45,12 +45,20 @@ int builder_write_transport(struct builder *b, uint8_t digest[32])
 		.unit_size = b->unit_size,
 		.max_chunk = 1u << b->chunkbits,
 		.threads = b->opts->threads,
-		.progress = b->progress,
-		.name = owner_name,
 	};
-	struct blob_writer *w = blobw_new(&p);
+}
+
+int builder_write_transport(struct builder *b, uint8_t digest[32])
+{
+	struct blobw_params p = builder_blobw_params(b);
+	struct blob_writer *w;
 	struct anole_blob_info *info;
 	int ret = 0;
+
+	p.fd = b->blob_fd;
+	p.progress = b->progress;
+	p.name = owner_name;
+	w = blobw_new(&p);
 
 	for (size_t i = 0; i < b->nowners && !ret; i++) {
 		struct bchunk_ref *r = &b->owners[i];
