@@ -264,23 +264,36 @@ int anole_blobstore_read(struct anole_blobstore *bs, const char *digest, uint64_
 struct size_arg {
 	const char *digest;
 	uint64_t *size;
+	bool quiet_missing;
 };
 
 static int size_op(struct bs_call *c, void *arg)
 {
 	struct size_arg *a = arg;
 
+	c->quiet_missing = a->quiet_missing;
 	return c->bs->ops->size(c, a->digest, a->size);
 }
 
 int anole_blobstore_size(struct anole_blobstore *bs, const char *digest, uint64_t *size)
 {
-	struct size_arg a = { digest, size };
+	struct size_arg a = { digest, size, false };
 	int ret = check_digest(digest);
 
 	if (ret)
 		return failed(bs, ret);
 	return failed(bs, over_sources(bs, BS_USE_BLOB, 0, size_op, &a));
+}
+
+int anole_blobstore_has(struct anole_blobstore *bs, const char *digest)
+{
+	uint64_t size;
+	struct size_arg a = { digest, &size, true };
+	int ret = check_digest(digest);
+
+	if (!ret)
+		ret = over_sources(bs, BS_USE_BLOB, 0, size_op, &a);
+	return !ret ? 1 : ret == -ENOENT ? 0 : failed(bs, ret);
 }
 
 /* ------------------------------------------------------------ whole blobs */

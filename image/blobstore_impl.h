@@ -41,6 +41,7 @@ struct bs_call {
 	unsigned retries;               /* attempts after a transient failure */
 	uint64_t deadline_ms;           /* 0, or no attempt runs past it (bs_now_ms) */
 	bool quiet;
+	bool quiet_missing;             /* "not there" is an answer, not an error */
 	char why[512];
 };
 

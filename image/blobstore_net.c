@@ -79,7 +79,7 @@ int bs_fail(struct bs_call *c, int err, const char *fmt, ...)
 		err = -err;
 	if (!err)
 		err = -EIO;
-	if (!c->quiet)
+	if (!c->quiet && !(c->quiet_missing && err == -ENOENT))
 		anole_error_code(-err, "%s", c->why);
 	return err;
 }

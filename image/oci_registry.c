@@ -234,7 +234,7 @@ int oci_push(const struct anole_ref *src, const struct anole_ref *dest,
 		struct stat st;
 
 		path = oci_blob_path(dir, img.layers[i].digest);
-		if (from_repo && anole_blobstore_size(bs, img.layers[i].digest, &(uint64_t){ 0 }) &&
+		if (from_repo && anole_blobstore_has(bs, img.layers[i].digest) == 0 &&
 		    !anole_blobstore_mount_from(bs, img.layers[i].digest, from_repo)) {
 			ret = 0;        /* linked from the other repository: nothing sent */
 		} else if (stat(path, &st) < 0 && errno == ENOENT) {

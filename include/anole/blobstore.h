@@ -147,6 +147,9 @@ int anole_blobstore_fetch(struct anole_blobstore *bs, const char *digest, uint64
 
 /* Size of a blob (HEAD or stat); -ENOENT if absent. */
 int anole_blobstore_size(struct anole_blobstore *bs, const char *digest, uint64_t *size);
+/* 1 if the store has the blob, 0 if not (an answer, so nothing is logged),
+ * or -errno when it cannot tell (logged). */
+int anole_blobstore_has(struct anole_blobstore *bs, const char *digest);
 
 /* Store a local file as blob `digest` (registry: monolithic upload,
  * skipped if the registry already has it; dir: copy + rename, checking the
