@@ -60,9 +60,15 @@ PY
 "$PY" "$WORK/reader.py" &
 reader=$!
 add_pid "$reader"
-sleep 0.3
-writer=$(pgrep -P "$reader" | head -n1)
-[ -n "$writer" ] && add_pid "$writer"
+# its writer child exists once python has started and forked (which takes
+# a while on a loaded machine): wait for it, not for a fixed time
+writer=
+while [ -z "$writer" ] && kill -0 "$reader" 2>/dev/null; do
+	writer=$(pgrep -P "$reader" | head -n1 || true)
+	[ -n "$writer" ] || sleep 0.1
+done
+[ -n "$writer" ] || fail "the pipe reader $reader exited before forking its writer"
+add_pid "$writer"
 diag_start pid offcputime -p "$reader" --json
 sleep 2.5 # about 8 blocks of 0.3 s; the check asks for 1 s of them
 diag_stop pid
