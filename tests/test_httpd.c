@@ -30,28 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int ntests, nfailed;
-
-#define CHECK(cond, ...) check_((cond), #cond, __FILE__, __LINE__, __VA_ARGS__)
-
-static void check_(int ok, const char *expr, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static void check_(int ok, const char *expr, const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntests++;
-	printf("%sok %d - ", ok ? "" : "not ", ntests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!ok) {
-		nfailed++;
-		printf("#   failed: %s (%s:%d)\n", expr, file, line);
-	}
-}
+#include "tap.h"
 
 /* ------------------------------------------------------------ the server */
 

@@ -13,29 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int ntests, nfailed;
+#include "tap.h"
+
 static char last_error[512];
-
-#define CHECK(cond, ...) check_((cond), #cond, __FILE__, __LINE__, __VA_ARGS__)
-
-static void check_(int ok, const char *expr, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
-
-static void check_(int ok, const char *expr, const char *file, int line, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntests++;
-	printf("%sok %d - ", ok ? "" : "not ", ntests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!ok) {
-		nfailed++;
-		printf("#   failed: %s (%s:%d)\n", expr, file, line);
-	}
-}
 
 static void keep_log(enum anole_log_level level, const char *msg, void *opaque)
 {
