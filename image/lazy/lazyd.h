@@ -104,6 +104,8 @@ char *lazyd_state_dir_for(const char *mnt_abs);
 /* Open it after privdir.h's checks (create: make it); -ENOENT quietly when
  * absent and !create. */
 int lazyd_state_open(const char *state_dir, bool create);
+/* Detach a user's FUSE mount (fusermount3 -u -z), where umount2 gave EPERM. */
+void lazyd_fusermount_detach(const char *mnt);
 /* Write this process's identity (pid, start time, boot id) as STATE/pid. */
 int lazyd_state_write_pid(const char *state_dir);
 /* A pidfd of the daemon that STATE/pid names, when that very process runs;

@@ -33,7 +33,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -686,18 +685,6 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 	return ret;
 }
 
-static void fusermount_detach(const char *mnt)
-{
-	pid_t c = fork();
-
-	if (c == 0) {
-		execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
-		_exit(127);
-	}
-	if (c > 0)
-		waitpid(c, NULL, 0);
-}
-
 #define STOP_WAIT_MS 10000      /* the daemon's own stop is bounded (shutdown_mount) */
 
 int anole_image_umount(const char *mountpoint, bool lazy)
@@ -736,7 +723,7 @@ int anole_image_umount(const char *mountpoint, bool lazy)
 	if (lazy) {
 		/* the daemon serves a detached mount until its last file closes */
 		if (umount2(mnt, MNT_DETACH) < 0 && errno == EPERM)
-			fusermount_detach(mnt);
+			lazyd_fusermount_detach(mnt);
 		goto out;
 	}
 	if (umount2(mnt, 0) < 0) {
@@ -746,7 +733,7 @@ int anole_image_umount(const char *mountpoint, bool lazy)
 			goto out;
 		}
 		if (errno == EPERM)     /* a user's FUSE mount */
-			fusermount_detach(mnt);
+			lazyd_fusermount_detach(mnt);
 	}
 	ret = lazyd_daemon_stop(pidfd, pid, mnt, STOP_WAIT_MS);
 out:

@@ -63,6 +63,18 @@ char *lazyd_state_dir_for(const char *mnt_abs)
 	return strbuf_detach(&p, NULL);
 }
 
+void lazyd_fusermount_detach(const char *mnt)
+{
+	pid_t c = fork();
+
+	if (c == 0) {
+		execlp("fusermount3", "fusermount3", "-u", "-z", mnt, (char *)NULL);
+		_exit(127);
+	}
+	if (c > 0)
+		waitpid(c, NULL, 0);
+}
+
 int lazyd_state_open(const char *state_dir, bool create)
 {
 	char *base = xstrdup(state_dir), *mounts, *name;
@@ -307,14 +319,7 @@ static void detach(const char *path, bool erofs_too)
 		return;
 	}
 	if (errno == EPERM) {   /* a user's FUSE mount */
-		pid_t c = fork();
-
-		if (c == 0) {
-			execlp("fusermount3", "fusermount3", "-u", "-z", path, (char *)NULL);
-			_exit(127);
-		}
-		if (c > 0)
-			waitpid(c, NULL, 0);
+		lazyd_fusermount_detach(path);
 		return;
 	}
 	anole_warn("cannot detach %s: %s", path, strerror(errno));
