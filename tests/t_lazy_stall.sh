@@ -75,8 +75,9 @@ daemon_log_fail() {
 # margin is not the mechanism's and is taken generously: what must not
 # happen is a second T (the kernel asks for a file's chunks one request
 # after another, and again for a page that failed) or the store's own retry
-# schedule (5 attempts of a 10 s stall).
-T=4
+# schedule (5 attempts of a 10 s stall). So the margin stays below T: a
+# second T, or a fresh fetch on the read right after, exceeds it.
+T=8
 MARGIN=6
 for mode in kernel fuse; do
 	log "mode $mode: --read-timeout $T against a stalled server"
