@@ -141,8 +141,10 @@ lazy_umount "$MNT"
 f = open(sys.argv[1], "r+"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(1000)' "$SH/c5/$HEX/lock" &
 holder=$!
 add_pid "$holder"
-for i in $(seq 200); do
-	flock -n -s "$SH/c5/$HEX/lock" true || break
+# until the holder has the lock (python's start can take long on a loaded
+# machine), unless it died
+while flock -n -s "$SH/c5/$HEX/lock" true; do
+	kill -0 "$holder" 2>/dev/null || fail "the lock holder $holder exited"
 	sleep 0.05
 done
 t0=$(date +%s.%N)
