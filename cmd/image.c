@@ -777,6 +777,9 @@ static const struct anole_cmd image_cmds[] = {
 	{ "convert", image_convert, "convert an OCI image to the accelerated form" },
 	{ "pull", image_pull, "copy an image from a registry to an OCI layout" },
 	{ "push", image_push, "copy an image from an OCI layout to a registry" },
+	{ "sign", cmd_image_sign, "sign an image (cosign layout; ECDSA, SM2, Ed25519)" },
+	{ "verify", cmd_image_verify, "check an image's signature with a public key" },
+	{ "keygen", cmd_image_keygen, "write a new signing key pair" },
 	LAZY_MOUNT_CMDS
 	{ NULL, NULL, NULL },
 };
