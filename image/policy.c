@@ -452,7 +452,7 @@ int anole_policy_check(const struct anole_policy *p, const char *ref_text,
 		       const struct anole_blobstore_opts *sopts, char **pinned)
 {
 	const struct policy_req *reqs = NULL;
-	const char *transport = "", *scope = "default";
+	const char *transport = "", *scope = NULL;
 	struct anole_ref ref;
 	char **scopes = NULL;
 	size_t nscopes = 0, nreqs = 0;
@@ -485,10 +485,12 @@ int anole_policy_check(const struct anole_policy *p, const char *ref_text,
 		case REQ_ACCEPT:
 			break;
 		case REQ_REJECT:
-			ret = anole_error_code(EACCES, "%s: policy %s rejects it (%s%s%s%s)", ref_text,
-					       p->what, transport, *transport ? " scope \"" : "",
-					       *transport && strcmp(scope, "default") ? scope :
-					       *transport ? "default" : "", *transport ? "\"" : "");
+			if (scope)
+				ret = anole_error_code(EACCES, "%s: policy %s rejects it (transports.%s[\"%s\"])",
+						       ref_text, p->what, transport, scope);
+			else
+				ret = anole_error_code(EACCES, "%s: policy %s rejects it (its default)",
+						       ref_text, p->what);
 			break;
 		case REQ_SIGSTORE:
 			ret = check_sigstore(&reqs[i], ref_text, sopts, pinned);
