@@ -3,7 +3,8 @@
 # Fuzz the EROFS image reader for SECONDS seconds, then the tar-layer
 # path of the builder (a third of that), the chunk table of --blob-dir
 # images and OCI image layouts (a sixth each), and registries.conf with its
-# TOML reader (a twelfth), and image references (a twelfth).
+# TOML reader (a twelfth), image references (a twelfth), and trust
+# policies with signature payloads (a twelfth).
 #
 #   fuzz/run.sh BUILD_DIR SECONDS
 #
@@ -288,5 +289,18 @@ if [ -x "$ref_fuzzer" ]; then
 		n=$((n + 1))
 	done
 	run_fuzzer "image references" "$ref_fuzzer" "$rcorpus" "$(share 12)" 1024 5
+fi
+# Trust policies and signature payloads (image/policy.c, image/signature.c):
+# the first byte picks the parser (even: policy, odd: payload), a twelfth
+# of the time.
+policy_fuzzer=$build/fuzz_policy
+if [ -x "$policy_fuzzer" ]; then
+	pcorpus=$work/policy-corpus
+	mkdir -p "$pcorpus"
+	d=$(printf '%064d' 0)
+	printf '%s' '0{"default":[{"type":"reject"}],"transports":{"docker":{"r.example/a":[{"type":"sigstoreSigned","keyPath":"/k.pub","signedIdentity":{"type":"matchRepoDigestOrExact"}}]},"file":{"/nonexistent":[{"type":"insecureAcceptAnything"}]}}}' >"$pcorpus/policy"
+	printf '%s' '0{"default":[{"type":"sigstoreSigned","keyDatas":["LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0K"],"signedIdentity":{"type":"exactReference","dockerReference":"a/b:c"}}]}' >"$pcorpus/policy-keydata"
+	printf '%s' "1{\"critical\":{\"identity\":{\"docker-reference\":\"r.example/a:v1\"},\"image\":{\"docker-manifest-digest\":\"sha256:$d\"},\"type\":\"cosign container image signature\"},\"optional\":null}" >"$pcorpus/payload"
+	run_fuzzer "policies and signature payloads" "$policy_fuzzer" "$pcorpus" "$(share 12)" 8192 5
 fi
 echo "fuzz: ok"
