@@ -22,4 +22,8 @@ int cmd_image_mount(int argc, char **argv);
 int cmd_image_umount(int argc, char **argv);
 int cmd_image_stats(int argc, char **argv);
 int cmd_image_cache(int argc, char **argv);
+/* cmd/image_sign.c: signatures */
+int cmd_image_sign(int argc, char **argv);
+int cmd_image_verify(int argc, char **argv);
+int cmd_image_keygen(int argc, char **argv);
 #endif
