@@ -151,6 +151,11 @@ function objectTable(rows, columns) {
 }
 
 // ------------------------------------------------------------------ pages
+// Performance marks for bench/console.sh (time to first render, charts).
+function mark(name) {
+  if (window.performance && performance.mark) performance.mark(name);
+}
+
 function clearPage() {
   state.timers.forEach(clearInterval);
   state.timers = [];
@@ -259,6 +264,7 @@ async function hostsPage() {
       rows[i].addEventListener("click", (ev) => { if (ev.target.tagName !== "A") location.hash = `#/host/${encodeURIComponent(h.name)}`; });
     });
     holder.replaceChildren(table);
+    mark("anole:hosts-rendered");
   };
   search.addEventListener("input", draw);
   const load = async () => {
@@ -372,6 +378,7 @@ const RANGES = [[900, "15 min"], [3600, "1 h"], [6 * 3600, "6 h"], [86400, "24 h
 
 async function hostPage(name) {
   clearPage();
+  mark("anole:host-page-start");
   setNav("hosts");
   let host = null;
   try {
@@ -410,6 +417,7 @@ async function hostPage(name) {
       }
     }));
     charts.dataset.ready = "1";
+    mark("anole:charts-rendered");
   };
   rangeSel.addEventListener("change", () => { charts.replaceChildren(); drawAll(); });
   await drawAll();
@@ -607,7 +615,7 @@ function eventColumns(rows) {
   return [...keys].map(k => ({ label: k, render: r => {
     const v = r[k];
     if (k === "state" || k === "status") return el("span", { class: `status ${v}`, text: cellValue(v) });
-    if (/time|_at$|since|when/.test(k) && typeof v === "number") return fmtTime(v);
+    if (/^ts$|time|_at$|since|when|^(created|started|finished|last_seen)$/.test(k) && typeof v === "number") return fmtTime(v);
     return cellValue(v);
   } }));
 }
