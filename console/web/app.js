@@ -71,7 +71,7 @@ async function api(method, path, body) {
   }
   if (!res.ok) {
     const msg = (data && data.error) || `${res.status} ${res.statusText}`;
-    if (res.status === 401 && path !== "login") { loginPage(msg); }
+    if (res.status === 401 && path !== "login") loginPage(path === "session" ? "" : msg);
     throw new ApiError(res.status, msg);
   }
   return data;
@@ -174,7 +174,6 @@ function setNav(page) {
 function loginPage(why) {
   clearPage();
   state.user = null;
-  sessionStorage.removeItem("anole.user");
   setNav("");
   const user = el("input", { name: "user", id: "login-user", autocomplete: "username", required: true });
   const pass = el("input", { name: "password", id: "login-password", type: "password", autocomplete: "current-password", required: true });
@@ -185,7 +184,6 @@ function loginPage(why) {
       const r = await api("POST", "login", { user: user.value, password: pass.value });
       state.user = (r && (r.user || r.name)) || user.value;
       state.role = r && r.role || null;
-      sessionStorage.setItem("anole.user", JSON.stringify({ user: state.user, role: state.role }));
       if (!location.hash || location.hash === "#/login") location.hash = "#/hosts";
       route();
     } catch (e) {
@@ -219,16 +217,16 @@ function hostHealth(h) {
     const r = pick(h, ...ratioKeys);
     return r === undefined ? undefined : 100 * r;
   };
-  let mem = pct(["memory_percent", "mem_percent", "health.memory_percent"], ["memory", "memory_ratio", "health.memory"]);
+  let mem = pct(["memory_percent", "mem_percent", "health.memory_percent"], ["health.memory_used_ratio", "memory_used_ratio", "memory_ratio"]);
   if (mem === undefined) {
-    const total = pick(h, "mem_total", "memory_total"), avail = pick(h, "mem_available", "memory_available");
+    const total = pick(h, "health.memory_total_bytes", "mem_total", "memory_total"), avail = pick(h, "mem_available", "memory_available");
     if (total > 0 && avail !== undefined) mem = 100 * (1 - avail / total);
   }
   return {
-    cpu: pct(["cpu_percent", "health.cpu_percent"], ["cpu", "cpu_ratio", "health.cpu"]),
+    cpu: pct(["cpu_percent", "health.cpu_percent"], ["health.cpu_busy_ratio", "cpu_busy_ratio", "cpu_ratio"]),
     mem,
     load: pick(h, "load1", "load", "health.load1"),
-    psi: pct(["psi_cpu_percent", "health.psi_cpu_percent"], ["psi_cpu", "pressure_cpu", "health.psi_cpu"]),
+    psi: pct(["psi_cpu_percent", "health.psi_cpu_percent"], ["health.psi_cpu_some_avg10", "psi_cpu_some_avg10", "psi_cpu"]),
   };
 }
 
@@ -338,7 +336,7 @@ const CHARTS = [
   } },
   { id: "load", title: "Load average", metric: "anole_load1", derive: (ss) => ss.map(s => ({ label: "load1", points: s.points })) },
   { id: "psi", title: "Pressure, some, avg10 (%)", metric: "anole_pressure_ratio", derive: (ss) =>
-    ss.filter(s => (s.labels.kind ?? "some") === "some" && (s.labels.window ?? "avg10") === "avg10")
+    ss.filter(s => (s.labels.kind ?? "some") === "some" && ["10s", "avg10", undefined].includes(s.labels.window))
       .map(s => ({ label: s.labels.resource || "pressure", points: s.points.map(([t, v]) => [t, v <= 1 ? v * 100 : v]) })) },
 ];
 const COLOURS = ["#2f7ed8", "#e8a33a", "#1aadce", "#8bbc21", "#910000", "#492970"];
@@ -556,10 +554,10 @@ async function alertsPage() {
   const f = {
     name: el("input", { name: "name", required: true, placeholder: "cpu-pressure" }),
     metric: el("input", { name: "metric", required: true, value: "anole_pressure_ratio", size: 24 }),
-    labels: el("input", { name: "labels", placeholder: "resource=cpu,kind=some,window=avg10", size: 30 }),
-    op: el("select", { name: "op" }, [">", ">=", "<", "<="].map(o => el("option", { value: o, text: o }))),
-    threshold: el("input", { name: "threshold", type: "number", step: "any", required: true, value: 50, size: 6 }),
-    duration: el("input", { name: "duration", type: "number", min: 0, required: true, value: 60, size: 5 }),
+    labels: el("input", { name: "labels", placeholder: "resource=cpu,kind=some,window=10s", size: 30 }),
+    comparison: el("select", { name: "comparison" }, [">", ">=", "<", "<="].map(o => el("option", { value: o, text: o }))),
+    threshold: el("input", { name: "threshold", type: "number", step: "any", required: true, value: 0.5, size: 6 }),
+    for: el("input", { name: "for", type: "number", min: 0, required: true, value: 60, size: 5 }),
     severity: el("select", { name: "severity" }, ["info", "warning", "critical"].map(s => el("option", { value: s, text: s, selected: s === "warning" }))),
     webhook: el("input", { name: "webhook", type: "url", placeholder: "http://hooks.example/alert", size: 28 }),
   };
@@ -571,8 +569,8 @@ async function alertsPage() {
       if (i <= 0) { showMessage(`labels: '${kv}' is not NAME=VALUE`); return; }
       labels[kv.slice(0, i).trim()] = kv.slice(i + 1).trim();
     }
-    const rule = { name: f.name.value, metric: f.metric.value, labels, op: f.op.value,
-      threshold: Number(f.threshold.value), duration: Number(f.duration.value), severity: f.severity.value };
+    const rule = { name: f.name.value, metric: f.metric.value, labels, comparison: f.comparison.value,
+      threshold: Number(f.threshold.value), for: Number(f.for.value), severity: f.severity.value };
     if (f.webhook.value) rule.webhook = f.webhook.value;
     try {
       await api("POST", "alerts/rules", rule);
@@ -589,8 +587,8 @@ async function alertsPage() {
       const rules = asList(await api("GET", "alerts/rules"), "rules");
       rulesBox.replaceChildren(objectTable(rules, [
         { label: "name", key: "name" },
-        { label: "condition", render: r => `${r.metric ?? r.expr ?? ""}${labelText(r.labels)} ${r.op ?? ">"} ${r.threshold ?? ""}` },
-        { label: "for (s)", num: true, render: r => cellValue(r.duration ?? r.for) },
+        { label: "condition", render: r => `${r.metric ?? r.expr ?? ""}${labelText(r.labels)} ${r.comparison ?? r.op ?? ">"} ${r.threshold ?? ""}` },
+        { label: "for (s)", num: true, render: r => cellValue(r.for ?? r.duration) },
         { label: "severity", key: "severity" },
         { label: "webhook", key: "webhook" },
         { label: "", render: r => r.id === undefined && r.name === undefined ? "" : el("button", { type: "button", text: "Delete", onclick: async () => {
@@ -695,14 +693,17 @@ async function usersPage() {
 }
 
 // ------------------------------------------------------------------ routing
-function route() {
-  const saved = sessionStorage.getItem("anole.user");
-  if (!state.user && saved) {
-    try { const s = JSON.parse(saved); state.user = s.user; state.role = s.role; } catch { /* stale */ }
+async function route() {
+  if (!state.user) {
+    // A session cookie may still be valid (a reload, a new tab): ask.
+    try {
+      const s = await api("GET", "session");
+      if (s && s.user) { state.user = s.user; state.role = s.role || null; }
+    } catch { /* 401: the login form is shown */ }
   }
   const hash = location.hash || "#/hosts";
   const [, page, arg] = /^#\/([a-z]+)(?:\/(.*))?$/.exec(hash) || [];
-  if (!state.user || page === "login") { loginPage(); return; }
+  if (!state.user || page === "login") { if (!$("#login-form")) loginPage(); return; }
   switch (page) {
     case "host": hostPage(decodeURIComponent(arg || "")); break;
     case "alerts": alertsPage(); break;
@@ -716,11 +717,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#logout").addEventListener("click", async () => {
     try { await api("POST", "logout", {}); } catch { /* the session may be gone already */ }
     state.user = null;
-    sessionStorage.removeItem("anole.user");
     location.hash = "#/login";
+    loginPage();
   });
   window.addEventListener("hashchange", route);
-  // A session cookie may still be valid after a reload: the first API call
-  // tells (401 shows the login form).
   route();
 });
