@@ -11,8 +11,9 @@
 #   console_netns             the console's namespace ($CW_NS) with lo up
 #   console_start [ARGS...]   anole console serve in it; sets CW_URL, CW_PID
 #   console_admin NAME        an admin user; password in $CW_PASS
-#   console_agent NAME I      an agent in namespace $CW_NS-aI, 10.77.I.2,
-#                             registered with a new token; sets CW_AGENT_PID
+#   console_agent NAME I [TOKEN_FILE]  an agent in namespace $CW_NS-aI at
+#                             10.77.I.2:9100, registered with TOKEN_FILE's token
+#                             (default: a new one); sets CW_AGENT_PID
 #   console_wait_up NAME...   until the API lists every NAME as up
 #   console_api METHOD PATH [JSON]   curl as the admin (session + CSRF) in CW_NS
 
@@ -82,7 +83,7 @@ console_admin() {
 }
 
 console_agent() {
-	local name=$1 i=$2 ns="$CW_NS-a$2" tok="$WORK/token-$1"
+	local name=$1 i=$2 ns="$CW_NS-a$2" tok=${3:-$WORK/token-$1}
 	ip netns add "$ns" || fail "cannot create $ns"
 	CW_NSES+=("$ns")
 	ip link add "cw${CW_ID}c$i" netns "$CW_NS" type veth peer name eth0 netns "$ns" \
@@ -92,9 +93,11 @@ console_agent() {
 	ip -n "$CW_NS" link set "cw${CW_ID}c$i" up
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" link set lo up
-	(umask 077; "$ANOLE" console token create --data "$WORK/console" --note "$name" >"$tok") \
-		|| fail "console token create failed"
-	[ "$(wc -l <"$tok")" -eq 1 ] || fail "token create printed more than the token: $(cat "$tok")"
+	if [ ! -s "$tok" ]; then
+		(umask 077; "$ANOLE" console token create --data "$WORK/console" --note "$name" >"$tok") \
+			|| fail "console token create failed"
+		[ "$(wc -l <"$tok")" -eq 1 ] || fail "token create printed more than the token: $(cat "$tok")"
+	fi
 	cw_bg "$WORK/agent-$name.log" ip netns exec "$ns" "$ANOLE" monitor \
 		--listen "10.77.$i.2:9100" --interval 1 \
 		--console "http://10.77.$i.1:$CW_PORT" --token-file "$tok" --name "$name"
