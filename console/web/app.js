@@ -396,6 +396,8 @@ async function hostPage(name) {
   const diag = diagnosePanel(host.name);
   main().replaceChildren(head, charts, diag);
   const drawAll = async () => {
+    charts.dataset.ready = "0";
+    mark("anole:charts-start");
     state.charts.forEach(c => c.destroy());
     state.charts = [];
     const range = Number(rangeSel.value);
