@@ -174,7 +174,7 @@ elif ! "$ANOLE" monitor --help 2>&1 | grep -q -- '--console'; then
 	echo "  not measured: this anole monitor has no --console"
 else
 	AP=$(free_port)
-	"$ANOLE" monitor --listen "127.0.0.1:$AP" --interval 5 --console "$URL" \
+	"$ANOLE" monitor --listen "127.0.0.1:$AP" --interval 5 --console "${URL%/}" \
 		--token-file "$WORK/token" --name bench-real >"$WORK/agent.log" 2>&1 &
 	pids+=("$!")
 	wait_up $((N + 1))

@@ -139,6 +139,16 @@ static bool valid_metric_name(const char *s)
 	return n >= 1 && n <= 200;
 }
 
+/* A label name: [a-zA-Z_][a-zA-Z0-9_]*, the first n bytes of s. */
+static bool valid_label_name(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789", s[i]) ||
+		    !s[i] || (!i && s[i] >= '0' && s[i] <= '9'))
+			return false;
+	return n >= 1;
+}
+
 /* -------------------------------------------------------------- sessions */
 
 static bool same_secret(const char *a, const char *b)
@@ -470,6 +480,8 @@ static void api_host_delete(struct req *q)
 static void api_metrics(struct req *q)
 {
 	const char *name = anole_httpd_query(q->r, "name"), *range_s = anole_httpd_query(q->r, "range");
+	const char *label_s = anole_httpd_query(q->r, "label");
+	struct strbuf label = STRBUF_INIT;
 	double range = 3600;
 	struct strbuf err = STRBUF_INIT;
 	unsigned status = 0;
@@ -489,7 +501,31 @@ static void api_metrics(struct req *q)
 		reply_error(q, 400, "name is a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
 		return;
 	}
-	out = collect_query(q->c, q->seg[1], name, range, &err, &status);
+	/* label=KEY=VALUE: only the series with that label, as KEY="VALUE"
+	 * escaped as the text format and PromQL escape it */
+	if (label_s) {
+		const char *eq = strchr(label_s, '=');
+		size_t klen = eq ? (size_t)(eq - label_s) : 0;
+
+		if (!eq || !klen || klen > 100 || strlen(eq + 1) > 200 ||
+		    !valid_label_name(label_s, klen)) {
+			reply_error(q, 400, "label is NAME=VALUE, NAME a label name "
+				    "([a-zA-Z_][a-zA-Z0-9_]*), VALUE at most 200 bytes");
+			return;
+		}
+		strbuf_addf(&label, "%.*s=\"", (int)klen, label_s);
+		for (const char *v = eq + 1; *v; v++) {
+			if (*v == '\\' || *v == '"')
+				strbuf_addch(&label, '\\');
+			if (*v == '\n')
+				strbuf_addstr(&label, "\\n");
+			else
+				strbuf_addch(&label, *v);
+		}
+		strbuf_addch(&label, '"');
+	}
+	out = collect_query(q->c, q->seg[1], name, label.buf, range, &err, &status);
+	strbuf_release(&label);
 	if (!out)
 		reply_error(q, status ? status : 500, "%s", err.buf ? err.buf : "query failed");
 	else
