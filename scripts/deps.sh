@@ -8,7 +8,8 @@ libssl-dev libzstd-dev liblz4-dev liblzma-dev libdeflate-dev zlib1g-dev libjanss
 erofs-utils squashfs-tools attr acl e2fsprogs util-linux python3 xxd
 libcurl4-openssl-dev libmicrohttpd-dev docker-registry curl umoci skopeo bpftool libbpf-dev libelf-dev libdw-dev
 iproute2 nftables procps prometheus nginx-light
-libsqlite3-dev jq"
+libsqlite3-dev jq
+libjs-chart.js chromium chromium-driver python3-selenium"
 
 missing=""
 for p in $PKGS; do
