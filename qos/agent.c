@@ -549,7 +549,7 @@ static void find_disks(struct agent *a)
 			continue;
 		snprintf(path, sizeof(path), "/sys/block/%s/dev", e->d_name);
 		if (qos_read_file(path, dev, sizeof(dev)) > 0 && strlen(dev) < 16)
-			snprintf(a->devices[a->ndevices++], 16, "%s", dev);
+			snprintf(a->devices[a->ndevices++], 16, "%.15s", dev);
 	}
 	closedir(d);
 }
