@@ -376,6 +376,5 @@ int cmd_qos(int argc, char **argv)
 		{ NULL, NULL, NULL },
 	};
 
-	anole_log_set_prog("anole qos");
 	return anole_dispatch("qos", verbs, argc, argv);
 }

@@ -302,6 +302,9 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 				      "and '-' only", c->name);
 	if (!c->name[0] || c->name[0] == '.')
 		return err_at(x, v ? v->line : 0, "name must not be empty or start with '.'");
+	if ((v = toml_get(root, "cgroup_mode")) && strcmp(c->cgroup_mode, "auto") &&
+	    strcmp(c->cgroup_mode, "v1") && strcmp(c->cgroup_mode, "v2"))
+		return err_at(x, v->line, "cgroup_mode '%s': want auto, v1 or v2", c->cgroup_mode);
 	if ((v = toml_get(root, "state_dir")) && c->state_dir[0] != '/')
 		return err_at(x, v->line, "state_dir must be an absolute path");
 	const struct toml_value *bt = toml_get(root, "blkio"), *devs;
