@@ -60,10 +60,11 @@ qos_json() {
 # knob_snapshot FILE: every knob file of the test's groups and their bytes
 knob_snapshot() {
 	local f
-	for f in "$V1CPU/$QNAME"/*/cpu.cfs_quota_us "$V1CPU/$QNAME"/*/cpu.idle \
-		"$V1CPU/$QNAME"/*/cpu.cfs_burst_us "$V1CPU/$QNAME"/*/cpu.shares \
-		"$V1MEM/$QNAME"/*/memory.limit_in_bytes "$V1MEM/$QNAME"/*/memory.soft_limit_in_bytes \
-		"$V1BLK/$QNAME"/*/blkio.throttle.*_device; do
+	for f in "$V1CPU/$QNAME"*/cpu.* "$V1CPU/$QNAME"/*/cpu.* \
+		"$V1MEM/$QNAME"*/memory.*limit_in_bytes "$V1MEM/$QNAME"/*/memory.*limit_in_bytes \
+		"$V1BLK/$QNAME"*/blkio.throttle.*_device "$V1BLK/$QNAME"/*/blkio.throttle.*_device; do
+		# cpu.shares: the tests' own weights, not the agent's
+		case "$f" in *.stat|*.stat.local|*/cpu.shares) continue ;; esac
 		[ -f "$f" ] || continue
 		printf '== %s\n' "$f"
 		cat "$f"
@@ -80,14 +81,16 @@ _qos_cleanup() {
 		for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 	done
 	[ -f "$QCONF" ] && "$ANOLE" qos restore -c "$QCONF" >/dev/null 2>&1
-	for h in $V1CPU $V1ACCT $V1MEM $V1BLK $V2 ${QV2MOUNT:-}; do
-		[ -d "$h/$QNAME" ] || continue
+	# the test's subtree and groups named after it (adopted ones)
+	for d in $V1CPU/$QNAME* $V1ACCT/$QNAME* $V1MEM/$QNAME* $V1BLK/$QNAME* $V2/$QNAME* \
+		${QV2MOUNT:+$QV2MOUNT/$QNAME*}; do
+		[ -d "$d" ] || continue
 		for _ in 1 2 3; do
-			find "$h/$QNAME" -name cgroup.procs -exec cat {} + 2>/dev/null |
+			find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null |
 				xargs -r kill -KILL 2>/dev/null
 			sleep 0.2
 		done
-		find "$h/$QNAME" -depth -type d -exec rmdir {} \; 2>/dev/null
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
 	return 0
 }
