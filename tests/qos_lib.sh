@@ -19,6 +19,17 @@ QAGENTS=()
 have_v1() { [ -f $V1CPU/cpu.cfs_quota_us ] && [ -f $V1MEM/memory.limit_in_bytes ] &&
 	[ -f $V1BLK/blkio.throttle.read_bps_device ]; }
 
+# work_disk: MAJ:MIN of the whole disk under WORK (throttles are per disk)
+work_disk() {
+	local d
+	d=$(findmnt -n -o MAJ:MIN -T "$WORK" | tr -d ' ')
+	if [ -f "/sys/dev/block/$d/partition" ]; then
+		d=$(cat "$(readlink -f "/sys/dev/block/$d")/../dev")
+	fi
+	[ -f "/sys/dev/block/$d/queue/scheduler" ] || return 1
+	echo "$d"
+}
+
 # qos_conf [TOML...]: the test's configuration, each argument one line
 qos_conf() {
 	{
