@@ -343,10 +343,324 @@ static int tune_cmd_status(int argc, char **argv)
 	return 0;
 }
 
+/* ---------------------------------------------------------- search */
+
+static const char search_help[] =
+"usage: anole tune search --params FILE --bench CMD --metric NAME[=max|min][,W][,strict]...\n"
+"                         [options]\n"
+"\n"
+"Black-box search: runs the benchmark CMD (sh -c) on the knobs as found\n"
+"(the baseline), then on TRIALS settings chosen by Bayesian optimisation (a\n"
+"Gaussian process with a Matern 5/2 kernel, expected improvement, a Latin\n"
+"hypercube start) or at random; rechecks the best few against the baseline,\n"
+"and reports a gain only if Welch's t-test finds it significant at 5%.\n"
+"Every knob is journaled and left as found (SIGINT: stop and roll back;\n"
+"after SIGKILL: `anole tune rollback`).\n"
+"\n"
+"Metrics are read from the benchmark's stdout: a regex (--metric-regex), a\n"
+"JSON member (dotted path), or the last 'NAME: VALUE' line. The loss is\n"
+"KeenTune's: minus the weighted relative change against the baseline, plus\n"
+"100 x change^2 for a strict metric that got worse.\n"
+"\n"
+"options:\n"
+"  -p, --params FILE        the knobs: DOMAIN NAME int|float LO..HI [step S],\n"
+"                           or DOMAIN NAME enum A,B,C (docs/anole-tune.md)\n"
+"  -b, --bench CMD          the benchmark, run with sh -c; $ANOLE_TUNE_TRIAL is set\n"
+"  -m, --metric SPEC        NAME[=max|min][,WEIGHT][,strict] (repeatable; default\n"
+"                           max, weight 1)\n"
+"      --metric-regex NAME=REGEX  read NAME with an extended regex, group 1\n"
+"  -n, --trials N           settings to try (default 40)\n"
+"  -r, --rounds R           benchmark runs per trial (default 1)\n"
+"      --baseline-rounds N  runs of the baseline (default max(3, R))\n"
+"      --recheck K          best settings rechecked at the end (default 3)\n"
+"      --bench-timeout S    a run longer than S seconds is killed and fails\n"
+"                           its trial (default 300)\n"
+"      --max-failures N     failed trials in a row that stop the search (default 5)\n"
+"      --algo bo|random     the search (default bo)\n"
+"      --seed N             random seed (default 1)\n"
+"      --save NAME          write the best setting as profile NAME (in the first\n"
+"                           directory of $ANOLE_TUNE_PROFILE_PATH, else\n"
+"                           /etc/anole/tune/profiles)\n"
+"      --history FILE       every trial as JSON lines (for `anole tune sensitize`)\n"
+"      --json               the result as one JSON object\n"
+"  -q, --quiet              no progress line\n"
+"  -v, --verbose            the benchmark's stderr, and a line per trial\n"
+"  -h, --help               this help\n"
+"\n"
+"Exit status: 0 when the search completed (gain or not), 1 on errors or when\n"
+"too many trials failed, 130 when interrupted.\n";
+
+enum { OPT_METRIC_REGEX = 256, OPT_BASELINE_ROUNDS, OPT_RECHECK, OPT_BENCH_TIMEOUT,
+       OPT_MAX_FAILURES, OPT_ALGO, OPT_SEED, OPT_SAVE, OPT_HISTORY, OPT_JSON };
+
+static bool parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max || s[0] == '-')
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static int search_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "anole tune search: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n\n%s", search_help);
+	return 2;
+}
+
+static void print_result(const struct tune_search_opts *o, const struct tune_search_result *r,
+			 bool json)
+{
+	struct strbuf out = STRBUF_INIT;
+
+	if (json) {
+		strbuf_addf(&out, "{\"trials\":%u,\"failed\":%u,\"algo\":\"%s\",\"seed\":%" PRIu64
+			    ",\"best_trial\":%zu,\"best_loss\":%.10g,\"values\":{",
+			    r->trials_run, r->trials_failed,
+			    o->algo == TUNE_ALGO_BO ? "bo" : "random", o->seed, r->best_trial,
+			    r->best_loss);
+		for (size_t i = 0; i < r->nvalues; i++) {
+			struct strbuf key = STRBUF_INIT;
+
+			strbuf_addf(&key, "%s %s", tune_domain_name(r->used.v[i].domain),
+				    r->used.v[i].name);
+			strbuf_addstr(&out, i ? "," : "");
+			json_str(&out, key.buf);
+			strbuf_addch(&out, ':');
+			json_str(&out, r->best_values[i]);
+			strbuf_release(&key);
+		}
+		strbuf_addstr(&out, "},\"metrics\":{");
+		for (size_t m = 0; m < o->nmetrics; m++) {
+			const struct tune_welch *g = &r->gain[m];
+
+			strbuf_addstr(&out, m ? "," : "");
+			json_str(&out, o->metrics[m].name);
+			strbuf_addf(&out, ":{\"baseline\":%.10g,\"best\":%.10g,\"diff\":%.10g,"
+				    "\"ci95\":[%.10g,%.10g],\"p\":%.6g}", r->baseline_mean[m],
+				    r->best_mean[m], g->diff, g->lo, g->hi, g->p);
+		}
+		strbuf_addf(&out, "},\"loss_test\":{\"test\":\"welch\",\"diff\":%.10g,"
+			    "\"ci95\":[%.10g,%.10g],\"t\":%.6g,\"df\":%.6g,\"p\":%.6g},"
+			    "\"significant\":%s,\"reached95_trial\":%u,\"saved\":",
+			    r->loss_test.diff, r->loss_test.lo, r->loss_test.hi, r->loss_test.t,
+			    r->loss_test.df, r->loss_test.p, r->significant ? "true" : "false",
+			    r->reached95_trial);
+		json_str(&out, r->saved_path);
+		strbuf_addstr(&out, "}\n");
+	} else {
+		strbuf_addf(&out, "search: %u trials (%u failed), %s, seed %" PRIu64 "\n",
+			    r->trials_run, r->trials_failed,
+			    o->algo == TUNE_ALGO_BO ? "bayesian optimisation" : "random", o->seed);
+		if (!r->best_trial) {
+			strbuf_addstr(&out, "best: the baseline (no setting beat it on recheck)\n");
+		} else {
+			strbuf_addf(&out, "best: trial %zu, loss %.4g\n", r->best_trial, r->best_loss);
+			for (size_t i = 0; i < r->nvalues; i++)
+				strbuf_addf(&out, "  %s %s = %s\n", tune_domain_name(r->used.v[i].domain),
+					    r->used.v[i].name, r->best_values[i]);
+		}
+		for (size_t m = 0; m < o->nmetrics; m++) {
+			const struct tune_welch *g = &r->gain[m];
+			double b = fabs(r->baseline_mean[m]) > 0 ? fabs(r->baseline_mean[m]) : 1;
+
+			strbuf_addf(&out, "  %s: %.6g -> %.6g (%+.2f%%, 95%% interval %+.2f%% .. "
+				    "%+.2f%%)\n", o->metrics[m].name, r->baseline_mean[m],
+				    r->best_mean[m], 100 * g->diff / b, 100 * g->lo / b,
+				    100 * g->hi / b);
+		}
+		strbuf_addf(&out, "gain: loss %.4g lower than the baseline's (95%% interval %.4g .. "
+			    "%.4g; Welch t = %.3g, df = %.3g, p = %.3g): %s\n", r->loss_test.diff,
+			    r->loss_test.lo, r->loss_test.hi, r->loss_test.t, r->loss_test.df,
+			    r->loss_test.p, r->significant ? "significant at 5%" :
+			    "NOT significant (within noise)");
+		if (r->reached95_trial)
+			strbuf_addf(&out, "trials to reach 95%% of the best gain: %u\n",
+				    r->reached95_trial);
+		if (r->saved_path)
+			strbuf_addf(&out, "saved as profile %s (%s)\n", o->save, r->saved_path);
+	}
+	out_flush(&out);
+}
+
+static int tune_cmd_search(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "params", required_argument, NULL, 'p' },
+		{ "bench", required_argument, NULL, 'b' },
+		{ "metric", required_argument, NULL, 'm' },
+		{ "metric-regex", required_argument, NULL, OPT_METRIC_REGEX },
+		{ "trials", required_argument, NULL, 'n' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "baseline-rounds", required_argument, NULL, OPT_BASELINE_ROUNDS },
+		{ "recheck", required_argument, NULL, OPT_RECHECK },
+		{ "bench-timeout", required_argument, NULL, OPT_BENCH_TIMEOUT },
+		{ "max-failures", required_argument, NULL, OPT_MAX_FAILURES },
+		{ "algo", required_argument, NULL, OPT_ALGO },
+		{ "seed", required_argument, NULL, OPT_SEED },
+		{ "save", required_argument, NULL, OPT_SAVE },
+		{ "history", required_argument, NULL, OPT_HISTORY },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tune_search_opts o = {
+		.trials = 40, .rounds = 1, .recheck = 3, .bench_timeout = 300,
+		.max_failures = 5, .algo = TUNE_ALGO_BO, .seed = 1,
+	};
+	struct tune_metric metrics[TUNE_MAX_METRICS];
+	char *regexes[TUNE_MAX_METRICS * 2];
+	size_t nregex = 0;
+	struct tune_search_result res;
+	bool json = false;
+	unsigned baseline_rounds = 0;
+	int c, ret = 2;
+
+	memset(metrics, 0, sizeof(metrics));
+	o.metrics = metrics;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:b:m:n:r:qvh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': o.params_path = optarg; break;
+		case 'b': o.bench = optarg; break;
+		case 'm':
+			if (o.nmetrics >= TUNE_MAX_METRICS) {
+				ret = search_usage("more than %s metrics", "16");
+				goto out;
+			}
+			if (tune_metric_parse(optarg, &metrics[o.nmetrics]))
+				goto out;
+			o.nmetrics++;
+			break;
+		case OPT_METRIC_REGEX:
+			if (!strchr(optarg, '=') || nregex >= ARRAY_SIZE(regexes)) {
+				ret = search_usage("--metric-regex '%s': expected NAME=REGEX", optarg);
+				goto out;
+			}
+			regexes[nregex++] = optarg;
+			break;
+		case 'n':
+			if (!parse_uint(optarg, 1, 100000, &o.trials)) {
+				ret = search_usage("--trials '%s': expected 1..100000", optarg);
+				goto out;
+			}
+			break;
+		case 'r':
+			if (!parse_uint(optarg, 1, 1000, &o.rounds)) {
+				ret = search_usage("--rounds '%s': expected 1..1000", optarg);
+				goto out;
+			}
+			break;
+		case OPT_BASELINE_ROUNDS:
+			if (!parse_uint(optarg, 2, 1000, &baseline_rounds)) {
+				ret = search_usage("--baseline-rounds '%s': expected 2..1000", optarg);
+				goto out;
+			}
+			break;
+		case OPT_RECHECK:
+			if (!parse_uint(optarg, 1, 100, &o.recheck)) {
+				ret = search_usage("--recheck '%s': expected 1..100", optarg);
+				goto out;
+			}
+			break;
+		case OPT_BENCH_TIMEOUT: {
+			char *end;
+
+			errno = 0;
+			o.bench_timeout = strtod(optarg, &end);
+			if (*end || errno || !(o.bench_timeout > 0) || o.bench_timeout > 1e6) {
+				ret = search_usage("--bench-timeout '%s': expected seconds > 0", optarg);
+				goto out;
+			}
+			break;
+		}
+		case OPT_MAX_FAILURES:
+			if (!parse_uint(optarg, 1, 100000, &o.max_failures)) {
+				ret = search_usage("--max-failures '%s': expected a count >= 1", optarg);
+				goto out;
+			}
+			break;
+		case OPT_ALGO:
+			if (!strcmp(optarg, "bo"))
+				o.algo = TUNE_ALGO_BO;
+			else if (!strcmp(optarg, "random"))
+				o.algo = TUNE_ALGO_RANDOM;
+			else {
+				ret = search_usage("--algo '%s': expected bo or random", optarg);
+				goto out;
+			}
+			break;
+		case OPT_SEED: {
+			char *end;
+
+			errno = 0;
+			o.seed = strtoull(optarg, &end, 10);
+			if (!*optarg || *end || errno || optarg[0] == '-') {
+				ret = search_usage("--seed '%s': expected an unsigned integer", optarg);
+				goto out;
+			}
+			break;
+		}
+		case OPT_SAVE: o.save = optarg; break;
+		case OPT_HISTORY: o.history = optarg; break;
+		case OPT_JSON: json = true; break;
+		case 'q': o.quiet = true; break;
+		case 'v': o.verbose = true; break;
+		case 'h': fputs(search_help, stdout); ret = 0; goto out;
+		default: fputs(search_help, stderr); goto out;
+		}
+	}
+	if (optind < argc) {
+		ret = search_usage("unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (!o.params_path || !o.bench || !o.nmetrics) {
+		ret = search_usage("%s", "--params, --bench and --metric are required");
+		goto out;
+	}
+	for (size_t i = 0; i < nregex; i++) {
+		char *eq = strchr(regexes[i], '=');
+		bool found = false;
+
+		for (size_t m = 0; m < o.nmetrics; m++)
+			if (strlen(metrics[m].name) == (size_t)(eq - regexes[i]) &&
+			    !strncmp(metrics[m].name, regexes[i], (size_t)(eq - regexes[i]))) {
+				if (tune_metric_set_regex(&metrics[m], eq + 1)) {
+					ret = 2;
+					goto out;
+				}
+				found = true;
+			}
+		if (!found) {
+			ret = search_usage("--metric-regex '%s' names no --metric", regexes[i]);
+			goto out;
+		}
+	}
+	o.baseline_rounds = baseline_rounds ? baseline_rounds : (o.rounds > 3 ? o.rounds : 3);
+	ret = tune_search(&o, &res);
+	if (!ret)
+		print_result(&o, &res, json);
+	ret = ret == -EINTR ? 130 : ret ? 1 : 0;
+	tune_search_result_free(&res);
+out:
+	for (size_t m = 0; m < o.nmetrics; m++)
+		tune_metric_free(&metrics[m]);
+	return ret;
+}
+
 int cmd_tune(int argc, char **argv)
 {
 	static const struct anole_cmd verbs[] = {
 		{ "profile", cmd_profile, "list, show, apply, roll back and verify profiles" },
+		{ "search", tune_cmd_search, "find better knob settings with a benchmark" },
 		{ "rollback", tune_cmd_rollback, "restore every value the journal saved" },
 		{ "accept", tune_cmd_accept, "keep the values, drop the journal" },
 		{ "status", tune_cmd_status, "whether a journal is open" },

@@ -446,6 +446,11 @@ int tune_journal_rollback(struct tune_journal *j)
 	return ret;
 }
 
+int tune_journal_restore(struct tune_journal *j)
+{
+	return restore(j->v, j->n);
+}
+
 void tune_journal_close(struct tune_journal *j)
 {
 	if (!j)

@@ -165,8 +165,19 @@ char *tune_param_value(const struct tune_param *p, double u)
 	}
 	if (p->type == TUNE_INT)
 		strbuf_addf(&sb, "%lld", (long long)llround(v));
-	else
+	else {
+		/* short, unless rounding to 6 digits leaves the range */
+		double back;
+
+		if (v < p->lo)
+			v = p->lo;
 		strbuf_addf(&sb, "%.6g", v);
+		back = strtod(sb.buf, NULL);
+		if (back < p->lo || back > p->hi) {
+			strbuf_reset(&sb);
+			strbuf_addf(&sb, "%.17g", v);
+		}
+	}
 	return strbuf_detach(&sb, NULL);
 }
 

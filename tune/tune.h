@@ -111,6 +111,9 @@ int tune_journal_begin(const char *purpose, struct tune_journal **j);
 int tune_journal_set(struct tune_journal *j, const struct tune_target *t, const char *value);
 /* Mark complete (a profile stays applied until rollback or accept). */
 int tune_journal_done(struct tune_journal *j, const char *note);
+/* Restore every saved value but keep the journal (a search measuring its
+ * baseline again). */
+int tune_journal_restore(struct tune_journal *j);
 /* Restore every saved value, newest first, and remove the journal. */
 int tune_journal_rollback(struct tune_journal *j);
 void tune_journal_close(struct tune_journal *j);
@@ -187,6 +190,8 @@ struct tune_metric {
 	char *regex;            /* first group is the value; NULL: NAME: VALUE or JSON */
 	void *compiled;
 };
+
+#define TUNE_MAX_METRICS 16
 
 int tune_metric_parse(const char *spec, struct tune_metric *m);
 int tune_metric_set_regex(struct tune_metric *m, const char *regex);
