@@ -656,11 +656,91 @@ out:
 	return ret;
 }
 
+/* ---------------------------------------------------------- sensitize */
+
+static const char sensitize_help[] =
+"usage: anole tune sensitize HISTORY [--seed N] [--json]\n"
+"\n"
+"Which parameters matter, from a search's history (--history): a Gaussian\n"
+"process is fitted to the successful trials' losses, and each parameter's\n"
+"importance is the variance of its main effect on that model (fANOVA-style:\n"
+"the loss predicted along the parameter, averaged over random settings of\n"
+"the others), as a share of the sum. Needs 5 successful trials or more.\n"
+"\n"
+"options:\n"
+"      --seed N   seed of the random settings (default 1)\n"
+"      --json     [{\"rank\": n, \"param\": ..., \"importance\": share, \"variance\": ...}]\n";
+
+static int tune_cmd_sensitize(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tune_importance *imp;
+	struct strbuf out = STRBUF_INIT;
+	size_t n, samples;
+	uint64_t seed = 1;
+	bool json = false;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 's': {
+			char *end;
+
+			errno = 0;
+			seed = strtoull(optarg, &end, 10);
+			if (!*optarg || *end || errno || optarg[0] == '-') {
+				fprintf(stderr, "anole tune sensitize: --seed '%s': expected an "
+					"unsigned integer\n\n%s", optarg, sensitize_help);
+				return 2;
+			}
+			break;
+		}
+		case 'h': fputs(sensitize_help, stdout); return 0;
+		default: fputs(sensitize_help, stderr); return 2;
+		}
+	}
+	if (argc - optind != 1) {
+		fprintf(stderr, "anole tune sensitize: expected one HISTORY file\n\n%s",
+			sensitize_help);
+		return 2;
+	}
+	if (tune_sensitize(argv[optind], seed, &imp, &n, &samples))
+		return 1;
+	if (json) {
+		strbuf_addch(&out, '[');
+		for (size_t i = 0; i < n; i++) {
+			strbuf_addf(&out, "%s{\"rank\":%zu,\"param\":", i ? "," : "", i + 1);
+			json_str(&out, imp[i].param);
+			strbuf_addf(&out, ",\"importance\":%.6g,\"variance\":%.6g}",
+				    imp[i].importance, imp[i].raw);
+		}
+		strbuf_addstr(&out, "]\n");
+	} else {
+		strbuf_addf(&out, "parameter importance from %zu trials (main-effect variance "
+			    "on a Gaussian process)\n%-4s %-10s %-12s %s\n", samples, "rank",
+			    "importance", "variance", "parameter");
+		for (size_t i = 0; i < n; i++)
+			strbuf_addf(&out, "%-4zu %9.1f%% %-12.4g %s\n", i + 1,
+				    100 * imp[i].importance, imp[i].raw, imp[i].param);
+	}
+	out_flush(&out);
+	tune_importance_free(imp, n);
+	return 0;
+}
+
 int cmd_tune(int argc, char **argv)
 {
 	static const struct anole_cmd verbs[] = {
 		{ "profile", cmd_profile, "list, show, apply, roll back and verify profiles" },
 		{ "search", tune_cmd_search, "find better knob settings with a benchmark" },
+		{ "sensitize", tune_cmd_sensitize, "rank parameters by importance from a history" },
 		{ "rollback", tune_cmd_rollback, "restore every value the journal saved" },
 		{ "accept", tune_cmd_accept, "keep the values, drop the journal" },
 		{ "status", tune_cmd_status, "whether a journal is open" },

@@ -171,6 +171,8 @@ char *tune_param_value(const struct tune_param *p, double u)
 
 		if (v < p->lo)
 			v = p->lo;
+		if (v > p->hi)  /* lo + 1 * (hi - lo) may round above hi */
+			v = p->hi;
 		strbuf_addf(&sb, "%.6g", v);
 		back = strtod(sb.buf, NULL);
 		if (back < p->lo || back > p->hi) {
