@@ -50,6 +50,7 @@ static const struct anole_cmd groups[] = {
 	{ "monitor", cmd_monitor, "always-on agent serving system, cgroup and eBPF metrics to Prometheus" },
 	{ "console", cmd_console, "operations console: hosts, metrics, diagnoses, alerts, audit" },
 	{ "qos", cmd_qos, "colocation node agent: LS and BE classes, CPU/memory/I/O isolation" },
+	{ "tune", cmd_tune, "tuning: expert profiles and a benchmark-driven search" },
 	{ "version", cmd_version, "print the version" },
 	{ "features", cmd_features, "list the optional parts this anole was built with" },
 	{ NULL, NULL, NULL },

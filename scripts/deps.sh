@@ -9,7 +9,8 @@ erofs-utils squashfs-tools attr acl e2fsprogs util-linux python3 xxd
 libcurl4-openssl-dev libmicrohttpd-dev docker-registry curl umoci skopeo bpftool libbpf-dev libelf-dev libdw-dev
 iproute2 nftables procps prometheus nginx-light
 libsqlite3-dev jq
-libjs-chart.js chromium chromium-driver python3-selenium"
+libjs-chart.js chromium chromium-driver python3-selenium
+libgsl-dev libnlopt-dev wrk redis-server redis-tools"
 
 missing=""
 for p in $PKGS; do
