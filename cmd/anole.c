@@ -48,6 +48,7 @@ static const struct anole_cmd groups[] = {
 	{ "blob", cmd_blob, "read and store blobs in a directory, web server or registry" },
 	{ "diag", cmd_diag, "eBPF diagnosis tools that adapt to the running kernel" },
 	{ "monitor", cmd_monitor, "always-on agent serving system, cgroup and eBPF metrics to Prometheus" },
+	{ "os", cmd_os, "atomic, read-only OS images with A/B slots, signed upgrades and rollback" },
 	{ "version", cmd_version, "print the version" },
 	{ "features", cmd_features, "list the optional parts this anole was built with" },
 	{ NULL, NULL, NULL },
