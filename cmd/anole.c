@@ -51,6 +51,7 @@ static const struct anole_cmd groups[] = {
 	{ "console", cmd_console, "operations console: hosts, metrics, diagnoses, alerts, audit" },
 	{ "qos", cmd_qos, "colocation node agent: LS and BE classes, CPU/memory/I/O isolation" },
 	{ "tune", cmd_tune, "tuning: expert profiles and a benchmark-driven search" },
+	{ "os", cmd_os, "atomic, read-only OS images with A/B slots, signed upgrades and rollback" },
 	{ "version", cmd_version, "print the version" },
 	{ "features", cmd_features, "list the optional parts this anole was built with" },
 	{ NULL, NULL, NULL },
