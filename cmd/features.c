@@ -117,6 +117,7 @@ int cmd_monitor(int argc, char **argv) { return not_built("monitor"); }
 #endif
 #if !ANOLE_HAVE_CONSOLE
 int cmd_console(int argc, char **argv) { return not_built("console"); }
+#endif
 #if !ANOLE_HAVE_TUNE
 int cmd_tune(int argc, char **argv) { return not_built("tune"); }
 #endif
