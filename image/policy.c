@@ -25,7 +25,11 @@
 
 #define MAX_KEYS_PER_REQ 32
 
-enum req_type { REQ_ACCEPT, REQ_REJECT, REQ_SIGSTORE };
+/* REQ_UNSUPPORTED: a requirement containers/image knows and anole cannot
+ * check (GPG signedBy, Fulcio, Rekor, other identity rules): it refuses the
+ * images it applies to, and only those, so that a system policy with such
+ * rules for some registries still lets anole use the rest. */
+enum req_type { REQ_ACCEPT, REQ_REJECT, REQ_SIGSTORE, REQ_UNSUPPORTED };
 
 struct policy_req {
 	enum req_type type;
@@ -34,6 +38,7 @@ struct policy_req {
 	struct anole_sign_key **keys;     /* from keyData */
 	size_t nkeys;
 	char *identity;                   /* exactReference; NULL: matchRepoDigestOrExact */
+	char *unsupported;                /* REQ_UNSUPPORTED: what it is */
 };
 
 struct policy_scope {
@@ -61,6 +66,7 @@ static void free_reqs(struct policy_req *r, size_t n)
 			anole_sign_key_free(r[i].keys[k]);
 		free(r[i].keys);
 		free(r[i].identity);
+		free(r[i].unsupported);
 	}
 	free(r);
 }
@@ -128,8 +134,22 @@ static int parse_identity(json_t *id, const char *what, struct policy_req *r)
 		r->identity = xstrdup(ref);
 		return 0;
 	}
-	return anole_error_code(EINVAL, "%s: signedIdentity type \"%.64s\" is not supported by anole "
-				"(matchRepoDigestOrExact or exactReference)", what, type);
+	if (!strcmp(type, "matchExact") || !strcmp(type, "matchRepository") ||
+	    !strcmp(type, "exactRepository") || !strcmp(type, "remapIdentity")) {
+		struct strbuf u = STRBUF_INIT;
+
+		strbuf_addf(&u, "signedIdentity %s", type);
+		r->type = REQ_UNSUPPORTED;
+		r->unsupported = strbuf_detach(&u, NULL);
+		return 0;
+	}
+	return anole_error_code(EINVAL, "%s: unknown signedIdentity type \"%.64s\"", what, type);
+}
+
+static void unsupported(struct policy_req *r, const char *what)
+{
+	r->type = REQ_UNSUPPORTED;
+	r->unsupported = xstrdup(what);
 }
 
 static int parse_req(json_t *j, const char *what, struct policy_req *r)
@@ -148,16 +168,28 @@ static int parse_req(json_t *j, const char *what, struct policy_req *r)
 			return anole_error_code(EINVAL, "%s: %s takes no fields", what, type);
 		return 0;
 	}
+	if (!strcmp(type, "signedBy") || !strcmp(type, "signedBaseLayer")) {
+		unsupported(r, type);
+		return 0;
+	}
 	if (strcmp(type, "sigstoreSigned"))
-		return anole_error_code(EINVAL, "%s: requirement type \"%.64s\" is not supported by anole "
-					"(insecureAcceptAnything, reject, sigstoreSigned)", what, type);
+		return anole_error_code(EINVAL, "%s: unknown requirement type \"%.64s\"", what, type);
 	r->type = REQ_SIGSTORE;
 	json_object_foreach(j, k, v) {
+		if (!strcmp(k, "fulcio") || !strcmp(k, "rekorPublicKeyPath") ||
+		    !strcmp(k, "rekorPublicKeyPaths") || !strcmp(k, "rekorPublicKeyData") ||
+		    !strcmp(k, "rekorPublicKeyDatas") || !strcmp(k, "pki")) {
+			struct strbuf u = STRBUF_INIT;
+
+			strbuf_addf(&u, "sigstoreSigned with %s", k);
+			r->type = REQ_UNSUPPORTED;
+			r->unsupported = strbuf_detach(&u, NULL);
+			return 0;
+		}
 		if (strcmp(k, "type") && strcmp(k, "keyPath") && strcmp(k, "keyPaths") &&
 		    strcmp(k, "keyData") && strcmp(k, "keyDatas") && strcmp(k, "signedIdentity"))
-			return anole_error_code(EINVAL, "%s: sigstoreSigned field \"%.64s\" is not "
-						"supported by anole (keyPath, keyPaths, keyData, "
-						"keyDatas, signedIdentity)", what, k);
+			return anole_error_code(EINVAL, "%s: unknown sigstoreSigned field \"%.64s\"",
+						what, k);
 	}
 	{
 		json_t *kp = json_object_get(j, "keyPath"), *kps = json_object_get(j, "keyPaths");
@@ -491,6 +523,11 @@ int anole_policy_check(const struct anole_policy *p, const char *ref_text,
 			else
 				ret = anole_error_code(EACCES, "%s: policy %s rejects it (its default)",
 						       ref_text, p->what);
+			break;
+		case REQ_UNSUPPORTED:
+			ret = anole_error_code(EKEYREJECTED, "%s: refused: policy %s requires %s, which "
+					       "anole cannot check (it checks sigstoreSigned with keys)",
+					       ref_text, p->what, reqs[i].unsupported);
 			break;
 		case REQ_SIGSTORE:
 			ret = check_sigstore(&reqs[i], ref_text, sopts, pinned);

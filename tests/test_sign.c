@@ -292,10 +292,10 @@ static void test_policy(void)
 	char *pinned = NULL, doc[2048], img[300];
 
 	struct { const char *doc, *why; } bad[] = {
-		{ "{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\"}]}", "signedBy" },
+		{ "{\"default\":[{\"type\":\"signedByX\"}]}", "an unknown type" },
 		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"keyData\":\"AA==\"}]}", "two key sources" },
-		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"fulcio\":{}}]}", "fulcio" },
-		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"matchRepository\"}}]}", "an identity type anole lacks" },
+		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"x\":{}}]}", "an unknown sigstoreSigned field" },
+		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"matchNothing\"}}]}", "an unknown identity type" },
 		{ "{\"default\":[]}", "an empty default" },
 		{ "{\"transports\":{}}", "no default" },
 		{ "{\"default\":[{\"type\":\"reject\"}],\"x\":1}", "an unknown top-level field" },
@@ -306,6 +306,25 @@ static void test_policy(void)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK(anole_policy_parse(bad[i].doc, strlen(bad[i].doc), "t", &pol) == -EINVAL && !pol,
 		      "policy refused: %s", bad[i].why);
+	}
+	/* what anole cannot check refuses the images it applies to, only those */
+	{
+		const char *unsup[] = {
+			"{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\"}",
+			"{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"fulcio\":{}}",
+			"{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"matchRepository\"}}",
+		};
+		for (size_t i = 0; i < sizeof(unsup) / sizeof(unsup[0]); i++) {
+			snprintf(doc, sizeof(doc), "{\"default\":[{\"type\":\"insecureAcceptAnything\"}],"
+				 "\"transports\":{\"docker\":{\"reg.example.com\":[%s]}}}", unsup[i]);
+			pol = NULL;
+			CHECK(anole_policy_parse(doc, strlen(doc), "t", &pol) == 0 && pol &&
+			      anole_policy_check(pol, "docker://reg.example.com/a:v1", NULL, &pinned) == -EKEYREJECTED &&
+			      strstr(anole_last_error(), "cannot check") &&
+			      anole_policy_check(pol, "/some/file.erofs", NULL, &pinned) == 0,
+			      "unsupported requirement %zu refuses its scope only (\"%s\")", i, anole_last_error());
+			anole_policy_free(pol);
+		}
 	}
 	/* scopes: a file under tmpdir/ok is accepted, one under tmpdir/no rejected,
 	 * anything else falls to the default (reject) */

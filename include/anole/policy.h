@@ -18,8 +18,9 @@
  * parent directory; file (anole's plain image files, an anole extension):
  * the file's path and its parent directories; then "" (the transport's
  * default), then "default". Every requirement of the chosen list must hold.
- * Requirements anole cannot check (signedBy GPG keys, Fulcio, Rekor, other
- * signedIdentity types) make loading fail, never a silent accept.
+ * Requirements anole cannot check (signedBy GPG keys, signedBaseLayer,
+ * Fulcio, Rekor, other signedIdentity types) refuse the images they apply
+ * to, never a silent accept; unknown types and fields fail the load.
  */
 #ifndef ANOLE_POLICY_H
 #define ANOLE_POLICY_H
