@@ -9,6 +9,9 @@
  * their statements (never around a password hash: scrypt is slow).
  */
 #include "internal.h"
+#if ANOLE_CONSOLE_EMBEDDED_WEB
+#include "web_assets.h"
+#endif
 
 #include "anole/diag_policy.h"
 #include "anole/error.h"
@@ -134,6 +137,16 @@ static bool valid_metric_name(const char *s)
 		    (!n && s[n] >= '0' && s[n] <= '9'))
 			return false;
 	return n >= 1 && n <= 200;
+}
+
+/* A label name: [a-zA-Z_][a-zA-Z0-9_]*, the first n bytes of s. */
+static bool valid_label_name(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789", s[i]) ||
+		    !s[i] || (!i && s[i] >= '0' && s[i] <= '9'))
+			return false;
+	return n >= 1;
 }
 
 /* -------------------------------------------------------------- sessions */
@@ -467,6 +480,8 @@ static void api_host_delete(struct req *q)
 static void api_metrics(struct req *q)
 {
 	const char *name = anole_httpd_query(q->r, "name"), *range_s = anole_httpd_query(q->r, "range");
+	const char *label_s = anole_httpd_query(q->r, "label");
+	struct strbuf label = STRBUF_INIT;
 	double range = 3600;
 	struct strbuf err = STRBUF_INIT;
 	unsigned status = 0;
@@ -486,7 +501,31 @@ static void api_metrics(struct req *q)
 		reply_error(q, 400, "name is a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
 		return;
 	}
-	out = collect_query(q->c, q->seg[1], name, range, &err, &status);
+	/* label=KEY=VALUE: only the series with that label, as KEY="VALUE"
+	 * escaped as the text format and PromQL escape it */
+	if (label_s) {
+		const char *eq = strchr(label_s, '=');
+		size_t klen = eq ? (size_t)(eq - label_s) : 0;
+
+		if (!eq || !klen || klen > 100 || strlen(eq + 1) > 200 ||
+		    !valid_label_name(label_s, klen)) {
+			reply_error(q, 400, "label is NAME=VALUE, NAME a label name "
+				    "([a-zA-Z_][a-zA-Z0-9_]*), VALUE at most 200 bytes");
+			return;
+		}
+		strbuf_addf(&label, "%.*s=\"", (int)klen, label_s);
+		for (const char *v = eq + 1; *v; v++) {
+			if (*v == '\\' || *v == '"')
+				strbuf_addch(&label, '\\');
+			if (*v == '\n')
+				strbuf_addstr(&label, "\\n");
+			else
+				strbuf_addch(&label, *v);
+		}
+		strbuf_addch(&label, '"');
+	}
+	out = collect_query(q->c, q->seg[1], name, label.buf, range, &err, &status);
+	strbuf_release(&label);
 	if (!out)
 		reply_error(q, status ? status : 500, "%s", err.buf ? err.buf : "query failed");
 	else
@@ -1420,7 +1459,28 @@ static void static_get(const struct anole_httpd_request *r, struct anole_httpd_r
 	if (!strcmp(path, "/"))
 		path = "/index.html";
 	if (l->c->web_fd < 0) {
+#if ANOLE_CONSOLE_EMBEDDED_WEB
+		/* the page built into the binary (console/web/embed.py): a table
+		 * lookup, so no path from the URL ever reaches the file system */
+		const struct console_web_asset *a = console_web_asset(path);
+		const char *inm = anole_httpd_header(r, "If-None-Match");
+
+		if (!a) {
+			anole_httpd_text(res, 404, "not found");
+			return;
+		}
+		anole_httpd_add_header(res, "ETag", a->etag);
+		anole_httpd_add_header(res, "Cache-Control", "no-cache");
+		res->content_type = a->content_type;
+		if (inm && !strcmp(inm, a->etag)) {
+			res->status = 304;
+			return;
+		}
+		strbuf_add(&res->body, a->data, a->size);
+		res->status = 200;
+#else
 		anole_httpd_text(res, 404, "the console's web files are not installed (--web-dir)");
+#endif
 		return;
 	}
 	if (path[0] != '/' || strlen(path) >= sizeof(rel)) {

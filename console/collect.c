@@ -607,7 +607,7 @@ static json_t *labels_json(const char *text)
 }
 
 static json_t *query_prometheus(struct console *c, const char *host, const char *name,
-				double range, struct strbuf *err, unsigned *status)
+				const char *label, double range, struct strbuf *err, unsigned *status)
 {
 	char instance[128] = "", *q_escaped, url[1024];
 	struct strbuf body = STRBUF_INIT, query = STRBUF_INIT;
@@ -634,7 +634,9 @@ static json_t *query_prometheus(struct console *c, const char *host, const char 
 	pthread_mutex_unlock(&c->lock);
 	/* name is a checked metric name and instance an address and a port:
 	 * neither can break out of the selector */
-	strbuf_addf(&query, "%s{instance=\"%s\"}", name, instance);
+	/* label is k="v" with v escaped as PromQL strings are (api.c) */
+	strbuf_addf(&query, "%s{instance=\"%s\"%s%s}", name, instance, label ? "," : "",
+		    label ? label : "");
 	q_escaped = anole_http_escape(query.buf);
 	snprintf(url, sizeof(url), "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%g",
 		 c->o->prometheus, q_escaped, now - range, now, step);
@@ -682,8 +684,8 @@ out:
 	return out;
 }
 
-json_t *collect_query(struct console *c, const char *host, const char *name, double range,
-		      struct strbuf *err, unsigned *status)
+json_t *collect_query(struct console *c, const char *host, const char *name, const char *label,
+		      double range, struct strbuf *err, unsigned *status)
 {
 	sqlite3_stmt *st, *pts;
 	json_t *out, *series;
@@ -705,11 +707,13 @@ json_t *collect_query(struct console *c, const char *host, const char *name, dou
 		return json_pack("{s:s, s:o}", "host", host, "names", names);
 	}
 	if (c->o->prometheus)
-		return query_prometheus(c, host, name, range, err, status);
+		return query_prometheus(c, host, name, label, range, err, status);
 	series = json_array();
 	pthread_mutex_lock(&c->lock);
 	st = store_prepare(c->db, "SELECT s.id, s.labels FROM series s JOIN hosts h ON "
-			   "h.id=s.host_id WHERE h.name=? AND s.name=? ORDER BY s.labels LIMIT 1000");
+			   "h.id=s.host_id WHERE h.name=?1 AND s.name=?2 AND (?3 IS NULL OR "
+			   "instr(',' || s.labels || ',', ',' || ?3 || ',') > 0) "
+			   "ORDER BY s.labels LIMIT 1000");
 	pts = store_prepare(c->db, "SELECT ts, value FROM samples WHERE series_id=? AND ts>=? "
 			    "ORDER BY ts");
 	if (st && pts) {
@@ -717,6 +721,8 @@ json_t *collect_query(struct console *c, const char *host, const char *name, dou
 
 		sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+		if (label)
+			sqlite3_bind_text(st, 3, label, -1, SQLITE_STATIC);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			json_t *arr = json_array();
 

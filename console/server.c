@@ -57,9 +57,13 @@ static int open_web_dir(struct console *c)
 {
 	const char *candidates[] = { c->o->web_dir, ANOLE_CONSOLE_WEB_DIR,
 				     ANOLE_CONSOLE_SOURCE_WEB_DIR };
+	/* With the page built in, only --web-dir replaces it. */
+	size_t ncandidates = ANOLE_CONSOLE_EMBEDDED_WEB ? 1 : 3;
 
 	c->web_fd = -1;
-	for (size_t i = 0; i < 3; i++) {
+	if (ANOLE_CONSOLE_EMBEDDED_WEB && !c->o->web_dir)
+		return 0;
+	for (size_t i = 0; i < ncandidates; i++) {
 		const char *d = candidates[i];
 
 		if (!d || !*d)

@@ -114,7 +114,12 @@ static void report(struct monitor_console *a, long long id, const char *status, 
 		json_object_set(v, "result", result);
 	if (error)
 		json_object_set_new(v, "error", json_string(error));
-	snprintf(url, sizeof(url), "%s/api/v1/agent/diagnoses/%lld", a->o->console_url, id);
+	size_t n = strlen(a->o->console_url);
+
+	/* "URL/" as for the heartbeat: "//api" is no API path */
+	while (n && a->o->console_url[n - 1] == '/')
+		n--;
+	snprintf(url, sizeof(url), "%.*s/api/v1/agent/diagnoses/%lld", (int)n, a->o->console_url, id);
 	st = post_json(a, url, v, NULL, err, sizeof(err));
 	if (st != 200)
 		anole_warn("monitor: cannot report diagnosis %lld to the console: %s", id, err);
