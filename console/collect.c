@@ -78,7 +78,11 @@ static void check_liveness(struct console *c)
 
 	pthread_mutex_lock(&c->lock);
 	store_exec(c->db, "BEGIN IMMEDIATE");
-	st = store_prepare(c->db, "SELECT id, name FROM hosts WHERE status='up' AND last_seen < ?");
+	/* after a console restart every last_seen is old: the agents get the
+	 * same missed heartbeats to come back before their hosts go down (and
+	 * a diagnosis running meanwhile is not failed for the console's absence) */
+	st = now - c->started < limit ? NULL :
+	     store_prepare(c->db, "SELECT id, name FROM hosts WHERE status='up' AND last_seen < ?");
 	if (st) {
 		sqlite3_bind_double(st, 1, now - limit);
 		while (sqlite3_step(st) == SQLITE_ROW) {

@@ -24,6 +24,7 @@ struct console {
 	char *web_dir;
 	struct anole_http *http;     /* scrapes, webhooks, Prometheus queries */
 	atomic_bool stopping;
+	double started;              /* store_now() at start: liveness waits a while */
 	/* login failures per peer address, for 429 */
 	struct login_failure { char peer[64]; double first; unsigned count; } failures[64];
 	/* series ids by host, name and labels: a scrape costs no lookups */
