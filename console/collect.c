@@ -642,8 +642,12 @@ static json_t *query_prometheus(struct console *c, const char *host, const char 
 	strbuf_addf(&query, "%s{instance=\"%s\"%s%s}", name, instance, label ? "," : "",
 		    label ? label : "");
 	q_escaped = anole_http_escape(query.buf);
-	snprintf(url, sizeof(url), "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%g",
-		 c->o->prometheus, q_escaped, now - range, now, step);
+	/* start and end on multiples of the step, as Grafana does: the same
+	 * evaluation instants for every query (and for Prometheus's own API
+	 * asked the same way), not instants shifted by when the request came */
+	snprintf(url, sizeof(url), "%s/api/v1/query_range?query=%s&start=%.0f&end=%.0f&step=%g",
+		 c->o->prometheus, q_escaped, floor((now - range) / step) * step,
+		 floor(now / step) * step, step);
 	free(q_escaped);
 	anole_http_response_init(&resp);
 	if (anole_http_request(c->http, &req, &resp) || resp.status != 200) {
