@@ -303,6 +303,25 @@ if [ -x "$policy_fuzzer" ]; then
 	printf '%s' "1{\"critical\":{\"identity\":{\"docker-reference\":\"r.example/a:v1\"},\"image\":{\"docker-manifest-digest\":\"sha256:$d\"},\"type\":\"cosign container image signature\"},\"optional\":null}" >"$pcorpus/payload"
 	run_fuzzer "policies and signature payloads" "$policy_fuzzer" "$pcorpus" "$(share 12)" 8192 5
 fi
+# The console's untrusted inputs (a twelfth of the time each): an agent's
+# /metrics text (console/promtext.c) and a diagnosis request checked against
+# the allow-list (lib/diag_policy.c).
+prom_fuzzer=$build/console/fuzz_promtext
+if [ -x "$prom_fuzzer" ]; then
+	pcorpus=$work/promtext-corpus
+	mkdir -p "$pcorpus"
+	printf '# HELP a b\n# TYPE a gauge\na 1\nb{x="y",z="\\"q\\n"} -2.5e3 1700000000000\nc{} +Inf\nd NaN\n' \
+		>"$pcorpus/seed-0"
+	run_fuzzer "Prometheus text" "$prom_fuzzer" "$pcorpus" "$(share 12)" 8192 5
+fi
+diag_policy_fuzzer=$build/fuzz_diag_policy
+if [ -x "$diag_policy_fuzzer" ]; then
+	dcorpus=$work/diag-policy-corpus
+	mkdir -p "$dcorpus"
+	echo '{"tool":"runqlat","duration":2,"options":{"pid":1,"milliseconds":true}}' >"$dcorpus/seed-0"
+	echo '{"tool":"profile","duration":60,"options":{"frequency":99,"user_stacks_only":false}}' >"$dcorpus/seed-1"
+	run_fuzzer "diagnosis requests" "$diag_policy_fuzzer" "$dcorpus" "$(share 12)" 4096 5
+fi
 # `anole tune` parameter files (tune/knob.c), seeded with every domain and
 # type, a twelfth of the time.
 tune_fuzzer=$build/fuzz_tune_params

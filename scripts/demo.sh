@@ -9,7 +9,9 @@ COMPARE=$(realpath "$(dirname "$0")/../tests/compare.py")
 WORK=$(mktemp -d /tmp/anole-demo.XXXXXX)
 MNT=$WORK/mnt
 HTTPD_PID=
+CONSOLE_PIDS=
 cleanup() {
+	for p in $CONSOLE_PIDS; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
 	if mountpoint -q "$MNT" 2>/dev/null; then
 		"$ANOLE" image umount "$MNT" 2>/dev/null || umount "$MNT"
 	fi
@@ -162,5 +164,44 @@ python3 "$COMPARE" "$SRC" "$MNT" && echo "  compare: the SM4-encrypted image, de
 step "anole image unpack"
 "$ANOLE" image unpack "$WORK/demo.img" "$WORK/out"
 python3 "$COMPARE" "$SRC" "$WORK/out" && echo "  compare: the unpacked tree equals the source"
+
+# The console with one local agent: the URL and a one-time admin password
+# are printed; it stays up DEMO_CONSOLE_SECONDS (default 0) for a look in a
+# browser, then both stop cleanly.
+if "$ANOLE" features | grep -q '^console  *yes'; then
+	step "anole console with one local agent"
+	CDATA=$WORK/console
+	PASS=$(openssl rand -base64 12 2>/dev/null || head -c 12 /dev/urandom | base64)
+	echo "$PASS" | "$ANOLE" console user add admin --role admin --data "$CDATA" >/dev/null
+	(umask 077; "$ANOLE" console token create --data "$CDATA" --note demo >"$WORK/agent.token")
+	"$ANOLE" console serve --listen 127.0.0.1:0 --port-file "$WORK/console.port" --data "$CDATA" \
+		--scrape-interval 5 >"$WORK/console.log" 2>&1 &
+	CONSOLE_PID=$!
+	CONSOLE_PIDS="$CONSOLE_PID"
+	for _ in $(seq 100); do [ -s "$WORK/console.port" ] && break; sleep 0.1; done
+	CURL=http://127.0.0.1:$(cat "$WORK/console.port")
+	AGENT_OPTS=--no-bpf
+	[ "$(id -u)" -eq 0 ] && AGENT_OPTS=
+	# shellcheck disable=SC2086
+	"$ANOLE" monitor --console "$CURL" --token-file "$WORK/agent.token" --name demo-host \
+		$AGENT_OPTS >"$WORK/agent.log" 2>&1 &
+	AGENT_PID=$!
+	CONSOLE_PIDS="$AGENT_PID $CONSOLE_PID"
+	curl -s -c "$WORK/jar" -o /dev/null -X POST --data-binary \
+		"{\"user\":\"admin\",\"password\":\"$PASS\"}" "$CURL/api/v1/login"
+	for _ in $(seq 150); do
+		curl -s -b "$WORK/jar" "$CURL/api/v1/hosts" | grep -q '"status":"up"' && break
+		sleep 0.2
+	done
+	echo "  console:  $CURL/"
+	echo "  user:     admin"
+	echo "  password: $PASS   (one-time: the demo's data goes at the end)"
+	echo "  hosts:    $(curl -s -b "$WORK/jar" "$CURL/api/v1/hosts" | grep -o '"name":"[^"]*","address":"[^"]*","status":"[^"]*"')"
+	sleep "${DEMO_CONSOLE_SECONDS:-0}"
+	kill -TERM "$AGENT_PID" && wait "$AGENT_PID"
+	kill -TERM "$CONSOLE_PID" && wait "$CONSOLE_PID"
+	CONSOLE_PIDS=
+	echo "  agent and console stopped"
+fi
 echo
 echo "demo done."
