@@ -32,8 +32,9 @@ console_need() {
 }
 
 _cw_cleanup() {
-	local rc=$? p n
+	local rc=$? p n next=_cleanup
 	set +e
+	declare -F _diag_cleanup >/dev/null && next=_diag_cleanup
 	for p in "${_cw_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${_cw_pids[@]}"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -41,8 +42,9 @@ _cw_cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	for n in "${CW_NSES[@]}"; do ip netns del "$n" 2>/dev/null; done
+	# the next trap reads the test's exit status from $?
 	(exit "$rc")
-	if declare -F _diag_cleanup >/dev/null; then _diag_cleanup; else _cleanup; fi
+	"$next"
 }
 trap _cw_cleanup EXIT
 
@@ -99,7 +101,7 @@ console_agent() {
 		[ "$(wc -l <"$tok")" -eq 1 ] || fail "token create printed more than the token: $(cat "$tok")"
 	fi
 	cw_bg "$WORK/agent-$name.log" ip netns exec "$ns" "$ANOLE" monitor \
-		--listen "10.77.$i.2:9100" --interval 1 \
+		--listen "10.77.$i.2:9100" --interval 1 ${CW_AGENT_ARGS:-} \
 		--console "http://10.77.$i.1:$CW_PORT" --token-file "$tok" --name "$name"
 	CW_AGENT_PID=$CW_BG
 }
