@@ -184,6 +184,7 @@ def main():
         if hist["buckets"] < 1 or hist["total"] < 1:
             fail(f"the runqlat histogram is empty: {hist}")
         figures["histogram"] = hist
+        p.js("document.getElementById('diag-result').scrollIntoView()")
         p.shot("runqlat")
         print(f"runqlat {args.diag_duration} s: {status}; histogram {hist['buckets']} buckets, "
               f"{hist['total']} events; click to result {figures['diagnosis_round_trip_s']:.2f} s")

@@ -350,7 +350,9 @@ function timeTick(v) {
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-function drawLineChart(canvas, lines, unit) {
+// The x axis spans the range asked for, not only the samples there are.
+function drawLineChart(canvas, lines, unit, range) {
+  const now = Date.now() / 1000;
   const chart = new Chart(canvas, {
     type: "line",
     data: { datasets: lines.map((l, i) => ({
@@ -367,7 +369,8 @@ function drawLineChart(canvas, lines, unit) {
           label: (it) => `${it.dataset.label}: ${unit === "bytes" ? fmtBytes(it.parsed.y) : fmtNum(it.parsed.y)}` } },
       },
       scales: {
-        x: { type: "linear", ticks: { callback: timeTick, maxTicksLimit: 8 } },
+        x: { type: "linear", min: range ? now - range : undefined, max: range ? now : undefined,
+             ticks: { callback: timeTick, maxTicksLimit: 8 } },
         y: { beginAtZero: true, ticks: { callback: (v) => unit === "bytes" ? fmtBytes(v) : v } },
       },
     },
@@ -418,7 +421,7 @@ async function hostPage(name) {
         const n = lines.reduce((a, l) => a + l.points.length, 0);
         box.dataset.points = String(n);
         if (!n) { info.textContent = "(no samples yet)"; return; }
-        drawLineChart(canvas, lines, c.unit);
+        drawLineChart(canvas, lines, c.unit, range);
       } catch (e) {
         if (e.status !== 401) info.textContent = `(${e.message})`;
       }
