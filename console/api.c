@@ -605,9 +605,9 @@ static void api_diagnosis_create(struct req *q)
 		reply_error(q, 409, "host '%s' is %s", q->seg[1], status);
 		goto out;
 	}
-	opts_text = json_dumps(json_is_object(json_object_get(body, "options")) ?
-			       json_object_get(body, "options") : json_object(),
-			       JSON_COMPACT | JSON_SORT_KEYS);
+	opts_text = json_is_object(json_object_get(body, "options")) ?
+		    json_dumps(json_object_get(body, "options"), JSON_COMPACT | JSON_SORT_KEYS) :
+		    xstrdup("{}");
 	pthread_mutex_lock(&q->c->lock);
 	store_exec(q->c->db, "BEGIN IMMEDIATE");
 	st = store_prepare(q->c->db, "SELECT count(*) FROM diagnoses WHERE host_id=? AND "
@@ -840,7 +840,7 @@ static void api_rule_create(struct req *q)
 			goto out;
 		}
 	}
-	labels_text = json_dumps(labels ? labels : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+	labels_text = labels ? json_dumps(labels, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("{}");
 	pthread_mutex_lock(&q->c->lock);
 	st = store_prepare(q->c->db, "INSERT INTO alert_rules(name,metric,labels,comparison,threshold,"
 			   "for_s,severity,webhook,user,created) VALUES(?,?,?,?,?,?,?,?,?,?)");
@@ -1286,33 +1286,34 @@ struct endpoint {
 	const char *pattern;         /* segments after /api/v1/, '*' for a name or id */
 	enum who who;
 	void (*fn)(struct req *q);
+	const char *action;          /* the audit log's name for it */
 };
 
 static const struct endpoint endpoints[] = {
-	{ "POST", "login", WHO_ANYONE, api_login },
-	{ "POST", "logout", WHO_VIEWER, api_logout },
-	{ "GET", "session", WHO_VIEWER, api_session },
-	{ "GET", "tools", WHO_VIEWER, api_tools },
-	{ "GET", "hosts", WHO_VIEWER, api_hosts },
-	{ "GET", "hosts/*", WHO_VIEWER, api_host },
-	{ "DELETE", "hosts/*", WHO_ADMIN, api_host_delete },
-	{ "GET", "hosts/*/metrics", WHO_VIEWER, api_metrics },
-	{ "GET", "hosts/*/diagnoses", WHO_VIEWER, api_diagnoses_of_host },
-	{ "POST", "hosts/*/diagnoses", WHO_OPERATOR, api_diagnosis_create },
-	{ "GET", "diagnoses/*", WHO_VIEWER, api_diagnosis },
-	{ "GET", "alerts/rules", WHO_VIEWER, api_rules },
-	{ "POST", "alerts/rules", WHO_OPERATOR, api_rule_create },
-	{ "DELETE", "alerts/rules/*", WHO_OPERATOR, NULL },
-	{ "GET", "alerts/events", WHO_VIEWER, api_events },
-	{ "GET", "audit", WHO_VIEWER, api_audit },
-	{ "GET", "users", WHO_ADMIN, api_users },
-	{ "POST", "users", WHO_ADMIN, api_user_create },
-	{ "DELETE", "users/*", WHO_ADMIN, api_user_delete },
-	{ "GET", "tokens", WHO_ADMIN, api_tokens },
-	{ "POST", "tokens", WHO_ADMIN, api_token_create },
-	{ "DELETE", "tokens/*", WHO_ADMIN, api_token_revoke },
-	{ "POST", "agent/heartbeat", WHO_AGENT, api_agent_heartbeat },
-	{ "POST", "agent/diagnoses/*", WHO_AGENT, api_agent_result },
+	{ "POST", "login", WHO_ANYONE, api_login, "login" },
+	{ "POST", "logout", WHO_VIEWER, api_logout, "logout" },
+	{ "GET", "session", WHO_VIEWER, api_session, "read" },
+	{ "GET", "tools", WHO_VIEWER, api_tools, "read" },
+	{ "GET", "hosts", WHO_VIEWER, api_hosts, "read" },
+	{ "GET", "hosts/*", WHO_VIEWER, api_host, "read" },
+	{ "DELETE", "hosts/*", WHO_ADMIN, api_host_delete, "host.delete" },
+	{ "GET", "hosts/*/metrics", WHO_VIEWER, api_metrics, "read" },
+	{ "GET", "hosts/*/diagnoses", WHO_VIEWER, api_diagnoses_of_host, "read" },
+	{ "POST", "hosts/*/diagnoses", WHO_OPERATOR, api_diagnosis_create, "diagnosis.create" },
+	{ "GET", "diagnoses/*", WHO_VIEWER, api_diagnosis, "read" },
+	{ "GET", "alerts/rules", WHO_VIEWER, api_rules, "read" },
+	{ "POST", "alerts/rules", WHO_OPERATOR, api_rule_create, "alert_rule.create" },
+	{ "DELETE", "alerts/rules/*", WHO_OPERATOR, NULL, "alert_rule.delete" },
+	{ "GET", "alerts/events", WHO_VIEWER, api_events, "read" },
+	{ "GET", "audit", WHO_VIEWER, api_audit, "read" },
+	{ "GET", "users", WHO_ADMIN, api_users, "read" },
+	{ "POST", "users", WHO_ADMIN, api_user_create, "user.create" },
+	{ "DELETE", "users/*", WHO_ADMIN, api_user_delete, "user.delete" },
+	{ "GET", "tokens", WHO_ADMIN, api_tokens, "read" },
+	{ "POST", "tokens", WHO_ADMIN, api_token_create, "token.create" },
+	{ "DELETE", "tokens/*", WHO_ADMIN, api_token_revoke, "token.revoke" },
+	{ "POST", "agent/heartbeat", WHO_AGENT, api_agent_heartbeat, "agent.heartbeat" },
+	{ "POST", "agent/diagnoses/*", WHO_AGENT, api_agent_result, "diagnosis.result" },
 };
 
 static void api_rule_delete(struct req *q)
@@ -1385,7 +1386,7 @@ static void api_handle(const struct anole_httpd_request *r, struct anole_httpd_r
 				       path_known ? "method not allowed" : "no such endpoint");
 		return;
 	}
-	q.action = ep->pattern;
+	q.action = ep->action;
 	if (ep->who == WHO_AGENT)
 		deny = check_agent(&q);
 	else if (ep->who != WHO_ANYONE)

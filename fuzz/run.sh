@@ -289,4 +289,41 @@ if [ -x "$ref_fuzzer" ]; then
 	done
 	run_fuzzer "image references" "$ref_fuzzer" "$rcorpus" "$(share 12)" 1024 5
 fi
+# The console's untrusted inputs (a twelfth of the time each): an agent's
+# /metrics text (console/promtext.c) and a diagnosis request checked against
+# the allow-list (lib/diag_policy.c).
+prom_fuzzer=$build/console/fuzz_promtext
+if [ -x "$prom_fuzzer" ]; then
+	pcorpus=$work/promtext-corpus
+	mkdir -p "$pcorpus"
+	printf '# HELP a b\n# TYPE a gauge\na 1\nb{x="y",z="\\"q\\n"} -2.5e3 1700000000000\nc{} +Inf\nd NaN\n' \
+		>"$pcorpus/seed-0"
+	run_fuzzer "Prometheus text" "$prom_fuzzer" "$pcorpus" "$(share 12)" 8192 5
+fi
+policy_fuzzer=$build/fuzz_diag_policy
+if [ -x "$policy_fuzzer" ]; then
+	dcorpus=$work/policy-corpus
+	mkdir -p "$dcorpus"
+	echo '{"tool":"runqlat","duration":2,"options":{"pid":1,"milliseconds":true}}' >"$dcorpus/seed-0"
+	echo '{"tool":"profile","duration":60,"options":{"frequency":99,"user_stacks_only":false}}' >"$dcorpus/seed-1"
+	run_fuzzer "diagnosis requests" "$policy_fuzzer" "$dcorpus" "$(share 12)" 4096 5
+fi
+# `anole tune` parameter files (tune/knob.c), seeded with every domain and
+# type, a twelfth of the time.
+tune_fuzzer=$build/fuzz_tune_params
+if [ -x "$tune_fuzzer" ]; then
+	pcorpus=$work/tune-corpus
+	mkdir -p "$pcorpus"
+	cat >"$pcorpus/all.params" <<'EOF'
+# every domain and type
+sysctl net.core.somaxconn int 128..65535 step 128 default 4096
+sysfs kernel/mm/transparent_hugepage/enabled enum always,madvise,never
+cpu governor enum performance,powersave
+debugfs sched/base_slice_ns int 100000..10000000
+file /tmp/x float -1.5..2.5e3 step 0.5
+command workers int 1..64 default 4 run /bin/echo # a comment inside the program
+EOF
+	printf 'file /a int 5..1\n' >"$pcorpus/empty.params"
+	run_fuzzer "tune parameters" "$tune_fuzzer" "$pcorpus" "$(share 12)" 4096 5
+fi
 echo "fuzz: ok"

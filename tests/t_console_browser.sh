@@ -11,7 +11,7 @@
 # test log directory (t_console_browser-shots/).
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
-. "$TESTDIR/console_lib.sh"
+. "$TESTDIR/console_netns_lib.sh"
 console_need
 need_diag
 need_cmd chromium chromedriver

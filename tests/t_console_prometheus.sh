@@ -11,7 +11,7 @@
 #     as Prometheus's own query_range at the console's timestamps: the same
 #     label sets and values (MemTotal equal to /proc/meminfo).
 . "$TESTDIR/lib.sh"
-. "$TESTDIR/console_lib.sh"
+. "$TESTDIR/console_netns_lib.sh"
 console_need
 need_cmd prometheus
 
