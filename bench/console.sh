@@ -152,6 +152,27 @@ PY
 read -r CPU RSS HWM <"$WORK/cpu.txt"
 printf '  console CPU: %s %% of one core (target <= 5)\n  console RSS: %s MiB, peak %s MiB (target <= 200)\n' "$CPU" "$RSS" "$HWM"
 
+say "API latency (median of 5): what the page waits for"
+"$PY" - "$URL" admin "$PASS" >"$WORK/api.txt" <<'PY'
+import http.cookiejar, json, statistics, sys, time, urllib.request
+url, user, pw = sys.argv[1:4]
+o = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+o.open(urllib.request.Request(url + "api/v1/login", json.dumps({"user": user, "password": pw}).encode(),
+                              {"Content-Type": "application/json"}), timeout=10)
+def ms(path):
+    ts = []
+    for _ in range(5):
+        t = time.monotonic(); body = o.open(url + path, timeout=60).read(); ts.append(1000 * (time.monotonic() - t))
+    return statistics.median(ts), len(body)
+for what, path in [("GET hosts (all)", "api/v1/hosts"),
+                   ("24 h memory (MemTotal)", "api/v1/hosts/fake000/metrics?name=anole_memory_bytes&range=86400&label=field=MemTotal"),
+                   ("24 h CPU (8 modes)", "api/v1/hosts/fake000/metrics?name=anole_system_cpu_seconds_total&range=86400"),
+                   ("24 h PSI (avg10)", "api/v1/hosts/fake000/metrics?name=anole_pressure_ratio&range=86400&label=window=10s")]:
+    m, n = ms(path)
+    print(f"  {what:28s} {m:7.0f} ms  {n / 1024:7.0f} KiB")
+PY
+cat "$WORK/api.txt"
+
 hosts_args=()
 for i in $(seq 0 $((N - 1))); do hosts_args+=(--host "$(printf 'fake%03d' "$i")"); done
 say "host list of $N hosts in headless Chromium"

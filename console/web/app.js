@@ -263,6 +263,8 @@ async function hostsPage() {
     });
     holder.replaceChildren(table);
     mark("anole:hosts-rendered");
+    // fetch Chart.js while the operator reads the list
+    setTimeout(() => loadChart().catch(() => {}), 0);
   };
   search.addEventListener("input", draw);
   const load = async () => {
@@ -345,6 +347,22 @@ const CHARTS = [
 ];
 const COLOURS = ["#2f7ed8", "#e8a33a", "#1aadce", "#8bbc21", "#910000", "#492970"];
 
+// Chart.js (200 KB) is loaded when a chart is first drawn, not before the
+// host list.
+let chartLoading = null;
+function loadChart() {
+  if (window.Chart) return Promise.resolve();
+  if (!chartLoading) {
+    chartLoading = new Promise((resolve, reject) => {
+      const s = el("script", { src: "chart.min.js" });
+      s.addEventListener("load", resolve);
+      s.addEventListener("error", () => { chartLoading = null; reject(new Error("cannot load chart.min.js")); });
+      document.head.append(s);
+    });
+  }
+  return chartLoading;
+}
+
 function timeTick(v) {
   const d = new Date(v * 1000);
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -405,6 +423,7 @@ async function hostPage(name) {
   const drawAll = async () => {
     charts.dataset.ready = "0";
     mark("anole:charts-start");
+    try { await loadChart(); } catch (e) { showMessage(e.message); return; }
     state.charts.forEach(c => c.destroy());
     state.charts = [];
     const range = Number(rangeSel.value);
@@ -457,7 +476,7 @@ function diagnosePanel(hostName) {
       const secs = ((performance.now() - t0) / 1000).toFixed(2);
       if (d.status === "done") {
         status.textContent = `done in ${secs} s`;
-        renderResult(out, tool.value, d.result);
+        await renderResult(out, tool.value, d.result);
       } else {
         status.textContent = `failed: ${d.error || "no reason given"}`;
       }
@@ -502,7 +521,7 @@ function resultRecords(result) {
   return [];
 }
 
-function renderResult(out, tool, result) {
+async function renderResult(out, tool, result) {
   const records = resultRecords(result);
   if (HIST_TOOLS.has(tool)) {
     const hists = [];
@@ -512,7 +531,11 @@ function renderResult(out, tool, result) {
       if (Array.isArray(r.hist)) hists.push({ title: histTitle(r), unit, hist: r.hist, total: r.total });
       if (Array.isArray(r.hists)) for (const h of r.hists) hists.push({ title: histTitle(h), unit, hist: h.hist || [], total: h.total });
     }
-    if (hists.length) { hists.forEach(h => out.append(histogram(h))); return; }
+    if (hists.length) {
+      await loadChart();
+      hists.forEach(h => out.append(histogram(h)));
+      return;
+    }
   }
   if (FLAME_TOOLS.has(tool)) {
     const box = el("div", { id: "flamegraph" });
