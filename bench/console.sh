@@ -186,6 +186,9 @@ HOME=$WORK "$PY" tests/console_browser.py "$URL" --user admin --password "$PASS"
 	--chart-range 86400 --no-diag --profile "$WORK/chromium2" --json >"$WORK/b2.out" 2>&1 || { cat "$WORK/b2.out" >&2; exit 1; }
 read -r CHART_MS CHART_PTS < <(tail -n1 "$WORK/b2.out" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("%.0f" % d["charts_render_ms"], sum(d["chart_points"].values()))')
 echo "  24 h charts drawn in $CHART_MS ms, $CHART_PTS points (target <= 1000)"
+tail -n1 "$WORK/b2.out" | "$PY" -c 'import json,sys; d=json.load(sys.stdin)
+for k in d["chart_fetch_ms"]: print("    %-8s waiting for the API %6d ms, deriving and drawing %5d ms" % (k, d["chart_fetch_ms"][k], d["chart_draw_ms"][k]))'
+
 
 say "diagnosis round trip: runqlat 2 s on a real agent"
 DIAG=""
