@@ -24,6 +24,9 @@ struct anole_monitor_opts {
 	unsigned max_cgroups;    /* cgroups exported per hierarchy */
 	const char *pid_file;    /* written once serving, removed at exit */
 	const char *token;       /* non-NULL: /metrics wants "Authorization: Bearer token" */
+	const char *qos_dir;     /* *.prom files written by `anole qos run` agents, NULL:
+				  * /run/anole/qos (a shared file format: monitor does
+				  * not call into qos/) */
 };
 
 /* Run until SIGINT/SIGTERM/SIGHUP. ready_fd >= 0 (a daemon's parent waits
