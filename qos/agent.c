@@ -785,19 +785,22 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 		: x->host.ncpus * 1000;
 	find_disks(&a);
 	sample(&a);
-	a.first = false;
 	anole_info("qos: agent '%s' running (pid %ld, cgroup %s, every %u ms)", c->name,
 		   (long)getpid(), x->host.v2 ? "v2" : "v1", c->interval_ms);
 	anole_daemon_notify(ready_fd, 0);
 	ready_fd = -1;
-	for (;;) {
+	/* the first pass at once: cpu.idle and the memory and I/O policies need
+	 * no usage rates (the first budget counts no usage yet and is corrected
+	 * one interval later); then every interval */
+	for (bool now = true;; now = false) {
 		struct timespec ts = { c->interval_ms / 1000, (long)(c->interval_ms % 1000) * 1000000 };
-		int sig = sigtimedwait(&set, NULL, &ts);
+		int sig = now ? 0 : sigtimedwait(&set, NULL, &ts);
 		if (sig > 0) {
 			anole_info("qos: %s, restoring %u knob(s)", strsignal(sig), qos_journal_count(a.j));
 			break;
 		}
-		sample(&a);
+		if (!now)
+			sample(&a);
 		if (c->cpu_idle.enabled)
 			policy_cpu_idle(&a);
 		if (c->cpu_suppress.enabled)
@@ -811,6 +814,7 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 		if (c->blkio.enabled)
 			policy_blkio(&a);
 		write_metrics(&a);
+		a.first = false;
 	}
 out:
 	if (a.j) {
