@@ -332,37 +332,46 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 	return 0;
 }
 
+int qos_config_parse_text(struct qos_config *c, const char *name, const char *text, size_t len)
+{
+	struct ctx x = { .file = name, .c = c };
+	struct toml_value *root;
+	char err[256];
+	int ret;
+
+	root = toml_parse(text, len, err, sizeof(err));
+	if (!root)
+		return anole_error_code(EINVAL, "%s:%s", name,
+					err + (strncmp(err, "line ", 5) ? 0 : 5));
+	ret = parse(&x, root);
+	toml_free(root);
+	return ret;
+}
+
 int qos_config_load(struct qos_config *c, const char *file, const struct qos_host *h)
 {
-	struct ctx x = { .file = file, .c = c };
-	struct toml_value *root = NULL;
-	char err[256];
-	int ret = 0;
+	struct stat st;
+	char *text;
+	int fd, ret;
 
-	if (file) {
-		struct stat st;
-		int fd = open(file, O_RDONLY | O_CLOEXEC);
-		char *text;
-		if (fd < 0)
-			return anole_error(errno, "qos: cannot open the configuration %s", file);
-		if (fstat(fd, &st) || st.st_size > TOML_MAX_INPUT) {
-			close(fd);
-			return anole_error_code(EFBIG, "qos: %s is too big", file);
-		}
-		text = xmalloc((size_t)st.st_size + 1);
-		ssize_t n = read(fd, text, (size_t)st.st_size);
+	(void)h;
+	if (!file)
+		return 0;
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		return anole_error(errno, "qos: cannot open the configuration %s", file);
+	if (fstat(fd, &st) || st.st_size > TOML_MAX_INPUT) {
 		close(fd);
-		if (n != st.st_size) {
-			free(text);
-			return anole_error(n < 0 ? errno : EIO, "qos: cannot read %s", file);
-		}
-		root = toml_parse(text, (size_t)n, err, sizeof(err));
-		free(text);
-		if (!root)
-			return anole_error_code(EINVAL, "%s:%s", file, err + (strncmp(err, "line ", 5) ? 0 : 5));
-		ret = parse(&x, root);
-		toml_free(root);
+		return anole_error_code(EFBIG, "qos: %s is too big", file);
 	}
+	text = xmalloc((size_t)st.st_size + 1);
+	ssize_t n = read(fd, text, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		free(text);
+		return anole_error(n < 0 ? errno : EIO, "qos: cannot read %s", file);
+	}
+	ret = qos_config_parse_text(c, file, text, (size_t)n);
+	free(text);
 	return ret;
 }
 

@@ -164,6 +164,8 @@ struct qos_config {
 void qos_config_defaults(struct qos_config *c);
 /* Parse file (NULL: defaults only); an error names the line. */
 int qos_config_load(struct qos_config *c, const char *file, const struct qos_host *h);
+/* The same from text (name: for messages; fuzz/fuzz_qos_config.c). */
+int qos_config_parse_text(struct qos_config *c, const char *name, const char *text, size_t len);
 /* Check it against the host (adopted cgroups exist, none in two classes).
  * Neither changes anything on the system. */
 int qos_config_check(struct qos_config *c, const char *file, const struct qos_host *h);
