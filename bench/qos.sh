@@ -35,6 +35,9 @@ LS_SET=${LS_SET:-"probe cyclic nginx"}
 BE_SET=${BE_SET:-"cpu vm"}
 rm -rf "$WORK"
 mkdir -p "$WORK"
+# a copy: rebuilding the tree during a run must not change or break it
+cp "$ANOLE" "$WORK/anole"
+ANOLE=$WORK/anole
 for c in stress-ng cyclictest nginx wrk python3; do
 	command -v $c >/dev/null || { echo "bench/qos.sh: needs $c" >&2; exit 1; }
 done
@@ -161,7 +164,7 @@ one() {
 		sleep 1
 	fi
 	read -r b0 t0 < <(node_busy)
-	lat=$(run_ls "$ls" "$WORK/ls.$tag")
+	lat=$(run_ls "$ls" "$WORK/ls.$tag") || lat=
 	read -r b1 t1 < <(node_busy)
 	if [ -n "$bepid" ]; then
 		wait "$bepid" || true

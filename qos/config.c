@@ -48,6 +48,7 @@ void qos_config_defaults(struct qos_config *c)
 	c->blkio.psi_percent = 20;
 	c->blkio.read_bps = 10u << 20;
 	c->blkio.write_bps = 10u << 20;
+	c->probe.rate_hz = 1000;
 }
 
 void qos_config_free(struct qos_config *c)
@@ -242,7 +243,7 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 {
 	struct qos_config *c = x->c;
 	static const char *const top_skip[] = { "ls", "mid", "be", "cpu_suppress", "cpu_idle",
-		"cpu_burst", "memory", "evict", "blkio", NULL };
+		"cpu_burst", "memory", "evict", "blkio", "probe", NULL };
 	const struct key top[] = {
 		S("name", c->name), S("state_dir", c->state_dir), S("cgroup_mode", c->cgroup_mode),
 		S("cgroup2_root", c->cgroup2_root), U("interval_ms", c->interval_ms, 10, 3600000),
@@ -278,7 +279,11 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 		{ "read_bps", K_U64, &c->blkio.read_bps, 0, 4096, UINT64_C(1) << 50 },
 		{ "write_bps", K_U64, &c->blkio.write_bps, 0, 4096, UINT64_C(1) << 50 },
 	};
+	const struct key probe[] = {
+		B("enabled", c->probe.enabled), U("rate_hz", c->probe.rate_hz, 1, 10000),
+	};
 	struct { const char *name; const struct key *k; size_t n; const char *const *skip; } tabs[] = {
+		{ "probe", probe, 2, NULL },
 		{ "cpu_suppress", cpu_suppress, 5, NULL }, { "cpu_idle", cpu_idle, 1, NULL },
 		{ "cpu_burst", cpu_burst, 3, NULL }, { "memory", memory, 5, NULL },
 		{ "evict", evict, 4, NULL }, { "blkio", blkio, 4, blkio_skip },

@@ -159,6 +159,10 @@ struct qos_config {
 		char devices[8][16];            /* MAJ:MIN; none: every disk */
 		unsigned ndevices;
 	} blkio;
+	struct {
+		bool enabled;                   /* a probe process in LS, default off */
+		unsigned rate_hz;
+	} probe;
 };
 
 void qos_config_defaults(struct qos_config *c);
