@@ -340,4 +340,16 @@ EOF
 	printf 'file /a int 5..1\n' >"$pcorpus/empty.params"
 	run_fuzzer "tune parameters" "$tune_fuzzer" "$pcorpus" "$(share 12)" 4096 5
 fi
+# The qos agent's configuration (TOML), seeded with the documented example,
+# a twelfth of the time.
+qos_fuzzer=$build/fuzz_qos_config
+if [ -x "$qos_fuzzer" ]; then
+	qcorpus=$work/qos-corpus
+	mkdir -p "$qcorpus"
+	sed -n '/^```toml$/,/^```$/p' "$(dirname "$0")/../docs/anole-qos.md" | sed '1d;$d' \
+		>"$qcorpus/example.toml"
+	printf '[cpu_suppress]\nthreshold_percent = 150\n[be]\ncgroups = ["/a", "/a/"]\n' \
+		>"$qcorpus/bad.toml"
+	run_fuzzer "qos configuration" "$qos_fuzzer" "$qcorpus" "$(share 12)" 8192 5
+fi
 echo "fuzz: ok"

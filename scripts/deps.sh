@@ -77,7 +77,8 @@ iproute2 nftables procps prometheus nginx-light
 libsqlite3-dev jq
 libjs-chart.js chromium chromium-driver python3-selenium
 libgsl-dev libnlopt-dev wrk redis-server redis-tools
-openssl"
+openssl
+stress-ng rt-tests"
 
 host_packages() {
 	missing=""
