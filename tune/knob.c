@@ -99,8 +99,9 @@ static bool parse_int(const char *s, double *out)
 		return false;
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	/* beyond 2^53 a double no longer holds every integer */
-	if (*end || errno || v > (1LL << 53) || v < -(1LL << 53))
+	/* a double holds every integer up to 2^53; 2^50 leaves the unit
+	 * position's round trip (v -> u -> v) exact */
+	if (*end || errno || v > (1LL << 50) || v < -(1LL << 50))
 		return false;
 	*out = (double)v;
 	return true;
