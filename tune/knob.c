@@ -575,6 +575,27 @@ int tune_resolve(enum tune_domain domain, const char *name, const char *run,
 	return 0;
 }
 
+const char *tune_missing_hint(enum tune_domain domain, const char *name)
+{
+	char *rel = sysctl_rel(name);
+	bool moved = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sched_moved); i++)
+		for (int k = 0; k < 3; k++)
+			if (sched_moved[i][k] && !strcmp(domain == TUNE_SYSCTL ? rel : name,
+							  sched_moved[i][k]))
+				moved = domain == TUNE_SYSCTL || domain == TUNE_DEBUGFS;
+	free(rel);
+	if (moved)
+		return access(root_debug, X_OK) || !is_file("/sys/kernel/debug/sched/debug") ?
+		       " (a scheduler knob: in debugfs since 5.13, and debugfs is not mounted "
+		       "at /sys/kernel/debug)" :
+		       " (a scheduler knob: neither in /proc/sys nor in debugfs here)";
+	if (domain == TUNE_CPU)
+		return " (no cpufreq driver)";
+	return "";
+}
+
 /* ------------------------------------------------------- values */
 
 /* `sh -c 'PROG "$@"' sh ARGS...`: stdout captured (up to 64 KiB). */
