@@ -65,7 +65,7 @@ CROSS_BUILD = build-$(ARCH)
 cross:
 	@ANOLE_CROSS_ROOT=$(CROSS_ROOT) ./scripts/deps.sh --cross $(ARCH)
 	@[ -f $(CROSS_BUILD)/build.ninja ] || $(MESON) setup $(CROSS_BUILD) \
-		--buildtype=release --cross-file $(CROSS_ROOT)/$(ARCH)/meson.ini --cross-file cross/$(ARCH).ini
+		--buildtype=release -Dfuzz_replay=true --cross-file $(CROSS_ROOT)/$(ARCH)/meson.ini --cross-file cross/$(ARCH).ini
 	$(NINJA) -C $(CROSS_BUILD)
 
 check-cross: cross anole
