@@ -7,7 +7,8 @@ PKGS="gcc make meson ninja-build pkg-config clang libclang-rt-14-dev
 libssl-dev libzstd-dev liblz4-dev liblzma-dev libdeflate-dev zlib1g-dev libjansson-dev libfuse3-dev fuse3 libarchive-dev
 erofs-utils squashfs-tools attr acl e2fsprogs util-linux python3 xxd
 libcurl4-openssl-dev libmicrohttpd-dev docker-registry curl umoci skopeo bpftool libbpf-dev libelf-dev libdw-dev
-iproute2 nftables procps prometheus nginx-light"
+iproute2 nftables procps prometheus nginx-light
+qemu-system-x86 busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools"
 
 missing=""
 for p in $PKGS; do
