@@ -15,8 +15,8 @@
 need_root
 need_anole
 need_cmd qemu-system-x86_64 busybox syslinux mcopy mkfs.fat mkfs.ext4 openssl
-KVER=$(ls /lib/modules 2>/dev/null | sort -V | tail -1)
-[ -n "$KVER" ] && [ -f "/boot/vmlinuz-$KVER" ] && [ -f "/lib/modules/$KVER/modules.dep" ] ||
+. "$TESTDIR/os_lib.sh"
+[ -n "$(os_kernel_release)" ] ||
 	skip "needs a Debian kernel in /boot and /lib/modules (linux-image-amd64)"
 [ -f /usr/lib/syslinux/mbr/mbr.bin ] || skip "needs syslinux-common (mbr.bin)"
 file_is_static() { ! readelf -l "$1" 2>/dev/null | grep -q 'Requesting program interpreter'; }
@@ -26,42 +26,6 @@ file_is_static "$(command -v busybox)" || skip "needs busybox-static"
 # times that with the cores shared; 300 s per boot leaves a wide margin
 # without letting a hung guest hold the test forever.
 BOOT_TIMEOUT=${OS_BOOT_TIMEOUT:-300}
-
-# mkroot DIR VERSION [broken]: a minimal rootfs: busybox, the kernel, and
-# the modules the initramfs needs (a subset of the tree, to keep the
-# images small); its init is the health check.
-mkroot() {
-	local d=$1 v=$2 m=/lib/modules/$KVER
-	mkdir -p "$d"/{bin,sbin,etc,var,proc,sys,dev,run,tmp,boot} "$d$m"
-	cp "/boot/vmlinuz-$KVER" "$d/boot/"
-	cp "$m"/modules.* "$d$m/"
-	(cd "$m" && tar -cf - kernel/fs kernel/block kernel/drivers/ata kernel/drivers/scsi \
-		kernel/lib kernel/crypto kernel/arch) | tar -C "$d$m" -xf -
-	cp "$(command -v busybox)" "$d/bin/busybox"
-	echo "$v" >"$d/etc/os-version"
-	if [ "${3:-}" = broken ]; then
-		cat >"$d/sbin/init" <<'EOI'
-#!/bin/busybox sh
-echo "anole-test: health check failed"
-/bin/busybox sync
-/bin/busybox reboot -f
-EOI
-	else
-		# healthy: the root is the read-only EROFS, /etc is writable
-		cat >"$d/sbin/init" <<'EOI'
-#!/bin/busybox sh
-b=/bin/busybox
-if $b grep -q ' / erofs ro' /proc/mounts && $b touch /etc/anole-test-writable; then
-	/run/anole-os/anole-os-boot mark-good
-else
-	echo "anole-test: health check failed"
-fi
-$b sync
-$b poweroff -f
-EOI
-	fi
-	chmod 755 "$d/sbin/init"
-}
 
 # boot NAME: boot $DISK until the guest powers off; the console in $WORK/NAME.log
 boot() {
@@ -79,7 +43,7 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem 2>/d
 openssl pkey -in key.pem -pubout -out pub.pem
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.pem 2>/dev/null
 for v in v1 v2 v3 v4; do
-	mkroot "root-$v" "$v" $([ $v = v3 ] && echo broken)
+	os_mkroot "root-$v" "$v" $([ $v = v3 ] && echo broken)
 	# lz4: the same kernel path as lz4hc, faster to build here
 	"$ANOLE" os build -q --rootfs "root-$v" --version "$v" --key key.pem --compress lz4 -o "$v.os"
 done
@@ -87,19 +51,19 @@ done
 
 DISK=$WORK/disk.img
 "$ANOLE" os install -q v1.os --disk "$DISK" --key pub.pem
-assert_eq "$(state_field "s['next'], s['good'], s['slots'][0]['version']")" "('A', None, 'v1')" "fresh disk"
+assert_eq "$(state_field "s['next'], s['good'], s['slots'][0]['version']")" "A None v1" "fresh disk"
 "$ANOLE" os verify --disk "$DISK" >verify.out
 assert_grep "root.erofs *ok" verify.out
 
 boot v1
 assert_grep "anole-os: up slot=A version=v1" v1.log "v1 boot"
-assert_eq "$(state_field "s['next'], s['good']")" "('A', 'A')" "after v1 boot"
+assert_eq "$(state_field "s['next'], s['good']")" "A A" "after v1 boot"
 
 "$ANOLE" os upgrade -q v2.os --disk "$DISK"
-assert_eq "$(state_field "s['next'], s['tries'], s['good']")" "('B', 3, 'A')" "v2 staged"
+assert_eq "$(state_field "s['next'], s['tries'], s['good']")" "B 3 A" "v2 staged"
 boot v2
 assert_grep "anole-os: up slot=B version=v2" v2.log "v2 boot"
-assert_eq "$(state_field "s['next'], s['good']")" "('B', 'B')" "after v2 boot"
+assert_eq "$(state_field "s['next'], s['good']")" "B B" "after v2 boot"
 "$ANOLE" os verify --disk "$DISK" --slot B >/dev/null
 
 # power loss mid-upgrade: the image comes through a pipe that stalls after
@@ -124,17 +88,17 @@ assert_eq "$(state_field "s['slots'][0]['valid']")" "False" "slot A invalid whil
 sleep 1
 kill -9 "$writer"; wait "$writer" 2>/dev/null || true
 kill "$feeder"; wait "$feeder" 2>/dev/null || true
-assert_eq "$(state_field "s['next'], s['good'], s['slots'][1]['valid']")" "('B', 'B', True)" "after the killed upgrade"
+assert_eq "$(state_field "s['next'], s['good'], s['slots'][1]['valid']")" "B B True" "after the killed upgrade"
 
 # broken v3, one try: it fails, the initramfs rolls back to B
 "$ANOLE" os upgrade -q v3.os --disk "$DISK" --tries 1
-assert_eq "$(state_field "s['next'], s['tries'], s['good']")" "('A', 1, 'B')" "v3 staged"
+assert_eq "$(state_field "s['next'], s['tries'], s['good']")" "A 1 B" "v3 staged"
 boot v3
 assert_grep "anole-test: health check failed" v3.log "v3's failing init ran"
 assert_eq "$(grep -c 'anole-test: health check failed' v3.log)" 1 "boots of v3 (tries)"
 assert_grep "anole-os: initramfs: boot slot is B, not A" v3.log "rollback switched the bootloader"
 assert_grep "anole-os: up slot=B version=v2" v3.log "back on v2"
-assert_eq "$(state_field "s['next'], s['good']")" "('B', 'B')" "after the rollback"
+assert_eq "$(state_field "s['next'], s['good']")" "B B" "after the rollback"
 
 # v4: tampered, unsigned, wrongly signed: refused, nothing changes
 before=$(state)
