@@ -289,6 +289,24 @@ if [ -x "$ref_fuzzer" ]; then
 	done
 	run_fuzzer "image references" "$ref_fuzzer" "$rcorpus" "$(share 12)" 1024 5
 fi
+# `anole tune` parameter files (tune/knob.c), seeded with every domain and
+# type, a twelfth of the time.
+tune_fuzzer=$build/fuzz_tune_params
+if [ -x "$tune_fuzzer" ]; then
+	pcorpus=$work/tune-corpus
+	mkdir -p "$pcorpus"
+	cat >"$pcorpus/all.params" <<'EOF'
+# every domain and type
+sysctl net.core.somaxconn int 128..65535 step 128 default 4096
+sysfs kernel/mm/transparent_hugepage/enabled enum always,madvise,never
+cpu governor enum performance,powersave
+debugfs sched/base_slice_ns int 100000..10000000
+file /tmp/x float -1.5..2.5e3 step 0.5
+command workers int 1..64 default 4 run /bin/echo # a comment inside the program
+EOF
+	printf 'file /a int 5..1\n' >"$pcorpus/empty.params"
+	run_fuzzer "tune parameters" "$tune_fuzzer" "$pcorpus" "$(share 12)" 4096 5
+fi
 # anole os: the boot-state sector and the OS image manifest (os/), seeded
 # with a valid state and manifest, a twelfth of the time.
 os_fuzzer=$build/os/fuzz_os

@@ -340,8 +340,8 @@ out:
 	return ret;
 }
 
-int anole_verify(const struct anole_sign_key *key, const void *data, size_t len,
-		 const void *sig, size_t sig_len)
+static int verify(const struct anole_sign_key *key, const void *data, size_t len,
+		  const void *sig, size_t sig_len, bool quiet)
 {
 	EVP_MD_CTX *md;
 	EVP_PKEY_CTX *pctx;
@@ -354,6 +354,8 @@ int anole_verify(const struct anole_sign_key *key, const void *data, size_t len,
 	ok = EVP_DigestVerify(md, sig, sig_len, data, len);
 	if (ok == 1)
 		ret = 0;
+	else if (quiet)
+		ret = -EBADMSG;
 	else
 		/* 0 (mismatch) or a malformed signature: both are "does not verify" */
 		ret = anole_error_code(EBADMSG, "%s signature does not verify with this key",
@@ -361,4 +363,16 @@ int anole_verify(const struct anole_sign_key *key, const void *data, size_t len,
 	ERR_clear_error();
 	free_ctx(md, pctx);
 	return ret;
+}
+
+int anole_verify(const struct anole_sign_key *key, const void *data, size_t len,
+		 const void *sig, size_t sig_len)
+{
+	return verify(key, data, len, sig, sig_len, false);
+}
+
+int anole_verify_quiet(const struct anole_sign_key *key, const void *data, size_t len,
+		       const void *sig, size_t sig_len)
+{
+	return verify(key, data, len, sig, sig_len, true);
 }

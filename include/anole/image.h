@@ -135,6 +135,7 @@ int anole_image_inspect(const struct anole_inspect_opts *opts, struct strbuf *ou
 /* ---- lazy mounts ---- */
 enum anole_mount_mode { ANOLE_MOUNT_AUTO, ANOLE_MOUNT_KERNEL, ANOLE_MOUNT_FUSE };
 
+struct anole_policy;
 struct anole_mount_opts {
 	const char *image;          /* built with --blob-dir */
 	const char *mountpoint;
@@ -151,6 +152,8 @@ struct anole_mount_opts {
 	unsigned read_timeout_ms;   /* a read waiting for the store gets EIO after this
 	                               (default 30000; LAZY_NO_TIMEOUT: never) */
 	struct anole_blobstore_opts *store;
+	const struct anole_policy *policy; /* non-NULL: the image must satisfy it
+	                               (anole/policy.h) before any byte is used */
 };
 /* Returns once the mount is up (the daemon keeps running), or when the
  * daemon exits with foreground set. */

@@ -68,5 +68,9 @@ int anole_sign(const struct anole_sign_key *key, const void *data, size_t len, s
  */
 int anole_verify(const struct anole_sign_key *key, const void *data, size_t len,
 		 const void *sig, size_t sig_len);
+/* The same without a message for a signature that does not verify (one
+ * key of several tried: the caller says what it concludes). */
+int anole_verify_quiet(const struct anole_sign_key *key, const void *data, size_t len,
+		       const void *sig, size_t sig_len);
 
 #endif
