@@ -352,4 +352,32 @@ if [ -x "$qos_fuzzer" ]; then
 		>"$qcorpus/bad.toml"
 	run_fuzzer "qos configuration" "$qos_fuzzer" "$qcorpus" "$(share 12)" 8192 5
 fi
+# anole os: the boot-state sector and the OS image manifest (os/), seeded
+# with a valid state and manifest, a twelfth of the time.
+os_fuzzer=$build/os/fuzz_os
+if [ -x "$os_fuzzer" ]; then
+	ocorpus=$work/os-corpus
+	mkdir -p "$ocorpus"
+	python3 - "$ocorpus" <<'EOF'
+import struct, sys
+d = sys.argv[1]
+def crc32c(b):
+    crc = 0xffffffff
+    for x in b:
+        crc ^= x
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xffffffff
+s = bytearray(512)
+s[0:8] = b'ANOLEBST'; s[8:12] = struct.pack('<I', 1); s[12:16] = struct.pack('<I', 5)
+s[16:20] = bytes([1, 2, 0, 3]); s[20:22] = b'v1'; s[52:54] = b'v2'
+s[508:512] = struct.pack('<I', crc32c(bytes(s[:508])))
+open(d + '/state', 'wb').write(s)
+h = 'sha256:' + '0' * 64
+open(d + '/manifest', 'w').write('{"format":"anole-os/1","version":"v1","kernel_release":"6.1.0",'
+    '"digest_algorithm":"sha256","files":{"vmlinuz":{"size":1,"digest":"%s"},'
+    '"initrd.img":{"size":2,"digest":"%s"},"root.erofs":{"size":3,"digest":"%s"}}}' % (h, h, h))
+EOF
+	run_fuzzer "os boot state and manifest" "$os_fuzzer" "$ocorpus" "$(share 12)" 4096 5
+fi
 echo "fuzz: ok"

@@ -89,7 +89,9 @@ libsqlite3-dev jq
 libjs-chart.js chromium chromium-driver python3-selenium
 libgsl-dev libnlopt-dev wrk redis-server redis-tools
 openssl
-stress-ng rt-tests"
+stress-ng rt-tests
+
+qemu-system-x86 busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools"
 
 host_packages() {
 	missing=""
