@@ -229,6 +229,9 @@ static int writer_open(struct merge *m)
 		return ret;
 	m->w.out.no_sync = b->opts->no_sync;
 	p.fd = m->w.out.fd;
+	p.follow = b->opts->blob_follow;
+	if (p.follow && p.follow->start)
+		p.follow->start(p.follow->opaque, p.fd);
 	m->w.bw = blobw_new(&p);
 	m->w.devid = (uint16_t)(b->nblobs + 1);
 	return 0;
@@ -498,6 +501,14 @@ out:
 	return ret;
 }
 
+static void follow_end(struct merge *m, const char *digest)
+{
+	const struct anole_blob_follow *f = m->b->opts->blob_follow;
+
+	if (f && f->end)
+		f->end(f->opaque, digest);
+}
+
 static int finish_layer_blob(struct merge *m)
 {
 	struct builder *b = m->b;
@@ -510,6 +521,7 @@ static int finish_layer_blob(struct merge *m)
 	ret = blobw_finish(m->w.bw, &info);
 	m->w.bw = NULL;
 	if (ret) {
+		follow_end(m, NULL);
 		anole_output_abort(&m->w.out);
 		memset(&m->w, 0, sizeof(m->w));
 		return ret;
@@ -525,6 +537,7 @@ static int finish_layer_blob(struct merge *m)
 	b->blob_outs = xrealloc(b->blob_outs, (b->nblob_outs + 1) * sizeof(*b->blob_outs));
 	b->blob_outs[b->nblob_outs++] = m->w.out;
 	memset(&m->w, 0, sizeof(m->w));
+	follow_end(m, info.name);
 	return 0;
 }
 
@@ -633,6 +646,7 @@ static int read_layer(struct merge *m, unsigned i)
 	if (!ret) {
 		ret = finish_layer_blob(m);
 	} else if (m->w.bw) {       /* nothing of a failed layer is kept */
+		follow_end(m, NULL);
 		blobw_abort(m->w.bw);
 		anole_output_abort(&m->w.out);
 		memset(&m->w, 0, sizeof(m->w));
