@@ -218,6 +218,8 @@ static int emit(struct blob_writer *w, struct pack_job *j)
 	if (ret)
 		return anole_error(-ret, "cannot write a blob in %s", w->p.where);
 	anole_digest_update(w->ctx, j->out, j->out_len);
+	if (w->p.follow && w->p.follow->grown)
+		w->p.follow->grown(w->p.follow->opaque, w->coff + j->out_len);
 	if (j->nunits > 1) {
 		struct anole_ext_split *sp;
 

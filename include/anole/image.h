@@ -20,6 +20,21 @@ struct anole_layer_stream {
 	void *opaque;               /* NULL read: layers[i] is a file after all */
 };
 
+/*
+ * Told about each transport blob of a build from tar layers as it is
+ * written, so that it can be sent on while the build goes on (a
+ * conversion to a registry). start: the blob's descriptor (open for
+ * reading; dup it to keep it); grown: its length so far; end: its digest
+ * once complete and kept, NULL when it is dropped (the layer failed).
+ * Called on the build's thread, in order, one blob at a time.
+ */
+struct anole_blob_follow {
+	void (*start)(void *opaque, int fd);
+	void (*grown)(void *opaque, uint64_t len);
+	void (*end)(void *opaque, const char *digest);
+	void *opaque;
+};
+
 /* Zero fields take their defaults, the same as the CLI's. */
 struct anole_chunk_key;
 struct anole_build_opts {
@@ -37,6 +52,7 @@ struct anole_build_opts {
 	 * read once; a layer that does not match fails the build (-EBADMSG) */
 	const char *const *layer_digests;
 	const uint64_t *layer_sizes;
+	const struct anole_blob_follow *blob_follow;   /* optional, with layers */
 	/* chunk dictionary: blobs of a previous image whose chunks are reused
 	 * (they become the first devices); their digests must use chunk_digest */
 	const struct anole_blob_info *dict_blobs;
