@@ -41,7 +41,10 @@
 
 extern char **environ;
 
-#define KILL_GRACE 10.0      /* seconds past --duration before the tool is killed */
+/* Seconds past --duration before the tool is killed: its start (BTF, BPF
+ * verification) is outside --duration and takes seconds on a loaded
+ * machine, more under ASan; the console waits longer (collect.c). */
+#define KILL_GRACE 30.0
 #define STDERR_KEPT 2048     /* bytes of the tool's stderr kept for the error */
 
 struct diagnosis {
