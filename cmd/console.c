@@ -188,6 +188,8 @@ static int console_user_cmd(int argc, char **argv)
 	name = argv[optind + 1];
 	if (!role || !data)
 		return usage_error("user", "--role and --data are required");
+	if (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin"))
+		return usage_error("user", "--role is viewer, operator or admin");
 	if (isatty(STDIN_FILENO))
 		fprintf(stderr, "password for %s: ", name);
 	if (!fgets(password, sizeof(password), stdin)) {
