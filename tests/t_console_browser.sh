@@ -36,7 +36,7 @@ log "two hosts up: $(tr -d '\n' <"$WORK/hosts.json" | head -c 300)"
 # its network); HOME for chromium's profile is the test's scratch
 rc=0
 HOME=$WORK ip netns exec "$CW_NS" timeout 80 /usr/bin/python3 "$TESTDIR/console_browser.py" "$CW_URL" \
-	--user admin --password "$CW_PASS" --host alpha --host beta --diag-host beta \
+	--user admin --password="$CW_PASS" --host alpha --host beta --diag-host beta \
 	--shots "$SHOTS" --profile "$WORK/chromium" --json >"$WORK/browser.out" 2>&1 || rc=$?
 log "browser done (exit $rc)"
 cat "$WORK/browser.out"
