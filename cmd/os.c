@@ -264,7 +264,12 @@ static int os_upgrade(int argc, char **argv)
 static const char rollback_help[] =
 "usage: anole os rollback [--disk DISK]\n"
 "\n"
-"Make the other slot (it must hold a valid image) the next boot.\n";
+"Make the other slot (it must hold a valid image) the next boot.\n"
+"\n"
+"options:\n"
+"      --disk DISK        the disk (default inside an anole OS: its boot disk)\n"
+"  -q, --quiet            no summary\n"
+"  -h, --help             this help\n";
 
 static int os_rollback(int argc, char **argv)
 {
@@ -288,7 +293,12 @@ static const char status_help[] =
 "usage: anole os status [--disk DISK] [--json]\n"
 "\n"
 "Print the boot state: the next slot, tries left, the good slot, each slot's\n"
-"version and validity.\n";
+"version and validity.\n"
+"\n"
+"options:\n"
+"      --disk DISK        the disk (default inside an anole OS: its boot disk)\n"
+"      --json             the state as JSON\n"
+"  -h, --help             this help\n";
 
 static int os_status(int argc, char **argv)
 {
@@ -312,7 +322,13 @@ static const char verify_help[] =
 "\n"
 "Check a slot's root image, kernel and initramfs (default: the slot booted\n"
 "next) against its manifest, whose signature is checked with the installed key.\n"
-"Exit 1 when anything differs.\n";
+"Exit 1 when anything differs.\n"
+"\n"
+"options:\n"
+"      --disk DISK        the disk (default inside an anole OS: its boot disk)\n"
+"      --slot A|B         the slot to check\n"
+"      --json             the result as JSON\n"
+"  -h, --help             this help\n";
 
 static int os_verify(int argc, char **argv)
 {
@@ -336,7 +352,12 @@ static const char mark_good_help[] =
 "usage: anole os mark-good [--disk DISK] [--slot A|B]\n"
 "\n"
 "Mark a slot (default: the one booted next) good: the health check's verdict.\n"
-"In the booted OS, /run/anole-os/anole-os-boot mark-good does the same without anole.\n";
+"In the booted OS, /run/anole-os/anole-os-boot mark-good does the same without anole.\n"
+"\n"
+"options:\n"
+"      --disk DISK        the disk (default inside an anole OS: its boot disk)\n"
+"      --slot A|B         the slot to mark\n"
+"  -h, --help             this help\n";
 
 static int os_mark_good(int argc, char **argv)
 {

@@ -56,6 +56,7 @@ struct os_image {
 	struct archive *a;
 	struct os_manifest m;
 	const char *path;
+	struct strbuf man, sig;     /* as read (verified): kept beside the slot */
 };
 
 static int read_member(struct os_image *img, const char *want, size_t max, struct strbuf *out)
@@ -83,11 +84,12 @@ static int read_member(struct os_image *img, const char *want, size_t max, struc
  * the image is used before that. */
 static int image_open(struct os_image *img, const char *path, const struct anole_sign_key *key)
 {
-	struct strbuf man, sig;
 	int ret;
 
 	memset(img, 0, sizeof(*img));
 	img->path = path;
+	strbuf_init(&img->man, 4096);
+	strbuf_init(&img->sig, 128);
 	img->a = archive_read_new();
 	archive_read_support_format_tar(img->a);
 	if (archive_read_open_filename(img->a, path, 1 << 20) != ARCHIVE_OK) {
@@ -96,18 +98,16 @@ static int image_open(struct os_image *img, const char *path, const struct anole
 		img->a = NULL;
 		return ret;
 	}
-	strbuf_init(&man, 4096);
-	strbuf_init(&sig, 128);
-	ret = read_member(img, "manifest.json", MANIFEST_MAX, &man);
-	if (ret == 0 && (ret = read_member(img, "manifest.sig", SIG_MAX, &sig)) < 0 && ret == -EBADMSG)
+	ret = read_member(img, "manifest.json", MANIFEST_MAX, &img->man);
+	if (ret == 0 && (ret = read_member(img, "manifest.sig", SIG_MAX, &img->sig)) < 0 &&
+	    ret == -EBADMSG)
 		anole_error_code(EBADMSG, "%s is unsigned: refused", path);
-	if (ret == 0 && (ret = anole_verify(key, man.buf, man.len, sig.buf, sig.len)) < 0)
+	if (ret == 0 && (ret = anole_verify(key, img->man.buf, img->man.len, img->sig.buf,
+					    img->sig.len)) < 0)
 		anole_error_code(EBADMSG, "%s: the manifest's signature does not verify with the "
 				 "installed key: refused", path);
 	if (ret == 0)
-		ret = os_manifest_parse(man.buf, man.len, path, &img->m);
-	strbuf_release(&man);
-	strbuf_release(&sig);
+		ret = os_manifest_parse(img->man.buf, img->man.len, path, &img->m);
 	if (ret < 0) {
 		archive_read_free(img->a);
 		img->a = NULL;
@@ -120,6 +120,8 @@ static void image_close(struct os_image *img)
 	if (img->a)
 		archive_read_free(img->a);
 	img->a = NULL;
+	strbuf_release(&img->man);
+	strbuf_release(&img->sig);
 }
 
 /* Where each file of the image goes: fd at off (max bytes). */
@@ -362,34 +364,22 @@ out:
 	return ret;
 }
 
-/* The verified manifest and signature, kept beside the slot for verify. */
-static int put_manifest(const char *spec, const char *image, const char *tmp, unsigned slot)
+/* The verified manifest and signature, kept beside the slot for verify
+ * (from memory: the image may be a pipe, read once). */
+static int put_manifest(const char *spec, const struct os_image *img, const char *tmp,
+			unsigned slot)
 {
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
+	const struct strbuf *data[2] = { &img->man, &img->sig };
+	static const char *const names[2] = { "manifest.json", "manifest.sig" };
 	char p[PATH_MAX], dst[64];
 	int ret = 0;
 
-	archive_read_support_format_tar(a);
-	if (archive_read_open_filename(a, image, 1 << 16) != ARCHIVE_OK) {
-		archive_read_free(a);
-		return anole_error_code(EIO, "%s: %s", image, archive_error_string(a));
-	}
 	for (int i = 0; i < 2 && ret == 0; i++) {
-		char buf[MANIFEST_MAX];
-		la_ssize_t n;
-
-		if (archive_read_next_header(a, &e) != ARCHIVE_OK ||
-		    (n = archive_read_data(a, buf, sizeof(buf))) < 0) {
-			ret = anole_error_code(EIO, "%s: %s", image, archive_error_string(a));
-			break;
-		}
-		snprintf(p, sizeof(p), "%s/%s", tmp, archive_entry_pathname(e));
-		snprintf(dst, sizeof(dst), "::/%c/%s", slot ? 'b' : 'a', archive_entry_pathname(e));
-		if ((ret = write_text(p, buf, (size_t)n)) == 0)
+		snprintf(p, sizeof(p), "%s/%s", tmp, names[i]);
+		snprintf(dst, sizeof(dst), "::/%c/%s", slot ? 'b' : 'a', names[i]);
+		if ((ret = write_text(p, data[i]->buf, data[i]->len)) == 0)
 			ret = fat_put(spec, p, dst);
 	}
-	archive_read_free(a);
 	return ret;
 }
 
@@ -512,7 +502,7 @@ int anole_os_install(const struct anole_os_install_opts *o)
 
 	/* slot A */
 	if ((ret = write_slot(&d, &img, 0, tmp)) < 0 ||
-	    (ret = put_manifest(spec, o->image, tmp, 0)) < 0 ||
+	    (ret = put_manifest(spec, &img, tmp, 0)) < 0 ||
 	    (ret = put_bootcfg(spec, tmp, 0)) < 0)
 		goto out_abort;
 	d.st.valid = 1;
@@ -566,7 +556,7 @@ int anole_os_upgrade(const char *image, const char *path, unsigned tries, struct
 		goto out;
 	fat_spec(path, d.start[0], spec, sizeof(spec));
 	if ((ret = write_slot(&d, &img, target, tmp)) < 0 ||
-	    (ret = put_manifest(spec, image, tmp, target)) < 0)
+	    (ret = put_manifest(spec, &img, tmp, target)) < 0)
 		goto out;
 	d.st.valid |= (uint8_t)(1u << target);
 	snprintf(d.st.version[target], sizeof(d.st.version[0]), "%s", img.m.version);

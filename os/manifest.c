@@ -98,21 +98,42 @@ int os_run(char *const argv[], const char *stdout_path)
 	posix_spawn_file_actions_t fa;
 	pid_t pid;
 	int st, ret;
+	/* the tools' warnings (mkfs.fat's "block count mismatch") are shown
+	 * only when the tool fails */
+	int errfd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
 	posix_spawn_file_actions_init(&fa);
+	if (errfd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, errfd, 2);
 	if (stdout_path)
 		posix_spawn_file_actions_addopen(&fa, 1, stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	else   /* the tools' chatter is not our output */
 		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	ret = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
-	if (ret)
+	if (ret) {
+		if (errfd >= 0)
+			close(errfd);
 		return anole_error(ret, "cannot run %s (is it installed?)", argv[0]);
+	}
 	while (waitpid(pid, &st, 0) < 0)
-		if (errno != EINTR)
-			return anole_error(errno, "waiting for %s", argv[0]);
-	if (!WIFEXITED(st) || WEXITSTATUS(st))
-		return anole_error_code(EIO, "%s %s failed (status %d)", argv[0], argv[1] ? argv[1] : "",
-					WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
-	return 0;
+		if (errno != EINTR) {
+			ret = anole_error(errno, "waiting for %s", argv[0]);
+			goto out;
+		}
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		char msg[2048];
+		ssize_t n = errfd >= 0 ? pread(errfd, msg, sizeof(msg) - 1, 0) : -1;
+
+		if (n > 0) {
+			msg[n] = 0;
+			anole_log(ANOLE_LOG_ERROR, "%s said: %s", argv[0], msg);
+		}
+		ret = anole_error_code(EIO, "%s %s failed (status %d)", argv[0], argv[1] ? argv[1] : "",
+				       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+	}
+out:
+	if (errfd >= 0)
+		close(errfd);
+	return ret;
 }
