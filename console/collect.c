@@ -188,6 +188,8 @@ static int store_sample(const struct console_sample *smp, void *arg)
 	if (!id)
 		return 0;
 	sqlite3_reset(s->ins_sample);
+	/* a scrape has one timestamp: a repeated sample of a series in one
+	 * page is ignored, not an error */
 	sqlite3_bind_int64(s->ins_sample, 1, id);
 	sqlite3_bind_double(s->ins_sample, 2, s->ts);
 	sqlite3_bind_double(s->ins_sample, 3, smp->value);
@@ -221,7 +223,7 @@ static void scrape_one(struct console *c, const struct scrape_target *t)
 				     "VALUES(?,?,?)");
 	s.sel_series = store_prepare(c->db, "SELECT id FROM series WHERE host_id=? AND name=? AND "
 				     "labels=?");
-	s.ins_sample = store_prepare(c->db, "INSERT OR REPLACE INTO samples(series_id,ts,value) "
+	s.ins_sample = store_prepare(c->db, "INSERT OR IGNORE INTO samples(series_id,ts,value) "
 				     "VALUES(?,?,?)");
 	if (s.ins_series && s.sel_series && s.ins_sample) {
 		store_exec(c->db, "BEGIN IMMEDIATE");
@@ -275,7 +277,10 @@ static void apply_retention(struct console *c)
 	sqlite3_stmt *st;
 
 	pthread_mutex_lock(&c->lock);
-	st = store_prepare(c->db, "DELETE FROM samples WHERE ts < ?");
+	/* one primary-key range per series (series_id = ? AND ts < ?): no
+	 * index on ts is kept up to date on every insert for this */
+	st = store_prepare(c->db, "DELETE FROM samples WHERE series_id IN (SELECT id FROM series) "
+			   "AND ts < ?");
 	if (st) {
 		sqlite3_bind_double(st, 1, store_now() - c->o->retention);
 		sqlite3_step(st);
