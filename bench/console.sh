@@ -176,13 +176,13 @@ cat "$WORK/api.txt"
 hosts_args=()
 for i in $(seq 0 $((N - 1))); do hosts_args+=(--host "$(printf 'fake%03d' "$i")"); done
 say "host list of $N hosts in headless Chromium"
-HOME=$WORK "$PY" tests/console_browser.py "$URL" --user admin --password "$PASS" "${hosts_args[@]}" \
+HOME=$WORK "$PY" tests/console_browser.py "$URL" --user admin --password="$PASS" "${hosts_args[@]}" \
 	--hosts-only --profile "$WORK/chromium1" --json >"$WORK/b1.out" 2>&1 || { cat "$WORK/b1.out" >&2; exit 1; }
 LIST_MS=$(tail -n1 "$WORK/b1.out" | "$PY" -c 'import json,sys; print("%.0f" % json.load(sys.stdin)["hosts_first_render_ms"])')
 echo "  time to first render: $LIST_MS ms (target <= 1000)"
 
 say "host page, 24 h chart at 15 s resolution"
-HOME=$WORK "$PY" tests/console_browser.py "$URL" --user admin --password "$PASS" --host fake000 \
+HOME=$WORK "$PY" tests/console_browser.py "$URL" --user admin --password="$PASS" --host fake000 \
 	--chart-range 86400 --no-diag --profile "$WORK/chromium2" --json >"$WORK/b2.out" 2>&1 || { cat "$WORK/b2.out" >&2; exit 1; }
 read -r CHART_MS CHART_PTS < <(tail -n1 "$WORK/b2.out" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("%.0f" % d["charts_render_ms"], sum(d["chart_points"].values()))')
 echo "  24 h charts drawn in $CHART_MS ms, $CHART_PTS points (target <= 1000)"
@@ -202,7 +202,7 @@ else
 		--token-file "$WORK/token" --name bench-real >"$WORK/agent.log" 2>&1 &
 	pids+=("$!")
 	wait_up $((N + 1))
-	HOME=$WORK "$PY" tests/console_browser.py "$URL" --user admin --password "$PASS" --host bench-real \
+	HOME=$WORK "$PY" tests/console_browser.py "$URL" --user admin --password="$PASS" --host bench-real \
 		--diag-duration 2 --profile "$WORK/chromium3" --json >"$WORK/b3.out" 2>&1 || { cat "$WORK/b3.out" >&2; exit 1; }
 	DIAG=$(tail -n1 "$WORK/b3.out" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % d.get("diagnosis_round_trip_in_page_s", d["diagnosis_round_trip_s"]))')
 	echo "  click to histogram: $DIAG s (target <= 3)"

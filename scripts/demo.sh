@@ -202,8 +202,11 @@ PY
 	echo "  console:  $CURL/"
 	echo "  user:     admin"
 	echo "  password: $PASS   (made for this demo only)"
+	# a look in a browser: until Enter on a terminal, else DEMO_CONSOLE_SECONDS
 	if [ -t 0 ]; then
 		read -r -p "  open it in a browser; press Enter to stop the console and the agent " _
+	else
+		sleep "${DEMO_CONSOLE_SECONDS:-0}"
 	fi
 	kill -TERM "$AGENT_PID" "$CONSOLE_PID"
 	rc=0

@@ -8,7 +8,8 @@ chromium-driver), as an operator would, and check what the page shows.
 
 Steps: log in; see every --host in the host list; open the first (or
 --diag-host); see a chart with points; run runqlat for 2 s and see its
-histogram; see the diagnosis in the audit log. Screenshots of each step go
+histogram; see the diagnosis in the audit log; add an alert rule with a
+label value that is markup and see it listed as text. Screenshots of each step go
 to --shots. With --hosts-only it stops after the host list (the bench uses
 it for 200 hosts); with --no-diag it stops after the charts. --json prints the timings measured in the page (the
 bench's figures). Exit status 1 with a message on the first failed check.
@@ -201,6 +202,23 @@ def main():
         hit = p.wait("the diagnosis in the audit log", audited)
         p.shot("audit")
         print(f"audit: {hit[0][:160]}")
+
+        # ---- an alert rule from the form; a label value is markup, shown as text
+        d.get(url + "#/alerts")
+        form = p.wait("the rule form", lambda: d.find_elements(By.ID, "rule-form"))[0]
+        evil = "<img src=x onerror=window.pwned=1>"
+        form.find_element(By.NAME, "name").send_keys("cpu-markup")
+        form.find_element(By.NAME, "labels").send_keys("resource=" + evil)
+        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+
+        def listed_rule():
+            rows = p.js("return [...document.querySelectorAll('#alert-rules tbody tr')].map(r => r.textContent)")
+            return [r for r in rows if "cpu-markup" in r and evil in r] or None
+        p.wait("the new rule, its label value as text", listed_rule)
+        if p.js("return window.pwned !== undefined || document.querySelector('#alert-rules img') !== null"):
+            fail("a rule's label value was taken as markup")
+        p.shot("alerts")
+        print("alerts: the rule is listed, a markup label value shown as text")
         return figures
     finally:
         d.quit()

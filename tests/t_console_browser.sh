@@ -5,7 +5,8 @@
 # its own, two agents each in another namespace joined to it by a veth pair
 # (hosts 10.77.1.2 and 10.77.2.2). Log in, see both hosts up, open one, see
 # a chart with points, run runqlat for 2 s from the diagnose panel and see
-# its histogram, see the diagnosis in the audit log; then check through the
+# its histogram, see the diagnosis in the audit log, add an alert rule whose
+# label value is markup and see it listed as text; then check through the
 # API that the audit entry and the diagnosis are real (the agent ran the
 # tool: its histogram counted events). Screenshots of each step go to the
 # test log directory (t_console_browser-shots/).
@@ -36,14 +37,14 @@ log "two hosts up: $(tr -d '\n' <"$WORK/hosts.json" | head -c 300)"
 # its network); HOME for chromium's profile is the test's scratch
 rc=0
 HOME=$WORK ip netns exec "$CW_NS" timeout 80 /usr/bin/python3 "$TESTDIR/console_browser.py" "$CW_URL" \
-	--user admin --password "$CW_PASS" --host alpha --host beta --diag-host beta \
+	--user admin --password="$CW_PASS" --host alpha --host beta --diag-host beta \
 	--shots "$SHOTS" --profile "$WORK/chromium" --json >"$WORK/browser.out" 2>&1 || rc=$?
 log "browser done (exit $rc)"
 cat "$WORK/browser.out"
 check_not_crashed "$rc" "the browser"
 [ "$rc" -eq 0 ] || fail "the browser run failed (screenshots in $SHOTS)"
 ls "$SHOTS" | sed 's/^/  screenshot: /'
-[ "$(ls "$SHOTS"/*.png | wc -l)" -ge 5 ] || fail "expected 5 screenshots in $SHOTS"
+[ "$(ls "$SHOTS"/*.png | wc -l)" -ge 6 ] || fail "expected 6 screenshots in $SHOTS"
 
 # The page's account of it agrees with the API: the audit log holds the
 # admin's diagnosis of beta, and that diagnosis is done with a histogram the
