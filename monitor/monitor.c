@@ -35,6 +35,7 @@ struct agent {
 	struct monitor_procfs *procfs;
 	struct monitor_bpf *bpf;
 	struct anole_httpd *httpd;
+	struct monitor_console *console;
 	struct strbuf text;          /* the sample being built (sampling thread only) */
 	pthread_mutex_t lock;        /* guards served */
 	struct strbuf served;        /* the latest complete sample, answered to scrapes */
@@ -234,6 +235,9 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 					       "kernel%s (--no-bpf runs without them)",
 					       geteuid() ? " (loading BPF needs root)" : "");
 	}
+	/* the console scrapes the port really bound (--listen :0 works) */
+	if (!ret && o->console_url)
+		ret = monitor_console_start(&a.console, o, anole_httpd_port(a.httpd));
 	if (!ret && o->pid_file && !(ret = write_pid_file(o->pid_file)))
 		pid_written = true;
 	if (!ret) {
@@ -244,7 +248,8 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	anole_daemon_notify(ready_fd, ret);
 	if (!ret)
 		ret = serve(&a, &sig);
-	anole_httpd_stop(a.httpd); /* first: no scrape reads the text after this */
+	monitor_console_stop(a.console);
+	anole_httpd_stop(a.httpd); /* no scrape reads the text after this */
 	monitor_bpf_free(a.bpf);
 	monitor_procfs_free(a.procfs);
 	strbuf_release(&a.text);
