@@ -354,15 +354,14 @@ static void policy_cpu_burst(struct agent *a)
 	bool v2 = a->x->host.v2;
 	bool busy = a->node_cores * 1000 >= (double)a->capacity_m * c->cpu_burst.busy_percent / 100;
 
-	for (int cls = QOS_LS; cls <= QOS_MID; cls += QOS_MID - QOS_LS) {
+	const int cls = QOS_LS;
+	{
 		for (size_t i = 0; i < a->ng[cls]; i++) {
 			const struct qos_group *g = &a->g[cls][i];
 			char qpath[700], bpath[700], cur[64], val[64];
 			long long quota = -1;
 			uint64_t period = 100000;
 
-			if (cls == QOS_MID)
-				break; /* LS only */
 			if (!g->dir[QOS_CPU][0])
 				continue;
 			knob_path(qpath, sizeof(qpath), g, QOS_CPU, v2 ? "cpu.max" : "cpu.cfs_quota_us");

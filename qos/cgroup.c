@@ -253,11 +253,9 @@ void qos_group_paths(const struct qos_host *h, const char *rel, struct qos_group
 	memset(g, 0, sizeof(*g));
 	snprintf(g->rel, sizeof(g->rel), "/%s", r);
 	for (int c = 0; c < QOS_NCTRL; c++) {
-		const char *root = h->v2 ? (h->v2_ctrl[c] || c == QOS_CPUACCT ? h->v2_root : "")
-			: h->v1_root[c];
-		/* in v2 mode cpuacct is cpu.stat of the one directory */
-		if (h->v2)
-			root = h->v2_root;
+		/* v2: one directory for all (cpuacct is its cpu.stat); a knob of a
+		 * controller the tree lacks is simply absent */
+		const char *root = h->v2 ? h->v2_root : h->v1_root[c];
 		if (root[0])
 			snprintf(g->dir[c], sizeof(g->dir[c]), "%s%s%s", root, *r ? "/" : "", r);
 	}

@@ -41,9 +41,12 @@ wait_until 5 "[ \$(cat $V1CPU/$QNAME-adopt/cpu.cfs_burst_us) = 50000 ]" ||
 	fail "adopted LS burst $(cat $V1CPU/$QNAME-adopt/cpu.cfs_burst_us), want 50000"
 
 log "suppression: an LS spinner takes BE's quota down"
-t0=$(date +%s%N)
 "$ANOLE" qos exec -c "$QCONF" --class ls -- sh -c 'while :; do :; done' & ls_pid=$!
 add_pid $ls_pid
+# the clock starts when the spinner is in LS (starting anole under load
+# takes a while of its own)
+wait_until 20 "grep -qx $ls_pid $V1CPU/$QNAME/ls/cgroup.procs" || fail "the LS spinner did not start"
+t0=$(date +%s%N)
 # LS >= 0.4 CPU brings the budget to <= 2.8 CPUs. The agent sees LS's usage
 # over a whole interval at the latest at the end of the second interval after
 # the start; 1 s more for the agent's own wake-up on a loaded host.
@@ -70,11 +73,15 @@ log "cpu.idle: BE spinners next to a normal group's"
 # back to a normal weight: BE is idle only among its siblings, and a heavy
 # parent would lend BE its weight against the rest of the host
 echo 1024 >"$V1CPU/$QNAME/cpu.shares"
+# everything on one CPU: there the share between siblings is exactly the
+# weights' (the load balancer cannot give BE a CPU of its own)
+need_cmd taskset
 for _ in 1 2; do
-	"$ANOLE" qos exec -c "$QCONF" --class be -- sh -c 'while :; do :; done' & add_pid $!
+	"$ANOLE" qos exec -c "$QCONF" --class be -- taskset -c 0 sh -c 'while :; do :; done' &
+	add_pid $!
 done
 for _ in 1 2; do
-	sh -c 'echo $$ >'"$V1CPU/$QNAME/ref/tasks"'; echo $$ >'"$V1ACCT/$QNAME/ref/tasks"'; while :; do :; done' &
+	taskset -c 0 sh -c 'echo $$ >'"$V1CPU/$QNAME/ref/tasks"'; echo $$ >'"$V1ACCT/$QNAME/ref/tasks"'; while :; do :; done' &
 	add_pid $!
 done
 sleep 0.5
@@ -82,7 +89,8 @@ be0=$(cat $V1ACCT/$QNAME/be/cpuacct.usage); ref0=$(cat $V1ACCT/$QNAME/ref/cpuacc
 sleep 2
 be1=$(cat $V1ACCT/$QNAME/be/cpuacct.usage); ref1=$(cat $V1ACCT/$QNAME/ref/cpuacct.usage)
 log "BE $(((be1 - be0) / 1000000)) ms, normal group $(((ref1 - ref0) / 1000000)) ms of CPU"
-# SCHED_IDLE group weight 3 against 1024: BE gets well under a tenth
+# SCHED_IDLE group weight 3 against 1024 on that CPU: BE gets well under a
+# tenth of the normal group's time (1/300 in the weights)
 [ $(((be1 - be0) * 10)) -lt $((ref1 - ref0)) ] || fail "cpu.idle BE was not starved by a normal group"
 
 log "burst: the adopted LS group bursts above its quota"
