@@ -694,7 +694,10 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 		}
 		k->p = &ps.v[i];
 		k->found_u = NAN;
-		if (!tune_target_get(&k->t[0], &k->found)) {
+		/* an absent file knob has no value yet (it is created, then removed) */
+		if (k->t[0].domain == TUNE_FILE && access(k->t[0].path, F_OK)) {
+			k->found = NULL;
+		} else if (!tune_target_get(&k->t[0], &k->found)) {
 			if (tune_param_unit(k->p, k->found, &k->found_u))
 				k->found_u = NAN;
 		} else if (k->t[0].domain != TUNE_FILE) {
