@@ -26,6 +26,8 @@ static const struct feature features[] = {
 	  "anole diag: eBPF diagnosis tools" },
 	{ "monitor", ANOLE_HAVE_MONITOR, ANOLE_WITHOUT_MONITOR,
 	  "anole monitor: the metrics agent" },
+	{ "console", ANOLE_HAVE_CONSOLE, ANOLE_WITHOUT_CONSOLE,
+	  "anole console: the operations console" },
 	{ "tune", ANOLE_HAVE_TUNE, ANOLE_WITHOUT_TUNE,
 	  "anole tune: profiles and benchmark-driven search" },
 	{ "fuse", ANOLE_HAVE_FUSE, ANOLE_WITHOUT_FUSE,
@@ -112,6 +114,9 @@ int cmd_diag(int argc, char **argv) { return not_built("diag"); }
 #endif
 #if !ANOLE_HAVE_MONITOR
 int cmd_monitor(int argc, char **argv) { return not_built("monitor"); }
+#endif
+#if !ANOLE_HAVE_CONSOLE
+int cmd_console(int argc, char **argv) { return not_built("console"); }
 #endif
 #if !ANOLE_HAVE_TUNE
 int cmd_tune(int argc, char **argv) { return not_built("tune"); }

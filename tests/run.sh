@@ -131,7 +131,7 @@ run_one() {
 		echo "# $name: $*"
 		echo "# ANOLE=$anole WORK=$work $(date -Is)"
 	} >"$log"
-	ANOLE=$anole TESTDIR=$here WORK=$work \
+	ANOLE=$anole TESTDIR=$here WORK=$work ANOLE_TEST_LOG_DIR=$log_dir \
 		timeout -k 15 "$tmo" "$@" </dev/null >>"$log" 2>&1
 	rc=$?
 	[ "$rc" -eq 124 ] && echo "run.sh: timed out after ${tmo}s" >>"$log"
