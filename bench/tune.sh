@@ -222,7 +222,7 @@ EOF
 	} >"$R/params"
 	cat >"$R/bench.sh" <<EOF
 #!/bin/sh
-redis-benchmark -p $port -q -t set,get -n \$((25000 * $DUR)) -c 50 --csv | awk -F'"' '
+redis-benchmark -p $port -q -t set,get -n $((2500 * DUR)) -c 50 --csv | awk -F'"' '
 NR > 1 { rps += \$4; if (\$14 > p99) p99 = \$14; n++ }
 END { if (n) { print "rps: " rps / n; print "p99_ms: " p99 } }'
 EOF

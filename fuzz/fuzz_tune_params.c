@@ -3,7 +3,10 @@
  * libFuzzer target for `anole tune` parameter files (tune/knob.c): a parse
  * either fails and leaves nothing, or gives parameters whose ranges are not
  * empty, whose defaults lie inside them, and whose every grid value maps to
- * a unit position in [0,1] and back to the same value.
+ * a unit position in [0,1] and back to the same value. The same bytes are
+ * also parsed as a profile (tune/profile.c; its includes name profiles that
+ * do not exist here, or the shipped ones): every setting it gives has a
+ * name and a value, and a command setting its program.
  */
 #include "anole/error.h"
 #include "tune.h"
@@ -26,7 +29,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const double probes[] = { 0, 0.1, 0.25, 0.5, 0.77, 0.999, 1 };
 	struct tune_params ps;
 
+	struct tune_profile prof;
+
 	anole_log_set_sink(drop_log, NULL);
+	if (!tune_profile_parse((const char *)data, size, "fuzz", "fuzz", &prof)) {
+		for (size_t i = 0; i < prof.n; i++)
+			if (!prof.v[i].name || !prof.v[i].value ||
+			    (prof.v[i].domain == TUNE_COMMAND && !prof.v[i].run))
+				abort();
+		tune_profile_free(&prof);
+	}
 	if (tune_params_parse((const char *)data, size, "fuzz", &ps)) {
 		if (ps.v || ps.n)
 			abort();

@@ -322,8 +322,9 @@ if [ -x "$diag_policy_fuzzer" ]; then
 	echo '{"tool":"profile","duration":60,"options":{"frequency":99,"user_stacks_only":false}}' >"$dcorpus/seed-1"
 	run_fuzzer "diagnosis requests" "$diag_policy_fuzzer" "$dcorpus" "$(share 12)" 4096 5
 fi
-# `anole tune` parameter files (tune/knob.c), seeded with every domain and
-# type, a twelfth of the time.
+# `anole tune` parameter files (tune/knob.c) and profiles (tune/profile.c),
+# seeded with every domain and type and the shipped profiles, a twelfth of
+# the time.
 tune_fuzzer=$build/fuzz_tune_params
 if [ -x "$tune_fuzzer" ]; then
 	pcorpus=$work/tune-corpus
@@ -338,6 +339,8 @@ file /tmp/x float -1.5..2.5e3 step 0.5
 command workers int 1..64 default 4 run /bin/echo # a comment inside the program
 EOF
 	printf 'file /a int 5..1\n' >"$pcorpus/empty.params"
+	# the same target parses profiles too: the shipped ones as seeds
+	cp "$(dirname "$0")"/../tune/profiles/*.conf "$pcorpus/"
 	run_fuzzer "tune parameters" "$tune_fuzzer" "$pcorpus" "$(share 12)" 4096 5
 fi
 # The qos agent's configuration (TOML), seeded with the documented example,

@@ -9,8 +9,8 @@
  *              doubled) before it counts, against the winner's curse
  *   recheck    the best few and the baseline (restored from the journal),
  *              interleaved so that a drifting machine hits both alike
- *   verdict    Welch's t-test on per-round losses, best against baseline:
- *              a gain is reported only if significant at 5%
+ *   verdict    Welch's t-test on the recheck's per-round losses, best
+ *              against baseline: a gain is reported only if significant at 5%
  *
  * Every knob is journaled before its first write and restored at the end,
  * on failure and on SIGINT; after a SIGKILL the journal is left for
@@ -59,7 +59,18 @@ struct trial {
 	size_t nrounds;
 	double loss;            /* of the mean metrics against the baseline's */
 	bool ok;
+	size_t recheck_from;    /* the first of its rounds run in the recheck */
 };
+
+/* The rounds of a trial from `from` on (no copy: do not free). */
+static struct trial rounds_from(const struct trial *t, size_t from, size_t nm)
+{
+	struct trial v = *t;
+
+	v.samples = t->samples + from * nm;
+	v.nrounds = t->nrounds - from;
+	return v;
+}
 
 struct search {
 	const struct tune_search_opts *o;
@@ -694,7 +705,10 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 		}
 		k->p = &ps.v[i];
 		k->found_u = NAN;
-		if (!tune_target_get(&k->t[0], &k->found)) {
+		/* an absent file knob has no value yet (it is created, then removed) */
+		if (k->t[0].domain == TUNE_FILE && access(k->t[0].path, F_OK)) {
+			k->found = NULL;
+		} else if (!tune_target_get(&k->t[0], &k->found)) {
 			if (tune_param_unit(k->p, k->found, &k->found_u))
 				k->found_u = NAN;
 		} else if (k->t[0].domain != TUNE_FILE) {
@@ -849,6 +863,9 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 	qsort_r(idx, nok, sizeof(size_t), cmp_loss_idx, s.t);
 	nre = nok < o->recheck ? nok : o->recheck;
 	unsigned rr = o->rounds > 3 ? o->rounds : 3;
+	s.base.recheck_from = s.base.nrounds;
+	for (size_t k = 0; k < nre; k++)
+		s.t[idx[k]].recheck_from = s.t[idx[k]].nrounds;
 	for (unsigned r = 0; r < rr && nre && !ret && !stop_signal; r++) {
 		progress(&s, o->trials, "recheck");
 		if ((ret = tune_journal_restore(s.j)))
@@ -877,14 +894,24 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 		free(idx);
 		goto out_rollback;
 	}
-	/* losses against the baseline as now measured */
+	/*
+	 * The verdict uses the recheck's rounds only: they were interleaved,
+	 * so a machine whose speed changed since the baseline (load from
+	 * elsewhere) affects both sides alike; the search's earlier rounds
+	 * were not.
+	 */
+	struct trial full_base = s.base;
+	s.base = rounds_from(&full_base, full_base.recheck_from, s.nm);
+	hist_trial(&s, "recheck", &s.base, NULL);
 	s.best = 0;
 	s.best_loss = 0;
 	for (size_t k = 0; k < nre; k++) {
 		struct trial *tr = &s.t[idx[k]];
+		struct trial v = rounds_from(tr, tr->recheck_from, s.nm);
 
-		tr->loss = trial_loss(&s, tr);
-		hist_trial(&s, "recheck", tr, NULL);
+		tr->loss = trial_loss(&s, &v);
+		v.loss = tr->loss;
+		hist_trial(&s, "recheck", &v, NULL);
 		if (tr->loss < s.best_loss) {
 			s.best_loss = tr->loss;
 			s.best = idx[k] + 1;
@@ -899,7 +926,9 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 	res->gain = xcalloc(s.nm, sizeof(struct tune_welch));
 	trial_means(&s, &s.base, res->baseline_mean);
 	{
-		const struct trial *b = s.best ? &s.t[s.best - 1] : &s.base;
+		struct trial bv = s.best ? rounds_from(&s.t[s.best - 1], s.t[s.best - 1].recheck_from,
+						       s.nm) : s.base;
+		const struct trial *b = &bv;
 		double *lb = round_losses(&s, &s.base), *lt = round_losses(&s, b);
 		double *xa = xmalloc((b->nrounds + 1) * sizeof(double));
 		double *xb = xmalloc((s.base.nrounds + 1) * sizeof(double));
@@ -953,6 +982,7 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 			    res->significant ? "true" : "false", res->reached95_trial);
 		hist_line(&s, &sb);
 	}
+	s.base = full_base;
 	if (o->save && s.best)
 		ret = save_profile(&s, &s.t[s.best - 1], res);
 	else if (o->save)
