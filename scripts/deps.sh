@@ -84,7 +84,14 @@ PKGS="gcc make meson ninja-build pkg-config clang libclang-rt-14-dev
 libssl-dev libzstd-dev liblz4-dev liblzma-dev libdeflate-dev zlib1g-dev libjansson-dev libfuse3-dev fuse3 libarchive-dev
 erofs-utils squashfs-tools attr acl e2fsprogs util-linux python3 xxd
 libcurl4-openssl-dev libmicrohttpd-dev docker-registry curl umoci skopeo bpftool libbpf-dev libelf-dev libdw-dev
-iproute2 nftables procps prometheus nginx-light"
+iproute2 nftables procps prometheus nginx-light
+libsqlite3-dev jq
+libjs-chart.js chromium chromium-driver python3-selenium
+libgsl-dev libnlopt-dev wrk redis-server redis-tools
+openssl
+stress-ng rt-tests
+
+qemu-system-x86 busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools"
 
 host_packages() {
 	missing=""
