@@ -16,7 +16,7 @@ set -eu
 # dpkg database changes but the foreign architecture it lists.
 CROSS_LIBS="libc6-dev libssl-dev libzstd-dev liblz4-dev liblzma-dev libdeflate-dev zlib1g-dev
 libjansson-dev libfuse3-dev libarchive-dev libcurl4-openssl-dev libmicrohttpd-dev
-libbpf-dev libelf-dev libdw-dev"
+libbpf-dev libelf-dev libdw-dev libsqlite3-dev libgsl-dev libnlopt-dev"
 CROSS_ROOT=${ANOLE_CROSS_ROOT:-/var/cache/anole-cross}
 
 cross_sysroot() { # ARCH
