@@ -567,7 +567,7 @@ int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o
 		close(fd);
 		httpd_free(h);
 		return anole_error_code(EINVAL, "%s: HTTPS needs both a certificate and a key",
-					h->name ? h->name : "httpd");
+					o->name ? o->name : "httpd");
 	}
 	if (o->tls_cert_pem) {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {

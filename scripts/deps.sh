@@ -16,7 +16,7 @@ set -eu
 # dpkg database changes but the foreign architecture it lists.
 CROSS_LIBS="libc6-dev libssl-dev libzstd-dev liblz4-dev liblzma-dev libdeflate-dev zlib1g-dev
 libjansson-dev libfuse3-dev libarchive-dev libcurl4-openssl-dev libmicrohttpd-dev
-libbpf-dev libelf-dev libdw-dev"
+libbpf-dev libelf-dev libdw-dev libsqlite3-dev libgsl-dev libnlopt-dev"
 CROSS_ROOT=${ANOLE_CROSS_ROOT:-/var/cache/anole-cross}
 
 cross_sysroot() { # ARCH
@@ -68,7 +68,7 @@ cross_sysroot() { # ARCH
 	if [ -n "$kernel" ]; then
 		# the versioned package the meta-package names
 		kpkg=$(apt-cache depends "$kernel:$deb" | awk '/Depends: linux-image-/ { print $2; exit }')
-		(cd "$tmp" && apt-get download -q "${kpkg:?no kernel package for $kernel}" >/dev/null)
+		(cd "$tmp" && apt-get download -q -o APT::Sandbox::User=root "${kpkg:?no kernel package for $kernel}" >/dev/null)
 		dpkg-deb --fsys-tarfile "$tmp"/linux-image-*.deb | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'
 		python3 "$(dirname "$0")/kernel-btf.py" "$tmp"/boot/vmlinuz-* "$root.new/vmlinux.btf"
 		echo "$kpkg" >"$root.new/vmlinux.btf.source"

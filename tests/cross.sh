@@ -33,6 +33,8 @@ XB=$(cd "$2" && pwd)
 HB=$(cd "$3" && pwd)
 TESTDIR=$(cd "$(dirname "$0")" && pwd)
 SYSROOT=${ANOLE_CROSS_ROOT:-/var/cache/anole-cross}/$ARCH
+BIG_ENDIAN=0
+[ "$ARCH" = s390x ] && BIG_ENDIAN=1
 QEMU=qemu-$ARCH-static
 for f in "$XB/anole" "$HB/anole" "$XB/replay_image_reader"; do
 	[ -x "$f" ] || { echo "cross: $f is missing (make check-cross ARCH=$ARCH builds it)" >&2; exit 2; }
@@ -109,6 +111,18 @@ build_both() {
 	if ! xanole image build "$src" -o "$B/$ARCH/$name.erofs" --timestamp $TS --uuid $UUID -q "${x[@]}"; then
 		bad "$ARCH build of $name"; return 1
 	fi
+	if [ "$name" = z-lz4 ] && [ "$BIG_ENDIAN" = 1 ] && ! cmp -s "$B/host/$name.erofs" "$B/$ARCH/$name.erofs"; then
+		# liblz4's fast compressor hashes words in native byte order
+		# (LZ4_hash5), so its output, valid either way, depends on the
+		# builder's endianness; LZ4HC's does not. The image must still be
+		# sound: the host's checker and kernel (below) read it.
+		if "$ANOLE" image check -q "$B/$ARCH/$name.erofs" >"$WORK/check.out" 2>&1; then
+			ok "$name: $ARCH image differs (liblz4 fast mode is byte-order dependent) and is sound"
+		else
+			bad "$name: $ARCH image: $(tail -n 3 "$WORK/check.out")"
+		fi
+		return 0
+	fi
 	same_file "$B/host/$name.erofs" "$B/$ARCH/$name.erofs" "$name: $ARCH image = host image"
 }
 t1=$SECONDS
@@ -129,7 +143,7 @@ for d in blobs blobs-lz4; do
 		bad "$d: transport blobs differ by name: host '$hl' $ARCH '$xl'"
 	fi
 done
-tar -C "$SRC" --sort=name -cf "$WORK/layer.tar" .
+tar -C "$SRC" --sort=name -cf "$WORK/layer.tar" . 2>/dev/null
 if "$ANOLE" image build --layer "$WORK/layer.tar" -o "$B/host/layer.erofs" --blob-dir "$B/host/lblobs" \
 	--timestamp $TS --uuid $UUID -q &&
 	xanole image build --layer "$WORK/layer.tar" -o "$B/$ARCH/layer.erofs" --blob-dir "$B/$ARCH/lblobs" \
@@ -149,7 +163,7 @@ if command -v umoci >/dev/null; then
 		umoci new --image oci:v1 >/dev/null
 		umoci unpack --image oci:v1 b >/dev/null
 		# (tar leaves out sockets, which a layer cannot hold)
-		tar -C "$ZSRC" -cf - . 2>/dev/null | tar -C b/rootfs -xf -
+		tar -C "$ZSRC" -cf - . 2>/dev/null | tar -C b/rootfs -xf - 2>/dev/null
 		umoci repack --image oci:v1 b >/dev/null
 		rm -rf b
 		umoci unpack --image oci:v1 b >/dev/null
@@ -212,7 +226,7 @@ for name in plain z-lzma chunked; do
 	rm -rf "$WORK/srcfs/up-$name"
 done
 # the host kernel reads what the ARCH binary wrote
-for name in plain z-zstd; do
+for name in plain z-zstd z-lz4; do
 	mkdir -p "$WORK/mnt-$name"
 	if (mount_image "$B/$ARCH/$name.erofs" "$WORK/mnt-$name" &&
 		"$PY" "$TESTDIR/compare.py" "$(srcof $name)" "$WORK/mnt-$name" >"$WORK/cmp-mnt.out" 2>&1 &&
@@ -237,7 +251,7 @@ src, out = sys.argv[1], sys.argv[2]
 rng = random.Random(16)
 for name in ("plain", "z-lz4", "z-zstd-16k", "chunked", "blobdir"):
     data = open(f"{src}/{name}.erofs", "rb").read()
-    for i in range(7):
+    for i in range(4):
         b = bytearray(data)
         for _ in range(1 + i % 3):
             off = rng.randrange(1024, min(len(b), 8192))
