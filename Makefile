@@ -64,8 +64,10 @@ CROSS_BUILD = build-$(ARCH)
 
 cross:
 	@ANOLE_CROSS_ROOT=$(CROSS_ROOT) ./scripts/deps.sh --cross $(ARCH)
-	@[ -f $(CROSS_BUILD)/build.ninja ] || $(MESON) setup $(CROSS_BUILD) \
-		--buildtype=release --cross-file $(CROSS_ROOT)/$(ARCH)/meson.ini --cross-file cross/$(ARCH).ini
+	@btf=$(CROSS_ROOT)/$(ARCH)/vmlinux.btf; opt=; [ ! -f $$btf ] || opt=-Ddiag_btf=$$btf; \
+	[ -f $(CROSS_BUILD)/build.ninja ] || $(MESON) setup $(CROSS_BUILD) --buildtype=release \
+		-Dfuzz_replay=true $$opt \
+		--cross-file $(CROSS_ROOT)/$(ARCH)/meson.ini --cross-file cross/$(ARCH).ini
 	$(NINJA) -C $(CROSS_BUILD)
 
 check-cross: cross anole

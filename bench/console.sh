@@ -152,6 +152,27 @@ PY
 read -r CPU RSS HWM <"$WORK/cpu.txt"
 printf '  console CPU: %s %% of one core (target <= 5)\n  console RSS: %s MiB, peak %s MiB (target <= 200)\n' "$CPU" "$RSS" "$HWM"
 
+say "API latency (median of 5): what the page waits for"
+"$PY" - "$URL" admin "$PASS" >"$WORK/api.txt" <<'PY'
+import http.cookiejar, json, statistics, sys, time, urllib.request
+url, user, pw = sys.argv[1:4]
+o = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+o.open(urllib.request.Request(url + "api/v1/login", json.dumps({"user": user, "password": pw}).encode(),
+                              {"Content-Type": "application/json"}), timeout=10)
+def ms(path):
+    ts = []
+    for _ in range(5):
+        t = time.monotonic(); body = o.open(url + path, timeout=60).read(); ts.append(1000 * (time.monotonic() - t))
+    return statistics.median(ts), len(body)
+for what, path in [("GET hosts (all)", "api/v1/hosts"),
+                   ("24 h memory (MemTotal)", "api/v1/hosts/fake000/metrics?name=anole_memory_bytes&range=86400&label=field=MemTotal"),
+                   ("24 h CPU (8 modes)", "api/v1/hosts/fake000/metrics?name=anole_system_cpu_seconds_total&range=86400"),
+                   ("24 h PSI (avg10)", "api/v1/hosts/fake000/metrics?name=anole_pressure_ratio&range=86400&label=window=10s")]:
+    m, n = ms(path)
+    print(f"  {what:28s} {m:7.0f} ms  {n / 1024:7.0f} KiB")
+PY
+cat "$WORK/api.txt"
+
 hosts_args=()
 for i in $(seq 0 $((N - 1))); do hosts_args+=(--host "$(printf 'fake%03d' "$i")"); done
 say "host list of $N hosts in headless Chromium"
@@ -165,6 +186,9 @@ HOME=$WORK "$PY" tests/console_browser.py "$URL" --user admin --password "$PASS"
 	--chart-range 86400 --no-diag --profile "$WORK/chromium2" --json >"$WORK/b2.out" 2>&1 || { cat "$WORK/b2.out" >&2; exit 1; }
 read -r CHART_MS CHART_PTS < <(tail -n1 "$WORK/b2.out" | "$PY" -c 'import json,sys; d=json.load(sys.stdin); print("%.0f" % d["charts_render_ms"], sum(d["chart_points"].values()))')
 echo "  24 h charts drawn in $CHART_MS ms, $CHART_PTS points (target <= 1000)"
+tail -n1 "$WORK/b2.out" | "$PY" -c 'import json,sys; d=json.load(sys.stdin)
+for k in d["chart_fetch_ms"]: print("    %-8s waiting for the API %6d ms, deriving and drawing %5d ms" % (k, d["chart_fetch_ms"][k], d["chart_draw_ms"][k]))'
+
 
 say "diagnosis round trip: runqlat 2 s on a real agent"
 DIAG=""

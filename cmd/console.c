@@ -60,7 +60,8 @@ static const char serve_help[] =
 "                             lists the agents for its file_sd_configs\n"
 "      --scrape-interval S    seconds between scrapes of each agent (default 15)\n"
 "      --retention S          seconds of samples kept (default 86400)\n"
-"      --heartbeat-interval S seconds between agent heartbeats (default 5)\n"
+"      --heartbeat-interval S seconds between agent heartbeats (default 2):\n"
+"                             also how soon an agent takes a diagnosis\n"
 "      --missed-heartbeats N  a host is down after N missed heartbeats (default 3)\n"
 "      --pid-file FILE        write the console's pid there\n"
 "      --port-file FILE       write the bound HTTP port there (for --listen :0)\n"
@@ -95,7 +96,7 @@ static int console_serve_cmd(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct console_serve_opts o = { .scrape_interval = 15, .retention = 86400,
-					.heartbeat_interval = 5, .missed_heartbeats = 3 };
+					.heartbeat_interval = 2, .missed_heartbeats = 3 };
 	double missed;
 	int opt, verbose = 0;
 
@@ -187,6 +188,8 @@ static int console_user_cmd(int argc, char **argv)
 	name = argv[optind + 1];
 	if (!role || !data)
 		return usage_error("user", "--role and --data are required");
+	if (strcmp(role, "viewer") && strcmp(role, "operator") && strcmp(role, "admin"))
+		return usage_error("user", "--role is viewer, operator or admin");
 	if (isatty(STDIN_FILENO))
 		fprintf(stderr, "password for %s: ", name);
 	if (!fgets(password, sizeof(password), stdin)) {

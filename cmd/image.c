@@ -2,6 +2,7 @@
 /* `anole image <verb>`: thin option parsing over the image library. */
 #include "anole.h"
 #include "store_opts.h"
+#include "anole/cipher.h"
 #include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/error.h"
@@ -25,7 +26,8 @@
 enum { OPT_JSON = 256, OPT_QUIET, OPT_TIMESTAMP, OPT_UUID, OPT_LABEL, OPT_THREADS,
        OPT_CHUNK, OPT_BLOB, OPT_DEVICE, OPT_NO_DEDUPE, OPT_NO_OWNER, OPT_VERBOSE,
        OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM, OPT_CHUNK_DICT,
-       OPT_FRAGMENTS, OPT_NO_ZTAIL, OPT_HINTS, OPT_FETCH_UNIT, OPT_POLICY };
+       OPT_FRAGMENTS, OPT_NO_ZTAIL, OPT_HINTS, OPT_FETCH_UNIT, OPT_POLICY,
+       OPT_ENCRYPT_KEY, OPT_CIPHER };
 
 struct devlist {
 	const char **v;
@@ -151,6 +153,11 @@ static const char build_help[] =
 "      --compress ALG[,LEVEL]  with --blob-dir: zstd (default; levels 1-22),\n"
 "                         lz4 (1-12, above 1: LZ4HC) or none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
+"      --encrypt-key KEY  encrypt every chunk of the transport blobs with the\n"
+"                         key in file KEY (32 bytes, or 64 hex digits: e.g.\n"
+"                         `openssl rand -hex 32 > KEY`); the key stays out of\n"
+"                         the image; mount with --decrypt-key KEY\n"
+"      --cipher ALG       aes-256-ctr (default) or sm4-ctr\n"
 "  -z, --compress-data ALG[,LEVEL]\n"
 "                         compress file data, decompressed by the kernel on\n"
 "                         read: lz4, lz4hc (levels 3-12, default 9), zstd\n"
@@ -265,6 +272,8 @@ static int image_build(int argc, char **argv)
 		{ "blob-dir", required_argument, NULL, OPT_BLOB_DIR },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY },
+		{ "cipher", required_argument, NULL, OPT_CIPHER },
 		{ "compress-data", required_argument, NULL, 'z' },
 		{ "pcluster-size", required_argument, NULL, 'C' },
 		{ "fragments", no_argument, NULL, OPT_FRAGMENTS },
@@ -284,6 +293,9 @@ static int image_build(int argc, char **argv)
 	};
 	struct anole_build_opts o = { 0 };     /* the library's defaults */
 	struct anole_build_stats st = { 0 };
+	const char *encrypt_key_file = NULL;
+	enum anole_cipher_alg cipher = ANOLE_CIPHER_AES256_CTR;
+	struct anole_chunk_key key;
 	struct devlist layers = { 0 };
 	bool json = false;
 	const char *env;
@@ -325,6 +337,11 @@ static int image_build(int argc, char **argv)
 		case OPT_DIGEST:
 			if ((ret = digest_opt(optarg, &o.chunk_digest)))
 				return ret;
+			break;
+		case OPT_ENCRYPT_KEY: encrypt_key_file = optarg; break;
+		case OPT_CIPHER:
+			if (anole_cipher_from_name(optarg, &cipher))
+				return 2;
 			break;
 		case OPT_TIMESTAMP:
 			if (parse_epoch(optarg, &o.timestamp))
@@ -377,7 +394,16 @@ static int image_build(int argc, char **argv)
 	if (!o.have_timestamp)
 		o.timestamp = (int64_t)time(NULL);
 
+	if (encrypt_key_file && !o.blob_dir)
+		return usage_error("build", "--encrypt-key encrypts the transport blobs of --blob-dir");
+	if (encrypt_key_file) {
+		if (anole_chunk_key_load(encrypt_key_file, cipher, &key))
+			return 1;
+		o.encrypt_key = &key;
+	}
 	ret = anole_image_build(&o, &st);
+	if (encrypt_key_file)
+		anole_chunk_key_wipe(&key);
 	if (!ret)
 		print_build_stats(&o, &st, json);
 	anole_build_stats_free(&st);
@@ -603,6 +629,11 @@ static const char convert_help[] =
 "      --compress ALG[,LEVEL]  zstd (default; levels 1-22), lz4 (1-12, above 1:\n"
 "                         LZ4HC) or none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
+"      --encrypt-key KEY  encrypt every chunk of the transport blobs with the\n"
+"                         key in file KEY (32 bytes, or 64 hex digits: e.g.\n"
+"                         `openssl rand -hex 32 > KEY`); the key stays out of\n"
+"                         the image; mount with --decrypt-key KEY\n"
+"      --cipher ALG       aes-256-ctr (default) or sm4-ctr\n"
 "      --threads N        worker threads\n"
 STORE_HELP
 "      --json             print the result as JSON\n"
@@ -618,6 +649,8 @@ static int image_convert(int argc, char **argv)
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY },
+		{ "cipher", required_argument, NULL, OPT_CIPHER },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		STORE_LONGOPTS,
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -628,6 +661,9 @@ static int image_convert(int argc, char **argv)
 	struct store_cli store = { 0 };
 	struct oci_convert_opts o = { .store = &store.o };
 	struct oci_convert_result r;
+	const char *encrypt_key_file = NULL;
+	enum anole_cipher_alg cipher = ANOLE_CIPHER_AES256_CTR;
+	struct anole_chunk_key key;
 	bool json = false;
 	int opt, ret;
 
@@ -650,6 +686,11 @@ static int image_convert(int argc, char **argv)
 			if ((ret = digest_opt(optarg, &o.chunk_digest)))
 				return ret;
 			break;
+		case OPT_ENCRYPT_KEY: encrypt_key_file = optarg; break;
+		case OPT_CIPHER:
+			if (anole_cipher_from_name(optarg, &cipher))
+				return 2;
+			break;
 		case OPT_THREADS:
 			if (anole_parse_size(optarg, &v) || v > 1024)
 				return usage_error("convert", "--threads takes a number up to 1024");
@@ -670,7 +711,16 @@ static int image_convert(int argc, char **argv)
 		return usage_error("convert", "takes SRC and -o DEST");
 	}
 	o.src = argv[optind];
+	if (encrypt_key_file) {
+		if (anole_chunk_key_load(encrypt_key_file, cipher, &key)) {
+			store_cli_release(&store);
+			return 1;
+		}
+		o.encrypt_key = &key;
+	}
 	ret = oci_convert(&o, &r);
+	if (encrypt_key_file)
+		anole_chunk_key_wipe(&key);
 	store_cli_release(&store);
 	if (ret)
 		return 1;

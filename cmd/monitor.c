@@ -54,6 +54,8 @@ static const char monitor_help[] =
 "                          exported whole\n"
 "      --max-cgroups N     export at most N cgroups per hierarchy, breadth\n"
 "                          first (default 256)\n"
+"      --qos-dir DIR       also serve the metrics of `anole qos run` agents whose\n"
+"                          state_dir is DIR (default /run/anole/qos)\n"
 "  -d, --daemon            run in the background once serving\n"
 "      --pid-file FILE     write the agent's pid there (removed at exit)\n"
 "      --log-file FILE     the daemon's log (default: none)\n"
@@ -63,7 +65,7 @@ static const char monitor_help[] =
 "SIGINT, SIGTERM or SIGHUP stop it; the eBPF programs are detached.\n";
 
 enum { OPT_NO_BPF = 256, OPT_HOOK, OPT_CGROUP_ROOT, OPT_MAX_CGROUPS, OPT_PID_FILE, OPT_LOG_FILE,
-       OPT_TOKEN_FILE, OPT_CONSOLE, OPT_NAME };
+       OPT_TOKEN_FILE, OPT_CONSOLE, OPT_NAME, OPT_QOS_DIR };
 
 static int usage_error(const char *msg)
 {
@@ -95,6 +97,7 @@ int cmd_monitor(int argc, char **argv)
 		{ "hook", required_argument, NULL, OPT_HOOK },
 		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 		{ "max-cgroups", required_argument, NULL, OPT_MAX_CGROUPS },
+		{ "qos-dir", required_argument, NULL, OPT_QOS_DIR },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
@@ -106,6 +109,7 @@ int cmd_monitor(int argc, char **argv)
 	char *pid_file = NULL, *log_file = NULL, *cgroup_root = NULL, *token = NULL;
 	const char *token_file = NULL;
 	char hostname[256];
+	char *qos_dir = NULL;
 	bool daemon = false;
 	int verbose = 0, opt, ret;
 
@@ -166,6 +170,9 @@ int cmd_monitor(int argc, char **argv)
 		case OPT_NAME:
 			o.console_name = optarg;
 			break;
+		case OPT_QOS_DIR:
+			qos_dir = optarg;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -218,6 +225,7 @@ int cmd_monitor(int argc, char **argv)
 	o.pid_file = pid_file = anole_path_absolute(pid_file);
 	log_file = anole_path_absolute(log_file);
 	o.cgroup_root = cgroup_root = anole_path_absolute(cgroup_root);
+	o.qos_dir = qos_dir = anole_path_absolute(qos_dir);
 	if (daemon)
 		ret = daemonize_and_run(&o, log_file);
 	else
@@ -225,6 +233,7 @@ int cmd_monitor(int argc, char **argv)
 	free(pid_file);
 	free(log_file);
 	free(cgroup_root);
+	free(qos_dir);
 	free(token);
 	return ret ? 1 : 0;
 }

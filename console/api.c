@@ -409,6 +409,40 @@ static void api_hosts(struct req *q)
 	reply(q, 200, arr);
 }
 
+#define HOT_SECONDS 60.0
+#define HOT_INTERVAL 0.25
+
+/* Someone looks at host NAME: its agent heartbeats fast for a minute. */
+static void host_touch(struct console *c, const char *name)
+{
+	struct hot_host *slot = &c->hot[0];
+	double now = store_now();
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < sizeof(c->hot) / sizeof(c->hot[0]); i++) {
+		if (!strcmp(c->hot[i].name, name)) {
+			slot = &c->hot[i];
+			break;
+		}
+		if (c->hot[i].until < slot->until)
+			slot = &c->hot[i];
+	}
+	snprintf(slot->name, sizeof(slot->name), "%s", name);
+	slot->until = now + HOT_SECONDS;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The interval to tell host NAME's agent (caller holds the lock). */
+static double heartbeat_interval(struct console *c, const char *name)
+{
+	double now = store_now(), normal = c->o->heartbeat_interval;
+
+	for (size_t i = 0; i < sizeof(c->hot) / sizeof(c->hot[0]); i++)
+		if (c->hot[i].until > now && !strcmp(c->hot[i].name, name))
+			return normal < HOT_INTERVAL ? normal : HOT_INTERVAL;
+	return normal;
+}
+
 /* The host named by segment 1: its id, else 0 with a 404 answered. */
 static long long find_host(struct req *q, char *status, size_t slen)
 {
@@ -429,6 +463,8 @@ static long long find_host(struct req *q, char *status, size_t slen)
 	pthread_mutex_unlock(&q->c->lock);
 	if (!id)
 		reply_error(q, 404, "unknown host '%s'", q->seg[1]);
+	else
+		host_touch(q->c, q->seg[1]);
 	return id;
 }
 
@@ -446,10 +482,12 @@ static void api_host(struct req *q)
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&q->c->lock);
-	if (!h)
+	if (!h) {
 		reply_error(q, 404, "unknown host '%s'", q->seg[1]);
-	else
+	} else {
+		host_touch(q->c, q->seg[1]);
 		reply(q, 200, h);
+	}
 }
 
 static void api_host_delete(struct req *q)
@@ -1099,7 +1137,7 @@ static void api_agent_heartbeat(struct req *q)
 	char old_status[16] = "";
 	bool bound_revoked = false;
 	sqlite3_stmt *st;
-	double now = store_now();
+	double now = store_now(), interval;
 
 	q->action = "agent.heartbeat";
 	if (!body)
@@ -1212,11 +1250,12 @@ static void api_agent_heartbeat(struct req *q)
 	if (!old_status[0] || strcmp(old_status, "up"))
 		store_audit(q->c->db, "agent", old_status[0] ? "host.up" : "agent.register", name,
 			    q->peer, 200, old_status[0] ? "heartbeats resumed" : "first heartbeat");
+	interval = heartbeat_interval(q->c, name);
 	store_exec(q->c->db, "COMMIT");
 	pthread_mutex_unlock(&q->c->lock);
 	if (!old_status[0] && q->c->o->prometheus)
 		collect_write_targets(q->c);
-	reply(q, 200, json_pack("{s:f, s:O}", "interval", q->c->o->heartbeat_interval, "work", work));
+	reply(q, 200, json_pack("{s:f, s:O}", "interval", interval, "work", work));
 out:
 	json_decref(work);
 	json_decref(body);

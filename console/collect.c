@@ -78,7 +78,11 @@ static void check_liveness(struct console *c)
 
 	pthread_mutex_lock(&c->lock);
 	store_exec(c->db, "BEGIN IMMEDIATE");
-	st = store_prepare(c->db, "SELECT id, name FROM hosts WHERE status='up' AND last_seen < ?");
+	/* after a console restart every last_seen is old: the agents get the
+	 * same missed heartbeats to come back before their hosts go down (and
+	 * a diagnosis running meanwhile is not failed for the console's absence) */
+	st = now - c->started < limit ? NULL :
+	     store_prepare(c->db, "SELECT id, name FROM hosts WHERE status='up' AND last_seen < ?");
 	if (st) {
 		sqlite3_bind_double(st, 1, now - limit);
 		while (sqlite3_step(st) == SQLITE_ROW) {
@@ -638,8 +642,12 @@ static json_t *query_prometheus(struct console *c, const char *host, const char 
 	strbuf_addf(&query, "%s{instance=\"%s\"%s%s}", name, instance, label ? "," : "",
 		    label ? label : "");
 	q_escaped = anole_http_escape(query.buf);
-	snprintf(url, sizeof(url), "%s/api/v1/query_range?query=%s&start=%.3f&end=%.3f&step=%g",
-		 c->o->prometheus, q_escaped, now - range, now, step);
+	/* start and end on multiples of the step, as Grafana does: the same
+	 * evaluation instants for every query (and for Prometheus's own API
+	 * asked the same way), not instants shifted by when the request came */
+	snprintf(url, sizeof(url), "%s/api/v1/query_range?query=%s&start=%.0f&end=%.0f&step=%g",
+		 c->o->prometheus, q_escaped, floor((now - range) / step) * step,
+		 floor(now / step) * step, step);
 	free(q_escaped);
 	anole_http_response_init(&resp);
 	if (anole_http_request(c->http, &req, &resp) || resp.status != 200) {

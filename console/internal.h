@@ -24,8 +24,13 @@ struct console {
 	char *web_dir;
 	struct anole_http *http;     /* scrapes, webhooks, Prometheus queries */
 	atomic_bool stopping;
+	double started;              /* store_now() at start: liveness waits a while */
 	/* login failures per peer address, for 429 */
 	struct login_failure { char peer[64]; double first; unsigned count; } failures[64];
+	/* hosts someone is looking at (their page polls the API): their agents
+	 * heartbeat fast for a while, so a diagnosis starts within a fraction
+	 * of a second without every agent heartbeating that often */
+	struct hot_host { char name[72]; double until; } hot[32];
 	/* series ids by host, name and labels: a scrape costs no lookups */
 	struct anole_hashmap series;
 };

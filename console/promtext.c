@@ -27,7 +27,7 @@ static int parse_value(const char *p, const char *end, double *v, const char **n
 	char buf[64], *e;
 	size_t n = 0;
 
-	while (p + n < end && p[n] != ' ' && p[n] != '\t')
+	while (p + n < end && p[n] != ' ' && p[n] != '\t' && p[n] != '\r')
 		n++;
 	if (!n || n >= sizeof(buf))
 		return -EINVAL;

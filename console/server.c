@@ -103,6 +103,7 @@ int console_serve(const struct console_serve_opts *o)
 	signal(SIGPIPE, SIG_IGN);
 	anole_hashmap_init(&c.series, collect_series_eq);
 
+	c.started = store_now();
 	ret = store_open(&c.db, o->data_dir);
 	if (!ret)
 		ret = open_web_dir(&c);

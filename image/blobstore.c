@@ -378,6 +378,84 @@ int anole_blobstore_put(struct anole_blobstore *bs, const char *digest, const ch
 	return failed(bs, ret);
 }
 
+/* ------------------------------------------------------------ uploads in parts */
+
+struct anole_blob_upload {
+	struct anole_blobstore *bs;
+	char *url;                  /* NULL once committed or failed */
+	uint64_t sent;
+};
+
+int anole_blobstore_has_tags(struct anole_blobstore *bs)
+{
+	return bs->ops->has_tags ? bs->ops->has_tags(bs) : -EOPNOTSUPP;
+}
+
+int anole_blobstore_upload_begin(struct anole_blobstore *bs, struct anole_blob_upload **out)
+{
+	struct anole_blob_upload *u;
+	char *url = NULL;
+	int ret;
+
+	if (!bs->ops->upload_begin)
+		return -EOPNOTSUPP;
+	ret = bs->ops->upload_begin(bs, &url);
+	if (ret)
+		return ret;
+	u = xcalloc(1, sizeof(*u));
+	u->bs = bs;
+	u->url = url;
+	*out = u;
+	return 0;
+}
+
+int anole_blob_upload_part(struct anole_blob_upload *u, int fd, uint64_t off, uint64_t len)
+{
+	int ret;
+
+	if (!u->url || off != u->sent)
+		return -EINVAL;
+	ret = u->bs->ops->upload_part(u->bs, &u->url, fd, off, len);
+	if (ret) {
+		u->bs->ops->upload_cancel(u->bs, u->url);
+		free(u->url);
+		u->url = NULL;
+		return ret;
+	}
+	u->sent += len;
+	return 0;
+}
+
+uint64_t anole_blob_upload_sent(const struct anole_blob_upload *u)
+{
+	return u->sent;
+}
+
+int anole_blob_upload_commit(struct anole_blob_upload *u, const char *digest)
+{
+	int ret = anole_digest_ref_check(digest) ? -EINVAL : 0;
+
+	if (!u->url)
+		return -EINVAL;
+	if (!ret)
+		ret = u->bs->ops->upload_commit(u->bs, u->url, digest);
+	if (ret)
+		u->bs->ops->upload_cancel(u->bs, u->url);
+	free(u->url);
+	u->url = NULL;
+	return ret;
+}
+
+void anole_blob_upload_free(struct anole_blob_upload *u)
+{
+	if (!u)
+		return;
+	if (u->url)
+		u->bs->ops->upload_cancel(u->bs, u->url);
+	free(u->url);
+	free(u);
+}
+
 /* ------------------------------------------------------------ manifests */
 
 static bool valid_reference(const char *ref)

@@ -62,6 +62,14 @@ struct blobstore_ops {
 	int (*put_manifest)(struct anole_blobstore *bs, const char *reference,
 			    const char *media_type, const void *data, size_t len);
 	int (*mount_from)(struct anole_blobstore *bs, const char *digest, const char *from);
+	/* NULL unless a registry: an upload in parts (anole_blob_upload);
+	 * *url is the session's, replaced by each answer's Location */
+	int (*upload_begin)(struct anole_blobstore *bs, char **url);
+	int (*upload_part)(struct anole_blobstore *bs, char **url, int fd, uint64_t off,
+			   uint64_t len);
+	int (*upload_commit)(struct anole_blobstore *bs, const char *url, const char *digest);
+	void (*upload_cancel)(struct anole_blobstore *bs, const char *url);
+	int (*has_tags)(struct anole_blobstore *bs);
 	void (*close)(struct anole_blobstore *bs);
 };
 

@@ -15,6 +15,7 @@
 #include "anole/xalloc.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +110,16 @@ static struct bs_endpoint *registry_endpoint(const struct anole_blobstore *bs,
 
 /* ------------------------------------------------------------ blobs */
 
+/* An upload session's URL (its Location, absolute), or NULL. */
+static char *session_url(const struct anole_http_response *r, const char *request_url)
+{
+	char *loc = anole_http_header(r, "Location", 0);
+	char *abs = loc ? anole_http_resolve_url(r->url ? r->url : request_url, loc) : NULL;
+
+	free(loc);
+	return abs;
+}
+
 /* Monolithic upload: POST an upload session, PUT the bytes to its Location. */
 static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, uint64_t size,
 			const char *path)
@@ -140,7 +151,7 @@ static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, 
 	post.url = uploads.buf;
 	anole_http_response_init(&r);
 	for (;;) {
-		char *loc, *abs, *esc;
+		char *abs, *esc;
 
 		ret = bs_judge(&c, &a, &post, &r, bs_send(&c, ep, &a, &post, &r, REGISTRY_PUSH, true));
 		if (ret == 1)
@@ -151,9 +162,7 @@ static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, 
 			ret = bs_status_error(&c, &post, &r, digest, false);
 			break;
 		}
-		loc = anole_http_header(&r, "Location", 0);
-		abs = loc ? anole_http_resolve_url(r.url ? r.url : uploads.buf, loc) : NULL;
-		free(loc);
+		abs = session_url(&r, uploads.buf);
 		if (!abs) {
 			ret = bs_fail(&c, -EPROTO, "POST %s: HTTP %ld without a usable Location",
 				      uploads.buf, r.status);
@@ -185,6 +194,134 @@ static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, 
 	strbuf_release(&uploads);
 	strbuf_release(&put_url);
 	return ret;
+}
+
+/*
+ * An upload in parts (anole_blob_upload): one attempt per request, quiet,
+ * as the caller falls back to a monolithic upload on any failure.
+ */
+static int upload_request(struct anole_blobstore *bs, struct anole_http_request *q,
+			  long want, char **next_url)
+{
+	struct registry_store *rs = bs->backend;
+	struct bs_call c = { .bs = bs, .retries = 0, .quiet = true };
+	struct anole_http_response r;
+	int ret;
+
+	anole_http_response_init(&r);
+	ret = bs_request(&c, rs->push, q, &r, REGISTRY_PUSH);
+	if (!ret && r.status != want)
+		ret = bs_fail(&c, EIO, "%s %s: HTTP %ld, not %ld", q->method, q->url, r.status, want);
+	if (!ret && q->body_from_fd)
+		bs_count(&bs->n_bytes_sent, r.bytes_sent);
+	if (!ret && next_url) {
+		char *abs = session_url(&r, q->url);
+
+		if (!abs)
+			ret = bs_fail(&c, EPROTO, "%s %s: HTTP %ld without a usable Location",
+				      q->method, q->url, r.status);
+		free(*next_url);
+		*next_url = abs;
+	}
+	if (ret)
+		anole_info("%s: upload in parts given up: %s", bs->spec, c.why);
+	anole_http_response_release(&r);
+	return ret;
+}
+
+static int registry_upload_begin(struct anole_blobstore *bs, char **url)
+{
+	struct registry_store *rs = bs->backend;
+	struct strbuf uploads = STRBUF_INIT;
+	struct anole_http_request post = { .method = "POST", .body = "", .body_len = 0 };
+	int ret;
+
+	strbuf_addf(&uploads, "%s/v2/%s/blobs/uploads/", rs->push->base, rs->push->repo);
+	post.url = uploads.buf;
+	*url = NULL;
+	ret = upload_request(bs, &post, 202, url);
+	strbuf_release(&uploads);
+	return ret;
+}
+
+static int registry_upload_part(struct anole_blobstore *bs, char **url, int fd, uint64_t off,
+				uint64_t len)
+{
+	char range[64];
+	const char *headers[] = { "Content-Type: application/octet-stream", range };
+	struct anole_http_request patch = {
+		.method = "PATCH", .headers = headers, .nheaders = 2, .no_timeout = true,
+		.body_from_fd = true, .body_fd = fd, .body_off = off, .body_len = len,
+	};
+	char *at = xstrdup(*url);
+	int ret;
+
+	if (!len) {
+		free(at);
+		return 0;
+	}
+	/* distribution's form: first-last, inclusive, no unit */
+	snprintf(range, sizeof(range), "Content-Range: %llu-%llu", (unsigned long long)off,
+		 (unsigned long long)(off + len - 1));
+	patch.url = at;
+	ret = upload_request(bs, &patch, 202, url);
+	free(at);
+	return ret;
+}
+
+static int registry_upload_commit(struct anole_blobstore *bs, const char *url, const char *digest)
+{
+	struct anole_http_request put = { .method = "PUT", .body = "", .body_len = 0 };
+	struct strbuf u = STRBUF_INIT;
+	char *esc = anole_http_escape(digest);
+	int ret;
+
+	strbuf_addf(&u, "%s%cdigest=%s", url, strchr(url, '?') ? '&' : '?', esc);
+	put.url = u.buf;
+	ret = upload_request(bs, &put, 201, NULL);
+	free(esc);
+	strbuf_release(&u);
+	return ret;
+}
+
+/* Whether the repository has a tag: 1, 0 (none, or no such repository),
+ * or a failure (quiet: the caller takes the careful path). */
+static int registry_has_tags(struct anole_blobstore *bs)
+{
+	struct registry_store *rs = bs->backend;
+	struct bs_call c = { .bs = bs, .retries = bs->retries, .quiet = true };
+	struct strbuf url = STRBUF_INIT, body = STRBUF_INIT;
+	struct anole_http_request get = { .method = "GET", .body_out = &body, .body_max = 64 << 10 };
+	struct anole_http_response r;
+	json_t *j = NULL, *tags;
+	int ret;
+
+	strbuf_addf(&url, "%s/v2/%s/tags/list?n=1", rs->push->base, rs->push->repo);
+	get.url = url.buf;
+	anole_http_response_init(&r);
+	ret = bs_request(&c, rs->push, &get, &r, REGISTRY_PULL);
+	if (!ret && r.status == 404) {
+		ret = 0;                /* NAME_UNKNOWN: not even the repository */
+	} else if (!ret && r.status == 200 && (j = json_loadb(body.buf, body.len, 0, NULL))) {
+		tags = json_object_get(j, "tags");
+		ret = json_is_array(tags) && json_array_size(tags) > 0;
+	} else if (!ret) {
+		ret = -EIO;
+	}
+	json_decref(j);
+	anole_http_response_release(&r);
+	strbuf_release(&url);
+	strbuf_release(&body);
+	return ret;
+}
+
+/* Best effort: a session left behind expires in the registry anyway. */
+static void registry_upload_cancel(struct anole_blobstore *bs, const char *url)
+{
+	struct anole_http_request del = { .method = "DELETE", .url = url };
+
+	if (url)
+		upload_request(bs, &del, 204, NULL);
 }
 
 /* ------------------------------------------------------------ manifests */
@@ -313,6 +450,11 @@ static const struct blobstore_ops registry_ops = {
 	.put = registry_put,
 	.put_manifest = registry_put_manifest,
 	.mount_from = registry_mount_from,
+	.upload_begin = registry_upload_begin,
+	.upload_part = registry_upload_part,
+	.upload_commit = registry_upload_commit,
+	.upload_cancel = registry_upload_cancel,
+	.has_tags = registry_has_tags,
 	.close = registry_close,
 };
 

@@ -9,6 +9,7 @@
  * blobs.
  */
 #include "anole/convert.h"
+#include "blobsend.h"
 #include "anole/blobmeta.h"
 #include "anole/blobstore.h"
 #include "anole/digest.h"
@@ -54,10 +55,33 @@ struct convert_job {
 	const char *dest_dir, *dest_tag;    /* the destination layout */
 	struct anole_ref dict;              /* --chunk-dict, parsed */
 	struct anole_blobstore *src_bs;     /* layers still in the source registry */
+	struct anole_blobstore *send_bs;    /* the destination registry, for blobsend.c */
+	struct blob_sender *sender;         /* blobs sent as they are built */
 	bool scratch_dest;                  /* a temporary layout, pushed and removed */
 };
 
 static int convert_local(struct convert_job *job, struct oci_convert_result *res);
+
+/*
+ * convert_local, its blobs sent to the destination registry as they are
+ * built (committed only if the conversion succeeds). Only into a
+ * repository without tags: a blob's digest is known only once it is all
+ * sent, and one the repository already has (an unchanged lower layer of an
+ * image converted before) would be sent again, where the push after the
+ * build finds it there and sends nothing. A new repository has nothing to
+ * find, so there the overlap costs no byte.
+ */
+static int convert_sending(struct convert_job *job, struct oci_convert_result *res)
+{
+	bool send = job->send_bs && anole_blobstore_has_tags(job->send_bs) == 0;
+	int ret = send ? blob_sender_start(&job->sender, job->send_bs) : 0;
+
+	if (!ret)
+		ret = convert_local(job, res);
+	blob_sender_finish(job->sender, !ret);
+	job->sender = NULL;
+	return ret;
+}
 
 /*
  * Registry and archive ends go through a temporary layout: pull or unpack
@@ -118,9 +142,15 @@ int oci_convert(const struct oci_convert_opts *o, struct oci_convert_result *res
 		job.dest_dir = tdst;
 		job.dest_tag = "dst";
 		job.scratch_dest = true;
+		if (!ret) {
+			char *store = anole_ref_store(&dest);
+
+			ret = anole_blobstore_open(&job.send_bs, store, o->store);
+			free(store);
+		}
 	}
 	if (!ret)
-		ret = convert_local(&job, res);
+		ret = convert_sending(&job, res);
 	if (ret == -EBADMSG && job.src_bs) {
 		/*
 		 * A streamed layer did not match its digest. Range reads cannot
@@ -133,14 +163,20 @@ int oci_convert(const struct oci_convert_opts *o, struct oci_convert_result *res
 		job.src_bs = NULL;
 		ret = oci_pull(&src, &tsrc_ref, o->platform, o->store);
 		if (!ret)
-			ret = convert_local(&job, res);
+			ret = convert_sending(&job, res);
 	}
 	if (!ret && tdst) {
+		struct anole_blobstore_stats sent;
+
+		/* what the build sent already is there: HEAD, nothing sent */
 		ret = oci_push(&tdest_ref, &dest, o->store, &res->bytes_pushed,
 			       job.dict.transport == ANOLE_REF_DOCKER ? &job.dict : NULL);
+		anole_blobstore_get_stats(job.send_bs, &sent);
+		res->bytes_pushed += sent.bytes_sent;
 		res->pushed = !ret;
 	}
 out:
+	anole_blobstore_close(job.send_bs);
 	anole_blobstore_close(job.src_bs);
 	if (tsrc)
 		anole_remove_tree(tsrc);
@@ -303,11 +339,13 @@ static int convert_local(struct convert_job *job, struct oci_convert_result *res
 		b.layer_streams = streams;
 		b.layer_digests = digests;
 		b.layer_sizes = sizes;
+		b.blob_follow = job->sender ? blob_sender_follow(job->sender) : NULL;
 		b.nlayers = src.nlayers;
 		b.blob_dir = blob_dir;
 		b.chunk_size = o->chunk_size;
 		b.compress = o->compress;
 		b.chunk_digest = o->chunk_digest;
+		b.encrypt_key = o->encrypt_key;
 		b.threads = o->threads;
 		b.no_sync = job->scratch_dest;
 		b.dict_blobs = dict.blobs;

@@ -65,6 +65,10 @@ struct monitor_console {
 	atomic_bool stop;
 	double interval;
 	struct diagnosis d;          /* d.id 0: none */
+	/* a result the console could not take (it was away): sent again before
+	 * each heartbeat, and reported as still running meanwhile */
+	long long pending_id;
+	json_t *pending;
 	int last_status;             /* of the last heartbeat, to log changes only */
 };
 
@@ -121,11 +125,43 @@ static void report(struct monitor_console *a, long long id, const char *status, 
 		n--;
 	snprintf(url, sizeof(url), "%.*s/api/v1/agent/diagnoses/%lld", (int)n, a->o->console_url, id);
 	st = post_json(a, url, v, NULL, err, sizeof(err));
-	if (st != 200)
-		anole_warn("monitor: cannot report diagnosis %lld to the console: %s", id, err);
-	else
+	if (st == 200) {
 		anole_info("monitor: diagnosis %lld %s%s%s", id, status, error ? ": " : "",
 			   error ? error : "");
+	} else if (!st || st >= 500) {
+		/* unreachable or failing: keep it for the console's return */
+		if (a->pending && a->pending_id != id)
+			anole_warn("monitor: diagnosis %lld's result is dropped: a newer one waits",
+				   a->pending_id);
+		if (a->pending != v) {
+			json_decref(a->pending);
+			a->pending = json_incref(v);
+		}
+		a->pending_id = id;
+		anole_warn("monitor: cannot report diagnosis %lld to the console (%s): kept to "
+			   "send again", id, err);
+		json_decref(v);
+		return;
+	} else {
+		anole_warn("monitor: the console refused diagnosis %lld's result: %s", id, err);
+	}
+	if (a->pending_id == id) {
+		json_decref(a->pending);
+		a->pending = NULL;
+		a->pending_id = 0;
+	}
+	json_decref(v);
+}
+
+/* Send a kept result again (before a heartbeat). */
+static void report_pending(struct monitor_console *a)
+{
+	json_t *v = json_incref(a->pending);
+	json_t *result = json_object_get(v, "result");
+	json_t *error = json_object_get(v, "error");
+
+	report(a, a->pending_id, json_string_value(json_object_get(v, "status")), result,
+	       json_string_value(error));
 	json_decref(v);
 }
 
@@ -319,7 +355,10 @@ static void heartbeat(struct monitor_console *a)
 	json_t *answer = NULL, *work;
 	long status;
 
-	json_object_set_new(v, "running", a->d.id ? json_integer(a->d.id) : json_null());
+	if (a->pending)
+		report_pending(a);
+	json_object_set_new(v, "running", a->d.id ? json_integer(a->d.id) :
+			    a->pending ? json_integer(a->pending_id) : json_null());
 	status = post_json(a, a->heartbeat_url, v, &body, err, sizeof(err));
 	json_decref(v);
 	if (status != a->last_status) {
@@ -454,6 +493,7 @@ void monitor_console_stop(struct monitor_console *a)
 	close(a->wake[1]);
 	strbuf_release(&a->d.out);
 	strbuf_release(&a->d.err);
+	json_decref(a->pending);
 	free(a->heartbeat_url);
 	free(a->auth);
 	free(a);

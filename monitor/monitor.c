@@ -16,6 +16,7 @@
 #include "anole/httpd.h"
 #include "anole/metrics.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -23,7 +24,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +43,71 @@ struct agent {
 	double start_time, last_duration;
 };
 
+/*
+ * Append the families the qos agents publish (DIR/NAME.prom, Prometheus text
+ * they rename into place whole each interval). With several agents, each
+ * family's # HELP and # TYPE lines are kept once, so the page stays valid.
+ */
+static void append_qos(struct strbuf *out, const char *dir)
+{
+	char seen[64][80];
+	unsigned nseen = 0;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char path[4096], *text;
+		struct stat st;
+		int fd;
+
+		if (n < 6 || strcmp(e->d_name + n - 5, ".prom"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+			close(fd);
+			continue;
+		}
+		text = malloc((size_t)st.st_size + 1);
+		if (!text || pread_full(fd, text, (size_t)st.st_size, 0)) {
+			free(text);
+			close(fd);
+			continue;
+		}
+		close(fd);
+		text[st.st_size] = 0;
+		for (char *l = text; *l;) {
+			char *nl = strchr(l, '\n'), name[80];
+			size_t len = nl ? (size_t)(nl - l) : strlen(l);
+			bool keep = true;
+
+			if (sscanf(l, "# %*s %79s", name) == 1 && l[0] == '#') {
+				/* "# HELP x" comes first: a family seen before is skipped */
+				bool dup = false;
+				for (unsigned i = 0; i < nseen; i++)
+					dup |= !strcmp(seen[i], name);
+				if (dup && !strncmp(l, "# HELP ", 7))
+					keep = false;
+				else if (dup && !strncmp(l, "# TYPE ", 7))
+					keep = false;
+				else if (!dup && !strncmp(l, "# TYPE ", 7) && nseen < 64)
+					snprintf(seen[nseen++], sizeof(seen[0]), "%s", name);
+			}
+			if (keep && len) {
+				strbuf_add(out, l, len);
+				strbuf_addch(out, '\n');
+			}
+			l += len + (nl ? 1 : 0);
+		}
+		free(text);
+	}
+	closedir(d);
+}
+
 static void sample(struct agent *a)
 {
 	struct anole_httpd_stats st;
@@ -48,6 +116,7 @@ static void sample(struct agent *a)
 
 	strbuf_reset(out);
 	monitor_procfs_sample(a->procfs, out);
+	append_qos(out, a->o->qos_dir ? a->o->qos_dir : "/run/anole/qos");
 	if (a->bpf) {
 		monitor_bpf_update(a->bpf);
 		monitor_bpf_format(a->bpf, out);

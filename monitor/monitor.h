@@ -30,6 +30,9 @@ struct anole_monitor_opts {
 	const char *console_token;
 	const char *console_name;
 	const char *version;     /* reported to the console */
+	const char *qos_dir;     /* *.prom files written by `anole qos run` agents, NULL:
+				  * /run/anole/qos (a shared file format: monitor does
+				  * not call into qos/) */
 };
 
 /* Run until SIGINT/SIGTERM/SIGHUP. ready_fd >= 0 (a daemon's parent waits

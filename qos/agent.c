@@ -28,6 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -197,6 +199,11 @@ struct agent {
 	char devices[8][16];
 	unsigned ndevices;
 	char last_event[256];
+	/* the LS probe process ([probe]): one result per interval on a pipe */
+	pid_t probe_pid;
+	int probe_fd;
+	struct qos_probe_result probe;
+	bool have_probe;
 };
 
 static void sample(struct agent *a)
@@ -603,6 +610,71 @@ static void policy_blkio(struct agent *a)
 	a->io_throttled = rising;
 }
 
+/* --------------------------------------------------------------- probe */
+
+/*
+ * The probe runs in a child process placed in LS, so that it sees what LS
+ * sees (a thread of the agent could not join a v2 cgroup alone); each
+ * interval it sends one result, smaller than PIPE_BUF, so writes are whole.
+ * It dies with the agent, SIGKILL included (PR_SET_PDEATHSIG).
+ */
+static void probe_start(struct agent *a, int lock_fd)
+{
+	int p[2];
+	pid_t pid;
+
+	a->probe_fd = -1;
+	if (pipe2(p, O_CLOEXEC))
+		return;
+	if ((pid = fork()) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		struct qos_probe_opts o = { .rate_hz = a->x->cfg.probe.rate_hz,
+					    .duration_s = a->x->cfg.interval_ms / 1000.0, .work_us = 20 };
+		struct qos_probe_result r;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		close(p[0]);
+		close(lock_fd); /* the lock is the agent's alone */
+		if (qos_group_attach(&a->x->own[QOS_LS], 0))
+			_exit(1);
+		while (getppid() != 1 && !qos_probe_run(&o, &r))
+			if (write(p[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+				break;
+		_exit(0);
+	}
+	close(p[1]);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	a->probe_pid = pid;
+	a->probe_fd = p[0];
+}
+
+static void probe_read(struct agent *a)
+{
+	struct qos_probe_result r;
+
+	while (a->probe_fd >= 0 && read(a->probe_fd, &r, sizeof(r)) == (ssize_t)sizeof(r)) {
+		a->probe = r;
+		a->have_probe = true;
+	}
+}
+
+static void probe_stop(struct agent *a)
+{
+	if (a->probe_pid > 0) {
+		kill(a->probe_pid, SIGKILL);
+		waitpid(a->probe_pid, NULL, 0);
+	}
+	if (a->probe_fd >= 0)
+		close(a->probe_fd);
+}
+
 /* -------------------------------------------------------------- metrics */
 
 static void write_metrics(struct agent *a)
@@ -674,6 +746,23 @@ static void write_metrics(struct agent *a)
 	anole_metrics_one_u64(&p, "anole_qos_knobs_changed", "gauge",
 			      "Knobs in the journal (restored at exit).", lab.buf,
 			      qos_journal_count(a->j));
+	if (a->have_probe) {
+		static const char *const q[4] = { "50", "90", "99", "99.9" };
+		const double v[4] = { a->probe.p50_us, a->probe.p90_us, a->probe.p99_us,
+				      a->probe.p999_us };
+		/* a gauge per percentile (not a summary: no _sum and _count of
+		 * the whole run) */
+		anole_metrics_family(&p, "anole_qos_ls_probe_lateness_seconds", "gauge",
+				     "Wake-up lateness percentiles of the LS probe over the last interval.");
+		for (int i = 0; i < 4; i++) {
+			struct strbuf ql = STRBUF_INIT;
+			anole_metrics_label(&ql, "agent", c->name);
+			anole_metrics_label(&ql, "percentile", q[i]);
+			anole_metrics_double(&p, "anole_qos_ls_probe_lateness_seconds", ql.buf,
+					     v[i] / 1e6);
+			strbuf_release(&ql);
+		}
+	}
 	anole_metrics_family(&p, "anole_qos_node_cpu_usage_cores", "gauge",
 			     "CPU used by the whole node over the last interval.");
 	anole_metrics_double(&p, "anole_qos_node_cpu_usage_cores", lab.buf, a->node_cores);
@@ -717,6 +806,10 @@ static void write_metrics(struct agent *a)
 		    c->blkio.enabled ? "true" : "false", a->io_throttled ? "true" : "false",
 		    a->throttle_onsets, qos_journal_count(a->j));
 	strbuf_add_json_string(&j, a->last_event, strlen(a->last_event));
+	if (a->have_probe)
+		strbuf_addf(&j, ",\"probe\":{\"samples\":%" PRIu64 ",\"p50_us\":%.1f,\"p90_us\":%.1f,"
+			    "\"p99_us\":%.1f,\"p999_us\":%.1f}", a->probe.samples, a->probe.p50_us,
+			    a->probe.p90_us, a->probe.p99_us, a->probe.p999_us);
 	strbuf_addstr(&j, "}\n");
 
 	struct { const char *suffix; struct strbuf *sb; } files[] = { { "prom", &p }, { "json", &j } };
@@ -751,7 +844,7 @@ static void remove_metrics(const struct qos_ctx *x)
 
 int qos_agent_run(struct qos_ctx *x, int ready_fd)
 {
-	struct agent a = { .x = x, .first = true, .be_budget_m = -1 };
+	struct agent a = { .x = x, .first = true, .be_budget_m = -1, .probe_fd = -1 };
 	const struct qos_config *c = &x->cfg;
 	char path[400];
 	sigset_t set, old;
@@ -785,19 +878,26 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 		: x->host.ncpus * 1000;
 	find_disks(&a);
 	sample(&a);
-	a.first = false;
 	anole_info("qos: agent '%s' running (pid %ld, cgroup %s, every %u ms)", c->name,
 		   (long)getpid(), x->host.v2 ? "v2" : "v1", c->interval_ms);
 	anole_daemon_notify(ready_fd, 0);
 	ready_fd = -1;
-	for (;;) {
+	/* after the notification: the probe must not hold the daemon's pipe */
+	if (c->probe.enabled)
+		probe_start(&a, lock_fd);
+	/* the first pass at once: cpu.idle and the memory and I/O policies need
+	 * no usage rates (the first budget counts no usage yet and is corrected
+	 * one interval later); then every interval */
+	for (bool now = true;; now = false) {
 		struct timespec ts = { c->interval_ms / 1000, (long)(c->interval_ms % 1000) * 1000000 };
-		int sig = sigtimedwait(&set, NULL, &ts);
+		int sig = now ? 0 : sigtimedwait(&set, NULL, &ts);
 		if (sig > 0) {
 			anole_info("qos: %s, restoring %u knob(s)", strsignal(sig), qos_journal_count(a.j));
 			break;
 		}
-		sample(&a);
+		if (!now)
+			sample(&a);
+		probe_read(&a);
 		if (c->cpu_idle.enabled)
 			policy_cpu_idle(&a);
 		if (c->cpu_suppress.enabled)
@@ -811,8 +911,10 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 		if (c->blkio.enabled)
 			policy_blkio(&a);
 		write_metrics(&a);
+		a.first = false;
 	}
 out:
+	probe_stop(&a);
 	if (a.j) {
 		int r = qos_journal_close(a.j);
 		if (!ret)

@@ -77,7 +77,7 @@ int qos_read_u64(const char *path, uint64_t *v)
 
 int qos_write_file(const char *path, const char *value)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC), ret = 0;
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC), ret = 0; /* O_TRUNC as a shell's >: plain files too */
 
 	if (fd < 0)
 		return -errno;

@@ -48,6 +48,7 @@ void qos_config_defaults(struct qos_config *c)
 	c->blkio.psi_percent = 20;
 	c->blkio.read_bps = 10u << 20;
 	c->blkio.write_bps = 10u << 20;
+	c->probe.rate_hz = 1000;
 }
 
 void qos_config_free(struct qos_config *c)
@@ -242,7 +243,7 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 {
 	struct qos_config *c = x->c;
 	static const char *const top_skip[] = { "ls", "mid", "be", "cpu_suppress", "cpu_idle",
-		"cpu_burst", "memory", "evict", "blkio", NULL };
+		"cpu_burst", "memory", "evict", "blkio", "probe", NULL };
 	const struct key top[] = {
 		S("name", c->name), S("state_dir", c->state_dir), S("cgroup_mode", c->cgroup_mode),
 		S("cgroup2_root", c->cgroup2_root), U("interval_ms", c->interval_ms, 10, 3600000),
@@ -278,7 +279,11 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 		{ "read_bps", K_U64, &c->blkio.read_bps, 0, 4096, UINT64_C(1) << 50 },
 		{ "write_bps", K_U64, &c->blkio.write_bps, 0, 4096, UINT64_C(1) << 50 },
 	};
+	const struct key probe[] = {
+		B("enabled", c->probe.enabled), U("rate_hz", c->probe.rate_hz, 1, 10000),
+	};
 	struct { const char *name; const struct key *k; size_t n; const char *const *skip; } tabs[] = {
+		{ "probe", probe, 2, NULL },
 		{ "cpu_suppress", cpu_suppress, 5, NULL }, { "cpu_idle", cpu_idle, 1, NULL },
 		{ "cpu_burst", cpu_burst, 3, NULL }, { "memory", memory, 5, NULL },
 		{ "evict", evict, 4, NULL }, { "blkio", blkio, 4, blkio_skip },
@@ -332,37 +337,46 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 	return 0;
 }
 
+int qos_config_parse_text(struct qos_config *c, const char *name, const char *text, size_t len)
+{
+	struct ctx x = { .file = name, .c = c };
+	struct toml_value *root;
+	char err[256];
+	int ret;
+
+	root = toml_parse(text, len, err, sizeof(err));
+	if (!root)
+		return anole_error_code(EINVAL, "%s:%s", name,
+					err + (strncmp(err, "line ", 5) ? 0 : 5));
+	ret = parse(&x, root);
+	toml_free(root);
+	return ret;
+}
+
 int qos_config_load(struct qos_config *c, const char *file, const struct qos_host *h)
 {
-	struct ctx x = { .file = file, .c = c };
-	struct toml_value *root = NULL;
-	char err[256];
-	int ret = 0;
+	struct stat st;
+	char *text;
+	int fd, ret;
 
-	if (file) {
-		struct stat st;
-		int fd = open(file, O_RDONLY | O_CLOEXEC);
-		char *text;
-		if (fd < 0)
-			return anole_error(errno, "qos: cannot open the configuration %s", file);
-		if (fstat(fd, &st) || st.st_size > TOML_MAX_INPUT) {
-			close(fd);
-			return anole_error_code(EFBIG, "qos: %s is too big", file);
-		}
-		text = xmalloc((size_t)st.st_size + 1);
-		ssize_t n = read(fd, text, (size_t)st.st_size);
+	(void)h;
+	if (!file)
+		return 0;
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+		return anole_error(errno, "qos: cannot open the configuration %s", file);
+	if (fstat(fd, &st) || st.st_size > TOML_MAX_INPUT) {
 		close(fd);
-		if (n != st.st_size) {
-			free(text);
-			return anole_error(n < 0 ? errno : EIO, "qos: cannot read %s", file);
-		}
-		root = toml_parse(text, (size_t)n, err, sizeof(err));
-		free(text);
-		if (!root)
-			return anole_error_code(EINVAL, "%s:%s", file, err + (strncmp(err, "line ", 5) ? 0 : 5));
-		ret = parse(&x, root);
-		toml_free(root);
+		return anole_error_code(EFBIG, "qos: %s is too big", file);
 	}
+	text = xmalloc((size_t)st.st_size + 1);
+	ssize_t n = read(fd, text, (size_t)st.st_size);
+	close(fd);
+	if (n != st.st_size) {
+		free(text);
+		return anole_error(n < 0 ? errno : EIO, "qos: cannot read %s", file);
+	}
+	ret = qos_config_parse_text(c, file, text, (size_t)n);
+	free(text);
 	return ret;
 }
 

@@ -159,11 +159,17 @@ struct qos_config {
 		char devices[8][16];            /* MAJ:MIN; none: every disk */
 		unsigned ndevices;
 	} blkio;
+	struct {
+		bool enabled;                   /* a probe process in LS, default off */
+		unsigned rate_hz;
+	} probe;
 };
 
 void qos_config_defaults(struct qos_config *c);
 /* Parse file (NULL: defaults only); an error names the line. */
 int qos_config_load(struct qos_config *c, const char *file, const struct qos_host *h);
+/* The same from text (name: for messages; fuzz/fuzz_qos_config.c). */
+int qos_config_parse_text(struct qos_config *c, const char *name, const char *text, size_t len);
 /* Check it against the host (adopted cgroups exist, none in two classes).
  * Neither changes anything on the system. */
 int qos_config_check(struct qos_config *c, const char *file, const struct qos_host *h);

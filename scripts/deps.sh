@@ -21,8 +21,11 @@ CROSS_ROOT=${ANOLE_CROSS_ROOT:-/var/cache/anole-cross}
 
 cross_sysroot() { # ARCH
 	case "$1" in
-	aarch64) deb=arm64 gnu=aarch64-linux-gnu ;;
-	s390x) deb=s390x gnu=s390x-linux-gnu ;;
+	# kernel: the Debian kernel whose BTF diag's BPF programs are built
+	# against (scripts/kernel-btf.py); s390x's has no BTF (no
+	# CONFIG_DEBUG_INFO_BTF in Debian 12), so diag is not built for it
+	aarch64) deb=arm64 gnu=aarch64-linux-gnu kernel=linux-image-cloud-arm64 ;;
+	s390x) deb=s390x gnu=s390x-linux-gnu kernel= ;;
 	riscv64)
 		echo "deps: riscv64 is not a Debian 12 architecture (only debian-ports, which" >&2
 		echo "deps: apt here does not reach): no target libraries; see docs/multiarch.md" >&2
@@ -32,7 +35,7 @@ cross_sysroot() { # ARCH
 	PKGS="$PKGS gcc-$gnu qemu-user-static"
 	host_packages
 	root=$CROSS_ROOT/$1
-	stamp=$(printf '%s\n' $CROSS_LIBS | sort | tr '\n' ' ')
+	stamp="$(printf '%s\n' $CROSS_LIBS | sort | tr '\n' ' ')kernel:$kernel"
 	if [ -f "$root/.anole-sysroot" ] && [ "$(cat "$root/.anole-sysroot")" = "$stamp" ]; then
 		return 0
 	fi
@@ -62,6 +65,14 @@ cross_sysroot() { # ARCH
 	find "$root.new" -type l -lname '/*' | while read -r l; do
 		ln -sfn "$root/$(readlink "$l" | sed 's,^/,,')" "$l"
 	done
+	if [ -n "$kernel" ]; then
+		# the versioned package the meta-package names
+		kpkg=$(apt-cache depends "$kernel:$deb" | awk '/Depends: linux-image-/ { print $2; exit }')
+		(cd "$tmp" && apt-get download -q "${kpkg:?no kernel package for $kernel}" >/dev/null)
+		dpkg-deb --fsys-tarfile "$tmp"/linux-image-*.deb | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*'
+		python3 "$(dirname "$0")/kernel-btf.py" "$tmp"/boot/vmlinuz-* "$root.new/vmlinux.btf"
+		echo "$kpkg" >"$root.new/vmlinux.btf.source"
+	fi
 	# the constant the tree's cross file (cross/ARCH.ini) builds on
 	printf "[constants]\nsysroot = '%s'\n" "$root" >"$root.new/meson.ini"
 	echo "$stamp" >"$root.new/.anole-sysroot"
@@ -77,6 +88,9 @@ iproute2 nftables procps prometheus nginx-light
 libsqlite3-dev jq
 libjs-chart.js chromium chromium-driver python3-selenium
 libgsl-dev libnlopt-dev wrk redis-server redis-tools
+openssl
+stress-ng rt-tests
+
 qemu-system-x86 busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools"
 
 host_packages() {

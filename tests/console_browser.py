@@ -155,6 +155,8 @@ def main():
         start, done = mark_ms(p, "anole:charts-start"), mark_ms(p, "anole:charts-rendered")
         if start is not None and done is not None:
             figures["charts_render_ms"] = done - start
+        figures["chart_fetch_ms"] = p.js("return Object.fromEntries([...document.querySelectorAll('#charts .chart')].map(b => [b.dataset.chart, Number(b.dataset.fetchMs || -1)]))")
+        figures["chart_draw_ms"] = p.js("return Object.fromEntries([...document.querySelectorAll('#charts .chart')].map(b => [b.dataset.chart, Number(b.dataset.drawMs || -1)]))")
         p.shot("host")
         if args.no_diag:
             return figures
@@ -184,6 +186,7 @@ def main():
         if hist["buckets"] < 1 or hist["total"] < 1:
             fail(f"the runqlat histogram is empty: {hist}")
         figures["histogram"] = hist
+        p.js("document.getElementById('diag-result').scrollIntoView()")
         p.shot("runqlat")
         print(f"runqlat {args.diag_duration} s: {status}; histogram {hist['buckets']} buckets, "
               f"{hist['total']} events; click to result {figures['diagnosis_round_trip_s']:.2f} s")

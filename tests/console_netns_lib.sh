@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # shellcheck shell=bash
-# Shared by the console tests (t_console_*.sh), after lib.sh (and
+# Shared by the console tests that need network namespaces (t_console_browser,
+# t_console_prometheus), after lib.sh (and
 # diag_lib.sh, if used: this file's EXIT trap chains to its): a console in a
 # network namespace of its own and agents each in another, joined to the
 # console's by a veth pair, so every host has its own address, as on a
@@ -32,8 +33,9 @@ console_need() {
 }
 
 _cw_cleanup() {
-	local rc=$? p n
+	local rc=$? p n next=_cleanup
 	set +e
+	declare -F _diag_cleanup >/dev/null && next=_diag_cleanup
 	for p in "${_cw_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${_cw_pids[@]}"; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
@@ -41,8 +43,9 @@ _cw_cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	for n in "${CW_NSES[@]}"; do ip netns del "$n" 2>/dev/null; done
+	# the next trap reads the test's exit status from $?
 	(exit "$rc")
-	if declare -F _diag_cleanup >/dev/null; then _diag_cleanup; else _cleanup; fi
+	"$next"
 }
 trap _cw_cleanup EXIT
 
@@ -99,7 +102,7 @@ console_agent() {
 		[ "$(wc -l <"$tok")" -eq 1 ] || fail "token create printed more than the token: $(cat "$tok")"
 	fi
 	cw_bg "$WORK/agent-$name.log" ip netns exec "$ns" "$ANOLE" monitor \
-		--listen "10.77.$i.2:9100" --interval 1 \
+		--listen "10.77.$i.2:9100" --interval 1 ${CW_AGENT_ARGS:-} \
 		--console "http://10.77.$i.1:$CW_PORT" --token-file "$tok" --name "$name"
 	CW_AGENT_PID=$CW_BG
 }

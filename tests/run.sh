@@ -185,7 +185,7 @@ done
 
 if selected meson_unit; then
 	if [ -n "$meson_build" ] && [ -f "$meson_build/build.ninja" ]; then
-		run_one meson_unit 300 meson test -C "$meson_build" --print-errorlogs --num-processes 2
+		run_one meson_unit 900 meson test -C "$meson_build" --print-errorlogs --num-processes 2
 	else
 		printf 'SKIP meson_unit: no meson build directory (--meson-build)\n'
 		skipped=$((skipped + 1))

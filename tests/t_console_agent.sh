@@ -6,8 +6,8 @@
 # agent killed (SIGKILL, by pid) in the middle of a diagnosis leaves the
 # host down after the missed heartbeats and the diagnosis failed with the
 # reason; the agent started again brings the host up; a console restart
-# loses nothing (users, hosts, diagnoses, audit) and the agent registers
-# again by itself.
+# loses nothing (users, hosts, diagnoses, audit), the agent registers
+# again by itself and a diagnosis running across the restart ends done.
 # needs-features: console monitor diag
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
@@ -75,14 +75,20 @@ log "the agent back: host up"
 agent_start h1 --no-bpf
 wait_until 60 "h1 up again" is_up h1
 
-log "console restart keeps everything, the agent registers again"
+log "console restart keeps everything, the agent registers again, a diagnosis across it ends done"
 expect 201 POST /api/v1/users '{"name":"kept","role":"viewer","password":"kept-pass-1"}'
+expect 201 POST /api/v1/hosts/h1/diagnoses '{"tool":"runqlat","duration":6}'
+ID3=$(jv .id)
+wait_until 30 "diagnosis $ID3 handed to the agent" is_running "$ID3"
 console_stop
 console_start --scrape-interval 1
 # the agent's heartbeats fail while the console is away; a stale status is
 # fixed by the next heartbeat
 wait_until 60 "h1 up after the console restart" is_up h1
 login kept kept-pass-1
+# its result was sent while the console was up, or kept and sent again
+wait_until 60 "diagnosis $ID3 finished" diag_done "$ID3"
+[ "$(jv .status)" = done ] || { cat "$WORK/api.out" >&2; fail "diagnosis $ID3 across the restart"; }
 expect 200 GET "/api/v1/diagnoses/$ID"
 [ "$(jv '.status + " " + .result[-1].tool')" = "done runqlat" ] || fail "diagnosis $ID after the restart"
 expect 200 GET "/api/v1/diagnoses/$ID2"

@@ -136,3 +136,48 @@ assert_eq "$rc" 1 "convert of a corrupted layer"
 grep -q "does not match its digest" err.txt || fail "message: $(cat err.txt)"
 assert_eq "$(sha256sum acc/index.json)" "$before" "destination index.json"
 log "ok"
+
+# A layer whose digest matches its bytes but whose gzip stream is broken:
+# the layer is inflated on a thread of its own (layerpipe.c), and its
+# failure must still fail the conversion with a message naming the layer,
+# with nothing written. Flipping a byte inside the stored (incompressible)
+# 3 MB file is found only by the CRC-32 in the gzip trailer, after the tar
+# has been read: the check that ends the layer, not the tar's end, decides.
+regzip() {      # regzip DIR HOW: rewrite DIR's first layer, digests made to match
+	python3 - "$1" "$2" <<'PY'
+import hashlib, json, os, sys
+d, how = sys.argv[1], sys.argv[2]
+def blob(dg): return f"{d}/blobs/sha256/{dg[7:]}"
+def put(data):
+    dg = "sha256:" + hashlib.sha256(data).hexdigest()
+    open(blob(dg), "wb").write(data)
+    return dg
+idx = json.load(open(f"{d}/index.json"))
+man = json.load(open(blob(idx["manifests"][0]["digest"])))
+lay = man["layers"][0]
+data = bytearray(open(blob(lay["digest"]), "rb").read())
+assert data[:2] == b"\x1f\x8b", "the layer is not gzip"
+if how == "truncated":
+    data = data[: len(data) * 3 // 5]
+else:                   # a byte in the middle, inside the random file
+    data[len(data) // 2] ^= 0x55
+lay["digest"], lay["size"] = put(bytes(data)), len(data)
+mb = json.dumps(man).encode()
+idx["manifests"][0]["digest"], idx["manifests"][0]["size"] = put(mb), len(mb)
+json.dump(idx, open(f"{d}/index.json", "w"))
+PY
+}
+for how in truncated flipped; do
+	log "a layer with $how gzip data (digest matching) is refused"
+	rm -rf imgz; cp -a img imgz
+	regzip imgz $how || fail "making the $how layer"
+	before=$(sha256sum acc/index.json)
+	nblobs=$(ls -A acc/blobs/sha256 | wc -l)
+	run_rc rc "$ANOLE" image convert -q oci:imgz:v1 -o oci:acc:v3 2>err.txt
+	assert_eq "$rc" 1 "convert of a layer with $how gzip data"
+	grep -q "sha256:[0-9a-f]*: the gzip data" err.txt || fail "$how: message: $(cat err.txt)"
+	assert_eq "$(sha256sum acc/index.json)" "$before" "$how: destination index.json"
+	assert_eq "$(ls -A acc/blobs/sha256 | wc -l)" "$nblobs" "$how: blobs in the destination"
+	[ -z "$(ls -A acc | grep '^\.' | grep -v '^\.anole-index\.lock$')" ] || fail "$how: temp files left in the destination"
+	log "ok: $(cat err.txt)"
+done

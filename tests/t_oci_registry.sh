@@ -8,7 +8,10 @@
 # repositories unchanged; `anole image pull` brings it to a layout that
 # mounts too. Dedup: v2 (v1 squashed into one layer plus ~1 MiB of new data)
 # converted with --chunk-dict v1 uploads at most 1.1x the new bytes plus
-# metadata, and the registry grows accordingly.
+# metadata, and the registry grows accordingly. Into a new repository the
+# blobs are uploaded in parts while they are built (image/blobsend.c): the
+# result is the same bytes as a conversion into a layout, and a conversion
+# that fails in a later layer leaves no blob and no tag behind.
 . "$TESTDIR/lib.sh"
 need_root
 need_anole
@@ -118,4 +121,45 @@ assert_le "$(json_get c4.json bytes_pushed)" "$bound" "bytes pushed into another
 add_mount "$WORK/mnt"
 compare_trees ref2/rootfs mnt
 "$ANOLE" image umount mnt
+log "ok"
+
+log "blobs sent while built: the same bytes; a failed conversion commits nothing"
+umoci init --layout big >/dev/null
+umoci new --image big:v1 >/dev/null
+umoci unpack --image big:v1 b3 >/dev/null
+# 20 MB that does not compress: a blob of several 8 MiB parts
+head -c 20000000 /dev/urandom >b3/rootfs/random
+umoci repack --image big:v1 b3 >/dev/null
+rm -rf b3; umoci unpack --image big:v1 b3 >/dev/null
+echo small >b3/rootfs/second
+umoci repack --image big:v1 b3 >/dev/null
+"$ANOLE" image convert -q oci:big:v1 -o oci:bigacc:v1 --json >c5l.json || fail "convert into a layout"
+"$ANOLE" image convert -q oci:big:v1 -o "docker://$R/sent:v1" --json >c5.json || fail "convert into a new repository"
+assert_eq "$(json_get c5.json manifest)" "$(json_get c5l.json manifest)" "manifest sent in parts vs into a layout"
+assert_ge "$(json_get c5.json bytes_pushed)" 20000000 "bytes pushed into a new repository"
+rm -rf sentpull
+"$ANOLE" image pull "docker://$R/sent:v1" oci:sentpull:v1 || fail "pull of the image sent in parts (digests)"
+# the second layer corrupted: the first layer's blob is built (and sent) first
+cp -a big bigbad
+python3 - bigbad <<'PY'
+import json, sys
+d = sys.argv[1]
+idx = json.load(open(f"{d}/index.json"))
+man = json.load(open(f"{d}/blobs/sha256/{idx['manifests'][0]['digest'][7:]}"))
+p = f"{d}/blobs/sha256/{man['layers'][1]['digest'][7:]}"
+data = bytearray(open(p, "rb").read())
+data[len(data) // 2] ^= 0x55
+open(p, "wb").write(data)
+PY
+run_rc rc "$ANOLE" image convert -q oci:bigbad:v1 -o "docker://$R/failed:v1" 2>err5.txt
+assert_eq "$rc" 1 "convert with a corrupted second layer"
+grep -q "does not match its digest" err5.txt || fail "message: $(cat err5.txt)"
+blob1=$(python3 -c "
+import json
+m = json.load(open('bigacc/blobs/sha256/' + json.load(open('bigacc/index.json'))['manifests'][0]['digest'][7:]))
+print(m['layers'][0]['digest'])")
+code=$(curl -s -o /dev/null -w '%{http_code}' -I "http://$R/v2/failed/blobs/$blob1")
+assert_eq "$code" 404 "the first layer's blob in the repository of the failed conversion"
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://$R/v2/failed/manifests/v1")
+assert_eq "$code" 404 "the tag of the failed conversion"
 log "ok"

@@ -3,12 +3,15 @@
  * Unit tests of lib/sign.c: for ECDSA P-256, SM2 and Ed25519, keys written
  * as PEM and loaded back, signatures that verify, and every way one must
  * not (other data, a flipped or cut signature, another key); keys anole
- * refuses (RSA, P-384, encrypted, garbage, public for signing). When the
+ * refuses (RSA, P-384, encrypted, garbage, public for signing); the
+ * signature payload and trust-policy parsers (strictness, scope lookup). When the
  * `openssl` command is on PATH, signatures are checked in both directions
  * against it, the SM2 ones with the standard user ID.
  */
 #include "anole/error.h"
+#include "anole/policy.h"
 #include "anole/sign.h"
+#include "anole/signature.h"
 #include "anole/strbuf.h"
 
 #include <errno.h>
@@ -240,6 +243,109 @@ static void test_refused_keys(bool have_openssl)
 	}
 }
 
+
+static void test_payload(void)
+{
+	const char *dg = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct strbuf sb = STRBUF_INIT;
+	struct anole_sig_payload p;
+	char doc[1024];
+
+	anole_sig_payload_make(dg, "reg.example:5000/a/b:v1", &sb);
+	CHECK(anole_sig_payload_parse(sb.buf, sb.len, &p) == 0 && !strcmp(p.manifest_digest, dg) &&
+	      !strcmp(p.docker_reference, "reg.example:5000/a/b:v1"), "payload: make, parse back");
+	anole_sig_payload_free(&p);
+	/* cosign's own form: optional null */
+#define CRIT(type, digest, extra) "{\"critical\":{\"identity\":{\"docker-reference\":\"r/a\"}," \
+	"\"image\":{\"docker-manifest-digest\":\"" digest "\"},\"type\":\"" type "\"" extra "},"
+	snprintf(doc, sizeof(doc), "%s", CRIT("cosign container image signature",
+		 "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "")
+		 "\"optional\":null}");
+	CHECK(anole_sig_payload_parse(doc, strlen(doc), &p) == 0, "payload: optional null (cosign)");
+	anole_sig_payload_free(&p);
+	struct { const char *doc, *why; } bad[] = {
+		{ CRIT("cosign container image signature", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "") "}",
+		  "optional missing" },
+		{ CRIT("cosign container image signature", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", ",\"x\":1") "\"optional\":null}",
+		  "an unknown critical field" },
+		{ CRIT("atomic container signature", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "") "\"optional\":null}",
+		  "another type" },
+		{ CRIT("cosign container image signature", "sha256:0123", "") "\"optional\":null}",
+		  "a short digest" },
+		{ CRIT("cosign container image signature", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "") "\"optional\":null,\"optional\":{}}",
+		  "a duplicate key" },
+		{ CRIT("cosign container image signature", "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "") "\"optional\":[]}",
+		  "optional an array" },
+		{ "[1]", "not an object" },
+		{ "{\"critical\":", "cut JSON" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(anole_sig_payload_parse(bad[i].doc, strlen(bad[i].doc), &p) == -EBADMSG,
+		      "payload refused: %s", bad[i].why);
+#undef CRIT
+	strbuf_release(&sb);
+}
+
+static void test_policy(void)
+{
+	struct anole_policy *pol = NULL;
+	char *pinned = NULL, doc[2048], img[300];
+
+	struct { const char *doc, *why; } bad[] = {
+		{ "{\"default\":[{\"type\":\"signedBy\",\"keyType\":\"GPGKeys\",\"keyPath\":\"/k\"}]}", "signedBy" },
+		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"keyData\":\"AA==\"}]}", "two key sources" },
+		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"fulcio\":{}}]}", "fulcio" },
+		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyPath\":\"/k\",\"signedIdentity\":{\"type\":\"matchRepository\"}}]}", "an identity type anole lacks" },
+		{ "{\"default\":[]}", "an empty default" },
+		{ "{\"transports\":{}}", "no default" },
+		{ "{\"default\":[{\"type\":\"reject\"}],\"x\":1}", "an unknown top-level field" },
+		{ "{\"default\":[{\"type\":\"reject\",\"x\":1}]}", "a field of reject" },
+		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyData\":\"not base64!\"}]}", "keyData not base64" },
+		{ "{\"default\":[{\"type\":\"sigstoreSigned\",\"keyData\":\"AAAA\"}]}", "keyData not a PEM key" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(anole_policy_parse(bad[i].doc, strlen(bad[i].doc), "t", &pol) == -EINVAL && !pol,
+		      "policy refused: %s", bad[i].why);
+	}
+	/* scopes: a file under tmpdir/ok is accepted, one under tmpdir/no rejected,
+	 * anything else falls to the default (reject) */
+	snprintf(doc, sizeof(doc),
+		 "{\"default\":[{\"type\":\"reject\"}],\"transports\":{\"file\":{"
+		 "\"%s/ok\":[{\"type\":\"insecureAcceptAnything\"}],"
+		 "\"%s/no\":[{\"type\":\"reject\"}]}}}", tmpdir, tmpdir);
+	CHECK(anole_policy_parse(doc, strlen(doc), "t", &pol) == 0 && pol, "policy with file scopes");
+	if (!pol)
+		return;
+	snprintf(img, sizeof(img), "%s/ok/sub/img.erofs", tmpdir);
+	CHECK(anole_policy_check(pol, img, NULL, &pinned) == 0 && !pinned,
+	      "a file under an accepting parent scope passes, nothing pinned");
+	snprintf(img, sizeof(img), "%s/no/img.erofs", tmpdir);
+	CHECK(anole_policy_check(pol, img, NULL, &pinned) == -EACCES, "a file under a rejecting scope");
+	CHECK(anole_policy_check(pol, "/elsewhere/img.erofs", NULL, &pinned) == -EACCES,
+	      "the default rejects the rest");
+	CHECK(anole_policy_check(pol, "docker://127.0.0.1:1/a/b:v1", NULL, &pinned) == -EACCES,
+	      "another transport falls to the default");
+	anole_policy_free(pol);
+	/* docker: the most specific scope wins: repo over host */
+	snprintf(doc, sizeof(doc),
+		 "{\"default\":[{\"type\":\"insecureAcceptAnything\"}],\"transports\":{\"docker\":{"
+		 "\"reg.example.com\":[{\"type\":\"reject\"}],"
+		 "\"reg.example.com/team/app\":[{\"type\":\"insecureAcceptAnything\"}],"
+		 "\"*.example.org\":[{\"type\":\"reject\"}]}}}");
+	CHECK(anole_policy_parse(doc, strlen(doc), "t", &pol) == 0 && pol, "policy with docker scopes");
+	if (!pol)
+		return;
+	CHECK(anole_policy_check(pol, "docker://reg.example.com/team/app:v1", NULL, &pinned) == 0,
+	      "docker: the repository's scope over the host's");
+	CHECK(anole_policy_check(pol, "docker://reg.example.com/team/other:v1", NULL, &pinned) == -EACCES,
+	      "docker: the host's scope for another repository");
+	CHECK(anole_policy_check(pol, "docker://a.b.example.org/x:v1", NULL, &pinned) == -EACCES,
+	      "docker: a *.DOMAIN wildcard");
+	CHECK(anole_policy_check(pol, "docker://other.example.net/x:v1", NULL, &pinned) == 0,
+	      "docker: the default for the rest");
+	anole_policy_free(pol);
+}
+
 int main(void)
 {
 	bool have_openssl;
@@ -256,6 +362,8 @@ int main(void)
 	test_alg(ANOLE_SIGN_SM2, have_openssl);
 	test_alg(ANOLE_SIGN_ED25519, have_openssl);
 	test_refused_keys(have_openssl);
+	test_payload();
+	test_policy();
 	{
 		char cmd[300];
 

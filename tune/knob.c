@@ -99,8 +99,9 @@ static bool parse_int(const char *s, double *out)
 		return false;
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	/* beyond 2^53 a double no longer holds every integer */
-	if (*end || errno || v > (1LL << 53) || v < -(1LL << 53))
+	/* a double holds every integer up to 2^53; 2^50 leaves the unit
+	 * position's round trip (v -> u -> v) exact */
+	if (*end || errno || v > (1LL << 50) || v < -(1LL << 50))
 		return false;
 	*out = (double)v;
 	return true;
@@ -572,6 +573,27 @@ int tune_resolve(enum tune_domain domain, const char *name, const char *run,
 	*targets = t;
 	*n = cnt;
 	return 0;
+}
+
+const char *tune_missing_hint(enum tune_domain domain, const char *name)
+{
+	char *rel = sysctl_rel(name);
+	bool moved = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sched_moved); i++)
+		for (int k = 0; k < 3; k++)
+			if (sched_moved[i][k] && !strcmp(domain == TUNE_SYSCTL ? rel : name,
+							  sched_moved[i][k]))
+				moved = domain == TUNE_SYSCTL || domain == TUNE_DEBUGFS;
+	free(rel);
+	if (moved)
+		return access(root_debug, X_OK) || !is_file("/sys/kernel/debug/sched/debug") ?
+		       " (a scheduler knob: in debugfs since 5.13, and debugfs is not mounted "
+		       "at /sys/kernel/debug)" :
+		       " (a scheduler knob: neither in /proc/sys nor in debugfs here)";
+	if (domain == TUNE_CPU)
+		return " (no cpufreq driver)";
+	return "";
 }
 
 /* ------------------------------------------------------- values */

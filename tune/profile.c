@@ -491,8 +491,9 @@ int tune_profile_apply(char **names, size_t n, struct tune_apply_report *rep)
 		int r = tune_resolve(s->domain, s->name, s->run, &t, &nt);
 
 		if (r == -ENOENT) {
-			anole_warn("profile %s: %s %s is not on this kernel: skipped", s->from,
-				   tune_domain_name(s->domain), s->name);
+			anole_warn("profile %s: %s %s is not on this kernel: skipped%s", s->from,
+				   tune_domain_name(s->domain), s->name,
+				   tune_missing_hint(s->domain, s->name));
 			strbuf_addf(&rep->missing_names, "%s %s\n", tune_domain_name(s->domain),
 				    s->name);
 			rep->missing++;

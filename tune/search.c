@@ -681,9 +681,9 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 		int r = tune_resolve(ps.v[i].domain, ps.v[i].name, ps.v[i].run, &k->t, &k->nt);
 
 		if (r == -ENOENT) {
-			anole_warn("%s:%u: %s %s is not on this kernel: left out of the search",
+			anole_warn("%s:%u: %s %s is not on this kernel: left out of the search%s",
 				   o->params_path, ps.v[i].line, tune_domain_name(ps.v[i].domain),
-				   ps.v[i].name);
+				   ps.v[i].name, tune_missing_hint(ps.v[i].domain, ps.v[i].name));
 			continue;
 		}
 		if (r) {

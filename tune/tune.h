@@ -75,6 +75,8 @@ struct tune_target {
 int tune_resolve(enum tune_domain domain, const char *name, const char *run,
 		 struct tune_target **targets, size_t *n);
 void tune_targets_free(struct tune_target *t, size_t n);
+/* Why a knob may be missing, for the warning ("" if nothing to add). */
+const char *tune_missing_hint(enum tune_domain domain, const char *name);
 
 /* The value a target holds now, as it would be written back ("[mq-deadline]
  * none" reads as "mq-deadline"); trailing newline dropped. */

@@ -275,6 +275,8 @@ struct blobw_params {
 	unsigned threads;           /* 0: one per CPU */
 	struct anole_progress *progress;   /* chunk bytes as they are written (may be NULL) */
 	const char *(*name)(void *arg);    /* a read_fn's source, for messages */
+	const struct anole_chunk_key *key; /* non-NULL: units are encrypted */
+	const struct anole_blob_follow *follow;   /* grown() after each write (may be NULL) */
 };
 /* The parameters a build gives every blob it writes (the blob directory,
  * compression, digest, fetch unit, chunk size, threads); fd, progress and
@@ -293,6 +295,22 @@ int blobw_add(struct blob_writer *w, uint64_t uoff, uint32_t len, const uint8_t 
  * (device_id, uncompressed_size, chunk_size are the caller's); frees w. */
 int blobw_finish(struct blob_writer *w, struct anole_blob_info *info);
 void blobw_abort(struct blob_writer *w);   /* NULL: no-op */
+
+/* layerpipe.c: a tar layer read, hashed and (gzip) inflated on a thread of
+ * its own. next() gives the tar's bytes, valid until the next call: 0 at
+ * the end, or a negative errno: the source's failure (reported already,
+ * layer_pipe_source_error) or the data's (layer_pipe_decode_error says
+ * what, not reported). finish() reads what is left for the digest check
+ * (with hash) and reports a mismatch (-EBADMSG). */
+struct layer_pipe;
+struct anole_layer_stream;
+int layer_pipe_start(struct layer_pipe **out, const char *name, int fd,
+		     const struct anole_layer_stream *stream, bool hash, uint64_t limit);
+ssize_t layer_pipe_next(struct layer_pipe *p, const void **buf);
+int layer_pipe_source_error(struct layer_pipe *p);
+const char *layer_pipe_decode_error(struct layer_pipe *p);
+int layer_pipe_finish(struct layer_pipe *p, const char *digest, uint64_t size);
+void layer_pipe_free(struct layer_pipe *p);   /* NULL: no-op */
 
 
 /*

@@ -13,6 +13,7 @@
  * blob.
  */
 #include "builder.h"
+#include "anole/cipher.h"
 #include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/error.h"
@@ -70,6 +71,7 @@ struct merge {
 	struct chunk_ref **chunkv;
 	size_t nchunkv, chunkv_alloc;
 	struct layer_writer w;
+	struct layer_pipe *pipe;    /* the layer being read */
 	uint8_t *buf;               /* the chunk being read; NULL once the writer took it */
 	struct bnode **all;         /* every node made, for freeing unreachable ones */
 	size_t nall, all_alloc;
@@ -228,6 +230,9 @@ static int writer_open(struct merge *m)
 		return ret;
 	m->w.out.no_sync = b->opts->no_sync;
 	p.fd = m->w.out.fd;
+	p.follow = b->opts->blob_follow;
+	if (p.follow && p.follow->start)
+		p.follow->start(p.follow->opaque, p.fd);
 	m->w.bw = blobw_new(&p);
 	m->w.devid = (uint16_t)(b->nblobs + 1);
 	return 0;
@@ -315,6 +320,10 @@ static int read_file_data(struct merge *m, struct archive *a, struct bnode *n)
 		while (got < want) {
 			la_ssize_t r = archive_read_data(a, m->buf + got, (size_t)(want - got));
 
+			if (r < 0 && layer_pipe_source_error(m->pipe))
+				return layer_pipe_source_error(m->pipe);   /* reported */
+			if (r < 0 && layer_pipe_decode_error(m->pipe))
+				return -EINVAL;     /* read_layer reports it, or a wrong digest */
 			if (r < 0)
 				return anole_error_code(EIO, "%s: %s", n->path, archive_error_string(a));
 			if (r == 0)
@@ -493,6 +502,14 @@ out:
 	return ret;
 }
 
+static void follow_end(struct merge *m, const char *digest)
+{
+	const struct anole_blob_follow *f = m->b->opts->blob_follow;
+
+	if (f && f->end)
+		f->end(f->opaque, digest);
+}
+
 static int finish_layer_blob(struct merge *m)
 {
 	struct builder *b = m->b;
@@ -505,6 +522,7 @@ static int finish_layer_blob(struct merge *m)
 	ret = blobw_finish(m->w.bw, &info);
 	m->w.bw = NULL;
 	if (ret) {
+		follow_end(m, NULL);
 		anole_output_abort(&m->w.out);
 		memset(&m->w, 0, sizeof(m->w));
 		return ret;
@@ -520,119 +538,59 @@ static int finish_layer_blob(struct merge *m)
 	b->blob_outs = xrealloc(b->blob_outs, (b->nblob_outs + 1) * sizeof(*b->blob_outs));
 	b->blob_outs[b->nblob_outs++] = m->w.out;
 	memset(&m->w, 0, sizeof(m->w));
+	follow_end(m, info.name);
 	return 0;
 }
 
-/*
- * Where a layer's bytes come from: a file or a stream (a registry), hashed
- * as libarchive takes them when the layer's digest is known, so that the
- * layer is verified in the same pass that builds from it.
- */
-struct layer_src {
-	struct merge *m;
-	int fd;                     /* a file, or -1 */
-	const struct anole_layer_stream *stream;
-	uint8_t *buf;
-	struct anole_digest_ctx *ctx;   /* NULL: not checked */
-	uint64_t bytes, limit;          /* read so far; stop past the expected size */
-	int err;                        /* the source's own failure (reported) */
-};
-
-#define SRC_BUF (1u << 20)
-
-static ssize_t src_pull(struct layer_src *src, void *buf, size_t len)
-{
-	ssize_t n;
-
-	if (src->bytes > src->limit)    /* longer than its descriptor: no need for more */
-		return 0;
-	if (src->stream) {
-		n = src->stream->read(src->stream->opaque, buf, len);
-	} else {
-		do
-			n = read(src->fd, buf, len);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			n = anole_error(errno, "%s: cannot read", src->m->layer_name);
-	}
-	if (n < 0) {
-		src->err = (int)n;
-		return n;
-	}
-	if (src->ctx)
-		anole_digest_update(src->ctx, buf, (size_t)n);
-	src->bytes += (uint64_t)n;
-	return n;
-}
-
+/* libarchive's source: the layer's tar, from its pipe (layerpipe.c). */
 static la_ssize_t src_read(struct archive *a, void *opaque, const void **out)
 {
-	struct layer_src *src = opaque;
-	ssize_t n = src_pull(src, src->buf, SRC_BUF);
+	struct layer_pipe *pipe = opaque;
+	ssize_t n = layer_pipe_next(pipe, out);
+	const char *msg;
 
-	*out = src->buf;
 	if (n < 0) {
-		archive_set_error(a, EIO, "the layer's source failed");
+		msg = layer_pipe_decode_error(pipe);
+		archive_set_error(a, EIO, "%s", msg ? msg : "the layer's source failed");
 		return -1;
 	}
 	return n;
-}
-
-/* The layer's digest, over all of it: what libarchive did not need (tar
- * padding, a compressor's trailer) is read here. 0 when it matches or is
- * not checked; -EBADMSG, reported, when it does not. */
-static int src_verify(struct layer_src *src, const char *digest, uint64_t size)
-{
-	uint8_t dg[32];
-	char hex[65];
-
-	if (!src->ctx)
-		return 0;
-	while (!src->err && src_pull(src, src->buf, SRC_BUF) > 0)
-		;
-	if (src->err)
-		return src->err;
-	if (src->bytes != size)
-		return anole_error_code(EBADMSG, "%s is %s%llu bytes, its descriptor says %llu",
-					src->m->layer_name, src->bytes > size ? "over " : "",
-					(unsigned long long)(src->bytes > size ? size : src->bytes),
-					(unsigned long long)size);
-	anole_digest_final(src->ctx, dg);
-	anole_hex(dg, 32, hex);
-	if (strcmp(hex, digest + 7))
-		return anole_error_code(EBADMSG, "%s does not match its digest (it is sha256:%s)",
-					src->m->layer_name, hex);
-	return 0;
 }
 
 static int read_layer(struct merge *m, unsigned i)
 {
 	const struct anole_build_opts *o = m->b->opts;
 	const char *digest = o->layer_digests ? o->layer_digests[i] : NULL;
-	struct layer_src src = { .m = m, .fd = -1, .limit = UINT64_MAX };
-	struct archive *a;
+	const struct anole_layer_stream *stream = NULL;
+	struct layer_pipe *pipe = NULL;
+	struct archive *a = NULL;
 	struct archive_entry *e;
+	const char *bad;
 	char *prev = NULL;          /* the last entry's name, for messages */
-	int r, ret = 0, vret;
+	int fd = -1, r, ret = 0, vret;
 
 	if (o->layer_streams && o->layer_streams[i].read) {
-		src.stream = &o->layer_streams[i];
+		stream = &o->layer_streams[i];
 	} else {
-		src.fd = open(o->layers[i], O_RDONLY | O_CLOEXEC);
-		if (src.fd < 0)
+		fd = open(o->layers[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
 			return anole_error(errno, "%s: cannot read %s", m->layer_name, o->layers[i]);
 	}
-	if (digest) {
-		src.ctx = anole_digest_new(ANOLE_DIGEST_SHA256);
-		src.limit = o->layer_sizes[i];
+	/* the layer is hashed as it is read when its digest is known, so that
+	 * it is verified in the same pass that builds from it */
+	ret = layer_pipe_start(&pipe, m->layer_name, fd, stream, digest != NULL,
+			       digest ? o->layer_sizes[i] : UINT64_MAX);
+	m->pipe = pipe;
+	if (!ret) {
+		a = archive_read_new();
+		/* gzip is inflated by the pipe; the rest is left to libarchive */
+		archive_read_support_filter_all(a);
+		archive_read_support_format_tar(a);
+		if (archive_read_open(a, pipe, NULL, src_read, NULL) != ARCHIVE_OK)
+			ret = layer_pipe_source_error(pipe) ? layer_pipe_source_error(pipe) :
+			      layer_pipe_decode_error(pipe) ? -EINVAL :
+			      anole_error_code(EIO, "%s: %s", m->layer_name, archive_error_string(a));
 	}
-	src.buf = xmalloc(SRC_BUF);
-	a = archive_read_new();
-	archive_read_support_filter_all(a);
-	archive_read_support_format_tar(a);
-	if (archive_read_open(a, &src, NULL, src_read, NULL) != ARCHIVE_OK)
-		ret = src.err ? src.err : anole_error_code(EIO, "%s: %s", m->layer_name,
-							   archive_error_string(a));
 	while (!ret && (r = archive_read_next_header(a, &e)) != ARCHIVE_EOF) {
 		/*
 		 * libarchive continues past much that GNU tar refuses: a
@@ -643,8 +601,10 @@ static int read_layer(struct merge *m, unsigned i)
 		 * are). Malformed PAX records warn with ARCHIVE_ERRNO_MISC.
 		 */
 		if (r != ARCHIVE_OK && (r != ARCHIVE_WARN || archive_errno(a) != EILSEQ)) {
-			if (src.err)                /* a source that failed said why already */
-				ret = src.err;
+			if (layer_pipe_source_error(pipe))  /* it said why already */
+				ret = layer_pipe_source_error(pipe);
+			else if (layer_pipe_decode_error(pipe))   /* said below */
+				ret = -EINVAL;
 			else if (r == ARCHIVE_WARN) /* the entry was read, with a problem */
 				ret = anole_error_code(EINVAL, "%s: entry '%s' is malformed (libarchive: %s)",
 						       m->layer_name,
@@ -666,26 +626,36 @@ static int read_layer(struct merge *m, unsigned i)
 		prev = xstrdup(archive_entry_pathname(e) ? archive_entry_pathname(e) : "");
 	}
 	free(prev);
-	archive_read_free(a);
+	if (a)
+		archive_read_free(a);
 	/*
 	 * Checked even when the tar failed: bytes that are not the layer make
-	 * any other complaint about them beside the point. The layer's blob is
-	 * finished only once its source is known good.
+	 * any other complaint about them beside the point. A gzip stream that
+	 * is corrupt after the tar's end (its CRC, say) fails the layer too.
+	 * The layer's blob is finished only once its source is known good.
 	 */
-	vret = src.err && ret ? 0 : src_verify(&src, digest, digest ? o->layer_sizes[i] : 0);
-	if (vret)
-		ret = vret;
+	if (pipe) {
+		vret = layer_pipe_finish(pipe, digest, digest ? o->layer_sizes[i] : 0);
+		bad = layer_pipe_decode_error(pipe);
+		if (vret && vret != layer_pipe_source_error(pipe))
+			ret = vret;             /* not the layer's bytes */
+		else if (vret)
+			ret = ret ? ret : vret; /* reported already */
+		else if (bad)
+			ret = anole_error_code(EINVAL, "%s: %s", m->layer_name, bad);
+	}
 	if (!ret) {
 		ret = finish_layer_blob(m);
 	} else if (m->w.bw) {       /* nothing of a failed layer is kept */
+		follow_end(m, NULL);
 		blobw_abort(m->w.bw);
 		anole_output_abort(&m->w.out);
 		memset(&m->w, 0, sizeof(m->w));
 	}
-	anole_digest_free(src.ctx);
-	free(src.buf);
-	if (src.fd >= 0)
-		close(src.fd);
+	layer_pipe_free(pipe);
+	m->pipe = NULL;
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
 
@@ -703,6 +673,17 @@ static int load_dictionary(struct merge *m)
 			return anole_error_code(EINVAL, "chunk dictionary blob %s uses %s digests, not %s",
 						src->name, anole_digest_name(src->chunk_digest),
 						anole_digest_name((enum anole_digest_alg)o->chunk_digest));
+		/* an encrypted image must not point at clear chunks, nor a clear
+		 * one at chunks its readers cannot decrypt */
+		if (src->cipher != (o->encrypt_key ? (uint8_t)o->encrypt_key->alg : 0) ||
+		    (o->encrypt_key && memcmp(src->key_check, o->encrypt_key->check,
+					      sizeof(src->key_check))))
+			return anole_error_code(EINVAL, "chunk dictionary blob %s is %s%s, this build "
+						"%s: use a dictionary encrypted with the same key",
+						src->name, src->cipher ? "encrypted with " : "not encrypted",
+						src->cipher ? anole_cipher_name(src->cipher) : "",
+						o->encrypt_key ? "encrypts with another key or cipher" :
+						"does not encrypt");
 		b->blobs = xrealloc(b->blobs, (b->nblobs + 1) * sizeof(*b->blobs));
 		info = &b->blobs[b->nblobs++];
 		*info = *src;

@@ -151,6 +151,8 @@ static int open_sources(struct lazyd *d)
 	co.dir = d->opts->cache_dir ? d->opts->cache_dir : cache_dir;
 	co.store = d->store;
 	co.read_timeout_ms = d->opts->read_timeout_ms;
+	co.keys = d->opts->decrypt_keys;
+	co.nkeys = d->opts->ndecrypt_keys;
 	co.first_use = d->opts->record_file ? lazyd_first_use : NULL;
 	co.first_use_opaque = d;
 	ret = lazy_cache_open(&d->cache, &co);

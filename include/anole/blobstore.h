@@ -157,6 +157,26 @@ int anole_blobstore_has(struct anole_blobstore *bs, const char *digest);
  * the store already had the blob. */
 int anole_blobstore_put(struct anole_blobstore *bs, const char *digest, const char *path);
 
+/*
+ * Registry stores: a blob uploaded in parts while it is still being
+ * written (a chunked upload: POST, PATCH per part, PUT with the digest
+ * once it is known), so that sending it overlaps making it. Nothing is
+ * retried and failures are not logged as errors (info level): the caller
+ * falls back to anole_blobstore_put. The blob exists in the registry only
+ * once committed; free() cancels an upload not committed. Parts go in
+ * order, from offset 0, each right after the last. -EOPNOTSUPP from
+ * begin for other stores.
+ */
+struct anole_blob_upload;
+/* Registry stores: 1 if the repository has a tag, 0 if it has none (or
+ * does not exist yet), else a -errno, not logged. */
+int anole_blobstore_has_tags(struct anole_blobstore *bs);
+int anole_blobstore_upload_begin(struct anole_blobstore *bs, struct anole_blob_upload **out);
+int anole_blob_upload_part(struct anole_blob_upload *u, int fd, uint64_t off, uint64_t len);
+uint64_t anole_blob_upload_sent(const struct anole_blob_upload *u);
+int anole_blob_upload_commit(struct anole_blob_upload *u, const char *digest);
+void anole_blob_upload_free(struct anole_blob_upload *u);   /* NULL: no-op */
+
 /* Counters since open. */
 void anole_blobstore_get_stats(struct anole_blobstore *bs, struct anole_blobstore_stats *st);
 

@@ -20,7 +20,23 @@ struct anole_layer_stream {
 	void *opaque;               /* NULL read: layers[i] is a file after all */
 };
 
+/*
+ * Told about each transport blob of a build from tar layers as it is
+ * written, so that it can be sent on while the build goes on (a
+ * conversion to a registry). start: the blob's descriptor (open for
+ * reading; dup it to keep it); grown: its length so far; end: its digest
+ * once complete and kept, NULL when it is dropped (the layer failed).
+ * Called on the build's thread, in order, one blob at a time.
+ */
+struct anole_blob_follow {
+	void (*start)(void *opaque, int fd);
+	void (*grown)(void *opaque, uint64_t len);
+	void (*end)(void *opaque, const char *digest);
+	void *opaque;
+};
+
 /* Zero fields take their defaults, the same as the CLI's. */
+struct anole_chunk_key;
 struct anole_build_opts {
 	const char *src_dir;
 	const char *output;
@@ -36,6 +52,7 @@ struct anole_build_opts {
 	 * read once; a layer that does not match fails the build (-EBADMSG) */
 	const char *const *layer_digests;
 	const uint64_t *layer_sizes;
+	const struct anole_blob_follow *blob_follow;   /* optional, with layers */
 	/* chunk dictionary: blobs of a previous image whose chunks are reused
 	 * (they become the first devices); their digests must use chunk_digest */
 	const struct anole_blob_info *dict_blobs;
@@ -55,6 +72,8 @@ struct anole_build_opts {
 	const char *compress;       /* for blob_dir: "ALG[,LEVEL]" (zstd, lz4 or none,
 	                               see anole_compress_parse); NULL: anole_compress_default() */
 	int chunk_digest;           /* enum anole_digest_alg of chunk addresses */
+	const struct anole_chunk_key *encrypt_key; /* non-NULL: every stored chunk of the
+	                               blobs written is encrypted (anole/cipher.h) */
 	bool have_timestamp;
 	int64_t timestamp;          /* image time (--timestamp / SOURCE_DATE_EPOCH) */
 	bool have_uuid;
@@ -154,6 +173,8 @@ struct anole_mount_opts {
 	struct anole_blobstore_opts *store;
 	const struct anole_policy *policy; /* non-NULL: the image must satisfy it
 	                               (anole/policy.h) before any byte is used */
+	const struct anole_chunk_key *decrypt_keys; /* for encrypted blobs: one per */
+	unsigned ndecrypt_keys;     /* cipher, from one key file */
 };
 /* Returns once the mount is up (the daemon keeps running), or when the
  * daemon exits with foreground set. */
