@@ -21,26 +21,32 @@ for c in qemu-system-x86_64 mksquashfs mkfs.ext4 busybox openssl; do
 	command -v "$c" >/dev/null || { echo "bench: needs $c" >&2; exit 1; }
 done
 [ -n "$(os_kernel_release)" ] || { echo "bench: needs linux-image-amd64" >&2; exit 1; }
-rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
-
-os_mkroot root v1 "$([ "${ROOTFS:-full}" = full ] && echo full)"
-os_mkroot root2 v2 "$([ "${ROOTFS:-full}" = full ] && echo full)"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem 2>/dev/null
-openssl pkey -in key.pem -pubout -out pub.pem
+# REUSE=1: keep the rootfs, images and squashfs of a previous run
+if [ "${REUSE:-0}" = 1 ] && [ -f "$WORK/root.sqfs" ]; then
+	cd "$WORK"
+	t_build="(reused)"
+else
+	rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+	os_mkroot root v1 "$([ "${ROOTFS:-full}" = full ] && echo full)"
+	os_mkroot root2 v2 "$([ "${ROOTFS:-full}" = full ] && echo full)"
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem 2>/dev/null
+	openssl pkey -in key.pem -pubout -out pub.pem
+	t0=$(date +%s.%N)
+	"$ANOLE" os build -q --rootfs root --version v1 --key key.pem -o v1.os
+	t_build=$($PY -c "print(f'{$(date +%s.%N) - $t0:.1f}')")
+	"$ANOLE" os build -q --rootfs root2 --version v2 --key key.pem -o v2.os
+	"$ANOLE" os build -q --rootfs root --version v1 --key key.pem --compress lz4 -o v1-lz4.os
+	mksquashfs root root.sqfs -comp zstd -noappend -quiet >/dev/null
+fi
 tree_bytes=$(du -sb root | cut -f1)
-
-t0=$(date +%s.%N)
-"$ANOLE" os build -q --rootfs root --version v1 --key key.pem -o v1.os
-t_build=$($PY -c "print(f'{$(date +%s.%N) - $t0:.1f}')")
-"$ANOLE" os build -q --rootfs root2 --version v2 --key key.pem -o v2.os
-"$ANOLE" os build -q --rootfs root --version v1 --key key.pem --compress lz4 -o v1-lz4.os
 member_size() { tar tvf "$1" | awk -v n="$2" '$NF == n { print $3 }'; }
 erofs_lz4hc=$(member_size v1.os root.erofs)
 erofs_lz4=$(member_size v1-lz4.os root.erofs)
-mksquashfs root root.sqfs -comp zstd -noappend -quiet >/dev/null
 sqfs=$(stat -c %s root.sqfs)
 
-"$ANOLE" os install -q v1.os --disk erofs.img --key pub.pem
+# slots large enough for the ext4 baseline (the uncompressed tree + room)
+"$ANOLE" os install -q v1.os --disk erofs.img --key pub.pem \
+	--slot-size $((tree_bytes * 3 / 2 + (64 << 20)))
 # the ext4 baseline: the same disk with the rootfs as ext4 in slot A
 cp --sparse=always erofs.img ext4.img
 slot_a=$($PY -c "

@@ -519,8 +519,6 @@ int anole_os_build(const struct anole_os_build_opts *o, struct strbuf *report)
 	static const char *const need[] = { "sbin/init", "etc", "var", "proc", "sys", "dev",
 					    "run", NULL };
 
-	strbuf_init(&manifest, 1024);
-	strbuf_init(&sig, 128);
 	if (!o->rootfs || !o->output || !o->key)
 		return anole_error_code(EINVAL, "os build needs a rootfs, a key and an output");
 	if ((ret = os_version_check(o->version)) < 0)
@@ -535,6 +533,9 @@ int anole_os_build(const struct anole_os_build_opts *o, struct strbuf *report)
 	}
 	if ((ret = anole_sign_key_load(o->key, true, &key)) < 0)
 		return ret;
+	/* from here on, every exit goes through out */
+	strbuf_init(&manifest, 1024);
+	strbuf_init(&sig, 128);
 	enum anole_digest_alg alg = anole_sign_key_alg(key) == ANOLE_SIGN_SM2 ?
 		ANOLE_DIGEST_SM3 : ANOLE_DIGEST_SHA256;
 	if ((ret = find_kernel(o->rootfs, krel, sizeof(krel))) < 0)
