@@ -6,7 +6,7 @@ FUZZ_BUILD ?= build-fuzz
 MESON      ?= meson
 NINJA      ?= ninja
 
-.PHONY: all anole deps demo check test asan fuzz fuzz-run bench clean
+.PHONY: all anole deps demo check test asan fuzz fuzz-run bench clean cross check-cross
 
 all: anole
 
@@ -54,5 +54,24 @@ bench: deps
 	$(MAKE) anole
 	./bench/build.sh $(BUILD)/anole
 
+# Cross builds (docs/multiarch.md): build-ARCH/anole for ARCH=aarch64|s390x
+# with Debian's cross compiler and a sysroot of the target's libraries;
+# check-cross runs the unit tests, image builds and the fuzz corpora under
+# user-mode QEMU and compares the images with the host build's, byte for byte.
+ARCH ?= aarch64
+CROSS_ROOT ?= /var/cache/anole-cross
+CROSS_BUILD = build-$(ARCH)
+
+cross:
+	@ANOLE_CROSS_ROOT=$(CROSS_ROOT) ./scripts/deps.sh --cross $(ARCH)
+	@btf=$(CROSS_ROOT)/$(ARCH)/vmlinux.btf; opt=; [ ! -f $$btf ] || opt=-Ddiag_btf=$$btf; \
+	[ -f $(CROSS_BUILD)/build.ninja ] || $(MESON) setup $(CROSS_BUILD) --buildtype=release \
+		-Dfuzz_replay=true $$opt \
+		--cross-file $(CROSS_ROOT)/$(ARCH)/meson.ini --cross-file cross/$(ARCH).ini
+	$(NINJA) -C $(CROSS_BUILD)
+
+check-cross: cross anole
+	./tests/cross.sh $(ARCH) $(CROSS_BUILD) $(BUILD)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) build-aarch64 build-s390x build-riscv64

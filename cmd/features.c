@@ -26,6 +26,10 @@ static const struct feature features[] = {
 	  "anole diag: eBPF diagnosis tools" },
 	{ "monitor", ANOLE_HAVE_MONITOR, ANOLE_WITHOUT_MONITOR,
 	  "anole monitor: the metrics agent" },
+	{ "console", ANOLE_HAVE_CONSOLE, ANOLE_WITHOUT_CONSOLE,
+	  "anole console: the operations console" },
+	{ "tune", ANOLE_HAVE_TUNE, ANOLE_WITHOUT_TUNE,
+	  "anole tune: profiles and benchmark-driven search" },
 	{ "fuse", ANOLE_HAVE_FUSE, ANOLE_WITHOUT_FUSE,
 	  "anole image mount/umount/stats/cache: lazy mounts" },
 	{ "zstd", ANOLE_HAVE_ZSTD, ANOLE_WITHOUT_ZSTD,
@@ -110,6 +114,12 @@ int cmd_diag(int argc, char **argv) { return not_built("diag"); }
 #endif
 #if !ANOLE_HAVE_MONITOR
 int cmd_monitor(int argc, char **argv) { return not_built("monitor"); }
+#endif
+#if !ANOLE_HAVE_CONSOLE
+int cmd_console(int argc, char **argv) { return not_built("console"); }
+#endif
+#if !ANOLE_HAVE_TUNE
+int cmd_tune(int argc, char **argv) { return not_built("tune"); }
 #endif
 #if !ANOLE_HAVE_FUSE
 int cmd_image_mount(int argc, char **argv) { return not_built("fuse"); }

@@ -2,6 +2,7 @@
 /* `anole image <verb>`: thin option parsing over the image library. */
 #include "anole.h"
 #include "store_opts.h"
+#include "anole/cipher.h"
 #include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/error.h"
@@ -9,6 +10,7 @@
 #include "anole/image.h"
 #include "anole/convert.h"
 #include "anole/oci.h"
+#include "anole/policy.h"
 #include "anole/ref.h"
 #include "anole/progress.h"
 #include "anole/strbuf.h"
@@ -24,7 +26,8 @@
 enum { OPT_JSON = 256, OPT_QUIET, OPT_TIMESTAMP, OPT_UUID, OPT_LABEL, OPT_THREADS,
        OPT_CHUNK, OPT_BLOB, OPT_DEVICE, OPT_NO_DEDUPE, OPT_NO_OWNER, OPT_VERBOSE,
        OPT_MAX_ERRORS, OPT_BLOB_DIR, OPT_COMPRESS, OPT_DIGEST, OPT_LAYER, OPT_PLATFORM, OPT_CHUNK_DICT,
-       OPT_FRAGMENTS, OPT_NO_ZTAIL, OPT_HINTS, OPT_FETCH_UNIT };
+       OPT_FRAGMENTS, OPT_NO_ZTAIL, OPT_HINTS, OPT_FETCH_UNIT, OPT_POLICY,
+       OPT_ENCRYPT_KEY, OPT_CIPHER };
 
 struct devlist {
 	const char **v;
@@ -150,6 +153,11 @@ static const char build_help[] =
 "      --compress ALG[,LEVEL]  with --blob-dir: zstd (default; levels 1-22),\n"
 "                         lz4 (1-12, above 1: LZ4HC) or none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
+"      --encrypt-key KEY  encrypt every chunk of the transport blobs with the\n"
+"                         key in file KEY (32 bytes, or 64 hex digits: e.g.\n"
+"                         `openssl rand -hex 32 > KEY`); the key stays out of\n"
+"                         the image; mount with --decrypt-key KEY\n"
+"      --cipher ALG       aes-256-ctr (default) or sm4-ctr\n"
 "  -z, --compress-data ALG[,LEVEL]\n"
 "                         compress file data, decompressed by the kernel on\n"
 "                         read: lz4, lz4hc (levels 3-12, default 9), zstd\n"
@@ -264,6 +272,8 @@ static int image_build(int argc, char **argv)
 		{ "blob-dir", required_argument, NULL, OPT_BLOB_DIR },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY },
+		{ "cipher", required_argument, NULL, OPT_CIPHER },
 		{ "compress-data", required_argument, NULL, 'z' },
 		{ "pcluster-size", required_argument, NULL, 'C' },
 		{ "fragments", no_argument, NULL, OPT_FRAGMENTS },
@@ -283,6 +293,9 @@ static int image_build(int argc, char **argv)
 	};
 	struct anole_build_opts o = { 0 };     /* the library's defaults */
 	struct anole_build_stats st = { 0 };
+	const char *encrypt_key_file = NULL;
+	enum anole_cipher_alg cipher = ANOLE_CIPHER_AES256_CTR;
+	struct anole_chunk_key key;
 	struct devlist layers = { 0 };
 	bool json = false;
 	const char *env;
@@ -324,6 +337,11 @@ static int image_build(int argc, char **argv)
 		case OPT_DIGEST:
 			if ((ret = digest_opt(optarg, &o.chunk_digest)))
 				return ret;
+			break;
+		case OPT_ENCRYPT_KEY: encrypt_key_file = optarg; break;
+		case OPT_CIPHER:
+			if (anole_cipher_from_name(optarg, &cipher))
+				return 2;
 			break;
 		case OPT_TIMESTAMP:
 			if (parse_epoch(optarg, &o.timestamp))
@@ -376,7 +394,16 @@ static int image_build(int argc, char **argv)
 	if (!o.have_timestamp)
 		o.timestamp = (int64_t)time(NULL);
 
+	if (encrypt_key_file && !o.blob_dir)
+		return usage_error("build", "--encrypt-key encrypts the transport blobs of --blob-dir");
+	if (encrypt_key_file) {
+		if (anole_chunk_key_load(encrypt_key_file, cipher, &key))
+			return 1;
+		o.encrypt_key = &key;
+	}
 	ret = anole_image_build(&o, &st);
+	if (encrypt_key_file)
+		anole_chunk_key_wipe(&key);
 	if (!ret)
 		print_build_stats(&o, &st, json);
 	anole_build_stats_free(&st);
@@ -602,6 +629,11 @@ static const char convert_help[] =
 "      --compress ALG[,LEVEL]  zstd (default; levels 1-22), lz4 (1-12, above 1:\n"
 "                         LZ4HC) or none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
+"      --encrypt-key KEY  encrypt every chunk of the transport blobs with the\n"
+"                         key in file KEY (32 bytes, or 64 hex digits: e.g.\n"
+"                         `openssl rand -hex 32 > KEY`); the key stays out of\n"
+"                         the image; mount with --decrypt-key KEY\n"
+"      --cipher ALG       aes-256-ctr (default) or sm4-ctr\n"
 "      --threads N        worker threads\n"
 STORE_HELP
 "      --json             print the result as JSON\n"
@@ -617,6 +649,8 @@ static int image_convert(int argc, char **argv)
 		{ "chunk-size", required_argument, NULL, OPT_CHUNK },
 		{ "compress", required_argument, NULL, OPT_COMPRESS },
 		{ "digest", required_argument, NULL, OPT_DIGEST },
+		{ "encrypt-key", required_argument, NULL, OPT_ENCRYPT_KEY },
+		{ "cipher", required_argument, NULL, OPT_CIPHER },
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		STORE_LONGOPTS,
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -627,6 +661,9 @@ static int image_convert(int argc, char **argv)
 	struct store_cli store = { 0 };
 	struct oci_convert_opts o = { .store = &store.o };
 	struct oci_convert_result r;
+	const char *encrypt_key_file = NULL;
+	enum anole_cipher_alg cipher = ANOLE_CIPHER_AES256_CTR;
+	struct anole_chunk_key key;
 	bool json = false;
 	int opt, ret;
 
@@ -649,6 +686,11 @@ static int image_convert(int argc, char **argv)
 			if ((ret = digest_opt(optarg, &o.chunk_digest)))
 				return ret;
 			break;
+		case OPT_ENCRYPT_KEY: encrypt_key_file = optarg; break;
+		case OPT_CIPHER:
+			if (anole_cipher_from_name(optarg, &cipher))
+				return 2;
+			break;
 		case OPT_THREADS:
 			if (anole_parse_size(optarg, &v) || v > 1024)
 				return usage_error("convert", "--threads takes a number up to 1024");
@@ -669,7 +711,16 @@ static int image_convert(int argc, char **argv)
 		return usage_error("convert", "takes SRC and -o DEST");
 	}
 	o.src = argv[optind];
+	if (encrypt_key_file) {
+		if (anole_chunk_key_load(encrypt_key_file, cipher, &key)) {
+			store_cli_release(&store);
+			return 1;
+		}
+		o.encrypt_key = &key;
+	}
 	ret = oci_convert(&o, &r);
+	if (encrypt_key_file)
+		anole_chunk_key_wipe(&key);
 	store_cli_release(&store);
 	if (ret)
 		return 1;
@@ -714,6 +765,10 @@ static const char copy_help[] =
 "the manifest.\n"
 "\n"
 "options:\n"
+"      --policy FILE      pull: trust policy, containers-policy.json(5) (default:\n"
+"                         /etc/containers/policy.json if it exists); an image it\n"
+"                         requires to be signed is refused unless a signature\n"
+"                         verifies, and then exactly the signed manifest is pulled\n"
 STORE_HELP
 "      --json             print the result as JSON\n"
 "  -h, --help             this help\n";
@@ -722,11 +777,15 @@ static int image_copy(int argc, char **argv, bool push)
 {
 	static const struct option longopts[] = {
 		STORE_LONGOPTS,
+		{ "policy", required_argument, NULL, OPT_POLICY },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *verb = push ? "push" : "pull";
+	const char *policy_file = NULL;
+	struct anole_policy *policy = NULL;
+	char *pinned = NULL;
 	struct anole_ref src, dest;
 	struct store_cli store = { 0 };
 	uint64_t pushed = 0;
@@ -736,6 +795,13 @@ static int image_copy(int argc, char **argv, bool push)
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_JSON: json = true; break;
+		case OPT_POLICY:
+			if (push) {
+				store_cli_release(&store);
+				return usage_error(verb, "--policy is for pull");
+			}
+			policy_file = optarg;
+			break;
 		case 'h': fputs(copy_help, stdout); store_cli_release(&store); return 0;
 		default:
 			if ((ret = store_cli_opt(&store, push ? "image push" : "image pull", opt, optarg))) {
@@ -751,6 +817,20 @@ static int image_copy(int argc, char **argv, bool push)
 	ret = anole_ref_parse(argv[optind], ANOLE_REF_OCI, &src);
 	if (!ret)
 		ret = anole_ref_parse(argv[optind + 1], ANOLE_REF_OCI, &dest);
+	/* trust before any byte: the policy may pin the signed manifest */
+	if (!ret && !push)
+		ret = anole_policy_load(policy_file, &policy);
+	if (!ret && policy)
+		ret = anole_policy_check(policy, argv[optind], &store.o, &pinned);
+	if (!ret && pinned && src.transport == ANOLE_REF_DOCKER) {
+		free(src.digest);
+		src.digest = xstrdup(pinned);
+		/* the layout's tag: the one asked for, not the digest */
+		if (!dest.tag && src.tag)
+			dest.tag = xstrdup(src.tag);
+	}
+	anole_policy_free(policy);
+	free(pinned);
 	if (!ret && push)
 		ret = oci_push(&src, &dest, &store.o, &pushed, NULL);
 	else if (!ret)
@@ -777,6 +857,9 @@ static const struct anole_cmd image_cmds[] = {
 	{ "convert", image_convert, "convert an OCI image to the accelerated form" },
 	{ "pull", image_pull, "copy an image from a registry to an OCI layout" },
 	{ "push", image_push, "copy an image from an OCI layout to a registry" },
+	{ "sign", cmd_image_sign, "sign an image (cosign layout; ECDSA, SM2, Ed25519)" },
+	{ "verify", cmd_image_verify, "check an image's signature with a public key" },
+	{ "keygen", cmd_image_keygen, "write a new signing key pair" },
 	LAZY_MOUNT_CMDS
 	{ NULL, NULL, NULL },
 };

@@ -2,6 +2,8 @@
 /* `anole image mount|umount|stats|cache`: lazy mounts from a blob store. */
 #include "anole.h"
 #include "store_opts.h"
+#include "anole/policy.h"
+#include "anole/cipher.h"
 #include "anole/error.h"
 #include "anole/httpd.h"
 #include "anole/image.h"
@@ -19,7 +21,7 @@
 
 enum { OPT_BLOBS = 300, OPT_CACHE, OPT_MODE, OPT_PREFETCH, OPT_RECORD, OPT_METRICS, OPT_NO_DIRECT,
        OPT_READ_TIMEOUT, OPT_METRICS_TOKEN_FILE,
-       OPT_LAZY, OPT_JSON, OPT_MAX_SIZE };
+       OPT_LAZY, OPT_JSON, OPT_MAX_SIZE, OPT_POLICY, OPT_DECRYPT_KEY };
 
 static int usage_error(const char *verb, const char *msg)
 {
@@ -66,6 +68,14 @@ static const char mount_help[] =
 "                           a read waiting for the blob store fails with EIO\n"
 "                           after this long, whatever the retries left\n"
 "                           (default 30; 0: wait as long as the store retries)\n"
+"      --policy FILE        trust policy, containers-policy.json(5) (default:\n"
+"                           /etc/containers/policy.json if it exists): an image\n"
+"                           it requires to be signed (sigstoreSigned) is refused\n"
+"                           unless a signature verifies, before any of its data\n"
+"                           is used; the signed manifest is then the one mounted\n"
+"      --decrypt-key KEY    the key file an encrypted image was built with\n"
+"                           (build/convert --encrypt-key); without it, or with\n"
+"                           another, an encrypted image is refused\n"
 STORE_HELP
 "  -h, --help               this help\n";
 
@@ -82,6 +92,8 @@ int cmd_image_mount(int argc, char **argv)
 		{ "metrics-token-file", required_argument, NULL, OPT_METRICS_TOKEN_FILE },
 		{ "no-direct", no_argument, NULL, OPT_NO_DIRECT },
 		{ "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
+		{ "policy", required_argument, NULL, OPT_POLICY },
+		{ "decrypt-key", required_argument, NULL, OPT_DECRYPT_KEY },
 		STORE_LONGOPTS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -89,6 +101,10 @@ int cmd_image_mount(int argc, char **argv)
 	static char *metrics_token;
 	struct store_cli store = { 0 };
 	struct anole_mount_opts o = { .store = &store.o };
+	struct anole_policy *policy = NULL;
+	const char *policy_file = NULL, *decrypt_key_file = NULL;
+	/* static: the daemon forked from here reads them until it exits */
+	static struct anole_chunk_key keys[2];
 	int opt, ret;
 
 	while ((opt = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
@@ -119,6 +135,8 @@ int cmd_image_mount(int argc, char **argv)
 			o.metrics_token = metrics_token;
 			break;
 		case OPT_NO_DIRECT: o.no_direct = true; break;
+		case OPT_POLICY: policy_file = optarg; break;
+		case OPT_DECRYPT_KEY: decrypt_key_file = optarg; break;
 		case OPT_READ_TIMEOUT: {
 			char *end;
 			double s = strtod(optarg, &end);
@@ -162,7 +180,21 @@ int cmd_image_mount(int argc, char **argv)
 			return usage_error("mount", "--blobs STORE is required");
 		}
 	}
-	ret = anole_image_mount(&o);
+	if (decrypt_key_file) {
+		/* one key file, the keys of either cipher: the image says which */
+		if (anole_chunk_key_load(decrypt_key_file, ANOLE_CIPHER_AES256_CTR, &keys[0]) ||
+		    anole_chunk_key_load(decrypt_key_file, ANOLE_CIPHER_SM4_CTR, &keys[1])) {
+			store_cli_release(&store);
+			return 1;
+		}
+		o.decrypt_keys = keys;
+		o.ndecrypt_keys = 2;
+	}
+	ret = anole_policy_load(policy_file, &policy);
+	o.policy = policy;
+	if (!ret)
+		ret = anole_image_mount(&o);
+	anole_policy_free(policy);
 	store_cli_release(&store);
 	return ret ? 1 : 0;
 }

@@ -25,6 +25,7 @@
 
 static const char monitor_help[] =
 "usage: anole monitor --listen HOST:PORT [options]\n"
+"       anole monitor --console URL --token-file FILE [--name NAME] [options]\n"
 "\n"
 "Always-on metrics agent: samples /proc (CPU, memory, disks, network, load,\n"
 "pressure), cgroup counters and resident eBPF histograms (run-queue and block\n"
@@ -36,7 +37,14 @@ static const char monitor_help[] =
 "                          (all addresses) or unix:PATH\n"
 "      --token-file FILE   answer only requests with \"Authorization: Bearer\n"
 "                          TOKEN\", TOKEN the file's one line (mode 0600);\n"
-"                          others get 401 (Prometheus: authorization.credentials_file)\n"
+"                          others get 401 (Prometheus: authorization.credentials_file);\n"
+"                          with --console: the agent token instead\n"
+"      --console URL       register with the console at URL (anole console serve),\n"
+"                          heartbeat, and run the diagnoses it asks for (anole diag\n"
+"                          tools, allow-listed options, --json, bounded duration\n"
+"                          and output); /metrics is then served without a token\n"
+"                          for the console to scrape, on --listen (default :0)\n"
+"      --name NAME         the host's name in the console (default: hostname)\n"
 "  -i, --interval SECONDS  time between samples (default 5)\n"
 "      --no-bpf            no eBPF histograms (no root or BPF needed)\n"
 "      --hook LIST         hooks the eBPF histograms may use, in order:\n"
@@ -46,6 +54,8 @@ static const char monitor_help[] =
 "                          exported whole\n"
 "      --max-cgroups N     export at most N cgroups per hierarchy, breadth\n"
 "                          first (default 256)\n"
+"      --qos-dir DIR       also serve the metrics of `anole qos run` agents whose\n"
+"                          state_dir is DIR (default /run/anole/qos)\n"
 "  -d, --daemon            run in the background once serving\n"
 "      --pid-file FILE     write the agent's pid there (removed at exit)\n"
 "      --log-file FILE     the daemon's log (default: none)\n"
@@ -55,7 +65,7 @@ static const char monitor_help[] =
 "SIGINT, SIGTERM or SIGHUP stop it; the eBPF programs are detached.\n";
 
 enum { OPT_NO_BPF = 256, OPT_HOOK, OPT_CGROUP_ROOT, OPT_MAX_CGROUPS, OPT_PID_FILE, OPT_LOG_FILE,
-       OPT_TOKEN_FILE };
+       OPT_TOKEN_FILE, OPT_CONSOLE, OPT_NAME, OPT_QOS_DIR };
 
 static int usage_error(const char *msg)
 {
@@ -80,11 +90,14 @@ int cmd_monitor(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "listen", required_argument, NULL, 'l' },
 		{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "name", required_argument, NULL, OPT_NAME },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "no-bpf", no_argument, NULL, OPT_NO_BPF },
 		{ "hook", required_argument, NULL, OPT_HOOK },
 		{ "cgroup-root", required_argument, NULL, OPT_CGROUP_ROOT },
 		{ "max-cgroups", required_argument, NULL, OPT_MAX_CGROUPS },
+		{ "qos-dir", required_argument, NULL, OPT_QOS_DIR },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "pid-file", required_argument, NULL, OPT_PID_FILE },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
@@ -95,6 +108,8 @@ int cmd_monitor(int argc, char **argv)
 	struct anole_monitor_opts o = { .interval = 5, .max_cgroups = 256 };
 	char *pid_file = NULL, *log_file = NULL, *cgroup_root = NULL, *token = NULL;
 	const char *token_file = NULL;
+	char hostname[256];
+	char *qos_dir = NULL;
 	bool daemon = false;
 	int verbose = 0, opt, ret;
 
@@ -147,6 +162,17 @@ int cmd_monitor(int argc, char **argv)
 		case OPT_TOKEN_FILE:
 			token_file = optarg;
 			break;
+		case OPT_CONSOLE:
+			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+				return usage_error("--console takes an http:// or https:// URL");
+			o.console_url = optarg;
+			break;
+		case OPT_NAME:
+			o.console_name = optarg;
+			break;
+		case OPT_QOS_DIR:
+			qos_dir = optarg;
+			break;
 		case 'v':
 			verbose++;
 			break;
@@ -159,6 +185,28 @@ int cmd_monitor(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("takes no arguments");
+	if (o.console_url && !token_file)
+		return usage_error("--console needs --token-file (anole console token create)");
+	if (o.console_name && !o.console_url)
+		return usage_error("--name is for --console");
+	if (o.console_url && !o.listen)
+		o.listen = ":0";
+	if (o.console_url && !o.console_name) {
+		if (gethostname(hostname, sizeof(hostname)) < 0)
+			return usage_error("no --name and no hostname");
+		hostname[sizeof(hostname) - 1] = '\0';
+		o.console_name = hostname;
+	}
+	if (o.console_name) {
+		size_t n = strspn(o.console_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				  "0123456789._-");
+
+		if (!n || n > 64 || o.console_name[n] || o.console_name[0] == '.' ||
+		    o.console_name[0] == '-')
+			return usage_error("--name is 1 to 64 of A-Z a-z 0-9 . _ - (not starting "
+					   "with . or -)");
+	}
+	o.version = ANOLE_VERSION;
 	if (!o.listen)
 		return usage_error("--listen HOST:PORT is required");
 	if (log_file && !daemon)
@@ -170,10 +218,14 @@ int cmd_monitor(int argc, char **argv)
 	/* read before a daemon leaves the directory a relative path names */
 	if (token_file && anole_httpd_read_token(token_file, &token))
 		return 1;
-	o.token = token;
+	if (o.console_url)
+		o.console_token = token; /* the agent token; /metrics stays open */
+	else
+		o.token = token;
 	o.pid_file = pid_file = anole_path_absolute(pid_file);
 	log_file = anole_path_absolute(log_file);
 	o.cgroup_root = cgroup_root = anole_path_absolute(cgroup_root);
+	o.qos_dir = qos_dir = anole_path_absolute(qos_dir);
 	if (daemon)
 		ret = daemonize_and_run(&o, log_file);
 	else
@@ -181,6 +233,7 @@ int cmd_monitor(int argc, char **argv)
 	free(pid_file);
 	free(log_file);
 	free(cgroup_root);
+	free(qos_dir);
 	free(token);
 	return ret ? 1 : 0;
 }

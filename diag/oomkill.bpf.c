@@ -27,6 +27,18 @@ struct mm_struct___old {
 	struct mm_rss_stat___old rss_stat;
 } __attribute__((preserve_access_index));
 
+/* since 6.2: an array of percpu_counters; spelled out here so that the
+ * program also compiles against an older kernel's vmlinux.h (a cross build
+ * uses the target's: Debian 12's arm64 kernel is 6.1). The element's size
+ * is the kernel's (bpf_core_type_size), not this declaration's. */
+struct percpu_counter___new {
+	__s64 count;
+} __attribute__((preserve_access_index));
+
+struct mm_struct___new {
+	struct percpu_counter___new rss_stat[4];
+} __attribute__((preserve_access_index));
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 64 * 1024);
@@ -43,7 +55,12 @@ static __always_inline __u64 rss(struct mm_struct *mm, int i)
 
 		v = BPF_CORE_READ(old, rss_stat.count[i].counter);
 	} else {
-		v = BPF_CORE_READ(mm, rss_stat[i].count);
+		__u64 off = bpf_core_field_offset(struct mm_struct___new, rss_stat) +
+			    (__u64)i * bpf_core_type_size(struct percpu_counter___new) +
+			    bpf_core_field_offset(struct percpu_counter___new, count);
+
+		if (bpf_probe_read_kernel(&v, sizeof(v), (char *)mm + off))
+			v = 0;
 	}
 	return v > 0 ? (__u64)v : 0;
 }

@@ -77,32 +77,63 @@ int BPF_PROG(tr_raw_retrans, const struct sock *sk)
 	return on_retrans(sk);
 }
 
-SEC("tp/tcp/tcp_retransmit_skb")
-int tr_tp_retrans(struct trace_event_raw_tcp_retransmit_skb *ctx)
-{
-	struct tcpretrans_event *e;
-	__u16 family = ctx->family;
+/* The event's record: its own event in newer kernels (with `err`: the
+ * host's 6.18), the class tcp_event_sk_skb in older ones (6.1). The fields read are the same; their
+ * offsets come from whichever the kernel has (CO-RE), and spelling both out
+ * keeps the program compiling against either kernel's vmlinux.h (a cross
+ * build uses the target's: Debian 12's arm64 kernel is 6.1). */
+struct trace_event_raw_tcp_retransmit_skb___new {
+	__u16 sport, dport, family;
+	int state;
+	__u8 saddr[4], daddr[4], saddr_v6[16], daddr_v6[16];
+} __attribute__((preserve_access_index));
 
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
-	e = reserve();
-	if (!e)
-		return 0;
-	e->family = family;
-	e->sport = ctx->sport;
-	e->dport = ctx->dport;
-	e->state = ctx->state;
-	/* the addresses sit unaligned in the record: the verifier refuses
-	 * direct word loads there, so copy them */
-	if (family == AF_INET) {
-		bpf_probe_read_kernel(e->saddr, 4, ctx->saddr);
-		bpf_probe_read_kernel(e->daddr, 4, ctx->daddr);
-	} else {
-		bpf_probe_read_kernel(e->saddr, 16, ctx->saddr_v6);
-		bpf_probe_read_kernel(e->daddr, 16, ctx->daddr_v6);
+struct trace_event_raw_tcp_event_sk_skb___old {
+	__u16 sport, dport, family;
+	int state;
+	__u8 saddr[4], daddr[4], saddr_v6[16], daddr_v6[16];
+} __attribute__((preserve_access_index));
+
+/* one subprogram per layout: the verifier wants constant offsets into
+ * the record, which a single body choosing between two layouts would not
+ * keep; the one whose type the kernel lacks is never called */
+#define TR_EMIT(name, type)                                                      \
+	static __noinline int name(type *ctx)                                     \
+	{                                                                        \
+		struct tcpretrans_event *e;                                      \
+		__u16 family = ctx->family;                                      \
+                                                                                 \
+		if (family != AF_INET && family != AF_INET6)                     \
+			return 0;                                                \
+		e = reserve();                                                   \
+		if (!e)                                                          \
+			return 0;                                                \
+		e->family = family;                                              \
+		e->sport = ctx->sport;                                           \
+		e->dport = ctx->dport;                                           \
+		e->state = ctx->state;                                           \
+		/* the addresses sit unaligned in the record: the verifier   \
+		 * refuses direct word loads there, so copy them */            \
+		if (family == AF_INET) {                                         \
+			bpf_probe_read_kernel(e->saddr, 4, ctx->saddr);          \
+			bpf_probe_read_kernel(e->daddr, 4, ctx->daddr);          \
+		} else {                                                         \
+			bpf_probe_read_kernel(e->saddr, 16, ctx->saddr_v6);      \
+			bpf_probe_read_kernel(e->daddr, 16, ctx->daddr_v6);      \
+		}                                                                \
+		bpf_ringbuf_submit(e, 0);                                        \
+		return 0;                                                        \
 	}
-	bpf_ringbuf_submit(e, 0);
-	return 0;
+
+TR_EMIT(tp_retrans_new, struct trace_event_raw_tcp_retransmit_skb___new)
+TR_EMIT(tp_retrans_old, struct trace_event_raw_tcp_event_sk_skb___old)
+
+SEC("tp/tcp/tcp_retransmit_skb")
+int tr_tp_retrans(void *ctx)
+{
+	if (bpf_core_type_exists(struct trace_event_raw_tcp_retransmit_skb___new))
+		return tp_retrans_new(ctx);
+	return tp_retrans_old(ctx);
 }
 
 char LICENSE[] SEC("license") = "GPL";

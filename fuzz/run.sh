@@ -3,7 +3,8 @@
 # Fuzz the EROFS image reader for SECONDS seconds, then the tar-layer
 # path of the builder (a third of that), the chunk table of --blob-dir
 # images and OCI image layouts (a sixth each), and registries.conf with its
-# TOML reader (a twelfth), and image references (a twelfth).
+# TOML reader (a twelfth), image references (a twelfth), and trust
+# policies with signature payloads (a twelfth).
 #
 #   fuzz/run.sh BUILD_DIR SECONDS
 #
@@ -293,5 +294,95 @@ if [ -x "$ref_fuzzer" ]; then
 		n=$((n + 1))
 	done
 	run_fuzzer "image references" "$ref_fuzzer" "$rcorpus" "$(share 12)" 1024 5
+fi
+# Trust policies and signature payloads (image/policy.c, image/signature.c):
+# the first byte picks the parser (even: policy, odd: payload), a twelfth
+# of the time.
+policy_fuzzer=$build/fuzz_policy
+if [ -x "$policy_fuzzer" ]; then
+	pcorpus=$work/policy-corpus
+	mkdir -p "$pcorpus"
+	d=$(printf '%064d' 0)
+	printf '%s' '0{"default":[{"type":"reject"}],"transports":{"docker":{"r.example/a":[{"type":"sigstoreSigned","keyPath":"/k.pub","signedIdentity":{"type":"matchRepoDigestOrExact"}}]},"file":{"/nonexistent":[{"type":"insecureAcceptAnything"}]}}}' >"$pcorpus/policy"
+	printf '%s' '0{"default":[{"type":"sigstoreSigned","keyDatas":["LS0tLS1CRUdJTiBQVUJMSUMgS0VZLS0tLS0K"],"signedIdentity":{"type":"exactReference","dockerReference":"a/b:c"}}]}' >"$pcorpus/policy-keydata"
+	printf '%s' "1{\"critical\":{\"identity\":{\"docker-reference\":\"r.example/a:v1\"},\"image\":{\"docker-manifest-digest\":\"sha256:$d\"},\"type\":\"cosign container image signature\"},\"optional\":null}" >"$pcorpus/payload"
+	run_fuzzer "policies and signature payloads" "$policy_fuzzer" "$pcorpus" "$(share 12)" 8192 5
+fi
+# The console's untrusted inputs (a twelfth of the time each): an agent's
+# /metrics text (console/promtext.c) and a diagnosis request checked against
+# the allow-list (lib/diag_policy.c).
+prom_fuzzer=$build/console/fuzz_promtext
+if [ -x "$prom_fuzzer" ]; then
+	pcorpus=$work/promtext-corpus
+	mkdir -p "$pcorpus"
+	printf '# HELP a b\n# TYPE a gauge\na 1\nb{x="y",z="\\"q\\n"} -2.5e3 1700000000000\nc{} +Inf\nd NaN\n' \
+		>"$pcorpus/seed-0"
+	run_fuzzer "Prometheus text" "$prom_fuzzer" "$pcorpus" "$(share 12)" 8192 5
+fi
+diag_policy_fuzzer=$build/fuzz_diag_policy
+if [ -x "$diag_policy_fuzzer" ]; then
+	dcorpus=$work/diag-policy-corpus
+	mkdir -p "$dcorpus"
+	echo '{"tool":"runqlat","duration":2,"options":{"pid":1,"milliseconds":true}}' >"$dcorpus/seed-0"
+	echo '{"tool":"profile","duration":60,"options":{"frequency":99,"user_stacks_only":false}}' >"$dcorpus/seed-1"
+	run_fuzzer "diagnosis requests" "$diag_policy_fuzzer" "$dcorpus" "$(share 12)" 4096 5
+fi
+# `anole tune` parameter files (tune/knob.c), seeded with every domain and
+# type, a twelfth of the time.
+tune_fuzzer=$build/fuzz_tune_params
+if [ -x "$tune_fuzzer" ]; then
+	pcorpus=$work/tune-corpus
+	mkdir -p "$pcorpus"
+	cat >"$pcorpus/all.params" <<'EOF'
+# every domain and type
+sysctl net.core.somaxconn int 128..65535 step 128 default 4096
+sysfs kernel/mm/transparent_hugepage/enabled enum always,madvise,never
+cpu governor enum performance,powersave
+debugfs sched/base_slice_ns int 100000..10000000
+file /tmp/x float -1.5..2.5e3 step 0.5
+command workers int 1..64 default 4 run /bin/echo # a comment inside the program
+EOF
+	printf 'file /a int 5..1\n' >"$pcorpus/empty.params"
+	run_fuzzer "tune parameters" "$tune_fuzzer" "$pcorpus" "$(share 12)" 4096 5
+fi
+# The qos agent's configuration (TOML), seeded with the documented example,
+# a twelfth of the time.
+qos_fuzzer=$build/fuzz_qos_config
+if [ -x "$qos_fuzzer" ]; then
+	qcorpus=$work/qos-corpus
+	mkdir -p "$qcorpus"
+	sed -n '/^```toml$/,/^```$/p' "$(dirname "$0")/../docs/anole-qos.md" | sed '1d;$d' \
+		>"$qcorpus/example.toml"
+	printf '[cpu_suppress]\nthreshold_percent = 150\n[be]\ncgroups = ["/a", "/a/"]\n' \
+		>"$qcorpus/bad.toml"
+	run_fuzzer "qos configuration" "$qos_fuzzer" "$qcorpus" "$(share 12)" 8192 5
+fi
+# anole os: the boot-state sector and the OS image manifest (os/), seeded
+# with a valid state and manifest, a twelfth of the time.
+os_fuzzer=$build/os/fuzz_os
+if [ -x "$os_fuzzer" ]; then
+	ocorpus=$work/os-corpus
+	mkdir -p "$ocorpus"
+	python3 - "$ocorpus" <<'EOF'
+import struct, sys
+d = sys.argv[1]
+def crc32c(b):
+    crc = 0xffffffff
+    for x in b:
+        crc ^= x
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xffffffff
+s = bytearray(512)
+s[0:8] = b'ANOLEBST'; s[8:12] = struct.pack('<I', 1); s[12:16] = struct.pack('<I', 5)
+s[16:20] = bytes([1, 2, 0, 3]); s[20:22] = b'v1'; s[52:54] = b'v2'
+s[508:512] = struct.pack('<I', crc32c(bytes(s[:508])))
+open(d + '/state', 'wb').write(s)
+h = 'sha256:' + '0' * 64
+open(d + '/manifest', 'w').write('{"format":"anole-os/1","version":"v1","kernel_release":"6.1.0",'
+    '"digest_algorithm":"sha256","files":{"vmlinuz":{"size":1,"digest":"%s"},'
+    '"initrd.img":{"size":2,"digest":"%s"},"root.erofs":{"size":3,"digest":"%s"}}}' % (h, h, h))
+EOF
+	run_fuzzer "os boot state and manifest" "$os_fuzzer" "$ocorpus" "$(share 12)" 4096 5
 fi
 echo "fuzz: ok"

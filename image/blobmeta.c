@@ -5,6 +5,7 @@
  * against its SHA-256 and every record is validated before use.
  */
 #include "anole/blobmeta.h"
+#include "anole/cipher.h"
 #include "anole/endian.h"
 #include "anole/erofs.h"
 #include "anole/error.h"
@@ -127,6 +128,10 @@ static int parse_blob(const char *path, const uint8_t *ext, uint64_t ext_size,
 	b->device_id = le16_to_cpu(rec->device_id);
 	b->chunk_digest = (enum anole_digest_alg)rec->chunk_digest;
 	b->compression = (enum anole_compress_alg)rec->compression;
+	b->cipher = rec->cipher;
+	memcpy(b->key_check, rec->key_check, sizeof(b->key_check));
+	if (rec->cipher > ANOLE_CIPHER_SM4_CTR)
+		return corrupt(path, "unknown cipher in a blob record");
 	if (rec->chunk_digest > ANOLE_DIGEST_SM3 || rec->compression > ANOLE_COMPRESS_LZ4 ||
 	    b->nchunks > ANOLE_EXT_MAX_CHUNKS || !b->chunk_size ||
 	    b->chunk_size > (64u << 20) || !b->device_id)
@@ -295,6 +300,8 @@ void anole_blobmeta_serialize(const struct anole_blobmeta *meta, uint64_t ext_of
 		rec.chunk_digest = (uint8_t)b->chunk_digest;
 		rec.compression = (uint8_t)b->compression;
 		rec.unit_size = cpu_to_le32(b->unit_size);
+		rec.cipher = b->cipher;
+		memcpy(rec.key_check, b->key_check, sizeof(rec.key_check));
 		if (b->nsplits) {
 			rec.split_offset = cpu_to_le64(split_off);
 			rec.nsplits = cpu_to_le32(b->nsplits);
@@ -332,4 +339,17 @@ void anole_blobmeta_serialize(const struct anole_blobmeta *meta, uint64_t ext_of
 	f.ext_size = cpu_to_le64(out->len - start);
 	anole_digest(ANOLE_DIGEST_SHA256, out->buf + start, out->len - start, f.ext_sha256);
 	strbuf_add(out, &f, sizeof(f));
+}
+
+void anole_chunk_iv_input(const struct anole_ext_chunk *c, uint8_t out[ANOLE_CHUNK_IV_INPUT_SIZE])
+{
+	uint64_t off = cpu_to_le64(c->compressed_offset);
+	uint32_t us = cpu_to_le32(c->uncompressed_size), cs = cpu_to_le32(c->compressed_size);
+
+	memcpy(out, c->digest, 32);
+	memcpy(out + 32, &off, 8);
+	memcpy(out + 40, &us, 4);
+	memcpy(out + 44, &cs, 4);
+	out[48] = c->compression;
+	memcpy(out + 49, "anoleiv1", 8);
 }

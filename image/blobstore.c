@@ -483,6 +483,7 @@ struct manifest_arg {
 	const char *reference;
 	struct strbuf *out;
 	char **media_type;
+	bool quiet_missing;
 };
 
 static int manifest_op(struct bs_call *c, void *arg)
@@ -490,7 +491,10 @@ static int manifest_op(struct bs_call *c, void *arg)
 	struct manifest_arg *a = arg;
 	uint8_t d[32];
 	char hex[65];
-	int ret = c->bs->ops->get_manifest(c, a->reference, a->out, a->media_type);
+	int ret;
+
+	c->quiet_missing = a->quiet_missing;
+	ret = c->bs->ops->get_manifest(c, a->reference, a->out, a->media_type);
 
 	/* a digest reference must name exactly these bytes */
 	if (ret || strncmp(a->reference, "sha256:", 7))
@@ -511,7 +515,21 @@ static int manifest_op(struct bs_call *c, void *arg)
 int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *reference,
 				 struct strbuf *out, char **media_type)
 {
-	struct manifest_arg a = { reference, out, media_type };
+	struct manifest_arg a = { reference, out, media_type, false };
+	int ret = check_registry(bs, reference);
+
+	if (media_type)
+		*media_type = NULL;
+	if (ret)
+		return ret;
+	return over_sources(bs, strncmp(reference, "sha256:", 7) ? BS_USE_TAG : BS_USE_DIGEST, 0,
+			    manifest_op, &a);
+}
+
+int anole_blobstore_find_manifest(struct anole_blobstore *bs, const char *reference,
+				  struct strbuf *out, char **media_type)
+{
+	struct manifest_arg a = { reference, out, media_type, true };
 	int ret = check_registry(bs, reference);
 
 	if (media_type)

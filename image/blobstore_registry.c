@@ -354,7 +354,7 @@ static int registry_get_manifest(struct bs_call *c, const char *reference, struc
 		ret = bs_judge(c, &a, &q, &r, bs_send(c, ep, &a, &q, &r, REGISTRY_PULL, true));
 	} while (ret == 1);
 	if (!ret && r.status == 404)
-		ret = c->quiet ? -ENOENT :
+		ret = c->quiet || c->quiet_missing ? -ENOENT :
 		      bs_fail(c, ENOENT, "%s: no manifest %s (GET %s)", c->bs->spec, reference, url);
 	else if (!ret && (r.status < 200 || r.status > 299))
 		ret = bs_status_error(c, &q, &r, reference, false);

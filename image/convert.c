@@ -345,6 +345,7 @@ static int convert_local(struct convert_job *job, struct oci_convert_result *res
 		b.chunk_size = o->chunk_size;
 		b.compress = o->compress;
 		b.chunk_digest = o->chunk_digest;
+		b.encrypt_key = o->encrypt_key;
 		b.threads = o->threads;
 		b.no_sync = job->scratch_dest;
 		b.dict_blobs = dict.blobs;

@@ -226,6 +226,11 @@ static int pick_manifest(struct oci_image *img, const char *platform)
 
 		if (ret || (img->tag && (!name || strcmp(name, img->tag))))
 			continue;
+		/* signatures (anole image sign: sha256-<hex>.sig) are no images:
+		 * a signed layout of one image stays a layout of one image */
+		if (!img->tag && name && strlen(name) == 75 && !strncmp(name, "sha256-", 7) &&
+		    !strcmp(name + 71, ".sig"))
+			continue;
 		if (found++) {
 			if (!img->tag)
 				ret = anole_error_code(EINVAL, "%s holds several images: name one as oci:%s:TAG",

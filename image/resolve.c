@@ -8,9 +8,11 @@
 #include "anole/error.h"
 #include "anole/oci.h"
 #include "anole/ref.h"
+#include "anole/signature.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,4 +68,46 @@ void anole_resolved_image_free(struct anole_resolved_image *r)
 	free(r->blobs);
 	free(r->layout);
 	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * After a policy pinned the signed manifest (anole/policy.h): the metadata
+ * image about to be mounted is the one that manifest names, byte for byte.
+ * docker://: the caller resolved by the pinned digest, so the manifest was
+ * fetched by it and checked; the image file is named by its layer digest.
+ * oci: the layout's tag may have moved since the check: its manifest must
+ * still be the pinned one. A plain file: its own digest was signed.
+ */
+int anole_ref_check_pinned(const struct anole_ref *ref, const char *pinned,
+			   const struct anole_resolved_image *img)
+{
+	const char *base = strrchr(img->image, '/');
+	char digest[72];
+	int ret;
+
+	if (ref->transport == ANOLE_REF_PATH)
+		return anole_file_check_digest(img->image, pinned);
+	if (ref->transport == ANOLE_REF_OCI) {
+		struct oci_image oi;
+
+		ret = oci_open(&oi, ref->path, ref->tag, NULL);
+		if (ret)
+			return ret;
+		if (strcmp(oi.manifest.digest, pinned))
+			ret = anole_error_code(EKEYREJECTED, "%s: the image changed after its signature "
+					       "was verified (manifest %s, signed %s): refused",
+					       ref->path, oi.manifest.digest, pinned);
+		else if (!oi.accelerated || !(base = strrchr(img->image, '/')) ||
+			 strcmp(base + 1, oi.layers[oi.metadata_layer].digest + 7))
+			ret = anole_error_code(EKEYREJECTED, "%s: the metadata image is not the one "
+					       "the signed manifest names: refused", ref->path);
+		oci_close(&oi);
+		if (ret)
+			return ret;
+	}
+	if (!base || strlen(base + 1) != 64)
+		return anole_error_code(EKEYREJECTED, "%s: not named by its digest: cannot check it "
+					"against the signed manifest", img->image);
+	snprintf(digest, sizeof(digest), "sha256:%s", base + 1);
+	return anole_file_check_digest(img->image, digest);
 }

@@ -5,7 +5,7 @@
  * caller passes the seed (~0 for the EROFS superblock) and gets the raw
  * register back. The usual "standard" CRC32C is ~anole_crc32c(~0, ...).
  */
-#include "anole/erofs.h"
+#include "anole/digest.h"
 
 #include <pthread.h>
 
@@ -33,22 +33,4 @@ uint32_t anole_crc32c(uint32_t crc, const void *data, size_t len)
 	while (len--)
 		crc = (crc >> 8) ^ crc_table[(crc ^ *p++) & 0xffu];
 	return crc;
-}
-
-/*
- * The superblock checksum covers the rest of the block holding the
- * superblock: from byte 1024 to the end of block 0 for blocks larger than
- * 1 KiB, else one block from byte 1024. The checksum field counts as zero.
- * block0 must hold 1024 + that length bytes.
- */
-uint32_t erofs_sb_checksum(const uint8_t *block0, uint32_t blksz)
-{
-	static const uint8_t zero[4];
-	const uint8_t *sb = block0 + EROFS_SUPER_OFFSET;
-	uint32_t len = blksz > EROFS_SUPER_OFFSET ? blksz - EROFS_SUPER_OFFSET : blksz;
-	uint32_t crc;
-
-	crc = anole_crc32c(~0u, sb, 4);                 /* magic */
-	crc = anole_crc32c(crc, zero, 4);               /* checksum as zero */
-	return anole_crc32c(crc, sb + 8, len - 8);
 }

@@ -38,6 +38,7 @@ struct anole_httpd {
 	anole_httpd_authorize authorize;
 	void *auth_arg;
 	size_t max_body;
+	bool json_errors;
 	_Atomic uint64_t requests, ok, not_found, client_errors, server_errors;
 };
 
@@ -120,6 +121,34 @@ int anole_httpd_body_json(const struct anole_httpd_request *r, struct anole_http
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int anole_httpd_add_header(struct anole_httpd_response *res, const char *name,
+			   const char *value)
+{
+	if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n"))
+		return -EINVAL;
+	strbuf_addf(&res->headers, "%s: %s\n", name, value);
+	return 0;
+}
+
+/* The server's own error answers: text, or JSON with json_errors. */
+static void server_error(struct anole_httpd *h, struct anole_httpd_response *res,
+			 unsigned status, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void server_error(struct anole_httpd *h, struct anole_httpd_response *res,
+			 unsigned status, const char *fmt, ...)
+{
+	struct strbuf msg = STRBUF_INIT;
+	va_list ap;
+
+	va_start(ap, fmt);
+	strbuf_vaddf(&msg, fmt, ap);
+	va_end(ap);
+	if (h->json_errors)
+		anole_httpd_json_error(res, status, "%s", msg.buf ? msg.buf : "");
+	else
+		anole_httpd_text(res, status, "%s", msg.buf ? msg.buf : "");
+	strbuf_release(&msg);
 }
 
 /* ------------------------------------------------------------ addresses */
@@ -292,6 +321,16 @@ const char *anole_httpd_query(const struct anole_httpd_request *r, const char *k
 	return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+const char *anole_httpd_header(const struct anole_httpd_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *anole_httpd_cookie(const struct anole_httpd_request *r, const char *name)
+{
+	return MHD_lookup_connection_value(r->conn, MHD_COOKIE_KIND, name);
+}
+
 static bool method_matches(const char *route, const char *method)
 {
 	return !strcmp(route, method) || (!strcmp(route, "GET") && !strcmp(method, "HEAD"));
@@ -328,6 +367,17 @@ static enum MHD_Result send_response(struct anole_httpd *h, struct MHD_Connectio
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				res->content_type ? res->content_type : "text/plain; charset=utf-8");
+	/* "Name: value\n" lines, checked by anole_httpd_add_header() */
+	for (char *line = res->headers.buf, *nl; line && *line; line = nl + 1) {
+		char *colon = strchr(line, ':');
+
+		nl = strchr(line, '\n');
+		if (!nl || !colon || colon > nl)
+			break;
+		*colon = '\0';
+		*nl = '\0';
+		MHD_add_response_header(resp, line, colon + 2);
+	}
 	if (res->status == 405 && allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	if (res->status == 401)
@@ -346,8 +396,22 @@ static void dispatch(struct anole_httpd *h, struct anole_httpd_request *r,
 	const struct anole_httpd_route *route = NULL;
 	bool path_known = false;
 
-	for (size_t i = 0; i < h->nroutes; i++) {
-		if (strcmp(h->routes[i].path, r->path))
+	const char *prefix = NULL;
+
+	/* exact routes first; else the longest prefix route that matches */
+	for (size_t i = 0; i < h->nroutes; i++)
+		if (!(h->routes[i].flags & ANOLE_HTTPD_PREFIX) && !strcmp(h->routes[i].path, r->path))
+			prefix = "";
+	for (size_t i = 0; !prefix && i < h->nroutes; i++) {
+		const char *p = h->routes[i].path;
+
+		if ((h->routes[i].flags & ANOLE_HTTPD_PREFIX) && !strncmp(p, r->path, strlen(p)) &&
+		    (!prefix || strlen(p) > strlen(prefix)))
+			prefix = p;
+	}
+	for (size_t i = 0; prefix && i < h->nroutes; i++) {
+		if (*prefix ? strcmp(h->routes[i].path, prefix) || !(h->routes[i].flags & ANOLE_HTTPD_PREFIX)
+			    : strcmp(h->routes[i].path, r->path) || (h->routes[i].flags & ANOLE_HTTPD_PREFIX))
 			continue;
 		path_known = true;
 		strbuf_addf(allow, "%s%s", allow->len ? ", " : "", h->routes[i].method);
@@ -357,22 +421,22 @@ static void dispatch(struct anole_httpd *h, struct anole_httpd_request *r,
 			route = &h->routes[i];
 	}
 	if (!path_known) {
-		anole_httpd_text(res, 404, "not found: %s", r->path);
+		server_error(h, res, 404, "not found: %s", r->path);
 	} else if (!route) {
-		anole_httpd_text(res, 405, "%s is not allowed on %s (allowed: %s)", r->method,
+		server_error(h, res, 405, "%s is not allowed on %s (allowed: %s)", r->method,
 				 r->path, allow->buf);
 	} else if (too_big) {
-		anole_httpd_text(res, 413, "the request body is over %zu bytes", h->max_body);
+		server_error(h, res, 413, "the request body is over %zu bytes", h->max_body);
 	} else {
 		unsigned deny = 0;
 
 		if (route->flags & ANOLE_HTTPD_AUTH)
 			deny = h->authorize ? h->authorize(r, h->auth_arg) : 403;
 		if (deny == 401)
-			anole_httpd_text(res, 401, "authentication required: send "
+			server_error(h, res, 401, "authentication required: send "
 					 "\"Authorization: Bearer TOKEN\"");
 		else if (deny)
-			anole_httpd_text(res, 403, "%s is not allowed to %s %s", r->peer,
+			server_error(h, res, 403, "%s is not allowed to %s %s", r->peer,
 					 r->method, r->path);
 		else
 			route->handler(r, res, route->arg);
@@ -391,7 +455,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct anole_httpd *h = cls;
 	struct request_ctx *ctx = *con_cls;
 	struct anole_httpd_request r = { .method = method, .path = url, .conn = conn };
-	struct anole_httpd_response res = { .body = STRBUF_INIT };
+	struct anole_httpd_response res = { .body = STRBUF_INIT, .headers = STRBUF_INIT };
 	struct strbuf allow = STRBUF_INIT;
 	enum MHD_Result ret;
 
@@ -425,6 +489,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	dispatch(h, &r, &res, ctx->too_big, &allow);
 	ret = send_response(h, conn, &res, allow.buf);
 	strbuf_release(&res.body);
+	strbuf_release(&res.headers);
 	strbuf_release(&allow);
 	return ret;
 }
@@ -478,6 +543,7 @@ int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o
 	h->max_body = o->max_body ? o->max_body : 64 * 1024;
 	h->authorize = o->authorize;
 	h->auth_arg = o->auth_arg;
+	h->json_errors = o->json_errors;
 	h->nroutes = o->nroutes;
 	h->routes = xcalloc(o->nroutes ? o->nroutes : 1, sizeof(*h->routes));
 	memcpy(h->routes, o->routes, o->nroutes * sizeof(*h->routes));
@@ -491,6 +557,31 @@ int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o
 	 * answers 431 (or 414 for a long URL) when a request does not fit.
 	 * The pool also holds the response headers, hence the slack.
 	 */
+	/* TLS options only when asked: MHD_OPTION_ARRAY ends at the first
+	 * MHD_OPTION_END, so they go last */
+	struct MHD_OptionItem tls[3] = {
+		{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL },
+	};
+
+	if (!o->tls_cert_pem != !o->tls_key_pem) {
+		close(fd);
+		httpd_free(h);
+		return anole_error_code(EINVAL, "%s: HTTPS needs both a certificate and a key",
+					h->name ? h->name : "httpd");
+	}
+	if (o->tls_cert_pem) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			close(fd);
+			httpd_free(h);
+			return anole_error_code(ENOTSUP, "%s: this libmicrohttpd was built "
+						"without TLS", o->name ? o->name : "httpd");
+		}
+		flags |= MHD_USE_TLS;
+		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+						  (void *)o->tls_cert_pem };
+		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+						  (void *)o->tls_key_pem };
+	}
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				  MHD_OPTION_CONNECTION_LIMIT,
@@ -501,6 +592,7 @@ int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o
 				  (size_t)(o->max_header ? o->max_header : 8192) + 4096,
 				  MHD_OPTION_NOTIFY_COMPLETED, on_completed, h,
 				  MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
+				  MHD_OPTION_ARRAY, tls,
 				  MHD_OPTION_END);
 	if (!h->mhd) {
 		close(fd);

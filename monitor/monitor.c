@@ -16,6 +16,7 @@
 #include "anole/httpd.h"
 #include "anole/metrics.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -23,7 +24,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,12 +35,78 @@ struct agent {
 	struct monitor_procfs *procfs;
 	struct monitor_bpf *bpf;
 	struct anole_httpd *httpd;
+	struct monitor_console *console;
 	struct strbuf text;          /* the sample being built (sampling thread only) */
 	pthread_mutex_t lock;        /* guards served */
 	struct strbuf served;        /* the latest complete sample, answered to scrapes */
 	uint64_t samples;
 	double start_time, last_duration;
 };
+
+/*
+ * Append the families the qos agents publish (DIR/NAME.prom, Prometheus text
+ * they rename into place whole each interval). With several agents, each
+ * family's # HELP and # TYPE lines are kept once, so the page stays valid.
+ */
+static void append_qos(struct strbuf *out, const char *dir)
+{
+	char seen[64][80];
+	unsigned nseen = 0;
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		char path[4096], *text;
+		struct stat st;
+		int fd;
+
+		if (n < 6 || strcmp(e->d_name + n - 5, ".prom"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			continue;
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) {
+			close(fd);
+			continue;
+		}
+		text = malloc((size_t)st.st_size + 1);
+		if (!text || pread_full(fd, text, (size_t)st.st_size, 0)) {
+			free(text);
+			close(fd);
+			continue;
+		}
+		close(fd);
+		text[st.st_size] = 0;
+		for (char *l = text; *l;) {
+			char *nl = strchr(l, '\n'), name[80];
+			size_t len = nl ? (size_t)(nl - l) : strlen(l);
+			bool keep = true;
+
+			if (sscanf(l, "# %*s %79s", name) == 1 && l[0] == '#') {
+				/* "# HELP x" comes first: a family seen before is skipped */
+				bool dup = false;
+				for (unsigned i = 0; i < nseen; i++)
+					dup |= !strcmp(seen[i], name);
+				if (dup && !strncmp(l, "# HELP ", 7))
+					keep = false;
+				else if (dup && !strncmp(l, "# TYPE ", 7))
+					keep = false;
+				else if (!dup && !strncmp(l, "# TYPE ", 7) && nseen < 64)
+					snprintf(seen[nseen++], sizeof(seen[0]), "%s", name);
+			}
+			if (keep && len) {
+				strbuf_add(out, l, len);
+				strbuf_addch(out, '\n');
+			}
+			l += len + (nl ? 1 : 0);
+		}
+		free(text);
+	}
+	closedir(d);
+}
 
 static void sample(struct agent *a)
 {
@@ -47,6 +116,7 @@ static void sample(struct agent *a)
 
 	strbuf_reset(out);
 	monitor_procfs_sample(a->procfs, out);
+	append_qos(out, a->o->qos_dir ? a->o->qos_dir : "/run/anole/qos");
 	if (a->bpf) {
 		monitor_bpf_update(a->bpf);
 		monitor_bpf_format(a->bpf, out);
@@ -165,6 +235,9 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 					       "kernel%s (--no-bpf runs without them)",
 					       geteuid() ? " (loading BPF needs root)" : "");
 	}
+	/* the console scrapes the port really bound (--listen :0 works) */
+	if (!ret && o->console_url)
+		ret = monitor_console_start(&a.console, o, anole_httpd_port(a.httpd));
 	if (!ret && o->pid_file && !(ret = write_pid_file(o->pid_file)))
 		pid_written = true;
 	if (!ret) {
@@ -175,7 +248,8 @@ int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd)
 	anole_daemon_notify(ready_fd, ret);
 	if (!ret)
 		ret = serve(&a, &sig);
-	anole_httpd_stop(a.httpd); /* first: no scrape reads the text after this */
+	monitor_console_stop(a.console);
+	anole_httpd_stop(a.httpd); /* no scrape reads the text after this */
 	monitor_bpf_free(a.bpf);
 	monitor_procfs_free(a.procfs);
 	strbuf_release(&a.text);

@@ -24,11 +24,29 @@ struct anole_monitor_opts {
 	unsigned max_cgroups;    /* cgroups exported per hierarchy */
 	const char *pid_file;    /* written once serving, removed at exit */
 	const char *token;       /* non-NULL: /metrics wants "Authorization: Bearer token" */
+	/* --console: register with the console at this URL with this agent
+	 * token, as console_name, and run the diagnoses it hands out */
+	const char *console_url;
+	const char *console_token;
+	const char *console_name;
+	const char *version;     /* reported to the console */
+	const char *qos_dir;     /* *.prom files written by `anole qos run` agents, NULL:
+				  * /run/anole/qos (a shared file format: monitor does
+				  * not call into qos/) */
 };
 
 /* Run until SIGINT/SIGTERM/SIGHUP. ready_fd >= 0 (a daemon's parent waits
  * on it) gets "0 " once serving or "-errno message". 0 or -errno. */
 int anole_monitor_run(const struct anole_monitor_opts *o, int ready_fd);
+
+/* ----------------------------------------------------------- console_agent.c */
+
+struct monitor_console;
+/* Start heartbeating to o->console_url (a thread of its own). */
+int monitor_console_start(struct monitor_console **out, const struct anole_monitor_opts *o,
+			  uint16_t metrics_port);
+/* Stop it, killing a diagnosis in progress (NULL: no-op). */
+void monitor_console_stop(struct monitor_console *a);
 
 /* ---------------------------------------------------------------- procfs.c */
 

@@ -1,13 +1,21 @@
 #!/bin/bash
 # make demo: build an EROFS image of a tree made here, mount it with the
-# kernel, prove it equals the source, then check, inspect and unpack it.
+# kernel, prove it equals the source, then check, inspect and unpack it;
+# sign and verify it (ECDSA, SM2 checked by openssl), mount it under a
+# trust policy, and mount an encrypted build with its key.
+# then start a console with this machine's agent as its one host, print its
+# URL and a one-time admin password, and stop both.
 set -euo pipefail
 ANOLE=$(realpath "${1:-build/anole}")
 COMPARE=$(realpath "$(dirname "$0")/../tests/compare.py")
 WORK=$(mktemp -d /tmp/anole-demo.XXXXXX)
 MNT=$WORK/mnt
 HTTPD_PID=
+CONSOLE_PID=
+AGENT_PID=
 cleanup() {
+	local p
+	for p in $AGENT_PID $CONSOLE_PID; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	if mountpoint -q "$MNT" 2>/dev/null; then
 		"$ANOLE" image umount "$MNT" 2>/dev/null || umount "$MNT"
 	fi
@@ -105,8 +113,105 @@ python3 "$COMPARE" "$SRC" "$MNT" && echo "  compare: the lazily mounted tree equ
 "$ANOLE" image umount "$MNT"
 echo "  unmounted; the daemon stopped"
 
+step "sign and verify: ECDSA P-256 and SM2 (cosign's payload; FILE.sig beside an image file)"
+"$ANOLE" image keygen -o "$WORK/ec.pem"
+"$ANOLE" image keygen -a sm2 -o "$WORK/sm2.pem"
+"$ANOLE" image sign --key "$WORK/ec.pem" "$WORK/lazy.img"
+"$ANOLE" image sign --key "$WORK/sm2.pem" "$WORK/lazy.img"
+"$ANOLE" image verify --key "$WORK/sm2.pub" "$WORK/lazy.img"
+python3 - "$WORK/lazy.img.sig" "$WORK" <<'PY'
+import base64, json, sys
+for s in json.load(open(sys.argv[1]))["signatures"]:
+    if s["algorithm"] == "sm2-sm3":
+        open(sys.argv[2] + "/payload", "wb").write(base64.b64decode(s["payload"]))
+        open(sys.argv[2] + "/sm2.sig", "wb").write(base64.b64decode(s["signature"]))
+PY
+printf '  openssl, given only the public key and the payload: '
+openssl dgst -sm3 -verify "$WORK/sm2.pub" -signature "$WORK/sm2.sig" \
+	-sigopt distid:1234567812345678 "$WORK/payload"
+cp "$WORK/lazy.img" "$WORK/tampered.img"
+cp "$WORK/lazy.img.sig" "$WORK/tampered.img.sig"
+printf 'x' >>"$WORK/tampered.img"
+if "$ANOLE" image verify --key "$WORK/ec.pub" "$WORK/tampered.img"; then
+	echo "  a tampered image verified: this is a bug" >&2
+	exit 1
+fi
+echo "  the tampered copy is refused"
+cat >"$WORK/policy.json" <<EOC
+{"default": [{"type": "reject"}],
+ "transports": {"file": {"$WORK": [{"type": "sigstoreSigned", "keyPath": "$WORK/ec.pub"}]}}}
+EOC
+"$ANOLE" image mount "$WORK/lazy.img" "$MNT" --blobs "$URL" --cache "$WORK/cache" \
+	--policy "$WORK/policy.json"
+echo "  mounted under a policy that requires the ECDSA signature: $(ls "$MNT" | tr '\n' ' ')"
+"$ANOLE" image umount "$MNT"
+if "$ANOLE" image mount "$WORK/tampered.img" "$MNT" --blobs "$URL" --cache "$WORK/cache" \
+	--policy "$WORK/policy.json"; then
+	echo "  a tampered image mounted under the policy: this is a bug" >&2
+	exit 1
+fi
+echo "  the tampered copy is refused by the mount too"
+
+step "encrypted blobs: build --encrypt-key, mount --decrypt-key"
+openssl rand -hex 32 >"$WORK/blob.key"
+"$ANOLE" image build "$SRC" -q -o "$WORK/enc.img" --blob-dir "$WORK/enc-blobs" \
+	--encrypt-key "$WORK/blob.key" --cipher sm4-ctr
+if "$ANOLE" image mount "$WORK/enc.img" "$MNT" --blobs "$WORK/enc-blobs" --cache "$WORK/cache-enc"; then
+	echo "  mounted without the key: this is a bug" >&2
+	exit 1
+fi
+"$ANOLE" image mount "$WORK/enc.img" "$MNT" --blobs "$WORK/enc-blobs" --cache "$WORK/cache-enc" \
+	--decrypt-key "$WORK/blob.key"
+python3 "$COMPARE" "$SRC" "$MNT" && echo "  compare: the SM4-encrypted image, decrypted on read, equals the source"
+"$ANOLE" image umount "$MNT"
+
 step "anole image unpack"
 "$ANOLE" image unpack "$WORK/demo.img" "$WORK/out"
 python3 "$COMPARE" "$SRC" "$WORK/out" && echo "  compare: the unpacked tree equals the source"
+if "$ANOLE" console --help >/dev/null 2>&1 && "$ANOLE" monitor --help 2>&1 | grep -q -- --console; then
+	step "anole console: the operations console, with this machine as its one host"
+	DATA=$WORK/console
+	PASS=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')
+	printf '%s\n' "$PASS" | "$ANOLE" console user add admin --role admin --data "$DATA"
+	(umask 077; "$ANOLE" console token create --data "$DATA" --note demo >"$WORK/agent.token")
+	"$ANOLE" console serve --listen 127.0.0.1:0 --data "$DATA" --port-file "$WORK/console.port" \
+		--scrape-interval 5 --heartbeat-interval 1 >"$WORK/console.log" 2>&1 &
+	CONSOLE_PID=$!
+	for _ in $(seq 100); do [ -s "$WORK/console.port" ] && break; sleep 0.1; done
+	CURL="http://127.0.0.1:$(cat "$WORK/console.port")"
+	"$ANOLE" monitor --listen 127.0.0.1:0 --interval 5 --console "$CURL" \
+		--token-file "$WORK/agent.token" --name "$(hostname -s | tr -c 'A-Za-z0-9._\n-' _)" \
+		>"$WORK/agent.log" 2>&1 &
+	AGENT_PID=$!
+	# the host is listed as up once the agent's first heartbeat arrived
+	python3 - "$CURL" "$PASS" <<'PY'
+import http.cookiejar, json, sys, time, urllib.request
+url, pw = sys.argv[1], sys.argv[2]
+o = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+o.open(urllib.request.Request(url + "/api/v1/login", json.dumps({"user": "admin", "password": pw}).encode(),
+                              {"Content-Type": "application/json"}), timeout=10)
+for _ in range(100):
+    hosts = json.load(o.open(url + "/api/v1/hosts", timeout=10))
+    if any(h["status"] == "up" for h in hosts):
+        break
+    time.sleep(0.2)
+for h in hosts:
+    print(f"  host {h['name']} at {h['address']}: {h['status']}")
+PY
+	echo
+	echo "  console:  $CURL/"
+	echo "  user:     admin"
+	echo "  password: $PASS   (made for this demo only)"
+	if [ -t 0 ]; then
+		read -r -p "  open it in a browser; press Enter to stop the console and the agent " _
+	fi
+	kill -TERM "$AGENT_PID" "$CONSOLE_PID"
+	rc=0
+	wait "$AGENT_PID" || rc=$?
+	wait "$CONSOLE_PID" || rc=$?
+	AGENT_PID= CONSOLE_PID=
+	[ "$rc" -eq 0 ] && echo "  console and agent stopped" || echo "  console or agent exited $rc" >&2
+fi
+
 echo
 echo "demo done."

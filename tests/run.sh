@@ -131,7 +131,7 @@ run_one() {
 		echo "# $name: $*"
 		echo "# ANOLE=$anole WORK=$work $(date -Is)"
 	} >"$log"
-	ANOLE=$anole TESTDIR=$here WORK=$work \
+	ANOLE=$anole TESTDIR=$here WORK=$work ANOLE_TEST_LOG_DIR=$log_dir \
 		timeout -k 15 "$tmo" "$@" </dev/null >>"$log" 2>&1
 	rc=$?
 	[ "$rc" -eq 124 ] && echo "run.sh: timed out after ${tmo}s" >>"$log"
@@ -185,7 +185,7 @@ done
 
 if selected meson_unit; then
 	if [ -n "$meson_build" ] && [ -f "$meson_build/build.ninja" ]; then
-		run_one meson_unit 300 meson test -C "$meson_build" --print-errorlogs --num-processes 2
+		run_one meson_unit 900 meson test -C "$meson_build" --print-errorlogs --num-processes 2
 	else
 		printf 'SKIP meson_unit: no meson build directory (--meson-build)\n'
 		skipped=$((skipped + 1))

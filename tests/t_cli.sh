@@ -281,17 +281,20 @@ EOF
 import json, sys
 j = json.load(open(sys.argv[1]))
 text = {l.split()[0]: l.split()[1] == "yes" for l in open(sys.argv[2])}
-assert set(j) == {"diag", "monitor", "fuse", "zstd", "lz4", "lzma", "deflate"} == set(text), (j, text)
+assert set(j) == set(text), (j, text)
+assert {"diag", "monitor", "console", "tune", "fuse", "zstd", "lz4", "lzma", "deflate"} <= set(j), j
 for k, v in j.items():
     assert v["built"] == text[k] and (v["built"] or v["reason"]), (k, v)
 EOF
 mkdir -p "$WORK/feat-src" && echo data >"$WORK/feat-src/f"
-for part in diag monitor fuse zstd lz4 lzma deflate; do
+for part in diag monitor console tune fuse zstd lz4 lzma deflate; do
 	have_feature "$part" && continue
 	status=1 msg="^anole: anole was built without $part: ."
 	case $part in
 	diag) cmd=(diag runqlat) ;;
 	monitor) cmd=(monitor --listen 127.0.0.1:0) ;;
+	console) cmd=(console serve --listen 127.0.0.1:0 --data "$WORK/console") ;;
+	tune) cmd=(tune rollback) ;;
 	fuse) cmd=(image mount a.img "$WORK/mnt") ;;
 	zstd|lz4) cmd=(image build "$WORK/feat-src" -o "$WORK/feat.img" --blob-dir "$WORK/feat-blobs"
 		--compress "$part")

@@ -17,6 +17,7 @@
  * bounds memory to window x chunk size.
  */
 #include "builder.h"
+#include "anole/cipher.h"
 #include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/error.h"
@@ -188,6 +189,31 @@ static int emit(struct blob_writer *w, struct pack_job *j)
 		return anole_error_code(EFBIG, "more than %u fetch units, more than a chunk table "
 					"holds; use a larger --fetch-unit or --chunk-size",
 					ANOLE_EXT_MAX_CHUNKS);
+	if (w->p.key) {
+		/* here, not in the workers: the IV names the unit's place in the
+		 * blob, known only now that the units before it are written */
+		uint64_t coff = w->coff;
+		size_t pos = 0;
+
+		for (uint32_t k = 0; k < j->nunits; k++) {
+			const struct packed_unit *u = &j->units[k];
+			struct anole_ext_chunk e = {
+				.compressed_offset = coff,
+				.uncompressed_size = u->len,
+				.compressed_size = u->out_len,
+				.compression = u->compression,
+			};
+			uint8_t iv[ANOLE_CHUNK_IV_INPUT_SIZE];
+
+			memcpy(e.digest, j->nunits > 1 ? u->digest : j->digest, 32);
+			anole_chunk_iv_input(&e, iv);
+			ret = anole_chunk_crypt(w->p.key, iv, sizeof(iv), j->out + pos, u->out_len);
+			if (ret)
+				return ret;
+			pos += u->out_len;
+			coff += u->out_len;
+		}
+	}
 	ret = write_full(w->p.fd, j->out, j->out_len);
 	if (ret)
 		return anole_error(-ret, "cannot write a blob in %s", w->p.where);
@@ -338,6 +364,10 @@ int blobw_finish(struct blob_writer *w, struct anole_blob_info *info)
 	info->unit_size = w->p.unit_size < w->p.max_chunk ? w->p.unit_size : 0;
 	info->chunk_digest = w->p.chunk_digest;
 	info->compression = w->p.compression;
+	if (w->p.key) {
+		info->cipher = (uint8_t)w->p.key->alg;
+		memcpy(info->key_check, w->p.key->check, sizeof(info->key_check));
+	}
 	destroy(w);
 	return 0;
 }

@@ -275,6 +275,7 @@ struct blobw_params {
 	unsigned threads;           /* 0: one per CPU */
 	struct anole_progress *progress;   /* chunk bytes as they are written (may be NULL) */
 	const char *(*name)(void *arg);    /* a read_fn's source, for messages */
+	const struct anole_chunk_key *key; /* non-NULL: units are encrypted */
 	const struct anole_blob_follow *follow;   /* grown() after each write (may be NULL) */
 };
 /* The parameters a build gives every blob it writes (the blob directory,

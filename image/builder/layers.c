@@ -13,6 +13,7 @@
  * blob.
  */
 #include "builder.h"
+#include "anole/cipher.h"
 #include "anole/compress.h"
 #include "anole/digest.h"
 #include "anole/error.h"
@@ -672,6 +673,17 @@ static int load_dictionary(struct merge *m)
 			return anole_error_code(EINVAL, "chunk dictionary blob %s uses %s digests, not %s",
 						src->name, anole_digest_name(src->chunk_digest),
 						anole_digest_name((enum anole_digest_alg)o->chunk_digest));
+		/* an encrypted image must not point at clear chunks, nor a clear
+		 * one at chunks its readers cannot decrypt */
+		if (src->cipher != (o->encrypt_key ? (uint8_t)o->encrypt_key->alg : 0) ||
+		    (o->encrypt_key && memcmp(src->key_check, o->encrypt_key->check,
+					      sizeof(src->key_check))))
+			return anole_error_code(EINVAL, "chunk dictionary blob %s is %s%s, this build "
+						"%s: use a dictionary encrypted with the same key",
+						src->name, src->cipher ? "encrypted with " : "not encrypted",
+						src->cipher ? anole_cipher_name(src->cipher) : "",
+						o->encrypt_key ? "encrypts with another key or cipher" :
+						"does not encrypt");
 		b->blobs = xrealloc(b->blobs, (b->nblobs + 1) * sizeof(*b->blobs));
 		info = &b->blobs[b->nblobs++];
 		*info = *src;

@@ -45,6 +45,7 @@ struct blobw_params builder_blobw_params(const struct builder *b)
 		.unit_size = b->unit_size,
 		.max_chunk = 1u << b->chunkbits,
 		.threads = b->opts->threads,
+		.key = b->opts->encrypt_key,
 	};
 }
 

@@ -11,6 +11,7 @@
  * the reader only after its digest matched: a wrong byte is never served.
  */
 #include "anole/lazy.h"
+#include "anole/cipher.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
 #include "anole/privdir.h"
@@ -43,6 +44,7 @@ struct lazy_counters {
 struct lazy_blob {
 	struct lazy_cache *cache;
 	struct anole_blob_info info;
+	const struct anole_chunk_key *key; /* of an encrypted blob (cache opts keys) */
 	char *data_path;           /* the cached data: the blob at its own offsets */
 	int data_fd, map_fd, lock_fd;
 	uint8_t *state;
@@ -265,12 +267,26 @@ static int open_blob_dir(struct lazy_blob *b, const char *dir, int *dfd)
 int lazy_cache_add_blob(struct lazy_cache *cache, const struct anole_blob_info *info,
 			struct lazy_blob **out)
 {
-	struct lazy_blob *b = xcalloc(1, sizeof(*b));
+	struct lazy_blob *b;
 	struct strbuf dir = STRBUF_INIT;
 	struct stat st;
 	int dfd = -1, ret;
+	const struct anole_chunk_key *key = NULL;
 
+	for (unsigned k = 0; k < cache->opts.nkeys; k++)
+		if ((uint8_t)cache->opts.keys[k].alg == info->cipher)
+			key = &cache->opts.keys[k];
+	/* before anything of the blob is read, cached plaintext included */
+	if (info->cipher && !key)
+		return anole_error_code(ENOKEY, "%s is encrypted (%s): mount it with --decrypt-key KEY",
+					info->name, anole_cipher_name(info->cipher));
+	if (info->cipher && memcmp(key->check, info->key_check, sizeof(info->key_check)))
+		return anole_error_code(EKEYREJECTED, "%s is encrypted (%s) with another key than the "
+					"one given (--decrypt-key): wrong key", info->name,
+					anole_cipher_name(info->cipher));
+	b = xcalloc(1, sizeof(*b));
 	b->cache = cache;
+	b->key = key;
 	b->info = *info;
 	b->info.chunks = xcalloc(info->nchunks + 1, sizeof(*info->chunks));
 	memcpy(b->info.chunks, info->chunks, (size_t)info->nchunks * sizeof(*info->chunks));
@@ -392,6 +408,8 @@ struct run_fetch {
 	uint64_t off;
 	bool *ok;
 	uint8_t *out;
+	uint8_t *clear;             /* encrypted blobs: a chunk's decrypted bytes */
+	size_t clear_cap;
 };
 
 /* Decompress, verify and store every chunk of the run not stored yet;
@@ -411,6 +429,25 @@ static int store_run(void *opaque, const void *data, size_t len)
 
 		if (rf->ok[i - rf->first])
 			continue;
+		if (b->info.cipher) {
+			/* decrypt a copy: the fetched bytes may be asked of a mirror
+			 * again, and CTR is its own inverse */
+			uint8_t iv[ANOLE_CHUNK_IV_INPUT_SIZE];
+
+			if (rf->clear_cap < c->compressed_size) {
+				free(rf->clear);
+				rf->clear_cap = c->compressed_size;
+				rf->clear = xmalloc(rf->clear_cap);
+			}
+			memcpy(rf->clear, src, c->compressed_size);
+			anole_chunk_iv_input(c, iv);
+			if (anole_chunk_crypt(b->key, iv, sizeof(iv), rf->clear,
+					      c->compressed_size)) {
+				ret = -EIO;
+				continue;
+			}
+			src = rf->clear;
+		}
 		if (anole_decompress((enum anole_compress_alg)c->compression, src, c->compressed_size,
 				     rf->out, c->uncompressed_size) || !chunk_digest_ok(b, i, rf->out)) {
 			STAT_ADD(cache, verify_failures, 1);
@@ -440,7 +477,7 @@ static int fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *o
 	uint64_t off = c0->compressed_offset;
 	size_t len = (size_t)(cn->compressed_offset + cn->compressed_size - off);
 	uint8_t *buf = xmalloc(len);
-	struct run_fetch rf = { b, first, last, off, ok, xmalloc(b->info.chunk_size) };
+	struct run_fetch rf = { b, first, last, off, ok, xmalloc(b->info.chunk_size), NULL, 0 };
 	uint64_t t0 = now_us();
 	int ret = anole_blobstore_read_verified_until(cache->opts.store, b->info.name, off, buf,
 						      len, store_run, &rf, deadline);
@@ -451,6 +488,7 @@ static int fetch_run(struct lazy_blob *b, uint32_t first, uint32_t last, bool *o
 		STAT_ADD(cache, fetch_errors, 1);
 	free(buf);
 	free(rf.out);
+	free(rf.clear);
 	return ret;
 }
 

@@ -16,6 +16,7 @@
 #include "anole/fileio.h"
 #include "anole/hashmap.h"
 #include "anole/http.h"
+#include "anole/policy.h"
 #include "anole/ref.h"
 #include "anole/xalloc.h"
 
@@ -150,6 +151,8 @@ static int open_sources(struct lazyd *d)
 	co.dir = d->opts->cache_dir ? d->opts->cache_dir : cache_dir;
 	co.store = d->store;
 	co.read_timeout_ms = d->opts->read_timeout_ms;
+	co.keys = d->opts->decrypt_keys;
+	co.nkeys = d->opts->ndecrypt_keys;
 	co.first_use = d->opts->record_file ? lazyd_first_use : NULL;
 	co.first_use_opaque = d;
 	ret = lazy_cache_open(&d->cache, &co);
@@ -660,15 +663,30 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 	struct anole_mount_opts o = *user_opts;
 	struct anole_resolved_image img = { 0 };
 	struct anole_ref ref;
-	char *cache = NULL;
+	char *cache = NULL, *pinned = NULL;
 	int ret;
 
 	ret = anole_ref_parse(user_opts->image, ANOLE_REF_PATH, &ref);
 	if (ret)
 		return ret;
+	/* trust first: nothing of the image is fetched or read before this */
+	if (o.policy) {
+		ret = anole_policy_check(o.policy, user_opts->image, o.store, &pinned);
+		if (ret) {
+			anole_ref_free(&ref);
+			return ret;
+		}
+	}
+	if (pinned && ref.transport == ANOLE_REF_DOCKER) {
+		/* from here on the signed manifest, whatever the tag says now */
+		free(ref.digest);
+		ref.digest = xstrdup(pinned);
+	}
 	if (ref.transport == ANOLE_REF_DOCKER && !o.cache_dir)
 		o.cache_dir = cache = anole_default_cache_dir();
 	ret = anole_ref_resolve(&ref, NULL, o.cache_dir, o.store, &img);
+	if (!ret && pinned)
+		ret = anole_ref_check_pinned(&ref, pinned, &img);
 	if (!ret) {
 		o.image = img.image;
 		if (!o.blobs)
@@ -682,6 +700,7 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 	anole_resolved_image_free(&img);
 	anole_ref_free(&ref);
 	free(cache);
+	free(pinned);
 	return ret;
 }
 

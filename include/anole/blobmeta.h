@@ -66,7 +66,16 @@ struct anole_ext_blob {
 	uint32_t unit_size;         /* nominal fetch unit; 0: entries are whole chunks */
 	uint64_t split_offset;      /* split table, from the header's start */
 	uint32_t nsplits;
-	uint8_t reserved[20];
+	/*
+	 * Encryption (0 in older images): every stored entry is encrypted
+	 * with this enum anole_cipher_alg, its IV derived from its table entry
+	 * (image/blobmeta.c, anole_chunk_iv_input); key_check tells the key
+	 * (anole/cipher.h). A reader that ignores these fields gets entries that
+	 * fail their digests: an error, never wrong data.
+	 */
+	uint8_t cipher;
+	uint8_t key_check[8];
+	uint8_t reserved[11];
 };
 static_assert(sizeof(struct anole_ext_blob) == 104, "ext blob record is 104 bytes");
 
@@ -105,6 +114,8 @@ struct anole_blob_info {
 	enum anole_digest_alg chunk_digest;
 	enum anole_compress_alg compression;
 	struct anole_ext_chunk *chunks;   /* host-endian copies, one per entry */
+	uint8_t cipher;                   /* enum anole_cipher_alg; 0: clear */
+	uint8_t key_check[8];
 };
 
 struct anole_blobmeta {
@@ -120,6 +131,11 @@ void anole_blobmeta_free(struct anole_blobmeta *meta);
 
 /* Index of the chunk holding uncompressed offset `off`, or -1 (padding/hole). */
 long anole_blob_find_chunk(const struct anole_blob_info *blob, uint64_t off);
+
+/* What names an entry for its IV (anole_chunk_crypt): its plaintext digest,
+ * sizes, compression and offset in the transport blob, little-endian. */
+#define ANOLE_CHUNK_IV_INPUT_SIZE 57
+void anole_chunk_iv_input(const struct anole_ext_chunk *c, uint8_t out[ANOLE_CHUNK_IV_INPUT_SIZE]);
 
 /* Serialize: the bytes to append after the EROFS image (ext + footer). */
 struct strbuf;

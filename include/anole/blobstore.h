@@ -188,6 +188,10 @@ int anole_digest_ref_check(const char *digest);
 struct strbuf;
 int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *reference,
 				 struct strbuf *out, char **media_type);
+/* The same, for a manifest that may well be absent (a signature tag):
+ * -ENOENT without a message when it is. */
+int anole_blobstore_find_manifest(struct anole_blobstore *bs, const char *reference,
+				  struct strbuf *out, char **media_type);
 int anole_blobstore_put_manifest(struct anole_blobstore *bs, const char *reference,
 				 const char *media_type, const void *data, size_t len);
 /* Registry stores: link a blob the registry holds in repository `from`

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 /* Zero fields take their defaults (those of struct anole_build_opts). */
+struct anole_chunk_key;
 struct oci_convert_opts {
 	const char *src;        /* oci:, docker://, oci-archive: or docker-archive: (anole/ref.h) */
 	const char *dest;       /* oci:DIR[:TAG] or docker://HOST/REPO[:TAG] */
@@ -21,6 +22,7 @@ struct oci_convert_opts {
 	unsigned threads;
 	const struct anole_blobstore_opts *store;   /* for docker:// SRC or DEST */
 	const char *chunk_dict;   /* a previous accelerated image (oci: or docker://) */
+	const struct anole_chunk_key *encrypt_key;  /* non-NULL: blobs encrypted */
 };
 
 /* What a conversion made; the caller formats it. */

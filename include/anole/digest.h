@@ -27,4 +27,10 @@ void anole_digest_free(struct anole_digest_ctx *ctx);
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes). */
 void anole_hex(const uint8_t *in, size_t len, char *out);
+
+/*
+ * CRC32C (Castagnoli) without inversion on entry or exit, as the kernel's
+ * crc32c() and the EROFS superblock checksum use it: pass ~0 as the seed.
+ */
+uint32_t anole_crc32c(uint32_t crc, const void *data, size_t len);
 #endif

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "anole/digest.h" /* anole_crc32c */
 #include "anole/erofs_fs.h"
 
 #ifndef EFSCORRUPTED
@@ -181,8 +182,6 @@ const char *erofs_layout_name(unsigned layout);
 const char *erofs_algorithm_name(unsigned algorithm);
 const char *erofs_ftype_name(unsigned ftype);
 
-/* crc32c as the superblock checksum uses it (no final inversion). */
-uint32_t anole_crc32c(uint32_t crc, const void *data, size_t len);
 /* Compute the superblock checksum of block 0 (buf = whole block 0). */
 uint32_t erofs_sb_checksum(const uint8_t *block0, uint32_t blksz);
 #endif

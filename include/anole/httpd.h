@@ -39,12 +39,22 @@ struct anole_httpd_request {
 
 /* Query parameter KEY of the request, NULL if absent (valid during the call). */
 const char *anole_httpd_query(const struct anole_httpd_request *r, const char *key);
+/* Request header NAME (case-insensitive), NULL if absent (valid during the call). */
+const char *anole_httpd_header(const struct anole_httpd_request *r, const char *name);
+/* Cookie NAME of the request, NULL if absent (valid during the call). */
+const char *anole_httpd_cookie(const struct anole_httpd_request *r, const char *name);
 
 struct anole_httpd_response {
 	unsigned status;             /* default 200 */
 	const char *content_type;    /* default "text/plain; charset=utf-8" */
 	struct strbuf body;
+	struct strbuf headers;       /* extra "Name: value\n" lines (anole_httpd_add_header) */
 };
+
+/* Add a response header (Set-Cookie, Cache-Control, ...): name and value
+ * must hold no CR or LF (refused otherwise: -EINVAL, nothing added). */
+int anole_httpd_add_header(struct anole_httpd_response *res, const char *name,
+			   const char *value);
 
 /* Helpers a handler uses to fill its response. */
 void anole_httpd_text(struct anole_httpd_response *res, unsigned status, const char *fmt, ...)
@@ -75,6 +85,9 @@ enum {
 	ANOLE_HTTPD_AUTH = 1 << 0,
 	/* the route changes state: each request is logged (who, what, status) */
 	ANOLE_HTTPD_LOGGED = 1 << 1,
+	/* path is a prefix: the route answers every path that begins with it
+	 * (exact routes and longer prefixes are preferred) */
+	ANOLE_HTTPD_PREFIX = 1 << 2,
 };
 
 struct anole_httpd_route {
@@ -109,6 +122,13 @@ struct anole_httpd_opts {
 	size_t max_header;           /* request line + headers; default 8 KiB (431 above) */
 	unsigned max_clients;        /* concurrent connections; default 64 */
 	unsigned timeout_s;          /* idle connection timeout; default 10 */
+	/* the server's own answers (404, 405, 413, 401, 403) as {"error":"..."}
+	 * rather than text: for a JSON API */
+	bool json_errors;
+	/* HTTPS: the certificate chain and private key, PEM text (both or
+	 * neither); libmicrohttpd's TLS (GnuTLS) */
+	const char *tls_cert_pem;
+	const char *tls_key_pem;
 };
 
 /* Parse and bind the address, then serve on a thread of its own. */

@@ -36,6 +36,7 @@ struct anole_blob_follow {
 };
 
 /* Zero fields take their defaults, the same as the CLI's. */
+struct anole_chunk_key;
 struct anole_build_opts {
 	const char *src_dir;
 	const char *output;
@@ -71,6 +72,8 @@ struct anole_build_opts {
 	const char *compress;       /* for blob_dir: "ALG[,LEVEL]" (zstd, lz4 or none,
 	                               see anole_compress_parse); NULL: anole_compress_default() */
 	int chunk_digest;           /* enum anole_digest_alg of chunk addresses */
+	const struct anole_chunk_key *encrypt_key; /* non-NULL: every stored chunk of the
+	                               blobs written is encrypted (anole/cipher.h) */
 	bool have_timestamp;
 	int64_t timestamp;          /* image time (--timestamp / SOURCE_DATE_EPOCH) */
 	bool have_uuid;
@@ -151,6 +154,7 @@ int anole_image_inspect(const struct anole_inspect_opts *opts, struct strbuf *ou
 /* ---- lazy mounts ---- */
 enum anole_mount_mode { ANOLE_MOUNT_AUTO, ANOLE_MOUNT_KERNEL, ANOLE_MOUNT_FUSE };
 
+struct anole_policy;
 struct anole_mount_opts {
 	const char *image;          /* built with --blob-dir */
 	const char *mountpoint;
@@ -167,6 +171,10 @@ struct anole_mount_opts {
 	unsigned read_timeout_ms;   /* a read waiting for the store gets EIO after this
 	                               (default 30000; LAZY_NO_TIMEOUT: never) */
 	struct anole_blobstore_opts *store;
+	const struct anole_policy *policy; /* non-NULL: the image must satisfy it
+	                               (anole/policy.h) before any byte is used */
+	const struct anole_chunk_key *decrypt_keys; /* for encrypted blobs: one per */
+	unsigned ndecrypt_keys;     /* cipher, from one key file */
 };
 /* Returns once the mount is up (the daemon keeps running), or when the
  * daemon exits with foreground set. */

@@ -32,6 +32,7 @@ struct lazy_stats {
 
 struct lazy_blob;
 struct lazy_cache;
+struct anole_chunk_key;
 
 /* Hook called the first time a chunk is needed (for --record). */
 typedef void (*lazy_first_use_fn)(void *opaque, struct lazy_blob *blob, uint32_t chunk);
@@ -46,6 +47,11 @@ struct lazy_cache_opts {
 	                                     (default 30000; LAZY_NO_TIMEOUT: none) */
 	lazy_first_use_fn first_use;
 	void *first_use_opaque;
+	const struct anole_chunk_key *keys; /* decrypt encrypted blobs (anole/cipher.h):
+	                                     the one of the blob's cipher; a blob
+	                                     without one, or whose key check differs,
+	                                     is refused by add_blob */
+	unsigned nkeys;
 };
 
 #define LAZY_NO_TIMEOUT (~0u)

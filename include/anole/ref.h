@@ -78,4 +78,9 @@ struct anole_resolved_image {
 int anole_ref_resolve(const struct anole_ref *ref, const char *platform, const char *cache_dir,
 		      const struct anole_blobstore_opts *sopts, struct anole_resolved_image *out);
 void anole_resolved_image_free(struct anole_resolved_image *r);
+/* With a manifest digest a policy pinned (anole/policy.h): the resolved
+ * metadata image must be the one the signed manifest names, its digest
+ * checked now, before anything mounts it. 0 or -EKEYREJECTED/-EBADMSG. */
+int anole_ref_check_pinned(const struct anole_ref *ref, const char *pinned,
+			   const struct anole_resolved_image *img);
 #endif

@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# anole os, measured in one run (run as root):
+#   bench/os.sh [ANOLE]      (default build/anole)
+# - boot time to the health check under QEMU (TCG), the anole disk (EROFS
+#   root) against the same rootfs on ext4 in the same slot (same kernel,
+#   initramfs and bootloader: only the root filesystem differs);
+# - OS image root size (EROFS lz4hc, the default, and lz4) against
+#   mksquashfs -comp zstd of the same rootfs;
+# - upgrade time (`anole os upgrade` of a disk image), median of REPEAT.
+# The rootfs is tests/os_lib.sh's, with all of the kernel's modules
+# (ROOTFS=small: the subset the test uses).
+set -euo pipefail
+ANOLE=$(realpath "${1:-build/anole}")
+cd "$(dirname "$0")/.."
+. tests/os_lib.sh
+WORK=$(realpath -m "${BENCH_WORK:-bench/work}/os")
+REPEAT=${REPEAT:-3}
+PY=python3
+for c in qemu-system-x86_64 mksquashfs mkfs.ext4 busybox openssl; do
+	command -v "$c" >/dev/null || { echo "bench: needs $c" >&2; exit 1; }
+done
+[ -n "$(os_kernel_release)" ] || { echo "bench: needs linux-image-amd64" >&2; exit 1; }
+rm -rf "$WORK"; mkdir -p "$WORK"; cd "$WORK"
+
+os_mkroot root v1 "$([ "${ROOTFS:-full}" = full ] && echo full)"
+os_mkroot root2 v2 "$([ "${ROOTFS:-full}" = full ] && echo full)"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out key.pem 2>/dev/null
+openssl pkey -in key.pem -pubout -out pub.pem
+tree_bytes=$(du -sb root | cut -f1)
+
+t0=$(date +%s.%N)
+"$ANOLE" os build -q --rootfs root --version v1 --key key.pem -o v1.os
+t_build=$($PY -c "print(f'{$(date +%s.%N) - $t0:.1f}')")
+"$ANOLE" os build -q --rootfs root2 --version v2 --key key.pem -o v2.os
+"$ANOLE" os build -q --rootfs root --version v1 --key key.pem --compress lz4 -o v1-lz4.os
+member_size() { tar tvf "$1" | awk -v n="$2" '$NF == n { print $3 }'; }
+erofs_lz4hc=$(member_size v1.os root.erofs)
+erofs_lz4=$(member_size v1-lz4.os root.erofs)
+mksquashfs root root.sqfs -comp zstd -noappend -quiet >/dev/null
+sqfs=$(stat -c %s root.sqfs)
+
+"$ANOLE" os install -q v1.os --disk erofs.img --key pub.pem
+# the ext4 baseline: the same disk with the rootfs as ext4 in slot A
+cp --sparse=always erofs.img ext4.img
+slot_a=$($PY -c "
+import struct; m = open('ext4.img', 'rb').read(512)
+s, n = struct.unpack('<II', m[446 + 16 + 8:446 + 16 + 16]); print(s * 512, n * 512)")
+set -- $slot_a
+mkfs.ext4 -q -F -d root -E "offset=$1" ext4.img "$(($2 / 1024))k"
+
+# boot_time DISK: seconds from QEMU's start to the health check's line
+boot_time() {
+	local log=$WORK/boot.log start
+	start=$(date +%s.%N)
+	qemu-system-x86_64 -accel tcg -m 1G -nographic -drive "file=$1,format=raw" \
+		</dev/null >"$log" 2>&1 &
+	local pid=$! n=0
+	until grep -aq "anole-os: up" "$log"; do
+		n=$((n + 1))
+		[ $n -lt 6000 ] && kill -0 $pid 2>/dev/null || { kill $pid 2>/dev/null; echo "bench: no up line" >&2; tail "$log" >&2; return 1; }
+		sleep 0.1
+	done
+	$PY -c "print(f'{$(date +%s.%N) - $start:.2f}')"
+	wait $pid || true
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+be=(); bx=(); up=()
+for i in $(seq "$REPEAT"); do
+	be+=("$(boot_time erofs.img)")
+	bx+=("$(boot_time ext4.img)")
+done
+for i in $(seq "$REPEAT"); do
+	cp --sparse=always erofs.img up.img
+	t0=$(date +%s.%N)
+	"$ANOLE" os upgrade -q v2.os --disk up.img
+	up+=("$($PY -c "print(f'{$(date +%s.%N) - $t0:.2f}')")")
+done
+m_be=$(median "${be[@]}"); m_bx=$(median "${bx[@]}"); m_up=$(median "${up[@]}")
+echo "rootfs: $tree_bytes bytes ($(find root -type f | wc -l) files), kernel $(os_kernel_release), load $(cut -d' ' -f1 /proc/loadavg)"
+echo "build (lz4hc): ${t_build} s"
+printf 'root image: EROFS lz4hc %d bytes, EROFS lz4 %d, squashfs zstd %d: EROFS lz4hc / squashfs = %.3f\n' \
+	"$erofs_lz4hc" "$erofs_lz4" "$sqfs" "$($PY -c "print($erofs_lz4hc / $sqfs)")"
+echo "boot to health check (TCG, median of $REPEAT): EROFS ${m_be} s (${be[*]}), ext4 ${m_bx} s (${bx[*]}): ratio $($PY -c "print(f'{$m_be / $m_bx:.2f}')")"
+echo "upgrade of a disk image (median of $REPEAT): ${m_up} s (${up[*]}), $(member_size v2.os root.erofs) bytes of root"

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * anole os: read-only, atomic, signed OS images on an A/B disk.
+ *
+ * An OS image is a tar of, in this order: manifest.json, manifest.sig (the
+ * signature of manifest.json's bytes, lib/sign.c), vmlinuz, initrd.img and
+ * root.erofs. The manifest names each file's size and digest (SM3 with an
+ * SM2 key, else SHA-256). Its layout on disk: docs/anole-os.md.
+ */
+#ifndef ANOLE_OS_H
+#define ANOLE_OS_H
+#include <stdbool.h>
+#include <stdint.h>
+
+struct strbuf;
+
+#define ANOLE_OS_DEFAULT_TRIES 3
+
+struct anole_os_build_opts {
+	const char *rootfs;         /* a root tree with /boot/vmlinuz-KVER, /lib/modules/KVER,
+	                               /sbin/init and a static /bin/busybox */
+	const char *version;        /* 1..31 chars of [A-Za-z0-9._+-] */
+	const char *key;            /* private key PEM (ECDSA P-256, SM2, Ed25519) */
+	const char *output;
+	const char *compress;       /* EROFS data compression; NULL: "lz4hc" */
+	const char *helper;         /* the static anole-os-boot; NULL: beside anole */
+	const char *extra_modules;  /* comma-separated modules for the initramfs */
+};
+int anole_os_build(const struct anole_os_build_opts *opts, struct strbuf *report);
+
+struct anole_os_install_opts {
+	const char *image;
+	const char *disk;
+	const char *pubkey;         /* trust anchor, stored on the disk */
+	uint64_t size;              /* 0: slots + boot + data */
+	uint64_t slot_size;         /* 0: max(256 MiB, 2 x root image) */
+	uint64_t data_size;         /* 0: 256 MiB (ignored with size) */
+};
+int anole_os_install(const struct anole_os_install_opts *opts);
+
+/* Verify image against the disk's key, write the slot not in use, and make
+ * it the next boot with `tries` tries (0: ANOLE_OS_DEFAULT_TRIES). */
+int anole_os_upgrade(const char *image, const char *disk, unsigned tries, struct strbuf *report);
+/* Make the other slot (it must hold a valid image) the next boot. */
+int anole_os_rollback(const char *disk, struct strbuf *report);
+int anole_os_status(const char *disk, bool json, struct strbuf *out);
+/* Check slot's (-1: the one booted next) image against its signed manifest. */
+int anole_os_verify(const char *disk, int slot, bool json, struct strbuf *out);
+int anole_os_mark_good(const char *disk, int slot);
+#endif

@@ -1,0 +1,105 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# anole qos run on cgroup v1: BE CPU suppression follows LS usage (an LS
+# spinner takes BE's quota down within 2 intervals, stopping it gives it
+# back), cpu.idle=1 on BE (BE spinners get almost nothing next to a normal
+# group), cpu.cfs_burst_us on an adopted LS cgroup with a quota (its bursts
+# counted), and every knob byte-exact after the agent stops.
+. "$TESTDIR/lib.sh"
+. "$TESTDIR/qos_lib.sh"
+need_anole
+have_v1 || skip "needs cpu, memory and blkio on cgroup v1"
+[ -f $V1CPU/cpu.idle ] || skip "this kernel has no v1 cpu.idle"
+
+# Capacity 8 CPUs, threshold 65%, reserve 25% (2 CPUs): the reserve is at
+# least the whole machine's 2 CPUs of "system" use, so other work on the
+# host cannot move the budget: budget = 5.2 - 2 - LS = 3.2 CPUs - LS.
+INTERVAL=1000
+qos_conf "interval_ms = $INTERVAL" '[cpu_suppress]' 'capacity_millicpus = 8000' \
+	'threshold_percent = 65' 'reserve_percent = 25' '[memory]' 'enabled = false' \
+	'[evict]' 'enabled = false' '[blkio]' 'enabled = false' '[ls]' \
+	"cgroups = [\"/$QNAME-adopt\"]"
+for h in $V1CPU $V1ACCT $V1MEM $V1BLK; do mkdir -p "$h/$QNAME-adopt"; done
+echo 50000 >"$V1CPU/$QNAME-adopt/cpu.cfs_quota_us"
+# the classes exist before the agent (as when work was placed first)
+"$ANOLE" qos exec -c "$QCONF" --class ls -- true
+"$ANOLE" qos exec -c "$QCONF" --class be -- true
+"$ANOLE" qos exec -c "$QCONF" --class mid -- true
+# LS's weight: a spinner there gets a whole CPU even on a loaded host
+# (anole's subtree competes with the host's other work as one group)
+echo 262144 >"$V1CPU/$QNAME/cpu.shares"
+echo 262144 >"$V1CPU/$QNAME/ls/cpu.shares"
+mkdir -p "$V1CPU/$QNAME/ref" "$V1ACCT/$QNAME/ref"
+knob_snapshot "$WORK/before"
+
+qos_start
+BEQ=$V1CPU/$QNAME/be/cpu.cfs_quota_us
+wait_until 5 "[ \$(cat $BEQ) -ge 300000 ]" || fail "BE quota $(cat $BEQ), want >= 300000 (3.2 CPUs)"
+assert_eq "$(cat $V1CPU/$QNAME/be/cpu.idle)" 1 "BE cpu.idle"
+assert_eq "$(cat $V1CPU/$QNAME/ls/cpu.idle)" 0 "LS cpu.idle"
+wait_until 5 "[ \$(cat $V1CPU/$QNAME-adopt/cpu.cfs_burst_us) = 50000 ]" ||
+	fail "adopted LS burst $(cat $V1CPU/$QNAME-adopt/cpu.cfs_burst_us), want 50000"
+
+log "suppression: an LS spinner takes BE's quota down"
+t0=$(date +%s%N)
+"$ANOLE" qos exec -c "$QCONF" --class ls -- sh -c 'while :; do :; done' & ls_pid=$!
+add_pid $ls_pid
+# LS >= 0.4 CPU brings the budget to <= 2.8 CPUs. The agent sees LS's usage
+# over a whole interval at the latest at the end of the second interval after
+# the start; 1 s more for the agent's own wake-up on a loaded host.
+wait_until 6 "[ \$(cat $BEQ) -le 280000 ]" || fail "BE quota stayed at $(cat $BEQ) with an LS spinner"
+dt=$((($(date +%s%N) - t0) / 1000000))
+log "BE quota $(cat $BEQ) after ${dt} ms"
+assert_le "$dt" $((2 * INTERVAL + 1000)) "ms until BE's quota came down"
+"$PY" - "$("$ANOLE" qos status -c "$QCONF" --json)" <<'PY'
+import json, sys
+m = json.loads(sys.argv[1])["agent"]["metrics"]
+ls = m["classes"]["ls"]["cpu_usage_cores"]
+b = m["policies"]["cpu_suppress"]["be_budget_millicpus"]
+# the formula, from the agent's own sample (both from one interval)
+assert abs(b - (3200 - ls * 1000)) <= 2, (b, ls)
+PY
+kill -KILL $ls_pid; wait $ls_pid 2>/dev/null || true
+t0=$(date +%s%N)
+wait_until 6 "[ \$(cat $BEQ) -ge 300000 ]" || fail "BE quota stayed at $(cat $BEQ) after LS stopped"
+dt=$((($(date +%s%N) - t0) / 1000000))
+log "BE quota $(cat $BEQ) again after ${dt} ms"
+assert_le "$dt" $((2 * INTERVAL + 1000)) "ms until BE's quota came back"
+
+log "cpu.idle: BE spinners next to a normal group's"
+# back to a normal weight: BE is idle only among its siblings, and a heavy
+# parent would lend BE its weight against the rest of the host
+echo 1024 >"$V1CPU/$QNAME/cpu.shares"
+for _ in 1 2; do
+	"$ANOLE" qos exec -c "$QCONF" --class be -- sh -c 'while :; do :; done' & add_pid $!
+done
+for _ in 1 2; do
+	sh -c 'echo $$ >'"$V1CPU/$QNAME/ref/tasks"'; echo $$ >'"$V1ACCT/$QNAME/ref/tasks"'; while :; do :; done' &
+	add_pid $!
+done
+sleep 0.5
+be0=$(cat $V1ACCT/$QNAME/be/cpuacct.usage); ref0=$(cat $V1ACCT/$QNAME/ref/cpuacct.usage)
+sleep 2
+be1=$(cat $V1ACCT/$QNAME/be/cpuacct.usage); ref1=$(cat $V1ACCT/$QNAME/ref/cpuacct.usage)
+log "BE $(((be1 - be0) / 1000000)) ms, normal group $(((ref1 - ref0) / 1000000)) ms of CPU"
+# SCHED_IDLE group weight 3 against 1024: BE gets well under a tenth
+[ $(((be1 - be0) * 10)) -lt $((ref1 - ref0)) ] || fail "cpu.idle BE was not starved by a normal group"
+
+log "burst: the adopted LS group bursts above its quota"
+b0=$(awk '/nr_bursts/ {print $2}' $V1CPU/$QNAME-adopt/cpu.stat)
+# 80 ms of CPU every 400 ms: over a 50 ms quota, within quota + burst
+sh -c "echo \$\$ >$V1CPU/$QNAME-adopt/tasks; echo \$\$ >$V1ACCT/$QNAME-adopt/tasks; echo 262144 >$V1CPU/$QNAME-adopt/cpu.shares; exec $PY -c '
+import time
+for i in range(8):
+    t = time.thread_time()
+    while time.thread_time() - t < 0.08: pass
+    time.sleep(0.4)
+'"
+b1=$(awk '/nr_bursts/ {print $2}' $V1CPU/$QNAME-adopt/cpu.stat)
+log "nr_bursts $b0 -> $b1"
+[ "$b1" -gt "$b0" ] || fail "the adopted LS group never used its burst"
+
+log "stop: every knob as it was"
+qos_stop
+knob_snapshot "$WORK/after"
+diff "$WORK/before" "$WORK/after" >&2 || fail "knobs differ after the agent stopped"
