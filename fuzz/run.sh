@@ -144,7 +144,7 @@ run_fuzzer "image reader" "$fuzzer" "$corpus" "$seconds" 131072 25
 
 # The tar-layer path of the builder (OCI conversion), seeded with small tars
 # of the same tree (plain, PAX with xattrs and ids, GNU with long names, and
-# with a whiteout), a third of the time. PAX records carry the untrusted
+# with a whiteout; gzip of one and of two members), a third of the time. PAX records carry the untrusted
 # numbers (size, uid, gid, mtime) that libarchive parses loosely.
 tar_fuzzer=$build/fuzz_tar_layer
 if [ -x "$tar_fuzzer" ]; then
@@ -158,6 +158,11 @@ if [ -x "$tar_fuzzer" ]; then
 	tar -C "$work/long" --format=gnu -cf "$tcorpus/gnu-long.tar" . 2>/dev/null || true
 	mkdir -p "$work/wh/etc" && : >"$work/wh/etc/.wh.passwd" && : >"$work/wh/.wh..wh..opq"
 	tar -C "$work/wh" -cf "$tcorpus/whiteout.tar" . 2>/dev/null || true
+	# gzip, as most layers are: inflated by image/builder/layerpipe.c (zlib),
+	# one member and two (the tar split between them)
+	gzip -c "$tcorpus/pax.tar" >"$tcorpus/pax.tar.gz" 2>/dev/null || true
+	{ head -c 1024 "$tcorpus/tree.tar" | gzip -c; tail -c +1025 "$tcorpus/tree.tar" | gzip -c; } \
+		>"$tcorpus/two-members.tar.gz" 2>/dev/null || true
 	run_fuzzer "tar layers" "$tar_fuzzer" "$tcorpus" "$(share 3)" 262144 5
 fi
 
