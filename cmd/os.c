@@ -34,8 +34,6 @@ static int parse_size_opt(const char *verb, const char *opt, const char *s, uint
 	return 0;
 }
 
-static const struct option common_opts_end = { NULL, 0, NULL, 0 };
-
 /* ---------------------------------------------------------------- build */
 
 static const char build_help[] =
@@ -71,7 +69,7 @@ static int os_build(int argc, char **argv)
 		{ "helper", required_argument, NULL, OPT_HELPER },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
-		common_opts_end,
+		{ NULL, 0, NULL, 0 },
 	};
 	struct anole_os_build_opts o = { 0 };
 	bool quiet = false;
@@ -134,7 +132,7 @@ static int os_install(int argc, char **argv)
 		{ "data-size", required_argument, NULL, OPT_DATA_SIZE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
-		common_opts_end,
+		{ NULL, 0, NULL, 0 },
 	};
 	struct anole_os_install_opts o = { 0 };
 	int opt;
