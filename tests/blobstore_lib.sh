@@ -93,7 +93,3 @@ expect_range() {
 	same_bytes "$WORK/.want" "$WORK/.got" "range $off+$len of $digest from $store"
 }
 
-# free_port: a TCP port on 127.0.0.1 that was free a moment ago.
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}

@@ -102,6 +102,36 @@ check_not_crashed() {
 }
 file_size() { stat -c %s "$1"; }
 
+# ----------------------------------------------------------------- services
+# free_port: a TCP port on 127.0.0.1 that was free a moment ago
+free_port() {
+	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_registry NAME PORT [UPSTREAM]: Debian's docker-registry on
+# 127.0.0.1:PORT (stopped at exit), storage in $WORK/NAME (deletes allowed),
+# its access log in $WORK/NAME.log; with UPSTREAM (a URL), a pull-through
+# mirror of that registry. Sets REG_PID.
+start_registry() {
+	local name=$1 port=$2 upstream=${3:-} i
+	mkdir -p "$WORK/$name"
+	{
+		printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n'
+		printf 'storage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\n' "$WORK/$name"
+		printf 'http:\n  addr: 127.0.0.1:%s\n  secret: anole-test-%s-%s\n' "$port" "$name" "$$"
+		[ -z "$upstream" ] || printf 'proxy:\n  remoteurl: %s\n' "$upstream"
+	} >"$WORK/$name.yml"
+	docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
+	REG_PID=$!
+	add_pid "$REG_PID"
+	for i in $(seq 100); do
+		curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && return 0
+		sleep 0.1
+	done
+	cat "$WORK/$name.log" >&2
+	fail "docker-registry $name did not start"
+}
+
 # ------------------------------------------------------------------ cleanup
 # add_pid PID / add_mount DIR / add_loop DEV: undone by the EXIT trap
 add_pid() { echo "$1" >>"$_STATE/pids"; }

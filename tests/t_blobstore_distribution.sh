@@ -12,29 +12,8 @@ need_cmd docker-registry curl
 A=$ANOLE
 err=$ERR
 port=$(free_port)
-mkdir -p "$WORK/registry" "$WORK/in"
-cat >"$WORK/registry.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:$port
-  secret: anole-test-$$
-EOF
-docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
-add_pid $!
-for _ in $(seq 100); do
-	curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break
-	sleep 0.1
-done
-curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat "$WORK/registry.log"; fail "docker-registry did not start"; }
+mkdir -p "$WORK/in"
+start_registry registry "$port"
 log "docker-registry on 127.0.0.1:$port"
 R=docker://127.0.0.1:$port/test/repo
 

@@ -35,10 +35,6 @@ s.close()                  # server: LAST_ACK -> CLOSE; client: -> CLOSE (time-w
 l.close()
 time.sleep(0.2)
 PY
-free_port() {
-	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # states NAME COND: the newstates, in order, of the socket of the first
 # event of run NAME for which the python condition COND on r holds
 states() {

@@ -26,7 +26,6 @@ scrape_when_up() {
 	done
 	fail "the agent (pid $1) exited before answering on port $MPORT"
 }
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
 PPORT=$(free_port)
 [ "$MPORT" != "$PPORT" ] || PPORT=$(free_port)

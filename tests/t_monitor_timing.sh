@@ -20,7 +20,6 @@
 need_diag
 need_cmd curl losetup taskset dd
 
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 MPORT=$(free_port)
 
 truncate -s 64M "$WORK/disk.img"

@@ -24,27 +24,6 @@ export HOME=$WORK/home
 mkdir -p "$HOME"
 unset REGISTRY_AUTH_FILE DOCKER_CONFIG CONTAINERS_REGISTRIES_CONF
 
-# start_registry NAME PORT [proxy upstream URL]: filesystem storage in $WORK/NAME
-start_registry() {
-	local name=$1 port=$2 upstream=${3:-} i
-	mkdir -p "$WORK/$name"
-	{
-		printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n'
-		printf 'storage:\n  filesystem:\n    rootdirectory: %s\n' "$WORK/$name"
-		printf 'http:\n  addr: 127.0.0.1:%s\n  secret: anole-mirror-test-%s\n' "$port" "$$"
-		[ -z "$upstream" ] || printf 'proxy:\n  remoteurl: %s\n' "$upstream"
-	} >"$WORK/$name.yml"
-	docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
-	REG_PID=$!
-	add_pid "$REG_PID"
-	for i in $(seq 100); do
-		curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && return 0
-		sleep 0.1
-	done
-	cat "$WORK/$name.log" >&2
-	fail "docker-registry $name did not start"
-}
-
 ORIGIN=127.0.0.1:$(free_port)
 start_registry origin "${ORIGIN#*:}"
 MIRROR=127.0.0.1:$(free_port)

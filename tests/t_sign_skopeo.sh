@@ -23,25 +23,8 @@ need_cmd umoci skopeo docker-registry curl
 cd "$WORK"
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p registry
-cat >registry.yml <<EOC
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry
-http:
-  addr: 127.0.0.1:$port
-  secret: anole-test-$$
-EOC
-docker-registry serve registry.yml >registry.log 2>&1 &
-add_pid $!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat registry.log; fail "docker-registry did not start"; }
+port=$(free_port)
+start_registry registry "$port"
 R=127.0.0.1:$port
 
 log "a source image (umoci), pushed with skopeo and converted by anole"
