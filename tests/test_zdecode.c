@@ -21,23 +21,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-static int ntests, nfailed;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	ntests++;
-	printf("%sok %d - ", ok ? "" : "not ", ntests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	if (!ok)
-		nfailed++;
-}
+#include "tap.h"
 
 #define BLK 4096u
 #define DATA_LEN 70000u
@@ -153,30 +137,30 @@ static void test_alg(unsigned alg)
 	char why[256] = "";
 	int ret;
 
-	check(paylen > 0 && paylen < len / 2, "%s: %zu bytes compress to %zu (pcluster %zu)",
+	CHECK(paylen > 0 && paylen < len / 2, "%s: %zu bytes compress to %zu (pcluster %zu)",
 	      name, len, paylen, pclen);
 
 	ret = decode(alg, pcl, pclen, out, len, false, why);
-	check(!ret && !memcmp(out, data, len), "%s: full decode gives the extent (%d %s)", name,
+	CHECK(!ret && !memcmp(out, data, len), "%s: full decode gives the extent (%d %s)", name,
 	      ret, why);
 
 	ret = decode(alg, pcl, pclen, out, 5000, true, why);
-	check(!ret && !memcmp(out, data, 5000), "%s: partial decode gives a prefix (%d %s)", name,
+	CHECK(!ret && !memcmp(out, data, 5000), "%s: partial decode gives a prefix (%d %s)", name,
 	      ret, why);
 
 	ret = decode(alg, pcl, pclen, out, 5000, false, why);
-	check(ret == -EFSCORRUPTED, "%s: a strict decode of a longer pcluster fails (%d %s)", name,
+	CHECK(ret == -EFSCORRUPTED, "%s: a strict decode of a longer pcluster fails (%d %s)", name,
 	      ret, why);
 
 	ret = decode(alg, pcl, pclen, out, len + 64, false, why);
-	check(ret == -EFSCORRUPTED, "%s: a pcluster short of the extent fails (%d %s)", name, ret,
+	CHECK(ret == -EFSCORRUPTED, "%s: a pcluster short of the extent fails (%d %s)", name, ret,
 	      why);
 	ret = decode(alg, pcl, pclen, out, len + 64, true, why);
-	check(ret == -EFSCORRUPTED, "%s: ... in partial mode too (%d %s)", name, ret, why);
+	CHECK(ret == -EFSCORRUPTED, "%s: ... in partial mode too (%d %s)", name, ret, why);
 
 	/* the payload's end cut off (the pcluster ends early) */
 	ret = decode(alg, pcl, pclen - 40, out, len, false, why);
-	check(ret == -EFSCORRUPTED, "%s: a truncated payload fails (%d %s)", name, ret, why);
+	CHECK(ret == -EFSCORRUPTED, "%s: a truncated payload fails (%d %s)", name, ret, why);
 
 	/* payload moved a block further: more leading zeros than the kernel
 	 * looks through */
@@ -185,7 +169,7 @@ static void test_alg(unsigned alg)
 
 		memcpy(big + BLK, pcl, pclen);
 		ret = decode(alg, big, pclen + BLK, out, len, false, why);
-		check(ret == -EFSCORRUPTED && strstr(why, "all zero"),
+		CHECK(ret == -EFSCORRUPTED && strstr(why, "all zero"),
 		      "%s: no payload in the first block fails (%d %s)", name, ret, why);
 		free(big);
 	}
@@ -193,14 +177,14 @@ static void test_alg(unsigned alg)
 		uint8_t *zero = calloc(1, pclen);
 
 		ret = decode(alg, zero, pclen, out, len, true, why);
-		check(ret == -EFSCORRUPTED, "%s: an all-zero pcluster fails (%d %s)", name, ret, why);
+		CHECK(ret == -EFSCORRUPTED, "%s: an all-zero pcluster fails (%d %s)", name, ret, why);
 		free(zero);
 	}
 	/* the payload read as another algorithm */
 	ret = decode(alg == Z_EROFS_COMPRESSION_ZSTD ? Z_EROFS_COMPRESSION_LZMA
 						     : Z_EROFS_COMPRESSION_ZSTD,
 		     pcl, pclen, out, len, false, why);
-	check(ret == -EFSCORRUPTED, "%s: decoded as another algorithm fails (%d %s)", name, ret,
+	CHECK(ret == -EFSCORRUPTED, "%s: decoded as another algorithm fails (%d %s)", name, ret,
 	      why);
 
 	/* flipped bytes: an error or some bytes, but never a crash (ASan) */
@@ -211,7 +195,7 @@ static void test_alg(unsigned alg)
 		decode(alg, pcl, pclen, out, len, i & 1, why);
 		pcl[at] ^= (uint8_t)(1u << (i % 8));
 	}
-	check(1, "%s: 200 flipped payloads decoded or refused without a crash", name);
+	CHECK(1, "%s: 200 flipped payloads decoded or refused without a crash", name);
 	free(pcl);
 	free(out);
 }
@@ -228,22 +212,22 @@ static void test_plain(void)
 
 	for (unsigned i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)(i * 31 + 7);
-	check(!z_erofs_decode(&rq, why, sizeof(why)) && !memcmp(out, in, 5000),
+	CHECK(!z_erofs_decode(&rq, why, sizeof(why)) && !memcmp(out, in, 5000),
 	      "shifted: the extent is the pcluster's start");
 	rq.outlen = sizeof(in) + 1;
-	check(z_erofs_decode(&rq, why, sizeof(why)) == -EFSCORRUPTED,
+	CHECK(z_erofs_decode(&rq, why, sizeof(why)) == -EFSCORRUPTED,
 	      "shifted: an extent longer than its pcluster fails");
 	/* interlaced: an extent starting 1000 bytes into a block has its
 	 * first 3096 bytes at the pcluster's end, the rest from its start */
 	rq = (struct z_erofs_req){ .algorithm = Z_EROFS_COMPRESSION_INTERLACED, .in = in,
 				   .inlen = sizeof(in), .out = out, .outlen = 7000,
 				   .interlaced_shift = BLK - 1000 };
-	check(!z_erofs_decode(&rq, why, sizeof(why)), "interlaced: decodes");
+	CHECK(!z_erofs_decode(&rq, why, sizeof(why)), "interlaced: decodes");
 	for (unsigned j = 0; j < 7000; j++)
 		ok &= out[j] == in[(j + sizeof(in) - (BLK - 1000)) % sizeof(in)];
-	check(ok, "interlaced: the bytes are rotated by the extent's offset in its block");
+	CHECK(ok, "interlaced: the bytes are rotated by the extent's offset in its block");
 	rq.algorithm = 9;
-	check(z_erofs_decode(&rq, why, sizeof(why)) == -EOPNOTSUPP, "unknown algorithm refused");
+	CHECK(z_erofs_decode(&rq, why, sizeof(why)) == -EOPNOTSUPP, "unknown algorithm refused");
 }
 
 int main(void)
