@@ -127,6 +127,14 @@ static int digest_opt(const char *arg, int *alg_out)
 
 /* ---------------------------------------------------------------- build */
 
+/* --encrypt-key and --cipher, the same for build and convert */
+#define ENCRYPT_HELP \
+"      --encrypt-key KEY  encrypt every chunk of the transport blobs with the\n" \
+"                         key in file KEY (32 bytes, or 64 hex digits: e.g.\n" \
+"                         `openssl rand -hex 32 > KEY`); the key stays out of\n" \
+"                         the image; mount with --decrypt-key KEY\n" \
+"      --cipher ALG       aes-256-ctr (default) or sm4-ctr\n"
+
 static const char build_help[] =
 "usage: anole image build SRC_DIR -o IMAGE [options]\n"
 "       anole image build --layer TAR [--layer TAR]... -o IMAGE --blob-dir DIR [options]\n"
@@ -153,11 +161,7 @@ static const char build_help[] =
 "      --compress ALG[,LEVEL]  with --blob-dir: zstd (default; levels 1-22),\n"
 "                         lz4 (1-12, above 1: LZ4HC) or none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
-"      --encrypt-key KEY  encrypt every chunk of the transport blobs with the\n"
-"                         key in file KEY (32 bytes, or 64 hex digits: e.g.\n"
-"                         `openssl rand -hex 32 > KEY`); the key stays out of\n"
-"                         the image; mount with --decrypt-key KEY\n"
-"      --cipher ALG       aes-256-ctr (default) or sm4-ctr\n"
+ENCRYPT_HELP
 "  -z, --compress-data ALG[,LEVEL]\n"
 "                         compress file data, decompressed by the kernel on\n"
 "                         read: lz4, lz4hc (levels 3-12, default 9), zstd\n"
@@ -629,11 +633,7 @@ static const char convert_help[] =
 "      --compress ALG[,LEVEL]  zstd (default; levels 1-22), lz4 (1-12, above 1:\n"
 "                         LZ4HC) or none\n"
 "      --digest ALG       chunk digest: sha256 (default) or sm3\n"
-"      --encrypt-key KEY  encrypt every chunk of the transport blobs with the\n"
-"                         key in file KEY (32 bytes, or 64 hex digits: e.g.\n"
-"                         `openssl rand -hex 32 > KEY`); the key stays out of\n"
-"                         the image; mount with --decrypt-key KEY\n"
-"      --cipher ALG       aes-256-ctr (default) or sm4-ctr\n"
+ENCRYPT_HELP
 "      --threads N        worker threads\n"
 STORE_HELP
 "      --json             print the result as JSON\n"
