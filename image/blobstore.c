@@ -426,11 +426,6 @@ int anole_blob_upload_part(struct anole_blob_upload *u, int fd, uint64_t off, ui
 	return 0;
 }
 
-uint64_t anole_blob_upload_sent(const struct anole_blob_upload *u)
-{
-	return u->sent;
-}
-
 int anole_blob_upload_commit(struct anole_blob_upload *u, const char *digest)
 {
 	int ret = anole_digest_ref_check(digest) ? -EINVAL : 0;
