@@ -426,11 +426,6 @@ int anole_blob_upload_part(struct anole_blob_upload *u, int fd, uint64_t off, ui
 	return 0;
 }
 
-uint64_t anole_blob_upload_sent(const struct anole_blob_upload *u)
-{
-	return u->sent;
-}
-
 int anole_blob_upload_commit(struct anole_blob_upload *u, const char *digest)
 {
 	int ret = anole_digest_ref_check(digest) ? -EINVAL : 0;
@@ -512,10 +507,10 @@ static int manifest_op(struct bs_call *c, void *arg)
 	return 0;
 }
 
-int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *reference,
-				 struct strbuf *out, char **media_type)
+static int get_manifest(struct anole_blobstore *bs, const char *reference, struct strbuf *out,
+			char **media_type, bool quiet_missing)
 {
-	struct manifest_arg a = { reference, out, media_type, false };
+	struct manifest_arg a = { reference, out, media_type, quiet_missing };
 	int ret = check_registry(bs, reference);
 
 	if (media_type)
@@ -526,18 +521,16 @@ int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *referen
 			    manifest_op, &a);
 }
 
+int anole_blobstore_get_manifest(struct anole_blobstore *bs, const char *reference,
+				 struct strbuf *out, char **media_type)
+{
+	return get_manifest(bs, reference, out, media_type, false);
+}
+
 int anole_blobstore_find_manifest(struct anole_blobstore *bs, const char *reference,
 				  struct strbuf *out, char **media_type)
 {
-	struct manifest_arg a = { reference, out, media_type, true };
-	int ret = check_registry(bs, reference);
-
-	if (media_type)
-		*media_type = NULL;
-	if (ret)
-		return ret;
-	return over_sources(bs, strncmp(reference, "sha256:", 7) ? BS_USE_TAG : BS_USE_DIGEST, 0,
-			    manifest_op, &a);
+	return get_manifest(bs, reference, out, media_type, true);
 }
 
 int anole_blobstore_put_manifest(struct anole_blobstore *bs, const char *reference,

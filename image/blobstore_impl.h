@@ -168,7 +168,8 @@ int bs_send(struct bs_call *c, struct bs_endpoint *ep, struct bs_attempt *a,
  * (bs_fail). */
 int bs_judge(struct bs_call *c, struct bs_attempt *a, const struct anole_http_request *q,
 	     struct anole_http_response *r, int ret);
-/* bs_send + bs_judge until a response or a failure. */
+/* bs_send + bs_judge until a response or a failure; authorized only when
+ * q->url is on ep's origin (as registry_put does for its session's PUT). */
 int bs_request(struct bs_call *c, struct bs_endpoint *ep, struct anole_http_request *q,
 	       struct anole_http_response *r, enum registry_access acc);
 

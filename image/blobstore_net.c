@@ -312,10 +312,13 @@ int bs_request(struct bs_call *c, struct bs_endpoint *ep, struct anole_http_requ
 	       struct anole_http_response *r, enum registry_access acc)
 {
 	struct bs_attempt a = { 0 };
+	/* the registry's credentials go to the registry only: an upload
+	 * session's Location may name another host */
+	bool with_auth = anole_http_same_origin(q->url, ep->base);
 	int ret;
 
 	do
-		ret = bs_judge(c, &a, q, r, bs_send(c, ep, &a, q, r, acc, true));
+		ret = bs_judge(c, &a, q, r, bs_send(c, ep, &a, q, r, acc, with_auth));
 	while (ret == 1);
 	return ret;
 }

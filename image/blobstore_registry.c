@@ -120,6 +120,17 @@ static char *session_url(const struct anole_http_response *r, const char *reques
 	return abs;
 }
 
+/* The PUT that ends an upload session: its URL with ?digest= (or &digest=:
+ * the session's own query parameters, e.g. _state, are kept). */
+static void commit_url(struct strbuf *out, const char *session, const char *digest)
+{
+	char *esc = anole_http_escape(digest);
+
+	strbuf_reset(out);
+	strbuf_addf(out, "%s%cdigest=%s", session, strchr(session, '?') ? '&' : '?', esc);
+	free(esc);
+}
+
 /* Monolithic upload: POST an upload session, PUT the bytes to its Location. */
 static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, uint64_t size,
 			const char *path)
@@ -151,7 +162,7 @@ static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, 
 	post.url = uploads.buf;
 	anole_http_response_init(&r);
 	for (;;) {
-		char *abs, *esc;
+		char *abs;
 
 		ret = bs_judge(&c, &a, &post, &r, bs_send(&c, ep, &a, &post, &r, REGISTRY_PUSH, true));
 		if (ret == 1)
@@ -168,11 +179,7 @@ static int registry_put(struct anole_blobstore *bs, const char *digest, int fd, 
 				      uploads.buf, r.status);
 			break;
 		}
-		/* keep the session's own query parameters (e.g. _state) */
-		esc = anole_http_escape(digest);
-		strbuf_reset(&put_url);
-		strbuf_addf(&put_url, "%s%cdigest=%s", abs, strchr(abs, '?') ? '&' : '?', esc);
-		free(esc);
+		commit_url(&put_url, abs, digest);
 		free(abs);
 		put.url = put_url.buf;
 		{
@@ -273,13 +280,11 @@ static int registry_upload_commit(struct anole_blobstore *bs, const char *url, c
 {
 	struct anole_http_request put = { .method = "PUT", .body = "", .body_len = 0 };
 	struct strbuf u = STRBUF_INIT;
-	char *esc = anole_http_escape(digest);
 	int ret;
 
-	strbuf_addf(&u, "%s%cdigest=%s", url, strchr(url, '?') ? '&' : '?', esc);
+	commit_url(&u, url, digest);
 	put.url = u.buf;
 	ret = upload_request(bs, &put, 201, NULL);
-	free(esc);
 	strbuf_release(&u);
 	return ret;
 }

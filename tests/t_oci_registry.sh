@@ -117,9 +117,23 @@ rm -rf b3; umoci unpack --image big:v1 b3 >/dev/null
 echo small >b3/rootfs/second
 umoci repack --image big:v1 b3 >/dev/null
 "$ANOLE" image convert -q oci:big:v1 -o oci:bigacc:v1 --json >c5l.json || fail "convert into a layout"
-"$ANOLE" image convert -q oci:big:v1 -o "docker://$R/sent:v1" --json >c5.json || fail "convert into a new repository"
+# the transport blobs (every layer but the metadata one), from the layout
+blobs=$(python3 -c "
+import json
+m = json.load(open('bigacc/blobs/sha256/' + json.load(open('bigacc/index.json'))['manifests'][0]['digest'][7:]))
+print(' '.join(l['digest'] for l in m['layers'] if 'metadata' not in l['mediaType']))")
+[ -n "$blobs" ] || fail "no transport blobs in bigacc"
+# libcurl's trace (request lines "> METHOD PATH"): a blob sent while built is
+# named first by its upload's final PUT, then by the HEAD of the push that
+# finds it there; one the push uploads is named first by that HEAD
+ANOLE_HTTP_TRACE=1 "$ANOLE" image convert -q oci:big:v1 -o "docker://$R/sent:v1" --json \
+	>c5.json 2>c5.trace || { tail -20 c5.trace; fail "convert into a new repository"; }
 assert_eq "$(json_get c5.json manifest)" "$(json_get c5l.json manifest)" "manifest sent in parts vs into a layout"
 assert_ge "$(json_get c5.json bytes_pushed)" 20000000 "bytes pushed into a new repository"
+for b in $blobs; do
+	first=$(grep -a "^> [A-Z]* .*${b#sha256:}" c5.trace | head -1 | cut -d' ' -f2)
+	assert_eq "$first" PUT "first request naming $b (sent while built)"
+done
 rm -rf sentpull
 "$ANOLE" image pull "docker://$R/sent:v1" oci:sentpull:v1 || fail "pull of the image sent in parts (digests)"
 # the second layer corrupted: the first layer's blob is built (and sent) first
@@ -137,10 +151,7 @@ PY
 run_rc rc "$ANOLE" image convert -q oci:bigbad:v1 -o "docker://$R/failed:v1" 2>err5.txt
 assert_eq "$rc" 1 "convert with a corrupted second layer"
 grep -q "does not match its digest" err5.txt || fail "message: $(cat err5.txt)"
-blob1=$(python3 -c "
-import json
-m = json.load(open('bigacc/blobs/sha256/' + json.load(open('bigacc/index.json'))['manifests'][0]['digest'][7:]))
-print(m['layers'][0]['digest'])")
+blob1=${blobs%% *}
 code=$(curl -s -o /dev/null -w '%{http_code}' -I "http://$R/v2/failed/blobs/$blob1")
 assert_eq "$code" 404 "the first layer's blob in the repository of the failed conversion"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://$R/v2/failed/manifests/v1")

@@ -173,7 +173,6 @@ struct anole_blob_upload;
 int anole_blobstore_has_tags(struct anole_blobstore *bs);
 int anole_blobstore_upload_begin(struct anole_blobstore *bs, struct anole_blob_upload **out);
 int anole_blob_upload_part(struct anole_blob_upload *u, int fd, uint64_t off, uint64_t len);
-uint64_t anole_blob_upload_sent(const struct anole_blob_upload *u);
 int anole_blob_upload_commit(struct anole_blob_upload *u, const char *digest);
 void anole_blob_upload_free(struct anole_blob_upload *u);   /* NULL: no-op */
 
