@@ -37,9 +37,14 @@ http:
   secret: anole-test-$$
 EOC
 docker-registry serve registry.yml >registry.log 2>&1 &
-add_pid $!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-curl -sf "http://127.0.0.1:$port/v2/" >/dev/null || { cat registry.log; fail "docker-registry did not start"; }
+registry=$!
+add_pid $registry
+# wait while it lives, not for 10 s of clock: one that cannot start exits
+# (the runner's timeout bounds one that hangs)
+until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do
+	kill -0 $registry 2>/dev/null || { cat registry.log; fail "docker-registry did not start"; }
+	sleep 0.1
+done
 R=127.0.0.1:$port
 
 log "an image converted by anole into the registry (acc) and a second one (other)"
