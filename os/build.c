@@ -248,17 +248,27 @@ static int cpio_add_parents(struct archive *a, const char *path, struct strbuf *
 	return ret;
 }
 
+/* a/b into out, or ENAMETOOLONG: a cut path would name another file */
+static int path_join(char *out, size_t size, const char *a, const char *b)
+{
+	if ((size_t)snprintf(out, size, "%s/%s", a, b) >= size)
+		return anole_error_code(ENAMETOOLONG, "%s/%s: path too long", a, b);
+	return 0;
+}
+
 static int add_modules(struct archive *a, const char *rootfs, const char *krel,
 		       const char *extra, struct strbuf *list, unsigned *nmods)
 {
-	char dir[PATH_MAX], path[PATH_MAX], line[8192], n[128];
+	/* shorter than path: dir plus a modules.* name always fits */
+	char dir[PATH_MAX - 32], path[PATH_MAX], line[8192], n[128];
 	struct mod *mods = NULL;
 	size_t nm = 0, alloc = 0;
 	struct strbuf dep;
 	int ret = 0;
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s/lib/modules/%s", rootfs, krel);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/lib/modules/%s", rootfs, krel) >= sizeof(dir))
+		return anole_error_code(ENAMETOOLONG, "%s: path too long", rootfs);
 	snprintf(path, sizeof(path), "%s/modules.dep", dir);
 	if (!(f = fopen(path, "r")))
 		return anole_error(errno, "%s (run depmod in the rootfs)", path);
@@ -335,7 +345,8 @@ static int add_modules(struct archive *a, const char *rootfs, const char *krel,
 			continue;
 		/* absolute paths in modules.dep are left as they are: rare, and
 		 * then the path is inside the initramfs too */
-		snprintf(src, sizeof(src), "%s/%s", dir, mods[i].path);
+		if ((ret = path_join(src, sizeof(src), dir, mods[i].path)) < 0)
+			break;
 		snprintf(dst, sizeof(dst), "lib/modules/%s/%s", krel, mods[i].path);
 		if ((ret = cpio_add_parents(a, dst, &dirs_done)) < 0)
 			break;
