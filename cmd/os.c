@@ -222,20 +222,8 @@ static int parse_disk_only(const char *verb, const char *help, int argc, char **
 		default: return usage_error(verb, "unknown option");
 		}
 	}
-	if (!*disk) {
-		/* inside the booted OS: the disk its initramfs recorded */
-		static char run_disk[256];
-		FILE *f = fopen("/run/anole-os/disk", "r");
-
-		if (f && fgets(run_disk, sizeof(run_disk), f)) {
-			run_disk[strcspn(run_disk, "\n")] = 0;
-			*disk = run_disk;
-		}
-		if (f)
-			fclose(f);
-		if (!*disk)
-			return usage_error(verb, "--disk is required outside an anole OS");
-	}
+	if (!*disk && !(*disk = anole_os_booted_disk()))
+		return usage_error(verb, "--disk is required outside an anole OS");
 	return -1;
 }
 

@@ -112,6 +112,16 @@ static int strings_of(json_t *one, json_t *many, const char *what, const char *f
 	return 0;
 }
 
+/* r refuses the images it applies to: "<prefix><name>" says why. */
+static void unsupported(struct policy_req *r, const char *prefix, const char *name)
+{
+	struct strbuf u = STRBUF_INIT;
+
+	strbuf_addf(&u, "%s%s", prefix, name);
+	r->type = REQ_UNSUPPORTED;
+	r->unsupported = strbuf_detach(&u, NULL);
+}
+
 static int parse_identity(json_t *id, const char *what, struct policy_req *r)
 {
 	const char *type;
@@ -136,20 +146,10 @@ static int parse_identity(json_t *id, const char *what, struct policy_req *r)
 	}
 	if (!strcmp(type, "matchExact") || !strcmp(type, "matchRepository") ||
 	    !strcmp(type, "exactRepository") || !strcmp(type, "remapIdentity")) {
-		struct strbuf u = STRBUF_INIT;
-
-		strbuf_addf(&u, "signedIdentity %s", type);
-		r->type = REQ_UNSUPPORTED;
-		r->unsupported = strbuf_detach(&u, NULL);
+		unsupported(r, "signedIdentity ", type);
 		return 0;
 	}
 	return anole_error_code(EINVAL, "%s: unknown signedIdentity type \"%.64s\"", what, type);
-}
-
-static void unsupported(struct policy_req *r, const char *what)
-{
-	r->type = REQ_UNSUPPORTED;
-	r->unsupported = xstrdup(what);
 }
 
 static int parse_req(json_t *j, const char *what, struct policy_req *r)
@@ -169,7 +169,7 @@ static int parse_req(json_t *j, const char *what, struct policy_req *r)
 		return 0;
 	}
 	if (!strcmp(type, "signedBy") || !strcmp(type, "signedBaseLayer")) {
-		unsupported(r, type);
+		unsupported(r, "", type);
 		return 0;
 	}
 	if (strcmp(type, "sigstoreSigned"))
@@ -179,11 +179,7 @@ static int parse_req(json_t *j, const char *what, struct policy_req *r)
 		if (!strcmp(k, "fulcio") || !strcmp(k, "rekorPublicKeyPath") ||
 		    !strcmp(k, "rekorPublicKeyPaths") || !strcmp(k, "rekorPublicKeyData") ||
 		    !strcmp(k, "rekorPublicKeyDatas") || !strcmp(k, "pki")) {
-			struct strbuf u = STRBUF_INIT;
-
-			strbuf_addf(&u, "sigstoreSigned with %s", k);
-			r->type = REQ_UNSUPPORTED;
-			r->unsupported = strbuf_detach(&u, NULL);
+			unsupported(r, "sigstoreSigned with ", k);
 			return 0;
 		}
 		if (strcmp(k, "type") && strcmp(k, "keyPath") && strcmp(k, "keyPaths") &&

@@ -787,11 +787,13 @@ static int verify_file(struct target *t, const struct anole_sign_key *const *key
 	json_array_foreach(json_object_get(doc, "signatures"), i, s) {
 		const char *p64 = json_string_value(json_object_get(s, "payload"));
 		uint8_t *payload = NULL;
-		long plen = p64 ? anole_base64_decode(p64, &payload) : -EINVAL;
+		long plen;
 		struct candidate c;
 
 		if (i >= ANOLE_SIG_MAX_LAYERS)
 			break;
+		/* only below the cap: the break above would leak it */
+		plen = p64 ? anole_base64_decode(p64, &payload) : -EINVAL;
 		res->signatures++;
 		if (why->len)
 			strbuf_addstr(why, "; ");

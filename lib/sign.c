@@ -88,7 +88,7 @@ int anole_sign_key_from_pem(const void *pem, size_t len, bool want_private, cons
 	struct anole_sign_key *key;
 	EVP_PKEY *pkey = NULL;
 	bool encrypted = false, is_private = false;
-	enum anole_sign_alg alg;
+	enum anole_sign_alg alg = ANOLE_SIGN_ECDSA_P256;   /* set by classify */
 	BIO *bio;
 	int ret;
 

@@ -166,8 +166,13 @@ static int check_static(const char *path)
 	return 0;
 }
 
-static int cpio_add(struct archive *a, const char *name, mode_t mode, const char *src,
-		    const char *data, size_t len, dev_t rdev)
+/*
+ * One entry of an archive (the initramfs cpio, the OS image tar): a file
+ * copied from src, or data/len; a directory, symlink (to data) or device.
+ * what prefixes the messages ("initramfs: " or "").
+ */
+static int archive_add(struct archive *a, const char *what, const char *name, mode_t mode,
+		       const char *src, const char *data, size_t len, dev_t rdev)
 {
 	struct archive_entry *e = archive_entry_new();
 	int ret = 0, fd = -1;
@@ -183,7 +188,7 @@ static int cpio_add(struct archive *a, const char *name, mode_t mode, const char
 	}
 	archive_entry_set_pathname(e, name);
 	archive_entry_set_mode(e, mode);
-	archive_entry_set_mtime(e, 0, 0);   /* same tree, same initramfs */
+	archive_entry_set_mtime(e, 0, 0);   /* same tree, same initramfs and image */
 	/* the cpio writer wants a size on every entry */
 	archive_entry_set_size(e, S_ISREG(mode) ? (la_int64_t)len : 0);
 	if (S_ISCHR(mode))
@@ -191,28 +196,34 @@ static int cpio_add(struct archive *a, const char *name, mode_t mode, const char
 	if (S_ISLNK(mode))
 		archive_entry_set_symlink(e, data);
 	if (archive_write_header(a, e) != ARCHIVE_OK) {
-		ret = anole_error_code(EIO, "initramfs: %s: %s", name, archive_error_string(a));
+		ret = anole_error_code(EIO, "%s%s: %s", what, name, archive_error_string(a));
 		goto out;
 	}
 	if (S_ISREG(mode) && src) {
-		char buf[65536];
+		static char buf[1 << 20];
 		ssize_t n;
 
 		while ((n = read(fd, buf, sizeof(buf))) > 0)
 			if (archive_write_data(a, buf, (size_t)n) != n) {
-				ret = anole_error_code(EIO, "initramfs: %s: %s", name, archive_error_string(a));
+				ret = anole_error_code(EIO, "%s%s: %s", what, name, archive_error_string(a));
 				goto out;
 			}
 		if (n < 0)
 			ret = anole_error(errno, "%s", src);
 	} else if (S_ISREG(mode) && archive_write_data(a, data, len) != (la_ssize_t)len) {
-		ret = anole_error_code(EIO, "initramfs: %s: %s", name, archive_error_string(a));
+		ret = anole_error_code(EIO, "%s%s: %s", what, name, archive_error_string(a));
 	}
 out:
 	if (fd >= 0)
 		close(fd);
 	archive_entry_free(e);
 	return ret;
+}
+
+static int cpio_add(struct archive *a, const char *name, mode_t mode, const char *src,
+		    const char *data, size_t len, dev_t rdev)
+{
+	return archive_add(a, "initramfs: ", name, mode, src, data, len, rdev);
 }
 
 /* The kernel's initramfs unpacker creates no parent directories: every
@@ -237,17 +248,27 @@ static int cpio_add_parents(struct archive *a, const char *path, struct strbuf *
 	return ret;
 }
 
+/* a/b into out, or ENAMETOOLONG: a cut path would name another file */
+static int path_join(char *out, size_t size, const char *a, const char *b)
+{
+	if ((size_t)snprintf(out, size, "%s/%s", a, b) >= size)
+		return anole_error_code(ENAMETOOLONG, "%s/%s: path too long", a, b);
+	return 0;
+}
+
 static int add_modules(struct archive *a, const char *rootfs, const char *krel,
 		       const char *extra, struct strbuf *list, unsigned *nmods)
 {
-	char dir[PATH_MAX], path[PATH_MAX], line[8192], n[128];
+	/* shorter than path: dir plus a modules.* name always fits */
+	char dir[PATH_MAX - 32], path[PATH_MAX], line[8192], n[128];
 	struct mod *mods = NULL;
 	size_t nm = 0, alloc = 0;
 	struct strbuf dep;
 	int ret = 0;
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "%s/lib/modules/%s", rootfs, krel);
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/lib/modules/%s", rootfs, krel) >= sizeof(dir))
+		return anole_error_code(ENAMETOOLONG, "%s: path too long", rootfs);
 	snprintf(path, sizeof(path), "%s/modules.dep", dir);
 	if (!(f = fopen(path, "r")))
 		return anole_error(errno, "%s (run depmod in the rootfs)", path);
@@ -324,7 +345,8 @@ static int add_modules(struct archive *a, const char *rootfs, const char *krel,
 			continue;
 		/* absolute paths in modules.dep are left as they are: rare, and
 		 * then the path is inside the initramfs too */
-		snprintf(src, sizeof(src), "%s/%s", dir, mods[i].path);
+		if ((ret = path_join(src, sizeof(src), dir, mods[i].path)) < 0)
+			break;
 		snprintf(dst, sizeof(dst), "lib/modules/%s/%s", krel, mods[i].path);
 		if ((ret = cpio_add_parents(a, dst, &dirs_done)) < 0)
 			break;
@@ -466,44 +488,7 @@ static int digest_path(const char *path, enum anole_digest_alg alg, uint64_t *si
 static int tar_add_file(struct archive *a, const char *name, const char *src,
 			const void *data, size_t len)
 {
-	struct archive_entry *e = archive_entry_new();
-	int fd = -1, ret = 0;
-	struct stat st;
-
-	if (src) {
-		if ((fd = open(src, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) < 0) {
-			ret = anole_error(errno, "%s", src);
-			goto out;
-		}
-		len = (size_t)st.st_size;
-	}
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_mode(e, S_IFREG | 0644);
-	archive_entry_set_size(e, (la_int64_t)len);
-	archive_entry_set_mtime(e, 0, 0);
-	if (archive_write_header(a, e) != ARCHIVE_OK) {
-		ret = anole_error_code(EIO, "%s: %s", name, archive_error_string(a));
-		goto out;
-	}
-	if (src) {
-		static char buf[1 << 20];
-		ssize_t n;
-
-		while ((n = read(fd, buf, sizeof(buf))) > 0)
-			if (archive_write_data(a, buf, (size_t)n) != n) {
-				ret = anole_error_code(EIO, "%s: %s", name, archive_error_string(a));
-				goto out;
-			}
-		if (n < 0)
-			ret = anole_error(errno, "%s", src);
-	} else if (archive_write_data(a, data, len) != (la_ssize_t)len) {
-		ret = anole_error_code(EIO, "%s: %s", name, archive_error_string(a));
-	}
-out:
-	if (fd >= 0)
-		close(fd);
-	archive_entry_free(e);
-	return ret;
+	return archive_add(a, "", name, S_IFREG | 0644, src, data, len, 0);
 }
 
 int anole_os_build(const struct anole_os_build_opts *o, struct strbuf *report)

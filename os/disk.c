@@ -796,3 +796,15 @@ int anole_os_mark_good(const char *path, int slot)
 	disk_close(&d);
 	return ret;
 }
+
+const char *anole_os_booted_disk(void)
+{
+	static char disk[PATH_MAX];
+	FILE *f = fopen("/run/anole-os/disk", "r");
+	bool ok = f && fgets(disk, sizeof(disk), f);
+
+	if (f)
+		fclose(f);
+	disk[ok ? strcspn(disk, "\n") : 0] = 0;
+	return disk[0] ? disk : NULL;
+}

@@ -113,7 +113,7 @@ free_port() {
 # its access log in $WORK/NAME.log; with UPSTREAM (a URL), a pull-through
 # mirror of that registry. Sets REG_PID.
 start_registry() {
-	local name=$1 port=$2 upstream=${3:-} i
+	local name=$1 port=$2 upstream=${3:-}
 	mkdir -p "$WORK/$name"
 	{
 		printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n'
@@ -124,12 +124,15 @@ start_registry() {
 	docker-registry serve "$WORK/$name.yml" >"$WORK/$name.log" 2>&1 &
 	REG_PID=$!
 	add_pid "$REG_PID"
-	for i in $(seq 100); do
-		curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && return 0
+	# wait while it lives, not for so many seconds of clock: one that cannot
+	# start exits (the runner's per-test timeout bounds one that hangs)
+	until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do
+		kill -0 "$REG_PID" 2>/dev/null || {
+			cat "$WORK/$name.log" >&2
+			fail "docker-registry $name did not start"
+		}
 		sleep 0.1
 	done
-	cat "$WORK/$name.log" >&2
-	fail "docker-registry $name did not start"
 }
 
 # ------------------------------------------------------------------ cleanup

@@ -71,11 +71,15 @@ dd if=/dev/urandom of=root/big bs=1M count=80 status=none
 expect_error "does not fit" "$ANOLE" os upgrade -q big.os --disk disk.img
 assert_eq "$(state disk.img "s['slots'][0]['valid'], s['slots'][0]['version']")" "True v1" "slot A after the refused big image"
 
-# tamper evidence: one byte of slot B's root partition
-off=$("$PY" -c "
-import struct; m = open('disk.img', 'rb').read(512)
-print(struct.unpack('<I', m[446 + 32 + 8:446 + 32 + 12])[0] * 512 + 5000)")
-printf '\x5a' | dd of=disk.img bs=1 seek="$off" conv=notrunc status=none
+# tamper evidence: one byte of slot B's root partition, flipped (a byte
+# overwritten with a constant might already hold it)
+"$PY" -c "
+import struct
+with open('disk.img', 'r+b') as f:
+    m = f.read(512)
+    off = struct.unpack('<I', m[446 + 32 + 8:446 + 32 + 12])[0] * 512 + 5000
+    f.seek(off); b = f.read(1)[0]
+    f.seek(off); f.write(bytes([b ^ 0xff]))"
 run_rc rc "$ANOLE" os verify --disk disk.img --slot B >verify.out 2>verify.err
 assert_eq "$rc" 1 "verify of a changed slot"
 assert_grep "root.erofs *DOES NOT MATCH" verify.out

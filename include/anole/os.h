@@ -47,4 +47,7 @@ int anole_os_status(const char *disk, bool json, struct strbuf *out);
 /* Check slot's (-1: the one booted next) image against its signed manifest. */
 int anole_os_verify(const char *disk, int slot, bool json, struct strbuf *out);
 int anole_os_mark_good(const char *disk, int slot);
+/* Inside a booted anole OS, the disk its initramfs recorded in
+ * /run/anole-os/disk (the default of the commands above); else NULL. */
+const char *anole_os_booted_disk(void);
 #endif
