@@ -820,15 +820,11 @@ static int image_copy(int argc, char **argv, bool push)
 	/* trust before any byte: the policy may pin the signed manifest */
 	if (!ret && !push)
 		ret = anole_policy_load(policy_file, &policy);
-	if (!ret && policy)
-		ret = anole_policy_check(policy, argv[optind], &store.o, &pinned);
-	if (!ret && pinned && src.transport == ANOLE_REF_DOCKER) {
-		free(src.digest);
-		src.digest = xstrdup(pinned);
-		/* the layout's tag: the one asked for, not the digest */
-		if (!dest.tag && src.tag)
-			dest.tag = xstrdup(src.tag);
-	}
+	if (!ret)
+		ret = anole_policy_pin(policy, argv[optind], &src, &store.o, &pinned);
+	/* the layout's tag: the one asked for, not the signed digest */
+	if (!ret && pinned && src.transport == ANOLE_REF_DOCKER && !dest.tag && src.tag)
+		dest.tag = xstrdup(src.tag);
 	anole_policy_free(policy);
 	free(pinned);
 	if (!ret && push)

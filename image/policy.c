@@ -543,3 +543,15 @@ int anole_policy_check(const struct anole_policy *p, const char *ref_text,
 	anole_ref_free(&ref);
 	return ret;
 }
+
+int anole_policy_pin(const struct anole_policy *p, const char *ref_text, struct anole_ref *ref,
+		     const struct anole_blobstore_opts *sopts, char **pinned)
+{
+	int ret = anole_policy_check(p, ref_text, sopts, pinned);
+
+	if (!ret && *pinned && ref->transport == ANOLE_REF_DOCKER) {
+		free(ref->digest);
+		ref->digest = xstrdup(*pinned);
+	}
+	return ret;
+}

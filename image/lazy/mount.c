@@ -670,17 +670,10 @@ int anole_image_mount(const struct anole_mount_opts *user_opts)
 	if (ret)
 		return ret;
 	/* trust first: nothing of the image is fetched or read before this */
-	if (o.policy) {
-		ret = anole_policy_check(o.policy, user_opts->image, o.store, &pinned);
-		if (ret) {
-			anole_ref_free(&ref);
-			return ret;
-		}
-	}
-	if (pinned && ref.transport == ANOLE_REF_DOCKER) {
-		/* from here on the signed manifest, whatever the tag says now */
-		free(ref.digest);
-		ref.digest = xstrdup(pinned);
+	ret = anole_policy_pin(o.policy, user_opts->image, &ref, o.store, &pinned);
+	if (ret) {
+		anole_ref_free(&ref);
+		return ret;
 	}
 	if (ref.transport == ANOLE_REF_DOCKER && !o.cache_dir)
 		o.cache_dir = cache = anole_default_cache_dir();

@@ -31,6 +31,7 @@
 
 struct anole_policy;
 struct anole_blobstore_opts;
+struct anole_ref;
 
 /* Parse a policy document; `what` names it in messages. 0 or -EINVAL
  * (logged, naming the wrong part). */
@@ -49,4 +50,12 @@ void anole_policy_free(struct anole_policy *p);
  */
 int anole_policy_check(const struct anole_policy *p, const char *ref_text,
 		       const struct anole_blobstore_opts *sopts, char **pinned);
+/*
+ * anole_policy_check, then, for a registry reference, point ref (ref_text
+ * parsed) at the signed manifest: from here on its digest, whatever the
+ * tag says now. *pinned as above, for anole_ref_check_pinned once the image
+ * is resolved.
+ */
+int anole_policy_pin(const struct anole_policy *p, const char *ref_text, struct anole_ref *ref,
+		     const struct anole_blobstore_opts *sopts, char **pinned);
 #endif
