@@ -7,6 +7,7 @@
  */
 #include "anole/policy.h"
 #include "anole/error.h"
+#include "anole/fileio.h"
 #include "anole/http.h"
 #include "anole/ref.h"
 #include "anole/sign.h"
@@ -329,9 +330,6 @@ out:
 int anole_policy_load(const char *path, struct anole_policy **out)
 {
 	struct strbuf sb = STRBUF_INIT;
-	char buf[8192];
-	size_t n;
-	FILE *f;
 	int ret;
 
 	*out = NULL;
@@ -340,14 +338,13 @@ int anole_policy_load(const char *path, struct anole_policy **out)
 			return 0;
 		path = ANOLE_POLICY_DEFAULT_FILE;
 	}
-	f = fopen(path, "rb");
-	if (!f)
-		return anole_error(errno, "cannot open policy %s", path);
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0 && sb.len <= ANOLE_POLICY_MAX_BYTES)
-		strbuf_add(&sb, buf, n);
-	ret = ferror(f) ? anole_error(EIO, "cannot read policy %s", path) : 0;
-	fclose(f);
-	if (!ret)
+	ret = anole_read_file(path, ANOLE_POLICY_MAX_BYTES, &sb);
+	if (ret == -EFBIG)
+		ret = anole_error_code(EINVAL, "%s: more than %u bytes, more than a policy can be",
+				       path, ANOLE_POLICY_MAX_BYTES);
+	else if (ret)
+		ret = anole_error(-ret, "cannot read policy %s", path);
+	else
 		ret = anole_policy_parse(sb.buf ? sb.buf : "", sb.len, path, out);
 	strbuf_release(&sb);
 	return ret;

@@ -2,6 +2,7 @@
 #include "anole/fileio.h"
 #include "anole/digest.h"
 #include "anole/error.h"
+#include "anole/strbuf.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -302,4 +303,34 @@ int anole_remove_tree(const char *path)
 	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
 		return anole_error(errno, "cannot remove %s", path);
 	return remove_tree_err;
+}
+
+int anole_read_file(const char *path, size_t max, struct strbuf *sb)
+{
+	size_t start = sb->len;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		ssize_t r;
+
+		strbuf_grow(sb, 4096);
+		r = read(fd, sb->buf + sb->len, sb->alloc - sb->len - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			int err = r < 0 ? -errno : 0;
+
+			close(fd);
+			sb->buf[sb->len] = '\0';
+			return err;
+		}
+		if (sb->len - start + (size_t)r > max) {
+			close(fd);
+			strbuf_setlen(sb, start);
+			return -EFBIG;
+		}
+		strbuf_setlen(sb, sb->len + (size_t)r);
+	}
 }

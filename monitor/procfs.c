@@ -9,6 +9,7 @@
  * sample to the next) and is written out after everything was read.
  */
 #include "monitor.h"
+#include "anole/fileio.h"
 
 #include "anole/error.h"
 #include "anole/metrics.h"
@@ -112,27 +113,8 @@ struct monitor_procfs {
 
 static int read_file(const char *path, struct strbuf *sb)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
 	strbuf_reset(sb);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t r;
-
-		strbuf_grow(sb, 4096);
-		r = read(fd, sb->buf + sb->len, sb->alloc - sb->len - 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			int err = r < 0 ? -errno : 0;
-
-			close(fd);
-			sb->buf[sb->len] = '\0';
-			return err;
-		}
-		strbuf_setlen(sb, sb->len + (size_t)r);
-	}
+	return anole_read_file(path, SIZE_MAX, sb);
 }
 
 static void put_u64(struct monitor_procfs *p, enum fam f, const char *labels, uint64_t v)

@@ -215,6 +215,31 @@ static void test_digest(void)
 	}
 }
 
+/* ------------------------------------------------------------- read_file */
+
+static void test_read_file(void)
+{
+	char path[] = "/tmp/anole-test-read.XXXXXX";
+	struct strbuf sb = STRBUF_INIT;
+	int fd = mkstemp(path), ret;
+
+	CHECK(fd >= 0, "mkstemp");
+	if (fd < 0)
+		return;
+	CHECK(write(fd, "0123456789", 10) == 10, "write");
+	close(fd);
+	strbuf_add(&sb, "x", 1);
+	ret = anole_read_file(path, 10, &sb);
+	CHECK(ret == 0 && sb.len == 11 && !strcmp(sb.buf, "x0123456789"),
+	      "read_file appends the whole file at its size limit (%d, %zu)", ret, sb.len);
+	ret = anole_read_file(path, 9, &sb);
+	CHECK(ret == -EFBIG && sb.len == 11, "read_file: a byte over the limit is -EFBIG, sb as it was (%d)", ret);
+	unlink(path);
+	ret = anole_read_file(path, 10, &sb);
+	CHECK(ret == -ENOENT, "read_file of a missing file is -ENOENT (%d)", ret);
+	strbuf_release(&sb);
+}
+
 /* ------------------------------------------------------------------ crc32c */
 static uint32_t crc_bitwise(uint32_t crc, const uint8_t *p, size_t n)
 {
@@ -989,6 +1014,7 @@ int main(void)
 	test_strbuf();
 	test_digest();
 	test_crc32c();
+	test_read_file();
 	test_output();
 	test_parallel_for();
 	test_hashmap();

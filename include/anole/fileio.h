@@ -17,6 +17,14 @@ int write_full(int fd, const void *buf, size_t len);
  * falling back to read/write). -ENODATA if the source ends early. */
 int anole_copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, uint64_t len);
 
+/*
+ * Append the whole of file PATH to sb (NUL-terminated), at most max bytes:
+ * 0, -errno, or -EFBIG when the file holds more. Quiet: callers name the
+ * file in their own message.
+ */
+struct strbuf;
+int anole_read_file(const char *path, size_t max, struct strbuf *sb);
+
 /* SHA-256 (or alg) of len bytes of a file from offset 0. */
 struct anole_digest_ctx;
 int anole_digest_file(int fd, uint64_t len, unsigned alg, uint8_t out[32]);
