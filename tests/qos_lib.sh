@@ -62,6 +62,21 @@ wait_until() {
 	eval "$2"
 }
 
+# qos_passes: the passes the running agent has made, from its metrics file
+# (written at the end of each pass); 0 before the first
+qos_passes() {
+	local n
+	n=$(sed -n 's/.*"passes":\([0-9]*\).*/\1/p' "$QSTATE/$QNAME.json" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# qos_wait_passes N: until the agent has made N passes. The agent's own count
+# is the margin; the time limit only catches an agent that stopped working.
+qos_wait_passes() {
+	wait_until 120 "[ \$(qos_passes) -ge $1 ]" ||
+		fail "the agent made $(qos_passes) passes in 120 s, waited for $1"
+}
+
 # qos_json PYTHON-EXPR: evaluate EXPR on `anole qos status --json` (as s)
 qos_json() {
 	"$ANOLE" qos status -c "$QCONF" --json |
