@@ -38,7 +38,7 @@
 
 #define MAX_INCLUDE_DEPTH 8
 
-static bool valid_profile_name(const char *s)
+bool tune_profile_name_valid(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -314,7 +314,7 @@ static int load_depth(const char *name, int depth, const char **stack, struct tu
 	char *path;
 	int ret;
 
-	if (!valid_profile_name(name))
+	if (!tune_profile_name_valid(name))
 		return anole_error_code(EINVAL, "'%s' is not a profile name (letters, digits, "
 					"'.', '_', '-')", name);
 	if (depth > MAX_INCLUDE_DEPTH)
@@ -394,7 +394,7 @@ int tune_profile_list(struct tune_profile_entry **list, size_t *n)
 			name = xstrndup(e->d_name, l - 5);
 			for (size_t k = 0; k < cnt; k++)
 				dup |= !strcmp(v[k].name, name);
-			if (dup || !valid_profile_name(name)) {
+			if (dup || !tune_profile_name_valid(name)) {
 				free(name);
 				continue;
 			}

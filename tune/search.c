@@ -600,10 +600,6 @@ static int save_profile(struct search *s, const struct trial *best, struct tune_
 	const char *dir = tune_profile_save_dir();
 	int ret;
 
-	for (const char *p = s->o->save; *p; p++)
-		if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-		      strchr("._-", *p)) || s->o->save[0] == '.')
-			return anole_error_code(EINVAL, "--save: '%s' is not a profile name", s->o->save);
 	strbuf_addf(&path, "%s/%s.conf", dir, s->o->save);
 	strbuf_addf(&sb, "# written by anole tune search (%s, seed %llu): best of %u trials\n"
 		    "[main]\nsummary=found by anole tune search: loss %.4g against the baseline%s\n",
@@ -678,6 +674,9 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 	if (!o->nmetrics || o->nmetrics > TUNE_MAX_METRICS)
 		return anole_error_code(EINVAL, "search: 1 to %d metrics (--metric)",
 					TUNE_MAX_METRICS);
+	/* before the search, not after it: a name tune_profile_load takes */
+	if (o->save && !tune_profile_name_valid(o->save))
+		return anole_error_code(EINVAL, "--save: '%s' is not a profile name", o->save);
 	if ((ret = tune_params_load(o->params_path, &ps)))
 		return ret;
 	s.o = o;

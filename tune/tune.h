@@ -160,6 +160,9 @@ const char *tune_profile_save_dir(void);
 int tune_profile_parse(const char *text, size_t len, const char *what, const char *name,
 		       struct tune_profile *out);
 int tune_profile_load(const char *name, struct tune_profile *out);
+/* A name a profile may have (letters, digits, '.', '_', '-'; not starting
+ * with '.' or '-'; at most 64): what load takes and search --save writes. */
+bool tune_profile_name_valid(const char *s);
 void tune_profile_free(struct tune_profile *p);
 struct tune_profile_entry {
 	char *name, *summary, *path;
