@@ -371,22 +371,12 @@ int tune_journal_set(struct tune_journal *j, const struct tune_target *t, const 
 		int ret = 0;
 
 		if (t->domain == TUNE_FILE) {
-			int fd = open(t->path, O_RDONLY | O_CLOEXEC);
-
-			if (fd < 0 && errno == ENOENT) {
+			ret = tune_read_file(t->path, SIZE_MAX, &s.old);
+			if (ret == -ENOENT) {
 				s.present = false;
-			} else if (fd < 0) {
-				ret = anole_error(errno, "%s", t->path);
-			} else {
-				char buf[4096];
-				ssize_t r;
-
-				while ((r = read(fd, buf, sizeof(buf))) > 0 || (r < 0 && errno == EINTR))
-					if (r > 0)
-						strbuf_add(&s.old, buf, (size_t)r);
-				if (r < 0)
-					ret = anole_error(errno, "%s", t->path);
-				close(fd);
+				ret = 0;
+			} else if (ret) {
+				ret = anole_error(-ret, "%s", t->path);
 			}
 		} else {
 			char *old;

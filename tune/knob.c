@@ -363,7 +363,7 @@ fail:
 	return ret;
 }
 
-static int read_file(const char *path, size_t max, struct strbuf *sb)
+int tune_read_file(const char *path, size_t max, struct strbuf *sb)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char buf[4096];
@@ -396,7 +396,7 @@ static int read_file(const char *path, size_t max, struct strbuf *sb)
 int tune_params_load(const char *path, struct tune_params *out)
 {
 	struct strbuf sb = STRBUF_INIT;
-	int ret = read_file(path, 1 << 20, &sb);
+	int ret = tune_read_file(path, 1 << 20, &sb);
 
 	if (ret) {
 		strbuf_release(&sb);
@@ -678,7 +678,7 @@ int tune_target_get(const struct tune_target *t, char **value)
 	if (t->domain == TUNE_COMMAND) {
 		ret = run_program(t->path, "get", NULL, &sb);
 	} else {
-		ret = read_file(t->path, 1 << 20, &sb);
+		ret = tune_read_file(t->path, 1 << 20, &sb);
 		if (ret)
 			ret = anole_error(-ret, "%s", t->path);
 	}

@@ -328,17 +328,12 @@ static int load_depth(const char *name, int depth, const char **stack, struct tu
 	path = find_profile(name);
 	if (!path)
 		return anole_error_code(ENOENT, "no profile '%s' (`anole tune profile list`)", name);
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		ret = anole_error(errno, "%s", path);
+	if ((ret = tune_read_file(path, 1 << 20, &sb))) {
+		ret = anole_error(-ret, "%s", path);
+		strbuf_release(&sb);
 		free(path);
 		return ret;
 	}
-	char buf[4096];
-	size_t r;
-	while ((r = fread(buf, 1, sizeof(buf), f)) > 0 && sb.len < (1 << 20))
-		strbuf_add(&sb, buf, r);
-	fclose(f);
 	if (depth == 0) {
 		free(out->path);
 		out->path = xstrdup(path);
