@@ -54,29 +54,6 @@ static char *state_path(const char *leaf)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int mkdir_p(const char *dir)
-{
-	char *d = xstrdup(dir);
-	int ret = 0;
-
-	for (char *p = d + 1; ; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(d, 0700) && errno != EEXIST) {
-				ret = -errno;
-				break;
-			}
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	free(d);
-	return ret;
-}
-
 static int fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -303,7 +280,7 @@ int tune_journal_begin(const char *purpose, struct tune_journal **out)
 	int ret;
 
 	*out = NULL;
-	if ((ret = mkdir_p(tune_state_dir())))
+	if ((ret = tune_mkdir_p(tune_state_dir(), 0700)))
 		return anole_error(-ret, "state directory %s", tune_state_dir());
 	j = xcalloc(1, sizeof(*j));
 	j->path = state_path("journal");

@@ -6,6 +6,7 @@
  */
 #include "tune.h"
 #include "anole/error.h"
+#include "anole/fileio.h"
 #include "anole/xalloc.h"
 
 #include <ctype.h>
@@ -717,6 +718,45 @@ int tune_write_whole(const char *path, const char *data, size_t len, bool create
 		ret = -errno;
 	if (close(fd) && !ret)
 		ret = -errno;
+	return ret;
+}
+
+int tune_write_output(const char *path, const char *data, size_t len)
+{
+	struct anole_output out;
+	int ret = anole_output_open(&out, path);
+
+	if (ret)
+		return ret;
+	ret = write_full(out.fd, data, len);
+	if (ret) {
+		anole_error(-ret, "%s", path);
+		anole_output_abort(&out);
+		return ret;
+	}
+	return anole_output_commit(&out);
+}
+
+int tune_mkdir_p(const char *dir, mode_t mode)
+{
+	char *d = xstrdup(dir);
+	int ret = 0;
+
+	for (char *p = d + 1; ; p++) {
+		if (*p == '/' || !*p) {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(d, mode) && errno != EEXIST) {
+				ret = -errno;
+				break;
+			}
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	free(d);
 	return ret;
 }
 

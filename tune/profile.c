@@ -17,7 +17,6 @@
  */
 #include "tune.h"
 #include "anole/error.h"
-#include "anole/fileio.h"
 #include "anole/xalloc.h"
 
 #include <ctype.h>
@@ -432,7 +431,6 @@ void tune_apply_report_release(struct tune_apply_report *rep)
 /* STATE/applied: what `verify` compares with. */
 static int write_applied(const char *names, const struct strbuf *sets)
 {
-	struct anole_output out;
 	struct strbuf sb = STRBUF_INIT, path = STRBUF_INIT;
 	int ret;
 
@@ -441,16 +439,7 @@ static int write_applied(const char *names, const struct strbuf *sets)
 	tune_hex_add(&sb, names, strlen(names));
 	strbuf_addch(&sb, '\n');
 	strbuf_add(&sb, sets->buf ? sets->buf : "", sets->len);
-	ret = anole_output_open(&out, path.buf);
-	if (!ret) {
-		ret = write_full(out.fd, sb.buf, sb.len);
-		if (ret) {
-			anole_error(-ret, "%s", path.buf);
-			anole_output_abort(&out);
-		} else {
-			ret = anole_output_commit(&out);
-		}
-	}
+	ret = tune_write_output(path.buf, sb.buf, sb.len);
 	strbuf_release(&sb);
 	strbuf_release(&path);
 	return ret;

@@ -18,7 +18,6 @@
  */
 #include "tune.h"
 #include "anole/error.h"
-#include "anole/fileio.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -596,7 +595,6 @@ static void trial_free(struct trial *t, size_t d)
 static int save_profile(struct search *s, const struct trial *best, struct tune_search_result *res)
 {
 	struct strbuf path = STRBUF_INIT, sb = STRBUF_INIT;
-	struct anole_output out;
 	const char *dir = tune_profile_save_dir();
 	int ret;
 
@@ -622,30 +620,12 @@ static int save_profile(struct search *s, const struct trial *best, struct tune_
 				strbuf_addf(&sb, "%s.run=%s\n", p->name, p->run);
 		}
 	}
-	{
-		char *slash = strrchr(path.buf, '/');
-
-		*slash = '\0';
-		/* the save directory may be new (/etc/anole/tune/profiles) */
-		for (char *q = path.buf + 1; *q; q++)
-			if (*q == '/') {
-				*q = '\0';
-				mkdir(path.buf, 0755);
-				*q = '/';
-			}
-		mkdir(path.buf, 0755);
-		*slash = '/';
-	}
-	ret = anole_output_open(&out, path.buf);
-	if (!ret) {
-		ret = write_full(out.fd, sb.buf, sb.len);
-		if (ret) {
-			anole_error(-ret, "%s", path.buf);
-			anole_output_abort(&out);
-		} else if (!(ret = anole_output_commit(&out))) {
-			res->saved_path = strbuf_detach(&path, NULL);
-		}
-	}
+	/* the save directory may be new (/etc/anole/tune/profiles); if it
+	 * cannot be made, the output below says why */
+	tune_mkdir_p(dir, 0755);
+	ret = tune_write_output(path.buf, sb.buf, sb.len);
+	if (!ret)
+		res->saved_path = strbuf_detach(&path, NULL);
 	strbuf_release(&path);
 	strbuf_release(&sb);
 	return ret;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ------------------------------------------------------------------ knobs */
 enum tune_domain {
@@ -89,6 +90,11 @@ int tune_read_file(const char *path, size_t max, struct strbuf *sb);
 /* Replace a file's bytes in place (keeping its inode and mode); one
  * write(2) for /proc and /sys. -errno, not logged. */
 int tune_write_whole(const char *path, const char *data, size_t len, bool create, bool sync);
+/* Write a file whole under its final name (lib/fileio's anole_output:
+ * temporary file, then rename). 0 or a logged -errno. */
+int tune_write_output(const char *path, const char *data, size_t len);
+/* mkdir -p; -errno, not logged. */
+int tune_mkdir_p(const char *dir, mode_t mode);
 /* The journal's and the applied record's fields: lowercase hex, "-" empty. */
 void tune_hex_add(struct strbuf *sb, const char *p, size_t n);
 bool tune_hex_decode(const char *s, struct strbuf *sb);
