@@ -47,6 +47,8 @@ struct knob {
 	size_t nt;
 	char *found;            /* the first target's value as found */
 	double found_u;         /* its unit position, NAN if outside the range */
+	char *applied;          /* what this search last wrote to all its targets;
+				   NULL: not known (never written, or restored) */
 };
 
 struct trial {
@@ -552,16 +554,39 @@ static bool propose_bo(struct search *s, double *u)
 
 /* ---------------------------------------------------------- applying */
 
+/*
+ * Set the knobs of a point. A knob that holds the value already (the last
+ * point had it too) is not written again: a cpu knob is a file per CPU, a
+ * command knob a program run, and a search changes few enum knobs per trial.
+ */
 static int apply_values(struct search *s, char **values)
 {
-	for (size_t i = 0; i < s->d; i++)
-		for (size_t k = 0; k < s->k[i].nt; k++) {
-			int ret = tune_journal_set(s->j, &s->k[i].t[k], values[i]);
+	for (size_t i = 0; i < s->d; i++) {
+		struct knob *kb = &s->k[i];
+
+		if (kb->applied && !strcmp(kb->applied, values[i]))
+			continue;
+		free(kb->applied);
+		kb->applied = NULL;
+		for (size_t k = 0; k < kb->nt; k++) {
+			int ret = tune_journal_set(s->j, &kb->t[k], values[i]);
 
 			if (ret)
 				return ret;
 		}
+		kb->applied = xstrdup(values[i]);
+	}
 	return 0;
+}
+
+/* The journal put the knobs back as found: what apply_values wrote is gone. */
+static int restore_found(struct search *s)
+{
+	for (size_t i = 0; i < s->d; i++) {
+		free(s->k[i].applied);
+		s->k[i].applied = NULL;
+	}
+	return tune_journal_restore(s->j);
 }
 
 static void progress(struct search *s, unsigned n, const char *what)
@@ -847,7 +872,7 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 		s.t[idx[k]].recheck_from = s.t[idx[k]].nrounds;
 	for (unsigned r = 0; r < rr && nre && !ret && !stop_signal; r++) {
 		progress(&s, o->trials, "recheck");
-		if ((ret = tune_journal_restore(s.j)))
+		if ((ret = restore_found(&s)))
 			break;
 		strbuf_reset(&why);
 		if ((ret = measure(&s, &s.base, 1, &why)))
@@ -994,6 +1019,7 @@ out_knobs:
 		memset(s.k[i].p, 0, sizeof(struct tune_param));
 		tune_targets_free(s.k[i].t, s.k[i].nt);
 		free(s.k[i].found);
+		free(s.k[i].applied);
 	}
 	res->used.n = s.d;
 	free(s.k);
