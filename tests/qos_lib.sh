@@ -40,6 +40,8 @@ qos_conf() {
 
 # qos_start [CONF]: start the agent as a daemon; its pid in QPID
 qos_start() {
+	# an agent killed with SIGKILL left its metrics: they are not this one's passes
+	rm -f "$QSTATE/$QNAME.json"
 	QPID=$("$ANOLE" qos run -c "${1:-$QCONF}" -d -v --log-file "$WORK/agent.log") ||
 		{ cat "$WORK/agent.log" >&2 2>/dev/null; fail "the agent did not start"; }
 	QAGENTS+=("$QPID")
@@ -75,6 +77,15 @@ qos_passes() {
 qos_wait_passes() {
 	wait_until 120 "[ \$(qos_passes) -ge $1 ]" ||
 		fail "the agent made $(qos_passes) passes in 120 s, waited for $1"
+}
+
+# qos_within_passes N 'SHELL CONDITION': until CONDITION holds or the agent
+# has made N passes more than now; then CONDITION's status. For what the
+# agent does within N passes: a loaded host makes its passes come later.
+qos_within_passes() {
+	local until=$(($(qos_passes) + $1))
+	wait_until 120 "$2 || [ \$(qos_passes) -ge $until ]"
+	eval "$2"
 }
 
 # qos_json PYTHON-EXPR: evaluate EXPR on `anole qos status --json` (as s)
