@@ -199,6 +199,8 @@ struct agent {
 	char devices[8][16];
 	unsigned ndevices;
 	char last_event[256];
+	/* passes made: tests count the agent's own passes, not wall time */
+	uint64_t passes;
 	/* the LS probe process ([probe]): one result per interval on a pipe */
 	pid_t probe_pid;
 	int probe_fd;
@@ -767,10 +769,10 @@ static void write_metrics(struct agent *a)
 	anole_metrics_double(&p, "anole_qos_node_cpu_usage_cores", lab.buf, a->node_cores);
 
 	/* JSON for `anole qos status --json` */
-	strbuf_addf(&j, "{\"pid\":%ld,\"interval_ms\":%u,\"node\":{\"cpus\":%u,"
+	strbuf_addf(&j, "{\"pid\":%ld,\"interval_ms\":%u,\"passes\":%" PRIu64 ",\"node\":{\"cpus\":%u,"
 		    "\"capacity_millicpus\":%u,\"cpu_usage_cores\":%.3f,\"mem_total\":%" PRIu64
 		    ",\"mem_available\":%" PRIu64 "},\"classes\":{", (long)getpid(), c->interval_ms,
-		    a->x->host.ncpus, a->capacity_m, a->node_cores, a->mem_total, a->mem_available);
+		    a->passes, a->x->host.ncpus, a->capacity_m, a->node_cores, a->mem_total, a->mem_available);
 	for (int cl = 0; cl < QOS_NCLASSES; cl++) {
 		const struct class_sample *s = &a->cls[cl];
 		strbuf_addf(&j, "%s\"%s\":{\"groups\":[", cl ? "," : "", qos_class_name(cl));
@@ -909,6 +911,7 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 			policy_evict(&a);
 		if (c->blkio.enabled)
 			policy_blkio(&a);
+		a.passes++;
 		write_metrics(&a);
 		a.first = false;
 	}

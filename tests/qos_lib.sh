@@ -40,6 +40,8 @@ qos_conf() {
 
 # qos_start [CONF]: start the agent as a daemon; its pid in QPID
 qos_start() {
+	# an agent killed with SIGKILL left its metrics: they are not this one's passes
+	rm -f "$QSTATE/$QNAME.json"
 	QPID=$("$ANOLE" qos run -c "${1:-$QCONF}" -d -v --log-file "$WORK/agent.log") ||
 		{ cat "$WORK/agent.log" >&2 2>/dev/null; fail "the agent did not start"; }
 	QAGENTS+=("$QPID")
@@ -59,6 +61,30 @@ wait_until() {
 		eval "$2" && return 0
 		sleep 0.1
 	done
+	eval "$2"
+}
+
+# qos_passes: the passes the running agent has made, from its metrics file
+# (written at the end of each pass); 0 before the first
+qos_passes() {
+	local n
+	n=$(sed -n 's/.*"passes":\([0-9]*\).*/\1/p' "$QSTATE/$QNAME.json" 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# qos_wait_passes N: until the agent has made N passes. The agent's own count
+# is the margin; the time limit only catches an agent that stopped working.
+qos_wait_passes() {
+	wait_until 120 "[ \$(qos_passes) -ge $1 ]" ||
+		fail "the agent made $(qos_passes) passes in 120 s, waited for $1"
+}
+
+# qos_within_passes N 'SHELL CONDITION': until CONDITION holds or the agent
+# has made N passes more than now; then CONDITION's status. For what the
+# agent does within N passes: a loaded host makes its passes come later.
+qos_within_passes() {
+	local until=$(($(qos_passes) + $1))
+	wait_until 120 "$2 || [ \$(qos_passes) -ge $until ]"
 	eval "$2"
 }
 

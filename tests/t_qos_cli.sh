@@ -76,7 +76,7 @@ first=$QPID
 assert_rc 1 "$ANOLE" qos run -c "$QCONF" 2>"$WORK/second.err"
 assert_grep "another agent (pid $first)" "$WORK/second.err"
 assert_rc 1 "$ANOLE" qos restore -c "$QCONF"
-wait_until 10 "[ -f $QSTATE/$QNAME.json ]" || fail "no metrics file"
+qos_wait_passes 1
 assert_eq "$(qos_json "s['agent']['running'], s['agent']['pid']")" "True $first" "status sees the agent"
 qos_stop
 assert_missing "$QSTATE/$QNAME.state" "state file after a clean stop"

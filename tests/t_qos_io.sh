@@ -18,7 +18,8 @@ for c in ls mid be; do "$ANOLE" qos exec -c "$QCONF" --class $c -- true; done
 knob_snapshot "$WORK/before"
 qos_start
 W=$V1BLK/$QNAME/be/blkio.throttle.write_bps_device
-wait_until 5 "[ \"\$(cat $W)\" = '$DEV $RATE' ]" || fail "BE write throttle: '$(cat $W)'"
+# psi_percent 0: the first pass throttles
+qos_within_passes 1 "[ \"\$(cat $W)\" = '$DEV $RATE' ]" || fail "BE write throttle: '$(cat $W)'"
 assert_eq "$(cat $V1BLK/$QNAME/be/blkio.throttle.read_bps_device)" "$DEV $RATE" "BE read throttle"
 assert_eq "$(cat $V1BLK/$QNAME/ls/blkio.throttle.write_bps_device)" "" "LS is never throttled"
 assert_eq "$(qos_json "s['agent']['metrics']['policies']['blkio']['throttled']")" True "status"

@@ -54,29 +54,6 @@ static char *state_path(const char *leaf)
 	return strbuf_detach(&sb, NULL);
 }
 
-static int mkdir_p(const char *dir)
-{
-	char *d = xstrdup(dir);
-	int ret = 0;
-
-	for (char *p = d + 1; ; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(d, 0700) && errno != EEXIST) {
-				ret = -errno;
-				break;
-			}
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	free(d);
-	return ret;
-}
-
 static int fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -303,7 +280,7 @@ int tune_journal_begin(const char *purpose, struct tune_journal **out)
 	int ret;
 
 	*out = NULL;
-	if ((ret = mkdir_p(tune_state_dir())))
+	if ((ret = tune_mkdir_p(tune_state_dir(), 0700)))
 		return anole_error(-ret, "state directory %s", tune_state_dir());
 	j = xcalloc(1, sizeof(*j));
 	j->path = state_path("journal");
@@ -371,22 +348,12 @@ int tune_journal_set(struct tune_journal *j, const struct tune_target *t, const 
 		int ret = 0;
 
 		if (t->domain == TUNE_FILE) {
-			int fd = open(t->path, O_RDONLY | O_CLOEXEC);
-
-			if (fd < 0 && errno == ENOENT) {
+			ret = tune_read_file(t->path, SIZE_MAX, &s.old);
+			if (ret == -ENOENT) {
 				s.present = false;
-			} else if (fd < 0) {
-				ret = anole_error(errno, "%s", t->path);
-			} else {
-				char buf[4096];
-				ssize_t r;
-
-				while ((r = read(fd, buf, sizeof(buf))) > 0 || (r < 0 && errno == EINTR))
-					if (r > 0)
-						strbuf_add(&s.old, buf, (size_t)r);
-				if (r < 0)
-					ret = anole_error(errno, "%s", t->path);
-				close(fd);
+				ret = 0;
+			} else if (ret) {
+				ret = anole_error(-ret, "%s", t->path);
 			}
 		} else {
 			char *old;

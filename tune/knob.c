@@ -6,6 +6,7 @@
  */
 #include "tune.h"
 #include "anole/error.h"
+#include "anole/fileio.h"
 #include "anole/xalloc.h"
 
 #include <ctype.h>
@@ -363,7 +364,7 @@ fail:
 	return ret;
 }
 
-static int read_file(const char *path, size_t max, struct strbuf *sb)
+int tune_read_file(const char *path, size_t max, struct strbuf *sb)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char buf[4096];
@@ -396,7 +397,7 @@ static int read_file(const char *path, size_t max, struct strbuf *sb)
 int tune_params_load(const char *path, struct tune_params *out)
 {
 	struct strbuf sb = STRBUF_INIT;
-	int ret = read_file(path, 1 << 20, &sb);
+	int ret = tune_read_file(path, 1 << 20, &sb);
 
 	if (ret) {
 		strbuf_release(&sb);
@@ -678,7 +679,7 @@ int tune_target_get(const struct tune_target *t, char **value)
 	if (t->domain == TUNE_COMMAND) {
 		ret = run_program(t->path, "get", NULL, &sb);
 	} else {
-		ret = read_file(t->path, 1 << 20, &sb);
+		ret = tune_read_file(t->path, 1 << 20, &sb);
 		if (ret)
 			ret = anole_error(-ret, "%s", t->path);
 	}
@@ -717,6 +718,45 @@ int tune_write_whole(const char *path, const char *data, size_t len, bool create
 		ret = -errno;
 	if (close(fd) && !ret)
 		ret = -errno;
+	return ret;
+}
+
+int tune_write_output(const char *path, const char *data, size_t len)
+{
+	struct anole_output out;
+	int ret = anole_output_open(&out, path);
+
+	if (ret)
+		return ret;
+	ret = write_full(out.fd, data, len);
+	if (ret) {
+		anole_error(-ret, "%s", path);
+		anole_output_abort(&out);
+		return ret;
+	}
+	return anole_output_commit(&out);
+}
+
+int tune_mkdir_p(const char *dir, mode_t mode)
+{
+	char *d = xstrdup(dir);
+	int ret = 0;
+
+	for (char *p = d + 1; ; p++) {
+		if (*p == '/' || !*p) {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(d, mode) && errno != EEXIST) {
+				ret = -errno;
+				break;
+			}
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	free(d);
 	return ret;
 }
 

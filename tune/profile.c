@@ -17,7 +17,6 @@
  */
 #include "tune.h"
 #include "anole/error.h"
-#include "anole/fileio.h"
 #include "anole/xalloc.h"
 
 #include <ctype.h>
@@ -38,7 +37,7 @@
 
 #define MAX_INCLUDE_DEPTH 8
 
-static bool valid_profile_name(const char *s)
+bool tune_profile_name_valid(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -314,7 +313,7 @@ static int load_depth(const char *name, int depth, const char **stack, struct tu
 	char *path;
 	int ret;
 
-	if (!valid_profile_name(name))
+	if (!tune_profile_name_valid(name))
 		return anole_error_code(EINVAL, "'%s' is not a profile name (letters, digits, "
 					"'.', '_', '-')", name);
 	if (depth > MAX_INCLUDE_DEPTH)
@@ -328,17 +327,12 @@ static int load_depth(const char *name, int depth, const char **stack, struct tu
 	path = find_profile(name);
 	if (!path)
 		return anole_error_code(ENOENT, "no profile '%s' (`anole tune profile list`)", name);
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		ret = anole_error(errno, "%s", path);
+	if ((ret = tune_read_file(path, 1 << 20, &sb))) {
+		ret = anole_error(-ret, "%s", path);
+		strbuf_release(&sb);
 		free(path);
 		return ret;
 	}
-	char buf[4096];
-	size_t r;
-	while ((r = fread(buf, 1, sizeof(buf), f)) > 0 && sb.len < (1 << 20))
-		strbuf_add(&sb, buf, r);
-	fclose(f);
 	if (depth == 0) {
 		free(out->path);
 		out->path = xstrdup(path);
@@ -394,7 +388,7 @@ int tune_profile_list(struct tune_profile_entry **list, size_t *n)
 			name = xstrndup(e->d_name, l - 5);
 			for (size_t k = 0; k < cnt; k++)
 				dup |= !strcmp(v[k].name, name);
-			if (dup || !valid_profile_name(name)) {
+			if (dup || !tune_profile_name_valid(name)) {
 				free(name);
 				continue;
 			}
@@ -437,7 +431,6 @@ void tune_apply_report_release(struct tune_apply_report *rep)
 /* STATE/applied: what `verify` compares with. */
 static int write_applied(const char *names, const struct strbuf *sets)
 {
-	struct anole_output out;
 	struct strbuf sb = STRBUF_INIT, path = STRBUF_INIT;
 	int ret;
 
@@ -446,16 +439,7 @@ static int write_applied(const char *names, const struct strbuf *sets)
 	tune_hex_add(&sb, names, strlen(names));
 	strbuf_addch(&sb, '\n');
 	strbuf_add(&sb, sets->buf ? sets->buf : "", sets->len);
-	ret = anole_output_open(&out, path.buf);
-	if (!ret) {
-		ret = write_full(out.fd, sb.buf, sb.len);
-		if (ret) {
-			anole_error(-ret, "%s", path.buf);
-			anole_output_abort(&out);
-		} else {
-			ret = anole_output_commit(&out);
-		}
-	}
+	ret = tune_write_output(path.buf, sb.buf, sb.len);
 	strbuf_release(&sb);
 	strbuf_release(&path);
 	return ret;

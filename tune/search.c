@@ -18,7 +18,6 @@
  */
 #include "tune.h"
 #include "anole/error.h"
-#include "anole/fileio.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -48,6 +47,8 @@ struct knob {
 	size_t nt;
 	char *found;            /* the first target's value as found */
 	double found_u;         /* its unit position, NAN if outside the range */
+	char *applied;          /* what this search last wrote to all its targets;
+				   NULL: not known (never written, or restored) */
 };
 
 struct trial {
@@ -553,16 +554,39 @@ static bool propose_bo(struct search *s, double *u)
 
 /* ---------------------------------------------------------- applying */
 
+/*
+ * Set the knobs of a point. A knob that holds the value already (the last
+ * point had it too) is not written again: a cpu knob is a file per CPU, a
+ * command knob a program run, and a search changes few enum knobs per trial.
+ */
 static int apply_values(struct search *s, char **values)
 {
-	for (size_t i = 0; i < s->d; i++)
-		for (size_t k = 0; k < s->k[i].nt; k++) {
-			int ret = tune_journal_set(s->j, &s->k[i].t[k], values[i]);
+	for (size_t i = 0; i < s->d; i++) {
+		struct knob *kb = &s->k[i];
+
+		if (kb->applied && !strcmp(kb->applied, values[i]))
+			continue;
+		free(kb->applied);
+		kb->applied = NULL;
+		for (size_t k = 0; k < kb->nt; k++) {
+			int ret = tune_journal_set(s->j, &kb->t[k], values[i]);
 
 			if (ret)
 				return ret;
 		}
+		kb->applied = xstrdup(values[i]);
+	}
 	return 0;
+}
+
+/* The journal put the knobs back as found: what apply_values wrote is gone. */
+static int restore_found(struct search *s)
+{
+	for (size_t i = 0; i < s->d; i++) {
+		free(s->k[i].applied);
+		s->k[i].applied = NULL;
+	}
+	return tune_journal_restore(s->j);
 }
 
 static void progress(struct search *s, unsigned n, const char *what)
@@ -596,14 +620,9 @@ static void trial_free(struct trial *t, size_t d)
 static int save_profile(struct search *s, const struct trial *best, struct tune_search_result *res)
 {
 	struct strbuf path = STRBUF_INIT, sb = STRBUF_INIT;
-	struct anole_output out;
 	const char *dir = tune_profile_save_dir();
 	int ret;
 
-	for (const char *p = s->o->save; *p; p++)
-		if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
-		      strchr("._-", *p)) || s->o->save[0] == '.')
-			return anole_error_code(EINVAL, "--save: '%s' is not a profile name", s->o->save);
 	strbuf_addf(&path, "%s/%s.conf", dir, s->o->save);
 	strbuf_addf(&sb, "# written by anole tune search (%s, seed %llu): best of %u trials\n"
 		    "[main]\nsummary=found by anole tune search: loss %.4g against the baseline%s\n",
@@ -626,30 +645,12 @@ static int save_profile(struct search *s, const struct trial *best, struct tune_
 				strbuf_addf(&sb, "%s.run=%s\n", p->name, p->run);
 		}
 	}
-	{
-		char *slash = strrchr(path.buf, '/');
-
-		*slash = '\0';
-		/* the save directory may be new (/etc/anole/tune/profiles) */
-		for (char *q = path.buf + 1; *q; q++)
-			if (*q == '/') {
-				*q = '\0';
-				mkdir(path.buf, 0755);
-				*q = '/';
-			}
-		mkdir(path.buf, 0755);
-		*slash = '/';
-	}
-	ret = anole_output_open(&out, path.buf);
-	if (!ret) {
-		ret = write_full(out.fd, sb.buf, sb.len);
-		if (ret) {
-			anole_error(-ret, "%s", path.buf);
-			anole_output_abort(&out);
-		} else if (!(ret = anole_output_commit(&out))) {
-			res->saved_path = strbuf_detach(&path, NULL);
-		}
-	}
+	/* the save directory may be new (/etc/anole/tune/profiles); if it
+	 * cannot be made, the output below says why */
+	tune_mkdir_p(dir, 0755);
+	ret = tune_write_output(path.buf, sb.buf, sb.len);
+	if (!ret)
+		res->saved_path = strbuf_detach(&path, NULL);
 	strbuf_release(&path);
 	strbuf_release(&sb);
 	return ret;
@@ -678,6 +679,9 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 	if (!o->nmetrics || o->nmetrics > TUNE_MAX_METRICS)
 		return anole_error_code(EINVAL, "search: 1 to %d metrics (--metric)",
 					TUNE_MAX_METRICS);
+	/* before the search, not after it: a name tune_profile_load takes */
+	if (o->save && !tune_profile_name_valid(o->save))
+		return anole_error_code(EINVAL, "--save: '%s' is not a profile name", o->save);
 	if ((ret = tune_params_load(o->params_path, &ps)))
 		return ret;
 	s.o = o;
@@ -868,7 +872,7 @@ int tune_search(const struct tune_search_opts *o, struct tune_search_result *res
 		s.t[idx[k]].recheck_from = s.t[idx[k]].nrounds;
 	for (unsigned r = 0; r < rr && nre && !ret && !stop_signal; r++) {
 		progress(&s, o->trials, "recheck");
-		if ((ret = tune_journal_restore(s.j)))
+		if ((ret = restore_found(&s)))
 			break;
 		strbuf_reset(&why);
 		if ((ret = measure(&s, &s.base, 1, &why)))
@@ -1015,6 +1019,7 @@ out_knobs:
 		memset(s.k[i].p, 0, sizeof(struct tune_param));
 		tune_targets_free(s.k[i].t, s.k[i].nt);
 		free(s.k[i].found);
+		free(s.k[i].applied);
 	}
 	res->used.n = s.d;
 	free(s.k);

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ------------------------------------------------------------------ knobs */
 enum tune_domain {
@@ -83,9 +84,17 @@ const char *tune_missing_hint(enum tune_domain domain, const char *name);
 int tune_target_get(const struct tune_target *t, char **value);
 /* Write a value. Does not journal: use tune_journal_set. */
 int tune_target_set(const struct tune_target *t, const char *value);
+/* Append a whole file to sb: -EFBIG past max bytes, else 0 or -errno (not
+ * logged). */
+int tune_read_file(const char *path, size_t max, struct strbuf *sb);
 /* Replace a file's bytes in place (keeping its inode and mode); one
  * write(2) for /proc and /sys. -errno, not logged. */
 int tune_write_whole(const char *path, const char *data, size_t len, bool create, bool sync);
+/* Write a file whole under its final name (lib/fileio's anole_output:
+ * temporary file, then rename). 0 or a logged -errno. */
+int tune_write_output(const char *path, const char *data, size_t len);
+/* mkdir -p; -errno, not logged. */
+int tune_mkdir_p(const char *dir, mode_t mode);
 /* The journal's and the applied record's fields: lowercase hex, "-" empty. */
 void tune_hex_add(struct strbuf *sb, const char *p, size_t n);
 bool tune_hex_decode(const char *s, struct strbuf *sb);
@@ -160,6 +169,9 @@ const char *tune_profile_save_dir(void);
 int tune_profile_parse(const char *text, size_t len, const char *what, const char *name,
 		       struct tune_profile *out);
 int tune_profile_load(const char *name, struct tune_profile *out);
+/* A name a profile may have (letters, digits, '.', '_', '-'; not starting
+ * with '.' or '-'; at most 64): what load takes and search --save writes. */
+bool tune_profile_name_valid(const char *s);
 void tune_profile_free(struct tune_profile *p);
 struct tune_profile_entry {
 	char *name, *summary, *path;
