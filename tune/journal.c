@@ -348,7 +348,7 @@ int tune_journal_set(struct tune_journal *j, const struct tune_target *t, const 
 		int ret = 0;
 
 		if (t->domain == TUNE_FILE) {
-			ret = tune_read_file(t->path, SIZE_MAX, &s.old);
+			ret = anole_read_file(t->path, SIZE_MAX, &s.old);
 			if (ret == -ENOENT) {
 				s.present = false;
 				ret = 0;

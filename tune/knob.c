@@ -364,40 +364,10 @@ fail:
 	return ret;
 }
 
-int tune_read_file(const char *path, size_t max, struct strbuf *sb)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	char buf[4096];
-
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		ssize_t r = read(fd, buf, sizeof(buf));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			int e = -errno;
-
-			close(fd);
-			return e;
-		}
-		if (r == 0)
-			break;
-		if (sb->len + (size_t)r > max) {
-			close(fd);
-			return -EFBIG;
-		}
-		strbuf_add(sb, buf, (size_t)r);
-	}
-	close(fd);
-	return 0;
-}
-
 int tune_params_load(const char *path, struct tune_params *out)
 {
 	struct strbuf sb = STRBUF_INIT;
-	int ret = tune_read_file(path, 1 << 20, &sb);
+	int ret = anole_read_file(path, 1 << 20, &sb);
 
 	if (ret) {
 		strbuf_release(&sb);
@@ -679,7 +649,7 @@ int tune_target_get(const struct tune_target *t, char **value)
 	if (t->domain == TUNE_COMMAND) {
 		ret = run_program(t->path, "get", NULL, &sb);
 	} else {
-		ret = tune_read_file(t->path, 1 << 20, &sb);
+		ret = anole_read_file(t->path, 1 << 20, &sb);
 		if (ret)
 			ret = anole_error(-ret, "%s", t->path);
 	}

@@ -17,6 +17,7 @@
  */
 #include "tune.h"
 #include "anole/error.h"
+#include "anole/fileio.h"
 #include "anole/xalloc.h"
 
 #include <ctype.h>
@@ -327,7 +328,7 @@ static int load_depth(const char *name, int depth, const char **stack, struct tu
 	path = find_profile(name);
 	if (!path)
 		return anole_error_code(ENOENT, "no profile '%s' (`anole tune profile list`)", name);
-	if ((ret = tune_read_file(path, 1 << 20, &sb))) {
+	if ((ret = anole_read_file(path, 1 << 20, &sb))) {
 		ret = anole_error(-ret, "%s", path);
 		strbuf_release(&sb);
 		free(path);
