@@ -120,6 +120,13 @@ static void check_liveness(struct console *c)
 
 /* --------------------------------------------------------------- scrapes */
 
+/* A host's agent as HOST:PORT, an IPv6 address in brackets: the scrape URL,
+ * the Prometheus instance label and its file_sd target are all this. */
+static void host_port(char *out, size_t n, const char *addr, int port)
+{
+	snprintf(out, n, strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
+}
+
 struct scrape_target {
 	long long host_id;
 	char name[72];
@@ -255,7 +262,7 @@ static void scrape_all(struct console *c)
 	st = store_prepare(c->db, "SELECT id, name, address, metrics_port FROM hosts WHERE "
 			   "status='up' AND metrics_port > 0");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *addr = (const char *)sqlite3_column_text(st, 2);
+		char hp[100];
 
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
@@ -263,8 +270,9 @@ static void scrape_all(struct console *c)
 		}
 		t[n].host_id = sqlite3_column_int64(st, 0);
 		snprintf(t[n].name, sizeof(t[n].name), "%s", sqlite3_column_text(st, 1));
-		snprintf(t[n].url, sizeof(t[n].url), strchr(addr, ':') ? "http://[%s]:%d/metrics" :
-			 "http://%s:%d/metrics", addr, sqlite3_column_int(st, 3));
+		host_port(hp, sizeof(hp), (const char *)sqlite3_column_text(st, 2),
+			  sqlite3_column_int(st, 3));
+		snprintf(t[n].url, sizeof(t[n].url), "http://%s/metrics", hp);
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -634,12 +642,9 @@ static json_t *query_prometheus(struct console *c, const char *host, const char 
 	st = store_prepare(c->db, "SELECT address, metrics_port FROM hosts WHERE name=?");
 	if (st) {
 		sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			const char *a = (const char *)sqlite3_column_text(st, 0);
-
-			snprintf(instance, sizeof(instance), strchr(a, ':') ? "[%s]:%d" : "%s:%d", a,
-				 sqlite3_column_int(st, 1));
-		}
+		if (sqlite3_step(st) == SQLITE_ROW)
+			host_port(instance, sizeof(instance), (const char *)sqlite3_column_text(st, 0),
+				  sqlite3_column_int(st, 1));
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -772,11 +777,10 @@ void collect_write_targets(struct console *c)
 	st = store_prepare(c->db, "SELECT name, address, metrics_port FROM hosts WHERE "
 			   "metrics_port > 0 ORDER BY name");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *a = (const char *)sqlite3_column_text(st, 1);
 		char target[128];
 
-		snprintf(target, sizeof(target), strchr(a, ':') ? "[%s]:%d" : "%s:%d", a,
-			 sqlite3_column_int(st, 2));
+		host_port(target, sizeof(target), (const char *)sqlite3_column_text(st, 1),
+			  sqlite3_column_int(st, 2));
 		json_array_append_new(arr, json_pack("{s:[s], s:{s:o}}", "targets", target,
 						     "labels", "host", store_column_json(st, 0)));
 	}
