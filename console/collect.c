@@ -12,7 +12,6 @@
 #include "internal.h"
 
 #include "anole/error.h"
-#include "anole/fileio.h"
 #include "anole/http.h"
 #include "anole/xalloc.h"
 
@@ -769,7 +768,6 @@ json_t *collect_query(struct console *c, const char *host, const char *name, con
 void collect_write_targets(struct console *c)
 {
 	json_t *arr = json_array();
-	struct anole_output out;
 	char *path, *text;
 	sqlite3_stmt *st;
 
@@ -791,16 +789,10 @@ void collect_write_targets(struct console *c)
 	sprintf(path, "%s/prometheus", c->o->data_dir);
 	mkdir(path, 0755);
 	strcat(path, "/targets.json");
-	/* written whole then renamed: Prometheus never reads half a file */
-	if (!anole_output_open(&out, path)) {
-		fchmod(out.fd, 0644); /* Prometheus may run as another user */
-		if (write_full(out.fd, text, strlen(text))) {
-			anole_output_abort(&out);
-			anole_warn("console: cannot write %s", path);
-		} else if (anole_output_commit(&out)) {
-			anole_warn("console: cannot write %s", path);
-		}
-	}
+	/* whole then renamed: Prometheus never reads half a file; 0644: it may
+	 * run as another user. A failure is logged, and tried again on the
+	 * next change. */
+	console_write_file(path, text);
 	free(path);
 	free(text);
 	json_decref(arr);

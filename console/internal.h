@@ -63,6 +63,11 @@ void auth_sha256_hex(const char *s, char out[65]);
 /* The peer's address without the port ("10.0.0.2", "::1"). */
 void auth_peer_address(const char *peer, char *out, size_t n);
 
+/* --------------------------------------------------------------- server.c */
+/* Write text to path whole (a temporary renamed into place), mode 0644:
+ * a reader never sees half a file. 0 or -errno (logged). */
+int console_write_file(const char *path, const char *text);
+
 /* ------------------------------------------------------------------ api.c */
 struct anole_httpd;
 int api_start(struct console *c, struct anole_httpd **http, struct anole_httpd **https);

@@ -37,7 +37,7 @@ static void free_series(struct console *c)
 	anole_hashmap_free(&c->series);
 }
 
-static int write_small_file(const char *path, const char *text)
+int console_write_file(const char *path, const char *text)
 {
 	struct anole_output out;
 	int ret = anole_output_open(&out, path);
@@ -119,13 +119,13 @@ int console_serve(const struct console_serve_opts *o)
 		char buf[16];
 
 		snprintf(buf, sizeof(buf), "%u\n", anole_httpd_port(http));
-		ret = write_small_file(o->port_file, buf);
+		ret = console_write_file(o->port_file, buf);
 	}
 	if (!ret && o->pid_file) {
 		char buf[24];
 
 		snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-		ret = write_small_file(o->pid_file, buf);
+		ret = console_write_file(o->pid_file, buf);
 	}
 	if (!ret) {
 		pthread_mutex_lock(&c.lock);
