@@ -300,6 +300,20 @@ static void apply_retention(struct console *c)
 
 /* ---------------------------------------------------------------- alerts */
 
+void collect_label_pair(struct strbuf *sb, const char *key, size_t key_len, const char *value)
+{
+	strbuf_addf(sb, "%.*s=\"", (int)key_len, key);
+	for (const char *v = value; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			strbuf_addch(sb, '\\');
+		if (*v == '\n')
+			strbuf_addstr(sb, "\\n");
+		else
+			strbuf_addch(sb, *v);
+	}
+	strbuf_addch(sb, '"');
+}
+
 /* Does a stored label text (k="v",...) hold every label of the rule? */
 static bool labels_match(const char *text, json_t *want)
 {
@@ -311,17 +325,7 @@ static bool labels_match(const char *text, json_t *want)
 		const char *p = text;
 		bool found = false;
 
-		strbuf_addf(&needle, "%s=\"", k);
-		/* the value escaped as the text format escapes it */
-		for (const char *s = json_string_value(v); *s; s++) {
-			if (*s == '\\' || *s == '"')
-				strbuf_addch(&needle, '\\');
-			if (*s == '\n')
-				strbuf_addstr(&needle, "\\n");
-			else
-				strbuf_addch(&needle, *s);
-		}
-		strbuf_addch(&needle, '"');
+		collect_label_pair(&needle, k, strlen(k), json_string_value(v));
 		while (!found && (p = strstr(p, needle.buf))) {
 			found = (p == text || p[-1] == ',') &&
 				(p[needle.len] == ',' || p[needle.len] == '\0');
@@ -649,7 +653,7 @@ static json_t *query_prometheus(struct console *c, const char *host, const char 
 	pthread_mutex_unlock(&c->lock);
 	/* name is a checked metric name and instance an address and a port:
 	 * neither can break out of the selector */
-	/* label is k="v" with v escaped as PromQL strings are (api.c) */
+	/* label is k="v" with v escaped as PromQL strings are (collect_label_pair) */
 	strbuf_addf(&query, "%s{instance=\"%s\"%s%s}", name, instance, label ? "," : "",
 		    label ? label : "");
 	q_escaped = anole_http_escape(query.buf);

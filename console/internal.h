@@ -84,6 +84,9 @@ bool collect_series_eq(const void *entry, const void *key);
  * draws (24 h of all 40 meminfo fields is 10 MB of JSON). */
 json_t *collect_query(struct console *c, const char *host, const char *name, const char *label,
 		      double range, struct strbuf *err, unsigned *status);
+/* Append KEY="VALUE" in that canonical form (\\, \" and \n escaped in VALUE):
+ * how a stored label text spells a pair. */
+void collect_label_pair(struct strbuf *sb, const char *key, size_t key_len, const char *value);
 /* Latest health figures of a host for the host list (caller holds the lock). */
 json_t *collect_health(struct console *c, long long host_id);
 /* Rewrite the Prometheus file_sd targets file (with --prometheus). */
