@@ -75,7 +75,7 @@ static void check_liveness(struct console *c)
 {
 	double now = store_now(), limit = c->o->heartbeat_interval * c->o->missed_heartbeats;
 	sqlite3_stmt *st;
-	char why[160];
+	char why[160], where[96];
 
 	pthread_mutex_lock(&c->lock);
 	store_exec(c->db, "BEGIN IMMEDIATE");
@@ -90,7 +90,6 @@ static void check_liveness(struct console *c)
 			long long id = sqlite3_column_int64(st, 0);
 			const char *name = (const char *)sqlite3_column_text(st, 1);
 			sqlite3_stmt *u;
-			char where[96];
 
 			anole_info("console: host %s is down (no heartbeat for %gs)", name, limit);
 			store_audit(c->db, "console", "host.down", name, NULL, 200,
@@ -110,9 +109,12 @@ static void check_liveness(struct console *c)
 		sqlite3_finalize(st);
 	}
 	snprintf(why, sizeof(why), "no result within its duration + %g s", DIAG_GRACE);
-	fail_diagnoses(c, "state='running' AND started + duration + 45 < ?3", why, now);
+	snprintf(where, sizeof(where), "state='running' AND started + duration + %g < ?3",
+		 DIAG_GRACE);
+	fail_diagnoses(c, where, why, now);
 	snprintf(why, sizeof(why), "the agent did not take it within %g s", QUEUE_TIMEOUT);
-	fail_diagnoses(c, "state='queued' AND created + 60 < ?3", why, now);
+	snprintf(where, sizeof(where), "state='queued' AND created + %g < ?3", QUEUE_TIMEOUT);
+	fail_diagnoses(c, where, why, now);
 	store_exec(c->db, "COMMIT");
 	pthread_mutex_unlock(&c->lock);
 }
