@@ -30,7 +30,7 @@ console_admin admin
 CW_AGENT_ARGS=--no-bpf
 console_agent alpha 1
 console_agent beta 2
-console_wait_up 30 alpha beta
+console_wait_up 60 alpha beta
 log "two hosts up: $(tr -d '\n' <"$WORK/hosts.json" | head -c 300)"
 
 # the browser runs in the console's namespace (as an operator's would be on
