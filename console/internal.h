@@ -64,8 +64,8 @@ void auth_sha256_hex(const char *s, char out[65]);
 void auth_peer_address(const char *peer, char *out, size_t n);
 
 /* --------------------------------------------------------------- server.c */
-/* Write text to path whole (a temporary renamed into place), mode 0644:
- * a reader never sees half a file. 0 or -errno (logged). */
+/* Write text to path whole (anole_output_open: a temporary of mode 0644
+ * renamed into place): a reader never sees half a file. 0 or -errno (logged). */
 int console_write_file(const char *path, const char *text);
 
 /* ------------------------------------------------------------------ api.c */

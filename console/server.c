@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef ANOLE_CONSOLE_WEB_DIR
@@ -44,7 +43,6 @@ int console_write_file(const char *path, const char *text)
 
 	if (ret)
 		return ret;
-	fchmod(out.fd, 0644);
 	ret = write_full(out.fd, text, strlen(text));
 	if (ret) {
 		anole_output_abort(&out);
