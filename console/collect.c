@@ -777,6 +777,8 @@ void collect_write_targets(struct console *c)
 	char *path, *text;
 	sqlite3_stmt *st;
 
+	/* under the lock to the end: of two writers (a heartbeat, the
+	 * collector) the later one's hosts are the ones left in the file */
 	pthread_mutex_lock(&c->lock);
 	st = store_prepare(c->db, "SELECT name, address, metrics_port FROM hosts WHERE "
 			   "metrics_port > 0 ORDER BY name");
@@ -789,19 +791,28 @@ void collect_write_targets(struct console *c)
 						     "labels", "host", store_column_json(st, 0)));
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&c->lock);
 	text = json_dumps(arr, JSON_INDENT(1));
+	json_decref(arr);
+	if (!text || (c->targets_text && !strcmp(text, c->targets_text))) {
+		pthread_mutex_unlock(&c->lock);
+		free(text);
+		return;
+	}
 	path = xmalloc(strlen(c->o->data_dir) + 64);
 	sprintf(path, "%s/prometheus", c->o->data_dir);
 	mkdir(path, 0755);
 	strcat(path, "/targets.json");
 	/* whole then renamed: Prometheus never reads half a file; 0644: it may
-	 * run as another user. A failure is logged, and tried again on the
-	 * next change. */
-	console_write_file(path, text);
+	 * run as another user. A failure is logged, and tried again at the
+	 * next scrape interval. */
+	if (!console_write_file(path, text)) {
+		free(c->targets_text);
+		c->targets_text = text;
+		text = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
 	free(path);
 	free(text);
-	json_decref(arr);
 }
 
 void collect_rules_yaml(struct console *c, struct strbuf *out)
@@ -848,7 +859,6 @@ static void *collect_main(void *arg)
 	struct console *c = arg;
 	struct timespec tick = { 1, 0 };
 	double next_scrape = 0, next_retention = 0;
-	long long hosts_seen = -1;
 
 	while (!atomic_load(&c->stopping)) {
 		struct timespec now_ts;
@@ -864,18 +874,7 @@ static void *collect_main(void *arg)
 				evaluate_alerts(c);
 			} else {
 				/* the targets file follows address changes too */
-				sqlite3_stmt *st;
-				long long n = 0;
-
-				pthread_mutex_lock(&c->lock);
-				st = store_prepare(c->db, "SELECT total_changes()");
-				if (st && sqlite3_step(st) == SQLITE_ROW)
-					n = sqlite3_column_int64(st, 0);
-				sqlite3_finalize(st);
-				pthread_mutex_unlock(&c->lock);
-				if (n != hosts_seen)
-					collect_write_targets(c);
-				hosts_seen = n;
+				collect_write_targets(c);
 			}
 		}
 		if (now >= next_retention) {

@@ -33,6 +33,8 @@ struct console {
 	struct hot_host { char name[72]; double until; } hot[32];
 	/* series ids by host, name and labels: a scrape costs no lookups */
 	struct anole_hashmap series;
+	/* what DIR/prometheus/targets.json holds (--prometheus), under lock */
+	char *targets_text;
 };
 
 /* ---------------------------------------------------------------- store.c */
@@ -89,7 +91,8 @@ json_t *collect_query(struct console *c, const char *host, const char *name, con
 void collect_label_pair(struct strbuf *sb, const char *key, size_t key_len, const char *value);
 /* Latest health figures of a host for the host list (caller holds the lock). */
 json_t *collect_health(struct console *c, long long host_id);
-/* Rewrite the Prometheus file_sd targets file (with --prometheus). */
+/* Rewrite the Prometheus file_sd targets file (with --prometheus) if the
+ * hosts' addresses changed: Prometheus reloads its targets on every write. */
 void collect_write_targets(struct console *c);
 /* Rules as a Prometheus rule file (YAML text). */
 void collect_rules_yaml(struct console *c, struct strbuf *out);

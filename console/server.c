@@ -153,6 +153,7 @@ int console_serve(const struct console_serve_opts *o)
 	if (c.web_fd >= 0)
 		close(c.web_fd);
 	free(c.web_dir);
+	free(c.targets_text);
 	free_series(&c);
 	if (o->pid_file && !ret)
 		unlink(o->pid_file);
