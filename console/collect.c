@@ -527,12 +527,15 @@ static void evaluate_alerts(struct console *c)
 static double latest(struct console *c, long long host_id, const char *name, const char *labels,
 		     double *ts)
 {
-	sqlite3_stmt *st = store_prepare(c->db, "SELECT value, ts FROM samples WHERE series_id="
-					 "(SELECT id FROM series WHERE host_id=? AND name=? AND "
-					 "labels=?) ORDER BY ts DESC LIMIT ?");
+	sqlite3_stmt *st;
 	double v = NAN;
 
-	if (!st)
+	/* prepared once: the host list asks this a dozen times per host */
+	if (!c->latest)
+		c->latest = store_prepare(c->db, "SELECT value, ts FROM samples WHERE series_id="
+					  "(SELECT id FROM series WHERE host_id=? AND name=? AND "
+					  "labels=?) ORDER BY ts DESC LIMIT ?");
+	if (!(st = c->latest))
 		return v;
 	sqlite3_bind_int64(st, 1, host_id);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
@@ -552,7 +555,7 @@ static double latest(struct console *c, long long host_id, const char *name, con
 			}
 		}
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return v;
 }
 

@@ -33,6 +33,8 @@ struct console {
 	struct hot_host { char name[72]; double until; } hot[32];
 	/* series ids by host, name and labels: a scrape costs no lookups */
 	struct anole_hashmap series;
+	/* collect.c's latest-sample query, prepared once (under lock) */
+	sqlite3_stmt *latest;
 	/* what DIR/prometheus/targets.json holds (--prometheus), under lock */
 	char *targets_text;
 };

@@ -147,6 +147,7 @@ int console_serve(const struct console_serve_opts *o)
 	if (c.db) {
 		if (!ret)
 			store_audit(c.db, "console", "console.stop", o->listen, NULL, 200, NULL);
+		sqlite3_finalize(c.latest);
 		sqlite3_close(c.db);
 	}
 	anole_http_free(c.http);
