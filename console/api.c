@@ -551,16 +551,7 @@ static void api_metrics(struct req *q)
 				    "([a-zA-Z_][a-zA-Z0-9_]*), VALUE at most 200 bytes");
 			return;
 		}
-		strbuf_addf(&label, "%.*s=\"", (int)klen, label_s);
-		for (const char *v = eq + 1; *v; v++) {
-			if (*v == '\\' || *v == '"')
-				strbuf_addch(&label, '\\');
-			if (*v == '\n')
-				strbuf_addstr(&label, "\\n");
-			else
-				strbuf_addch(&label, *v);
-		}
-		strbuf_addch(&label, '"');
+		collect_label_pair(&label, label_s, klen, eq + 1);
 	}
 	out = collect_query(q->c, q->seg[1], name, label.buf, range, &err, &status);
 	strbuf_release(&label);

@@ -8,6 +8,7 @@
  */
 #include "internal.h"
 
+#include "anole/digest.h"
 #include "anole/error.h"
 #include "anole/xalloc.h"
 
@@ -25,17 +26,6 @@
 #define SCRYPT_P 1u
 #define SALT_LEN 16
 #define HASH_LEN 32
-
-static void hex(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static int unhex(const char *in, size_t n, unsigned char *out)
 {
@@ -78,8 +68,8 @@ char *auth_hash_password(const char *password)
 	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
 	    scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, h))
 		return NULL;
-	hex(salt, sizeof(salt), salt_hex);
-	hex(h, sizeof(h), h_hex);
+	anole_hex(salt, sizeof(salt), salt_hex);
+	anole_hex(h, sizeof(h), h_hex);
 	out = xmalloc(200);
 	snprintf(out, 200, "scrypt$%u$%u$%u$%s$%s", SCRYPT_N, SCRYPT_R, SCRYPT_P, salt_hex, h_hex);
 	OPENSSL_cleanse(h, sizeof(h));
@@ -110,7 +100,7 @@ int auth_random_hex(char *out, size_t n)
 
 	if (n > sizeof(buf) || RAND_bytes(buf, (int)n) != 1)
 		return anole_error_code(EIO, "console: no random bytes from OpenSSL");
-	hex(buf, n, out);
+	anole_hex(buf, n, out);
 	return 0;
 }
 
@@ -119,7 +109,7 @@ void auth_sha256_hex(const char *s, char out[65])
 	unsigned char md[SHA256_DIGEST_LENGTH];
 
 	SHA256((const unsigned char *)s, strlen(s), md);
-	hex(md, sizeof(md), out);
+	anole_hex(md, sizeof(md), out);
 }
 
 void auth_peer_address(const char *peer, char *out, size_t n)

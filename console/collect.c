@@ -12,7 +12,6 @@
 #include "internal.h"
 
 #include "anole/error.h"
-#include "anole/fileio.h"
 #include "anole/http.h"
 #include "anole/xalloc.h"
 
@@ -76,7 +75,7 @@ static void check_liveness(struct console *c)
 {
 	double now = store_now(), limit = c->o->heartbeat_interval * c->o->missed_heartbeats;
 	sqlite3_stmt *st;
-	char why[160];
+	char why[160], where[96];
 
 	pthread_mutex_lock(&c->lock);
 	store_exec(c->db, "BEGIN IMMEDIATE");
@@ -91,7 +90,6 @@ static void check_liveness(struct console *c)
 			long long id = sqlite3_column_int64(st, 0);
 			const char *name = (const char *)sqlite3_column_text(st, 1);
 			sqlite3_stmt *u;
-			char where[96];
 
 			anole_info("console: host %s is down (no heartbeat for %gs)", name, limit);
 			store_audit(c->db, "console", "host.down", name, NULL, 200,
@@ -111,14 +109,24 @@ static void check_liveness(struct console *c)
 		sqlite3_finalize(st);
 	}
 	snprintf(why, sizeof(why), "no result within its duration + %g s", DIAG_GRACE);
-	fail_diagnoses(c, "state='running' AND started + duration + 45 < ?3", why, now);
+	snprintf(where, sizeof(where), "state='running' AND started + duration + %g < ?3",
+		 DIAG_GRACE);
+	fail_diagnoses(c, where, why, now);
 	snprintf(why, sizeof(why), "the agent did not take it within %g s", QUEUE_TIMEOUT);
-	fail_diagnoses(c, "state='queued' AND created + 60 < ?3", why, now);
+	snprintf(where, sizeof(where), "state='queued' AND created + %g < ?3", QUEUE_TIMEOUT);
+	fail_diagnoses(c, where, why, now);
 	store_exec(c->db, "COMMIT");
 	pthread_mutex_unlock(&c->lock);
 }
 
 /* --------------------------------------------------------------- scrapes */
+
+/* A host's agent as HOST:PORT, an IPv6 address in brackets: the scrape URL,
+ * the Prometheus instance label and its file_sd target are all this. */
+static void host_port(char *out, size_t n, const char *addr, int port)
+{
+	snprintf(out, n, strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
+}
 
 struct scrape_target {
 	long long host_id;
@@ -255,7 +263,7 @@ static void scrape_all(struct console *c)
 	st = store_prepare(c->db, "SELECT id, name, address, metrics_port FROM hosts WHERE "
 			   "status='up' AND metrics_port > 0");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *addr = (const char *)sqlite3_column_text(st, 2);
+		char hp[100];
 
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
@@ -263,8 +271,9 @@ static void scrape_all(struct console *c)
 		}
 		t[n].host_id = sqlite3_column_int64(st, 0);
 		snprintf(t[n].name, sizeof(t[n].name), "%s", sqlite3_column_text(st, 1));
-		snprintf(t[n].url, sizeof(t[n].url), strchr(addr, ':') ? "http://[%s]:%d/metrics" :
-			 "http://%s:%d/metrics", addr, sqlite3_column_int(st, 3));
+		host_port(hp, sizeof(hp), (const char *)sqlite3_column_text(st, 2),
+			  sqlite3_column_int(st, 3));
+		snprintf(t[n].url, sizeof(t[n].url), "http://%s/metrics", hp);
 		n++;
 	}
 	sqlite3_finalize(st);
@@ -293,6 +302,20 @@ static void apply_retention(struct console *c)
 
 /* ---------------------------------------------------------------- alerts */
 
+void collect_label_pair(struct strbuf *sb, const char *key, size_t key_len, const char *value)
+{
+	strbuf_addf(sb, "%.*s=\"", (int)key_len, key);
+	for (const char *v = value; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			strbuf_addch(sb, '\\');
+		if (*v == '\n')
+			strbuf_addstr(sb, "\\n");
+		else
+			strbuf_addch(sb, *v);
+	}
+	strbuf_addch(sb, '"');
+}
+
 /* Does a stored label text (k="v",...) hold every label of the rule? */
 static bool labels_match(const char *text, json_t *want)
 {
@@ -304,17 +327,7 @@ static bool labels_match(const char *text, json_t *want)
 		const char *p = text;
 		bool found = false;
 
-		strbuf_addf(&needle, "%s=\"", k);
-		/* the value escaped as the text format escapes it */
-		for (const char *s = json_string_value(v); *s; s++) {
-			if (*s == '\\' || *s == '"')
-				strbuf_addch(&needle, '\\');
-			if (*s == '\n')
-				strbuf_addstr(&needle, "\\n");
-			else
-				strbuf_addch(&needle, *s);
-		}
-		strbuf_addch(&needle, '"');
+		collect_label_pair(&needle, k, strlen(k), json_string_value(v));
 		while (!found && (p = strstr(p, needle.buf))) {
 			found = (p == text || p[-1] == ',') &&
 				(p[needle.len] == ',' || p[needle.len] == '\0');
@@ -514,12 +527,15 @@ static void evaluate_alerts(struct console *c)
 static double latest(struct console *c, long long host_id, const char *name, const char *labels,
 		     double *ts)
 {
-	sqlite3_stmt *st = store_prepare(c->db, "SELECT value, ts FROM samples WHERE series_id="
-					 "(SELECT id FROM series WHERE host_id=? AND name=? AND "
-					 "labels=?) ORDER BY ts DESC LIMIT ?");
+	sqlite3_stmt *st;
 	double v = NAN;
 
-	if (!st)
+	/* prepared once: the host list asks this a dozen times per host */
+	if (!c->latest)
+		c->latest = store_prepare(c->db, "SELECT value, ts FROM samples WHERE series_id="
+					  "(SELECT id FROM series WHERE host_id=? AND name=? AND "
+					  "labels=?) ORDER BY ts DESC LIMIT ?");
+	if (!(st = c->latest))
 		return v;
 	sqlite3_bind_int64(st, 1, host_id);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
@@ -539,7 +555,7 @@ static double latest(struct console *c, long long host_id, const char *name, con
 			}
 		}
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return v;
 }
 
@@ -634,18 +650,15 @@ static json_t *query_prometheus(struct console *c, const char *host, const char 
 	st = store_prepare(c->db, "SELECT address, metrics_port FROM hosts WHERE name=?");
 	if (st) {
 		sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			const char *a = (const char *)sqlite3_column_text(st, 0);
-
-			snprintf(instance, sizeof(instance), strchr(a, ':') ? "[%s]:%d" : "%s:%d", a,
-				 sqlite3_column_int(st, 1));
-		}
+		if (sqlite3_step(st) == SQLITE_ROW)
+			host_port(instance, sizeof(instance), (const char *)sqlite3_column_text(st, 0),
+				  sqlite3_column_int(st, 1));
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&c->lock);
 	/* name is a checked metric name and instance an address and a port:
 	 * neither can break out of the selector */
-	/* label is k="v" with v escaped as PromQL strings are (api.c) */
+	/* label is k="v" with v escaped as PromQL strings are (collect_label_pair) */
 	strbuf_addf(&query, "%s{instance=\"%s\"%s%s}", name, instance, label ? "," : "",
 		    label ? label : "");
 	q_escaped = anole_http_escape(query.buf);
@@ -764,42 +777,45 @@ json_t *collect_query(struct console *c, const char *host, const char *name, con
 void collect_write_targets(struct console *c)
 {
 	json_t *arr = json_array();
-	struct anole_output out;
 	char *path, *text;
 	sqlite3_stmt *st;
 
+	/* under the lock to the end: of two writers (a heartbeat, the
+	 * collector) the later one's hosts are the ones left in the file */
 	pthread_mutex_lock(&c->lock);
 	st = store_prepare(c->db, "SELECT name, address, metrics_port FROM hosts WHERE "
 			   "metrics_port > 0 ORDER BY name");
 	while (st && sqlite3_step(st) == SQLITE_ROW) {
-		const char *a = (const char *)sqlite3_column_text(st, 1);
 		char target[128];
 
-		snprintf(target, sizeof(target), strchr(a, ':') ? "[%s]:%d" : "%s:%d", a,
-			 sqlite3_column_int(st, 2));
+		host_port(target, sizeof(target), (const char *)sqlite3_column_text(st, 1),
+			  sqlite3_column_int(st, 2));
 		json_array_append_new(arr, json_pack("{s:[s], s:{s:o}}", "targets", target,
 						     "labels", "host", store_column_json(st, 0)));
 	}
 	sqlite3_finalize(st);
-	pthread_mutex_unlock(&c->lock);
 	text = json_dumps(arr, JSON_INDENT(1));
+	json_decref(arr);
+	if (!text || (c->targets_text && !strcmp(text, c->targets_text))) {
+		pthread_mutex_unlock(&c->lock);
+		free(text);
+		return;
+	}
 	path = xmalloc(strlen(c->o->data_dir) + 64);
 	sprintf(path, "%s/prometheus", c->o->data_dir);
 	mkdir(path, 0755);
 	strcat(path, "/targets.json");
-	/* written whole then renamed: Prometheus never reads half a file */
-	if (!anole_output_open(&out, path)) {
-		fchmod(out.fd, 0644); /* Prometheus may run as another user */
-		if (write_full(out.fd, text, strlen(text))) {
-			anole_output_abort(&out);
-			anole_warn("console: cannot write %s", path);
-		} else if (anole_output_commit(&out)) {
-			anole_warn("console: cannot write %s", path);
-		}
+	/* whole then renamed: Prometheus never reads half a file; 0644: it may
+	 * run as another user. A failure is logged, and tried again at the
+	 * next scrape interval. */
+	if (!console_write_file(path, text)) {
+		free(c->targets_text);
+		c->targets_text = text;
+		text = NULL;
 	}
+	pthread_mutex_unlock(&c->lock);
 	free(path);
 	free(text);
-	json_decref(arr);
 }
 
 void collect_rules_yaml(struct console *c, struct strbuf *out)
@@ -846,7 +862,6 @@ static void *collect_main(void *arg)
 	struct console *c = arg;
 	struct timespec tick = { 1, 0 };
 	double next_scrape = 0, next_retention = 0;
-	long long hosts_seen = -1;
 
 	while (!atomic_load(&c->stopping)) {
 		struct timespec now_ts;
@@ -862,18 +877,7 @@ static void *collect_main(void *arg)
 				evaluate_alerts(c);
 			} else {
 				/* the targets file follows address changes too */
-				sqlite3_stmt *st;
-				long long n = 0;
-
-				pthread_mutex_lock(&c->lock);
-				st = store_prepare(c->db, "SELECT total_changes()");
-				if (st && sqlite3_step(st) == SQLITE_ROW)
-					n = sqlite3_column_int64(st, 0);
-				sqlite3_finalize(st);
-				pthread_mutex_unlock(&c->lock);
-				if (n != hosts_seen)
-					collect_write_targets(c);
-				hosts_seen = n;
+				collect_write_targets(c);
 			}
 		}
 		if (now >= next_retention) {

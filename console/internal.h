@@ -33,6 +33,10 @@ struct console {
 	struct hot_host { char name[72]; double until; } hot[32];
 	/* series ids by host, name and labels: a scrape costs no lookups */
 	struct anole_hashmap series;
+	/* collect.c's latest-sample query, prepared once (under lock) */
+	sqlite3_stmt *latest;
+	/* what DIR/prometheus/targets.json holds (--prometheus), under lock */
+	char *targets_text;
 };
 
 /* ---------------------------------------------------------------- store.c */
@@ -63,6 +67,11 @@ void auth_sha256_hex(const char *s, char out[65]);
 /* The peer's address without the port ("10.0.0.2", "::1"). */
 void auth_peer_address(const char *peer, char *out, size_t n);
 
+/* --------------------------------------------------------------- server.c */
+/* Write text to path whole (anole_output_open: a temporary of mode 0644
+ * renamed into place): a reader never sees half a file. 0 or -errno (logged). */
+int console_write_file(const char *path, const char *text);
+
 /* ------------------------------------------------------------------ api.c */
 struct anole_httpd;
 int api_start(struct console *c, struct anole_httpd **http, struct anole_httpd **https);
@@ -79,9 +88,13 @@ bool collect_series_eq(const void *entry, const void *key);
  * draws (24 h of all 40 meminfo fields is 10 MB of JSON). */
 json_t *collect_query(struct console *c, const char *host, const char *name, const char *label,
 		      double range, struct strbuf *err, unsigned *status);
+/* Append KEY="VALUE" in that canonical form (\\, \" and \n escaped in VALUE):
+ * how a stored label text spells a pair. */
+void collect_label_pair(struct strbuf *sb, const char *key, size_t key_len, const char *value);
 /* Latest health figures of a host for the host list (caller holds the lock). */
 json_t *collect_health(struct console *c, long long host_id);
-/* Rewrite the Prometheus file_sd targets file (with --prometheus). */
+/* Rewrite the Prometheus file_sd targets file (with --prometheus) if the
+ * hosts' addresses changed: Prometheus reloads its targets on every write. */
 void collect_write_targets(struct console *c);
 /* Rules as a Prometheus rule file (YAML text). */
 void collect_rules_yaml(struct console *c, struct strbuf *out);

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef ANOLE_CONSOLE_WEB_DIR
@@ -37,14 +36,13 @@ static void free_series(struct console *c)
 	anole_hashmap_free(&c->series);
 }
 
-static int write_small_file(const char *path, const char *text)
+int console_write_file(const char *path, const char *text)
 {
 	struct anole_output out;
 	int ret = anole_output_open(&out, path);
 
 	if (ret)
 		return ret;
-	fchmod(out.fd, 0644);
 	ret = write_full(out.fd, text, strlen(text));
 	if (ret) {
 		anole_output_abort(&out);
@@ -119,13 +117,13 @@ int console_serve(const struct console_serve_opts *o)
 		char buf[16];
 
 		snprintf(buf, sizeof(buf), "%u\n", anole_httpd_port(http));
-		ret = write_small_file(o->port_file, buf);
+		ret = console_write_file(o->port_file, buf);
 	}
 	if (!ret && o->pid_file) {
 		char buf[24];
 
 		snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-		ret = write_small_file(o->pid_file, buf);
+		ret = console_write_file(o->pid_file, buf);
 	}
 	if (!ret) {
 		pthread_mutex_lock(&c.lock);
@@ -149,12 +147,14 @@ int console_serve(const struct console_serve_opts *o)
 	if (c.db) {
 		if (!ret)
 			store_audit(c.db, "console", "console.stop", o->listen, NULL, 200, NULL);
+		sqlite3_finalize(c.latest);
 		sqlite3_close(c.db);
 	}
 	anole_http_free(c.http);
 	if (c.web_fd >= 0)
 		close(c.web_fd);
 	free(c.web_dir);
+	free(c.targets_text);
 	free_series(&c);
 	if (o->pid_file && !ret)
 		unlink(o->pid_file);

@@ -395,23 +395,26 @@ static void dispatch(struct anole_httpd *h, struct anole_httpd_request *r,
 {
 	const struct anole_httpd_route *route = NULL;
 	bool path_known = false;
+	/* the routes that answer the path: those of the exact path if any,
+	 * else those of the longest prefix route that matches */
+	const char *match = NULL;
+	unsigned kind = 0; /* the flag those routes have: 0 or ANOLE_HTTPD_PREFIX */
 
-	const char *prefix = NULL;
-
-	/* exact routes first; else the longest prefix route that matches */
-	for (size_t i = 0; i < h->nroutes; i++)
+	for (size_t i = 0; !match && i < h->nroutes; i++)
 		if (!(h->routes[i].flags & ANOLE_HTTPD_PREFIX) && !strcmp(h->routes[i].path, r->path))
-			prefix = "";
-	for (size_t i = 0; !prefix && i < h->nroutes; i++) {
-		const char *p = h->routes[i].path;
+			match = r->path;
+	if (!match) {
+		kind = ANOLE_HTTPD_PREFIX;
+		for (size_t i = 0; i < h->nroutes; i++) {
+			const char *p = h->routes[i].path;
 
-		if ((h->routes[i].flags & ANOLE_HTTPD_PREFIX) && !strncmp(p, r->path, strlen(p)) &&
-		    (!prefix || strlen(p) > strlen(prefix)))
-			prefix = p;
+			if ((h->routes[i].flags & ANOLE_HTTPD_PREFIX) &&
+			    !strncmp(p, r->path, strlen(p)) && (!match || strlen(p) > strlen(match)))
+				match = p;
+		}
 	}
-	for (size_t i = 0; prefix && i < h->nroutes; i++) {
-		if (*prefix ? strcmp(h->routes[i].path, prefix) || !(h->routes[i].flags & ANOLE_HTTPD_PREFIX)
-			    : strcmp(h->routes[i].path, r->path) || (h->routes[i].flags & ANOLE_HTTPD_PREFIX))
+	for (size_t i = 0; match && i < h->nroutes; i++) {
+		if ((h->routes[i].flags & ANOLE_HTTPD_PREFIX) != kind || strcmp(h->routes[i].path, match))
 			continue;
 		path_known = true;
 		strbuf_addf(allow, "%s%s", allow->len ? ", " : "", h->routes[i].method);

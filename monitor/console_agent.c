@@ -61,6 +61,7 @@ struct monitor_console {
 	const struct anole_monitor_opts *o;
 	uint16_t metrics_port;
 	struct anole_http *http;
+	size_t url_len;              /* of o->console_url without trailing '/': "URL/" as "URL" */
 	char *heartbeat_url;
 	char *auth;
 	pthread_t thread;
@@ -121,12 +122,8 @@ static void report(struct monitor_console *a, long long id, const char *status, 
 		json_object_set(v, "result", result);
 	if (error)
 		json_object_set_new(v, "error", json_string(error));
-	size_t n = strlen(a->o->console_url);
-
-	/* "URL/" as for the heartbeat: "//api" is no API path */
-	while (n && a->o->console_url[n - 1] == '/')
-		n--;
-	snprintf(url, sizeof(url), "%.*s/api/v1/agent/diagnoses/%lld", (int)n, a->o->console_url, id);
+	snprintf(url, sizeof(url), "%.*s/api/v1/agent/diagnoses/%lld", (int)a->url_len,
+		 a->o->console_url, id);
 	st = post_json(a, url, v, NULL, err, sizeof(err));
 	if (st == 200) {
 		anole_info("monitor: diagnosis %lld %s%s%s", id, status, error ? ": " : "",
@@ -452,8 +449,10 @@ int monitor_console_start(struct monitor_console **out, const struct anole_monit
 	a->last_status = -1;
 	a->d.out = (struct strbuf)STRBUF_INIT;
 	a->d.err = (struct strbuf)STRBUF_INIT;
+	/* "URL/" as "URL": "//api" is no API path */
 	while (n && o->console_url[n - 1] == '/')
 		n--;
+	a->url_len = n;
 	a->heartbeat_url = xmalloc(n + 32);
 	snprintf(a->heartbeat_url, n + 32, "%.*s/api/v1/agent/heartbeat", (int)n, o->console_url);
 	a->auth = xmalloc(strlen(o->console_token) + 8);

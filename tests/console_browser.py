@@ -26,6 +26,10 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+# seconds past --duration an agent lets a diagnosis run before it kills it
+# and reports it failed (KILL_GRACE, monitor/console_agent.c)
+AGENT_KILL_GRACE = 30
+
 
 def fail(msg):
     print(f"FAIL: {msg}", file=sys.stderr)
@@ -171,8 +175,10 @@ def main():
         dur.send_keys(str(args.diag_duration))
         t0 = time.monotonic()
         d.find_element(By.ID, "diag-run").click()
+        # the agent's own bound on the run, then a step's time to see its end:
+        # a slow tool start ends as the agent's reason, not as this wait's
         p.wait("the runqlat result", lambda: p.js("const f=document.getElementById('diag-form');return f.dataset.status"),
-               timeout=args.diag_duration + args.timeout)
+               timeout=args.diag_duration + AGENT_KILL_GRACE + args.timeout)
         figures["diagnosis_round_trip_s"] = time.monotonic() - t0
         in_page = p.js("return document.getElementById('diag-form').dataset.roundTrip")
         if in_page:

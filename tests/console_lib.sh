@@ -24,8 +24,11 @@ console_start() {
 		(umask 077; "$ANOLE" console token create --data "$CONSOLE_DATA" >"$WORK/token")
 	fi
 	CONSOLE_PORT=${CONSOLE_PORT:-$(free_port)}
+	# a host is down after 5 missed heartbeats of 1 s: an agent stalled that
+	# long on a loaded machine (ASan, a slow console answer) stays up, and a
+	# dead one is down in ~6 s, well inside the tests' 30 s waits
 	"$ANOLE" console serve --listen "127.0.0.1:$CONSOLE_PORT" --data "$CONSOLE_DATA" \
-		--heartbeat-interval "${HEARTBEAT:-1}" --missed-heartbeats 3 "$@" >>"$WORK/console.log" 2>&1 &
+		--heartbeat-interval "${HEARTBEAT:-1}" --missed-heartbeats 5 "$@" >>"$WORK/console.log" 2>&1 &
 	CONSOLE_PID=$!
 	add_pid "$CONSOLE_PID"
 	URL=http://127.0.0.1:$CONSOLE_PORT

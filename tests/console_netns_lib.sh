@@ -65,9 +65,11 @@ console_netns() {
 
 console_start() {
 	mkdir -p "$WORK/console"
+	# 5 missed heartbeats, as console_lib.sh: an agent stalled a few seconds
+	# on a loaded machine does not go down (and fail the diagnosis it runs)
 	cw_bg "$WORK/console.log" ip netns exec "$CW_NS" "$ANOLE" console serve \
 		--listen "0.0.0.0:$CW_PORT" --data "$WORK/console" \
-		--port-file "$WORK/console.port" "$@"
+		--port-file "$WORK/console.port" --missed-heartbeats 5 "$@"
 	CW_PID=$CW_BG
 	for _ in $(seq 300); do
 		[ -s "$WORK/console.port" ] && \

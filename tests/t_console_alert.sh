@@ -19,15 +19,18 @@ HOOK=http://127.0.0.1:$(cat "$WORK/hook.port")/hook
 
 console_start --scrape-interval 1
 login admin "$ADMIN_PASSWORD"
+# the rules exist before the agent starts: few-samples must see the counter
+# under 40 once, and the first scrape comes a scrape interval (1 s) after
+# the agent registers, whatever the time this script takes on a loaded machine
+expect 201 POST /api/v1/alerts/rules "{\"name\":\"few-samples\",\"metric\":\"anole_monitor_samples_total\",\"comparison\":\"<\",\"threshold\":40,\"severity\":\"info\",\"webhook\":\"$HOOK\"}"
+expect 201 POST /api/v1/alerts/rules "{\"name\":\"load-held\",\"metric\":\"anole_load1\",\"comparison\":\">=\",\"threshold\":0,\"for\":3,\"severity\":\"warning\",\"webhook\":\"$HOOK\"}"
+expect 201 POST /api/v1/alerts/rules "{\"name\":\"never\",\"metric\":\"anole_load1\",\"comparison\":\"<\",\"threshold\":-1,\"webhook\":\"$HOOK\"}"
+expect 201 POST /api/v1/alerts/rules "{\"name\":\"cpu-some\",\"metric\":\"anole_pressure_ratio\",\"labels\":{\"resource\":\"cpu\",\"kind\":\"some\",\"window\":\"10s\"},\"comparison\":\">=\",\"threshold\":0,\"webhook\":\"$HOOK\"}"
 # the counter: 2 samples a second (fewer on a loaded machine: missed
 # samples are skipped, so it may take longer to pass 40, never less)
 agent_start h1 --no-bpf --interval 0.5
 is_up() { [ "$(host_status "$1")" = up ]; }
 wait_until 60 "h1 registered" is_up h1
-expect 201 POST /api/v1/alerts/rules "{\"name\":\"few-samples\",\"metric\":\"anole_monitor_samples_total\",\"comparison\":\"<\",\"threshold\":40,\"severity\":\"info\",\"webhook\":\"$HOOK\"}"
-expect 201 POST /api/v1/alerts/rules "{\"name\":\"load-held\",\"metric\":\"anole_load1\",\"comparison\":\">=\",\"threshold\":0,\"for\":3,\"severity\":\"warning\",\"webhook\":\"$HOOK\"}"
-expect 201 POST /api/v1/alerts/rules "{\"name\":\"never\",\"metric\":\"anole_load1\",\"comparison\":\"<\",\"threshold\":-1,\"webhook\":\"$HOOK\"}"
-expect 201 POST /api/v1/alerts/rules "{\"name\":\"cpu-some\",\"metric\":\"anole_pressure_ratio\",\"labels\":{\"resource\":\"cpu\",\"kind\":\"some\",\"window\":\"10s\"},\"comparison\":\">=\",\"threshold\":0,\"webhook\":\"$HOOK\"}"
 
 hook_has() { # RULE STATE
 	jq -s -e --arg r "$1" --arg s "$2" 'any(.[]; .rule == $r and .state == $s)' "$WORK/hook.events" >/dev/null 2>&1

@@ -30,13 +30,16 @@ console_admin admin
 CW_AGENT_ARGS=--no-bpf
 console_agent alpha 1
 console_agent beta 2
-console_wait_up 30 alpha beta
+console_wait_up 60 alpha beta
 log "two hosts up: $(tr -d '\n' <"$WORK/hosts.json" | head -c 300)"
 
 # the browser runs in the console's namespace (as an operator's would be on
-# its network); HOME for chromium's profile is the test's scratch
+# its network); HOME for chromium's profile is the test's scratch. Each of
+# the driver's 15 steps has its own bound (--timeout, 30 s; the diagnosis
+# also its duration and the agent's 30 s kill grace): the outer timeout only
+# stops a hung browser, so it is their sum (~480 s), not a quiet run's time.
 rc=0
-HOME=$WORK ip netns exec "$CW_NS" timeout 80 /usr/bin/python3 "$TESTDIR/console_browser.py" "$CW_URL" \
+HOME=$WORK ip netns exec "$CW_NS" timeout 600 /usr/bin/python3 "$TESTDIR/console_browser.py" "$CW_URL" \
 	--user admin --password="$CW_PASS" --host alpha --host beta --diag-host beta \
 	--shots "$SHOTS" --profile "$WORK/chromium" --json >"$WORK/browser.out" 2>&1 || rc=$?
 log "browser done (exit $rc)"

@@ -37,7 +37,7 @@ console_admin admin
 CW_AGENT_ARGS=--no-bpf   # the histograms are not what this test is about
 console_agent alpha 1 "$WORK/token-shared"
 console_agent beta 2 "$WORK/token-shared"
-console_wait_up 30 alpha beta
+console_wait_up 60 alpha beta
 
 cw_bg "$WORK/prometheus.log" ip netns exec "$CW_NS" prometheus \
 	--config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom-data" \
