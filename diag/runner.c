@@ -7,6 +7,7 @@
 #include "runner.h"
 #include "diag.h"
 
+#include "anole/clock.h"
 #include "anole/error.h"
 #include "anole/strbuf.h"
 
@@ -70,10 +71,7 @@ int diag_stop_signal(void) { return stop_signal; }
 
 double diag_now_mono(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
+	return anole_mono_seconds();
 }
 
 double diag_now_real(void)

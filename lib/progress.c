@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "anole/clock.h"
 #include "anole/progress.h"
 #include "anole/xalloc.h"
 
@@ -24,14 +25,6 @@ struct anole_progress {
 static bool quiet;
 
 void anole_progress_set_quiet(bool q) { quiet = q; }
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static void human(char *out, size_t n, uint64_t v, const char *unit)
 {
@@ -80,13 +73,13 @@ struct anole_progress *anole_progress_start(const char *title, uint64_t total,
 	p->unit = unit ? unit : "";
 	p->total = total;
 	pthread_mutex_init(&p->lock, NULL);
-	p->last_draw = now_seconds();
+	p->last_draw = anole_mono_seconds();
 	return p;
 }
 
 static void maybe_draw(struct anole_progress *p)
 {
-	double t = now_seconds();
+	double t = anole_mono_seconds();
 
 	if (t - p->last_draw < 0.1 || pthread_mutex_trylock(&p->lock))
 		return;

@@ -19,6 +19,7 @@
  */
 #include "monitor.h"
 
+#include "anole/clock.h"
 #include "anole/diag_policy.h"
 #include "anole/error.h"
 #include "anole/http.h"
@@ -75,14 +76,6 @@ struct monitor_console {
 	json_t *pending;
 	int last_status;             /* of the last heartbeat, to log changes only */
 };
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* POST a JSON value; the answer's status (0 if none) and body. */
 static long post_json(struct monitor_console *a, const char *url, json_t *v, struct strbuf *body,
@@ -237,7 +230,7 @@ static void start_diagnosis(struct monitor_console *a, json_t *w)
 	a->d.too_big = false;
 	strbuf_reset(&a->d.out);
 	strbuf_reset(&a->d.err);
-	a->d.deadline = now_mono() + json_number_value(json_object_get(w, "duration")) + KILL_GRACE;
+	a->d.deadline = anole_mono_seconds() + json_number_value(json_object_get(w, "duration")) + KILL_GRACE;
 	anole_info("monitor: diagnosis %lld: anole diag %s for %gs (pid %ld)", a->d.id, tool,
 		   json_number_value(json_object_get(w, "duration")), (long)pid);
 out:
@@ -400,19 +393,19 @@ static void *agent_main(void *arg)
 
 	while (!atomic_load(&a->stop)) {
 		struct pollfd pfd[3] = { { .fd = -1 }, { .fd = -1 }, { .fd = a->wake[0], .events = POLLIN } };
-		double now = now_mono(), wait;
+		double now = anole_mono_seconds(), wait;
 
 		if (now >= next) {
 			heartbeat(a);
-			next = now_mono() + a->interval;
+			next = anole_mono_seconds() + a->interval;
 		}
 		if (a->d.id && a->d.out_open)
 			pfd[0] = (struct pollfd){ .fd = a->d.out_fd, .events = POLLIN };
 		if (a->d.id && a->d.err_open)
 			pfd[1] = (struct pollfd){ .fd = a->d.err_fd, .events = POLLIN };
-		wait = next - now_mono();
-		if (a->d.id && a->d.deadline - now_mono() < wait)
-			wait = a->d.deadline - now_mono();
+		wait = next - anole_mono_seconds();
+		if (a->d.id && a->d.deadline - anole_mono_seconds() < wait)
+			wait = a->d.deadline - anole_mono_seconds();
 		if (wait < 0)
 			wait = 0;
 		if (poll(pfd, 3, (int)(wait * 1000) + 1) < 0 && errno != EINTR)
@@ -425,7 +418,7 @@ static void *agent_main(void *arg)
 			next = 0; /* tell the console at once that the agent is idle */
 		} else if (a->d.too_big) {
 			finish_diagnosis(a, "the tool's output went over the limit; it was stopped");
-		} else if (now_mono() >= a->d.deadline) {
+		} else if (anole_mono_seconds() >= a->d.deadline) {
 			finish_diagnosis(a, "the tool ran past its duration and was stopped");
 		}
 	}

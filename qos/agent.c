@@ -11,6 +11,7 @@
  */
 #include "qos.h"
 
+#include "anole/clock.h"
 #include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/fileio.h"
@@ -33,14 +34,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void qos_state_path(const struct qos_ctx *x, const char *suffix, char *buf, size_t size)
 {
@@ -210,7 +203,7 @@ struct agent {
 
 static void sample(struct agent *a)
 {
-	double t = now_mono(), dt = a->first ? 0 : t - a->t_prev;
+	double t = anole_mono_seconds(), dt = a->first ? 0 : t - a->t_prev;
 	uint64_t busy, total;
 
 	for (int c = 0; c < QOS_NCLASSES; c++) {
@@ -499,7 +492,7 @@ static void policy_evict(struct agent *a)
 {
 	const struct qos_config *c = &a->x->cfg;
 	double avail = a->mem_total ? 100.0 * (double)a->mem_available / (double)a->mem_total : 100;
-	double t = now_mono();
+	double t = anole_mono_seconds();
 
 	if (!(avail < c->evict.available_percent ||
 	      (a->cls[QOS_LS].have_psi && c->evict.psi_percent < 100 &&

@@ -17,6 +17,7 @@
  * `anole tune rollback`.
  */
 #include "tune.h"
+#include "anole/clock.h"
 #include "anole/error.h"
 #include "anole/xalloc.h"
 
@@ -89,14 +90,6 @@ struct search {
 	size_t best;            /* index into t + 1; 0: none */
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* --------------------------------------------------------- benchmark */
 
 /*
@@ -108,7 +101,7 @@ static int run_bench(const struct tune_search_opts *o, unsigned trial, struct st
 		     struct strbuf *why)
 {
 	int pfd[2], status = 0;
-	double deadline = now_s() + o->bench_timeout;
+	double deadline = anole_mono_seconds() + o->bench_timeout;
 	pid_t pid;
 	bool killed = false, timed_out = false;
 	char trialenv[32];
@@ -141,7 +134,7 @@ static int run_bench(const struct tune_search_opts *o, unsigned trial, struct st
 	close(pfd[1]);
 	for (;;) {
 		struct pollfd p = { pfd[0], POLLIN, 0 };
-		double left = deadline - now_s();
+		double left = deadline - anole_mono_seconds();
 		char buf[8192];
 		ssize_t r;
 
@@ -173,7 +166,7 @@ static int run_bench(const struct tune_search_opts *o, unsigned trial, struct st
 			status = 0;
 			break;
 		}
-		if (!killed && (stop_signal || now_s() > deadline)) {
+		if (!killed && (stop_signal || anole_mono_seconds() > deadline)) {
 			timed_out = !stop_signal;
 			killed = true;
 			kill(-pid, SIGKILL);
