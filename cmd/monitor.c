@@ -4,6 +4,7 @@
  * Options and daemonizing here; the agent itself is monitor/.
  */
 #include "anole.h"
+#include "anole/diag_policy.h"
 #include "anole/daemon.h"
 #include "anole/error.h"
 #include "anole/httpd.h"
@@ -197,15 +198,9 @@ int cmd_monitor(int argc, char **argv)
 		hostname[sizeof(hostname) - 1] = '\0';
 		o.console_name = hostname;
 	}
-	if (o.console_name) {
-		size_t n = strspn(o.console_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-				  "0123456789._-");
-
-		if (!n || n > 64 || o.console_name[n] || o.console_name[0] == '.' ||
-		    o.console_name[0] == '-')
-			return usage_error("--name is 1 to 64 of A-Z a-z 0-9 . _ - (not starting "
-					   "with . or -)");
-	}
+	if (o.console_name && !anole_console_name_valid(o.console_name))
+		return usage_error("--name is 1 to 64 of A-Z a-z 0-9 . _ - (not starting "
+				   "with . or -)");
 	o.version = ANOLE_VERSION;
 	if (!o.listen)
 		return usage_error("--listen HOST:PORT is required");

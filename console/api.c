@@ -813,7 +813,7 @@ static void api_rule_create(struct req *q)
 	    !(cmp = string_field(q, body, "comparison", 2)))
 		goto out;
 	snprintf(q->target, sizeof(q->target), "%s", name);
-	if (!console_valid_name(name)) {
+	if (!anole_console_name_valid(name)) {
 		reply_error(q, 400, "'name' is 1 to 64 of A-Z a-z 0-9 . _ -");
 		goto out;
 	}
@@ -1017,7 +1017,7 @@ static void api_user_create(struct req *q)
 	    !(password = string_field(q, body, "password", 1024)))
 		goto out;
 	snprintf(q->target, sizeof(q->target), "%s", name);
-	if (!console_valid_name(name) || !role_from_name(role) || strlen(password) < 8) {
+	if (!anole_console_name_valid(name) || !role_from_name(role) || strlen(password) < 8) {
 		reply_error(q, 400, "a user needs a name of 1 to 64 of A-Z a-z 0-9 . _ -, a role "
 			    "(viewer, operator, admin) and a password of at least 8 bytes");
 		goto out;
@@ -1136,7 +1136,7 @@ static void api_agent_heartbeat(struct req *q)
 	if (!(name = string_field(q, body, "name", 64)))
 		goto out;
 	snprintf(q->target, sizeof(q->target), "%s", name);
-	if (!console_valid_name(name)) {
+	if (!anole_console_name_valid(name)) {
 		reply_error(q, 400, "'name' is 1 to 64 of A-Z a-z 0-9 . _ -");
 		goto out;
 	}
@@ -1378,7 +1378,7 @@ static bool split_path(struct req *q, const char *rest)
 			return false;
 		if (slash)
 			*slash = '\0';
-		if (!console_valid_name(p))
+		if (!anole_console_name_valid(p))
 			return false;
 		q->seg[q->nseg++] = p;
 		if (!slash)
@@ -1519,7 +1519,7 @@ static void static_get(const struct anole_httpd_request *r, struct anole_httpd_r
 	}
 	snprintf(rel, sizeof(rel), "%s", path + 1);
 	for (char *save = NULL, *s = strtok_r(rel, "/", &save); s; s = strtok_r(NULL, "/", &save))
-		if (!console_valid_name(s)) {
+		if (!anole_console_name_valid(s)) {
 			anole_httpd_text(res, 404, "not found");
 			return;
 		}

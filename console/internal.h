@@ -75,8 +75,6 @@ int console_write_file(const char *path, const char *text);
 /* ------------------------------------------------------------------ api.c */
 struct anole_httpd;
 int api_start(struct console *c, struct anole_httpd **http, struct anole_httpd **https);
-/* host ids and names are validated names: [A-Za-z0-9._-]{1,64} */
-bool console_valid_name(const char *s);
 
 /* -------------------------------------------------------------- collect.c */
 int collect_start(struct console *c, pthread_t *th);

@@ -6,6 +6,7 @@
  */
 #include "internal.h"
 
+#include "anole/diag_policy.h"
 #include "anole/error.h"
 #include "anole/xalloc.h"
 
@@ -164,16 +165,6 @@ const char *role_name(enum console_role r)
 	       r == ROLE_VIEWER ? "viewer" : "none";
 }
 
-bool console_valid_name(const char *s)
-{
-	size_t n = 0;
-
-	for (; s && s[n]; n++)
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[n]))
-			return false;
-	return n >= 1 && n <= 64 && s[0] != '.' && s[0] != '-';
-}
-
 int console_user_add(const char *data_dir, const char *name, const char *role,
 		     const char *password)
 {
@@ -182,7 +173,7 @@ int console_user_add(const char *data_dir, const char *name, const char *role,
 	char *hash;
 	int ret;
 
-	if (!console_valid_name(name))
+	if (!anole_console_name_valid(name))
 		return anole_error_code(EINVAL, "console: a user name is 1 to 64 of A-Z a-z 0-9 . _ -");
 	if (!role_from_name(role))
 		return anole_error_code(EINVAL, "console: --role is viewer, operator or admin");

@@ -207,3 +207,13 @@ json_t *anole_diag_policy_json(void)
 	}
 	return arr;
 }
+
+bool anole_console_name_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s && s[n]; n++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", s[n]))
+			return false;
+	return n >= 1 && n <= 64 && s[0] != '.' && s[0] != '-';
+}

@@ -10,11 +10,19 @@
  */
 #ifndef ANOLE_DIAG_POLICY_H
 #define ANOLE_DIAG_POLICY_H
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
 
 #include "anole/strbuf.h"
+
+/*
+ * A name the console protocol carries (a host's, a user's): 1 to 64 of
+ * A-Z a-z 0-9 . _ -, not starting with . or -. The agent checks its own
+ * before registering; the console checks every one it is given.
+ */
+bool anole_console_name_valid(const char *s);
 
 #define ANOLE_DIAG_MAX_DURATION 60      /* seconds */
 #define ANOLE_DIAG_MAX_OUTPUT (1u << 20) /* bytes of --json output kept */
