@@ -228,8 +228,7 @@ static int pick_manifest(struct oci_image *img, const char *platform)
 			continue;
 		/* signatures (anole image sign: sha256-<hex>.sig) are no images:
 		 * a signed layout of one image stays a layout of one image */
-		if (!img->tag && name && strlen(name) == 75 && !strncmp(name, "sha256-", 7) &&
-		    !strcmp(name + 71, ".sig"))
+		if (!img->tag && name && anole_is_sig_tag(name))
 			continue;
 		if (found++) {
 			if (!img->tag)
@@ -537,4 +536,18 @@ int oci_share_blob(const char *from_dir, const char *to_dir, const char *digest)
 	free(from);
 	free(to);
 	return ret;
+}
+
+char *anole_sig_tag(const char *manifest_digest)
+{
+	struct strbuf t = STRBUF_INIT;
+
+	strbuf_addf(&t, "sha256-%s.sig", manifest_digest + 7);
+	return strbuf_detach(&t, NULL);
+}
+
+bool anole_is_sig_tag(const char *tag)
+{
+	/* "sha256-" + 64 hex digits + ".sig" */
+	return strlen(tag) == 75 && !strncmp(tag, "sha256-", 7) && !strcmp(tag + 71, ".sig");
 }

@@ -139,14 +139,6 @@ void anole_sig_payload_free(struct anole_sig_payload *p)
 	memset(p, 0, sizeof(*p));
 }
 
-char *anole_sig_tag(const char *manifest_digest)
-{
-	struct strbuf t = STRBUF_INIT;
-
-	strbuf_addf(&t, "sha256-%s.sig", manifest_digest + 7);
-	return strbuf_detach(&t, NULL);
-}
-
 void anole_sig_result_free(struct anole_sig_result *r)
 {
 	free(r->manifest_digest);

@@ -44,6 +44,11 @@ struct oci_image {
  * and config's digests. */
 int oci_open(struct oci_image *img, const char *dir, const char *tag, const char *platform);
 void oci_close(struct oci_image *img);
+/* The tag of a manifest digest's signatures, as cosign names it:
+ * "sha256-<hex>.sig" (to free); and whether a tag is such a name. */
+char *anole_sig_tag(const char *manifest_digest);
+bool anole_is_sig_tag(const char *tag);
+
 /* Create DIR, DIR/blobs and DIR/blobs/sha256 as needed. */
 int oci_layout_init(const char *dir);
 /* Write a small file of a layout (index.json, oci-layout) atomically. */

@@ -56,9 +56,6 @@ void anole_sig_payload_make(const char *manifest_digest, const char *docker_refe
 int anole_sig_payload_parse(const void *buf, size_t len, struct anole_sig_payload *out);
 void anole_sig_payload_free(struct anole_sig_payload *p);
 
-/* The tag of a digest's signatures: "sha256-<hex>.sig" (to free). */
-char *anole_sig_tag(const char *manifest_digest);
-
 struct anole_blobstore_opts;
 
 struct anole_sig_result {
