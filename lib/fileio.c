@@ -7,7 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -279,30 +279,68 @@ int anole_temp_dir(const char *prefix, char **path)
 	return 0;
 }
 
-/* nftw() passes no context: the first failure of this thread's walk */
-static _Thread_local int remove_tree_err;
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/*
+ * Depth first, by path, never following symbolic links, and staying on the
+ * tree's file system: a directory on another device (something mounted
+ * there) is left alone, and so its parent stays too. Only directories are
+ * compared: on overlayfs (a container's /var/tmp, an anole OS's /var) a
+ * file reports its layer's device, not the mount's, and nftw's FTW_MOUNT
+ * skipped every file there. A directory's names are read before any of
+ * them is removed, and no descriptor is held across the recursion.
+ */
+static int remove_in(struct strbuf *path, dev_t dev, int ret)
 {
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_NS || flag == FTW_DNR) {
-		if (!remove_tree_err)
-			remove_tree_err = anole_error(errno ? errno : EACCES, "cannot read %s", path);
-		return 0;
+	struct strbuf names = STRBUF_INIT;
+	size_t base = path->len;
+	struct dirent *de;
+	DIR *d = opendir(path->buf);
+
+	if (!d)
+		return ret ? ret : anole_error(errno, "cannot read %s", path->buf);
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			strbuf_add(&names, de->d_name, strlen(de->d_name) + 1);
+	closedir(d);
+	for (size_t off = 0; off < names.len; off += strlen(names.buf + off) + 1) {
+		struct stat st;
+		int err = 0;
+
+		strbuf_setlen(path, base);
+		strbuf_addf(path, "/%s", names.buf + off);
+		if (lstat(path->buf, &st) < 0)
+			err = errno;
+		else if (!S_ISDIR(st.st_mode))
+			err = unlink(path->buf) < 0 ? errno : 0;
+		else if (st.st_dev != dev)
+			err = EBUSY;    /* a mount point: not ours to empty */
+		else {
+			ret = remove_in(path, dev, ret);
+			err = rmdir(path->buf) < 0 ? errno : 0;
+		}
+		if (err && err != ENOENT && !ret)
+			ret = anole_error(err, "cannot remove %s", path->buf);
 	}
-	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT &&
-	    !remove_tree_err)
-		remove_tree_err = anole_error(errno, "cannot remove %s", path);
-	return 0;               /* go on: remove what can be removed */
+	strbuf_setlen(path, base);
+	strbuf_release(&names);
+	return ret;
 }
 
 int anole_remove_tree(const char *path)
 {
-	remove_tree_err = 0;
-	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 && errno != ENOENT)
-		return anole_error(errno, "cannot remove %s", path);
-	return remove_tree_err;
+	struct strbuf p = STRBUF_INIT;
+	struct stat st;
+	int ret = 0;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : anole_error(errno, "cannot remove %s", path);
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) < 0 && errno != ENOENT ? anole_error(errno, "cannot remove %s", path) : 0;
+	strbuf_addstr(&p, path);
+	ret = remove_in(&p, st.st_dev, 0);
+	if (rmdir(path) < 0 && errno != ENOENT && !ret)
+		ret = anole_error(errno, "cannot remove %s", path);
+	strbuf_release(&p);
+	return ret;
 }
 
 int anole_read_file(const char *path, size_t max, struct strbuf *sb)

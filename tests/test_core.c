@@ -4,7 +4,7 @@
  * digests (SHA-256 and SM3 known answers, streaming), crc32c and the EROFS
  * superblock checksum, atomic outputs (temp file + rename, abort leaves
  * nothing), anole_parallel_for (every item exactly once), the hash map,
- * the full-read/write helpers and the TOML reader (values, the rules on
+ * the full-read/write helpers, removing a tree, and the TOML reader (values, the rules on
  * defining tables, errors naming their line).  TAP-like output; exit status 1 on failure.
  */
 #include "anole/blobmeta.h"
@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -238,6 +239,49 @@ static void test_read_file(void)
 	ret = anole_read_file(path, 10, &sb);
 	CHECK(ret == -ENOENT, "read_file of a missing file is -ENOENT (%d)", ret);
 	strbuf_release(&sb);
+}
+
+/* A tree of nested directories, files and a symbolic link out of it: all
+ * of it goes, the link's target stays; a file system mounted inside (as
+ * root) is left alone. (Overlayfs, whose files report their layer's device,
+ * is checked by t_os_image.) */
+static void test_remove_tree(void)
+{
+	char *dir = NULL, p[512], outside[] = "/tmp/anole-test-keep.XXXXXX";
+	int fd = mkstemp(outside);
+	struct stat st;
+
+	CHECK(fd >= 0 && anole_temp_dir("anole-test-rm", &dir) == 0, "temp dir");
+	if (fd < 0 || !dir)
+		return;
+	close(fd);
+	snprintf(p, sizeof(p), "%s/a/b/c", dir);
+	for (char *s = p + strlen(dir) + 1; (s = strchr(s, '/')); s++) {
+		*s = 0;
+		mkdir(p, 0700);
+		*s = '/';
+	}
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/a/b/c/file", dir);
+	close(open(p, O_WRONLY | O_CREAT, 0600));
+	snprintf(p, sizeof(p), "%s/a/link", dir);
+	CHECK(symlink(outside, p) == 0, "symlink");
+	snprintf(p, sizeof(p), "%s/a/mnt", dir);
+	mkdir(p, 0700);
+	if (mount("tmpfs", p, "tmpfs", 0, NULL) == 0) {
+		snprintf(p, sizeof(p), "%s/a/mnt/kept", dir);
+		close(open(p, O_WRONLY | O_CREAT, 0600));
+		CHECK(anole_remove_tree(dir) == -EBUSY, "remove_tree stops at a mount point");
+		CHECK(stat(p, &st) == 0, "the mounted file system's file stays");
+		snprintf(p, sizeof(p), "%s/a/mnt", dir);
+		umount(p);
+	}
+	CHECK(anole_remove_tree(dir) == 0, "remove_tree of a nested tree");
+	CHECK(lstat(dir, &st) < 0 && errno == ENOENT, "the tree is gone");
+	CHECK(stat(outside, &st) == 0, "a link's target outside the tree stays");
+	CHECK(anole_remove_tree(dir) == 0, "remove_tree of a missing path is 0");
+	unlink(outside);
+	free(dir);
 }
 
 /* ------------------------------------------------------------------ crc32c */
@@ -1015,6 +1059,7 @@ int main(void)
 	test_digest();
 	test_crc32c();
 	test_read_file();
+	test_remove_tree();
 	test_output();
 	test_parallel_for();
 	test_hashmap();
