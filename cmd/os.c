@@ -167,16 +167,20 @@ static int os_install(int argc, char **argv)
 /* -------------------------------------------------------------- upgrade */
 
 static const char upgrade_help[] =
-"usage: anole os upgrade OS_IMAGE --disk DISK [--tries N]\n"
+"usage: anole os upgrade OS_IMAGE [--disk DISK] [--tries N]\n"
 "\n"
 "Verify OS_IMAGE against the disk's installed key, write it into the slot not\n"
 "in use, and make that slot the next boot with N tries (default 3). If no boot\n"
 "of it runs mark-good within N tries, the disk goes back to the good slot. An\n"
 "unsigned, wrongly signed or tampered image is refused and the slot in use is\n"
 "never touched; an upgrade cut short leaves the previous slot booting.\n"
+"Run on the booted system, it upgrades the disk the system booted from and\n"
+"never writes the running slot. OS_IMAGE is read once, front to back: a file,\n"
+"a pipe, or a block device holding the image.\n"
 "\n"
 "options:\n"
-"      --disk DISK        the disk (image file or block device)\n"
+"      --disk DISK        the disk, image file or block device (default inside\n"
+"                         an anole OS: its boot disk)\n"
 "      --tries N          boots the new slot gets to be marked good (1-255)\n"
 "  -q, --quiet            no progress or summary\n"
 "  -h, --help             this help\n";
@@ -306,8 +310,9 @@ static int os_status(int argc, char **argv)
 static const char verify_help[] =
 "usage: anole os verify [--disk DISK] [--slot A|B] [--json]\n"
 "\n"
-"Check a slot's root image, kernel and initramfs (default: the slot booted\n"
-"next) against its manifest, whose signature is checked with the installed key.\n"
+"Check a slot's root image, kernel and initramfs against its manifest, whose\n"
+"signature is checked with the installed key. Default slot: on the booted\n"
+"system the running one, on any other disk the one booted next.\n"
 "Exit 1 when anything differs.\n"
 "\n"
 "options:\n"
@@ -335,14 +340,17 @@ static int os_verify(int argc, char **argv)
 }
 
 static const char mark_good_help[] =
-"usage: anole os mark-good [--disk DISK] [--slot A|B]\n"
+"usage: anole os mark-good [--slot A|B] | --disk DISK --slot A|B\n"
 "\n"
-"Mark a slot (default: the one booted next) good: the health check's verdict.\n"
-"In the booted OS, /run/anole-os/anole-os-boot mark-good does the same without anole.\n"
+"Mark a slot good: the health check's verdict. On the booted system the\n"
+"default is the running slot (the one its initramfs mounted); on any other\n"
+"disk, --slot is required. /run/anole-os/anole-os-boot mark-good does the\n"
+"same without anole.\n"
 "\n"
 "options:\n"
 "      --disk DISK        the disk (default inside an anole OS: its boot disk)\n"
 "      --slot A|B         the slot to mark\n"
+"  -q, --quiet            no summary\n"
 "  -h, --help             this help\n";
 
 static int os_mark_good(int argc, char **argv)
@@ -356,7 +364,12 @@ static int os_mark_good(int argc, char **argv)
 		return ret;
 	if (optind != argc)
 		return usage_error("mark-good", "takes no arguments besides options");
-	return anole_os_mark_good(disk, slot) ? 1 : 0;
+	struct strbuf rep = STRBUF_INIT;
+	ret = anole_os_mark_good(disk, slot, &rep);
+	if (!ret && !quiet)
+		printf("%s: %s", disk, rep.buf);
+	strbuf_release(&rep);
+	return ret ? 1 : 0;
 }
 
 static const struct anole_cmd os_cmds[] = {

@@ -6,8 +6,10 @@
  * Layout (MBR, 512-byte sectors):
  *   sector 0      syslinux's MBR code (mbr.bin) and the partition table
  *   sectors 1, 2  the boot state, two copies (include/anole/os_bootstate.h)
- *   p1 (1 MiB..)  boot: FAT with syslinux, /a and /b (vmlinuz, initrd.img,
- *                 manifest.json, manifest.sig), anole-os.pub, syslinux.cfg
+ *   p1 (1 MiB..)  boot, an EFI system partition: FAT with syslinux (BIOS)
+ *                 and /EFI/BOOT/BOOTX64.EFI (syslinux for UEFI), /a and /b
+ *                 (vmlinuz, initrd.img, manifest.json, manifest.sig),
+ *                 anole-os.pub, syslinux.cfg (read under both firmwares)
  *   p2, p3        slots A and B: the raw EROFS root image
  *   p4            data: ext4 holding the /etc and /var overlays
  * The FAT is written with mtools and syslinux's installer through an offset
@@ -40,6 +42,13 @@
 
 #define MIB (1ull << 20)
 #define SYSLINUX_MBR "/usr/lib/syslinux/mbr/mbr.bin"
+/* UEFI: syslinux's EFI build is the boot partition's removable-media loader
+ * (\EFI\BOOT\BOOTX64.EFI, what firmware without boot entries starts). Its
+ * config search ends at the FAT's root, so it reads the same /syslinux.cfg
+ * as the BIOS syslinux: one file says which slot's kernel starts, under
+ * either firmware. */
+#define SYSLINUX_EFI "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi"
+#define SYSLINUX_EFI_CORE "/usr/lib/syslinux/modules/efi64/ldlinux.e64"
 #define MANIFEST_MAX (64u << 10)
 #define SIG_MAX 1024u
 
@@ -435,6 +444,12 @@ int anole_os_install(const struct anole_os_install_opts *o)
 		goto out;
 	}
 
+	static const char *const efi_files[] = { SYSLINUX_EFI, SYSLINUX_EFI_CORE };
+	for (int i = 0; i < 2; i++)
+		if (access(efi_files[i], R_OK) < 0) {
+			ret = anole_error(errno, "%s (Debian: syslinux-efi)", efi_files[i]);
+			goto out;
+		}
 	if ((ret = anole_temp_dir("anole-os", &tmp)) < 0 ||
 	    (ret = anole_output_open(&out, o->disk)) < 0)
 		goto out;
@@ -457,7 +472,7 @@ int anole_os_install(const struct anole_os_install_opts *o)
 
 		e[0] = i == 0 ? 0x80 : 0;           /* the boot partition is active */
 		memcpy(e + 1, "\xfe\xff\xff", 3);   /* CHS: beyond, LBA is what counts */
-		e[4] = i == 0 ? 0x0e : 0x83;        /* FAT16 LBA; Linux */
+		e[4] = i == 0 ? 0xef : 0x83;        /* EFI system partition (FAT); Linux */
 		memcpy(e + 5, "\xfe\xff\xff", 3);
 		put_le32(e + 8, (uint32_t)(d.start[i] / 512));
 		put_le32(e + 12, (uint32_t)(d.len[i] / 512));
@@ -482,8 +497,10 @@ int anole_os_install(const struct anole_os_install_opts *o)
 	if ((ret = os_run(mkfat, NULL)) < 0 || (ret = os_run(sysl, NULL)) < 0)
 		goto out_abort;
 	fat_spec(out.tmp_path, d.start[0], spec, sizeof(spec));
-	char *mmd[] = { "mmd", "-i", spec, "::/a", "::/b", NULL };
-	if ((ret = os_run(mmd, NULL)) < 0)
+	char *mmd[] = { "mmd", "-i", spec, "::/a", "::/b", "::/EFI", "::/EFI/BOOT", NULL };
+	if ((ret = os_run(mmd, NULL)) < 0 ||
+	    (ret = fat_put(spec, SYSLINUX_EFI, "::/EFI/BOOT/BOOTX64.EFI")) < 0 ||
+	    (ret = fat_put(spec, SYSLINUX_EFI_CORE, "::/EFI/BOOT/LDLINUX.E64")) < 0)
 		goto out_abort;
 	snprintf(p, sizeof(p), "%s/anole-os.pub", tmp);
 	if ((ret = anole_sign_key_public_pem(key, &pem)) < 0 ||
@@ -540,6 +557,17 @@ int anole_os_upgrade(const char *image, const char *path, unsigned tries, struct
 	/* the slot in use is the good one (or, before any mark-good, next) */
 	bool good_ok = d.st.good <= 1 && (d.st.valid & (1u << d.st.good));
 	unsigned cur = good_ok ? d.st.good : d.st.next, target = !cur;
+	/* on the running system: never under the mounted root. The running slot
+	 * is the other one only while it is on trial, and then the good slot is
+	 * the one fallback left */
+	if ((int)target == anole_os_running_slot(path)) {
+		ret = anole_error_code(EBUSY, "%s: slot %c is running on trial (not marked good) and "
+				       "slot %c is the good one: mark the running slot good first "
+				       "(anole os mark-good), or boot slot %c", path,
+				       anole_slot_letter(target), anole_slot_letter(cur),
+				       anole_slot_letter(cur));
+		goto out;
+	}
 	if (img.m.size[OS_F_ROOT] > d.len[1 + target]) {
 		ret = anole_error_code(ENOSPC, "%s: the root image (%llu bytes) does not fit slot %c "
 				       "(%llu bytes)", image, (unsigned long long)img.m.size[OS_F_ROOT],
@@ -624,6 +652,7 @@ int anole_os_status(const char *path, bool json, struct strbuf *out)
 	if ((ret = disk_open(&d, path, false)) < 0)
 		return ret;
 	const struct anole_bootstate *s = &d.st;
+	int running = anole_os_running_slot(path);
 	if (json) {
 		strbuf_addstr(out, "{\"disk\":");
 		strbuf_add_json_string(out, path, strlen(path));
@@ -631,6 +660,11 @@ int anole_os_status(const char *path, bool json, struct strbuf *out)
 			    s->tries);
 		if (s->good <= 1)
 			strbuf_addf(out, "\"%c\"", anole_slot_letter(s->good));
+		else
+			strbuf_addstr(out, "null");
+		strbuf_addstr(out, ",\"running\":");
+		if (running >= 0)
+			strbuf_addf(out, "\"%c\"", anole_slot_letter((unsigned)running));
 		else
 			strbuf_addstr(out, "null");
 		strbuf_addf(out, ",\"seq\":%u,\"slots\":[", s->seq);
@@ -648,9 +682,10 @@ int anole_os_status(const char *path, bool json, struct strbuf *out)
 			strbuf_addf(out, "tries left: %u, then back to slot %c\n", s->tries,
 				    anole_slot_letter(s->good));
 		for (unsigned i = 0; i < 2; i++)
-			strbuf_addf(out, "slot %c: %s%s%s\n", anole_slot_letter(i),
+			strbuf_addf(out, "slot %c: %s%s%s%s\n", anole_slot_letter(i),
 				    s->valid & (1u << i) ? s->version[i] : "(empty or invalid)",
-				    s->good == i ? ", good" : "", s->next == i ? ", next" : "");
+				    s->good == i ? ", good" : "", s->next == i ? ", next" : "",
+				    running == (int)i ? ", running" : "");
 	}
 	disk_close(&d);
 	return 0;
@@ -688,7 +723,8 @@ int anole_os_verify(const char *path, int slot, bool json, struct strbuf *out)
 	strbuf_init(&sig, 128);
 	if ((ret = disk_open(&d, path, false)) < 0)
 		return ret;
-	unsigned s = slot < 0 ? d.st.next : (unsigned)slot;
+	int running = slot < 0 ? anole_os_running_slot(path) : -1;
+	unsigned s = slot >= 0 ? (unsigned)slot : running >= 0 ? (unsigned)running : d.st.next;
 	char dir = s ? 'b' : 'a';
 	if (!(d.st.valid & (1u << s))) {
 		ret = anole_error_code(ENOENT, "%s: slot %c holds no valid image", path,
@@ -779,32 +815,65 @@ out:
 	return ret;
 }
 
-int anole_os_mark_good(const char *path, int slot)
+int anole_os_mark_good(const char *path, int slot, struct strbuf *report)
 {
 	struct os_disk d;
 	int ret;
 
+	if (slot < 0 && (slot = anole_os_running_slot(path)) < 0)
+		return anole_error_code(EINVAL, "%s is not the disk this system booted from: name "
+					"the slot to mark good (--slot A|B)", path);
 	if ((ret = disk_open(&d, path, true)) < 0)
 		return ret;
-	unsigned s = slot < 0 ? d.st.next : (unsigned)slot;
+	unsigned s = (unsigned)slot;
 	int changed = anole_bootstate_mark_good(&d.st, s);
 	if (changed < 0)
 		ret = anole_error_code(EINVAL, "%s: slot %c holds no valid image", path,
 				       anole_slot_letter(s));
 	else if (changed)
 		ret = state_write(&d);
+	if (ret == 0 && report)
+		strbuf_addf(report, "slot %c (version %s) %s good\n", anole_slot_letter(s),
+			    d.st.version[s], changed ? "marked" : "was already");
 	disk_close(&d);
 	return ret;
+}
+
+/* The first line of a small file under /run/anole-os, or false. */
+static bool run_file(const char *name, char *out, size_t size)
+{
+	char p[64];
+	FILE *f;
+	bool ok;
+
+	snprintf(p, sizeof(p), "/run/anole-os/%s", name);
+	if (!(f = fopen(p, "r")))
+		return false;
+	ok = fgets(out, (int)size, f) != NULL;
+	fclose(f);
+	out[ok ? strcspn(out, "\n") : 0] = 0;
+	return out[0] != 0;
 }
 
 const char *anole_os_booted_disk(void)
 {
 	static char disk[PATH_MAX];
-	FILE *f = fopen("/run/anole-os/disk", "r");
-	bool ok = f && fgets(disk, sizeof(disk), f);
 
-	if (f)
-		fclose(f);
-	disk[ok ? strcspn(disk, "\n") : 0] = 0;
-	return disk[0] ? disk : NULL;
+	return run_file("disk", disk, sizeof(disk)) ? disk : NULL;
+}
+
+int anole_os_running_slot(const char *path)
+{
+	const char *booted = anole_os_booted_disk();
+	char slot[8];
+	struct stat a, b;
+
+	if (!booted || !path || stat(path, &a) < 0 || stat(booted, &b) < 0)
+		return -1;
+	/* the same disk by identity, not by name (/dev/sda, a symlink to it) */
+	bool same = S_ISBLK(a.st_mode) ? S_ISBLK(b.st_mode) && a.st_rdev == b.st_rdev :
+		a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	if (!same || !run_file("slot", slot, sizeof(slot)))
+		return -1;
+	return anole_slot_parse(slot);
 }

@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -99,8 +100,14 @@ int os_run(char *const argv[], const char *stdout_path)
 	pid_t pid;
 	int st, ret;
 	/* the tools' warnings (mkfs.fat's "block count mismatch") are shown
-	 * only when the tool fails */
-	int errfd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	 * only when the tool fails; kept where anole_temp_dir() keeps its files
+	 * (/tmp is read-only on an anole OS without a tmpfs there) */
+	const char *tmpdirs[] = { getenv("TMPDIR"), "/var/tmp", "/tmp" };
+	int errfd = -1;
+
+	for (int i = 0; i < 3 && errfd < 0; i++)
+		if (tmpdirs[i] && *tmpdirs[i])
+			errfd = open(tmpdirs[i], O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 
 	posix_spawn_file_actions_init(&fa);
 	if (errfd >= 0)

@@ -91,7 +91,8 @@ libgsl-dev libnlopt-dev wrk redis-server redis-tools
 openssl
 stress-ng rt-tests
 
-qemu-system-x86 busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools"
+qemu-system-x86 busybox-static linux-image-amd64 syslinux syslinux-common mtools dosfstools
+syslinux-efi ovmf"
 
 host_packages() {
 	missing=""

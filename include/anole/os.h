@@ -44,10 +44,16 @@ int anole_os_upgrade(const char *image, const char *disk, unsigned tries, struct
 /* Make the other slot (it must hold a valid image) the next boot. */
 int anole_os_rollback(const char *disk, struct strbuf *report);
 int anole_os_status(const char *disk, bool json, struct strbuf *out);
-/* Check slot's (-1: the one booted next) image against its signed manifest. */
+/* Check slot's image against its signed manifest; slot -1: the running
+ * slot on the system booted from disk, else the one booted next. */
 int anole_os_verify(const char *disk, int slot, bool json, struct strbuf *out);
-int anole_os_mark_good(const char *disk, int slot);
+/* Mark slot good; -1: the running slot (an error unless disk is the one the
+ * system booted from: from outside, the caller names the slot). */
+int anole_os_mark_good(const char *disk, int slot, struct strbuf *report);
 /* Inside a booted anole OS, the disk its initramfs recorded in
  * /run/anole-os/disk (the default of the commands above); else NULL. */
 const char *anole_os_booted_disk(void);
+/* The slot the initramfs mounted (/run/anole-os/slot) when disk is the one
+ * this system booted from; else -1. Upgrade never writes it. */
+int anole_os_running_slot(const char *disk);
 #endif
