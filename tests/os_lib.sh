@@ -53,7 +53,7 @@ if $b grep -q ' / erofs ro' /proc/mounts && $b touch /etc/anole-test-writable; t
 		# OS image on a second (virtio) drive is an upgrade to run from here
 		anole os mark-good &&
 			echo "anole-os: up slot=$($b cat /run/anole-os/slot) version=$($b cat /run/anole-os/version)"
-		$b modprobe virtio_pci && $b modprobe virtio_blk
+		$b modprobe virtio_pci; $b modprobe virtio_blk
 		if [ -b /dev/vda ]; then
 			for step in "os verify" "os upgrade -q /dev/vda" "os mark-good" "os rollback" \
 				"os rollback" "os status --json"; do
