@@ -42,6 +42,9 @@
 
 #define MIB (1ull << 20)
 #define SYSLINUX_MBR "/usr/lib/syslinux/mbr/mbr.bin"
+#define MANIFEST_MAX (64u << 10)
+#define SIG_MAX 1024u
+
 /* UEFI: syslinux's EFI build is the boot partition's removable-media loader
  * (\EFI\BOOT\BOOTX64.EFI, what firmware without boot entries starts). Its
  * config search ends at the FAT's root, so it reads the same /syslinux.cfg
@@ -49,8 +52,6 @@
  * either firmware. */
 #define SYSLINUX_EFI "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi"
 #define SYSLINUX_EFI_CORE "/usr/lib/syslinux/modules/efi64/ldlinux.e64"
-#define MANIFEST_MAX (64u << 10)
-#define SIG_MAX 1024u
 
 struct os_disk {
 	const char *path;
