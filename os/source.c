@@ -157,7 +157,9 @@ int os_rootfs_from_ref(const char *text, const char *policy_file,
 	snprintf(p, sizeof(p), "%s/rootfs", scratch);
 	struct anole_unpack_opts uo = { .image = res.image, .dest = p,
 					.devices = (const char *const *)devs, .ndevices = ndevs,
-					.no_owner = geteuid() != 0 };
+					.no_owner = geteuid() != 0,
+					/* the same root image as from the tree itself */
+					.dense = true };
 	if ((ret = anole_image_unpack(&uo)) < 0)
 		goto out;
 	*rootfs = xstrdup(p);
