@@ -114,7 +114,7 @@ static int os_build(int argc, char **argv)
 	if (optind != argc)
 		ret = usage_error("build", "takes no arguments besides options");
 	else if (!o.rootfs == !o.from)
-		ret = usage_error("build", "one of --rootfs and --from is required");
+		ret = usage_error("build", "takes --rootfs DIR or --from REF (one of them)");
 	else if (!o.version || !o.key || !o.output)
 		ret = usage_error("build", "--version, --key and -o are required");
 	else if (o.policy && !o.from)
