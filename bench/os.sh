@@ -44,8 +44,9 @@ else
 	# v1 plus one package
 	cp -a root rootpkg
 	dpkg -L "$PKG" | while read -r f; do
-		if [ -f "$f" ] && [ ! -L "$f" ]; then cp --parents -p "$f" rootpkg/; fi
-	done
+		if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s\n' "${f#/}"; fi
+	done >pkg.list
+	tar -C / -cf - -T pkg.list | tar -C rootpkg -xf -
 	"$ANOLE" os build -q --rootfs rootpkg --version v2pkg --key key.pem -o v2pkg.os
 	"$ANOLE" os build -q --rootfs root --version v1 --key key.pem --compress lz4 -o v1-lz4.os
 	mksquashfs root root.sqfs -comp zstd -noappend -quiet >/dev/null
@@ -124,7 +125,7 @@ print(sum(int(m.group(1)) for m in re.finditer(r"\"GET [^\"]*\" [0-9]{3} ([0-9]+
 done
 image_bytes=$($PY -c "import json; print(json.load(open('upr.json'))['image_bytes'])")
 meta_bytes=$($PY -c "import json; print(json.load(open('upr.json'))['metadata_bytes'])")
-pkg_bytes=$(dpkg -L "$PKG" | while read -r f; do [ -f "$f" ] && [ ! -L "$f" ] && stat -c %s "$f"; done | awk '{s += $1} END {print s + 0}')
+pkg_bytes=$(sed 's|^|/|' pkg.list | xargs stat -c %s | awk '{s += $1} END {print s + 0}')
 m_ru=$(median "${ru[@]}"); m_rb=$(median "${rb[@]}")
 echo "rootfs: $tree_bytes bytes ($(find root -type f | wc -l) files), kernel $(os_kernel_release), load $(cut -d' ' -f1 /proc/loadavg)"
 echo "build (lz4hc): ${t_build} s"

@@ -26,6 +26,10 @@
 /* A request covers at most this many transport bytes of adjacent entries:
  * few round trips, bounded memory. */
 #define RUN_MAX (8u << 20)
+/* The largest entry the builder writes is a 64 MiB chunk; its transport
+ * form may be a little larger when it does not compress. Beyond that the
+ * table is hostile, and its sizes are never allocated. */
+#define ENTRY_MAX ((64u << 20) + (1u << 20))
 
 /* One entry to write: where its bytes go and how many of them. */
 struct dest { uint64_t off; uint32_t len, skip; };
@@ -106,6 +110,10 @@ static int run_add(struct anole_blobstore *bs, struct run *r, const struct anole
 {
 	int ret;
 
+	if (blob->chunks[e].uncompressed_size > ENTRY_MAX || blob->chunks[e].compressed_size > ENTRY_MAX)
+		return anole_error_code(EBADMSG, "blob %s: an entry of %u bytes (%u stored) is larger "
+					"than any chunk", blob->name, blob->chunks[e].uncompressed_size,
+					blob->chunks[e].compressed_size);
 	if (r->count) {
 		const struct anole_ext_chunk *f = &r->blob->chunks[r->first];
 		const struct anole_ext_chunk *c = &blob->chunks[e];
@@ -230,15 +238,19 @@ int anole_image_fetch_file(const char *image, const char *path, struct anole_blo
 		if (map.physical == UINT64_MAX) {
 			ret = write_zeros(fd, off + pos, end - pos);
 		} else if (map.devid == 0 || map.encoded) {
-			/* data in the metadata image itself (an inline tail, a flat file) */
-			size_t n = (size_t)(end - pos);
+			/* data in the metadata image itself (an inline tail, a flat
+			 * file), in pieces: the extent's length is the image's word */
+			for (uint64_t q = pos; q < end && ret == 0;) {
+				size_t n = end - q > (1u << 20) ? (1u << 20) : (size_t)(end - q);
 
-			xgrow(&buf, &bufsize, n, 1);
-			ssize_t got = erofs_pread(img, &ino, buf, n, pos);
-			if (got != (ssize_t)n)
-				ret = anole_error_code(EIO, "%s: reading %s", image, path);
-			else if ((ret = pwrite_full(fd, buf, n, off + pos)) < 0)
-				anole_error(-ret, "writing fetched data");
+				xgrow(&buf, &bufsize, n, 1);
+				ssize_t got = erofs_pread(img, &ino, buf, n, q);
+				if (got != (ssize_t)n)
+					ret = anole_error_code(EIO, "%s: reading %s", image, path);
+				else if ((ret = pwrite_full(fd, buf, n, off + q)) < 0)
+					anole_error(-ret, "writing fetched data");
+				q += n;
+			}
 		} else {
 			const struct anole_blob_info *b = blob_of(&meta, map.devid);
 			uint64_t p = map.physical + (pos - map.logical);
@@ -266,6 +278,12 @@ int anole_image_fetch_file(const char *image, const char *path, struct anole_blo
 				if (want > c->uncompressed_size - skip)
 					want = c->uncompressed_size - skip;
 				int have = 0;
+				if (c->uncompressed_size > ENTRY_MAX) {
+					ret = anole_error_code(EBADMSG, "blob %s: an entry of %u bytes is "
+							       "larger than any chunk", b->name,
+							       c->uncompressed_size);
+					break;
+				}
 				if (local && skip == 0) {
 					xgrow(&buf, &bufsize, c->uncompressed_size, 1);
 					have = local->lookup(local->opaque, b->chunk_digest, c->digest, buf,
