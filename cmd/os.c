@@ -340,7 +340,12 @@ static int os_push(int argc, char **argv)
 			}
 			break;
 		case OPT_JSON: json = true; break;
-		case 'q': quiet = true; anole_progress_set_quiet(true); break;
+		case 'q':
+			/* the push's per-blob notes ("already has") too */
+			quiet = true;
+			anole_progress_set_quiet(true);
+			anole_log_set_level(ANOLE_LOG_WARN);
+			break;
 		case 'h': fputs(push_help, stdout); store_cli_release(&store); return 0;
 		default:
 			if ((ret = store_cli_opt(&store, "os push", opt, optarg))) {

@@ -293,7 +293,7 @@ int os_remote_open(struct os_remote *r, const char *text, const char *scratch,
 		   const struct anole_blobstore_opts *sopts, struct strbuf *man, struct strbuf *sig)
 {
 	struct anole_ref ref;
-	struct stat st;
+	struct stat st = { 0 };
 	char p[PATH_MAX];
 	int ret;
 
@@ -401,6 +401,10 @@ static int local_lookup(void *opaque, enum anole_digest_alg alg, const uint8_t *
 
 	if (ix->err)
 		return ix->err;
+	/* indexed at the first whole chunk's size (a power of two from one
+	 * block); a shorter tail asked first waits for it */
+	if (!ix->len && (len < 4096 || (len & (len - 1))))
+		return 0;
 	if (!ix->len && (ret = index_build(ix, alg, len)) < 0)
 		return ix->err = ret;
 	/* another chunk size (a file's last chunk): not in the index */
