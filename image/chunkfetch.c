@@ -76,14 +76,16 @@ static int entry_decode(const struct anole_blob_info *b, const struct anole_ext_
 
 static int run_flush(struct anole_blobstore *bs, struct run *r, int fd, struct anole_fetch_stats *st)
 {
-	const struct anole_ext_chunk *first = &r->blob->chunks[r->first];
-	const struct anole_ext_chunk *last = &r->blob->chunks[r->first + r->count - 1];
-	uint64_t len = last->compressed_offset + last->compressed_size - first->compressed_offset;
+	const struct anole_ext_chunk *first, *last;
 	uint8_t *in, *out = NULL;
+	uint64_t len;
 	int ret;
 
 	if (!r->count)
 		return 0;
+	first = &r->blob->chunks[r->first];
+	last = &r->blob->chunks[r->first + r->count - 1];
+	len = last->compressed_offset + last->compressed_size - first->compressed_offset;
 	in = xmalloc(len ? len : 1);
 	ret = anole_blobstore_read(bs, r->blob->name, first->compressed_offset, in, len);
 	if (ret == 0)
