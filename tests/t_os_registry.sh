@@ -108,12 +108,20 @@ dd if=/dev/urandom of=root/usr/bin/big bs=1M count=16 status=none
 echo v3 >root/etc/os-version
 "$ANOLE" os build -q --rootfs root --version v3 --key key.pem --compress lz4 -o v3.os
 "$ANOLE" os push -q v3.os "docker://$R/os:v3"
-# blob GETs: the metadata image, manifest.json, manifest.sig, then data;
-# from the 5th on the proxy answers half a body and then nothing (retries too)
+# blob GETs: the metadata image, manifest.json, manifest.sig, the tails of
+# vmlinuz and initrd.img (a file's last, short chunk is not in the slot's
+# index), then root.erofs's runs: its changed inodes, the 16 MiB file (two
+# runs at least, 8 MiB each at most), ... From the 7th on (the second of
+# root.erofs, the first one written into slot A) the proxy answers half a
+# body and then nothing, retries included.
 "$PY" "$TESTDIR/stall_proxy.py" --upstream "http://$R" --port-file proxy.port \
-	--stall-at 5 --stalled-file stalled --max-seconds 120 &
-add_pid $!
-until [ -s proxy.port ]; do sleep 0.1; done
+	--stall-at 7 --stalled-file stalled --max-seconds 120 &
+proxy_pid=$!
+add_pid "$proxy_pid"
+until [ -s proxy.port ]; do
+	kill -0 "$proxy_pid" 2>/dev/null || fail "stall_proxy.py did not start"
+	sleep 0.1
+done
 "$ANOLE" os upgrade -q "docker://127.0.0.1:$(cat proxy.port)/os:v3" --disk disk.img --timeout 100000 &
 up_pid=$!
 add_pid "$up_pid"
