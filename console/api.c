@@ -5,8 +5,11 @@
  * the endpoint, authenticate (a session cookie for people, a bearer agent
  * token for agents), check the role and, on state changes, the CSRF double
  * submit; then the handler; then, for state changes, the audit record.
- * Handlers run on the server's one polling thread and take c->lock around
- * their statements (never around a password hash: scrypt is slow).
+ * Handlers run on the server's pool of threads (API_THREADS) and take
+ * c->lock around their statements and shared tables (never around a
+ * password hash: scrypt is slow, and other requests go on meanwhile).
+ * Long polls (an agent's heartbeat waiting for work, a page waiting for a
+ * diagnosis) park their request (anole_httpd_park): no thread waits.
  */
 #include "internal.h"
 #if ANOLE_CONSOLE_EMBEDDED_WEB
@@ -33,6 +36,10 @@
 #define LOGIN_WINDOW 60.0
 #define MAX_BODY (2u << 20)        /* a diagnosis result (1 MiB of output) and room */
 #define MAX_SEGS 6
+#define API_THREADS 4              /* logins (scrypt) and slow queries run beside the rest */
+#define MAX_CLIENTS 2048           /* every agent holds one connection (its heartbeat) */
+#define MAX_HOLD 600.0             /* the longest hold an agent may ask for */
+#define MAX_WAIT 30.0              /* the longest ?wait= on a diagnosis */
 
 struct req {
 	struct console *c;
@@ -234,7 +241,8 @@ static void add_cookie(struct req *q, const char *name, const char *value, bool 
 	anole_httpd_add_header(q->res, "Set-Cookie", buf);
 }
 
-/* Too many failed logins from this address lately? Counts this one when failed. */
+/* Too many failed logins from this address lately? Counts this one when
+ * failed. The caller holds c->lock (logins run on several threads). */
 static bool login_throttled(struct req *q, bool record_failure)
 {
 	struct login_failure *f = NULL, *oldest = &q->c->failures[0];
@@ -272,7 +280,7 @@ static void api_login(struct req *q)
 	char *hash = NULL, role[16] = "", token[65], token_hash[65], csrf[65];
 	long long uid = 0;
 	sqlite3_stmt *st;
-	bool ok;
+	bool ok, throttled;
 
 	q->action = "login";
 	if (!body)
@@ -282,7 +290,10 @@ static void api_login(struct req *q)
 	if (!password)
 		goto out;
 	snprintf(q->target, sizeof(q->target), "%s", user);
-	if (login_throttled(q, false)) {
+	pthread_mutex_lock(&q->c->lock);
+	throttled = login_throttled(q, false);
+	pthread_mutex_unlock(&q->c->lock);
+	if (throttled) {
 		reply_error(q, 429, "too many failed logins from %s: wait a minute", q->peer);
 		goto out;
 	}
@@ -304,7 +315,9 @@ static void api_login(struct req *q)
 				 password) && hash;
 	free(hash);
 	if (!ok) {
+		pthread_mutex_lock(&q->c->lock);
 		login_throttled(q, true);
+		pthread_mutex_unlock(&q->c->lock);
 		reply_error(q, 401, "wrong user name or password");
 		goto out;
 	}
@@ -409,40 +422,6 @@ static void api_hosts(struct req *q)
 	reply(q, 200, arr);
 }
 
-#define HOT_SECONDS 60.0
-#define HOT_INTERVAL 0.25
-
-/* Someone looks at host NAME: its agent heartbeats fast for a minute. */
-static void host_touch(struct console *c, const char *name)
-{
-	struct hot_host *slot = &c->hot[0];
-	double now = store_now();
-
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < sizeof(c->hot) / sizeof(c->hot[0]); i++) {
-		if (!strcmp(c->hot[i].name, name)) {
-			slot = &c->hot[i];
-			break;
-		}
-		if (c->hot[i].until < slot->until)
-			slot = &c->hot[i];
-	}
-	snprintf(slot->name, sizeof(slot->name), "%s", name);
-	slot->until = now + HOT_SECONDS;
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* The interval to tell host NAME's agent (caller holds the lock). */
-static double heartbeat_interval(struct console *c, const char *name)
-{
-	double now = store_now(), normal = c->o->heartbeat_interval;
-
-	for (size_t i = 0; i < sizeof(c->hot) / sizeof(c->hot[0]); i++)
-		if (c->hot[i].until > now && !strcmp(c->hot[i].name, name))
-			return normal < HOT_INTERVAL ? normal : HOT_INTERVAL;
-	return normal;
-}
-
 /* The host named by segment 1: its id, else 0 with a 404 answered. */
 static long long find_host(struct req *q, char *status, size_t slen)
 {
@@ -463,8 +442,6 @@ static long long find_host(struct req *q, char *status, size_t slen)
 	pthread_mutex_unlock(&q->c->lock);
 	if (!id)
 		reply_error(q, 404, "unknown host '%s'", q->seg[1]);
-	else
-		host_touch(q->c, q->seg[1]);
 	return id;
 }
 
@@ -485,7 +462,6 @@ static void api_host(struct req *q)
 	if (!h) {
 		reply_error(q, 404, "unknown host '%s'", q->seg[1]);
 	} else {
-		host_touch(q->c, q->seg[1]);
 		reply(q, 200, h);
 	}
 }
@@ -668,6 +644,11 @@ static void api_diagnosis_create(struct req *q)
 	else if (!id)
 		reply_error(q, 500, "cannot store the diagnosis");
 	else {
+		char key[96];
+
+		/* the agent's heartbeat, held until work comes, takes it now */
+		snprintf(key, sizeof(key), "host:%s", q->seg[1]);
+		console_wake(q->c, key);
 		snprintf(q->target, sizeof(q->target), "%s diagnosis %lld", q->seg[1], id);
 		reply(q, 201, json_pack("{s:I, s:s}", "id", (json_int_t)id, "status", "running"));
 	}
@@ -711,12 +692,28 @@ static long long parse_id(const char *s)
 	return *end || end == s || v <= 0 || s[0] == '+' || s[0] == '-' ? 0 : v;
 }
 
+/*
+ * GET diagnoses/ID[?wait=S]: with wait, a diagnosis still queued or
+ * running is answered when it ends (its result posted) or after S seconds,
+ * whichever first: the page learns of the result at once without polling.
+ */
 static void api_diagnosis(struct req *q)
 {
 	long long id = parse_id(q->seg[1]);
+	const char *wait_arg = anole_httpd_query(q->r, "wait");
+	double wait = 0;
 	json_t *d = NULL;
 	sqlite3_stmt *st;
 
+	if (wait_arg) {
+		char *end;
+
+		wait = strtod(wait_arg, &end);
+		if (end == wait_arg || *end || !(wait >= 0 && wait <= MAX_WAIT)) {
+			reply_error(q, 400, "'wait' is seconds from 0 to %g", MAX_WAIT);
+			return;
+		}
+	}
 	pthread_mutex_lock(&q->c->lock);
 	st = id ? store_prepare(q->c->db, "SELECT " DIAG_COLUMNS " FROM diagnoses d JOIN hosts h "
 				"ON h.id=d.host_id WHERE d.id=?") : NULL;
@@ -725,6 +722,19 @@ static void api_diagnosis(struct req *q)
 		if (sqlite3_step(st) == SQLITE_ROW)
 			d = diagnosis_row(st);
 		sqlite3_finalize(st);
+	}
+	if (d && wait > 0 && q->r->call == ANOLE_HTTPD_CALL_FIRST) {
+		const char *state = json_string_value(json_object_get(d, "status"));
+		char key[48];
+
+		snprintf(key, sizeof(key), "diag:%lld", id);
+		/* parked under the lock: a result posted after the read wakes it */
+		if (state && (!strcmp(state, "queued") || !strcmp(state, "running")) &&
+		    !anole_httpd_park(q->r, key, wait, 0)) {
+			pthread_mutex_unlock(&q->c->lock);
+			json_decref(d);
+			return;
+		}
 	}
 	pthread_mutex_unlock(&q->c->lock);
 	if (!d)
@@ -1117,18 +1127,63 @@ static void api_token_revoke(struct req *q)
 
 /* ---------------------------------------------------------------- agents */
 
+/*
+ * Hand host_id's oldest queued diagnosis to its agent, if any: into work,
+ * marked running (caller holds c->lock, in a transaction).
+ */
+static void take_work(struct console *c, long long host_id, json_t *work, double now)
+{
+	sqlite3_stmt *st = store_prepare(c->db, "SELECT id, tool, duration, options FROM "
+					 "diagnoses WHERE host_id=? AND state='queued' ORDER BY "
+					 "id LIMIT 1");
+
+	if (st) {
+		sqlite3_bind_int64(st, 1, host_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			json_t *opts = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+
+			json_array_append_new(work, json_pack("{s:I, s:o, s:f, s:o}", "id",
+				(json_int_t)sqlite3_column_int64(st, 0), "tool",
+				store_column_json(st, 1), "duration", sqlite3_column_double(st, 2),
+				"options", opts ? opts : json_object()));
+		}
+		sqlite3_finalize(st);
+	}
+	if (json_array_size(work)) {
+		st = store_prepare(c->db, "UPDATE diagnoses SET state='running', started=? WHERE id=?");
+		if (st) {
+			sqlite3_bind_double(st, 1, now);
+			sqlite3_bind_int64(st, 2, json_integer_value(json_object_get(
+						json_array_get(work, 0), "id")));
+			sqlite3_step(st);
+			sqlite3_finalize(st);
+		}
+	}
+}
+
+/*
+ * POST agent/heartbeat. An idle agent asks to be held ("hold": seconds):
+ * with no work for it the request is parked, keyed "host:NAME", up to the
+ * heartbeat interval, and answered the moment a diagnosis is queued for
+ * the host (api_diagnosis_create wakes the key) or when the interval ends
+ * with "interval": 0, so the agent comes straight back: one request per
+ * interval as before, and work reaches it at once. A held request is a
+ * heartbeat when it arrives (last_seen), and the next arrives one
+ * interval later, so down detection (missed intervals) is unchanged.
+ */
 static void api_agent_heartbeat(struct req *q)
 {
 	static const char *const fields[] = { "name", "?metrics_port", "?version", "?pid",
-					      "?running", NULL };
+					      "?running", "?hold", NULL };
 	json_t *body = body_object(q, fields), *v, *work = json_array();
 	const char *name, *version = NULL;
 	long long host_id = 0, bound_token = 0, running = 0, pid = 0;
 	long port = 0;
-	char old_status[16] = "";
-	bool bound_revoked = false;
+	char old_status[16] = "", key[96];
+	bool bound_revoked = false, parked = false;
 	sqlite3_stmt *st;
-	double now = store_now(), interval;
+	double now = store_now(), interval = q->c->o->heartbeat_interval, hold = 0;
+	enum anole_httpd_call call = q->r->call;
 
 	q->action = "agent.heartbeat";
 	if (!body)
@@ -1138,6 +1193,50 @@ static void api_agent_heartbeat(struct req *q)
 	snprintf(q->target, sizeof(q->target), "%s", name);
 	if (!anole_console_name_valid(name)) {
 		reply_error(q, 400, "'name' is 1 to 64 of A-Z a-z 0-9 . _ -");
+		goto out;
+	}
+	snprintf(key, sizeof(key), "host:%s", name);
+	v = json_object_get(body, "hold");
+	if (v && (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+		  json_number_value(v) > MAX_HOLD)) {
+		reply_error(q, 400, "'hold' is seconds from 0 to %g", MAX_HOLD);
+		goto out;
+	}
+	hold = v ? fmin(json_number_value(v), q->c->o->heartbeat_interval) : 0;
+	if (call == ANOLE_HTTPD_CALL_TIMED_OUT || call == ANOLE_HTTPD_CALL_SUPERSEDED ||
+	    call == ANOLE_HTTPD_CALL_STOPPING) {
+		/* held to the end with no work, or the console stops: come back
+		 * at once; nothing to store, the arrival was the heartbeat.
+		 * Replaced by a newer request of the host (its agent restarted):
+		 * the interval, so two agents misconfigured with one name do not
+		 * replace each other in a tight loop */
+		reply(q, 200, json_pack("{s:f, s:[]}", "interval",
+					call == ANOLE_HTTPD_CALL_SUPERSEDED ? interval : 0.0, "work"));
+		goto out;
+	}
+	if (call == ANOLE_HTTPD_CALL_WOKEN) {
+		/* a diagnosis was queued for the host: take it (or, if another
+		 * request took it, wait out the rest of the hold) */
+		pthread_mutex_lock(&q->c->lock);
+		store_exec(q->c->db, "BEGIN IMMEDIATE");
+		st = store_prepare(q->c->db, "SELECT id FROM hosts WHERE name=? AND token_id=?");
+		if (st) {
+			sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 2, q->token_id);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				host_id = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
+		if (host_id)
+			take_work(q->c, host_id, work, now);
+		if (host_id && !json_array_size(work) && hold > q->r->parked_s &&
+		    !anole_httpd_park(q->r, key, hold - q->r->parked_s, ANOLE_HTTPD_PARK_EXCLUSIVE))
+			parked = true;
+		store_exec(q->c->db, "COMMIT");
+		pthread_mutex_unlock(&q->c->lock);
+		if (!parked)
+			reply(q, 200, json_pack("{s:f, s:O}", "interval",
+						json_array_size(work) ? interval : 0.0, "work", work));
 		goto out;
 	}
 	v = json_object_get(body, "metrics_port");
@@ -1213,40 +1312,24 @@ static void api_agent_heartbeat(struct req *q)
 		sqlite3_finalize(st);
 	}
 	/* new work only to an idle agent: one diagnosis at a time per host */
-	st = running ? NULL : store_prepare(q->c->db, "SELECT id, tool, duration, options FROM "
-					    "diagnoses WHERE host_id=? AND state='queued' ORDER BY "
-					    "id LIMIT 1");
-	if (st) {
-		sqlite3_bind_int64(st, 1, host_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			json_t *opts = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
-
-			json_array_append_new(work, json_pack("{s:I, s:o, s:f, s:o}", "id",
-				(json_int_t)sqlite3_column_int64(st, 0), "tool",
-				store_column_json(st, 1), "duration", sqlite3_column_double(st, 2),
-				"options", opts ? opts : json_object()));
-		}
-		sqlite3_finalize(st);
-	}
-	if (json_array_size(work)) {
-		st = store_prepare(q->c->db, "UPDATE diagnoses SET state='running', started=? WHERE id=?");
-		if (st) {
-			sqlite3_bind_double(st, 1, now);
-			sqlite3_bind_int64(st, 2, json_integer_value(json_object_get(
-						json_array_get(work, 0), "id")));
-			sqlite3_step(st);
-			sqlite3_finalize(st);
-		}
-	}
+	if (!running)
+		take_work(q->c, host_id, work, now);
 	if (!old_status[0] || strcmp(old_status, "up"))
 		store_audit(q->c->db, "agent", old_status[0] ? "host.up" : "agent.register", name,
 			    q->peer, 200, old_status[0] ? "heartbeats resumed" : "first heartbeat");
-	interval = heartbeat_interval(q->c, name);
+	/* nothing to do for an idle agent that lets itself be held: park it,
+	 * under the lock, so a diagnosis queued after this read wakes it;
+	 * exclusive, so the request of an agent that restarted replaces the
+	 * dead one's and the work goes to the live one */
+	if (!running && !json_array_size(work) && hold > 0 &&
+	    !anole_httpd_park(q->r, key, hold, ANOLE_HTTPD_PARK_EXCLUSIVE))
+		parked = true;
 	store_exec(q->c->db, "COMMIT");
 	pthread_mutex_unlock(&q->c->lock);
 	if (!old_status[0] && q->c->o->prometheus)
 		collect_write_targets(q->c);
-	reply(q, 200, json_pack("{s:f, s:O}", "interval", interval, "work", work));
+	if (!parked)
+		reply(q, 200, json_pack("{s:f, s:O}", "interval", interval, "work", work));
 out:
 	json_decref(work);
 	json_decref(body);
@@ -1298,6 +1381,11 @@ static void api_agent_result(struct req *q)
 	if (!changed)
 		reply_error(q, 404, "no diagnosis %s runs on a host of this agent", q->seg[2]);
 	else {
+		char key[48];
+
+		/* a page waiting on it (GET diagnoses/ID?wait=) shows it now */
+		snprintf(key, sizeof(key), "diag:%lld", id);
+		console_wake(q->c, key);
 		snprintf(q->detail, sizeof(q->detail), "%s%s%.200s", status, error ? ": " : "",
 			 error ? error : "");
 		reply(q, 200, json_pack("{s:b}", "ok", 1));
@@ -1562,13 +1650,16 @@ int api_start(struct console *c, struct anole_httpd **http, struct anole_httpd *
 	struct anole_httpd_opts ho = {
 		.name = "console", .option = "--listen", .listen = c->o->listen,
 		.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
-		.max_body = MAX_BODY, .json_errors = true, .max_clients = 512, .timeout_s = 30,
+		.max_body = MAX_BODY, .json_errors = true, .max_clients = MAX_CLIENTS,
+		.timeout_s = 30, .threads = API_THREADS,
 	};
 	int ret;
 
 	plain = (struct listener){ .c = c };
 	tls = (struct listener){ .c = c, .tls = true };
 	ret = anole_httpd_start(http, &ho);
+	if (!ret)
+		atomic_store(&c->servers[0], *http);
 	if (ret || !c->o->tls_listen)
 		return ret;
 	{
@@ -1601,14 +1692,27 @@ int api_start(struct console *c, struct anole_httpd **http, struct anole_httpd *
 		ho.tls_key_pem = key;
 		if (!ret)
 			ret = anole_httpd_start(https, &ho);
+		if (!ret)
+			atomic_store(&c->servers[1], *https);
 		if (key)
 			OPENSSL_cleanse(key, strlen(key));
 		free(cert);
 		free(key);
 	}
 	if (ret) {
+		atomic_store(&c->servers[0], NULL);
 		anole_httpd_stop(*http);
 		*http = NULL;
 	}
 	return ret;
+}
+
+void console_wake(struct console *c, const char *key)
+{
+	/* under the lock: a listener is not stopped meanwhile (serve clears
+	 * c->servers under it first) */
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < 2; i++)
+		anole_httpd_wake(atomic_load(&c->servers[i]), key);
+	pthread_mutex_unlock(&c->lock);
 }

@@ -142,6 +142,10 @@ int console_serve(const struct console_serve_opts *o)
 	if (collecting)
 		pthread_join(collector, NULL);
 	/* the listeners last but one: no request uses the store after this */
+	pthread_mutex_lock(&c.lock);
+	atomic_store(&c.servers[0], NULL);
+	atomic_store(&c.servers[1], NULL);
+	pthread_mutex_unlock(&c.lock);
 	anole_httpd_stop(https);
 	anole_httpd_stop(http);
 	if (c.db) {
