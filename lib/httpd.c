@@ -70,6 +70,9 @@ struct request_ctx {
 	bool too_big;
 	struct anole_httpd *h;
 	struct MHD_Connection *conn;
+	/* set by anole_httpd_park(), read and cleared by on_request(): both on
+	 * the connection's thread, so no lock */
+	bool handler_parked;
 	/* under h->park_lock */
 	enum park_state park;
 	enum anole_httpd_call why;
@@ -484,7 +487,7 @@ static void dispatch(struct anole_httpd *h, struct anole_httpd_request *r,
 					 r->method, r->path);
 		else
 			route->handler(r, res, route->arg);
-		if (((struct request_ctx *)r->ctx)->park != PARK_NONE)
+		if (((struct request_ctx *)r->ctx)->handler_parked)
 			return; /* parked: answered later */
 		if (!res->status)
 			res->status = 200;
@@ -583,6 +586,7 @@ int anole_httpd_park(const struct anole_httpd_request *r, const char *key, doubl
 	if (!ctx->first_parked)
 		ctx->first_parked = now;
 	ctx->park = PARK_PENDING;
+	ctx->handler_parked = true;
 	ctx->next = h->parked;
 	if (h->parked)
 		h->parked->pprev = &ctx->next;
@@ -671,8 +675,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		pthread_mutex_unlock(&h->park_lock);
 		r.parked_s = ctx->first_parked ? mono_now() - ctx->first_parked : 0;
 		dispatch(h, &r, &res, ctx->too_big, &allow);
-		if (ctx->park == PARK_NONE)
+		if (!ctx->handler_parked)
 			break;
+		ctx->handler_parked = false;
 		/* the handler parked the request: suspend the connection, unless a
 		 * wake or a supersede came meanwhile (then handle it again now);
 		 * under park_lock, so a wake sees either state, never one between */
