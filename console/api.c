@@ -6,10 +6,10 @@
  * token for agents), check the role and, on state changes, the CSRF double
  * submit; then the handler; then, for state changes, the audit record.
  * Handlers run on the server's pool of threads (API_THREADS) and take
- * c->lock around their statements and shared tables (never around a
- * password hash: scrypt is slow, and other requests go on meanwhile).
- * Long polls (an agent's heartbeat waiting for work, a page waiting for a
- * diagnosis) park their request (anole_httpd_park): no thread waits.
+ * c->lock around their statements and shared tables. Long polls (an
+ * agent's heartbeat waiting for work, a page waiting for a diagnosis) and
+ * a login's password check (scrypt, slow by design, on c->login_wq) park
+ * their request (anole_httpd_park): no request thread waits.
  */
 #include "internal.h"
 #if ANOLE_CONSOLE_EMBEDDED_WEB
@@ -19,6 +19,7 @@
 #include "anole/diag_policy.h"
 #include "anole/error.h"
 #include "anole/httpd.h"
+#include "anole/workqueue.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -36,10 +37,11 @@
 #define LOGIN_WINDOW 60.0
 #define MAX_BODY (2u << 20)        /* a diagnosis result (1 MiB of output) and room */
 #define MAX_SEGS 6
-#define API_THREADS 4              /* logins (scrypt) and slow queries run beside the rest */
+#define API_THREADS 4              /* a slow query does not hold the rest */
 #define MAX_CLIENTS 2048           /* every agent holds one connection (its heartbeat) */
 #define MAX_HOLD 600.0             /* the longest hold an agent may ask for */
 #define MAX_WAIT 30.0              /* the longest ?wait= on a diagnosis */
+#define LOGIN_WAIT 120.0           /* a login waits that long for its password check */
 
 struct req {
 	struct console *c;
@@ -272,15 +274,63 @@ static bool login_throttled(struct req *q, bool record_failure)
 	return f && f->count >= LOGIN_FAILURES_MAX;
 }
 
+/*
+ * A login's password check, run by the console's login workers
+ * (c->login_wq) rather than on a request thread: scrypt takes tens to
+ * hundreds of ms and 32 MiB by design, so a request thread (and the
+ * keep-alive connections it polls) would wait that long, and every request
+ * thread could be hashing at once. The request is parked meanwhile. Two
+ * references: the request's state and the job.
+ */
+struct login_check {
+	atomic_int refs;
+	struct console *c;
+	char *hash, *password;
+	long long uid;
+	char role[16];
+	char key[40];                /* "login:N": the parked request's */
+	bool done, ok;               /* under c->lock */
+};
+
+static void login_check_unref(void *p)
+{
+	struct login_check *lc = p;
+
+	if (atomic_fetch_sub(&lc->refs, 1) != 1)
+		return;
+	OPENSSL_cleanse(lc->password, strlen(lc->password));
+	free(lc->password);
+	free(lc->hash);
+	free(lc);
+}
+
+static void login_check_run(void *item, void *shared)
+{
+	struct login_check *lc = item;
+	/* an unknown user costs a hash too, so timing does not tell users apart */
+	bool ok = auth_check_password(lc->hash ? lc->hash :
+				      "scrypt$32768$8$1$00000000000000000000000000000000$"
+				      "0000000000000000000000000000000000000000000000000000000000000000",
+				      lc->password) && lc->hash;
+
+	pthread_mutex_lock(&lc->c->lock);
+	lc->ok = ok;
+	lc->done = true;
+	pthread_mutex_unlock(&lc->c->lock);
+	console_wake(lc->c, lc->key);
+	login_check_unref(lc);
+}
+
 static void api_login(struct req *q)
 {
 	static const char *const fields[] = { "user", "password", NULL };
+	static atomic_ullong logins;
 	json_t *body = body_object(q, fields);
+	struct login_check *lc = anole_httpd_state(q->r);
 	const char *user, *password;
-	char *hash = NULL, role[16] = "", token[65], token_hash[65], csrf[65];
-	long long uid = 0;
+	char token[65], token_hash[65], csrf[65];
 	sqlite3_stmt *st;
-	bool ok, throttled;
+	bool ok, done, throttled;
 
 	q->action = "login";
 	if (!body)
@@ -290,30 +340,50 @@ static void api_login(struct req *q)
 	if (!password)
 		goto out;
 	snprintf(q->target, sizeof(q->target), "%s", user);
+	if (!lc) {
+		pthread_mutex_lock(&q->c->lock);
+		throttled = login_throttled(q, false);
+		pthread_mutex_unlock(&q->c->lock);
+		if (throttled) {
+			reply_error(q, 429, "too many failed logins from %s: wait a minute", q->peer);
+			goto out;
+		}
+		lc = xcalloc(1, sizeof(*lc));
+		atomic_init(&lc->refs, 2);
+		lc->c = q->c;
+		lc->password = xstrdup(password);
+		snprintf(lc->key, sizeof(lc->key), "login:%llu", atomic_fetch_add(&logins, 1));
+		pthread_mutex_lock(&q->c->lock);
+		st = store_prepare(q->c->db, "SELECT id, pw_hash, role FROM users WHERE name=?");
+		if (st) {
+			sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				lc->uid = sqlite3_column_int64(st, 0);
+				lc->hash = xstrdup((const char *)sqlite3_column_text(st, 1));
+				snprintf(lc->role, sizeof(lc->role), "%s", sqlite3_column_text(st, 2));
+			}
+			sqlite3_finalize(st);
+		}
+		pthread_mutex_unlock(&q->c->lock);
+		anole_httpd_set_state(q->r, lc, login_check_unref);
+		anole_workqueue_add(q->c->login_wq, login_check_run, lc, NULL);
+	}
+	/* parked under the lock the worker sets done under: its wake, after,
+	 * finds the request parked */
 	pthread_mutex_lock(&q->c->lock);
-	throttled = login_throttled(q, false);
-	pthread_mutex_unlock(&q->c->lock);
-	if (throttled) {
-		reply_error(q, 429, "too many failed logins from %s: wait a minute", q->peer);
+	done = lc->done;
+	ok = lc->ok;
+	if (!done && (q->r->call == ANOLE_HTTPD_CALL_FIRST || q->r->call == ANOLE_HTTPD_CALL_WOKEN) &&
+	    !anole_httpd_park(q->r, lc->key, LOGIN_WAIT, 0)) {
+		pthread_mutex_unlock(&q->c->lock);
 		goto out;
 	}
-	pthread_mutex_lock(&q->c->lock);
-	st = store_prepare(q->c->db, "SELECT id, pw_hash, role FROM users WHERE name=?");
-	if (st) {
-		sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			uid = sqlite3_column_int64(st, 0);
-			hash = xstrdup((const char *)sqlite3_column_text(st, 1));
-			snprintf(role, sizeof(role), "%s", sqlite3_column_text(st, 2));
-		}
-		sqlite3_finalize(st);
-	}
 	pthread_mutex_unlock(&q->c->lock);
-	/* an unknown user costs a hash too, so timing does not tell users apart */
-	ok = auth_check_password(hash ? hash : "scrypt$32768$8$1$00000000000000000000000000000000$"
-				 "0000000000000000000000000000000000000000000000000000000000000000",
-				 password) && hash;
-	free(hash);
+	if (!done) {
+		reply_error(q, 503, "the password check did not finish in %g s (the console is "
+			    "stopping or overloaded)", LOGIN_WAIT);
+		goto out;
+	}
 	if (!ok) {
 		pthread_mutex_lock(&q->c->lock);
 		login_throttled(q, true);
@@ -334,7 +404,7 @@ static void api_login(struct req *q)
 		double now = store_now();
 
 		sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 2, uid);
+		sqlite3_bind_int64(st, 2, lc->uid);
 		sqlite3_bind_text(st, 3, csrf, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_double(st, 4, now);
 		sqlite3_bind_double(st, 5, now + SESSION_LIFETIME);
@@ -352,7 +422,7 @@ static void api_login(struct req *q)
 	snprintf(q->user, sizeof(q->user), "%s", user);
 	add_cookie(q, "anole_session", token, true, SESSION_LIFETIME);
 	add_cookie(q, "csrf_token", csrf, false, SESSION_LIFETIME);
-	reply(q, 200, json_pack("{s:s, s:s, s:s}", "user", user, "role", role, "csrf_token", csrf));
+	reply(q, 200, json_pack("{s:s, s:s, s:s}", "user", user, "role", lc->role, "csrf_token", csrf));
 out:
 	json_decref(body);
 }
@@ -1522,6 +1592,10 @@ static void api_handle(const struct anole_httpd_request *r, struct anole_httpd_r
 		ep->fn(&q);
 	else
 		api_rule_delete(&q);
+	/* parked (a long poll, a login's password check): the answer and its
+	 * audit record come when it is handled again */
+	if (anole_httpd_is_parked(r))
+		return;
 	if (!res->status)
 		res->status = 200;
 	/* every state change, allowed or not, and every refused agent */

@@ -27,6 +27,8 @@ struct console {
 	double started;              /* store_now() at start: liveness waits a while */
 	/* login failures per peer address, for 429 (under lock) */
 	struct login_failure { char peer[64]; double first; unsigned count; } failures[64];
+	/* logins' password checks (api.c): off the request threads */
+	struct anole_workqueue *login_wq;
 	/* the listeners (HTTP, HTTPS or NULL), for console_wake() */
 	struct anole_httpd *_Atomic servers[2];
 	/* series ids by host, name and labels: a scrape costs no lookups */

@@ -70,6 +70,8 @@ struct request_ctx {
 	bool too_big;
 	struct anole_httpd *h;
 	struct MHD_Connection *conn;
+	void *state;                 /* the handler's (anole_httpd_set_state) */
+	void (*state_free)(void *);
 	/* set by anole_httpd_park(), read and cleared by on_request(): both on
 	 * the connection's thread, so no lock */
 	bool handler_parked;
@@ -614,6 +616,27 @@ void anole_httpd_wake(struct anole_httpd *h, const char *key)
 	pthread_mutex_unlock(&h->park_lock);
 }
 
+void anole_httpd_set_state(const struct anole_httpd_request *r, void *state,
+			   void (*free_fn)(void *))
+{
+	struct request_ctx *ctx = r->ctx;
+
+	if (ctx->state && ctx->state_free)
+		ctx->state_free(ctx->state);
+	ctx->state = state;
+	ctx->state_free = free_fn;
+}
+
+bool anole_httpd_is_parked(const struct anole_httpd_request *r)
+{
+	return ((struct request_ctx *)r->ctx)->handler_parked;
+}
+
+void *anole_httpd_state(const struct anole_httpd_request *r)
+{
+	return ((struct request_ctx *)r->ctx)->state;
+}
+
 size_t anole_httpd_parked(struct anole_httpd *h)
 {
 	size_t n;
@@ -715,6 +738,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 		pthread_mutex_lock(&h->park_lock);
 		unlist(h, ctx);
 		pthread_mutex_unlock(&h->park_lock);
+		if (ctx->state && ctx->state_free)
+			ctx->state_free(ctx->state);
 		free(ctx->key);
 		strbuf_release(&ctx->body);
 		free(ctx);

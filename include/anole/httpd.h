@@ -167,6 +167,15 @@ struct anole_httpd_opts {
 enum { ANOLE_HTTPD_PARK_EXCLUSIVE = 1 << 0 };
 int anole_httpd_park(const struct anole_httpd_request *r, const char *key, double seconds,
 		     unsigned flags);
+/* A handler's own state for the request, kept across its calls (a parked
+ * request is handled again): set it once; free_fn(state) when the request
+ * ends (answered, or the client gone). */
+void anole_httpd_set_state(const struct anole_httpd_request *r, void *state,
+			   void (*free_fn)(void *));
+void *anole_httpd_state(const struct anole_httpd_request *r);
+/* Whether the handler parked the request in this call (a wrapper around
+ * handlers answers nothing, logs nothing then). */
+bool anole_httpd_is_parked(const struct anole_httpd_request *r);
 /* Call again every request parked with key (any thread). */
 void anole_httpd_wake(struct anole_httpd *h, const char *key);
 /* How many requests are parked now. */
