@@ -17,6 +17,7 @@
 #include "anole/http.h"
 #include "anole/httpd.h"
 #include "anole/strbuf.h"
+#include "anole/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,6 +532,14 @@ static void get_block(const struct anole_httpd_request *r, struct anole_httpd_re
 	anole_httpd_text(res, 200, "unblocked");
 }
 
+static atomic_int states_freed;
+
+static void free_state(void *p)
+{
+	free(p);
+	atomic_fetch_add(&states_freed, 1);
+}
+
 /* GET /wait?key=K&s=S[&x=1]: parks with key K for S seconds (exclusive
  * with x); called again, answers why. */
 static void get_wait(const struct anole_httpd_request *r, struct anole_httpd_response *res,
@@ -540,10 +550,16 @@ static void get_wait(const struct anole_httpd_request *r, struct anole_httpd_res
 	const char *key = anole_httpd_query(r, "key"), *s = anole_httpd_query(r, "s");
 	const char *x = anole_httpd_query(r, "x");
 
-	if (r->call == ANOLE_HTTPD_CALL_FIRST &&
-	    !anole_httpd_park(r, key ? key : "", s ? atof(s) : 1, x ? ANOLE_HTTPD_PARK_EXCLUSIVE : 0))
-		return;
-	anole_httpd_text(res, 200, "%s", why[r->call]);
+	if (r->call == ANOLE_HTTPD_CALL_FIRST) {
+		/* a state kept across the calls, freed when the request ends */
+		anole_httpd_set_state(r, xstrdup(key ? key : ""), free_state);
+		if (!anole_httpd_park(r, key ? key : "", s ? atof(s) : 1,
+				      x ? ANOLE_HTTPD_PARK_EXCLUSIVE : 0) && anole_httpd_is_parked(r))
+			return;
+	}
+	anole_httpd_text(res, 200, "%s%s", why[r->call],
+			 anole_httpd_state(r) && !strcmp(anole_httpd_state(r), key ? key : "") ?
+			 "" : " (state lost)");
 }
 
 static const struct anole_httpd_route pool_routes[] = {
@@ -581,9 +597,12 @@ static void async_get(struct async_get *g, struct anole_http *http, uint16_t por
 
 static bool async_done(struct async_get *g, const char *want)
 {
+	size_t n = strlen(want);
+
 	pthread_join(g->th, NULL);
-	return !g->ret && g->r.status == 200 && g->r.body.buf && !strncmp(g->r.body.buf, want,
-									    strlen(want));
+	/* the whole answer: "woken (state lost)" is no "woken" */
+	return !g->ret && g->r.status == 200 && g->r.body.buf && !strncmp(g->r.body.buf, want, n) &&
+	       !strcmp(g->r.body.buf + n, "\n");
 }
 
 /* Wait (up to 20 s) until n requests are parked. */
@@ -694,6 +713,9 @@ static void test_pool_and_park(struct anole_http *http)
 	CHECK(w1.took < 15, "the stop does not wait for the parked request (%.2f s, %ld '%s')",
 	      w1.took, w1.r.status, w1.r.body.buf ? w1.r.body.buf : "");
 	reply_release(&w1.r);
+	/* every /wait request's state freed: 1 + 1 + 5 + 2 + 1 */
+	CHECK(atomic_load(&states_freed) == 10, "the handler states are freed (%d of 10)",
+	      atomic_load(&states_freed));
 }
 
 int main(void)
