@@ -179,7 +179,7 @@ struct agent {
 	size_t ng[QOS_NCLASSES];
 	struct class_sample cls[QOS_NCLASSES], prev[QOS_NCLASSES];
 	uint64_t node_busy_ns, node_total_ns;
-	double node_cores, t_prev;
+	double node_cores, t_prev, dt;  /* dt: the last interval, s */
 	uint64_t mem_total, mem_available;
 	struct qos_psi node_psi[3];
 	bool first;
@@ -246,6 +246,7 @@ static void sample(struct agent *a)
 	for (int r = 0; r < 3; r++)
 		qos_psi_read(NULL, psi_res[r], &a->node_psi[r]);
 	a->t_prev = t;
+	a->dt = dt;
 }
 
 static void event(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -575,9 +576,28 @@ static void policy_cpu_burst(struct agent *a)
 	}
 }
 
+/*
+ * LS's pressure (some) in percent: the larger of the kernel's avg10 and the
+ * share of the last interval, from the totals. avg10 alone lags: it is a
+ * 10 s average, so a stall of half the time would take ~5 s to read 20%;
+ * the interval's share reacts in one pass, avg10 keeps "calm" from coming
+ * too soon after it.
+ */
 static double ls_psi(struct agent *a, int res)
 {
-	return a->cls[QOS_LS].have_psi ? a->cls[QOS_LS].psi[res].some_avg10 : 0;
+	const struct class_sample *s = &a->cls[QOS_LS], *p = &a->prev[QOS_LS];
+	double v;
+
+	if (!s->have_psi)
+		return 0;
+	v = s->psi[res].some_avg10;
+	if (p->have_psi && a->dt > 0 && s->psi[res].some_total >= p->psi[res].some_total) {
+		double share = 100.0 * (double)(s->psi[res].some_total - p->psi[res].some_total) /
+			(a->dt * 1e6);
+		if (share > v)
+			v = share > 100 ? 100 : share;
+	}
+	return v;
 }
 
 static void policy_memory(struct agent *a)
