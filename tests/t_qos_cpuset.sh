@@ -6,7 +6,8 @@
 # numbered, at least one; an LS spinner takes BE down to one CPU within 3 of
 # the agent's passes and a BE spinner then runs on that CPU only; stopping
 # LS gives the CPU back; SIGKILL leaves the cpuset cut and `anole qos
-# restore` puts it back byte for byte; "auto" on fewer CPUs stays a quota.
+# restore` puts it back byte for byte; with LS pinned to a CPU, BE has the
+# others; "auto" on fewer CPUs stays a quota.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/qos_lib.sh"
 need_anole
@@ -89,6 +90,29 @@ knob_snapshot "$WORK/after"
 diff "$WORK/before" "$WORK/after" >&2 || fail "knobs differ after restore"
 assert_eq "$(awk '/^Cpus_allowed_list/ {print $2}' /proc/$be_pid/status)" "$ALL" \
 	"the BE spinner's CPUs after restore"
+
+log "LS pinned to CPU $LAST: BE's CPUs are others"
+echo "$LAST" >"$V1CS/$QNAME/ls/cpuset.cpus"
+qos_start
+# the budget's 2 CPUs: the highest two but LAST (one on a 2-CPU node), as
+# the kernel prints a list
+EXPECT=$("$PY" -c "
+n = []
+for r in '$ALL'.split(','):
+    a, _, b = r.partition('-'); n += range(int(a), int(b or a) + 1)
+n.remove($LAST)
+n = n[-2:]
+out, i = [], 0
+while i < len(n):
+    j = i
+    while j + 1 < len(n) and n[j + 1] == n[j] + 1: j += 1
+    out.append(str(n[i]) if i == j else '%d-%d' % (n[i], n[j])); i = j + 1
+print(','.join(out))")
+qos_within_passes 3 "[ \"\$(cat $BECS)\" = $EXPECT ]" ||
+	fail "BE's cpuset is $(cat $BECS) with LS pinned to $LAST"
+qos_stop
+assert_eq "$(cat $BECS)" "$ALL" "BE's cpuset after stop"
+echo "$ALL" >"$V1CS/$QNAME/ls/cpuset.cpus"
 
 if [ "$NCPU" -lt 4 ]; then
 	log "auto on $NCPU CPUs (< cpuset_min_cpus 4): a quota"
