@@ -12,7 +12,8 @@
 #            the interference cap on the agent's probe ([probe] and
 #            [interference] on, target_p99_us = IF_TARGET_US, default 1000;
 #            AGENT_IF=0: the plain default configuration)
-# LS (each run DURATION seconds, default 5), always in the LS class:
+# LS (each run DURATION seconds, default 5, BE started WARMUP seconds before,
+# default 2), always in the LS class:
 #   probe    anole qos probe at 1 kHz (wake-up lateness)
 #   cyclic   cyclictest -i 1000 --policy=other (wake-up latency, CFS like LS)
 #   nginx    nginx (1 worker) under wrk -t1 -c8 with 1 ms think time per
@@ -34,7 +35,7 @@
 #            MEM_HEADROOM_PERCENT (default 3) of it: memory pressure, the
 #            squeeze and eviction. It fills the whole machine: opt-in only.
 # PAIRS (LS:BE) is what runs; default: probe, cyclic and nginx against cpu
-# and vm, iosync against io, burst against cpu (~14 min on 2 CPUs). EXTRA=1
+# and vm, iosync against io, burst against cpu (~16 min on 2 CPUs). EXTRA=1
 # adds probe:mem and nginx:mem. (LS_SET and BE_SET, if given, make the
 # cross product instead.)
 # Reported per pair and case: median over rounds of p50/p90/p99/p99.9 (µs),
@@ -51,6 +52,7 @@ cd "$(dirname "$0")/.."
 WORK=$(realpath -m "${BENCH_WORK:-bench/work}/qos")
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-2}
 if [ -n "${LS_SET:-}${BE_SET:-}" ]; then
 	PAIRS=
 	for l in ${LS_SET:-probe cyclic nginx}; do
@@ -263,9 +265,12 @@ one() {
 	if [ "$case" != alone ]; then
 		# shellcheck disable=SC2046
 		"$ANOLE" qos exec -c "$CONF" --class be -- stress-ng $(be_cmd "$be") \
-			-t $((DURATION + 2)) --metrics-brief >"$WORK/be.$tag" 2>&1 &
+			-t $((DURATION + WARMUP + 1)) --metrics-brief >"$WORK/be.$tag" 2>&1 &
 		bepid=$!
-		sleep 1
+		# BE's head start: the agent's reactions to BE (the interference
+		# cap halves per interval) begin before LS's run, as they would
+		# on a node where BE was already running
+		sleep "$WARMUP"
 	fi
 	read -r b0 t0 < <(node_busy)
 	lat=$(run_ls "$ls" "$WORK/ls.$tag") || lat=
