@@ -278,42 +278,42 @@ static bool knob_exists(const struct qos_group *g, enum qos_ctrl c, const char *
 
 /* -------------------------------------------------------------- policies */
 
+/* A BE group's share of the budget as its CFS quota */
+static void apply_quota_group(struct agent *a, const struct qos_group *g, long share)
+{
+	bool v2 = a->x->host.v2;
+	char path[700], val[64], cur[64];
+	uint64_t period = 100000;
+
+	if (!g->dir[QOS_CPU][0])
+		return;
+	if (!v2) {
+		knob_path(path, sizeof(path), g, QOS_CPU, "cpu.cfs_period_us");
+		qos_read_u64(path, &period);
+	} else {
+		knob_path(path, sizeof(path), g, QOS_CPU, "cpu.max");
+		if (qos_read_file(path, cur, sizeof(cur)) > 0 && strchr(cur, ' '))
+			period = strtoull(strchr(cur, ' ') + 1, NULL, 10);
+	}
+	/* the kernel's minimum quota is 1 ms */
+	uint64_t quota = (uint64_t)share * period / 1000;
+	if (quota < 1000)
+		quota = 1000;
+	knob_path(path, sizeof(path), g, QOS_CPU, v2 ? "cpu.max" : "cpu.cfs_quota_us");
+	if (v2)
+		snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, quota, period);
+	else
+		snprintf(val, sizeof(val), "%" PRIu64, quota);
+	if (qos_read_file(path, cur, sizeof(cur)) >= 0 && !strcmp(cur, val))
+		return;
+	qos_knob_set(a->j, path, NULL, val);
+}
+
 /* BE's budget as CFS quotas, split evenly between BE's groups */
 static void apply_quota(struct agent *a, long m)
 {
-	bool v2 = a->x->host.v2;
-
-	for (size_t i = 0; i < a->ng[QOS_BE]; i++) {
-		const struct qos_group *g = &a->g[QOS_BE][i];
-		char path[700], val[64];
-		uint64_t period = 100000;
-		long share = m / (long)a->ng[QOS_BE];
-
-		if (!g->dir[QOS_CPU][0])
-			continue;
-		if (!v2) {
-			knob_path(path, sizeof(path), g, QOS_CPU, "cpu.cfs_period_us");
-			qos_read_u64(path, &period);
-		} else {
-			char cur[64];
-			knob_path(path, sizeof(path), g, QOS_CPU, "cpu.max");
-			if (qos_read_file(path, cur, sizeof(cur)) > 0 && strchr(cur, ' '))
-				period = strtoull(strchr(cur, ' ') + 1, NULL, 10);
-		}
-		/* the kernel's minimum quota is 1 ms */
-		uint64_t quota = (uint64_t)share * period / 1000;
-		if (quota < 1000)
-			quota = 1000;
-		knob_path(path, sizeof(path), g, QOS_CPU, v2 ? "cpu.max" : "cpu.cfs_quota_us");
-		if (v2)
-			snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, quota, period);
-		else
-			snprintf(val, sizeof(val), "%" PRIu64, quota);
-		char cur[64];
-		if (qos_read_file(path, cur, sizeof(cur)) >= 0 && !strcmp(cur, val))
-			continue;
-		qos_knob_set(a->j, path, NULL, val);
-	}
+	for (size_t i = 0; i < a->ng[QOS_BE]; i++)
+		apply_quota_group(a, &a->g[QOS_BE][i], m / (long)a->ng[QOS_BE]);
 }
 
 static int read_mask(const char *path, struct qos_cpumask *m)
@@ -360,8 +360,11 @@ static void apply_cpuset(struct agent *a, long m)
 		char path[700], val[4096];
 		long n = m / (long)a->ng[QOS_BE] / 1000;
 
-		if (!knob_exists(g, QOS_CPUSET, "cpuset.cpus"))
+		if (!knob_exists(g, QOS_CPUSET, "cpuset.cpus")) {
+			/* an adopted group outside the cpuset hierarchy: still held */
+			apply_quota_group(a, g, m / (long)a->ng[QOS_BE]);
 			continue;
+		}
 		snprintf(path, sizeof(path), "%s", g->dir[QOS_CPUSET]);
 		char *slash = strrchr(path, '/');
 		if (slash)

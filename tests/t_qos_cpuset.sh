@@ -7,7 +7,8 @@
 # the agent's passes and a BE spinner then runs on that CPU only; stopping
 # LS gives the CPU back; SIGKILL leaves the cpuset cut and `anole qos
 # restore` puts it back byte for byte; with LS pinned to a CPU, BE has the
-# others; "auto" on fewer CPUs stays a quota.
+# others; an adopted BE group with no cpuset directory gets a quota; "auto"
+# on fewer CPUs stays a quota.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/qos_lib.sh"
 need_anole
@@ -113,6 +114,17 @@ qos_within_passes 3 "[ \"\$(cat $BECS)\" = $EXPECT ]" ||
 qos_stop
 assert_eq "$(cat $BECS)" "$ALL" "BE's cpuset after stop"
 echo "$ALL" >"$V1CS/$QNAME/ls/cpuset.cpus"
+
+log "an adopted BE group outside the cpuset hierarchy gets a quota"
+for h in $V1CPU $V1ACCT $V1MEM; do mkdir -p "$h/$QNAME-adopt"; done
+qos_conf 'interval_ms = 1000' '[cpu_suppress]' 'mode = "cpuset"' "${base[@]}" '[be]' \
+	"cgroups = [\"/$QNAME-adopt\"]"
+qos_start
+qos_wait_passes 2
+assert_ne "$(cat $V1CPU/$QNAME-adopt/cpu.cfs_quota_us)" -1 "the adopted group's quota"
+assert_eq "$(cat $V1CPU/$QNAME/be/cpu.cfs_quota_us)" -1 "BE's own quota in cpuset mode"
+qos_stop
+assert_eq "$(cat $V1CPU/$QNAME-adopt/cpu.cfs_quota_us)" -1 "the adopted group's quota after stop"
 
 if [ "$NCPU" -lt 4 ]; then
 	log "auto on $NCPU CPUs (< cpuset_min_cpus 4): a quota"
