@@ -83,8 +83,10 @@ int qos_write_file(const char *path, const char *value)
 
 	if (fd < 0)
 		return -errno;
-	/* one write(2): cgroup files take a value per write */
-	if (write(fd, value, strlen(value)) < 0)
+	/* one write(2): cgroup files take a value per write. An empty value
+	 * (v2 cpuset.cpus: inherit) is a newline: a write of no bytes never
+	 * reaches the cgroup file's handler */
+	if (write(fd, *value ? value : "\n", *value ? strlen(value) : 1) < 0)
 		ret = -errno;
 	close(fd);
 	return ret;

@@ -83,6 +83,15 @@ static void test_journal(void)
 	CHECK(qos_journal_restore_file(state, &n) == 0 && n == 0);
 	qos_journal_close(j); /* writes the originals again; the file is gone already */
 
+	/* an empty original (v2 cpuset.cpus: inherit) comes back empty */
+	put("cpus", "\n");
+	CHECK(qos_journal_open(&j, state) == 0);
+	CHECK(qos_knob_set(j, path("cpus"), NULL, "1") == 0);
+	CHECK(!strcmp(get("cpus"), "1"));
+	CHECK(qos_journal_restore_file(state, &n) == 0 && n == 1);
+	CHECK(!strcmp(get("cpus"), "\n")); /* what the kernel reads as empty */
+	qos_journal_close(j);
+
 	/* reset puts one knob back; close puts the rest back and removes the file */
 	CHECK(qos_journal_open(&j, state) == 0);
 	CHECK(qos_knob_set(j, path("quota"), NULL, "5000") == 0);
