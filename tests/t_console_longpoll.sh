@@ -16,6 +16,8 @@
 #     "running" came only after the S seconds.
 #   - held heartbeats keep down detection: an idle (held) agent killed by
 #     SIGKILL leaves its host down after the missed heartbeats; back, up.
+#     Work queued for it meanwhile fails then, and a page waiting on it
+#     (?wait=30) is answered at that moment, not at the end of its wait.
 # needs-features: console monitor diag
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
@@ -112,7 +114,20 @@ wait_until 60 "h1 up with 1 s heartbeats" is_up h1
 sleep 2 # its heartbeats are held ones now (nothing queued)
 kill -KILL "$AGENT_PID"
 wait "$AGENT_PID" 2>/dev/null || true
-# 5 missed heartbeats of 1 s, checked every second: ~7 s; 30 s is the bound
+# work queued for the dead agent fails when its host goes down (5 missed
+# heartbeats of 1 s, checked every second: ~7 s), and a page waiting on it
+# hears so then, not when its 30 s wait ends (a wait that ends answers
+# at 30 s or later, whatever the state)
+expect 201 POST /api/v1/hosts/h1/diagnoses '{"tool":"runqlat","duration":1}'
+ID=$(jv .id)
+t0=$(date +%s.%N)
+expect 200 GET "/api/v1/diagnoses/$ID?wait=30"
+t1=$(date +%s.%N)
+[ "$(jv .status)" = failed ] || fail "a diagnosis for a dead agent is '$(jv .status)' after the wait"
+assert_grep "went down" "$WORK/api.out" "the reason names the host going down"
+log "failed after $(echo "$t1 - $t0" | bc) s: $(jv .error)"
+fcmp "$t1 - $t0" "<" 29 || fail "the page waiting on a failed diagnosis was answered only when its wait ended"
+# 30 s is the bound
 wait_until 30 "h1 down after its idle agent died" is_down h1
 agent_start h1 --no-bpf
 wait_until 60 "h1 up again" is_up h1
