@@ -18,7 +18,8 @@
 #
 # The simulated agents (bench/console_fake_agents.py, one asyncio process)
 # serve a real agent's /metrics page captured at start, counters advancing,
-# each on its own loopback port, and heartbeat as agents do: the console
+# each on its own loopback port, and heartbeat as agents do (a long poll
+# the console holds up to its heartbeat interval): the console
 # parses and stores what it would from a real fleet. The machine's own load
 # (other work) slows the browser figures; CPU seconds used by the console
 # are what they are.
@@ -147,10 +148,14 @@ def status(k):
 c0, t0 = cpu(), time.monotonic()
 time.sleep(window)
 c1, t1 = cpu(), time.monotonic()
-print(f"{100 * (c1 - c0) / (t1 - t0):.2f} {status('VmRSS'):.1f} {status('VmHWM'):.1f}")
+threads = next(int(l.split()[1]) for l in open(f"/proc/{pid}/status") if l.startswith("Threads:"))
+print(f"{100 * (c1 - c0) / (t1 - t0):.2f} {status('VmRSS'):.1f} {status('VmHWM'):.1f} {threads}")
 PY
-read -r CPU RSS HWM <"$WORK/cpu.txt"
+read -r CPU RSS HWM THREADS <"$WORK/cpu.txt"
 printf '  console CPU: %s %% of one core (target <= 5)\n  console RSS: %s MiB, peak %s MiB (target <= 200)\n' "$CPU" "$RSS" "$HWM"
+# the agents' heartbeats are held (long polls): suspended connections, no
+# thread each
+printf '  console threads: %s, with %s agents holding a heartbeat each\n' "$THREADS" "$N"
 
 say "API latency (median of 5): what the page waits for"
 "$PY" - "$URL" admin "$PASS" >"$WORK/api.txt" <<'PY'

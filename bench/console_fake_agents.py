@@ -5,7 +5,8 @@
 parses and stores what it would from a real fleet; counters advance on each
 scrape) on its own loopback port, and heartbeats to the console as
 `anole monitor --console` does (POST /api/v1/agent/heartbeat with the agent
-token), so the console registers and scrapes them. One asyncio process for
+token, held by the console until work or the interval's end, as the real
+agent's long poll is), so the console registers and scrapes them. One asyncio process for
 all of them: the bench measures the console, not the agents.
 
     console_fake_agents.py CONSOLE_URL TOKEN_FILE METRICS_FILE N [--prefix fake]
@@ -19,6 +20,7 @@ import signal
 import sys
 import urllib.parse
 
+HOLD = 60  # as the real agent: the console holds it at most its heartbeat interval
 SAMPLE = re.compile(rb"^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}]*\})?) (\S+)$")
 
 
@@ -80,23 +82,28 @@ async def post(host, port, path, token, obj):
 
 
 async def heartbeat(name, port, url, token, every, errors):
+    """The agent protocol's loop: an idle agent's heartbeat asks to be held
+    ("hold"); the console answers after its heartbeat interval (or at once
+    with work) with "interval": 0, and the next heartbeat goes at once."""
     u = urllib.parse.urlsplit(url)
     path = u.path.rstrip("/") + "/api/v1/agent/heartbeat"
     while True:
+        wait = max(every, 1.0)
         try:
-            status, body = await post(u.hostname, u.port or 80, path, token,
-                                      {"name": name, "metrics_port": port})
+            status, body = await asyncio.wait_for(
+                post(u.hostname, u.port or 80, path, token,
+                     {"name": name, "metrics_port": port, "hold": HOLD}), HOLD + 15)
             if status != 200:
                 errors[name] = f"{status} {body[:200]!r}"
             else:
                 errors.pop(name, None)
                 try:
-                    every = float(json.loads(body).get("interval", every))
+                    wait = float(json.loads(body).get("interval", every))
                 except ValueError:
                     pass
-        except OSError as e:
-            errors[name] = str(e)
-        await asyncio.sleep(every)
+        except (OSError, asyncio.TimeoutError) as e:
+            errors[name] = str(e) or type(e).__name__
+        await asyncio.sleep(wait)
 
 
 async def main():

@@ -7,7 +7,12 @@
 #   initramfs and bootloader: only the root filesystem differs);
 # - OS image root size (EROFS lz4hc, the default, and lz4) against
 #   mksquashfs -comp zstd of the same rootfs;
-# - upgrade time (`anole os upgrade` of a disk image), median of REPEAT.
+# - upgrade time (`anole os upgrade` of a disk image), median of REPEAT;
+# - an upgrade from a registry (Debian's docker-registry, `anole os push`)
+#   to a v2 that is v1 plus one Debian package (PKG, default openssl: its
+#   files as dpkg -L lists them): bytes the registry sent (its access log)
+#   against the image's size, and the upgrade's time.
+# SKIP_BOOT=1 leaves the QEMU boots out.
 # The rootfs is tests/os_lib.sh's, with all of the kernel's modules
 # (ROOTFS=small: the subset the test uses).
 set -euo pipefail
@@ -17,7 +22,8 @@ cd "$(dirname "$0")/.."
 WORK=$(realpath -m "${BENCH_WORK:-bench/work}/os")
 REPEAT=${REPEAT:-3}
 PY=python3
-for c in qemu-system-x86_64 mksquashfs mkfs.ext4 busybox openssl; do
+PKG=${PKG:-openssl}
+for c in qemu-system-x86_64 mksquashfs mkfs.ext4 busybox openssl docker-registry dpkg curl; do
 	command -v "$c" >/dev/null || { echo "bench: needs $c" >&2; exit 1; }
 done
 [ -n "$(os_kernel_release)" ] || { echo "bench: needs linux-image-amd64" >&2; exit 1; }
@@ -35,6 +41,13 @@ else
 	"$ANOLE" os build -q --rootfs root --version v1 --key key.pem -o v1.os
 	t_build=$($PY -c "print(f'{$(date +%s.%N) - $t0:.1f}')")
 	"$ANOLE" os build -q --rootfs root2 --version v2 --key key.pem -o v2.os
+	# v1 plus one package
+	cp -a root rootpkg
+	dpkg -L "$PKG" | while read -r f; do
+		if [ -f "$f" ] && [ ! -L "$f" ]; then printf '%s\n' "${f#/}"; fi
+	done >pkg.list
+	tar -C / -cf - -T pkg.list | tar -C rootpkg -xf -
+	"$ANOLE" os build -q --rootfs rootpkg --version v2pkg --key key.pem -o v2pkg.os
 	"$ANOLE" os build -q --rootfs root --version v1 --key key.pem --compress lz4 -o v1-lz4.os
 	mksquashfs root root.sqfs -comp zstd -noappend -quiet >/dev/null
 fi
@@ -73,6 +86,7 @@ boot_time() {
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 be=(); bx=(); up=()
 for i in $(seq "$REPEAT"); do
+	[ "${SKIP_BOOT:-0}" = 1 ] && { be+=(0); bx+=(1); continue; }
 	be+=("$(boot_time erofs.img)")
 	bx+=("$(boot_time ext4.img)")
 done
@@ -83,9 +97,46 @@ for i in $(seq "$REPEAT"); do
 	up+=("$($PY -c "print(f'{$(date +%s.%N) - $t0:.2f}')")")
 done
 m_be=$(median "${be[@]}"); m_bx=$(median "${bx[@]}"); m_up=$(median "${up[@]}")
+
+# the registry: v2pkg pushed, then upgrades of fresh copies of the v1 disk
+port=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+rm -rf reg; mkdir reg
+printf 'version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+	"$WORK/reg" "$port" >reg.yml
+docker-registry serve reg.yml >reg.log 2>&1 &
+reg_pid=$!
+trap 'kill $reg_pid 2>/dev/null || true' EXIT
+until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do
+	kill -0 $reg_pid || { cat reg.log >&2; exit 1; }
+	sleep 0.1
+done
+"$ANOLE" os push -q v2pkg.os "docker://127.0.0.1:$port/os:v2pkg"
+rf=(); rb=(); ru=()
+for i in $(seq "$REPEAT"); do
+	cp --sparse=always erofs.img upr.img
+	mark=$(wc -l <reg.log)
+	t0=$(date +%s.%N)
+	"$ANOLE" os upgrade --json "docker://127.0.0.1:$port/os:v2pkg" --disk upr.img >upr.json
+	ru+=("$($PY -c "print(f'{$(date +%s.%N) - $t0:.2f}')")")
+	rf+=("$($PY -c "import json; print(json.load(open('upr.json'))['bytes_fetched'])")")
+	rb+=("$(tail -n +$((mark + 1)) reg.log | $PY -c '
+import re, sys
+print(sum(int(m.group(1)) for m in re.finditer(r"\"GET [^\"]*\" [0-9]{3} ([0-9]+)", sys.stdin.read())))')")
+done
+image_bytes=$($PY -c "import json; print(json.load(open('upr.json'))['image_bytes'])")
+meta_bytes=$($PY -c "import json; print(json.load(open('upr.json'))['metadata_bytes'])")
+pkg_bytes=$(sed 's|^|/|' pkg.list | xargs stat -c %s | awk '{s += $1} END {print s + 0}')
+m_ru=$(median "${ru[@]}"); m_rb=$(median "${rb[@]}")
 echo "rootfs: $tree_bytes bytes ($(find root -type f | wc -l) files), kernel $(os_kernel_release), load $(cut -d' ' -f1 /proc/loadavg)"
 echo "build (lz4hc): ${t_build} s"
 printf 'root image: EROFS lz4hc %d bytes, EROFS lz4 %d, squashfs zstd %d: EROFS lz4hc / squashfs = %.3f\n' \
 	"$erofs_lz4hc" "$erofs_lz4" "$sqfs" "$($PY -c "print($erofs_lz4hc / $sqfs)")"
-echo "boot to health check (TCG, median of $REPEAT): EROFS ${m_be} s (${be[*]}), ext4 ${m_bx} s (${bx[*]}): ratio $($PY -c "print(f'{$m_be / $m_bx:.2f}')")"
+if [ "${SKIP_BOOT:-0}" = 1 ]; then
+	echo "boot to health check: skipped (SKIP_BOOT=1)"
+else
+	echo "boot to health check (TCG, median of $REPEAT): EROFS ${m_be} s (${be[*]}), ext4 ${m_bx} s (${bx[*]}): ratio $($PY -c "print(f'{$m_be / $m_bx:.2f}')")"
+fi
 echo "upgrade of a disk image (median of $REPEAT): ${m_up} s (${up[*]}), $(member_size v2.os root.erofs) bytes of root"
+echo "upgrade from a registry to v1 + $PKG ($pkg_bytes bytes of files), median of $REPEAT: ${m_ru} s (${ru[*]});" \
+	"the registry sent ${m_rb} bytes (${rb[*]}; anole counted ${rf[*]}, of which $meta_bytes the chunk table)" \
+	"of a $image_bytes-byte image (OS image file $(stat -c %s v2pkg.os)): $($PY -c "print(f'{$m_rb / $image_bytes:.4f}')") of it"

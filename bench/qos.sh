@@ -8,8 +8,12 @@
 # host's drift hits all three alike:
 #   alone    LS only
 #   noagent  LS + BE, BE in its class's cgroup with no knobs set
-#   agent    LS + BE with `anole qos run` (default configuration)
-# LS (each run DURATION seconds, default 5), always in the LS class:
+#   agent    LS + BE with `anole qos run`: the default configuration plus
+#            the interference cap on the agent's probe ([probe] and
+#            [interference] on, target_p99_us = IF_TARGET_US, default 1000;
+#            AGENT_IF=0: the plain default configuration)
+# LS (each run DURATION seconds, default 5, BE started WARMUP seconds before,
+# default 2), always in the LS class:
 #   probe    anole qos probe at 1 kHz (wake-up lateness)
 #   cyclic   cyclictest -i 1000 --policy=other (wake-up latency, CFS like LS)
 #   nginx    nginx (1 worker) under wrk -t1 -c8 with 1 ms think time per
@@ -17,13 +21,30 @@
 #            delays the next request, so queueing delay is under-reported;
 #            the think time keeps the server mostly idle, so its latency is
 #            the wake-up path that BE interferes with.
+#   iosync   4 KiB pwrite + fdatasync at 100 Hz, open-loop (latency from
+#            each op's slot on the grid to its completion)
+#   burst    40 ms of CPU every 200 ms in an adopted LS cgroup with a CFS
+#            quota of 30 ms per 100 ms: 20% on average, but each burst is
+#            over one period's quota. Reported: each burst's delay (wall
+#            time minus CPU time), which throttling and run-queue waits make
 # BE (stress-ng, in the BE class, for the whole LS run):
 #   cpu      --cpu 2 --cache 1     (CPU and cache)
 #   vm       --vm 2 --vm-bytes 64M  (memory bandwidth)
-# Reported per LS x BE x case: median over rounds of p50/p90/p99/p99.9 (µs),
+#   io       --hdd 2 --hdd-opts direct (direct writes and reads)
+#   mem      --vm 2 --vm-keep filling the node's memory but for
+#            MEM_HEADROOM_PERCENT (default 3) of it: memory pressure, the
+#            squeeze and eviction. It fills the whole machine: opt-in only.
+# PAIRS (LS:BE) is what runs; default: probe, cyclic and nginx against cpu
+# and vm, iosync against io, burst against cpu (~16 min on 2 CPUs). EXTRA=1
+# adds probe:mem and nginx:mem. (LS_SET and BE_SET, if given, make the
+# cross product instead.)
+# Reported per pair and case: median over rounds of p50/p90/p99/p99.9 (µs),
 # the spread of p99 (min..max), node CPU utilisation during the run and BE's
-# bogo ops/s; then the ratios the issue targets: p99 agent/alone and
-# agent/noagent, and BE throughput agent/noagent. Raw runs: $WORK/runs.jsonl.
+# bogo ops/s; then a table of the issue's targets per pair: p99 agent/alone
+# (<= 1.25), p99 agent/noagent (<= 0.25 where BE interferes beyond CPU:
+# vm, mem, io and the burst case), and the CPU LS leaves idle that BE used
+# with the agent ((util agent - util alone) / (1 - util alone), >= 0.60).
+# Raw runs: $WORK/runs.jsonl.
 set -euo pipefail
 
 ANOLE=$(realpath "${1:-build/anole}")
@@ -31,8 +52,18 @@ cd "$(dirname "$0")/.."
 WORK=$(realpath -m "${BENCH_WORK:-bench/work}/qos")
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-5}
-LS_SET=${LS_SET:-"probe cyclic nginx"}
-BE_SET=${BE_SET:-"cpu vm"}
+WARMUP=${WARMUP:-2}
+if [ -n "${LS_SET:-}${BE_SET:-}" ]; then
+	PAIRS=
+	for l in ${LS_SET:-probe cyclic nginx}; do
+		for b in ${BE_SET:-cpu vm}; do PAIRS="$PAIRS $l:$b"; done
+	done
+fi
+PAIRS=${PAIRS:-"probe:cpu probe:vm cyclic:cpu cyclic:vm nginx:cpu nginx:vm iosync:io burst:cpu"}
+[ "${EXTRA:-0}" = 1 ] && PAIRS="$PAIRS probe:mem nginx:mem"
+AGENT_IF=${AGENT_IF:-1}
+IF_TARGET_US=${IF_TARGET_US:-1000}
+MEM_HEADROOM_PERCENT=${MEM_HEADROOM_PERCENT:-3}
 rm -rf "$WORK"
 mkdir -p "$WORK"
 # a copy: rebuilding the tree during a run must not change or break it
@@ -44,7 +75,25 @@ done
 
 NAME=qos-bench-$$
 CONF=$WORK/qos.toml
-printf 'name = "%s"\nstate_dir = "%s/state"\n' "$NAME" "$WORK" >"$CONF"
+# the burst LS's cgroup, adopted into LS: a container with a CPU limit
+BURST_CG=$NAME-burst
+V2ROOT=$(findmnt -n -t cgroup2 -o TARGET | head -1)
+if [ -f /sys/fs/cgroup/cpu/cpu.cfs_quota_us ]; then
+	BURST_DIRS="/sys/fs/cgroup/cpu/$BURST_CG /sys/fs/cgroup/cpuacct/$BURST_CG /sys/fs/cgroup/memory/$BURST_CG"
+	mkdir -p $BURST_DIRS
+	echo 30000 >"/sys/fs/cgroup/cpu/$BURST_CG/cpu.cfs_quota_us"
+else
+	BURST_DIRS="$V2ROOT/$BURST_CG"
+	mkdir -p "$BURST_DIRS"
+	echo "30000 100000" >"$V2ROOT/$BURST_CG/cpu.max"
+fi
+{
+	printf 'name = "%s"\nstate_dir = "%s/state"\n[ls]\ncgroups = ["/%s"]\n' "$NAME" "$WORK" "$BURST_CG"
+	if [ "$AGENT_IF" = 1 ]; then
+		printf '[probe]\nenabled = true\n[interference]\nenabled = true\ntarget_p99_us = %s\n' \
+			"$IF_TARGET_US"
+	fi
+} >"$CONF"
 AGENT=
 NGINX=
 cleanup() {
@@ -52,7 +101,7 @@ cleanup() {
 	[ -n "$AGENT" ] && kill "$AGENT" 2>/dev/null && sleep 1
 	[ -n "$NGINX" ] && kill "$NGINX" 2>/dev/null
 	"$ANOLE" qos restore -c "$CONF" >/dev/null 2>&1
-	for h in /sys/fs/cgroup/*/"$NAME" /sys/fs/cgroup/"$NAME"; do
+	for h in /sys/fs/cgroup/*/"$NAME" /sys/fs/cgroup/"$NAME" $BURST_DIRS; do
 		[ -d "$h" ] || continue
 		find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
 		sleep 0.3
@@ -99,6 +148,50 @@ EOF
 NGINX=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/" >/dev/null 2>&1 && break; sleep 0.2; done
 
+# iosync: small synchronous writes at a fixed rate; prints p50 p90 p99 p999 (µs)
+cat >"$WORK/iosync.py" <<'EOF'
+import os, sys, time
+path, duration = sys.argv[1], float(sys.argv[2])
+fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+os.posix_fallocate(fd, 0, 16 << 20)
+os.fsync(fd)
+buf, period, lat = os.urandom(4096), 0.01, []
+t0 = time.monotonic()
+for i in range(int(duration / period)):
+    slot = t0 + (i + 1) * period
+    d = slot - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+    os.pwrite(fd, buf, (i * 4096 * 7) % (16 << 20))
+    os.fdatasync(fd)
+    lat.append((time.monotonic() - slot) * 1e6)
+os.close(fd)
+os.unlink(path)
+lat.sort()
+pct = lambda q: lat[max(0, min(len(lat) - 1, int(q / 100 * len(lat) + 0.999999) - 1))]
+print("%.1f %.1f %.1f %.1f" % (pct(50), pct(90), pct(99), pct(99.9)))
+EOF
+# burst: 40 ms of CPU every 200 ms; each burst's delay (wall - CPU), µs
+cat >"$WORK/burst.py" <<'EOF'
+import sys, time
+duration, period, work = float(sys.argv[1]), 0.2, 0.04
+delay = []
+t0 = time.monotonic()
+for i in range(int(duration / period)):
+    slot = t0 + i * period
+    d = slot - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+    w0, c0 = time.monotonic(), time.thread_time()
+    while time.thread_time() - c0 < work:
+        pass
+    delay.append(max(0.0, (time.monotonic() - w0) - (time.thread_time() - c0)) * 1e6)
+delay.sort()
+pct = lambda q: delay[max(0, min(len(delay) - 1, int(q / 100 * len(delay) + 0.999999) - 1))]
+print("%.1f %.1f %.1f %.1f" % (pct(50), pct(90), pct(99), pct(99.9)))
+EOF
+mkdir -p "$WORK/io"
+
 node_busy() { awk '/^cpu / { print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9 }' /proc/stat; }
 
 # run_ls LS OUTFILE: one LS run in the LS class; prints "p50 p90 p99 p999" (µs)
@@ -137,6 +230,13 @@ PY
 		"$ANOLE" qos exec -c "$CONF" --class ls -- wrk -t1 -c8 -d"${DURATION}s" \
 			-s "$WORK/wrk.lua" "http://127.0.0.1:$PORT/" >"$out" 2>&1
 		awk '/^QOS/ { print $3, $4, $5, $6 }' "$out" ;;
+	iosync)
+		"$ANOLE" qos exec -c "$CONF" --class ls -- python3 "$WORK/iosync.py" \
+			"$WORK/io/ls.dat" "$DURATION" | tee "$out" ;;
+	burst)
+		# in the adopted cgroup (its quota), not anole's LS group
+		sh -c 'for d in '"$BURST_DIRS"'; do echo $$ >"$d/cgroup.procs"; done; exec python3 "$@"' \
+			sh "$WORK/burst.py" "$DURATION" | tee "$out" ;;
 	esac
 }
 
@@ -145,6 +245,12 @@ be_cmd() {
 	case $1 in
 	cpu) echo "--cpu 2 --cache 1" ;;
 	vm) echo "--vm 2 --vm-bytes 64M" ;;
+	io) echo "--hdd 2 --hdd-opts direct --hdd-bytes 256M --temp-path $WORK/io" ;;
+	mem)
+		# all but MEM_HEADROOM_PERCENT of the node's memory, over 2 workers
+		awk -v h="$MEM_HEADROOM_PERCENT" '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 }
+			END { b = (a - t * h / 100) / 2; if (b < 65536) b = 65536;
+			      printf "--vm 2 --vm-keep --vm-bytes %dK\n", b }' /proc/meminfo ;;
 	esac
 }
 
@@ -159,9 +265,12 @@ one() {
 	if [ "$case" != alone ]; then
 		# shellcheck disable=SC2046
 		"$ANOLE" qos exec -c "$CONF" --class be -- stress-ng $(be_cmd "$be") \
-			-t $((DURATION + 2)) --metrics-brief >"$WORK/be.$tag" 2>&1 &
+			-t $((DURATION + WARMUP + 1)) --metrics-brief >"$WORK/be.$tag" 2>&1 &
 		bepid=$!
-		sleep 1
+		# BE's head start: the agent's reactions to BE (the interference
+		# cap halves per interval) begin before LS's run, as they would
+		# on a node where BE was already running
+		sleep "$WARMUP"
 	fi
 	read -r b0 t0 < <(node_busy)
 	lat=$(run_ls "$ls" "$WORK/ls.$tag") || lat=
@@ -185,12 +294,17 @@ one() {
 	printf '  %-6s %-4s %-8s p99 %8s µs\n' "$ls" "$be" "$case" "$3" >&2
 }
 
-echo "bench/qos.sh: $ROUNDS rounds x {$LS_SET} x {$BE_SET}, ${DURATION}s each; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+LS_LIST=$(for p in $PAIRS; do echo "${p%%:*}"; done | awk '!seen[$0]++' | tr '\n' ' ')
+echo "bench/qos.sh: $ROUNDS rounds x {$PAIRS}, ${DURATION}s each; agent interference cap" \
+	"$([ "$AGENT_IF" = 1 ] && echo "on (probe p99 target $IF_TARGET_US µs)" || echo off);" \
+	"$(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for r in $(seq "$ROUNDS"); do
 	echo "round $r (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-	for ls in $LS_SET; do
+	for ls in $LS_LIST; do
 		one "$ls" - alone "$r"
-		for be in $BE_SET; do
+		for p in $PAIRS; do
+			[ "${p%%:*}" = "$ls" ] || continue
+			be=${p#*:}
 			# alternate the order of the two BE cases between rounds
 			if [ $((r % 2)) -eq 1 ]; then
 				one "$ls" "$be" noagent "$r"; one "$ls" "$be" agent "$r"
@@ -204,6 +318,7 @@ done
 python3 - "$WORK/runs.jsonl" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
+targets = []
 med = statistics.median
 def sel(ls, be, case):
     return [r for r in runs if r["ls"] == ls and r["case"] == case and (be is None or r["be"] == be)]
@@ -227,10 +342,30 @@ for ls in dict.fromkeys(r["ls"] for r in runs):
         na, ag = sel(ls, be, "noagent"), sel(ls, be, "agent")
         row(be, "noagent", na)
         row(be, "agent", ag)
-        if na and ag and a99:
+        if na and ag and alone:
             n99, g99 = med([r["p99"] for r in na]), med([r["p99"] for r in ag])
             nops = med([r["be_ops"] or 0 for r in na]); gops = med([r["be_ops"] or 0 for r in ag])
-            print("%-6s %-4s ratios: p99 agent/alone %.2f (target <= 1.25), agent/noagent %.2f; "
-                  "BE ops agent/noagent %.2f" % (ls, be, g99 / a99 if a99 else float("nan"),
-                  g99 / n99 if n99 else float("nan"), gops / nops if nops else float("nan")))
+            ua, ug = med([r["util"] for r in alone]), med([r["util"] for r in ag])
+            targets.append((ls, be, a99, n99, g99, gops / nops if nops else float("nan"),
+                            (ug - ua) / (1 - ua) if ua < 0.999 else float("nan")))
+
+# the issue's targets per pair; "beyond CPU": interference cpu.idle cannot
+# settle, where the agent must bring p99 to a quarter of no agent's
+beyond = {"vm", "mem", "io"}
+def ok(v, good):
+    return "-" if v != v else ("ok" if good(v) else "MISS")
+print()
+print("%-6s %-4s %10s %10s %10s %8s %-4s %8s %-4s %7s %8s %-4s" % ("LS", "BE", "p99 alone",
+      "noagent", "agent", "ag/alone", "", "ag/noag", "", "BE ops", "idle use", ""))
+for ls, be, a99, n99, g99, ops, idle in targets:
+    r1 = g99 / a99 if a99 else float("nan")
+    r2 = g99 / n99 if n99 else float("nan")
+    need2 = be in beyond or ls == "burst"
+    print("%-6s %-4s %10.1f %10.1f %10.1f %8.2f %-4s %8.2f %-4s %7.2f %8.2f %-4s" % (
+          ls, be, a99, n99, g99, r1, ok(r1, lambda v: v <= 1.25), r2,
+          ok(r2, lambda v: v <= 0.25) if need2 else "-", ops, idle,
+          ok(idle, lambda v: v >= 0.60)))
+print("targets: p99 agent/alone <= 1.25; agent/noagent <= 0.25 for vm, mem, io and burst; "
+      "idle use (of the CPU LS leaves idle, the share BE used with the agent) >= 0.60. "
+      "BE ops: agent/noagent.")
 PY

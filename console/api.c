@@ -5,8 +5,11 @@
  * the endpoint, authenticate (a session cookie for people, a bearer agent
  * token for agents), check the role and, on state changes, the CSRF double
  * submit; then the handler; then, for state changes, the audit record.
- * Handlers run on the server's one polling thread and take c->lock around
- * their statements (never around a password hash: scrypt is slow).
+ * Handlers run on the server's pool of threads (API_THREADS) and take
+ * c->lock around their statements and shared tables. Long polls (an
+ * agent's heartbeat waiting for work, a page waiting for a diagnosis) and
+ * a login's password check (scrypt, slow by design, on c->login_wq) park
+ * their request (anole_httpd_park): no request thread waits.
  */
 #include "internal.h"
 #if ANOLE_CONSOLE_EMBEDDED_WEB
@@ -16,6 +19,7 @@
 #include "anole/diag_policy.h"
 #include "anole/error.h"
 #include "anole/httpd.h"
+#include "anole/workqueue.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -33,6 +37,11 @@
 #define LOGIN_WINDOW 60.0
 #define MAX_BODY (2u << 20)        /* a diagnosis result (1 MiB of output) and room */
 #define MAX_SEGS 6
+#define API_THREADS 4              /* a slow query does not hold the rest */
+#define MAX_CLIENTS 2048           /* every agent holds one connection (its heartbeat) */
+#define MAX_HOLD 600.0             /* the longest hold an agent may ask for */
+#define MAX_WAIT 30.0              /* the longest ?wait= on a diagnosis */
+#define LOGIN_WAIT 120.0           /* a login waits that long for its password check */
 
 struct req {
 	struct console *c;
@@ -234,7 +243,8 @@ static void add_cookie(struct req *q, const char *name, const char *value, bool 
 	anole_httpd_add_header(q->res, "Set-Cookie", buf);
 }
 
-/* Too many failed logins from this address lately? Counts this one when failed. */
+/* Too many failed logins from this address lately? Counts this one when
+ * failed. The caller holds c->lock (logins run on several threads). */
 static bool login_throttled(struct req *q, bool record_failure)
 {
 	struct login_failure *f = NULL, *oldest = &q->c->failures[0];
@@ -264,15 +274,63 @@ static bool login_throttled(struct req *q, bool record_failure)
 	return f && f->count >= LOGIN_FAILURES_MAX;
 }
 
+/*
+ * A login's password check, run by the console's login workers
+ * (c->login_wq) rather than on a request thread: scrypt takes tens to
+ * hundreds of ms and 32 MiB by design, so a request thread (and the
+ * keep-alive connections it polls) would wait that long, and every request
+ * thread could be hashing at once. The request is parked meanwhile. Two
+ * references: the request's state and the job.
+ */
+struct login_check {
+	atomic_int refs;
+	struct console *c;
+	char *hash, *password;
+	long long uid;
+	char role[16];
+	char key[40];                /* "login:N": the parked request's */
+	bool done, ok;               /* under c->lock */
+};
+
+static void login_check_unref(void *p)
+{
+	struct login_check *lc = p;
+
+	if (atomic_fetch_sub(&lc->refs, 1) != 1)
+		return;
+	OPENSSL_cleanse(lc->password, strlen(lc->password));
+	free(lc->password);
+	free(lc->hash);
+	free(lc);
+}
+
+static void login_check_run(void *item, void *shared)
+{
+	struct login_check *lc = item;
+	/* an unknown user costs a hash too, so timing does not tell users apart */
+	bool ok = auth_check_password(lc->hash ? lc->hash :
+				      "scrypt$32768$8$1$00000000000000000000000000000000$"
+				      "0000000000000000000000000000000000000000000000000000000000000000",
+				      lc->password) && lc->hash;
+
+	pthread_mutex_lock(&lc->c->lock);
+	lc->ok = ok;
+	lc->done = true;
+	pthread_mutex_unlock(&lc->c->lock);
+	console_wake(lc->c, lc->key);
+	login_check_unref(lc);
+}
+
 static void api_login(struct req *q)
 {
 	static const char *const fields[] = { "user", "password", NULL };
+	static atomic_ullong logins;
 	json_t *body = body_object(q, fields);
+	struct login_check *lc = anole_httpd_state(q->r);
 	const char *user, *password;
-	char *hash = NULL, role[16] = "", token[65], token_hash[65], csrf[65];
-	long long uid = 0;
+	char token[65], token_hash[65], csrf[65];
 	sqlite3_stmt *st;
-	bool ok;
+	bool ok, done, throttled;
 
 	q->action = "login";
 	if (!body)
@@ -282,29 +340,54 @@ static void api_login(struct req *q)
 	if (!password)
 		goto out;
 	snprintf(q->target, sizeof(q->target), "%s", user);
-	if (login_throttled(q, false)) {
-		reply_error(q, 429, "too many failed logins from %s: wait a minute", q->peer);
+	if (!lc) {
+		pthread_mutex_lock(&q->c->lock);
+		throttled = login_throttled(q, false);
+		pthread_mutex_unlock(&q->c->lock);
+		if (throttled) {
+			reply_error(q, 429, "too many failed logins from %s: wait a minute", q->peer);
+			goto out;
+		}
+		lc = xcalloc(1, sizeof(*lc));
+		atomic_init(&lc->refs, 2);
+		lc->c = q->c;
+		lc->password = xstrdup(password);
+		snprintf(lc->key, sizeof(lc->key), "login:%llu", atomic_fetch_add(&logins, 1));
+		pthread_mutex_lock(&q->c->lock);
+		st = store_prepare(q->c->db, "SELECT id, pw_hash, role FROM users WHERE name=?");
+		if (st) {
+			sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
+			if (sqlite3_step(st) == SQLITE_ROW) {
+				lc->uid = sqlite3_column_int64(st, 0);
+				lc->hash = xstrdup((const char *)sqlite3_column_text(st, 1));
+				snprintf(lc->role, sizeof(lc->role), "%s", sqlite3_column_text(st, 2));
+			}
+			sqlite3_finalize(st);
+		}
+		pthread_mutex_unlock(&q->c->lock);
+		anole_httpd_set_state(q->r, lc, login_check_unref);
+		anole_workqueue_add(q->c->login_wq, login_check_run, lc, NULL);
+	}
+	/* parked under the lock the worker sets done under: its wake, after,
+	 * finds the request parked */
+	pthread_mutex_lock(&q->c->lock);
+	done = lc->done;
+	ok = lc->ok;
+	if (!done && (q->r->call == ANOLE_HTTPD_CALL_FIRST || q->r->call == ANOLE_HTTPD_CALL_WOKEN) &&
+	    !anole_httpd_park(q->r, lc->key, LOGIN_WAIT, 0)) {
+		pthread_mutex_unlock(&q->c->lock);
 		goto out;
 	}
-	pthread_mutex_lock(&q->c->lock);
-	st = store_prepare(q->c->db, "SELECT id, pw_hash, role FROM users WHERE name=?");
-	if (st) {
-		sqlite3_bind_text(st, 1, user, -1, SQLITE_TRANSIENT);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			uid = sqlite3_column_int64(st, 0);
-			hash = xstrdup((const char *)sqlite3_column_text(st, 1));
-			snprintf(role, sizeof(role), "%s", sqlite3_column_text(st, 2));
-		}
-		sqlite3_finalize(st);
-	}
 	pthread_mutex_unlock(&q->c->lock);
-	/* an unknown user costs a hash too, so timing does not tell users apart */
-	ok = auth_check_password(hash ? hash : "scrypt$32768$8$1$00000000000000000000000000000000$"
-				 "0000000000000000000000000000000000000000000000000000000000000000",
-				 password) && hash;
-	free(hash);
+	if (!done) {
+		reply_error(q, 503, "the password check did not finish in %g s (the console is "
+			    "stopping or overloaded)", LOGIN_WAIT);
+		goto out;
+	}
 	if (!ok) {
+		pthread_mutex_lock(&q->c->lock);
 		login_throttled(q, true);
+		pthread_mutex_unlock(&q->c->lock);
 		reply_error(q, 401, "wrong user name or password");
 		goto out;
 	}
@@ -321,7 +404,7 @@ static void api_login(struct req *q)
 		double now = store_now();
 
 		sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 2, uid);
+		sqlite3_bind_int64(st, 2, lc->uid);
 		sqlite3_bind_text(st, 3, csrf, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_double(st, 4, now);
 		sqlite3_bind_double(st, 5, now + SESSION_LIFETIME);
@@ -339,7 +422,7 @@ static void api_login(struct req *q)
 	snprintf(q->user, sizeof(q->user), "%s", user);
 	add_cookie(q, "anole_session", token, true, SESSION_LIFETIME);
 	add_cookie(q, "csrf_token", csrf, false, SESSION_LIFETIME);
-	reply(q, 200, json_pack("{s:s, s:s, s:s}", "user", user, "role", role, "csrf_token", csrf));
+	reply(q, 200, json_pack("{s:s, s:s, s:s}", "user", user, "role", lc->role, "csrf_token", csrf));
 out:
 	json_decref(body);
 }
@@ -409,40 +492,6 @@ static void api_hosts(struct req *q)
 	reply(q, 200, arr);
 }
 
-#define HOT_SECONDS 60.0
-#define HOT_INTERVAL 0.25
-
-/* Someone looks at host NAME: its agent heartbeats fast for a minute. */
-static void host_touch(struct console *c, const char *name)
-{
-	struct hot_host *slot = &c->hot[0];
-	double now = store_now();
-
-	pthread_mutex_lock(&c->lock);
-	for (size_t i = 0; i < sizeof(c->hot) / sizeof(c->hot[0]); i++) {
-		if (!strcmp(c->hot[i].name, name)) {
-			slot = &c->hot[i];
-			break;
-		}
-		if (c->hot[i].until < slot->until)
-			slot = &c->hot[i];
-	}
-	snprintf(slot->name, sizeof(slot->name), "%s", name);
-	slot->until = now + HOT_SECONDS;
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* The interval to tell host NAME's agent (caller holds the lock). */
-static double heartbeat_interval(struct console *c, const char *name)
-{
-	double now = store_now(), normal = c->o->heartbeat_interval;
-
-	for (size_t i = 0; i < sizeof(c->hot) / sizeof(c->hot[0]); i++)
-		if (c->hot[i].until > now && !strcmp(c->hot[i].name, name))
-			return normal < HOT_INTERVAL ? normal : HOT_INTERVAL;
-	return normal;
-}
-
 /* The host named by segment 1: its id, else 0 with a 404 answered. */
 static long long find_host(struct req *q, char *status, size_t slen)
 {
@@ -463,8 +512,6 @@ static long long find_host(struct req *q, char *status, size_t slen)
 	pthread_mutex_unlock(&q->c->lock);
 	if (!id)
 		reply_error(q, 404, "unknown host '%s'", q->seg[1]);
-	else
-		host_touch(q->c, q->seg[1]);
 	return id;
 }
 
@@ -485,7 +532,6 @@ static void api_host(struct req *q)
 	if (!h) {
 		reply_error(q, 404, "unknown host '%s'", q->seg[1]);
 	} else {
-		host_touch(q->c, q->seg[1]);
 		reply(q, 200, h);
 	}
 }
@@ -668,6 +714,11 @@ static void api_diagnosis_create(struct req *q)
 	else if (!id)
 		reply_error(q, 500, "cannot store the diagnosis");
 	else {
+		char key[96];
+
+		/* the agent's heartbeat, held until work comes, takes it now */
+		snprintf(key, sizeof(key), "host:%s", q->seg[1]);
+		console_wake(q->c, key);
 		snprintf(q->target, sizeof(q->target), "%s diagnosis %lld", q->seg[1], id);
 		reply(q, 201, json_pack("{s:I, s:s}", "id", (json_int_t)id, "status", "running"));
 	}
@@ -711,12 +762,28 @@ static long long parse_id(const char *s)
 	return *end || end == s || v <= 0 || s[0] == '+' || s[0] == '-' ? 0 : v;
 }
 
+/*
+ * GET diagnoses/ID[?wait=S]: with wait, a diagnosis still queued or
+ * running is answered when it ends (its result posted) or after S seconds,
+ * whichever first: the page learns of the result at once without polling.
+ */
 static void api_diagnosis(struct req *q)
 {
 	long long id = parse_id(q->seg[1]);
+	const char *wait_arg = anole_httpd_query(q->r, "wait");
+	double wait = 0;
 	json_t *d = NULL;
 	sqlite3_stmt *st;
 
+	if (wait_arg) {
+		char *end;
+
+		wait = strtod(wait_arg, &end);
+		if (end == wait_arg || *end || !(wait >= 0 && wait <= MAX_WAIT)) {
+			reply_error(q, 400, "'wait' is seconds from 0 to %g", MAX_WAIT);
+			return;
+		}
+	}
 	pthread_mutex_lock(&q->c->lock);
 	st = id ? store_prepare(q->c->db, "SELECT " DIAG_COLUMNS " FROM diagnoses d JOIN hosts h "
 				"ON h.id=d.host_id WHERE d.id=?") : NULL;
@@ -725,6 +792,19 @@ static void api_diagnosis(struct req *q)
 		if (sqlite3_step(st) == SQLITE_ROW)
 			d = diagnosis_row(st);
 		sqlite3_finalize(st);
+	}
+	if (d && wait > 0 && q->r->call == ANOLE_HTTPD_CALL_FIRST) {
+		const char *state = json_string_value(json_object_get(d, "status"));
+		char key[48];
+
+		snprintf(key, sizeof(key), "diag:%lld", id);
+		/* parked under the lock: a result posted after the read wakes it */
+		if (state && (!strcmp(state, "queued") || !strcmp(state, "running")) &&
+		    !anole_httpd_park(q->r, key, wait, 0)) {
+			pthread_mutex_unlock(&q->c->lock);
+			json_decref(d);
+			return;
+		}
 	}
 	pthread_mutex_unlock(&q->c->lock);
 	if (!d)
@@ -1117,18 +1197,63 @@ static void api_token_revoke(struct req *q)
 
 /* ---------------------------------------------------------------- agents */
 
+/*
+ * Hand host_id's oldest queued diagnosis to its agent, if any: into work,
+ * marked running (caller holds c->lock, in a transaction).
+ */
+static void take_work(struct console *c, long long host_id, json_t *work, double now)
+{
+	sqlite3_stmt *st = store_prepare(c->db, "SELECT id, tool, duration, options FROM "
+					 "diagnoses WHERE host_id=? AND state='queued' ORDER BY "
+					 "id LIMIT 1");
+
+	if (st) {
+		sqlite3_bind_int64(st, 1, host_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			json_t *opts = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
+
+			json_array_append_new(work, json_pack("{s:I, s:o, s:f, s:o}", "id",
+				(json_int_t)sqlite3_column_int64(st, 0), "tool",
+				store_column_json(st, 1), "duration", sqlite3_column_double(st, 2),
+				"options", opts ? opts : json_object()));
+		}
+		sqlite3_finalize(st);
+	}
+	if (json_array_size(work)) {
+		st = store_prepare(c->db, "UPDATE diagnoses SET state='running', started=? WHERE id=?");
+		if (st) {
+			sqlite3_bind_double(st, 1, now);
+			sqlite3_bind_int64(st, 2, json_integer_value(json_object_get(
+						json_array_get(work, 0), "id")));
+			sqlite3_step(st);
+			sqlite3_finalize(st);
+		}
+	}
+}
+
+/*
+ * POST agent/heartbeat. An idle agent asks to be held ("hold": seconds):
+ * with no work for it the request is parked, keyed "host:NAME", up to the
+ * heartbeat interval, and answered the moment a diagnosis is queued for
+ * the host (api_diagnosis_create wakes the key) or when the interval ends
+ * with "interval": 0, so the agent comes straight back: one request per
+ * interval as before, and work reaches it at once. A held request is a
+ * heartbeat when it arrives (last_seen), and the next arrives one
+ * interval later, so down detection (missed intervals) is unchanged.
+ */
 static void api_agent_heartbeat(struct req *q)
 {
 	static const char *const fields[] = { "name", "?metrics_port", "?version", "?pid",
-					      "?running", NULL };
+					      "?running", "?hold", NULL };
 	json_t *body = body_object(q, fields), *v, *work = json_array();
 	const char *name, *version = NULL;
 	long long host_id = 0, bound_token = 0, running = 0, pid = 0;
 	long port = 0;
-	char old_status[16] = "";
-	bool bound_revoked = false;
+	char old_status[16] = "", key[96];
+	bool bound_revoked = false, parked = false;
 	sqlite3_stmt *st;
-	double now = store_now(), interval;
+	double now = store_now(), interval = q->c->o->heartbeat_interval, hold = 0;
+	enum anole_httpd_call call = q->r->call;
 
 	q->action = "agent.heartbeat";
 	if (!body)
@@ -1138,6 +1263,50 @@ static void api_agent_heartbeat(struct req *q)
 	snprintf(q->target, sizeof(q->target), "%s", name);
 	if (!anole_console_name_valid(name)) {
 		reply_error(q, 400, "'name' is 1 to 64 of A-Z a-z 0-9 . _ -");
+		goto out;
+	}
+	snprintf(key, sizeof(key), "host:%s", name);
+	v = json_object_get(body, "hold");
+	if (v && (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+		  json_number_value(v) > MAX_HOLD)) {
+		reply_error(q, 400, "'hold' is seconds from 0 to %g", MAX_HOLD);
+		goto out;
+	}
+	hold = v ? fmin(json_number_value(v), q->c->o->heartbeat_interval) : 0;
+	if (call == ANOLE_HTTPD_CALL_TIMED_OUT || call == ANOLE_HTTPD_CALL_SUPERSEDED ||
+	    call == ANOLE_HTTPD_CALL_STOPPING) {
+		/* held to the end with no work, or the console stops: come back
+		 * at once; nothing to store, the arrival was the heartbeat.
+		 * Replaced by a newer request of the host (its agent restarted):
+		 * the interval, so two agents misconfigured with one name do not
+		 * replace each other in a tight loop */
+		reply(q, 200, json_pack("{s:f, s:[]}", "interval",
+					call == ANOLE_HTTPD_CALL_SUPERSEDED ? interval : 0.0, "work"));
+		goto out;
+	}
+	if (call == ANOLE_HTTPD_CALL_WOKEN) {
+		/* a diagnosis was queued for the host: take it (or, if another
+		 * request took it, wait out the rest of the hold) */
+		pthread_mutex_lock(&q->c->lock);
+		store_exec(q->c->db, "BEGIN IMMEDIATE");
+		st = store_prepare(q->c->db, "SELECT id FROM hosts WHERE name=? AND token_id=?");
+		if (st) {
+			sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(st, 2, q->token_id);
+			if (sqlite3_step(st) == SQLITE_ROW)
+				host_id = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
+		if (host_id)
+			take_work(q->c, host_id, work, now);
+		if (host_id && !json_array_size(work) && hold > q->r->parked_s &&
+		    !anole_httpd_park(q->r, key, hold - q->r->parked_s, ANOLE_HTTPD_PARK_EXCLUSIVE))
+			parked = true;
+		store_exec(q->c->db, "COMMIT");
+		pthread_mutex_unlock(&q->c->lock);
+		if (!parked)
+			reply(q, 200, json_pack("{s:f, s:O}", "interval",
+						json_array_size(work) ? interval : 0.0, "work", work));
 		goto out;
 	}
 	v = json_object_get(body, "metrics_port");
@@ -1213,40 +1382,24 @@ static void api_agent_heartbeat(struct req *q)
 		sqlite3_finalize(st);
 	}
 	/* new work only to an idle agent: one diagnosis at a time per host */
-	st = running ? NULL : store_prepare(q->c->db, "SELECT id, tool, duration, options FROM "
-					    "diagnoses WHERE host_id=? AND state='queued' ORDER BY "
-					    "id LIMIT 1");
-	if (st) {
-		sqlite3_bind_int64(st, 1, host_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
-			json_t *opts = json_loads((const char *)sqlite3_column_text(st, 3), 0, NULL);
-
-			json_array_append_new(work, json_pack("{s:I, s:o, s:f, s:o}", "id",
-				(json_int_t)sqlite3_column_int64(st, 0), "tool",
-				store_column_json(st, 1), "duration", sqlite3_column_double(st, 2),
-				"options", opts ? opts : json_object()));
-		}
-		sqlite3_finalize(st);
-	}
-	if (json_array_size(work)) {
-		st = store_prepare(q->c->db, "UPDATE diagnoses SET state='running', started=? WHERE id=?");
-		if (st) {
-			sqlite3_bind_double(st, 1, now);
-			sqlite3_bind_int64(st, 2, json_integer_value(json_object_get(
-						json_array_get(work, 0), "id")));
-			sqlite3_step(st);
-			sqlite3_finalize(st);
-		}
-	}
+	if (!running)
+		take_work(q->c, host_id, work, now);
 	if (!old_status[0] || strcmp(old_status, "up"))
 		store_audit(q->c->db, "agent", old_status[0] ? "host.up" : "agent.register", name,
 			    q->peer, 200, old_status[0] ? "heartbeats resumed" : "first heartbeat");
-	interval = heartbeat_interval(q->c, name);
+	/* nothing to do for an idle agent that lets itself be held: park it,
+	 * under the lock, so a diagnosis queued after this read wakes it;
+	 * exclusive, so the request of an agent that restarted replaces the
+	 * dead one's and the work goes to the live one */
+	if (!running && !json_array_size(work) && hold > 0 &&
+	    !anole_httpd_park(q->r, key, hold, ANOLE_HTTPD_PARK_EXCLUSIVE))
+		parked = true;
 	store_exec(q->c->db, "COMMIT");
 	pthread_mutex_unlock(&q->c->lock);
 	if (!old_status[0] && q->c->o->prometheus)
 		collect_write_targets(q->c);
-	reply(q, 200, json_pack("{s:f, s:O}", "interval", interval, "work", work));
+	if (!parked)
+		reply(q, 200, json_pack("{s:f, s:O}", "interval", interval, "work", work));
 out:
 	json_decref(work);
 	json_decref(body);
@@ -1298,6 +1451,11 @@ static void api_agent_result(struct req *q)
 	if (!changed)
 		reply_error(q, 404, "no diagnosis %s runs on a host of this agent", q->seg[2]);
 	else {
+		char key[48];
+
+		/* a page waiting on it (GET diagnoses/ID?wait=) shows it now */
+		snprintf(key, sizeof(key), "diag:%lld", id);
+		console_wake(q->c, key);
 		snprintf(q->detail, sizeof(q->detail), "%s%s%.200s", status, error ? ": " : "",
 			 error ? error : "");
 		reply(q, 200, json_pack("{s:b}", "ok", 1));
@@ -1434,6 +1592,10 @@ static void api_handle(const struct anole_httpd_request *r, struct anole_httpd_r
 		ep->fn(&q);
 	else
 		api_rule_delete(&q);
+	/* parked (a long poll, a login's password check): the answer and its
+	 * audit record come when it is handled again */
+	if (anole_httpd_is_parked(r))
+		return;
 	if (!res->status)
 		res->status = 200;
 	/* every state change, allowed or not, and every refused agent */
@@ -1562,13 +1724,16 @@ int api_start(struct console *c, struct anole_httpd **http, struct anole_httpd *
 	struct anole_httpd_opts ho = {
 		.name = "console", .option = "--listen", .listen = c->o->listen,
 		.routes = routes, .nroutes = sizeof(routes) / sizeof(routes[0]),
-		.max_body = MAX_BODY, .json_errors = true, .max_clients = 512, .timeout_s = 30,
+		.max_body = MAX_BODY, .json_errors = true, .max_clients = MAX_CLIENTS,
+		.timeout_s = 30, .threads = API_THREADS,
 	};
 	int ret;
 
 	plain = (struct listener){ .c = c };
 	tls = (struct listener){ .c = c, .tls = true };
 	ret = anole_httpd_start(http, &ho);
+	if (!ret)
+		atomic_store(&c->servers[0], *http);
 	if (ret || !c->o->tls_listen)
 		return ret;
 	{
@@ -1601,14 +1766,27 @@ int api_start(struct console *c, struct anole_httpd **http, struct anole_httpd *
 		ho.tls_key_pem = key;
 		if (!ret)
 			ret = anole_httpd_start(https, &ho);
+		if (!ret)
+			atomic_store(&c->servers[1], *https);
 		if (key)
 			OPENSSL_cleanse(key, strlen(key));
 		free(cert);
 		free(key);
 	}
 	if (ret) {
+		atomic_store(&c->servers[0], NULL);
 		anole_httpd_stop(*http);
 		*http = NULL;
 	}
 	return ret;
+}
+
+void console_wake(struct console *c, const char *key)
+{
+	/* under the lock: a listener is not stopped meanwhile (serve clears
+	 * c->servers under it first) */
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < 2; i++)
+		anole_httpd_wake(atomic_load(&c->servers[i]), key);
+	pthread_mutex_unlock(&c->lock);
 }

@@ -54,20 +54,34 @@ bool collect_series_eq(const void *entry, const void *key)
 
 /* ------------------------------------------------------------- liveness */
 
-static void fail_diagnoses(struct console *c, const char *where, const char *why, double now)
+/* The diagnoses failed by one liveness pass: pages waiting on them
+ * (GET diagnoses/ID?wait=) are woken once the lock is let go. */
+struct failed_ids {
+	long long id[64];
+	size_t n;
+	bool more; /* more than fit: those pages see it when their wait ends */
+};
+
+static void fail_diagnoses(struct console *c, const char *where, const char *why, double now,
+			   struct failed_ids *failed)
 {
 	char sql[512];
 	sqlite3_stmt *st;
 
 	snprintf(sql, sizeof(sql), "UPDATE diagnoses SET state='failed', finished=?1, error=?2 "
-		 "WHERE %s", where);
+		 "WHERE %s RETURNING id", where);
 	st = store_prepare(c->db, sql);
 	if (!st)
 		return;
 	sqlite3_bind_double(st, 1, now);
 	sqlite3_bind_text(st, 2, why, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_double(st, 3, now);
-	sqlite3_step(st);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (failed->n < sizeof(failed->id) / sizeof(failed->id[0]))
+			failed->id[failed->n++] = sqlite3_column_int64(st, 0);
+		else
+			failed->more = true;
+	}
 	sqlite3_finalize(st);
 }
 
@@ -76,6 +90,7 @@ static void check_liveness(struct console *c)
 	double now = store_now(), limit = c->o->heartbeat_interval * c->o->missed_heartbeats;
 	sqlite3_stmt *st;
 	char why[160], where[96];
+	struct failed_ids failed = { .n = 0 };
 
 	pthread_mutex_lock(&c->lock);
 	store_exec(c->db, "BEGIN IMMEDIATE");
@@ -104,19 +119,25 @@ static void check_liveness(struct console *c)
 				 "its agent stopped or is cut off", limit);
 			snprintf(where, sizeof(where), "host_id=%lld AND state IN ('queued','running') "
 				 "AND ?3 > 0", id);
-			fail_diagnoses(c, where, why, now);
+			fail_diagnoses(c, where, why, now, &failed);
 		}
 		sqlite3_finalize(st);
 	}
 	snprintf(why, sizeof(why), "no result within its duration + %g s", DIAG_GRACE);
 	snprintf(where, sizeof(where), "state='running' AND started + duration + %g < ?3",
 		 DIAG_GRACE);
-	fail_diagnoses(c, where, why, now);
+	fail_diagnoses(c, where, why, now, &failed);
 	snprintf(why, sizeof(why), "the agent did not take it within %g s", QUEUE_TIMEOUT);
 	snprintf(where, sizeof(where), "state='queued' AND created + %g < ?3", QUEUE_TIMEOUT);
-	fail_diagnoses(c, where, why, now);
+	fail_diagnoses(c, where, why, now, &failed);
 	store_exec(c->db, "COMMIT");
 	pthread_mutex_unlock(&c->lock);
+	for (size_t i = 0; i < failed.n; i++) {
+		char key[48];
+
+		snprintf(key, sizeof(key), "diag:%lld", failed.id[i]);
+		console_wake(c, key);
+	}
 }
 
 /* --------------------------------------------------------------- scrapes */

@@ -25,12 +25,12 @@ struct console {
 	struct anole_http *http;     /* scrapes, webhooks, Prometheus queries */
 	atomic_bool stopping;
 	double started;              /* store_now() at start: liveness waits a while */
-	/* login failures per peer address, for 429 */
+	/* login failures per peer address, for 429 (under lock) */
 	struct login_failure { char peer[64]; double first; unsigned count; } failures[64];
-	/* hosts someone is looking at (their page polls the API): their agents
-	 * heartbeat fast for a while, so a diagnosis starts within a fraction
-	 * of a second without every agent heartbeating that often */
-	struct hot_host { char name[72]; double until; } hot[32];
+	/* logins' password checks (api.c): off the request threads */
+	struct anole_workqueue *login_wq;
+	/* the listeners (HTTP, HTTPS or NULL), for console_wake() */
+	struct anole_httpd *_Atomic servers[2];
 	/* series ids by host, name and labels: a scrape costs no lookups */
 	struct anole_hashmap series;
 	/* collect.c's latest-sample query, prepared once (under lock) */
@@ -75,6 +75,10 @@ int console_write_file(const char *path, const char *text);
 /* ------------------------------------------------------------------ api.c */
 struct anole_httpd;
 int api_start(struct console *c, struct anole_httpd **http, struct anole_httpd **https);
+/* Answer the requests parked on key (on every listener): "host:NAME" for
+ * an agent's held heartbeat, "diag:ID" for a page waiting on a diagnosis.
+ * Called after the change is committed, without c->lock (it takes it). */
+void console_wake(struct console *c, const char *key);
 
 /* -------------------------------------------------------------- collect.c */
 int collect_start(struct console *c, pthread_t *th);

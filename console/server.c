@@ -9,6 +9,7 @@
 #include "anole/fileio.h"
 #include "anole/http.h"
 #include "anole/httpd.h"
+#include "anole/workqueue.h"
 #include "anole/xalloc.h"
 
 #include <errno.h>
@@ -107,8 +108,12 @@ int console_serve(const struct console_serve_opts *o)
 		ret = open_web_dir(&c);
 	if (!ret)
 		ret = anole_http_new(&c.http, &hopts);
-	if (!ret)
+	if (!ret) {
+		/* the logins' password checks (api.c): two at a time, 32 MiB of
+		 * scrypt each */
+		c.login_wq = anole_workqueue_new(2);
 		ret = api_start(&c, &http, &https);
+	}
 	if (!ret && !(ret = collect_start(&c, &collector)))
 		collecting = true;
 	if (!ret && o->prometheus)
@@ -142,8 +147,14 @@ int console_serve(const struct console_serve_opts *o)
 	if (collecting)
 		pthread_join(collector, NULL);
 	/* the listeners last but one: no request uses the store after this */
+	pthread_mutex_lock(&c.lock);
+	atomic_store(&c.servers[0], NULL);
+	atomic_store(&c.servers[1], NULL);
+	pthread_mutex_unlock(&c.lock);
 	anole_httpd_stop(https);
 	anole_httpd_stop(http);
+	/* checks still queued run (their requests are gone: nothing waits) */
+	anole_workqueue_free(c.login_wq);
 	if (c.db) {
 		if (!ret)
 			store_audit(c.db, "console", "console.stop", o->listen, NULL, 200, NULL);

@@ -10,9 +10,15 @@
  * the hostile bytes. When the first byte is odd the input is taken as a
  * whole file instead (the footer itself fuzzed). Then every chunk lookup
  * must land in a chunk that holds the offset asked for, and every split
- * record accepted must name adjacent entries within the table.
+ * record accepted must name adjacent entries within the table. A small
+ * blob's table then drives anole_blob_materialize (image/chunkfetch.c)
+ * over a directory store holding the input as that blob's bytes: hostile
+ * offsets and sizes meet the range grouping, the decompressors and the
+ * digest check, which must end in an error or in exactly the view's size.
  */
 #include "anole/blobmeta.h"
+#include "anole/blobstore.h"
+#include "anole/chunkfetch.h"
 #include "anole/digest.h"
 #include "anole/endian.h"
 #include "anole/erofs_fs.h"
@@ -22,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define EROFS_PART 2048
@@ -53,6 +61,43 @@ static void probe(const struct anole_blob_info *b, uint64_t off)
 	if ((uint64_t)i >= b->nchunks || off < b->chunks[i].uncompressed_offset ||
 	    off - b->chunks[i].uncompressed_offset >= b->chunks[i].uncompressed_size)
 		abort();    /* a lookup that lands on the wrong chunk */
+}
+
+/* The blob's bytes: the input, repeated to its transport size. */
+static void materialize(const struct anole_blob_info *b, const uint8_t *data, size_t size)
+{
+	static char dir[64];
+	char path[160];
+	struct anole_blobstore *bs = NULL;
+	struct stat st;
+	int fd, out;
+
+	if (!dir[0])
+		snprintf(dir, sizeof(dir), "/tmp/anole-fuzz-chunkfetch.%d", (int)getpid());
+	if (b->compressed_size > (1u << 20) || b->uncompressed_size > (64u << 20) || b->cipher)
+		return;
+	mkdir(dir, 0700);
+	snprintf(path, sizeof(path), "%s/%s", dir, b->hex);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	for (uint64_t n = 0; n < b->compressed_size;) {
+		size_t k = b->compressed_size - n < size ? (size_t)(b->compressed_size - n) : size;
+
+		if (write_all(fd, data, k))
+			break;
+		n += k;
+	}
+	close(fd);
+	out = memfd_create("anole-fuzz-view", MFD_CLOEXEC);
+	if (out >= 0 && anole_blobstore_open(&bs, dir, NULL) == 0 &&
+	    anole_blob_materialize(bs, b, out, NULL) == 0 &&
+	    (fstat(out, &st) < 0 || (uint64_t)st.st_size != b->uncompressed_size))
+		abort();    /* a view that is not the size the table says */
+	anole_blobstore_close(bs);
+	if (out >= 0)
+		close(out);
+	unlink(path);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -112,6 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			probe(b, b->chunks[k].uncompressed_offset + b->chunks[k].uncompressed_size - 1);
 			probe(b, b->chunks[k].uncompressed_offset + b->chunks[k].uncompressed_size);
 		}
+		if (i < 2)
+			materialize(b, data, size);
 	}
 	anole_blobmeta_free(&meta);
 out:

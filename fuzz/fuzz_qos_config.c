@@ -3,7 +3,8 @@
  * libFuzzer target for the qos agent's configuration (qos/config.c over
  * lib/toml.c). Every value accepted must be within its documented range,
  * every string NUL-terminated within its buffer, and every error message
- * must name a line.
+ * must name a line. The same bytes as a CPU list (cpuset.cpus): what
+ * parses must format back to the same set.
  */
 #include "anole/error.h"
 #include "qos.h"
@@ -39,7 +40,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t k = 0; k < c.nadopt[i]; k++)
 				if (c.adopt[i][k].rel[0] != '/' || strstr(c.adopt[i][k].rel, "/.."))
 					abort();
+		if ((strcmp(c.cpu_suppress.mode, "auto") && strcmp(c.cpu_suppress.mode, "quota") &&
+		     strcmp(c.cpu_suppress.mode, "cpuset")) ||
+		    c.interference.decrease_percent < 1 || c.interference.decrease_percent > 90 ||
+		    (c.interference.latency_file[0] && c.interference.latency_file[0] != '/') ||
+		    (c.interference.enabled && !c.cpu_suppress.enabled))
+			abort();
 	}
 	qos_config_free(&c);
+
+	char *text = malloc(size + 1), list[8192];
+	struct qos_cpumask m, back;
+	if (!text)
+		return 0;
+	memcpy(text, data, size);
+	text[size] = 0;
+	if (!qos_cpulist_parse(text, &m)) {
+		qos_cpulist_format(&m, list, sizeof(list));
+		if (qos_cpulist_parse(list, &back) || memcmp(&m, &back, sizeof(m)))
+			abort();
+	}
+	free(text);
 	return 0;
 }

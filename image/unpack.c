@@ -227,9 +227,12 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return !n || (!p[0] && !memcmp(p, p + 1, n - 1));
 }
 
-/* Write a buffer at off, leaving aligned all-zero blocks as holes. */
-static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off)
+/* Write a buffer at off, leaving aligned all-zero blocks as holes (unless
+ * dense). */
+static int write_sparse(int fd, const uint8_t *p, size_t n, uint64_t off, bool dense)
 {
+	if (dense)
+		return pwrite_full(fd, p, n, off);
 	while (n) {
 		size_t step = UP_ZERO_BLOCK - (size_t)(off % UP_ZERO_BLOCK);
 		int ret;
@@ -262,7 +265,7 @@ static int write_data(struct up *up, int fd, const char *name, const struct erof
 		if (ret)
 			return image_error(up, name, inode->nid, -ret);
 		end = map.logical + map.length;
-		if (map.physical == UINT64_MAX) {
+		if (map.physical == UINT64_MAX && !up->opts->dense) {
 			off = end;      /* a hole: ftruncate() below makes it */
 			continue;
 		}
@@ -276,7 +279,7 @@ static int write_data(struct up *up, int fd, const char *name, const struct erof
 				snprintf(up->img->errmsg, sizeof(up->img->errmsg), "short read");
 				return image_error(up, name, inode->nid, EIO);
 			}
-			ret = write_sparse(fd, up->buf, want, off);
+			ret = write_sparse(fd, up->buf, want, off, up->opts->dense);
 			if (ret) {
 				errno = -ret;
 				return dest_error(up, name, "write failed");

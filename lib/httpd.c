@@ -5,6 +5,12 @@
  * (so one address syntax covers IPv4, IPv6, dual stack and unix sockets,
  * and port 0 can be reported back), routes requests, bounds their bodies
  * and runs the authentication hook.
+ *
+ * Parked requests (long polls) are libmicrohttpd's suspended connections:
+ * a list of them under park_lock, and one "parker" thread per server
+ * (started by the first park) that resumes those whose time ran out.
+ * libmicrohttpd calls the handler again for a resumed connection; the
+ * request's context tells it why.
  */
 #include "anole/httpd.h"
 
@@ -16,6 +22,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -24,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcntl.h>
@@ -40,13 +48,51 @@ struct anole_httpd {
 	size_t max_body;
 	bool json_errors;
 	_Atomic uint64_t requests, ok, not_found, client_errors, server_errors;
+	/* parked requests */
+	pthread_mutex_t park_lock;
+	pthread_cond_t park_cond;    /* the parker waits on it (CLOCK_MONOTONIC) */
+	struct request_ctx *parked;  /* a list, newest first */
+	size_t nparked;
+	bool stopping, parker_started;
+	pthread_t parker;
+};
+
+enum park_state {
+	PARK_NONE,                   /* not parked */
+	PARK_PENDING,                /* parked by the handler, not yet suspended */
+	PARK_SUSPENDED,              /* suspended: libmicrohttpd leaves it alone */
+	PARK_WOKEN,                  /* to be handled again (ctx->why) */
 };
 
 /* What one request has gathered across libmicrohttpd's calls. */
 struct request_ctx {
 	struct strbuf body;
 	bool too_big;
+	struct anole_httpd *h;
+	struct MHD_Connection *conn;
+	void *state;                 /* the handler's (anole_httpd_set_state) */
+	void (*state_free)(void *);
+	/* set by anole_httpd_park(), read and cleared by on_request(): both on
+	 * the connection's thread, so no lock */
+	bool handler_parked;
+	/* under h->park_lock */
+	enum park_state park;
+	enum anole_httpd_call why;
+	bool listed;                 /* on h->parked */
+	bool exclusive;
+	char *key;
+	double deadline;             /* monotonic seconds */
+	double first_parked;
+	struct request_ctx *next, **pprev;
 };
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* --------------------------------------------------------------- responses */
 
@@ -443,12 +489,162 @@ static void dispatch(struct anole_httpd *h, struct anole_httpd_request *r,
 					 r->method, r->path);
 		else
 			route->handler(r, res, route->arg);
+		if (((struct request_ctx *)r->ctx)->handler_parked)
+			return; /* parked: answered later */
 		if (!res->status)
 			res->status = 200;
 		if (route->flags & ANOLE_HTTPD_LOGGED)
 			anole_info("%s: %s %s from %s: %u", h->name, r->method, r->path, r->peer,
 				   res->status);
 	}
+}
+
+
+/* --------------------------------------------------------------- parking */
+
+static void unlist(struct anole_httpd *h, struct request_ctx *ctx)
+{
+	if (!ctx->listed)
+		return;
+	*ctx->pprev = ctx->next;
+	if (ctx->next)
+		ctx->next->pprev = ctx->pprev;
+	ctx->listed = false;
+	h->nparked--;
+}
+
+/* Mark a parked request to be handled again (park_lock held). A pending
+ * one is not suspended yet: on_request sees WOKEN and calls the handler at
+ * once; a suspended one is resumed, and libmicrohttpd calls on_request. */
+static void wake_locked(struct anole_httpd *h, struct request_ctx *ctx, enum anole_httpd_call why)
+{
+	unlist(h, ctx);
+	ctx->why = why;
+	if (ctx->park == PARK_SUSPENDED)
+		MHD_resume_connection(ctx->conn);
+	ctx->park = PARK_WOKEN;
+}
+
+static void *parker_main(void *arg)
+{
+	struct anole_httpd *h = arg;
+
+	pthread_mutex_lock(&h->park_lock);
+	while (!h->stopping) {
+		double now = mono_now(), next = now + 60;
+		struct timespec ts;
+
+		for (struct request_ctx *c = h->parked, *n; c; c = n) {
+			n = c->next;
+			if (c->deadline <= now)
+				wake_locked(h, c, ANOLE_HTTPD_CALL_TIMED_OUT);
+			else if (c->deadline < next)
+				next = c->deadline;
+		}
+		ts.tv_sec = (time_t)next;
+		ts.tv_nsec = (long)((next - (double)ts.tv_sec) * 1e9);
+		pthread_cond_timedwait(&h->park_cond, &h->park_lock, &ts);
+	}
+	pthread_mutex_unlock(&h->park_lock);
+	return NULL;
+}
+
+int anole_httpd_park(const struct anole_httpd_request *r, const char *key, double seconds,
+		     unsigned flags)
+{
+	struct request_ctx *ctx = r->ctx;
+	struct anole_httpd *h = ctx->h;
+	double now = mono_now();
+	int ret = 0;
+
+	pthread_mutex_lock(&h->park_lock);
+	if (h->stopping) {
+		ret = -ECANCELED;
+		goto out;
+	}
+	if (ctx->park != PARK_NONE) {
+		ret = -EBUSY;
+		goto out;
+	}
+	if (!h->parker_started) {
+		ret = pthread_create(&h->parker, NULL, parker_main, h);
+		if (ret) {
+			ret = anole_error(ret, "%s: cannot start the thread of parked requests",
+					  h->name);
+			goto out;
+		}
+		h->parker_started = true;
+	}
+	if (flags & ANOLE_HTTPD_PARK_EXCLUSIVE)
+		for (struct request_ctx *c = h->parked, *n; c; c = n) {
+			n = c->next;
+			if (c->exclusive && !strcmp(c->key, key))
+				wake_locked(h, c, ANOLE_HTTPD_CALL_SUPERSEDED);
+		}
+	free(ctx->key);
+	ctx->key = xstrdup(key);
+	ctx->exclusive = flags & ANOLE_HTTPD_PARK_EXCLUSIVE;
+	ctx->deadline = now + (seconds > 0 ? seconds : 0);
+	if (!ctx->first_parked)
+		ctx->first_parked = now;
+	ctx->park = PARK_PENDING;
+	ctx->handler_parked = true;
+	ctx->next = h->parked;
+	if (h->parked)
+		h->parked->pprev = &ctx->next;
+	ctx->pprev = &h->parked;
+	h->parked = ctx;
+	ctx->listed = true;
+	h->nparked++;
+	/* the parker recomputes its next deadline */
+	pthread_cond_signal(&h->park_cond);
+out:
+	pthread_mutex_unlock(&h->park_lock);
+	return ret;
+}
+
+void anole_httpd_wake(struct anole_httpd *h, const char *key)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->park_lock);
+	for (struct request_ctx *c = h->parked, *n; c; c = n) {
+		n = c->next;
+		if (!strcmp(c->key, key))
+			wake_locked(h, c, ANOLE_HTTPD_CALL_WOKEN);
+	}
+	pthread_mutex_unlock(&h->park_lock);
+}
+
+void anole_httpd_set_state(const struct anole_httpd_request *r, void *state,
+			   void (*free_fn)(void *))
+{
+	struct request_ctx *ctx = r->ctx;
+
+	if (ctx->state && ctx->state_free)
+		ctx->state_free(ctx->state);
+	ctx->state = state;
+	ctx->state_free = free_fn;
+}
+
+bool anole_httpd_is_parked(const struct anole_httpd_request *r)
+{
+	return ((struct request_ctx *)r->ctx)->handler_parked;
+}
+
+void *anole_httpd_state(const struct anole_httpd_request *r)
+{
+	return ((struct request_ctx *)r->ctx)->state;
+}
+
+size_t anole_httpd_parked(struct anole_httpd *h)
+{
+	size_t n;
+
+	pthread_mutex_lock(&h->park_lock);
+	n = h->nparked;
+	pthread_mutex_unlock(&h->park_lock);
+	return n;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -467,6 +663,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
 
 		ctx = xcalloc(1, sizeof(*ctx));
+		ctx->h = h;
+		ctx->conn = conn;
 		*con_cls = ctx;
 		/* refuse a declared oversize body before reading any of it */
 		if (cl && strtoull(cl, NULL, 10) > h->max_body)
@@ -488,8 +686,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	r.body_len = ctx->body.len;
 	r.authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						      MHD_HTTP_HEADER_AUTHORIZATION);
+	r.ctx = ctx;
 	describe_peer(conn, &r);
-	dispatch(h, &r, &res, ctx->too_big, &allow);
+	for (;;) {
+		pthread_mutex_lock(&h->park_lock);
+		/* called again for a parked request: say why */
+		if (ctx->park == PARK_WOKEN) {
+			r.call = ctx->why;
+			ctx->park = PARK_NONE;
+		}
+		pthread_mutex_unlock(&h->park_lock);
+		r.parked_s = ctx->first_parked ? mono_now() - ctx->first_parked : 0;
+		dispatch(h, &r, &res, ctx->too_big, &allow);
+		if (!ctx->handler_parked)
+			break;
+		ctx->handler_parked = false;
+		/* the handler parked the request: suspend the connection, unless a
+		 * wake or a supersede came meanwhile (then handle it again now);
+		 * under park_lock, so a wake sees either state, never one between */
+		strbuf_reset(&res.body);
+		strbuf_reset(&res.headers);
+		strbuf_reset(&allow);
+		res.status = 0;
+		res.content_type = NULL;
+		pthread_mutex_lock(&h->park_lock);
+		if (ctx->park == PARK_PENDING) {
+			MHD_suspend_connection(conn);
+			ctx->park = PARK_SUSPENDED;
+			pthread_mutex_unlock(&h->park_lock);
+			strbuf_release(&res.body);
+			strbuf_release(&res.headers);
+			strbuf_release(&allow);
+			return MHD_YES;
+		}
+		pthread_mutex_unlock(&h->park_lock);
+	}
 	ret = send_response(h, conn, &res, allow.buf);
 	strbuf_release(&res.body);
 	strbuf_release(&res.headers);
@@ -500,9 +731,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
+	struct anole_httpd *h = cls;
 	struct request_ctx *ctx = *con_cls;
 
 	if (ctx) {
+		pthread_mutex_lock(&h->park_lock);
+		unlist(h, ctx);
+		pthread_mutex_unlock(&h->park_lock);
+		if (ctx->state && ctx->state_free)
+			ctx->state_free(ctx->state);
+		free(ctx->key);
 		strbuf_release(&ctx->body);
 		free(ctx);
 		*con_cls = NULL;
@@ -532,6 +770,8 @@ static void httpd_free(struct anole_httpd *h)
 	}
 	free(h->routes);
 	free(h->name);
+	pthread_cond_destroy(&h->park_cond);
+	pthread_mutex_destroy(&h->park_lock);
 	free(h);
 }
 
@@ -539,9 +779,16 @@ int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o
 {
 	struct anole_httpd *h = xcalloc(1, sizeof(*h));
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ITC |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+	unsigned threads = o->threads ? o->threads : 1;
+	pthread_condattr_t ca;
 	int fd;
 
+	pthread_mutex_init(&h->park_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->park_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	h->name = xstrdup(o->name ? o->name : "httpd");
 	h->max_body = o->max_body ? o->max_body : 64 * 1024;
 	h->authorize = o->authorize;
@@ -560,11 +807,18 @@ int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o
 	 * answers 431 (or 414 for a long URL) when a request does not fit.
 	 * The pool also holds the response headers, hence the slack.
 	 */
-	/* TLS options only when asked: MHD_OPTION_ARRAY ends at the first
-	 * MHD_OPTION_END, so they go last */
-	struct MHD_OptionItem tls[3] = {
+	/* the pool and TLS options only when asked: MHD_OPTION_ARRAY ends at
+	 * the first MHD_OPTION_END, so they go last */
+	struct MHD_OptionItem tls[4] = {
 		{ MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL }, { MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
 	};
+	size_t ntls = 0;
+
+	/* more than one thread: each polls its share of the connections, and
+	 * a new connection goes to a thread not busy in a handler */
+	if (threads > 1)
+		tls[ntls++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, threads, NULL };
 
 	if (!o->tls_cert_pem != !o->tls_key_pem) {
 		close(fd);
@@ -580,10 +834,10 @@ int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o
 						"without TLS", o->name ? o->name : "httpd");
 		}
 		flags |= MHD_USE_TLS;
-		tls[0] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
-						  (void *)o->tls_cert_pem };
-		tls[1] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
-						  (void *)o->tls_key_pem };
+		tls[ntls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+						       (void *)o->tls_cert_pem };
+		tls[ntls++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+						       (void *)o->tls_key_pem };
 	}
 	h->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
 				  MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
@@ -611,6 +865,16 @@ void anole_httpd_stop(struct anole_httpd *h)
 {
 	if (!h)
 		return;
+	/* parked requests are answered (libmicrohttpd refuses to stop with
+	 * suspended connections), and no new one parks */
+	pthread_mutex_lock(&h->park_lock);
+	h->stopping = true;
+	while (h->parked)
+		wake_locked(h, h->parked, ANOLE_HTTPD_CALL_STOPPING);
+	pthread_cond_signal(&h->park_cond);
+	pthread_mutex_unlock(&h->park_lock);
+	if (h->parker_started)
+		pthread_join(h->parker, NULL);
 	/* joins the polling thread and closes every connection and the listener */
 	MHD_stop_daemon(h->mhd);
 	httpd_free(h);

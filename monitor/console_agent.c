@@ -7,6 +7,10 @@
  * The agent always calls the console, never the other way round for work,
  * so it needs no listening port reachable by the console for diagnoses and
  * works from behind NAT or in a network namespace that only routes out.
+ * An idle agent's heartbeat is a long poll: it asks to be held ("hold"),
+ * the console answers when a diagnosis is queued for the host or after its
+ * heartbeat interval, and the agent sends the next one at once; so work
+ * starts the moment it is queued, with one request per interval.
  *
  * A diagnosis is checked against the allow-list (lib/diag_policy.c) here
  * again, whatever the console said, and run as `anole diag TOOL --json
@@ -47,6 +51,13 @@ extern char **environ;
  * machine, more under ASan; the console waits longer (collect.c). */
 #define KILL_GRACE 30.0
 #define STDERR_KEPT 2048     /* bytes of the tool's stderr kept for the error */
+/* The longest an idle agent lets the console hold its heartbeat (the
+ * console holds it at most its heartbeat interval), and how long past
+ * that the agent waits for the answer before it gives up and retries. */
+#define HOLD 60.0
+#define ANSWER_SLACK 15.0
+#define REQUEST_TIMEOUT 10.0 /* an unheld request */
+#define RETRY_MIN 1.0        /* after a failed heartbeat, however short the interval */
 
 struct diagnosis {
 	long long id;
@@ -77,9 +88,10 @@ struct monitor_console {
 	int last_status;             /* of the last heartbeat, to log changes only */
 };
 
-/* POST a JSON value; the answer's status (0 if none) and body. */
+/* POST a JSON value; the answer's status (0 if none) and body, within
+ * timeout seconds. */
 static long post_json(struct monitor_console *a, const char *url, json_t *v, struct strbuf *body,
-		      char *err, size_t errlen)
+		      double timeout, char *err, size_t errlen)
 {
 	static const char *const headers[] = { "Content-Type: application/json" };
 	char *text = json_dumps(v, JSON_COMPACT);
@@ -88,7 +100,7 @@ static long post_json(struct monitor_console *a, const char *url, json_t *v, str
 		.method = "POST", .url = url, .headers = headers, .nheaders = 1,
 		.authorization = a->auth, .body = text, .body_len = strlen(text),
 		.body_out = body, .body_max = 1 << 20,
-		.deadline_ms = anole_http_now_ms() + 10000,
+		.deadline_ms = anole_http_now_ms() + (uint64_t)(timeout * 1000),
 	};
 	long status = 0;
 
@@ -117,7 +129,7 @@ static void report(struct monitor_console *a, long long id, const char *status, 
 		json_object_set_new(v, "error", json_string(error));
 	snprintf(url, sizeof(url), "%.*s/api/v1/agent/diagnoses/%lld", (int)a->url_len,
 		 a->o->console_url, id);
-	st = post_json(a, url, v, NULL, err, sizeof(err));
+	st = post_json(a, url, v, NULL, REQUEST_TIMEOUT, err, sizeof(err));
 	if (st == 200) {
 		anole_info("monitor: diagnosis %lld %s%s%s", id, status, error ? ": " : "",
 			   error ? error : "");
@@ -347,12 +359,19 @@ static void heartbeat(struct monitor_console *a)
 			      "pid", (json_int_t)getpid());
 	json_t *answer = NULL, *work;
 	long status;
+	bool held;
 
 	if (a->pending)
 		report_pending(a);
 	json_object_set_new(v, "running", a->d.id ? json_integer(a->d.id) :
 			    a->pending ? json_integer(a->pending_id) : json_null());
-	status = post_json(a, a->heartbeat_url, v, &body, err, sizeof(err));
+	/* idle: let the console hold the request until there is work; busy:
+	 * answered at once (the tool's pipes are read between heartbeats) */
+	held = !a->d.id && !a->pending;
+	if (held)
+		json_object_set_new(v, "hold", json_real(HOLD));
+	status = post_json(a, a->heartbeat_url, v, &body,
+			   held ? HOLD + ANSWER_SLACK : REQUEST_TIMEOUT, err, sizeof(err));
 	json_decref(v);
 	if (status != a->last_status) {
 		if (status == 200)
@@ -363,13 +382,20 @@ static void heartbeat(struct monitor_console *a)
 				   a->heartbeat_url, err, a->interval);
 		a->last_status = (int)status;
 	}
-	if (status != 200)
+	if (status != 200) {
+		/* a console that is away is not asked again in a tight loop */
+		if (a->interval < RETRY_MIN)
+			a->interval = RETRY_MIN;
 		goto out;
+	}
 	answer = json_loadb(body.buf ? body.buf : "", body.len, 0, NULL);
 	if (json_is_number(json_object_get(answer, "interval"))) {
 		double i = json_number_value(json_object_get(answer, "interval"));
 
-		a->interval = i < 0.2 ? 0.2 : i > 600 ? 600 : i;
+		/* 0 after a held request: it was the wait, come back at once */
+		a->interval = i < 0 ? 0 : i > 600 ? 600 : i;
+		if (!held && a->interval < 0.2)
+			a->interval = 0.2;
 	}
 	work = json_object_get(answer, "work");
 	if (json_is_array(work) && json_array_size(work)) {
@@ -431,7 +457,10 @@ int monitor_console_start(struct monitor_console **out, const struct anole_monit
 			  uint16_t metrics_port)
 {
 	struct monitor_console *a = xcalloc(1, sizeof(*a));
-	struct anole_http_opts hopts = { .connect_timeout_ms = 5000, .timeout_ms = 15000 };
+	/* requests are bounded by their deadlines (post_json): a held one
+	 * lasts up to HOLD + ANSWER_SLACK */
+	struct anole_http_opts hopts = { .connect_timeout_ms = 5000,
+					 .timeout_ms = (unsigned)((HOLD + ANSWER_SLACK) * 1000) };
 	size_t n = strlen(o->console_url);
 	int ret;
 

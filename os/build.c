@@ -491,7 +491,7 @@ static int tar_add_file(struct archive *a, const char *name, const char *src,
 	return archive_add(a, "", name, S_IFREG | 0644, src, data, len, 0);
 }
 
-int anole_os_build(const struct anole_os_build_opts *o, struct strbuf *report)
+static int build_tree(const struct anole_os_build_opts *o, struct strbuf *report)
 {
 	char krel[128], helper[PATH_MAX], files[OS_NFILES][PATH_MAX], p[PATH_MAX];
 	struct anole_sign_key *key = NULL;
@@ -505,7 +505,7 @@ int anole_os_build(const struct anole_os_build_opts *o, struct strbuf *report)
 					    "run", NULL };
 
 	if (!o->rootfs || !o->output || !o->key)
-		return anole_error_code(EINVAL, "os build needs a rootfs, a key and an output");
+		return anole_error_code(EINVAL, "os build needs a rootfs or an image, a key and an output");
 	if ((ret = os_version_check(o->version)) < 0)
 		return ret;
 	for (int i = 0; need[i]; i++) {
@@ -618,5 +618,34 @@ out:
 	anole_sign_key_free(key);
 	strbuf_release(&manifest);
 	strbuf_release(&sig);
+	return ret;
+}
+
+int anole_os_build(const struct anole_os_build_opts *o, struct strbuf *report)
+{
+	struct anole_os_build_opts t = *o;
+	char *scratch = NULL, *rootfs = NULL;
+	int ret;
+
+	if (!o->from)
+		return build_tree(o, report);
+	if (o->rootfs)
+		return anole_error_code(EINVAL, "os build takes a rootfs or an image, not both");
+	/* checked before the image is fetched and unpacked */
+	if (!o->output || !o->key)
+		return anole_error_code(EINVAL, "os build needs a key and an output");
+	if ((ret = os_version_check(o->version)) < 0)
+		return ret;
+	if ((ret = anole_temp_dir("anole-os-from", &scratch)) < 0)
+		return ret;
+	ret = os_rootfs_from_ref(o->from, o->policy, o->store, scratch, &rootfs);
+	if (ret == 0) {
+		t.rootfs = rootfs;
+		t.from = NULL;
+		ret = build_tree(&t, report);
+	}
+	anole_remove_tree(scratch);
+	free(scratch);
+	free(rootfs);
 	return ret;
 }

@@ -22,6 +22,7 @@
 #include "anole/os.h"
 #include "anole/os_bootstate.h"
 #include "anole/progress.h"
+#include "anole/ref.h"
 #include "anole/sign.h"
 #include "anole/strbuf.h"
 #include "anole/xalloc.h"
@@ -42,8 +43,8 @@
 
 #define MIB (1ull << 20)
 #define SYSLINUX_MBR "/usr/lib/syslinux/mbr/mbr.bin"
-#define MANIFEST_MAX (64u << 10)
-#define SIG_MAX 1024u
+#define MANIFEST_MAX OS_MANIFEST_MAX
+#define SIG_MAX OS_SIG_MAX
 
 /* UEFI: syslinux's EFI build is the boot partition's removable-media loader
  * (\EFI\BOOT\BOOTX64.EFI, what firmware without boot entries starts). Its
@@ -67,6 +68,12 @@ struct os_image {
 	struct os_manifest m;
 	const char *path;
 	struct strbuf man, sig;     /* as read (verified): kept beside the slot */
+	/* or an image reference: read chunk by chunk, the chunks of locals
+	 * copied rather than fetched */
+	bool is_remote;
+	struct os_remote remote;
+	const struct os_local *locals;
+	unsigned nlocals;
 };
 
 static int read_member(struct os_image *img, const char *want, size_t max, struct strbuf *out)
@@ -125,8 +132,40 @@ static int image_open(struct os_image *img, const char *path, const struct anole
 	return ret;
 }
 
+/* A file as image_open; a reference (docker://, oci:) through the image
+ * library, its manifest and signature fetched and verified first. */
+static int image_open_ref(struct os_image *img, const char *text, const struct anole_sign_key *key,
+			  const char *scratch, const struct anole_blobstore_opts *sopts)
+{
+	struct anole_ref ref;
+	int ret = anole_ref_parse(text, ANOLE_REF_PATH, &ref);
+	bool path = ret == 0 && ref.transport == ANOLE_REF_PATH;
+
+	anole_ref_free(&ref);
+	if (ret < 0)
+		return ret;
+	if (path)
+		return image_open(img, text, key);
+	memset(img, 0, sizeof(*img));
+	img->path = text;
+	strbuf_init(&img->man, 4096);
+	strbuf_init(&img->sig, 128);
+	if ((ret = os_remote_open(&img->remote, text, scratch, sopts, &img->man, &img->sig)) < 0)
+		return ret;
+	img->is_remote = true;
+	if ((ret = anole_verify(key, img->man.buf, img->man.len, img->sig.buf, img->sig.len)) < 0)
+		anole_error_code(EBADMSG, "%s: the manifest's signature does not verify with the "
+				 "installed key: refused", text);
+	if (ret == 0)
+		ret = os_manifest_parse(img->man.buf, img->man.len, text, &img->m);
+	return ret;
+}
+
 static void image_close(struct os_image *img)
 {
+	if (img->is_remote)
+		os_remote_close(&img->remote);
+	img->is_remote = false;
 	if (img->a)
 		archive_read_free(img->a);
 	img->a = NULL;
@@ -134,14 +173,11 @@ static void image_close(struct os_image *img)
 	strbuf_release(&img->sig);
 }
 
-/* Where each file of the image goes: fd at off (max bytes). */
-struct sink { int fd; uint64_t off, max; };
-
 /* Stream the files into their sinks, checking each against the signed
  * manifest. A file that does not match is an error after the fact: callers
  * write only where a failure leaves nothing in force (an invalid slot, a
  * temp file). */
-static int image_extract(struct os_image *img, const struct sink sinks[OS_NFILES],
+static int image_extract(struct os_image *img, const struct os_sink sinks[OS_NFILES],
 			 struct anole_progress *prog)
 {
 	static uint8_t buf[1 << 20];
@@ -337,7 +373,7 @@ static int disk_key(struct os_disk *d, const char *tmp, struct anole_sign_key **
 static int write_slot(struct os_disk *d, struct os_image *img, unsigned slot, const char *tmp)
 {
 	char spec[PATH_MAX + 32], kpath[PATH_MAX], ipath[PATH_MAX], dst[64];
-	struct sink sinks[OS_NFILES];
+	struct os_sink sinks[OS_NFILES];
 	int kfd, ifd, ret;
 	char dir = slot ? 'b' : 'a';
 
@@ -349,13 +385,19 @@ static int write_slot(struct os_disk *d, struct os_image *img, unsigned slot, co
 		ret = anole_error(errno, "%s", tmp);
 		goto out;
 	}
-	sinks[OS_F_KERNEL] = (struct sink){ kfd, 0, d->len[0] };
-	sinks[OS_F_INITRD] = (struct sink){ ifd, 0, d->len[0] };
-	sinks[OS_F_ROOT] = (struct sink){ d->fd, d->start[1 + slot], d->len[1 + slot] };
+	sinks[OS_F_KERNEL] = (struct os_sink){ kfd, 0, d->len[0] };
+	sinks[OS_F_INITRD] = (struct os_sink){ ifd, 0, d->len[0] };
+	sinks[OS_F_ROOT] = (struct os_sink){ d->fd, d->start[1 + slot], d->len[1 + slot] };
 	uint64_t total = img->m.size[0] + img->m.size[1] + img->m.size[2];
-	struct anole_progress *prog = anole_progress_start("writing slot", total, "B");
-	ret = image_extract(img, sinks, prog);
-	anole_progress_done(prog);
+	if (img->is_remote) {
+		ret = os_remote_extract(&img->remote, &img->m, sinks, img->locals, img->nlocals,
+					img->path);
+	} else {
+		struct anole_progress *prog = anole_progress_start("writing slot", total, "B");
+
+		ret = image_extract(img, sinks, prog);
+		anole_progress_done(prog);
+	}
 	if (ret == 0 && fsync(d->fd) < 0 && errno != EINVAL)
 		ret = anole_error(errno, "%s: flushing slot %c", d->path, anole_slot_letter(slot));
 	if (ret < 0)
@@ -542,10 +584,75 @@ out:
 	return ret;
 }
 
+/*
+ * What the machine already has of an image, for an upgrade from a
+ * reference: the root partition of slot cur (as long as its manifest says,
+ * else all of it), its kernel and initramfs from the boot partition. A
+ * piece that cannot be had is left out: it is only a source of copies.
+ */
+static unsigned upgrade_locals(struct os_disk *d, unsigned cur, const char *tmp,
+			       struct os_local locals[3], int fds[2])
+{
+	static const char *const names[3] = { "manifest.json", "vmlinuz", "initrd.img" };
+	char spec[PATH_MAX + 32], src[64], p[PATH_MAX];
+	uint64_t root = d->len[1 + cur];
+	unsigned n = 0;
+
+	if (!(d->st.valid & (1u << cur)))
+		return 0;
+	fat_spec(d->path, d->start[0], spec, sizeof(spec));
+	for (int i = 0; i < 3; i++) {
+		struct stat st;
+
+		snprintf(src, sizeof(src), "::/%c/%s", cur ? 'b' : 'a', names[i]);
+		snprintf(p, sizeof(p), "%s/installed-%s", tmp, names[i]);
+		if (fat_get(spec, src, p) < 0)
+			continue;
+		int fd = open(p, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (i == 0) {
+			struct strbuf man = STRBUF_INIT;
+			struct os_manifest m;
+
+			if (st.st_size > 0 && st.st_size <= MANIFEST_MAX) {
+				strbuf_grow(&man, (size_t)st.st_size + 1);
+				if (pread_full(fd, man.buf, (size_t)st.st_size, 0) == 0) {
+					strbuf_setlen(&man, (size_t)st.st_size);
+					if (os_manifest_parse(man.buf, man.len, p, &m) == 0 &&
+					    m.size[OS_F_ROOT] <= root)
+						root = m.size[OS_F_ROOT];
+				}
+			}
+			strbuf_release(&man);
+			close(fd);
+			continue;
+		}
+		fds[i - 1] = fd;
+		locals[n++] = (struct os_local){ fd, 0, (uint64_t)st.st_size };
+	}
+	locals[n++] = (struct os_local){ d->fd, d->start[1 + cur], root };
+	return n;
+}
+
 int anole_os_upgrade(const char *image, const char *path, unsigned tries, struct strbuf *report)
 {
+	struct anole_os_upgrade_opts o = { .image = image, .disk = path, .tries = tries };
+
+	return anole_os_upgrade_ref(&o, report);
+}
+
+int anole_os_upgrade_ref(const struct anole_os_upgrade_opts *o, struct strbuf *report)
+{
+	const char *image = o->image, *path = o->disk;
+	unsigned tries = o->tries;
 	struct anole_sign_key *key = NULL;
 	struct os_image img = { 0 };
+	struct os_local locals[3];
+	int local_fds[2] = { -1, -1 };
 	struct os_disk d;
 	char *tmp = NULL, spec[PATH_MAX + 32];
 	int ret;
@@ -553,7 +660,7 @@ int anole_os_upgrade(const char *image, const char *path, unsigned tries, struct
 	if ((ret = disk_open(&d, path, true)) < 0)
 		return ret;
 	if ((ret = anole_temp_dir("anole-os", &tmp)) < 0 || (ret = disk_key(&d, tmp, &key)) < 0 ||
-	    (ret = image_open(&img, image, key)) < 0)
+	    (ret = image_open_ref(&img, image, key, tmp, o->store)) < 0)
 		goto out;
 	/* the slot in use is the good one (or, before any mark-good, next) */
 	bool good_ok = d.st.good <= 1 && (d.st.valid & (1u << d.st.good));
@@ -574,6 +681,10 @@ int anole_os_upgrade(const char *image, const char *path, unsigned tries, struct
 				       "(%llu bytes)", image, (unsigned long long)img.m.size[OS_F_ROOT],
 				       anole_slot_letter(target), (unsigned long long)d.len[1 + target]);
 		goto out;
+	}
+	if (img.is_remote) {
+		img.nlocals = upgrade_locals(&d, cur, tmp, locals, local_fds);
+		img.locals = locals;
 	}
 	/* invalid before its first byte changes: a torn slot never boots */
 	d.st.valid &= (uint8_t)~(1u << target);
@@ -597,11 +708,48 @@ int anole_os_upgrade(const char *image, const char *path, unsigned tries, struct
 	 * initramfs switches the bootloader to the new slot */
 	if ((ret = put_bootcfg(spec, tmp, target)) < 0)
 		goto out;
-	if (report)
+	uint64_t image_bytes = img.m.size[0] + img.m.size[1] + img.m.size[2];
+	const struct anole_fetch_stats *fs = &img.remote.stats;
+	if (report && o->json) {
+		strbuf_addstr(report, "{\"disk\":");
+		strbuf_add_json_string(report, path, strlen(path));
+		strbuf_addstr(report, ",\"source\":");
+		strbuf_add_json_string(report, image, strlen(image));
+		strbuf_addf(report, ",\"slot\":\"%c\",\"version\":\"%s\",\"tries\":%u,"
+			    "\"fallback\":\"%c\",\"image_bytes\":%llu", anole_slot_letter(target),
+			    img.m.version, d.st.tries, anole_slot_letter(cur),
+			    (unsigned long long)image_bytes);
+		if (img.is_remote)
+			strbuf_addf(report, ",\"bytes_fetched\":%llu,\"metadata_bytes\":%llu,"
+				    "\"requests\":%llu,\"chunks_fetched\":%llu,\"chunks_local\":%llu,"
+				    "\"bytes_local\":%llu", (unsigned long long)fs->bytes_fetched,
+				    (unsigned long long)img.remote.metadata_bytes,
+				    (unsigned long long)fs->requests,
+				    (unsigned long long)fs->chunks_fetched,
+				    (unsigned long long)fs->chunks_local,
+				    (unsigned long long)fs->bytes_local);
+		else   /* a file or a pipe is read whole */
+			strbuf_addf(report, ",\"bytes_fetched\":%llu", (unsigned long long)image_bytes);
+		strbuf_addstr(report, "}\n");
+	} else if (report) {
 		strbuf_addf(report, "slot %c: version %s, next boot with %u tries; slot %c (%s) "
 			    "stays as the fallback\n", anole_slot_letter(target), img.m.version,
 			    d.st.tries, anole_slot_letter(cur), d.st.version[cur]);
+		if (img.is_remote)
+			strbuf_addf(report, "fetched %llu of %llu bytes (%llu metadata, %llu chunks in "
+				    "%llu requests); %llu chunks (%llu bytes) copied from slot %c\n",
+				    (unsigned long long)fs->bytes_fetched,
+				    (unsigned long long)image_bytes,
+				    (unsigned long long)img.remote.metadata_bytes,
+				    (unsigned long long)fs->chunks_fetched,
+				    (unsigned long long)fs->requests,
+				    (unsigned long long)fs->chunks_local,
+				    (unsigned long long)fs->bytes_local, anole_slot_letter(cur));
+	}
 out:
+	for (int i = 0; i < 2; i++)
+		if (local_fds[i] >= 0)
+			close(local_fds[i]);
 	image_close(&img);
 	anole_sign_key_free(key);
 	if (tmp) {

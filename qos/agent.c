@@ -179,13 +179,20 @@ struct agent {
 	size_t ng[QOS_NCLASSES];
 	struct class_sample cls[QOS_NCLASSES], prev[QOS_NCLASSES];
 	uint64_t node_busy_ns, node_total_ns;
-	double node_cores, t_prev;
+	double node_cores, t_prev, dt;  /* dt: the last interval, s */
 	uint64_t mem_total, mem_available;
 	struct qos_psi node_psi[3];
 	bool first;
 	/* policy state */
 	unsigned capacity_m;
 	long be_budget_m;               /* BE CPU budget, millicpus (-1: none) */
+	long formula_m;                 /* Koordinator's formula alone */
+	bool use_cpuset;                /* budget as BE's cpuset.cpus, not a quota */
+	char be_cpus[128];              /* the cpuset given to BE's first group */
+	/* [interference]: the cap on BE's budget and what drove it */
+	long cap_m;
+	double ls_p99_us;               /* < 0: no fresh figure */
+	uint64_t cap_decreases;
 	bool mem_squeezed, io_throttled;
 	uint64_t evictions, squeezes, throttle_onsets, burst_scalings;
 	double last_evict;
@@ -198,7 +205,7 @@ struct agent {
 	pid_t probe_pid;
 	int probe_fd;
 	struct qos_probe_result probe;
-	bool have_probe;
+	bool have_probe, probe_fresh;   /* fresh: a result arrived this pass */
 };
 
 static void sample(struct agent *a)
@@ -239,6 +246,7 @@ static void sample(struct agent *a)
 	for (int r = 0; r < 3; r++)
 		qos_psi_read(NULL, psi_res[r], &a->node_psi[r]);
 	a->t_prev = t;
+	a->dt = dt;
 }
 
 static void event(struct agent *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -270,15 +278,144 @@ static bool knob_exists(const struct qos_group *g, enum qos_ctrl c, const char *
 
 /* -------------------------------------------------------------- policies */
 
+/* A BE group's share of the budget as its CFS quota */
+static void apply_quota_group(struct agent *a, const struct qos_group *g, long share)
+{
+	bool v2 = a->x->host.v2;
+	char path[700], val[64], cur[64];
+	uint64_t period = 100000;
+
+	if (!g->dir[QOS_CPU][0])
+		return;
+	if (!v2) {
+		knob_path(path, sizeof(path), g, QOS_CPU, "cpu.cfs_period_us");
+		qos_read_u64(path, &period);
+	} else {
+		knob_path(path, sizeof(path), g, QOS_CPU, "cpu.max");
+		if (qos_read_file(path, cur, sizeof(cur)) > 0 && strchr(cur, ' '))
+			period = strtoull(strchr(cur, ' ') + 1, NULL, 10);
+	}
+	/* the kernel's minimum quota is 1 ms */
+	uint64_t quota = (uint64_t)share * period / 1000;
+	if (quota < 1000)
+		quota = 1000;
+	knob_path(path, sizeof(path), g, QOS_CPU, v2 ? "cpu.max" : "cpu.cfs_quota_us");
+	if (v2)
+		snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, quota, period);
+	else
+		snprintf(val, sizeof(val), "%" PRIu64, quota);
+	if (qos_read_file(path, cur, sizeof(cur)) >= 0 && !strcmp(cur, val))
+		return;
+	qos_knob_set(a->j, path, NULL, val);
+}
+
+/* BE's budget as CFS quotas, split evenly between BE's groups */
+static void apply_quota(struct agent *a, long m)
+{
+	for (size_t i = 0; i < a->ng[QOS_BE]; i++)
+		apply_quota_group(a, &a->g[QOS_BE][i], m / (long)a->ng[QOS_BE]);
+}
+
+static int read_mask(const char *path, struct qos_cpumask *m)
+{
+	char buf[4096];
+	int ret = qos_read_file(path, buf, sizeof(buf));
+
+	return ret < 0 ? ret : qos_cpulist_parse(buf, m);
+}
+
+/*
+ * BE's budget as whole CPUs: each BE group gets floor(its share) CPUs, at
+ * least one, the highest-numbered of those its parent allows, leaving out
+ * CPUs LS (or mid) is pinned to (an LS group whose cpuset is narrower than
+ * the node's); when that leaves none, BE shares LS's last CPU rather than
+ * none. A cut applies at once; growth is one CPU per interval, so that a
+ * short lull in LS does not hand BE the whole machine for one interval.
+ */
+static void apply_cpuset(struct agent *a, long m)
+{
+	bool v2 = a->x->host.v2;
+	struct qos_cpumask online, ls, gm;
+
+	if (read_mask("/sys/devices/system/cpu/online", &online))
+		return;
+	memset(&ls, 0, sizeof(ls));
+	for (int cl = QOS_LS; cl <= QOS_MID; cl++)
+		for (size_t i = 0; i < a->ng[cl]; i++) {
+			char path[700];
+			if (!a->g[cl][i].dir[QOS_CPUSET][0])
+				continue;
+			knob_path(path, sizeof(path), &a->g[cl][i], QOS_CPUSET, "cpuset.cpus");
+			/* v2's "" (inherit) parses as no CPUs: not pinned */
+			if (read_mask(path, &gm) || !qos_cpumask_count(&gm) ||
+			    qos_cpumask_count(&gm) >= qos_cpumask_count(&online))
+				continue;
+			for (size_t w = 0; w < sizeof(ls.w) / sizeof(ls.w[0]); w++)
+				ls.w[w] |= gm.w[w];
+		}
+	a->be_cpus[0] = 0;
+	for (size_t i = 0; i < a->ng[QOS_BE]; i++) {
+		const struct qos_group *g = &a->g[QOS_BE][i];
+		struct qos_cpumask allowed, cand, cur, want;
+		char path[700], val[4096];
+		long n = m / (long)a->ng[QOS_BE] / 1000;
+
+		if (!knob_exists(g, QOS_CPUSET, "cpuset.cpus")) {
+			/* an adopted group outside the cpuset hierarchy: still held */
+			apply_quota_group(a, g, m / (long)a->ng[QOS_BE]);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s", g->dir[QOS_CPUSET]);
+		char *slash = strrchr(path, '/');
+		if (slash)
+			snprintf(slash, sizeof(path) - (size_t)(slash - path), "/%s",
+				 v2 ? "cpuset.cpus.effective" : "cpuset.cpus");
+		if (!slash || read_mask(path, &allowed) || !qos_cpumask_count(&allowed))
+			allowed = online;
+		for (size_t w = 0; w < sizeof(cand.w) / sizeof(cand.w[0]); w++)
+			cand.w[w] = allowed.w[w] & ~ls.w[w];
+		if (!qos_cpumask_count(&cand)) {
+			/* LS has every CPU: BE keeps LS's last one, not none */
+			memset(&cand, 0, sizeof(cand));
+			for (int c = QOS_MAX_CPUS - 1; c >= 0; c--)
+				if (allowed.w[c / 64] >> (c % 64) & 1) {
+					cand.w[c / 64] |= UINT64_C(1) << (c % 64);
+					break;
+				}
+		}
+		knob_path(path, sizeof(path), g, QOS_CPUSET, "cpuset.cpus");
+		if (read_mask(path, &cur) || !qos_cpumask_count(&cur))
+			cur = allowed;
+		if (n < 1)
+			n = 1;
+		if (n > (long)qos_cpumask_count(&cur) + 1)
+			n = (long)qos_cpumask_count(&cur) + 1;
+		if (n > (long)qos_cpumask_count(&cand))
+			n = (long)qos_cpumask_count(&cand);
+		memset(&want, 0, sizeof(want));
+		for (int c = QOS_MAX_CPUS - 1; c >= 0 && n > 0; c--)
+			if (cand.w[c / 64] >> (c % 64) & 1) {
+				want.w[c / 64] |= UINT64_C(1) << (c % 64);
+				n--;
+			}
+		qos_cpulist_format(&want, val, sizeof(val));
+		if (!a->be_cpus[0]) /* whole ranges only, if it is long */
+			qos_cpulist_format(&want, a->be_cpus, sizeof(a->be_cpus));
+		if (!memcmp(&want, &cur, sizeof(want)))
+			continue;
+		if (!qos_knob_set(a->j, path, NULL, val))
+			event(a, "BE %s on CPUs %s (budget %ld millicpus)", g->rel, val, m);
+	}
+}
+
 /*
  * Koordinator's BE CPU suppression: budget = capacity x threshold - LS
  * usage - max(system usage, reserve), floored; LS usage counts mid as well
- * (everything but BE). Split evenly between BE's groups as CFS quotas.
+ * (everything but BE). The interference cap, when on, lowers it further.
  */
 static void policy_cpu_suppress(struct agent *a)
 {
 	const struct qos_config *c = &a->x->cfg;
-	bool v2 = a->x->host.v2;
 	double ls = a->cls[QOS_LS].cpu_cores + a->cls[QOS_MID].cpu_cores;
 	double be = a->cls[QOS_BE].cpu_cores;
 	double sys = a->node_cores - ls - be;
@@ -288,39 +425,73 @@ static void policy_cpu_suppress(struct agent *a)
 		(sys > reserve ? sys : reserve);
 	long m = (long)(budget * 1000);
 
+	a->formula_m = m;
+	if (c->interference.enabled && a->cap_m < m)
+		m = a->cap_m;
 	if (m < (long)c->cpu_suppress.min_millicpus)
 		m = c->cpu_suppress.min_millicpus;
 	a->be_budget_m = m;
-	for (size_t i = 0; i < a->ng[QOS_BE]; i++) {
-		const struct qos_group *g = &a->g[QOS_BE][i];
-		char path[700], val[64];
-		uint64_t period = 100000;
-		long share = m / (long)a->ng[QOS_BE];
+	if (a->use_cpuset)
+		apply_cpuset(a, m);
+	else
+		apply_quota(a, m);
+}
 
-		if (!g->dir[QOS_CPU][0])
-			continue;
-		if (!v2) {
-			knob_path(path, sizeof(path), g, QOS_CPU, "cpu.cfs_period_us");
-			qos_read_u64(path, &period);
-		} else {
-			char cur[64];
-			knob_path(path, sizeof(path), g, QOS_CPU, "cpu.max");
-			if (qos_read_file(path, cur, sizeof(cur)) > 0 && strchr(cur, ' '))
-				period = strtoull(strchr(cur, ' ') + 1, NULL, 10);
+/* LS's p99 for this pass, from the latency file or the probe; < 0: none */
+static double ls_latency(struct agent *a)
+{
+	const struct qos_config *c = &a->x->cfg;
+	char buf[64], *end;
+	struct stat st;
+
+	if (!c->interference.latency_file[0])
+		return a->probe_fresh ? a->probe.p99_us : -1;
+	/* a writer that stopped is no signal, not a good one */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (stat(c->interference.latency_file, &st) ||
+	    (double)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+	    (double)(now.tv_nsec - st.st_mtim.tv_nsec) / 1e6 >
+	    (double)c->interference.stale_intervals * c->interval_ms)
+		return -1;
+	if (qos_read_file(c->interference.latency_file, buf, sizeof(buf)) <= 0)
+		return -1;
+	double v = strtod(buf, &end);
+	if (end == buf || !isfinite(v) || v < 0)
+		return -1;
+	return v;
+}
+
+/*
+ * Interference: LS's own latency drives a cap on BE's budget, as TCP drives
+ * its window. A pass with LS's p99 over target cuts the cap to (100 -
+ * decrease_percent)% of what BE was given; a pass within target adds
+ * increase_millicpus, up to capacity (no cap). With no fresh figure the cap
+ * stays. cpu_suppress's minimum still floors the budget.
+ */
+static void policy_interference(struct agent *a)
+{
+	const struct qos_config *c = &a->x->cfg;
+	double p99 = ls_latency(a);
+
+	a->ls_p99_us = p99;
+	if (p99 < 0)
+		return;
+	if (p99 > c->interference.target_p99_us) {
+		long from = a->be_budget_m > 0 && a->be_budget_m < a->cap_m ? a->be_budget_m : a->cap_m;
+		long next = from * (long)(100 - c->interference.decrease_percent) / 100;
+		if (next < (long)c->cpu_suppress.min_millicpus)
+			next = c->cpu_suppress.min_millicpus;
+		if (next < a->cap_m) {
+			a->cap_decreases++;
+			event(a, "LS p99 %.0f us over its target %u us: BE capped at %ld millicpus",
+			      p99, c->interference.target_p99_us, next);
 		}
-		/* the kernel's minimum quota is 1 ms */
-		uint64_t quota = (uint64_t)share * period / 1000;
-		if (quota < 1000)
-			quota = 1000;
-		knob_path(path, sizeof(path), g, QOS_CPU, v2 ? "cpu.max" : "cpu.cfs_quota_us");
-		if (v2)
-			snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, quota, period);
-		else
-			snprintf(val, sizeof(val), "%" PRIu64, quota);
-		char cur[64];
-		if (qos_read_file(path, cur, sizeof(cur)) >= 0 && !strcmp(cur, val))
-			continue;
-		qos_knob_set(a->j, path, NULL, val);
+		a->cap_m = next;
+	} else if (a->cap_m < (long)a->capacity_m) {
+		a->cap_m += c->interference.increase_millicpus;
+		if (a->cap_m > (long)a->capacity_m)
+			a->cap_m = a->capacity_m;
 	}
 }
 
@@ -408,9 +579,28 @@ static void policy_cpu_burst(struct agent *a)
 	}
 }
 
+/*
+ * LS's pressure (some) in percent: the larger of the kernel's avg10 and the
+ * share of the last interval, from the totals. avg10 alone lags: it is a
+ * 10 s average, so a stall of half the time would take ~5 s to read 20%;
+ * the interval's share reacts in one pass, avg10 keeps "calm" from coming
+ * too soon after it.
+ */
 static double ls_psi(struct agent *a, int res)
 {
-	return a->cls[QOS_LS].have_psi ? a->cls[QOS_LS].psi[res].some_avg10 : 0;
+	const struct class_sample *s = &a->cls[QOS_LS], *p = &a->prev[QOS_LS];
+	double v;
+
+	if (!s->have_psi)
+		return 0;
+	v = s->psi[res].some_avg10;
+	if (p->have_psi && a->dt > 0 && s->psi[res].some_total >= p->psi[res].some_total) {
+		double share = 100.0 * (double)(s->psi[res].some_total - p->psi[res].some_total) /
+			(a->dt * 1e6);
+		if (share > v)
+			v = share > 100 ? 100 : share;
+	}
+	return v;
 }
 
 static void policy_memory(struct agent *a)
@@ -655,7 +845,7 @@ static void probe_read(struct agent *a)
 
 	while (a->probe_fd >= 0 && read(a->probe_fd, &r, sizeof(r)) == (ssize_t)sizeof(r)) {
 		a->probe = r;
-		a->have_probe = true;
+		a->have_probe = a->probe_fresh = true;
 	}
 }
 
@@ -670,6 +860,13 @@ static void probe_stop(struct agent *a)
 }
 
 /* -------------------------------------------------------------- metrics */
+
+static unsigned cpus_in(const char *list)
+{
+	struct qos_cpumask m;
+
+	return qos_cpulist_parse(list, &m) ? 0 : qos_cpumask_count(&m);
+}
 
 static void write_metrics(struct agent *a)
 {
@@ -730,6 +927,23 @@ static void write_metrics(struct agent *a)
 	anole_metrics_one_u64(&p, "anole_qos_be_cpu_budget_millicpus", "gauge",
 			      "BE CPU suppression level: the budget of the last interval.",
 			      lab.buf, a->be_budget_m > 0 ? (uint64_t)a->be_budget_m : 0);
+	anole_metrics_one_u64(&p, "anole_qos_be_cpus", "gauge",
+			      "CPUs in BE's cpuset (cpuset suppression; 0: quota).", lab.buf,
+			      a->use_cpuset && a->be_cpus[0] ? cpus_in(a->be_cpus) : 0);
+	if (c->interference.enabled) {
+		anole_metrics_one_u64(&p, "anole_qos_be_cpu_cap_millicpus", "gauge",
+				      "Interference cap on BE's CPU budget (capacity: no cap).",
+				      lab.buf, (uint64_t)a->cap_m);
+		anole_metrics_one_u64(&p, "anole_qos_be_cpu_cap_decreases_total", "counter",
+				      "Passes in which LS's p99 over target cut BE's cap.", lab.buf,
+				      a->cap_decreases);
+		if (a->ls_p99_us >= 0) {
+			anole_metrics_family(&p, "anole_qos_ls_p99_seconds", "gauge",
+					     "LS p99 latency the interference policy saw.");
+			anole_metrics_double(&p, "anole_qos_ls_p99_seconds", lab.buf,
+					     a->ls_p99_us / 1e6);
+		}
+	}
 	anole_metrics_one_u64(&p, "anole_qos_be_memory_squeezed", "gauge",
 			      "1 while BE memory is squeezed.", lab.buf, a->mem_squeezed);
 	anole_metrics_one_u64(&p, "anole_qos_be_io_throttled", "gauge",
@@ -787,12 +1001,20 @@ static void write_metrics(struct agent *a)
 				    r ? "," : "", psi_res[r], s->psi[r].some_avg10, s->psi[r].full_avg10);
 		strbuf_addstr(&j, "}}");
 	}
-	strbuf_addf(&j, "},\"policies\":{\"cpu_suppress\":{\"enabled\":%s,\"be_budget_millicpus\":%ld},"
+	strbuf_addf(&j, "},\"policies\":{\"cpu_suppress\":{\"enabled\":%s,\"mode\":\"%s\","
+		    "\"be_budget_millicpus\":%ld,\"formula_millicpus\":%ld,\"be_cpus\":\"%s\","
+		    "\"level_percent\":%.1f},\"interference\":{\"enabled\":%s,\"cap_millicpus\":%ld,"
+		    "\"cap_decreases\":%" PRIu64 ",\"target_p99_us\":%u,\"ls_p99_us\":%.1f},"
 		    "\"cpu_idle\":{\"enabled\":%s},\"cpu_burst\":{\"enabled\":%s,\"quota_scalings\":%"
 		    PRIu64 "},\"memory\":{\"enabled\":%s,\"squeezed\":%s,\"squeezes\":%" PRIu64 "},"
 		    "\"evict\":{\"enabled\":%s,\"evictions\":%" PRIu64 "},\"blkio\":{\"enabled\":%s,"
 		    "\"throttled\":%s,\"onsets\":%" PRIu64 "}},\"knobs_changed\":%u,\"last_event\":",
-		    c->cpu_suppress.enabled ? "true" : "false", a->be_budget_m,
+		    c->cpu_suppress.enabled ? "true" : "false", a->use_cpuset ? "cpuset" : "quota",
+		    a->be_budget_m, a->formula_m, a->be_cpus,
+		    /* how hard BE is held: 0 none (the whole capacity), 100 at nothing */
+		    a->be_budget_m >= 0 ? 100.0 - 100.0 * (double)a->be_budget_m / a->capacity_m : 0.0,
+		    c->interference.enabled ? "true" : "false", a->cap_m, a->cap_decreases,
+		    c->interference.target_p99_us, a->ls_p99_us,
 		    c->cpu_idle.enabled ? "true" : "false", c->cpu_burst.enabled ? "true" : "false",
 		    a->burst_scalings, c->memory.enabled ? "true" : "false",
 		    a->mem_squeezed ? "true" : "false", a->squeezes,
@@ -870,10 +1092,24 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 	}
 	a.capacity_m = c->cpu_suppress.capacity_millicpus ? c->cpu_suppress.capacity_millicpus
 		: x->host.ncpus * 1000;
+	a.cap_m = a.capacity_m;
+	a.ls_p99_us = -1;
+	{
+		bool have = x->host.v2 ? x->host.v2_ctrl[QOS_CPUSET] : x->host.v1_root[QOS_CPUSET][0];
+		const char *mode = c->cpu_suppress.mode;
+		if (!strcmp(mode, "cpuset") && !have) {
+			ret = anole_error_code(ENOENT, "qos: cpu_suppress.mode = \"cpuset\", but the "
+					       "kernel has no cpuset controller here");
+			goto out;
+		}
+		a.use_cpuset = !strcmp(mode, "cpuset") ||
+			(!strcmp(mode, "auto") && have && x->host.ncpus >= c->cpu_suppress.cpuset_min_cpus);
+	}
 	find_disks(&a);
 	sample(&a);
-	anole_info("qos: agent '%s' running (pid %ld, cgroup %s, every %u ms)", c->name,
-		   (long)getpid(), x->host.v2 ? "v2" : "v1", c->interval_ms);
+	anole_info("qos: agent '%s' running (pid %ld, cgroup %s, every %u ms, BE CPU budget "
+		   "as %s)", c->name, (long)getpid(), x->host.v2 ? "v2" : "v1", c->interval_ms,
+		   a.use_cpuset ? "a cpuset" : "a CFS quota");
 	anole_daemon_notify(ready_fd, 0);
 	ready_fd = -1;
 	/* after the notification: the probe must not hold the daemon's pipe */
@@ -894,6 +1130,8 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 		probe_read(&a);
 		if (c->cpu_idle.enabled)
 			policy_cpu_idle(&a);
+		if (c->interference.enabled)
+			policy_interference(&a);
 		if (c->cpu_suppress.enabled)
 			policy_cpu_suppress(&a);
 		if (c->cpu_burst.enabled)
@@ -904,6 +1142,7 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 			policy_evict(&a);
 		if (c->blkio.enabled)
 			policy_blkio(&a);
+		a.probe_fresh = false;
 		a.passes++;
 		write_metrics(&a);
 		a.first = false;

@@ -24,9 +24,11 @@
 #include <unistd.h>
 
 static const char *const class_names[QOS_NCLASSES] = { "ls", "mid", "be" };
-static const char *const ctrl_names[QOS_NCTRL] = { "cpu", "cpuacct", "memory", "blkio" };
+static const char *const ctrl_names[QOS_NCTRL] = { "cpu", "cpuacct", "memory", "blkio",
+						     "cpuset" };
 /* v2 names of the controllers ("io" for blkio; cpuacct is part of cpu) */
-static const char *const v2_ctrl_names[QOS_NCTRL] = { "cpu", "cpu", "memory", "io" };
+static const char *const v2_ctrl_names[QOS_NCTRL] = { "cpu", "cpu", "memory", "io",
+							"cpuset" };
 
 const char *qos_class_name(enum qos_class_id c)
 {
@@ -81,8 +83,10 @@ int qos_write_file(const char *path, const char *value)
 
 	if (fd < 0)
 		return -errno;
-	/* one write(2): cgroup files take a value per write */
-	if (write(fd, value, strlen(value)) < 0)
+	/* one write(2): cgroup files take a value per write. An empty value
+	 * (v2 cpuset.cpus: inherit) is a newline: a write of no bytes never
+	 * reaches the cgroup file's handler */
+	if (write(fd, *value ? value : "\n", *value ? strlen(value) : 1) < 0)
 		ret = -errno;
 	close(fd);
 	return ret;
@@ -207,6 +211,7 @@ void qos_host_describe(const struct qos_host *h, struct strbuf *out, bool json)
 	bool idle = cpu_ok && (file_exists(cpu, "cpu.idle") || h->v2);
 	bool burst = cpu_ok && file_exists(cpu, h->v2 ? "cpu.max.burst" : "cpu.cfs_burst_us");
 	bool v2_high = h->v2 && mem_ok;
+	bool cpuset_ok = h->v2 ? h->v2_ctrl[QOS_CPUSET] : h->v1_root[QOS_CPUSET][0] != 0;
 
 	if (h->v2 && cpu_ok && !burst)
 		burst = true; /* cpu.max.burst is absent from the root group only */
@@ -220,11 +225,11 @@ void qos_host_describe(const struct qos_host *h, struct strbuf *out, bool json)
 		}
 		strbuf_addf(out, "},\"cpus\":%u,\"psi\":%s,\"knobs\":{\"cpu_quota\":%s,"
 			    "\"cpu_idle\":%s,\"cpu_burst\":%s,\"memory_limit\":%s,"
-			    "\"memory_high\":%s,\"io_throttle\":%s}",
+			    "\"memory_high\":%s,\"io_throttle\":%s,\"cpuset\":%s}",
 			    h->ncpus, h->psi ? "true" : "false", cpu_ok ? "true" : "false",
 			    idle ? "true" : "false", burst ? "true" : "false",
 			    mem_ok ? "true" : "false", v2_high ? "true" : "false",
-			    io_ok ? "true" : "false");
+			    io_ok ? "true" : "false", cpuset_ok ? "true" : "false");
 		return;
 	}
 	strbuf_addf(out, "cgroup:        %s\n", h->v2 ? "v2" : "v1");
@@ -242,6 +247,7 @@ void qos_host_describe(const struct qos_host *h, struct strbuf *out, bool json)
 		    : (cpu_ok ? "no (quota scaling on throttling instead)" : "no"));
 	strbuf_addf(out, "memory:        %s\n", !mem_ok ? "no" : h->v2 ? "memory.high, memory.max"
 		    : "memory.limit_in_bytes (temporary squeeze)");
+	strbuf_addf(out, "cpuset:        %s\n", cpuset_ok ? "cpuset.cpus" : "no");
 	strbuf_addf(out, "io throttle:   %s\n", !io_ok ? "no" : h->v2 ? "io.max" :
 		    "blkio.throttle.{read,write}_bps_device");
 }
@@ -286,6 +292,41 @@ static int mkdir_p(char *path)
 	return 0;
 }
 
+/*
+ * A new v1 cpuset group has no CPUs and no memory nodes, and a task cannot
+ * join it (ENOSPC): give each level below the root that has none its
+ * parent's, as cgroup.clone_children would. v2 groups inherit by themselves.
+ */
+static int cpuset_fill(const char *root, const char *dir)
+{
+	static const char *const files[2] = { "cpuset.cpus", "cpuset.mems" };
+	size_t rootlen = strlen(root);
+	char path[600], parent[600], val[512];
+
+	if (strncmp(dir, root, rootlen) || dir[rootlen] != '/')
+		return 0;
+	for (const char *p = dir + rootlen + 1;; p++) {
+		if (*p && *p != '/')
+			continue;
+		size_t n = (size_t)(p - dir);
+		const char *slash = memrchr(dir, '/', n);
+		for (int f = 0; f < 2; f++) {
+			snprintf(path, sizeof(path), "%.*s/%s", (int)n, dir, files[f]);
+			if (qos_read_file(path, val, sizeof(val)) < 0 || val[0])
+				continue;
+			snprintf(parent, sizeof(parent), "%.*s/%s", (int)(slash - dir), dir, files[f]);
+			int ret = qos_read_file(parent, val, sizeof(val));
+			if (ret >= 0)
+				ret = qos_write_file(path, val);
+			if (ret < 0)
+				return anole_error(-ret, "qos: cannot give %s its parent's %s", path,
+						   files[f]);
+		}
+		if (!*p)
+			return 0;
+	}
+}
+
 int qos_group_create(const struct qos_host *h, struct qos_group *g)
 {
 	char dirs[QOS_NCTRL + 1][512];
@@ -300,6 +341,11 @@ int qos_group_create(const struct qos_host *h, struct qos_group *g)
 		int ret = mkdir_p(dirs[i]);
 		if (ret)
 			return anole_error(-ret, "qos: cannot create cgroup %s", dirs[i]);
+	}
+	if (!h->v2 && g->dir[QOS_CPUSET][0]) {
+		int ret = cpuset_fill(h->v1_root[QOS_CPUSET], g->dir[QOS_CPUSET]);
+		if (ret)
+			return ret;
 	}
 	if (h->v2) {
 		/* let the class groups have the controllers the kernel offers: the
@@ -457,6 +503,74 @@ int qos_psi_read(const char *dir, const char *resource, struct qos_psi *p)
 			l++;
 	}
 	return 0;
+}
+
+int qos_cpulist_parse(const char *s, struct qos_cpumask *m)
+{
+	memset(m, 0, sizeof(*m));
+	while (*s == ' ' || *s == '\n')
+		s++;
+	while (*s) {
+		char *end;
+		unsigned long lo, hi;
+
+		if (!isdigit((unsigned char)*s))
+			return -EINVAL;
+		lo = hi = strtoul(s, &end, 10);
+		if (*end == '-') {
+			if (!isdigit((unsigned char)end[1]))
+				return -EINVAL;
+			hi = strtoul(end + 1, &end, 10);
+		}
+		if (lo > hi || hi >= QOS_MAX_CPUS)
+			return -ERANGE;
+		for (unsigned long c = lo; c <= hi; c++)
+			m->w[c / 64] |= UINT64_C(1) << (c % 64);
+		s = end;
+		if (*s == ',')
+			s++;
+		else if (*s && *s != '\n')
+			return -EINVAL;
+		else
+			break;
+	}
+	return 0;
+}
+
+static bool cpu_in(const struct qos_cpumask *m, unsigned c)
+{
+	return m->w[c / 64] >> (c % 64) & 1;
+}
+
+void qos_cpulist_format(const struct qos_cpumask *m, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (unsigned c = 0; c < QOS_MAX_CPUS; c++) {
+		if (!cpu_in(m, c))
+			continue;
+		unsigned e = c;
+		while (e + 1 < QOS_MAX_CPUS && cpu_in(m, e + 1))
+			e++;
+		int k = e > c ? snprintf(buf + n, size - n, "%s%u-%u", n ? "," : "", c, e)
+			      : snprintf(buf + n, size - n, "%s%u", n ? "," : "", c);
+		if (k < 0 || (size_t)k >= size - n) {
+			buf[n] = 0; /* whole ranges only */
+			return;
+		}
+		n += (size_t)k;
+		c = e;
+	}
+}
+
+unsigned qos_cpumask_count(const struct qos_cpumask *m)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < sizeof(m->w) / sizeof(m->w[0]); i++)
+		n += (unsigned)__builtin_popcountll(m->w[i]);
+	return n;
 }
 
 int qos_node_cpu(uint64_t *busy_ns, uint64_t *total_ns)

@@ -31,6 +31,14 @@ void qos_config_defaults(struct qos_config *c)
 	c->cpu_suppress.threshold_percent = 65;  /* koordlet's cpuSuppressThresholdPercent */
 	c->cpu_suppress.reserve_percent = 10;
 	c->cpu_suppress.min_millicpus = 100;
+	snprintf(c->cpu_suppress.mode, sizeof(c->cpu_suppress.mode), "auto");
+	/* with fewer, a whole-CPU budget is too coarse: on 2 CPUs BE would get
+	 * half the machine or all of it */
+	c->cpu_suppress.cpuset_min_cpus = 4;
+	c->interference.target_p99_us = 1000;
+	c->interference.decrease_percent = 50;
+	c->interference.increase_millicpus = 100;
+	c->interference.stale_intervals = 3;
 	c->cpu_idle.enabled = true;
 	c->cpu_burst.enabled = true;
 	c->cpu_burst.percent = 100;
@@ -214,7 +222,7 @@ static int check(const struct ctx *x, const struct qos_host *h)
 					      p->rel, own);
 			qos_group_paths(h, p->rel, &g);
 			for (int k = 0; k < QOS_NCTRL; k++) {
-				if (!g.dir[k][0] || k == QOS_BLKIO || k == QOS_CPUACCT)
+				if (!g.dir[k][0] || k == QOS_BLKIO || k == QOS_CPUACCT || k == QOS_CPUSET)
 					continue;
 				if (!qos_group_has(&g, k))
 					return err_at(x, p->line, "cgroup %s does not exist (no %s)",
@@ -243,7 +251,7 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 {
 	struct qos_config *c = x->c;
 	static const char *const top_skip[] = { "ls", "mid", "be", "cpu_suppress", "cpu_idle",
-		"cpu_burst", "memory", "evict", "blkio", "probe", NULL };
+		"cpu_burst", "memory", "evict", "blkio", "probe", "interference", NULL };
 	const struct key top[] = {
 		S("name", c->name), S("state_dir", c->state_dir), S("cgroup_mode", c->cgroup_mode),
 		S("cgroup2_root", c->cgroup2_root), U("interval_ms", c->interval_ms, 10, 3600000),
@@ -254,6 +262,16 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 		U("reserve_percent", c->cpu_suppress.reserve_percent, 0, 100),
 		U("min_millicpus", c->cpu_suppress.min_millicpus, 10, 1 << 20),
 		U("capacity_millicpus", c->cpu_suppress.capacity_millicpus, 0, 1 << 20),
+		S("mode", c->cpu_suppress.mode),
+		U("cpuset_min_cpus", c->cpu_suppress.cpuset_min_cpus, 1, QOS_MAX_CPUS),
+	};
+	const struct key interference[] = {
+		B("enabled", c->interference.enabled),
+		U("target_p99_us", c->interference.target_p99_us, 1, 60000000),
+		S("latency_file", c->interference.latency_file),
+		U("decrease_percent", c->interference.decrease_percent, 1, 90),
+		U("increase_millicpus", c->interference.increase_millicpus, 1, 1 << 20),
+		U("stale_intervals", c->interference.stale_intervals, 1, 1000),
 	};
 	const struct key cpu_idle[] = { B("enabled", c->cpu_idle.enabled) };
 	const struct key cpu_burst[] = {
@@ -284,7 +302,8 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 	};
 	struct { const char *name; const struct key *k; size_t n; const char *const *skip; } tabs[] = {
 		{ "probe", probe, 2, NULL },
-		{ "cpu_suppress", cpu_suppress, 5, NULL }, { "cpu_idle", cpu_idle, 1, NULL },
+		{ "cpu_suppress", cpu_suppress, 7, NULL }, { "cpu_idle", cpu_idle, 1, NULL },
+		{ "interference", interference, 6, NULL },
 		{ "cpu_burst", cpu_burst, 3, NULL }, { "memory", memory, 5, NULL },
 		{ "evict", evict, 4, NULL }, { "blkio", blkio, 4, blkio_skip },
 	};
@@ -310,6 +329,22 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 	if ((v = toml_get(root, "cgroup_mode")) && strcmp(c->cgroup_mode, "auto") &&
 	    strcmp(c->cgroup_mode, "v1") && strcmp(c->cgroup_mode, "v2"))
 		return err_at(x, v->line, "cgroup_mode '%s': want auto, v1 or v2", c->cgroup_mode);
+	const struct toml_value *cs = toml_get(root, "cpu_suppress");
+	if (cs && (v = toml_get(cs, "mode")) && strcmp(c->cpu_suppress.mode, "auto") &&
+	    strcmp(c->cpu_suppress.mode, "quota") && strcmp(c->cpu_suppress.mode, "cpuset"))
+		return err_at(x, v->line, "cpu_suppress.mode '%s': want auto, quota or cpuset",
+			      c->cpu_suppress.mode);
+	const struct toml_value *it = toml_get(root, "interference");
+	if (it && (v = toml_get(it, "latency_file")) && c->interference.latency_file[0] &&
+	    c->interference.latency_file[0] != '/')
+		return err_at(x, v->line, "interference.latency_file must be an absolute path");
+	if (c->interference.enabled && !c->interference.latency_file[0] && !c->probe.enabled)
+		return err_at(x, it && (v = toml_get(it, "enabled")) ? v->line : 0,
+			      "interference needs an LS latency: [probe] enabled = true, or "
+			      "interference.latency_file");
+	if (c->interference.enabled && !c->cpu_suppress.enabled)
+		return err_at(x, it && (v = toml_get(it, "enabled")) ? v->line : 0,
+			      "interference caps cpu_suppress's budget: [cpu_suppress] must be on");
 	if ((v = toml_get(root, "state_dir")) && c->state_dir[0] != '/')
 		return err_at(x, v->line, "state_dir must be an absolute path");
 	const struct toml_value *bt = toml_get(root, "blkio"), *devs;

@@ -30,7 +30,7 @@ const char *qos_class_name(enum qos_class_id c);
 int qos_class_parse(const char *s, enum qos_class_id *out);
 
 /* the v1 controllers anole uses; v2 has them all in one tree */
-enum qos_ctrl { QOS_CPU, QOS_CPUACCT, QOS_MEMORY, QOS_BLKIO, QOS_NCTRL };
+enum qos_ctrl { QOS_CPU, QOS_CPUACCT, QOS_MEMORY, QOS_BLKIO, QOS_CPUSET, QOS_NCTRL };
 
 struct qos_host {
 	bool v2;                        /* knobs on a cgroup2 tree */
@@ -89,6 +89,13 @@ int qos_psi_read(const char *dir, const char *resource, struct qos_psi *p);
 int qos_read_file(const char *path, char *buf, size_t size);
 int qos_read_u64(const char *path, uint64_t *v);
 int qos_write_file(const char *path, const char *value);
+/* CPU lists ("0-3,8"): a bitmap of QOS_MAX_CPUS; parse refuses what it
+ * cannot hold */
+#define QOS_MAX_CPUS 1024
+struct qos_cpumask { uint64_t w[QOS_MAX_CPUS / 64]; };
+int qos_cpulist_parse(const char *s, struct qos_cpumask *m);
+void qos_cpulist_format(const struct qos_cpumask *m, char *buf, size_t size);
+unsigned qos_cpumask_count(const struct qos_cpumask *m);
 /* node counters from /proc */
 int qos_node_cpu(uint64_t *busy_ns, uint64_t *total_ns);
 int qos_node_mem(uint64_t *total, uint64_t *available);
@@ -132,7 +139,19 @@ struct qos_config {
 		unsigned reserve_percent;       /* system reserve, of capacity */
 		unsigned min_millicpus;         /* BE floor */
 		unsigned capacity_millicpus;    /* 0: online CPUs */
+		char mode[8];                   /* auto, quota, cpuset */
+		unsigned cpuset_min_cpus;       /* auto: cpuset from this many CPUs */
 	} cpu_suppress;
+	/* interference-driven BE CPU cap: multiplicative decrease while LS's
+	 * p99 is over target, additive increase while it is within */
+	struct {
+		bool enabled;
+		unsigned target_p99_us;
+		char latency_file[256];         /* "": the [probe]'s p99 */
+		unsigned decrease_percent;      /* cap x (100 - this) / 100 per miss */
+		unsigned increase_millicpus;    /* per interval within target */
+		unsigned stale_intervals;       /* older file: no signal */
+	} interference;
 	struct { bool enabled; } cpu_idle;
 	struct {
 		bool enabled;

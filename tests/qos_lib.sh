@@ -12,6 +12,7 @@ V1CPU=/sys/fs/cgroup/cpu
 V1ACCT=/sys/fs/cgroup/cpuacct
 V1MEM=/sys/fs/cgroup/memory
 V1BLK=/sys/fs/cgroup/blkio
+V1CS=/sys/fs/cgroup/cpuset
 V2=$(findmnt -n -t cgroup2 -o TARGET | head -1)
 QAGENTS=()
 
@@ -99,7 +100,8 @@ knob_snapshot() {
 	local f
 	for f in "$V1CPU/$QNAME"*/cpu.* "$V1CPU/$QNAME"/*/cpu.* \
 		"$V1MEM/$QNAME"*/memory.*limit_in_bytes "$V1MEM/$QNAME"/*/memory.*limit_in_bytes \
-		"$V1BLK/$QNAME"*/blkio.throttle.*_device "$V1BLK/$QNAME"/*/blkio.throttle.*_device; do
+		"$V1BLK/$QNAME"*/blkio.throttle.*_device "$V1BLK/$QNAME"/*/blkio.throttle.*_device \
+		"$V1CS/$QNAME"*/cpuset.cpus "$V1CS/$QNAME"/*/cpuset.cpus; do
 		# cpu.shares: the tests' own weights, not the agent's
 		case "$f" in *.stat|*.stat.local|*/cpu.shares) continue ;; esac
 		[ -f "$f" ] || continue
@@ -119,7 +121,7 @@ _qos_cleanup() {
 	done
 	[ -f "$QCONF" ] && "$ANOLE" qos restore -c "$QCONF" >/dev/null 2>&1
 	# the test's subtree and groups named after it (adopted ones)
-	for d in $V1CPU/$QNAME* $V1ACCT/$QNAME* $V1MEM/$QNAME* $V1BLK/$QNAME* $V2/$QNAME* \
+	for d in $V1CPU/$QNAME* $V1ACCT/$QNAME* $V1MEM/$QNAME* $V1BLK/$QNAME* $V1CS/$QNAME* $V2/$QNAME* \
 		${QV2MOUNT:+$QV2MOUNT/$QNAME*}; do
 		[ -d "$d" ] || continue
 		for _ in 1 2 3; do

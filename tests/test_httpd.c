@@ -8,18 +8,24 @@
  * after which the server keeps serving, port 0, IPv6 and dual-stack
  * listening, unix sockets with the peer's uid (403 for another user),
  * address errors, token files, and a stop that does not wait for idle
- * clients. TAP-like output; exit status 1 on failure.
+ * clients; with a thread pool, a handler that blocks does not hold the
+ * others; parked requests (long polls) hold no thread and are answered
+ * when woken, superseded, timed out or stopped. TAP-like output; exit
+ * status 1 on failure.
  */
 #include "anole/error.h"
 #include "anole/http.h"
 #include "anole/httpd.h"
 #include "anole/strbuf.h"
+#include "anole/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -505,6 +511,213 @@ static void test_token_file(const char *dir)
 	CHECK(ret == -EINVAL && !tok, "an empty token file is refused (%d)", ret);
 }
 
+/* --------------------------------------------- thread pool, parked requests */
+
+/* GET /block: waits until the test opens the gate (no timing involved:
+ * a server that runs one handler at a time never answers anything else
+ * meanwhile). */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+static bool gate_open, gate_entered;
+
+static void get_block(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+		      void *arg)
+{
+	pthread_mutex_lock(&gate_lock);
+	gate_entered = true;
+	pthread_cond_broadcast(&gate_cond);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+	anole_httpd_text(res, 200, "unblocked");
+}
+
+static atomic_int states_freed;
+
+static void free_state(void *p)
+{
+	free(p);
+	atomic_fetch_add(&states_freed, 1);
+}
+
+/* GET /wait?key=K&s=S[&x=1]: parks with key K for S seconds (exclusive
+ * with x); called again, answers why. */
+static void get_wait(const struct anole_httpd_request *r, struct anole_httpd_response *res,
+		     void *arg)
+{
+	static const char *const why[] = { "first", "woken", "timed_out", "superseded",
+					   "stopping" };
+	const char *key = anole_httpd_query(r, "key"), *s = anole_httpd_query(r, "s");
+	const char *x = anole_httpd_query(r, "x");
+
+	if (r->call == ANOLE_HTTPD_CALL_FIRST) {
+		/* a state kept across the calls, freed when the request ends */
+		anole_httpd_set_state(r, xstrdup(key ? key : ""), free_state);
+		if (!anole_httpd_park(r, key ? key : "", s ? atof(s) : 1,
+				      x ? ANOLE_HTTPD_PARK_EXCLUSIVE : 0) && anole_httpd_is_parked(r))
+			return;
+	}
+	anole_httpd_text(res, 200, "%s%s", why[r->call],
+			 anole_httpd_state(r) && !strcmp(anole_httpd_state(r), key ? key : "") ?
+			 "" : " (state lost)");
+}
+
+static const struct anole_httpd_route pool_routes[] = {
+	{ "GET", "/hello", get_hello, NULL, 0 },
+	{ "GET", "/block", get_block, NULL, 0 },
+	{ "GET", "/wait", get_wait, NULL, 0 },
+};
+
+struct async_get {
+	struct anole_http *http;
+	char url[160];
+	struct reply r;
+	int ret;
+	double took;
+	pthread_t th;
+};
+
+static void *async_get_main(void *arg)
+{
+	struct async_get *g = arg;
+	double t0 = now();
+
+	g->ret = request(g->http, "GET", g->url, NULL, NULL, NULL, 0, &g->r);
+	g->took = now() - t0;
+	return NULL;
+}
+
+static void async_get(struct async_get *g, struct anole_http *http, uint16_t port,
+		      const char *path)
+{
+	g->http = http;
+	snprintf(g->url, sizeof(g->url), "http://127.0.0.1:%u%s", port, path);
+	pthread_create(&g->th, NULL, async_get_main, g);
+}
+
+static bool async_done(struct async_get *g, const char *want)
+{
+	size_t n = strlen(want);
+
+	pthread_join(g->th, NULL);
+	/* the whole answer: "woken (state lost)" is no "woken" */
+	return !g->ret && g->r.status == 200 && g->r.body.buf && !strncmp(g->r.body.buf, want, n) &&
+	       !strcmp(g->r.body.buf + n, "\n");
+}
+
+/* Wait (up to 20 s) until n requests are parked. */
+static bool parked_reach(struct anole_httpd *h, size_t n)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (anole_httpd_parked(h) == n)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void test_pool_and_park(struct anole_http *http)
+{
+	struct anole_httpd_opts o = {
+		.name = "test pool", .option = "--listen", .listen = "127.0.0.1:0",
+		.routes = pool_routes, .nroutes = sizeof(pool_routes) / sizeof(pool_routes[0]),
+		.threads = 4,
+	};
+	struct anole_httpd *h;
+	struct async_get blocked = { 0 }, w1 = { 0 }, w2 = { 0 }, w3 = { 0 }, ws[3];
+	struct reply r;
+	char url[128];
+	uint16_t port;
+	int ret = anole_httpd_start(&h, &o);
+
+	CHECK(ret == 0, "a server with 4 handler threads starts");
+	if (ret)
+		return;
+	port = anole_httpd_port(h);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/hello", port);
+
+	/* a handler blocked until the gate opens: another request is answered
+	 * meanwhile (one thread could not: the GET would time out) */
+	async_get(&blocked, http, port, "/block");
+	pthread_mutex_lock(&gate_lock);
+	while (!gate_entered)
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+	ret = request(http, "GET", url, NULL, NULL, NULL, 0, &r);
+	CHECK(!ret && r.status == 200, "GET /hello answered while another handler blocks: %ld",
+	      r.status);
+	reply_release(&r);
+	pthread_mutex_lock(&gate_lock);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+	CHECK(async_done(&blocked, "unblocked"), "the blocked handler answers when let go");
+	reply_release(&blocked.r);
+
+	/* parked for 30 s, woken at once: the answer comes long before the
+	 * 30 s (half of it is slack for a loaded machine) */
+	async_get(&w1, http, port, "/wait?key=a&s=30");
+	CHECK(parked_reach(h, 1), "the request is parked");
+	anole_httpd_wake(h, "b"); /* another key wakes nothing */
+	CHECK(anole_httpd_parked(h) == 1, "a wake of another key leaves it parked");
+	anole_httpd_wake(h, "a");
+	CHECK(async_done(&w1, "woken") && w1.took < 15, "woken: '%s' after %.2f s (parked for 30)",
+	      w1.r.body.buf ? w1.r.body.buf : "", w1.took);
+	reply_release(&w1.r);
+
+	/* its time runs out */
+	async_get(&w1, http, port, "/wait?key=t&s=0.3");
+	CHECK(async_done(&w1, "timed_out") && w1.took >= 0.3, "timed out after %.2f s (0.3 asked)",
+	      w1.took);
+	reply_release(&w1.r);
+
+	/* parked requests hold no thread: more of them than threads, and the
+	 * server still answers */
+	for (int i = 0; i < 3; i++)
+		async_get(&ws[i], http, port, "/wait?key=many&s=30");
+	async_get(&w3, http, port, "/wait?key=many2&s=30");
+	async_get(&w2, http, port, "/wait?key=many3&s=30");
+	CHECK(parked_reach(h, 5), "5 requests parked on 4 threads");
+	ret = request(http, "GET", url, NULL, NULL, NULL, 0, &r);
+	CHECK(!ret && r.status == 200, "GET /hello answered with 5 parked: %ld", r.status);
+	reply_release(&r);
+	anole_httpd_wake(h, "many");
+	for (int i = 0; i < 3; i++) {
+		CHECK(async_done(&ws[i], "woken"), "one wake answers every request of its key (%d)", i);
+		reply_release(&ws[i].r);
+	}
+	anole_httpd_wake(h, "many2");
+	anole_httpd_wake(h, "many3");
+	async_done(&w3, "woken");
+	async_done(&w2, "woken");
+	reply_release(&w3.r);
+	reply_release(&w2.r);
+
+	/* exclusive: a newer request of the key supersedes the older */
+	async_get(&w1, http, port, "/wait?key=x&s=30&x=1");
+	CHECK(parked_reach(h, 1), "the first exclusive request is parked");
+	async_get(&w2, http, port, "/wait?key=x&s=30&x=1");
+	CHECK(async_done(&w1, "superseded"), "the older one is answered: '%s'",
+	      w1.r.body.buf ? w1.r.body.buf : "");
+	CHECK(parked_reach(h, 1), "the newer one waits");
+	anole_httpd_wake(h, "x");
+	CHECK(async_done(&w2, "woken"), "and is woken");
+	reply_release(&w1.r);
+	reply_release(&w2.r);
+
+	/* a stop answers what is parked (libmicrohttpd would not stop) */
+	async_get(&w1, http, port, "/wait?key=s&s=30");
+	CHECK(parked_reach(h, 1), "parked before the stop");
+	anole_httpd_stop(h);
+	pthread_join(w1.th, NULL);
+	CHECK(w1.took < 15, "the stop does not wait for the parked request (%.2f s, %ld '%s')",
+	      w1.took, w1.r.status, w1.r.body.buf ? w1.r.body.buf : "");
+	reply_release(&w1.r);
+	/* every /wait request's state freed: 1 + 1 + 5 + 2 + 1 */
+	CHECK(atomic_load(&states_freed) == 10, "the handler states are freed (%d of 10)",
+	      atomic_load(&states_freed));
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/anole-test-httpd.XXXXXX";
@@ -522,6 +735,7 @@ int main(void)
 		return 1;
 	test_tcp(http);
 	test_ipv6(http);
+	test_pool_and_park(http);
 	anole_http_free(http);
 	test_unix(dir);
 	test_bad_addresses();

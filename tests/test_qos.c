@@ -83,6 +83,15 @@ static void test_journal(void)
 	CHECK(qos_journal_restore_file(state, &n) == 0 && n == 0);
 	qos_journal_close(j); /* writes the originals again; the file is gone already */
 
+	/* an empty original (v2 cpuset.cpus: inherit) comes back empty */
+	put("cpus", "\n");
+	CHECK(qos_journal_open(&j, state) == 0);
+	CHECK(qos_knob_set(j, path("cpus"), NULL, "1") == 0);
+	CHECK(!strcmp(get("cpus"), "1"));
+	CHECK(qos_journal_restore_file(state, &n) == 0 && n == 1);
+	CHECK(!strcmp(get("cpus"), "\n")); /* what the kernel reads as empty */
+	qos_journal_close(j);
+
 	/* reset puts one knob back; close puts the rest back and removes the file */
 	CHECK(qos_journal_open(&j, state) == 0);
 	CHECK(qos_knob_set(j, path("quota"), NULL, "5000") == 0);
@@ -135,6 +144,13 @@ static void test_config(void)
 		{ "[memory]\nenabled = 1\n", "f:2: " },
 		{ "nope = 1\n", "f:1: " },
 		{ "[ls\n", "f:1" },
+		{ "[cpu_suppress]\nmode = \"pinned\"\n", "f:2: " },
+		{ "[interference]\nenabled = true\n", "f:2: " }, /* no latency source */
+		{ "[interference]\nlatency_file = \"rel\"\n", "f:2: " },
+		{ "[probe]\nenabled = true\n[interference]\nenabled = true\n"
+		  "decrease_percent = 95\n", "f:5: " },
+		{ "[probe]\nenabled = true\n[cpu_suppress]\nenabled = false\n"
+		  "[interference]\nenabled = true\n", "f:6: " },
 	};
 	struct qos_config c;
 
@@ -157,6 +173,32 @@ static void test_config(void)
 	qos_config_free(&c);
 }
 
+static void test_cpulist(void)
+{
+	static const struct { const char *in, *out; unsigned n; } good[] = {
+		{ "0-1\n", "0-1", 2 }, { "3", "3", 1 }, { "0,2-4,7", "0,2-4,7", 5 },
+		{ "1,0", "0-1", 2 }, { "", "", 0 }, { "1023", "1023", 1 },
+		{ "62-65", "62-65", 4 },
+	};
+	static const char *const bad[] = { "1024", "a", "3-1", "1-", "1,,2", "-1", "1 2" };
+	struct qos_cpumask m;
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		CHECK(qos_cpulist_parse(good[i].in, &m) == 0);
+		qos_cpulist_format(&m, buf, sizeof(buf));
+		CHECK(!strcmp(buf, good[i].out));
+		CHECK(qos_cpumask_count(&m) == good[i].n);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (qos_cpulist_parse(bad[i], &m) == 0)
+			fprintf(stderr, "cpulist '%s' accepted\n", bad[i]), failures++;
+	/* too long for the buffer: whole ranges only */
+	CHECK(qos_cpulist_parse("0,2,4,6,8", &m) == 0);
+	qos_cpulist_format(&m, buf, 6);
+	CHECK(!strcmp(buf, "0,2,4"));
+}
+
 static void quiet(enum anole_log_level level, const char *msg, void *opaque) { }
 
 int main(void)
@@ -166,6 +208,7 @@ int main(void)
 	anole_log_set_sink(quiet, NULL);
 	test_journal();
 	test_config();
+	test_cpulist();
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))

@@ -507,15 +507,17 @@ function diagnosePanel(hostName) {
 }
 
 async function pollDiagnosis(id, duration) {
-  // Poll fast: the round trip is what the operator waits for. The deadline
-  // is generous (the agent bounds the run itself) but not infinite.
+  // A long poll: the console answers ?wait= the moment the result is in
+  // (or after the wait), so the result shows without a polling delay. The
+  // deadline is generous (the agent bounds the run itself) but not infinite.
   const deadline = Date.now() + (duration + 60) * 1000;
-  let wait = 150;
   while (Date.now() < deadline) {
-    const d = await api("GET", `diagnoses/${encodeURIComponent(id)}`);
+    const t0 = Date.now();
+    const d = await api("GET", `diagnoses/${encodeURIComponent(id)}?wait=20`);
     if (d && d.status && d.status !== "running" && d.status !== "queued") return d;
-    await new Promise(r => setTimeout(r, wait));
-    wait = Math.min(500, wait + 50);
+    // answered early without a result (a console of before ?wait=, or a
+    // failed request): do not spin
+    if (Date.now() - t0 < 500) await new Promise(r => setTimeout(r, 500));
   }
   return { status: "failed", error: "no result within the duration plus 60 s" };
 }

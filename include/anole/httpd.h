@@ -7,8 +7,11 @@
  * authentication hook, response helpers and one listen-address syntax.
  *
  * Handlers run on libmicrohttpd's internal polling thread, one request at
- * a time per server: they must be quick and take their own locks for data
- * another thread changes.
+ * a time per server, unless opts.threads asks for a pool: then as many run
+ * at once, and they take their own locks for data another thread changes.
+ * A handler that has nothing to answer yet (a long poll) parks the request
+ * (anole_httpd_park): its connection is suspended, no thread waits for it,
+ * and the handler runs again when woken or when the time runs out.
  */
 #ifndef ANOLE_HTTPD_H
 #define ANOLE_HTTPD_H
@@ -23,6 +26,15 @@
 
 struct anole_httpd;
 
+/* Why a handler is called: the first time, or again for a parked request. */
+enum anole_httpd_call {
+	ANOLE_HTTPD_CALL_FIRST = 0,
+	ANOLE_HTTPD_CALL_WOKEN,      /* anole_httpd_wake() named its key */
+	ANOLE_HTTPD_CALL_TIMED_OUT,  /* its seconds ran out */
+	ANOLE_HTTPD_CALL_SUPERSEDED, /* a newer request parked with the same exclusive key */
+	ANOLE_HTTPD_CALL_STOPPING,   /* the server stops: answer now */
+};
+
 struct anole_httpd_request {
 	const char *method;          /* as sent: "GET", "HEAD", "POST", ... */
 	const char *path;            /* without the query */
@@ -34,7 +46,10 @@ struct anole_httpd_request {
 	uid_t peer_uid;
 	pid_t peer_pid;
 	char peer[64];               /* "ADDR:PORT", "[ADDR]:PORT" or "unix:pid=N,uid=N" */
+	enum anole_httpd_call call;
+	double parked_s;             /* seconds since the request was first parked (0: never) */
 	void *conn;                  /* internal */
+	void *ctx;                   /* internal */
 };
 
 /* Query parameter KEY of the request, NULL if absent (valid during the call). */
@@ -122,6 +137,10 @@ struct anole_httpd_opts {
 	size_t max_header;           /* request line + headers; default 8 KiB (431 above) */
 	unsigned max_clients;        /* concurrent connections; default 64 */
 	unsigned timeout_s;          /* idle connection timeout; default 10 */
+	/* handler threads (libmicrohttpd's thread pool); default 1: one
+	 * handler at a time. More: a slow handler (a password hash) does not
+	 * hold the others, and handlers must lock what they share. */
+	unsigned threads;
 	/* the server's own answers (404, 405, 413, 401, 403) as {"error":"..."}
 	 * rather than text: for a JSON API */
 	bool json_errors;
@@ -130,6 +149,37 @@ struct anole_httpd_opts {
 	const char *tls_cert_pem;
 	const char *tls_key_pem;
 };
+
+/*
+ * Park the request being handled instead of answering it (the handler
+ * returns with res untouched): the connection is suspended, holding no
+ * thread, until anole_httpd_wake(h, key) or `seconds` pass; then the
+ * handler runs again for it with r->call saying why (it may park again).
+ * With ANOLE_HTTPD_PARK_EXCLUSIVE one request per key waits: an older one
+ * parked with the key is called again at once with CALL_SUPERSEDED.
+ *
+ * No wake is lost: a wake that comes between the park and the handler's
+ * return calls the handler again at once. So a handler that checks for
+ * work under its own lock and parks before releasing it, while the side
+ * that adds work wakes after adding it under that lock, never sleeps
+ * past the work. -ECANCELED when the server is stopping (answer now).
+ */
+enum { ANOLE_HTTPD_PARK_EXCLUSIVE = 1 << 0 };
+int anole_httpd_park(const struct anole_httpd_request *r, const char *key, double seconds,
+		     unsigned flags);
+/* A handler's own state for the request, kept across its calls (a parked
+ * request is handled again): set it once; free_fn(state) when the request
+ * ends (answered, or the client gone). */
+void anole_httpd_set_state(const struct anole_httpd_request *r, void *state,
+			   void (*free_fn)(void *));
+void *anole_httpd_state(const struct anole_httpd_request *r);
+/* Whether the handler parked the request in this call (a wrapper around
+ * handlers answers nothing, logs nothing then). */
+bool anole_httpd_is_parked(const struct anole_httpd_request *r);
+/* Call again every request parked with key (any thread). */
+void anole_httpd_wake(struct anole_httpd *h, const char *key);
+/* How many requests are parked now. */
+size_t anole_httpd_parked(struct anole_httpd *h);
 
 /* Parse and bind the address, then serve on a thread of its own. */
 int anole_httpd_start(struct anole_httpd **out, const struct anole_httpd_opts *o);

@@ -137,6 +137,9 @@ struct anole_unpack_opts {
 	const char *const *devices;
 	unsigned ndevices;
 	bool no_owner;              /* skip chown (non-root) */
+	bool dense;                 /* zeros written, no holes: for a tree another
+	                               build compresses (it keeps sparse files
+	                               uncompressed) */
 };
 int anole_image_unpack(const struct anole_unpack_opts *opts);
 

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct strbuf;
+struct anole_blobstore_opts;
 
 #define ANOLE_OS_DEFAULT_TRIES 3
 
@@ -25,6 +26,13 @@ struct anole_os_build_opts {
 	const char *compress;       /* EROFS data compression; NULL: "lz4hc" */
 	const char *helper;         /* the static anole-os-boot; NULL: beside anole */
 	const char *extra_modules;  /* comma-separated modules for the initramfs */
+	/* or, instead of rootfs: an image reference (oci:DIR[:TAG],
+	 * docker://..., oci-archive:, docker-archive:; anole/ref.h), an OCI
+	 * image of tar layers or an anole image, unpacked into a scratch tree */
+	const char *from;
+	const char *policy;         /* with from: containers-policy.json(5); NULL:
+	                               /etc/containers/policy.json if present */
+	const struct anole_blobstore_opts *store;
 };
 int anole_os_build(const struct anole_os_build_opts *opts, struct strbuf *report);
 
@@ -41,6 +49,35 @@ int anole_os_install(const struct anole_os_install_opts *opts);
 /* Verify image against the disk's key, write the slot not in use, and make
  * it the next boot with `tries` tries (0: ANOLE_OS_DEFAULT_TRIES). */
 int anole_os_upgrade(const char *image, const char *disk, unsigned tries, struct strbuf *report);
+/*
+ * The same from an image reference as well as from a file: image may be an
+ * OS image published with anole_os_push (docker://HOST/REPO:TAG or
+ * oci:DIR:TAG). Its manifest and signature are fetched and verified first;
+ * then only the chunks the slot in use lacks are fetched (the rest is
+ * copied from that slot, its kernel and initramfs), each chunk checked by
+ * its digest and every file by the signed manifest. json: report as JSON,
+ * with the bytes fetched.
+ */
+struct anole_os_upgrade_opts {
+	const char *image;          /* an OS image file, or a reference */
+	const char *disk;
+	unsigned tries;
+	const struct anole_blobstore_opts *store;
+	bool json;
+};
+int anole_os_upgrade_ref(const struct anole_os_upgrade_opts *opts, struct strbuf *report);
+
+/* Publish an OS image as an anole chunked image (one file per member of its
+ * tar, chunks of chunk_size, default one 4 KiB EROFS block) at dest
+ * (docker://HOST/REPO:TAG or oci:DIR:TAG). */
+struct anole_os_push_opts {
+	const char *image;
+	const char *dest;
+	uint64_t chunk_size;
+	const struct anole_blobstore_opts *store;
+};
+int anole_os_push(const struct anole_os_push_opts *opts, struct strbuf *report, bool json);
+
 /* Make the other slot (it must hold a valid image) the next boot. */
 int anole_os_rollback(const char *disk, struct strbuf *report);
 int anole_os_status(const char *disk, bool json, struct strbuf *out);
