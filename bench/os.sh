@@ -4,7 +4,8 @@
 #   bench/os.sh [ANOLE]      (default build/anole)
 # - boot time to the health check under QEMU (TCG), the anole disk (EROFS
 #   root) against the same rootfs on ext4 in the same slot (same kernel,
-#   initramfs and bootloader: only the root filesystem differs);
+#   initramfs and bootloader: only the root filesystem differs); and the
+#   anole disk under UEFI (OVMF, when Debian's ovmf is installed);
 # - OS image root size (EROFS lz4hc, the default, and lz4) against
 #   mksquashfs -comp zstd of the same rootfs;
 # - upgrade time (`anole os upgrade` of a disk image), median of REPEAT;
@@ -68,11 +69,13 @@ s, n = struct.unpack('<II', m[446 + 16 + 8:446 + 16 + 16]); print(s * 512, n * 5
 set -- $slot_a
 mkfs.ext4 -q -F -d root -E "offset=$1" ext4.img "$(($2 / 1024))k"
 
-# boot_time DISK: seconds from QEMU's start to the health check's line
+# boot_time DISK [QEMU_ARGS...]: seconds from QEMU's start to the health
+# check's line
 boot_time() {
-	local log=$WORK/boot.log start
+	local log=$WORK/boot.log start disk=$1
+	shift
 	start=$(date +%s.%N)
-	qemu-system-x86_64 -accel tcg -m 1G -nographic -drive "file=$1,format=raw" \
+	qemu-system-x86_64 -accel tcg -m 1G -nographic -drive "file=$disk,format=raw" "$@" \
 		</dev/null >"$log" 2>&1 &
 	local pid=$! n=0
 	until grep -aq "anole-os: up" "$log"; do
@@ -84,11 +87,13 @@ boot_time() {
 	wait $pid || true
 }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-be=(); bx=(); up=()
+OVMF=/usr/share/ovmf/OVMF.fd
+be=(); bx=(); bu=(); up=()
 for i in $(seq "$REPEAT"); do
 	[ "${SKIP_BOOT:-0}" = 1 ] && { be+=(0); bx+=(1); continue; }
 	be+=("$(boot_time erofs.img)")
 	bx+=("$(boot_time ext4.img)")
+	[ -f "$OVMF" ] && bu+=("$(boot_time erofs.img -bios "$OVMF")")
 done
 for i in $(seq "$REPEAT"); do
 	cp --sparse=always erofs.img up.img
@@ -135,6 +140,12 @@ if [ "${SKIP_BOOT:-0}" = 1 ]; then
 	echo "boot to health check: skipped (SKIP_BOOT=1)"
 else
 	echo "boot to health check (TCG, median of $REPEAT): EROFS ${m_be} s (${be[*]}), ext4 ${m_bx} s (${bx[*]}): ratio $($PY -c "print(f'{$m_be / $m_bx:.2f}')")"
+	if [ ${#bu[@]} -gt 0 ]; then
+		m_bu=$(median "${bu[@]}")
+		echo "the same EROFS disk under UEFI (OVMF): ${m_bu} s (${bu[*]}): UEFI / BIOS $($PY -c "print(f'{$m_bu / $m_be:.2f}')")"
+	else
+		echo "UEFI boot: not measured (no $OVMF; Debian: ovmf)"
+	fi
 fi
 echo "upgrade of a disk image (median of $REPEAT): ${m_up} s (${up[*]}), $(member_size v2.os root.erofs) bytes of root"
 echo "upgrade from a registry to v1 + $PKG ($pkg_bytes bytes of files), median of $REPEAT: ${m_ru} s (${ru[*]});" \
