@@ -18,7 +18,7 @@
 . "$TESTDIR/os_lib.sh"
 need_root
 need_anole
-need_cmd busybox syslinux mcopy mkfs.fat mkfs.ext4 openssl
+need_cmd busybox syslinux mcopy mkfs.fat mkfs.ext4 openssl unshare
 [ -n "$(os_kernel_release)" ] || skip "needs a Debian kernel in /boot and /lib/modules (linux-image-amd64)"
 [ -f /usr/lib/syslinux/mbr/mbr.bin ] || skip "needs syslinux-common (mbr.bin)"
 [ -f /usr/lib/SYSLINUX.EFI/efi64/syslinux.efi ] || skip "needs syslinux-efi"
