@@ -89,6 +89,8 @@ else
 fi
 {
 	printf 'name = "%s"\nstate_dir = "%s/state"\n[ls]\ncgroups = ["/%s"]\n' "$NAME" "$WORK" "$BURST_CG"
+	# QOS_CONF: more configuration for the agent case, e.g. a policy off
+	[ -z "${QOS_CONF:-}" ] || printf '%b\n' "$QOS_CONF"
 	if [ "$AGENT_IF" = 1 ]; then
 		printf '[probe]\nenabled = true\n[interference]\nenabled = true\ntarget_p99_us = %s\n' \
 			"$IF_TARGET_US"
@@ -177,8 +179,10 @@ import sys, time
 duration, period, work = float(sys.argv[1]), 0.2, 0.04
 delay = []
 t0 = time.monotonic()
+# the first burst one period after start: the interpreter's start-up is
+# charged to the same quota, and a service's bursts come long after its start
 for i in range(int(duration / period)):
-    slot = t0 + i * period
+    slot = t0 + (i + 1) * period
     d = slot - time.monotonic()
     if d > 0:
         time.sleep(d)
