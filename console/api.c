@@ -1247,7 +1247,8 @@ static void api_agent_heartbeat(struct req *q)
 					      "?running", "?hold", NULL };
 	json_t *body = body_object(q, fields), *v, *work = json_array();
 	const char *name, *version = NULL;
-	long long host_id = 0, bound_token = 0, running = 0, pid = 0;
+	long long host_id = 0, bound_token = 0, running = 0, pid = 0, lost[8];
+	size_t nlost = 0;
 	long port = 0;
 	char old_status[16] = "", key[96];
 	bool bound_revoked = false, parked = false;
@@ -1373,12 +1374,15 @@ static void api_agent_heartbeat(struct req *q)
 	 * (it restarted, or never got it): failed, with why */
 	st = store_prepare(q->c->db, "UPDATE diagnoses SET state='failed', finished=?, error="
 			   "'the agent no longer runs it (it restarted, or the work was lost)' "
-			   "WHERE host_id=? AND state='running' AND id<>?");
+			   "WHERE host_id=? AND state='running' AND id<>? RETURNING id");
 	if (st) {
 		sqlite3_bind_double(st, 1, now);
 		sqlite3_bind_int64(st, 2, host_id);
 		sqlite3_bind_int64(st, 3, running);
-		sqlite3_step(st);
+		/* one runs at a time per host; more only after a crash mid-update */
+		while (sqlite3_step(st) == SQLITE_ROW)
+			if (nlost < sizeof(lost) / sizeof(lost[0]))
+				lost[nlost++] = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 	}
 	/* new work only to an idle agent: one diagnosis at a time per host */
@@ -1396,6 +1400,13 @@ static void api_agent_heartbeat(struct req *q)
 		parked = true;
 	store_exec(q->c->db, "COMMIT");
 	pthread_mutex_unlock(&q->c->lock);
+	for (size_t i = 0; i < nlost; i++) {
+		char lost_key[48];
+
+		/* a page waiting on it (GET diagnoses/ID?wait=) shows it now */
+		snprintf(lost_key, sizeof(lost_key), "diag:%lld", lost[i]);
+		console_wake(q->c, lost_key);
+	}
 	if (!old_status[0] && q->c->o->prometheus)
 		collect_write_targets(q->c);
 	if (!parked)

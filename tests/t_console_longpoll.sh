@@ -18,6 +18,8 @@
 #     SIGKILL leaves its host down after the missed heartbeats; back, up.
 #     Work queued for it meanwhile fails then, and a page waiting on it
 #     (?wait=30) is answered at that moment, not at the end of its wait.
+#     So is a page waiting on a diagnosis whose agent restarted mid-run
+#     (failed at the restarted agent's first heartbeat).
 # needs-features: console monitor diag
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/diag_lib.sh"
@@ -96,6 +98,31 @@ log "queued $(echo "$CREATED - $LAST_SEEN" | bc) s after the agent's last heartb
 fcmp "$STARTED" '<' "$LAST_SEEN + 15" ||
 	fail "the diagnosis started $(echo "$STARTED - $LAST_SEEN" | bc) s after the last heartbeat: the agent polled for it"
 [ "$(jv .status)" = done ] || { cat "$WORK/api.out" >&2; fail "runqlat through the held heartbeat: $(jv .error)"; }
+
+log "the agent restarts mid-diagnosis: failed at its first heartbeat, and the waiting page hears it then"
+expect 201 POST /api/v1/hosts/h1/diagnoses '{"tool":"runqlat","duration":20}'
+ID=$(jv .id)
+is_running() { api GET "/api/v1/diagnoses/$1"; [ "$(jv .status)" = running ]; }
+wait_until 60 "diagnosis $ID running" is_running "$ID"
+kill -KILL "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null || true
+# the page's wait is in flight (parked) before the restarted agent's first
+# heartbeat, which fails the diagnosis: the page must hear it then
+t0=$(date +%s.%N)
+curl -s -o "$WORK/wait.out" -b "$JAR" "$URL/api/v1/diagnoses/$ID?wait=30" &
+WAITER=$!
+sleep 2
+agent_start h1 --no-bpf
+wait "$WAITER" || fail "GET ?wait=30 failed"
+t1=$(date +%s.%N)
+cp "$WORK/wait.out" "$WORK/api.out"
+[ "$(jv .status)" = failed ] || fail "a diagnosis of a restarted agent is '$(jv .status)' after the wait"
+assert_grep "no longer runs it" "$WORK/api.out" "the reason names the restart"
+log "failed after $(echo "$t1 - $t0" | bc) s (the agent restarted at 2 s): $(jv .error)"
+# heartbeats every 30 s: the host cannot have gone down meanwhile; the
+# restarted agent's first heartbeat fails it, well before the wait ends
+fcmp "$t1 - $t0" "<" 29 || fail "the page waiting on a diagnosis of a restarted agent heard only when its wait ended"
+wait_until 60 "h1 up after the restart" is_up h1
 
 log "hold out of range: 400"
 AGENT_STATUS=$(curl -s -o "$WORK/agent.out" -w '%{http_code}' -X POST -H "Authorization: Bearer $(cat "$WORK/token")" \
