@@ -109,7 +109,7 @@ umount_image "$WORK/mnt"
 # one byte of one file changed, same size and times: another UUID
 mkdir -p "$WORK/srcfs/changed"
 cp -a "$SRC" "$WORK/srcfs/changed/tree"
-f=$(find "$WORK/srcfs/changed/tree" -type f -size +0 | sort | head -1)
+f=$(find "$WORK/srcfs/changed/tree" -type f -size +0 | sort | awk 'NR == 1')
 [ -n "$f" ] || fail "no non-empty file in the tree"
 "$PY" -c '
 import os, sys
