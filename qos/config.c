@@ -28,7 +28,11 @@ void qos_config_defaults(struct qos_config *c)
 	snprintf(c->cgroup_mode, sizeof(c->cgroup_mode), "auto");
 	c->interval_ms = 1000;
 	c->cpu_suppress.enabled = true;
-	c->cpu_suppress.threshold_percent = 65;  /* koordlet's cpuSuppressThresholdPercent */
+	/* koordlet's cpuSuppressThresholdPercent is 65; with BE at cpu.idle a
+	 * higher ceiling costs LS nothing and gives BE a third more CPU
+	 * (bench/qos.sh, docs/anole-qos.md), while the reserve still keeps the
+	 * node short of saturation, where a capped VM's host stalls it */
+	c->cpu_suppress.threshold_percent = 90;
 	c->cpu_suppress.reserve_percent = 10;
 	c->cpu_suppress.min_millicpus = 100;
 	snprintf(c->cpu_suppress.mode, sizeof(c->cpu_suppress.mode), "auto");
