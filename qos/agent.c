@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
+#include <sys/signalfd.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
@@ -194,7 +196,15 @@ struct agent {
 	double ls_p99_us;               /* < 0: no fresh figure */
 	uint64_t cap_decreases;
 	bool mem_squeezed, io_throttled;
+	double io_calm_s;               /* throttled, and LS calm this long (< 0: not calm) */
 	uint64_t evictions, squeezes, throttle_onsets, burst_scalings;
+	/* PSI triggers on LS's io and memory pressure (-1: none): a pass as
+	 * soon as LS stalls past a policy's threshold, not at the next tick */
+	int psi_trigger_fd[2];
+	uint64_t triggered_passes;
+	/* this pass was triggered: LS stalled at least this share (percent) of
+	 * the trigger's window, by resource (cpu, memory, io) */
+	double trig_share[3];
 	double last_evict;
 	char devices[8][16];
 	unsigned ndevices;
@@ -600,6 +610,10 @@ static double ls_psi(struct agent *a, int res)
 		if (share > v)
 			v = share > 100 ? 100 : share;
 	}
+	/* a trigger's window can be much shorter than the time since the last
+	 * pass, over which the share above dilutes the stall */
+	if (a->trig_share[res] > v)
+		v = a->trig_share[res];
 	return v;
 }
 
@@ -752,8 +766,16 @@ static void policy_blkio(struct agent *a)
 	double psi = ls_psi(a, 2);
 	bool rising = a->cls[QOS_LS].have_psi && psi >= c->blkio.psi_percent;
 	bool calm = !a->cls[QOS_LS].have_psi || psi < c->blkio.psi_percent / 2.0;
+	bool lift;
 
-	if (!rising && !(a->io_throttled && calm))
+	/* lifted only once LS has stayed calm for hold_ms: the throttle itself
+	 * is what calms LS, so the first calm interval proves nothing */
+	if (a->io_throttled && calm)  /* counted from the first calm pass */
+		a->io_calm_s = a->io_calm_s < 0 ? 0 : a->io_calm_s + a->dt;
+	else
+		a->io_calm_s = -1;
+	lift = a->io_throttled && !rising && calm && a->io_calm_s * 1000.0 >= c->blkio.hold_ms;
+	if (!(rising && !a->io_throttled) && !lift)
 		return;
 	for (size_t i = 0; i < a->ng[QOS_BE]; i++) {
 		const struct qos_group *g = &a->g[QOS_BE][i];
@@ -765,14 +787,12 @@ static void policy_blkio(struct agent *a)
 			  v2 ? "io.max" : "blkio.throttle.read_bps_device");
 		knob_path(wpath, sizeof(wpath), g, QOS_BLKIO, "blkio.throttle.write_bps_device");
 		for (unsigned d = 0; d < a->ndevices; d++) {
-			if (!rising) {
+			if (lift) {
 				qos_knob_reset(a->j, rpath, a->devices[d]);
 				if (!v2)
 					qos_knob_reset(a->j, wpath, a->devices[d]);
 				continue;
 			}
-			if (a->io_throttled)
-				continue;
 			if (v2) {
 				snprintf(val, sizeof(val), "rbps=%" PRIu64 " wbps=%" PRIu64,
 					 c->blkio.read_bps, c->blkio.write_bps);
@@ -785,13 +805,14 @@ static void policy_blkio(struct agent *a)
 			}
 		}
 	}
-	if (rising && !a->io_throttled) {
+	if (lift) {
+		event(a, "LS I/O pressure %.2f%% for %.0f s: BE I/O throttle lifted", psi, a->io_calm_s);
+	} else {
 		a->throttle_onsets++;
 		event(a, "LS I/O pressure %.2f%%: BE I/O throttled", psi);
-	} else if (!rising) {
-		event(a, "LS I/O pressure %.2f%%: BE I/O throttle lifted", psi);
 	}
-	a->io_throttled = rising;
+	a->io_throttled = !lift;
+	a->io_calm_s = -1;
 }
 
 /* --------------------------------------------------------------- probe */
@@ -976,10 +997,12 @@ static void write_metrics(struct agent *a)
 	anole_metrics_double(&p, "anole_qos_node_cpu_usage_cores", lab.buf, a->node_cores);
 
 	/* JSON for `anole qos status --json` */
-	strbuf_addf(&j, "{\"pid\":%ld,\"interval_ms\":%u,\"passes\":%" PRIu64 ",\"node\":{\"cpus\":%u,"
+	strbuf_addf(&j, "{\"pid\":%ld,\"interval_ms\":%u,\"passes\":%" PRIu64 ",\"triggered_passes\":%"
+		    PRIu64 ",\"psi_triggers\":{\"io\":%s,\"memory\":%s},\"node\":{\"cpus\":%u,"
 		    "\"capacity_millicpus\":%u,\"cpu_usage_cores\":%.3f,\"mem_total\":%" PRIu64
 		    ",\"mem_available\":%" PRIu64 "},\"classes\":{", (long)getpid(), c->interval_ms,
-		    a->passes, a->x->host.ncpus, a->capacity_m, a->node_cores, a->mem_total, a->mem_available);
+		    a->passes, a->triggered_passes, a->psi_trigger_fd[0] >= 0 ? "true" : "false",
+		    a->psi_trigger_fd[1] >= 0 ? "true" : "false", a->x->host.ncpus, a->capacity_m, a->node_cores, a->mem_total, a->mem_available);
 	for (int cl = 0; cl < QOS_NCLASSES; cl++) {
 		const struct class_sample *s = &a->cls[cl];
 		strbuf_addf(&j, "%s\"%s\":{\"groups\":[", cl ? "," : "", qos_class_name(cl));
@@ -1058,13 +1081,53 @@ static void remove_metrics(const struct qos_ctx *x)
 	unlink(path);
 }
 
+/*
+ * A PSI trigger ("some STALL_US WINDOW_US" written to a pressure file, then
+ * poll() for POLLPRI) wakes the agent within the window once LS has stalled
+ * for a policy's threshold share of it. The policies still decide on their
+ * own reading (ls_psi: the stall share since the last pass), so a trigger
+ * only brings the pass forward: the blkio and memory policies react in
+ * a fraction of the trigger's window (0.5 s, or 2 s without
+ * CAP_SYS_RESOURCE) instead of up to an interval, which is most of an
+ * I/O burst's damage to LS. Not available (no PSI, an old kernel, a
+ * threshold of 0 or 100): the agent ticks as before.
+ */
+static int psi_trigger_open(const struct agent *a, const char *resource, unsigned percent)
+{
+	/* the kernel's smallest window; without CAP_SYS_RESOURCE (root in a
+	 * container or sandbox) windows must be multiples of 2 s */
+	static const unsigned window_us[] = { 500000, 2000000 };
+	const char *dir = a->g[QOS_LS][0].psi_dir;
+	char path[600], spec[64];
+	int fd, err = 0;
+
+	if (!dir[0] || percent == 0 || percent >= 100)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s.pressure", dir, resource);
+	for (size_t i = 0; i < sizeof(window_us) / sizeof(window_us[0]); i++) {
+		if ((fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0)
+			return -1;
+		snprintf(spec, sizeof(spec), "some %u %u", window_us[i] / 100 * percent, window_us[i]);
+		if (write(fd, spec, strlen(spec) + 1) >= 0)
+			return fd;
+		err = errno;
+		close(fd);
+		if (err != EINVAL)
+			break;
+	}
+	anole_warn("qos: no PSI trigger on %s (%s): LS pressure is read every interval only",
+		   path, strerror(err));
+	return -1;
+}
+
 int qos_agent_run(struct qos_ctx *x, int ready_fd)
 {
-	struct agent a = { .x = x, .first = true, .be_budget_m = -1, .probe_fd = -1 };
+	struct agent a = { .x = x, .first = true, .be_budget_m = -1, .probe_fd = -1,
+			   .psi_trigger_fd = { -1, -1 }, .io_calm_s = -1 };
 	const struct qos_config *c = &x->cfg;
 	char path[400];
 	sigset_t set, old;
-	int lock_fd = -1, ret;
+	int lock_fd = -1, sig_fd = -1, ret;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -1118,14 +1181,57 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 	/* the first pass at once: cpu.idle and the memory and I/O policies need
 	 * no usage rates (the first budget counts no usage yet and is corrected
 	 * one interval later); then every interval */
-	for (bool now = true;; now = false) {
-		struct timespec ts = { c->interval_ms / 1000, (long)(c->interval_ms % 1000) * 1000000 };
-		int sig = now ? 0 : sigtimedwait(&set, NULL, &ts);
-		if (sig > 0) {
-			anole_info("qos: %s, restoring %u knob(s)", strsignal(sig), qos_journal_count(a.j));
+	if ((sig_fd = signalfd(-1, &set, SFD_CLOEXEC)) < 0) {
+		ret = anole_error_code(errno, "qos: signalfd: %s", strerror(errno));
+		goto out;
+	}
+	if (c->blkio.enabled)
+		a.psi_trigger_fd[0] = psi_trigger_open(&a, "io", c->blkio.psi_percent);
+	if (c->memory.enabled)
+		a.psi_trigger_fd[1] = psi_trigger_open(&a, "memory", c->memory.squeeze_psi_percent);
+	for (double next = anole_mono_seconds();;) {
+		/* a tick every interval_ms; a trigger brings a pass forward and
+		 * the next tick is one interval after it */
+		struct pollfd pf[3] = { { .fd = sig_fd, .events = POLLIN },
+					{ .fd = a.psi_trigger_fd[0], .events = POLLPRI },
+					{ .fd = a.psi_trigger_fd[1], .events = POLLPRI } };
+		double wait_s = next - anole_mono_seconds();
+		int n = 0;
+		if (!a.first && wait_s > 0)
+			n = poll(pf, 3, (int)ceil(wait_s * 1000));
+		if (n < 0 && errno != EINTR) {
+			ret = anole_error_code(errno, "qos: poll: %s", strerror(errno));
 			break;
 		}
-		if (!now)
+		if (n > 0 && (pf[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				anole_info("qos: %s, restoring %u knob(s)", strsignal((int)si.ssi_signo),
+					   qos_journal_count(a.j));
+				break;
+			}
+		}
+		bool triggered = false;
+		for (int k = 1; n > 0 && k < 3; k++) {
+			if (pf[k].revents & POLLPRI) {
+				triggered = true;
+				if (k == 1)
+					a.trig_share[2] = c->blkio.psi_percent;
+				else
+					a.trig_share[1] = c->memory.squeeze_psi_percent;
+			}
+			if (pf[k].revents & (POLLERR | POLLNVAL)) {
+				/* LS's group went away: back to ticking */
+				close(a.psi_trigger_fd[k - 1]);
+				a.psi_trigger_fd[k - 1] = -1;
+			}
+		}
+		if (n > 0 && !triggered)
+			continue;
+		if (triggered)
+			a.triggered_passes++;
+		next = anole_mono_seconds() + c->interval_ms / 1000.0;
+		if (!a.first)
 			sample(&a);
 		probe_read(&a);
 		if (c->cpu_idle.enabled)
@@ -1143,12 +1249,18 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 		if (c->blkio.enabled)
 			policy_blkio(&a);
 		a.probe_fresh = false;
+		memset(a.trig_share, 0, sizeof(a.trig_share));
 		a.passes++;
 		write_metrics(&a);
 		a.first = false;
 	}
 out:
 	probe_stop(&a);
+	for (int k = 0; k < 2; k++)
+		if (a.psi_trigger_fd[k] >= 0)
+			close(a.psi_trigger_fd[k]);
+	if (sig_fd >= 0)
+		close(sig_fd);
 	if (a.j) {
 		int r = qos_journal_close(a.j);
 		if (!ret)

@@ -60,6 +60,10 @@ void qos_config_defaults(struct qos_config *c)
 	c->blkio.psi_percent = 20;
 	c->blkio.read_bps = 10u << 20;
 	c->blkio.write_bps = 10u << 20;
+	/* a throttle that works takes LS's pressure down at once: lifted on
+	 * the first calm interval it would flap every other interval, BE's
+	 * queued I/O landing on LS each time it opens */
+	c->blkio.hold_ms = 10000;
 	c->probe.rate_hz = 1000;
 }
 
@@ -300,6 +304,7 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 		B("enabled", c->blkio.enabled), U("psi_percent", c->blkio.psi_percent, 0, 100),
 		{ "read_bps", K_U64, &c->blkio.read_bps, 0, 4096, UINT64_C(1) << 50 },
 		{ "write_bps", K_U64, &c->blkio.write_bps, 0, 4096, UINT64_C(1) << 50 },
+		U("hold_ms", c->blkio.hold_ms, 0, 3600000),
 	};
 	const struct key probe[] = {
 		B("enabled", c->probe.enabled), U("rate_hz", c->probe.rate_hz, 1, 10000),
@@ -309,7 +314,7 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 		{ "cpu_suppress", cpu_suppress, 7, NULL }, { "cpu_idle", cpu_idle, 1, NULL },
 		{ "interference", interference, 6, NULL },
 		{ "cpu_burst", cpu_burst, 3, NULL }, { "memory", memory, 5, NULL },
-		{ "evict", evict, 4, NULL }, { "blkio", blkio, 4, blkio_skip },
+		{ "evict", evict, 4, NULL }, { "blkio", blkio, 5, blkio_skip },
 	};
 	int ret = read_keys(x, root, NULL, top, sizeof(top) / sizeof(top[0]), top_skip);
 

@@ -175,6 +175,7 @@ struct qos_config {
 		bool enabled;
 		unsigned psi_percent;           /* LS io PSI some avg10 above: throttle BE */
 		uint64_t read_bps, write_bps;
+		unsigned hold_ms;               /* lifted only after LS was calm this long */
 		char devices[8][16];            /* MAJ:MIN; none: every disk */
 		unsigned ndevices;
 	} blkio;

@@ -162,13 +162,13 @@ static void test_config(void)
 		qos_config_free(&c);
 	}
 	const char *good = "name = \"x\"\ninterval_ms = 250\n[be]\ncgroups = [\"/a/\", \"/b\"]\n"
-		"[cpu_suppress]\nthreshold_percent = 80\n[blkio]\ndevices = [\"8:0\"]\n";
+		"[cpu_suppress]\nthreshold_percent = 80\n[blkio]\ndevices = [\"8:0\"]\nhold_ms = 2500\n";
 	qos_config_defaults(&c);
 	CHECK(qos_config_parse_text(&c, "f", good, strlen(good)) == 0);
 	CHECK(c.interval_ms == 250 && c.cpu_suppress.threshold_percent == 80);
 	CHECK(c.nadopt[QOS_BE] == 2 && !strcmp(c.adopt[QOS_BE][0].rel, "/a") &&
 	      c.adopt[QOS_BE][1].line == 4);
-	CHECK(c.blkio.ndevices == 1 && !strcmp(c.blkio.devices[0], "8:0"));
+	CHECK(c.blkio.ndevices == 1 && !strcmp(c.blkio.devices[0], "8:0") && c.blkio.hold_ms == 2500);
 	CHECK(c.memory.enabled && c.evict.cooldown_ms == 5000);
 	qos_config_free(&c);
 }
