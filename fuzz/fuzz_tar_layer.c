@@ -23,7 +23,7 @@
 
 static void drop_log(enum anole_log_level level, const char *msg, void *opaque) { }
 
-static char root[64];
+static char root[200];   /* TMPDIR may be deep (tests/run.sh) */
 
 static void clean_dir(const char *dir)
 {
@@ -85,7 +85,7 @@ static void write_lower(const char *path)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char lower[128], upper[128], out[128], blobs[128];
+	char lower[256], upper[256], out[256], blobs[256];
 	const char *layers[2] = { lower, upper };
 	struct anole_build_opts o = { 0 };
 	struct anole_build_stats st = { 0 };
