@@ -1199,7 +1199,9 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 		int n = 0;
 		if (!a.first && wait_s > 0)
 			n = poll(pf, 3, (int)ceil(wait_s * 1000));
-		if (n < 0 && errno != EINTR) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
 			ret = anole_error_code(errno, "qos: poll: %s", strerror(errno));
 			break;
 		}
@@ -1220,7 +1222,7 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 				else
 					a.trig_share[1] = c->memory.squeeze_psi_percent;
 			}
-			if (pf[k].revents & (POLLERR | POLLNVAL)) {
+			if (pf[k].revents & (POLLERR | POLLHUP | POLLNVAL)) {
 				/* LS's group went away: back to ticking */
 				close(a.psi_trigger_fd[k - 1]);
 				a.psi_trigger_fd[k - 1] = -1;
