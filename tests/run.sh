@@ -9,6 +9,8 @@
 # FILTERs select tests whose name contains one of them (t_cli, corrupt,
 # meson_unit, fuzz, ...).  One line per test; full logs in the log directory;
 # the last line is "N passed, N failed, N skipped"; exit status 1 if any failed.
+# The fuzz run and tests marked "# background: cpu-bound" run in a second
+# lane at nice 10 alongside the others; their lines come last.
 # Needs root (mounts, device nodes).  Environment passed on to tests: ANOLE,
 # TESTDIR, WORK (a fresh scratch directory per test), and optionally
 # ANOLE_BUILD_OVERRIDE=mkfs / ANOLE_MOUNT_METHOD (see tests/lib.sh).
@@ -28,7 +30,7 @@ test_timeout=${TEST_TIMEOUT:-1200}
 filters=()
 
 usage() {
-	sed -n '3,14p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'
 	exit "${1:-2}"
 }
 while [ $# -gt 0 ]; do
@@ -121,10 +123,11 @@ report() {
 	esac
 }
 
-# run_one NAME TIMEOUT CMD...  (cwd: repo root; output to the log)
-run_one() {
+# exec_one NAME TIMEOUT CMD...: run a test (cwd: repo root; output to its
+# log), sweep what it left, drop its scratch if it passed; sets RC and SECS
+exec_one() {
 	local name=$1 tmo=$2; shift 2
-	local log="$log_dir/$name.log" work="$tmp_root/$name" rc t0 t1 secs
+	local log="$log_dir/$name.log" work="$tmp_root/$name" t0 t1
 	mkdir -p "$work"
 	t0=$(date +%s.%N)
 	{
@@ -133,16 +136,21 @@ run_one() {
 	} >"$log"
 	ANOLE=$anole TESTDIR=$here WORK=$work ANOLE_TEST_LOG_DIR=$log_dir \
 		timeout -k 15 "$tmo" "$@" </dev/null >>"$log" 2>&1
-	rc=$?
-	[ "$rc" -eq 124 ] && echo "run.sh: timed out after ${tmo}s" >>"$log"
+	RC=$?
+	[ "$RC" -eq 124 ] && echo "run.sh: timed out after ${tmo}s" >>"$log"
 	sweep "$work" >>"$log" 2>&1
 	t1=$(date +%s.%N)
-	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-	report "$name" "$rc" "$secs" "$log"
+	SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 	# keep the scratch of failed tests (and of all with --keep)
-	if [ "$keep" -eq 0 ] && { [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ]; }; then
+	if [ "$keep" -eq 0 ] && { [ "$RC" -eq 0 ] || [ "$RC" -eq 77 ]; }; then
 		rm -rf "$work"
 	fi
+}
+
+# run_one NAME TIMEOUT CMD...: run it now and report it
+run_one() {
+	exec_one "$@"
+	report "$1" "$RC" "$SECS" "$log_dir/$1.log"
 }
 
 echo "anole tests: $anole"
@@ -167,46 +175,72 @@ needed_features() {
 	sed -n 's/^# needs-features: *//p' "$2"
 }
 
-# The fuzz run is a fixed wall-clock budget of CPU work that shares nothing
-# with the tests (its own scratch, no mounts, no ports), and most tests spend
-# their time waiting on the kernel, daemons or timers: so it starts first, in
-# the background at nice 10, and soaks up the CPU the tests leave idle. Its
-# line comes last. (Not SCHED_IDLE: starved for seconds behind a CPU-bound
-# test, one input could exceed libFuzzer's 30 s per-input hang limit.)
-fuzz_pid=""
+# skip_reason NAME FILE: why a test cannot run with this binary (empty: it can)
+skip_reason() {
+	local without="" f
+	for f in $(needed_features "$1" "$2"); do
+		grep -qx "$f" <<<"$missing_features" && without="$without $f"
+	done
+	[ -z "$without" ] || echo "anole was built without$without"
+}
+
+# The background queue. Most tests spend their time waiting on the kernel,
+# daemons and timers, leaving a CPU idle; the fuzz run (a fixed wall-clock
+# budget) and the tests marked "# background: cpu-bound" (image builds and
+# checks with no timing in them, sharing nothing global: their own scratch,
+# loop devices and mounts) run one after another in a second lane, at nice
+# 10, and soak up that idle CPU. Their lines come last. Not SCHED_IDLE:
+# starved for seconds behind a CPU-bound test, one fuzz input could pass
+# libFuzzer's 30 s per-input hang limit, and their own per-operation
+# timeouts (60 s and more) are far above what nice 10 stretches.
+bg_list=()
+for t in "$here"/t_*.sh; do
+	[ -e "$t" ] || continue
+	name=$(basename "$t" .sh)
+	selected "$name" || continue
+	grep -q '^# background: cpu-bound' "$t" || continue
+	[ -z "$(skip_reason "$name" "$t")" ] || continue
+	bg_list+=("$name")
+done
+bg_fuzz=0
 if [ -n "$fuzz_build" ] && selected fuzz; then
 	if [ -f "$root/fuzz/run.sh" ]; then
-		fuzz_t0=$(date +%s.%N)
-		{
-			echo "# fuzz: fuzz/run.sh $fuzz_build $fuzz_seconds (background, nice 10)"
-			echo "# $(date -Is)"
-		} >"$log_dir/fuzz.log"
-		(
-			timeout -k 15 $((fuzz_seconds * 3 + 240)) \
-				nice -n 10 bash "$root/fuzz/run.sh" "$fuzz_build" "$fuzz_seconds" \
-				</dev/null >>"$log_dir/fuzz.log" 2>&1
-			echo $? >"$tmp_root/fuzz.rc"
-		) &
-		fuzz_pid=$!
+		bg_fuzz=1
 	else
 		printf 'SKIP fuzz: fuzz/run.sh does not exist\n'
 		skipped=$((skipped + 1))
 	fi
+fi
+bg_pid=""
+if [ ${#bg_list[@]} -gt 0 ] || [ "$bg_fuzz" = 1 ]; then
+	: >"$tmp_root/bg.results"
+	(
+		renice -n 10 -p $BASHPID >/dev/null
+		if [ "$bg_fuzz" = 1 ]; then
+			exec_one fuzz $((fuzz_seconds * 3 + 240)) bash "$root/fuzz/run.sh" \
+				"$fuzz_build" "$fuzz_seconds"
+			echo "fuzz $RC $SECS" >>"$tmp_root/bg.results"
+		fi
+		for name in "${bg_list[@]}"; do
+			# three times the hang guard: at nice 10 it may wait its turn
+			exec_one "$name" $((test_timeout * 3)) bash "$here/$name.sh"
+			echo "$name $RC $SECS" >>"$tmp_root/bg.results"
+		done
+	) &
+	bg_pid=$!
 fi
 
 for t in "$here"/t_*.sh; do
 	[ -e "$t" ] || continue
 	name=$(basename "$t" .sh)
 	selected "$name" || continue
-	without=""
-	for f in $(needed_features "$name" "$t"); do
-		grep -qx "$f" <<<"$missing_features" && without="$without $f"
-	done
-	if [ -n "$without" ]; then
-		printf 'SKIP %s: anole was built without%s\n' "$name" "$without"
+	why=$(skip_reason "$name" "$t")
+	if [ -n "$why" ]; then
+		printf 'SKIP %s: %s\n' "$name" "$why"
 		skipped=$((skipped + 1))
 		continue
 	fi
+	case " ${bg_list[*]} " in *" $name "*) continue ;; esac
 	run_one "$name" "$test_timeout" bash "$t"
 done
 
@@ -219,13 +253,19 @@ if selected meson_unit; then
 	fi
 fi
 
-if [ -n "$fuzz_pid" ]; then
-	wait "$fuzz_pid"
-	rc=$(cat "$tmp_root/fuzz.rc" 2>/dev/null || echo 1)
-	[ "$rc" -eq 124 ] && echo "run.sh: fuzz timed out" >>"$log_dir/fuzz.log"
-	report fuzz "$rc" "$(awk -v a="$fuzz_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" \
-		"$log_dir/fuzz.log"
-	rm -f "$tmp_root/fuzz.rc"
+if [ -n "$bg_pid" ]; then
+	echo "waiting for the background lane (fuzz and ${#bg_list[@]} cpu-bound tests)"
+	wait "$bg_pid"
+	done_bg=" "
+	while read -r name rc secs; do
+		report "$name" "$rc" "$secs" "$log_dir/$name.log"
+		done_bg="$done_bg$name "
+	done <"$tmp_root/bg.results"
+	# one the lane never reported (it was killed): a failure, not a pass
+	for name in "${bg_list[@]}" $([ "$bg_fuzz" = 1 ] && echo fuzz); do
+		case "$done_bg" in *" $name "*) ;; *) report "$name" 1 0 "$log_dir/$name.log" ;; esac
+	done
+	rm -f "$tmp_root/bg.results"
 fi
 
 rmdir "$tmp_root" 2>/dev/null || echo "scratch kept: $tmp_root"

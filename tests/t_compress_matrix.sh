@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# background: cpu-bound (tests/run.sh runs it in its second lane)
 # needs-features: zstd lz4 lzma deflate
 # Compressed images (-z): every algorithm x pcluster size {4K, 64K, 1M} x
 # with/without --fragments, over the generated tree and a text-heavy tree.

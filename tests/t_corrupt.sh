@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# background: cpu-bound (tests/run.sh runs it in its second lane)
 # A few hundred seeded single-byte corruptions of image metadata (see
 # tests/corrupt.py): `anole image check` (the ASan/UBSan build under test)
 # never crashes, hangs or reports a sanitizer error, and whenever it calls

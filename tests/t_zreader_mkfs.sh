@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
+# background: cpu-bound (tests/run.sh runs it in its second lane)
 # needs-features: fuse zstd lz4 lzma deflate
 # The reader on compressed images made by Debian's mkfs.erofs (LZ4 only):
 # compact indexes (4B and 2B packs), full (legacy) indexes without zero
