@@ -11,7 +11,13 @@
 #   agent    LS + BE with `anole qos run`: the default configuration plus
 #            the interference cap on the agent's probe ([probe] and
 #            [interference] on, target_p99_us = IF_TARGET_US, default 1000;
-#            AGENT_IF=0: the plain default configuration)
+#            AGENT_IF=0: the plain default configuration; QOS_CONF: TOML
+#            lines added to it, with \n for newlines)
+#   agent2   only with ALT_CONF (TOML lines, like QOS_CONF): the agent with
+#            those lines instead of QOS_CONF's, interleaved with the
+#            others, so that two configurations are compared in one run;
+#            its rows are marked "agent2" and "BE/2", e.g.
+#            ALT_CONF='[cpu_suppress]\nmode = "cpuset"\ncpuset_min_cpus = 2'
 # LS (each run DURATION seconds, default 5, BE started WARMUP seconds before,
 # default 2), always in the LS class:
 #   probe    anole qos probe at 1 kHz (wake-up lateness)
@@ -87,15 +93,24 @@ else
 	mkdir -p "$BURST_DIRS"
 	echo "30000 100000" >"$V2ROOT/$BURST_CG/cpu.max"
 fi
-{
+# write_conf EXTRA: the agent's configuration, with EXTRA's lines
+write_conf() {
 	printf 'name = "%s"\nstate_dir = "%s/state"\n[ls]\ncgroups = ["/%s"]\n' "$NAME" "$WORK" "$BURST_CG"
-	# QOS_CONF: more configuration for the agent case, e.g. a policy off
-	[ -z "${QOS_CONF:-}" ] || printf '%b\n' "$QOS_CONF"
+	[ -z "$1" ] || printf '%b\n' "$1"
 	if [ "$AGENT_IF" = 1 ]; then
 		printf '[probe]\nenabled = true\n[interference]\nenabled = true\ntarget_p99_us = %s\n' \
 			"$IF_TARGET_US"
 	fi
-} >"$CONF"
+}
+# QOS_CONF: more configuration for the agent case, e.g. a policy off;
+# ALT_CONF: a second agent case, "agent2", with this configuration instead,
+# interleaved with the others (two configurations compared in one run)
+write_conf "${QOS_CONF:-}" >"$CONF"
+CONF2=
+if [ -n "${ALT_CONF:-}" ]; then
+	CONF2=$WORK/qos2.toml
+	write_conf "$ALT_CONF" >"$CONF2"
+fi
 AGENT=
 NGINX=
 cleanup() {
@@ -261,8 +276,9 @@ be_cmd() {
 # one LS BE CASE ROUND: append a JSON line to runs.jsonl
 one() {
 	local ls=$1 be=$2 case=$3 round=$4 tag=$1.$2.$3.$4 beps="null" b0 b1 lat
-	if [ "$case" = agent ]; then
-		AGENT=$("$ANOLE" qos run -c "$CONF" -d --log-file "$WORK/agent.log")
+	if [ "$case" = agent ] || [ "$case" = agent2 ]; then
+		AGENT=$("$ANOLE" qos run -c "$([ "$case" = agent ] && echo "$CONF" || echo "$CONF2")" \
+			-d --log-file "$WORK/agent.log")
 		sleep 1
 	fi
 	local bepid=
@@ -284,7 +300,7 @@ one() {
 		# bogo ops/s (real time) summed over the stressors
 		beps=$(awk '/metrc|info/ && $5 ~ /^[0-9]+$/ && $6 ~ /^[0-9.]+$/ && $4 != "stressor" { s += $9 } END { print s + 0 }' "$WORK/be.$tag")
 	fi
-	if [ "$case" = agent ]; then
+	if [ -n "$AGENT" ]; then
 		kill "$AGENT"
 		while kill -0 "$AGENT" 2>/dev/null; do sleep 0.1; done
 		AGENT=
@@ -312,7 +328,9 @@ for r in $(seq "$ROUNDS"); do
 			# alternate the order of the two BE cases between rounds
 			if [ $((r % 2)) -eq 1 ]; then
 				one "$ls" "$be" noagent "$r"; one "$ls" "$be" agent "$r"
+				[ -z "$CONF2" ] || one "$ls" "$be" agent2 "$r"
 			else
+				[ -z "$CONF2" ] || one "$ls" "$be" agent2 "$r"
 				one "$ls" "$be" agent "$r"; one "$ls" "$be" noagent "$r"
 			fi
 		done
@@ -343,15 +361,18 @@ for ls in dict.fromkeys(r["ls"] for r in runs):
             "%.0f" % med(ops) if ops else "-"))
     row("-", "alone", alone)
     for be in dict.fromkeys(r["be"] for r in runs if r["be"] != "-"):
-        na, ag = sel(ls, be, "noagent"), sel(ls, be, "agent")
+        na = sel(ls, be, "noagent")
         row(be, "noagent", na)
-        row(be, "agent", ag)
-        if na and ag and alone:
-            n99, g99 = med([r["p99"] for r in na]), med([r["p99"] for r in ag])
-            nops = med([r["be_ops"] or 0 for r in na]); gops = med([r["be_ops"] or 0 for r in ag])
-            ua, ug = med([r["util"] for r in alone]), med([r["util"] for r in ag])
-            targets.append((ls, be, a99, n99, g99, gops / nops if nops else float("nan"),
-                            (ug - ua) / (1 - ua) if ua < 0.999 else float("nan")))
+        for case in ("agent", "agent2"):
+            ag = sel(ls, be, case)
+            row(be, case, ag)
+            if na and ag and alone:
+                n99, g99 = med([r["p99"] for r in na]), med([r["p99"] for r in ag])
+                nops = med([r["be_ops"] or 0 for r in na]); gops = med([r["be_ops"] or 0 for r in ag])
+                ua, ug = med([r["util"] for r in alone]), med([r["util"] for r in ag])
+                targets.append((ls, be if case == "agent" else be + "/2", a99, n99, g99,
+                                gops / nops if nops else float("nan"),
+                                (ug - ua) / (1 - ua) if ua < 0.999 else float("nan")))
 
 # the issue's targets per pair; "beyond CPU": interference cpu.idle cannot
 # settle, where the agent must bring p99 to a quarter of no agent's
@@ -364,7 +385,7 @@ print("%-6s %-4s %10s %10s %10s %8s %-4s %8s %-4s %7s %8s %-4s" % ("LS", "BE", "
 for ls, be, a99, n99, g99, ops, idle in targets:
     r1 = g99 / a99 if a99 else float("nan")
     r2 = g99 / n99 if n99 else float("nan")
-    need2 = be in beyond or ls == "burst"
+    need2 = be.split("/")[0] in beyond or ls == "burst"
     print("%-6s %-4s %10.1f %10.1f %10.1f %8.2f %-4s %8.2f %-4s %7.2f %8.2f %-4s" % (
           ls, be, a99, n99, g99, r1, ok(r1, lambda v: v <= 1.25), r2,
           ok(r2, lambda v: v <= 0.25) if need2 else "-", ops, idle,

@@ -288,7 +288,7 @@ static bool knob_exists(const struct qos_group *g, enum qos_ctrl c, const char *
 
 /* -------------------------------------------------------------- policies */
 
-/* A BE group's share of the budget as its CFS quota */
+/* A BE group's share of the budget as its CFS quota; share < 0: no quota */
 static void apply_quota_group(struct agent *a, const struct qos_group *g, long share)
 {
 	bool v2 = a->x->host.v2;
@@ -306,11 +306,15 @@ static void apply_quota_group(struct agent *a, const struct qos_group *g, long s
 			period = strtoull(strchr(cur, ' ') + 1, NULL, 10);
 	}
 	/* the kernel's minimum quota is 1 ms */
-	uint64_t quota = (uint64_t)share * period / 1000;
-	if (quota < 1000)
+	uint64_t quota = share < 0 ? 0 : (uint64_t)share * period / 1000;
+	if (share >= 0 && quota < 1000)
 		quota = 1000;
 	knob_path(path, sizeof(path), g, QOS_CPU, v2 ? "cpu.max" : "cpu.cfs_quota_us");
-	if (v2)
+	if (share < 0 && v2)
+		snprintf(val, sizeof(val), "max %" PRIu64, period);
+	else if (share < 0)
+		snprintf(val, sizeof(val), "-1");
+	else if (v2)
 		snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, quota, period);
 	else
 		snprintf(val, sizeof(val), "%" PRIu64, quota);
@@ -341,6 +345,10 @@ static int read_mask(const char *path, struct qos_cpumask *m)
  * the node's); when that leaves none, BE shares LS's last CPU rather than
  * none. A cut applies at once; growth is one CPU per interval, so that a
  * short lull in LS does not hand BE the whole machine for one interval.
+ * A share below the group's one CPU (LS is busy) is held by a CFS quota
+ * on that CPU as well; else the group has no quota. BE is never given a
+ * fraction of a further CPU: a quota spanning several CPUs lets BE fill
+ * them all at once until it is throttled, which is what the cpuset avoids.
  */
 static void apply_cpuset(struct agent *a, long m)
 {
@@ -411,6 +419,8 @@ static void apply_cpuset(struct agent *a, long m)
 		qos_cpulist_format(&want, val, sizeof(val));
 		if (!a->be_cpus[0]) /* whole ranges only, if it is long */
 			qos_cpulist_format(&want, a->be_cpus, sizeof(a->be_cpus));
+		long share = m / (long)a->ng[QOS_BE];
+		apply_quota_group(a, g, share < (long)qos_cpumask_count(&want) * 1000 ? share : -1);
 		if (!memcmp(&want, &cur, sizeof(want)))
 			continue;
 		if (!qos_knob_set(a->j, path, NULL, val))

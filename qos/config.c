@@ -36,8 +36,9 @@ void qos_config_defaults(struct qos_config *c)
 	c->cpu_suppress.reserve_percent = 10;
 	c->cpu_suppress.min_millicpus = 100;
 	snprintf(c->cpu_suppress.mode, sizeof(c->cpu_suppress.mode), "auto");
-	/* with fewer, a whole-CPU budget is too coarse: on 2 CPUs BE would get
-	 * half the machine or all of it */
+	/* with fewer, whole CPUs are too coarse: on 2 CPUs BE gets one CPU
+	 * at most, 0.54 of the CPU LS leaves idle against 0.69-0.84 as a
+	 * quota, though nginx's p99 was lower (bench/qos.sh, docs/anole-qos.md) */
 	c->cpu_suppress.cpuset_min_cpus = 4;
 	c->interference.target_p99_us = 1000;
 	c->interference.decrease_percent = 50;

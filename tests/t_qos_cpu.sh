@@ -15,7 +15,7 @@ have_v1 || skip "needs cpu, memory and blkio on cgroup v1"
 # least the whole machine's 2 CPUs of "system" use, so other work on the
 # host cannot move the budget: budget = 5.2 - 2 - LS = 3.2 CPUs - LS.
 INTERVAL=1000
-qos_conf "interval_ms = $INTERVAL" '[cpu_suppress]' 'capacity_millicpus = 8000' \
+qos_conf "interval_ms = $INTERVAL" '[cpu_suppress]' 'mode = "quota"' 'capacity_millicpus = 8000' \
 	'threshold_percent = 65' 'reserve_percent = 25' '[memory]' 'enabled = false' \
 	'[evict]' 'enabled = false' '[blkio]' 'enabled = false' '[ls]' \
 	"cgroups = [\"/$QNAME-adopt\"]"

@@ -4,11 +4,12 @@
 # cpu_suppress.mode = "cpuset": "auto" picks it from cpuset_min_cpus CPUs,
 # and this machine may have 2): BE's groups get whole CPUs, the highest-
 # numbered, at least one; an LS spinner takes BE down to one CPU within 3 of
-# the agent's passes and a BE spinner then runs on that CPU only; stopping
+# the agent's passes and a BE spinner then runs on that CPU only; a budget
+# under one CPU is a quota on that CPU, lifted when LS eases off; stopping
 # LS gives the CPU back; SIGKILL leaves the cpuset cut and `anole qos
 # restore` puts it back byte for byte; with LS pinned to a CPU, BE has the
 # others; an adopted BE group with no cpuset directory gets a quota; "auto"
-# on fewer CPUs stays a quota.
+# is a cpuset from cpuset_min_cpus CPUs (default 4), a quota below.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/qos_lib.sh"
 need_anole
@@ -33,6 +34,7 @@ base=('capacity_millicpus = 8000' 'threshold_percent = 52'
 qos_conf 'interval_ms = 1000' '[cpu_suppress]' 'mode = "cpuset"' "${base[@]}"
 for c in ls mid be; do "$ANOLE" qos exec -c "$QCONF" --class $c -- true; done
 BECS=$V1CS/$QNAME/be/cpuset.cpus
+BEQ=$V1CPU/$QNAME/be/cpu.cfs_quota_us
 # a new v1 cpuset group gets its parent's CPUs and memory nodes (else no task
 # could join it)
 assert_eq "$(cat $BECS)" "$ALL" "BE's cpuset when created"
@@ -51,7 +53,7 @@ qos_start
 qos_wait_passes 2
 assert_eq "$(qos_json "s['agent']['metrics']['policies']['cpu_suppress']['mode']")" cpuset "mode"
 assert_eq "$(cat $BECS)" "$ALL" "BE's cpuset with LS idle (2 CPUs or all)"
-assert_eq "$(cat $V1CPU/$QNAME/be/cpu.cfs_quota_us)" -1 "BE's quota in cpuset mode"
+assert_eq "$(cat $BEQ)" -1 "BE's quota in cpuset mode"
 
 log "an LS spinner takes BE down to one CPU"
 "$ANOLE" qos exec -c "$QCONF" --class ls -- sh -c 'while :; do :; done' & ls_pid=$!
@@ -71,6 +73,18 @@ for _ in $(seq 10); do
 	assert_eq "$cpu" "$LAST" "the BE spinner's CPU"
 	sleep 0.1
 done
+
+log "a second LS spinner: BE's budget is under one CPU, a quota on that CPU"
+# budget = 2.16 - LS: two LS spinners at 256 times BE's parent's shares use
+# more than 1.36 CPUs even next to other work, so the quota is under 0.8 CPU
+"$ANOLE" qos exec -c "$QCONF" --class ls -- sh -c 'while :; do :; done' & ls2_pid=$!
+add_pid $ls2_pid
+qos_within_passes 3 "q=\$(cat $BEQ); [ \"\$q\" != -1 ] && [ \"\$q\" -le 80000 ]" ||
+	fail "BE's quota is $(cat $BEQ) with two LS spinners, want a quota under 0.8 CPU"
+assert_eq "$(cat $BECS)" "$LAST" "BE's cpuset with two LS spinners"
+kill -KILL $ls2_pid; wait $ls2_pid 2>/dev/null || true
+qos_within_passes 3 "[ \"\$(cat $BEQ)\" = -1 ]" ||
+	fail "BE's quota is $(cat $BEQ) with one LS spinner again, want none (-1)"
 
 log "LS stops: BE gets its CPUs back (one per interval)"
 kill -KILL $ls_pid; wait $ls_pid 2>/dev/null || true
@@ -126,13 +140,24 @@ assert_eq "$(cat $V1CPU/$QNAME/be/cpu.cfs_quota_us)" -1 "BE's own quota in cpuse
 qos_stop
 assert_eq "$(cat $V1CPU/$QNAME-adopt/cpu.cfs_quota_us)" -1 "the adopted group's quota after stop"
 
-if [ "$NCPU" -lt 4 ]; then
-	log "auto on $NCPU CPUs (< cpuset_min_cpus 4): a quota"
-	qos_conf 'interval_ms = 1000' '[cpu_suppress]' "${base[@]}"
-	qos_start
-	qos_wait_passes 1
-	assert_eq "$(qos_json "s['agent']['metrics']['policies']['cpu_suppress']['mode']")" quota "auto mode"
-	assert_eq "$(cat $BECS)" "$ALL" "BE's cpuset under auto"
-	assert_ne "$(cat $V1CPU/$QNAME/be/cpu.cfs_quota_us)" -1 "BE's quota under auto"
-	qos_stop
-fi
+log "auto: a cpuset from cpuset_min_cpus CPUs (default 4), else a quota"
+qos_conf 'interval_ms = 1000' '[cpu_suppress]' "${base[@]}"
+qos_start
+qos_wait_passes 1
+assert_eq "$(qos_json "s['agent']['metrics']['policies']['cpu_suppress']['mode']")" \
+	"$([ "$NCPU" -ge 4 ] && echo cpuset || echo quota)" "auto mode on $NCPU CPUs"
+qos_stop
+qos_conf 'interval_ms = 1000' '[cpu_suppress]' "cpuset_min_cpus = $NCPU" "${base[@]}"
+qos_start
+qos_wait_passes 1
+assert_eq "$(qos_json "s['agent']['metrics']['policies']['cpu_suppress']['mode']")" cpuset \
+	"auto mode with cpuset_min_cpus $NCPU"
+qos_stop
+qos_conf 'interval_ms = 1000' '[cpu_suppress]' "cpuset_min_cpus = $((NCPU + 1))" "${base[@]}"
+qos_start
+qos_wait_passes 1
+assert_eq "$(qos_json "s['agent']['metrics']['policies']['cpu_suppress']['mode']")" quota \
+	"auto mode with cpuset_min_cpus $((NCPU + 1))"
+assert_eq "$(cat $BECS)" "$ALL" "BE's cpuset under auto as a quota"
+assert_ne "$(cat $BEQ)" -1 "BE's quota under auto as a quota"
+qos_stop

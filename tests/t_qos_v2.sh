@@ -16,7 +16,8 @@ mount -t cgroup2 none "$QV2MOUNT" || skip "cannot mount cgroup2"
 add_mount "$QV2MOUNT"
 
 qos_conf 'cgroup_mode = "v2"' "cgroup2_root = \"$QV2MOUNT\"" 'interval_ms = 300' \
-	'[memory]' 'enabled = false' '[evict]' 'enabled = false' '[blkio]' 'enabled = false'
+	'[cpu_suppress]' 'mode = "quota"' '[memory]' 'enabled = false' '[evict]' 'enabled = false' \
+	'[blkio]' 'enabled = false'
 "$ANOLE" qos status -c "$QCONF" --json >"$WORK/status.json"
 assert_eq "$("$PY" -c "import json; s=json.load(open('$WORK/status.json')); print(s['cgroup'], s['cgroup2_root'])")" \
 	"v2 $QV2MOUNT" "status of the v2 layout"
