@@ -9,6 +9,9 @@
 #include "anole/strbuf.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/bio.h>
@@ -95,6 +98,8 @@ int anole_sign_key_from_pem(const void *pem, size_t len, bool want_private, cons
 	*out = NULL;
 	if (len > 1 << 20)
 		return anole_error_code(EFBIG, "%s: %zu bytes is no PEM key", what, len);
+	if (!len || !pem)
+		return anole_error_code(EINVAL, "%s: empty, not a PEM key", what);
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (!bio)
 		return anole_error_code(ENOMEM, "%s: out of memory", what);
@@ -145,9 +150,27 @@ int anole_sign_key_load(const char *path, bool want_private, struct anole_sign_k
 	int ret;
 
 	*out = NULL;
-	f = fopen(path, "rb");
-	if (!f)
+	/* a FIFO (a policy's keyPath is its author's to choose) is opened
+	 * without waiting for a writer, then read blocking: a process
+	 * substitution's key is read whole, and a FIFO nobody writes to reads
+	 * as empty instead of blocking the reader forever */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
 		return anole_error(errno, "cannot open key %s", path);
+	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode) ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		ret = anole_error(S_ISDIR(st.st_mode) ? EISDIR : errno, "cannot read key %s", path);
+		close(fd);
+		return ret;
+	}
+	f = fdopen(fd, "rb");
+	if (!f) {
+		ret = anole_error(errno, "cannot open key %s", path);
+		close(fd);
+		return ret;
+	}
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
 		strbuf_add(&sb, buf, n);
 		if (sb.len > 1 << 20)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -96,6 +97,29 @@ static void test_alg(enum anole_sign_alg alg, bool have_openssl)
 	write_file(pubname, pubpem.buf, pubpem.len);
 	CHECK(anole_sign_key_load("/nonexistent/x.pem", true, &priv) == -ENOENT,
 	      "%s: missing key file is -ENOENT", name);
+	/* a FIFO with no writer: read as empty, an error at once, not a
+	 * reader blocked forever (fopen blocked in open) */
+	char fifo[256];
+	snprintf(fifo, sizeof(fifo), "%s/%s.fifo", tmpdir, name);
+	CHECK(mkfifo(fifo, 0600) == 0, "%s: mkfifo", name);
+	CHECK(anole_sign_key_load(fifo, false, &priv) == -EINVAL && !priv,
+	      "%s: a FIFO with no writer named as a key is -EINVAL (\"%s\")", name,
+	      anole_last_error());
+	CHECK(anole_sign_key_load(tmpdir, false, &priv) == -EISDIR && !priv,
+	      "%s: a directory named as a key is -EISDIR", name);
+	/* a pipe with its key written (a shell's <(...)) is read whole */
+	int pfd[2];
+	if (pipe(pfd) == 0) {
+		char pipepath[64];
+		struct anole_sign_key *piped = NULL;
+		CHECK(write(pfd[1], pubpem.buf, pubpem.len) == (ssize_t)pubpem.len, "%s: pipe", name);
+		close(pfd[1]);
+		snprintf(pipepath, sizeof(pipepath), "/proc/self/fd/%d", pfd[0]);
+		CHECK(anole_sign_key_load(pipepath, false, &piped) == 0 && piped &&
+		      anole_sign_key_alg(piped) == alg, "%s: a key from a pipe loads", name);
+		anole_sign_key_free(piped);
+		close(pfd[0]);
+	}
 
 	char path[256];
 	snprintf(path, sizeof(path), "%s/%s", tmpdir, privname);
