@@ -343,6 +343,73 @@ int anole_remove_tree(const char *path)
 	return ret;
 }
 
+int anole_read_value(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, buf, size - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	close(fd);
+	buf[n] = 0;
+	if (n && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	return (int)n;
+}
+
+int anole_read_u64(const char *path, uint64_t *v)
+{
+	char buf[64], *end;
+	int ret = anole_read_value(path, buf, sizeof(buf));
+
+	if (ret < 0)
+		return ret;
+	errno = 0;
+	*v = strtoull(buf, &end, 10);
+	return errno || end == buf ? -EINVAL : 0;
+}
+
+int anole_write_whole(const char *path, const void *data, size_t len, bool create, bool sync)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+	size_t off = 0;
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t w = write(fd, (const char *)data + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			ret = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	/* EINVAL, EROFS: /proc and /sys files have no fsync */
+	if (!ret && sync && fsync(fd) && errno != EINVAL && errno != EROFS)
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+int anole_write_value(const char *path, const char *value)
+{
+	return *value ? anole_write_whole(path, value, strlen(value), false, false)
+		      : anole_write_whole(path, "\n", 1, false, false);
+}
+
 int anole_read_file(const char *path, size_t max, struct strbuf *sb)
 {
 	size_t start = sb->len;

@@ -299,10 +299,10 @@ static void apply_quota_group(struct agent *a, const struct qos_group *g, long s
 		return;
 	if (!v2) {
 		knob_path(path, sizeof(path), g, QOS_CPU, "cpu.cfs_period_us");
-		qos_read_u64(path, &period);
+		anole_read_u64(path, &period);
 	} else {
 		knob_path(path, sizeof(path), g, QOS_CPU, "cpu.max");
-		if (qos_read_file(path, cur, sizeof(cur)) > 0 && strchr(cur, ' '))
+		if (anole_read_value(path, cur, sizeof(cur)) > 0 && strchr(cur, ' '))
 			period = strtoull(strchr(cur, ' ') + 1, NULL, 10);
 	}
 	/* the kernel's minimum quota is 1 ms */
@@ -318,7 +318,7 @@ static void apply_quota_group(struct agent *a, const struct qos_group *g, long s
 		snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, quota, period);
 	else
 		snprintf(val, sizeof(val), "%" PRIu64, quota);
-	if (qos_read_file(path, cur, sizeof(cur)) >= 0 && !strcmp(cur, val))
+	if (anole_read_value(path, cur, sizeof(cur)) >= 0 && !strcmp(cur, val))
 		return;
 	qos_knob_set(a->j, path, NULL, val);
 }
@@ -333,7 +333,7 @@ static void apply_quota(struct agent *a, long m)
 static int read_mask(const char *path, struct qos_cpumask *m)
 {
 	char buf[4096];
-	int ret = qos_read_file(path, buf, sizeof(buf));
+	int ret = anole_read_value(path, buf, sizeof(buf));
 
 	return ret < 0 ? ret : qos_cpulist_parse(buf, m);
 }
@@ -474,7 +474,7 @@ static double ls_latency(struct agent *a)
 	    (double)(now.tv_nsec - st.st_mtim.tv_nsec) / 1e6 >
 	    (double)c->interference.stale_intervals * c->interval_ms)
 		return -1;
-	if (qos_read_file(c->interference.latency_file, buf, sizeof(buf)) <= 0)
+	if (anole_read_value(c->interference.latency_file, buf, sizeof(buf)) <= 0)
 		return -1;
 	double v = strtod(buf, &end);
 	if (end == buf || !isfinite(v) || v < 0)
@@ -523,7 +523,7 @@ static void policy_cpu_idle(struct agent *a)
 		if (!knob_exists(g, QOS_CPU, "cpu.idle"))
 			continue;
 		knob_path(path, sizeof(path), g, QOS_CPU, "cpu.idle");
-		if (qos_read_file(path, cur, sizeof(cur)) >= 0 && strcmp(cur, "1"))
+		if (anole_read_value(path, cur, sizeof(cur)) >= 0 && strcmp(cur, "1"))
 			qos_knob_set(a->j, path, NULL, "1");
 	}
 }
@@ -551,7 +551,7 @@ static void policy_cpu_burst(struct agent *a)
 			if (!g->dir[QOS_CPU][0])
 				continue;
 			knob_path(qpath, sizeof(qpath), g, QOS_CPU, v2 ? "cpu.max" : "cpu.cfs_quota_us");
-			if (qos_read_file(qpath, cur, sizeof(cur)) < 0)
+			if (anole_read_value(qpath, cur, sizeof(cur)) < 0)
 				continue;
 			if (v2) {
 				if (strncmp(cur, "max", 3))
@@ -570,7 +570,7 @@ static void policy_cpu_burst(struct agent *a)
 					burst = quota;
 				knob_path(bpath, sizeof(bpath), g, QOS_CPU, bfile);
 				snprintf(val, sizeof(val), "%lld", burst);
-				if (qos_read_file(bpath, cur, sizeof(cur)) >= 0 && strcmp(cur, val))
+				if (anole_read_value(bpath, cur, sizeof(cur)) >= 0 && strcmp(cur, val))
 					qos_knob_set(a->j, bpath, NULL, val);
 				continue;
 			}
@@ -654,7 +654,7 @@ static void policy_memory(struct agent *a)
 			if (v2 && c->memory.high_percent && (!a->mem_squeezed || relieved)) {
 				snprintf(val, sizeof(val), "%" PRIu64,
 					 a->mem_total / 100 * c->memory.high_percent);
-				if (qos_read_file(path, cur, sizeof(cur)) >= 0 && strcmp(cur, val))
+				if (anole_read_value(path, cur, sizeof(cur)) >= 0 && strcmp(cur, val))
 					qos_knob_set(a->j, path, NULL, val);
 			}
 			continue;
@@ -665,7 +665,7 @@ static void policy_memory(struct agent *a)
 		uint64_t floor = 16u << 20, limit = UINT64_MAX;
 		if (target < floor)
 			target = floor;
-		if (qos_read_file(path, cur, sizeof(cur)) >= 0 && strcmp(cur, "max"))
+		if (anole_read_value(path, cur, sizeof(cur)) >= 0 && strcmp(cur, "max"))
 			limit = strtoull(cur, NULL, 10);
 		if (target >= limit)
 			continue;
@@ -696,7 +696,7 @@ static uint64_t rss_of(pid_t pid)
 	unsigned long long size, rss;
 
 	snprintf(path, sizeof(path), "/proc/%ld/statm", (long)pid);
-	if (qos_read_file(path, buf, sizeof(buf)) < 0 || sscanf(buf, "%llu %llu", &size, &rss) != 2)
+	if (anole_read_value(path, buf, sizeof(buf)) < 0 || sscanf(buf, "%llu %llu", &size, &rss) != 2)
 		return 0;
 	return rss * (uint64_t)sysconf(_SC_PAGESIZE);
 }
@@ -763,7 +763,7 @@ static void find_disks(struct agent *a)
 		    !strncmp(e->d_name, "ram", 3) || !strncmp(e->d_name, "zram", 4))
 			continue;
 		snprintf(path, sizeof(path), "/sys/block/%s/dev", e->d_name);
-		if (qos_read_file(path, dev, sizeof(dev)) > 0 && strlen(dev) < 16)
+		if (anole_read_value(path, dev, sizeof(dev)) > 0 && strlen(dev) < 16)
 			snprintf(a->devices[a->ndevices++], 16, "%.15s", dev);
 	}
 	closedir(d);

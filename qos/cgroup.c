@@ -45,53 +45,6 @@ int qos_class_parse(const char *s, enum qos_class_id *out)
 	return anole_error_code(EINVAL, "unknown class '%s' (ls, mid or be)", s);
 }
 
-int qos_read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	if (n < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	close(fd);
-	buf[n] = 0;
-	if (n && buf[n - 1] == '\n')
-		buf[--n] = 0;
-	return (int)n;
-}
-
-int qos_read_u64(const char *path, uint64_t *v)
-{
-	char buf[64], *end;
-	int ret = qos_read_file(path, buf, sizeof(buf));
-
-	if (ret < 0)
-		return ret;
-	errno = 0;
-	*v = strtoull(buf, &end, 10);
-	return errno || end == buf ? -EINVAL : 0;
-}
-
-int qos_write_file(const char *path, const char *value)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC), ret = 0; /* O_TRUNC as a shell's >: plain files too */
-
-	if (fd < 0)
-		return -errno;
-	/* one write(2): cgroup files take a value per write. An empty value
-	 * (v2 cpuset.cpus: inherit) is a newline: a write of no bytes never
-	 * reaches the cgroup file's handler */
-	if (write(fd, *value ? value : "\n", *value ? strlen(value) : 1) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 static bool has_token(const char *list, const char *tok)
 {
 	size_t n = strlen(tok);
@@ -167,7 +120,7 @@ int qos_host_detect(struct qos_host *h, const char *mode, const char *v2_root)
 	if (h->v2_root[0]) {
 		snprintf(buf, sizeof(buf), "%s/cgroup.controllers", h->v2_root);
 		char ctl[512];
-		if (qos_read_file(buf, ctl, sizeof(ctl)) >= 0)
+		if (anole_read_value(buf, ctl, sizeof(ctl)) >= 0)
 			for (int c = 0; c < QOS_NCTRL; c++)
 				h->v2_ctrl[c] = has_token(ctl, v2_ctrl_names[c]);
 	}
@@ -312,12 +265,12 @@ static int cpuset_fill(const char *root, const char *dir)
 		const char *slash = memrchr(dir, '/', n);
 		for (int f = 0; f < 2; f++) {
 			snprintf(path, sizeof(path), "%.*s/%s", (int)n, dir, files[f]);
-			if (qos_read_file(path, val, sizeof(val)) < 0 || val[0])
+			if (anole_read_value(path, val, sizeof(val)) < 0 || val[0])
 				continue;
 			snprintf(parent, sizeof(parent), "%.*s/%s", (int)(slash - dir), dir, files[f]);
-			int ret = qos_read_file(parent, val, sizeof(val));
+			int ret = anole_read_value(parent, val, sizeof(val));
 			if (ret >= 0)
-				ret = qos_write_file(path, val);
+				ret = anole_write_value(path, val);
 			if (ret < 0)
 				return anole_error(-ret, "qos: cannot give %s its parent's %s", path,
 						   files[f]);
@@ -361,7 +314,7 @@ int qos_group_create(const struct qos_host *h, struct qos_group *g)
 					strcat(want, v2_ctrl_names[c]);
 				}
 			snprintf(sc, sizeof(sc), "%s/cgroup.subtree_control", parent);
-			if (want[0] && qos_write_file(sc, want))
+			if (want[0] && anole_write_value(sc, want))
 				anole_warn("qos: cannot enable '%s' in %s (are they enabled in the "
 					   "groups above?)", want, sc);
 		}
@@ -387,7 +340,7 @@ int qos_group_attach(const struct qos_group *g, pid_t pid)
 			continue;
 		done[n++] = d;
 		snprintf(path, sizeof(path), "%s/cgroup.procs", d);
-		int ret = qos_write_file(path, val);
+		int ret = anole_write_value(path, val);
 		if (ret)
 			return anole_error(-ret, "qos: cannot move pid %s into %s", val, d);
 	}
@@ -443,7 +396,7 @@ void qos_group_counters(const struct qos_host *h, const struct qos_group *g,
 	memset(c, 0, sizeof(*c));
 	if (h->v2) {
 		snprintf(path, sizeof(path), "%s/cpu.stat", g->dir[QOS_CPU]);
-		if (qos_read_file(path, buf, sizeof(buf)) >= 0 && stat_key(buf, "usage_usec", &v)) {
+		if (anole_read_value(path, buf, sizeof(buf)) >= 0 && stat_key(buf, "usage_usec", &v)) {
 			c->have_cpu = true;
 			c->cpu_usage_ns = v * 1000;
 			if (stat_key(buf, "nr_periods", &v))
@@ -454,13 +407,13 @@ void qos_group_counters(const struct qos_host *h, const struct qos_group *g,
 				c->throttled_ns = v * 1000;
 		}
 		snprintf(path, sizeof(path), "%s/memory.current", g->dir[QOS_MEMORY]);
-		c->have_mem = !qos_read_u64(path, &c->mem_usage);
+		c->have_mem = !anole_read_u64(path, &c->mem_usage);
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/cpuacct.usage", g->dir[QOS_CPUACCT]);
-	c->have_cpu = g->dir[QOS_CPUACCT][0] && !qos_read_u64(path, &c->cpu_usage_ns);
+	c->have_cpu = g->dir[QOS_CPUACCT][0] && !anole_read_u64(path, &c->cpu_usage_ns);
 	snprintf(path, sizeof(path), "%s/cpu.stat", g->dir[QOS_CPU]);
-	if (g->dir[QOS_CPU][0] && qos_read_file(path, buf, sizeof(buf)) >= 0) {
+	if (g->dir[QOS_CPU][0] && anole_read_value(path, buf, sizeof(buf)) >= 0) {
 		if (stat_key(buf, "nr_periods", &v))
 			c->nr_periods = v;
 		if (stat_key(buf, "nr_throttled", &v))
@@ -469,7 +422,7 @@ void qos_group_counters(const struct qos_host *h, const struct qos_group *g,
 			c->throttled_ns = v;
 	}
 	snprintf(path, sizeof(path), "%s/memory.usage_in_bytes", g->dir[QOS_MEMORY]);
-	c->have_mem = g->dir[QOS_MEMORY][0] && !qos_read_u64(path, &c->mem_usage);
+	c->have_mem = g->dir[QOS_MEMORY][0] && !anole_read_u64(path, &c->mem_usage);
 }
 
 int qos_psi_read(const char *dir, const char *resource, struct qos_psi *p)
@@ -482,7 +435,7 @@ int qos_psi_read(const char *dir, const char *resource, struct qos_psi *p)
 		snprintf(path, sizeof(path), "%s/%s.pressure", dir, resource);
 	else
 		snprintf(path, sizeof(path), "/proc/pressure/%s", resource);
-	if ((ret = qos_read_file(path, buf, sizeof(buf))) < 0)
+	if ((ret = anole_read_value(path, buf, sizeof(buf))) < 0)
 		return ret;
 	for (char *l = buf; l && *l;) {
 		double a10;
@@ -578,7 +531,7 @@ int qos_node_cpu(uint64_t *busy_ns, uint64_t *total_ns)
 	char buf[512];
 	unsigned long long v[10] = { 0 };
 	long hz = sysconf(_SC_CLK_TCK);
-	int ret = qos_read_file("/proc/stat", buf, sizeof(buf));
+	int ret = anole_read_value("/proc/stat", buf, sizeof(buf));
 
 	if (ret < 0)
 		return ret;
@@ -598,7 +551,7 @@ int qos_node_cpu(uint64_t *busy_ns, uint64_t *total_ns)
 int qos_node_mem(uint64_t *total, uint64_t *available)
 {
 	char buf[4096];
-	int ret = qos_read_file("/proc/meminfo", buf, sizeof(buf));
+	int ret = anole_read_value("/proc/meminfo", buf, sizeof(buf));
 	char *p;
 
 	if (ret < 0)

@@ -57,7 +57,7 @@ static int read_dev_orig(const char *path, const char *dev, char **orig)
 {
 	char buf[8192];
 	size_t dl = strlen(dev);
-	int ret = qos_read_file(path, buf, sizeof(buf));
+	int ret = anole_read_value(path, buf, sizeof(buf));
 
 	if (ret < 0)
 		return ret;
@@ -115,7 +115,7 @@ static int write_knob(const char *path, const char *dev, const char *value)
 		snprintf(buf, sizeof(buf), "%s %s", dev, value);
 		value = buf;
 	}
-	return qos_write_file(path, value);
+	return anole_write_value(path, value);
 }
 
 /* Write every knob of a state file's text back, newest first. */
@@ -262,7 +262,7 @@ int qos_knob_set(struct qos_journal *j, const char *path, const char *dev, const
 
 		if (dev)
 			ret = read_dev_orig(path, dev, &orig);
-		else if ((ret = qos_read_file(path, buf, sizeof(buf))) >= 0)
+		else if ((ret = anole_read_value(path, buf, sizeof(buf))) >= 0)
 			orig = xstrdup(buf), ret = 0;
 		if (ret)
 			return anole_error(-ret, "qos: cannot read %s", path);

@@ -85,10 +85,6 @@ void qos_group_counters(const struct qos_host *h, const struct qos_group *g,
 struct qos_psi { double some_avg10, full_avg10; uint64_t some_total, full_total; };
 int qos_psi_read(const char *dir, const char *resource, struct qos_psi *p);
 
-/* Small file helpers: the content (trailing newline dropped) or -errno. */
-int qos_read_file(const char *path, char *buf, size_t size);
-int qos_read_u64(const char *path, uint64_t *v);
-int qos_write_file(const char *path, const char *value);
 /* CPU lists ("0-3,8"): a bitmap of QOS_MAX_CPUS; parse refuses what it
  * cannot hold */
 #define QOS_MAX_CPUS 1024

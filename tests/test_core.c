@@ -241,6 +241,44 @@ static void test_read_file(void)
 	strbuf_release(&sb);
 }
 
+/* Attribute-style values: one read with the newline dropped, a decimal,
+ * a whole write over the file, an empty value as a newline */
+static void test_values(void)
+{
+	char path[] = "/tmp/anole-test-value.XXXXXX", buf[16];
+	struct strbuf sb = STRBUF_INIT;
+	uint64_t v = 0;
+	int fd = mkstemp(path), ret;
+
+	CHECK(fd >= 0, "mkstemp");
+	if (fd < 0)
+		return;
+	close(fd);
+	CHECK(anole_write_whole(path, "123456789012\n", 13, false, true) == 0, "write_whole");
+	ret = anole_read_value(path, buf, sizeof(buf));
+	CHECK(ret == 12 && !strcmp(buf, "123456789012"), "read_value drops the newline (%d '%s')", ret, buf);
+	CHECK(anole_read_u64(path, &v) == 0 && v == 123456789012ull, "read_u64 (%llu)",
+	      (unsigned long long)v);
+	ret = anole_read_value(path, buf, 5);
+	CHECK(ret == 4 && !strcmp(buf, "1234"), "read_value truncates to its buffer (%d '%s')", ret, buf);
+	ret = anole_write_value(path, "max");
+	if (!ret)
+		ret = anole_read_file(path, 64, &sb);
+	CHECK(ret == 0 && sb.buf && !strcmp(sb.buf, "max"), "write_value replaces the content ('%s')",
+	      sb.buf ? sb.buf : "");
+	CHECK(anole_read_u64(path, &v) == -EINVAL, "read_u64 of a word is -EINVAL");
+	strbuf_setlen(&sb, 0);
+	CHECK(anole_write_value(path, "") == 0 && anole_read_file(path, 64, &sb) == 0 &&
+	      !strcmp(sb.buf, "\n"), "write_value of nothing writes a newline");
+	unlink(path);
+	CHECK(anole_read_value(path, buf, sizeof(buf)) == -ENOENT, "read_value of a missing file");
+	CHECK(anole_write_value(path, "1") == -ENOENT, "write_value creates nothing");
+	CHECK(anole_write_whole(path, "1", 1, true, false) == 0 && anole_read_u64(path, &v) == 0 &&
+	      v == 1, "write_whole with create");
+	unlink(path);
+	strbuf_release(&sb);
+}
+
 /* A tree of nested directories, files and a symbolic link out of it: all
  * of it goes, the link's target stays; a file system mounted inside (as
  * root) is left alone. (Overlayfs, whose files report their layer's device,
@@ -1059,6 +1097,7 @@ int main(void)
 	test_digest();
 	test_crc32c();
 	test_read_file();
+	test_values();
 	test_remove_tree();
 	test_output();
 	test_parallel_for();

@@ -196,7 +196,7 @@ static int restore(struct saved *v, size_t n)
 			if (!v[i].present)
 				ret = unlink(v[i].path) && errno != ENOENT ? -errno : 0;
 			else
-				ret = tune_write_whole(v[i].path, v[i].old.buf ? v[i].old.buf : "",
+				ret = anole_write_whole(v[i].path, v[i].old.buf ? v[i].old.buf : "",
 						       v[i].old.len, true, true);
 			if (ret)
 				ret = anole_error(-ret, "rollback: file %s", v[i].path);

@@ -664,33 +664,6 @@ int tune_target_get(const struct tune_target *t, char **value)
 	return 0;
 }
 
-int tune_write_whole(const char *path, const char *data, size_t len, bool create, bool sync)
-{
-	int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-	size_t off = 0;
-	int ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	/* one write(2): /proc and /sys take the value in a single call */
-	while (off < len) {
-		ssize_t w = write(fd, data + off, len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			ret = -errno;
-			break;
-		}
-		off += (size_t)w;
-	}
-	if (!ret && sync && fsync(fd) && errno != EINVAL && errno != EROFS)
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	return ret;
-}
-
 int tune_write_output(const char *path, const char *data, size_t len)
 {
 	struct anole_output out;
@@ -739,7 +712,7 @@ int tune_target_set(const struct tune_target *t, const char *value)
 		return run_program(t->path, "set", value, NULL);
 	strbuf_addstr(&sb, value);
 	strbuf_addch(&sb, '\n');
-	ret = tune_write_whole(t->path, sb.buf, sb.len, t->domain == TUNE_FILE, t->domain == TUNE_FILE);
+	ret = anole_write_whole(t->path, sb.buf, sb.len, t->domain == TUNE_FILE, t->domain == TUNE_FILE);
 	strbuf_release(&sb);
 	if (ret)
 		return anole_error(-ret, "%s %s: writing '%s'", tune_domain_name(t->domain),

@@ -84,9 +84,6 @@ const char *tune_missing_hint(enum tune_domain domain, const char *name);
 int tune_target_get(const struct tune_target *t, char **value);
 /* Write a value. Does not journal: use tune_journal_set. */
 int tune_target_set(const struct tune_target *t, const char *value);
-/* Replace a file's bytes in place (keeping its inode and mode); one
- * write(2) for /proc and /sys. -errno, not logged. */
-int tune_write_whole(const char *path, const char *data, size_t len, bool create, bool sync);
 /* Write a file whole under its final name (lib/fileio's anole_output:
  * temporary file, then rename). 0 or a logged -errno. */
 int tune_write_output(const char *path, const char *data, size_t len);

@@ -25,6 +25,26 @@ int anole_copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, u
 struct strbuf;
 int anole_read_file(const char *path, size_t max, struct strbuf *sb);
 
+/*
+ * Kernel attribute files (/proc, /sys, cgroup) and other small files.
+ * anole_read_value: the content in one read(2), NUL-terminated, a trailing
+ * newline dropped: its length, or -errno. anole_read_u64: a decimal value;
+ * -EINVAL if the file holds none.
+ */
+int anole_read_value(const char *path, char *buf, size_t size);
+int anole_read_u64(const char *path, uint64_t *v);
+/*
+ * Write len bytes over the file (O_TRUNC, as a shell's >), in one write(2)
+ * where the file takes it (an attribute file takes a value per write; a
+ * plain file's short writes are continued). create: O_CREAT (0644); sync:
+ * fsync before close. 0 or -errno, quiet.
+ */
+int anole_write_whole(const char *path, const void *data, size_t len, bool create, bool sync);
+/* A value to an attribute file; an empty one is written as a newline (a
+ * write of no bytes never reaches the attribute's handler: v2 cpuset.cpus
+ * takes "\n" as "inherit"). */
+int anole_write_value(const char *path, const char *value);
+
 /* SHA-256 (or alg) of len bytes of a file from offset 0. */
 struct anole_digest_ctx;
 int anole_digest_file(int fd, uint64_t len, unsigned alg, uint8_t out[32]);
