@@ -53,6 +53,7 @@ struct anole_httpd {
 	pthread_cond_t park_cond;    /* the parker waits on it (CLOCK_MONOTONIC) */
 	struct request_ctx *parked;  /* a list, newest first */
 	size_t nparked;
+	size_t stop_answers;         /* woken by the stop, not yet answered */
 	bool stopping, parker_started;
 	pthread_t parker;
 };
@@ -80,6 +81,7 @@ struct request_ctx {
 	enum anole_httpd_call why;
 	bool listed;                 /* on h->parked */
 	bool exclusive;
+	bool stop_answer;            /* counted in h->stop_answers */
 	char *key;
 	double deadline;             /* monotonic seconds */
 	double first_parked;
@@ -737,6 +739,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (ctx) {
 		pthread_mutex_lock(&h->park_lock);
 		unlist(h, ctx);
+		if (ctx->stop_answer && !--h->stop_answers)
+			pthread_cond_broadcast(&h->park_cond);
 		pthread_mutex_unlock(&h->park_lock);
 		if (ctx->state && ctx->state_free)
 			ctx->state_free(ctx->state);
@@ -869,14 +873,34 @@ void anole_httpd_stop(struct anole_httpd *h)
 	 * suspended connections), and no new one parks */
 	pthread_mutex_lock(&h->park_lock);
 	h->stopping = true;
-	while (h->parked)
+	while (h->parked) {
+		h->parked->stop_answer = true;
+		h->stop_answers++;
 		wake_locked(h, h->parked, ANOLE_HTTPD_CALL_STOPPING);
-	pthread_cond_signal(&h->park_cond);
+	}
+	pthread_cond_broadcast(&h->park_cond);
 	pthread_mutex_unlock(&h->park_lock);
 	if (h->parker_started)
 		pthread_join(h->parker, NULL);
-	/* joins the polling thread and closes every connection and the listener */
+	/* no new connections; then up to 2 s for the woken requests' answers
+	 * to go out: stopping the daemon at once closed some of them unanswered
+	 * (seen under qemu), and a client may retry such a request */
+	MHD_socket lfd = MHD_quiesce_daemon(h->mhd);
+	double until = mono_now() + 2;
+	pthread_mutex_lock(&h->park_lock);
+	while (h->stop_answers && mono_now() < until) {
+		struct timespec ts;
+
+		ts.tv_sec = (time_t)until;
+		ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+		pthread_cond_timedwait(&h->park_cond, &h->park_lock, &ts);
+	}
+	pthread_mutex_unlock(&h->park_lock);
+	/* joins the polling thread and closes every connection */
 	MHD_stop_daemon(h->mhd);
+	/* a quiesced listener is the caller's to close, after the stop */
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
 	httpd_free(h);
 }
 

@@ -532,7 +532,10 @@ static void get_block(const struct anole_httpd_request *r, struct anole_httpd_re
 	anole_httpd_text(res, 200, "unblocked");
 }
 
-static atomic_int states_freed;
+/* states made and freed: equal at the end, whatever the count (a client
+ * whose connection the stop closed may retry it once, a request more: seen
+ * under qemu-s390x, 11 of 10) */
+static atomic_int states_made, states_freed;
 
 static void free_state(void *p)
 {
@@ -553,6 +556,7 @@ static void get_wait(const struct anole_httpd_request *r, struct anole_httpd_res
 	if (r->call == ANOLE_HTTPD_CALL_FIRST) {
 		/* a state kept across the calls, freed when the request ends */
 		anole_httpd_set_state(r, xstrdup(key ? key : ""), free_state);
+		atomic_fetch_add(&states_made, 1);
 		if (!anole_httpd_park(r, key ? key : "", s ? atof(s) : 1,
 				      x ? ANOLE_HTTPD_PARK_EXCLUSIVE : 0) && anole_httpd_is_parked(r))
 			return;
@@ -712,10 +716,14 @@ static void test_pool_and_park(struct anole_http *http)
 	pthread_join(w1.th, NULL);
 	CHECK(w1.took < 15, "the stop does not wait for the parked request (%.2f s, %ld '%s')",
 	      w1.took, w1.r.status, w1.r.body.buf ? w1.r.body.buf : "");
+	/* and answers it before closing (it closed some unanswered under qemu) */
+	CHECK(w1.r.status == 200 && w1.r.body.buf && !strncmp(w1.r.body.buf, "stopping", 8),
+	      "the parked request is answered 'stopping' (%ld)", w1.r.status);
 	reply_release(&w1.r);
 	/* every /wait request's state freed: 1 + 1 + 5 + 2 + 1 */
-	CHECK(atomic_load(&states_freed) == 10, "the handler states are freed (%d of 10)",
-	      atomic_load(&states_freed));
+	CHECK(atomic_load(&states_made) >= 10 && atomic_load(&states_freed) == atomic_load(&states_made),
+	      "the handler states are freed (%d of %d, at least 10 made)", atomic_load(&states_freed),
+	      atomic_load(&states_made));
 }
 
 int main(void)
