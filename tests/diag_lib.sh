@@ -40,11 +40,9 @@ diag_bpf_ids() {
 # stdout in $WORK/NAME.out, stderr in $WORK/NAME.err; returns once attached.
 # (-v before ARGS: after `-- COMMAND` it would be the command's.) Sets DIAG_PID.
 diag_start() {
-	local name=$1 tool=$2 pin=()
+	local name=$1 tool=$2
 	shift 2
-	# DIAG_CPUS: the tool only on these CPUs (taskset), off a CPU under test
-	[ -z "${DIAG_CPUS:-}" ] || pin=(taskset -c "$DIAG_CPUS")
-	"${pin[@]}" "$ANOLE" diag "$tool" -v "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+	"$ANOLE" diag "$tool" -v "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
 	DIAG_PID=$!
 	add_pid "$DIAG_PID"
 	for _ in $(seq 300); do
