@@ -436,6 +436,19 @@ static char *sysctl_rel(const char *name)
 	return rel;
 }
 
+/* debugfs under kernel lockdown: the files are there, but opening one is
+ * EPERM even for root; such a knob is not on this kernel for tune's use */
+static bool debugfs_denied(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return errno == EPERM || errno == EACCES;
+}
+
 static int resolve_glob(const char *root, const char *rel, enum tune_domain d,
 			struct tune_target **t, size_t *n)
 {
@@ -447,7 +460,8 @@ static int resolve_glob(const char *root, const char *rel, enum tune_domain d,
 	strbuf_addf(&sb, "%s%s", root, rel);
 	if (!glob(sb.buf, GLOB_NOSORT, NULL, &g)) {
 		for (size_t i = 0; i < g.gl_pathc; i++)
-			if (is_file(g.gl_pathv[i]))
+			if (is_file(g.gl_pathv[i]) &&
+			    (d != TUNE_DEBUGFS || !debugfs_denied(g.gl_pathv[i])))
 				add_target(t, n, d, g.gl_pathv[i]);
 		globfree(&g);
 	}
@@ -557,6 +571,10 @@ const char *tune_missing_hint(enum tune_domain domain, const char *name)
 							  sched_moved[i][k]))
 				moved = domain == TUNE_SYSCTL || domain == TUNE_DEBUGFS;
 	free(rel);
+	if (moved && !access(root_debug, X_OK) && is_file("/sys/kernel/debug/sched/debug") &&
+	    debugfs_denied("/sys/kernel/debug/sched/debug"))
+		return " (a scheduler knob: in debugfs since 5.13, which this kernel does not "
+		       "let even root open: lockdown)";
 	if (moved)
 		return access(root_debug, X_OK) || !is_file("/sys/kernel/debug/sched/debug") ?
 		       " (a scheduler knob: in debugfs since 5.13, and debugfs is not mounted "
