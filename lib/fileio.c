@@ -413,10 +413,19 @@ int anole_write_value(const char *path, const char *value)
 int anole_read_file(const char *path, size_t max, struct strbuf *sb)
 {
 	size_t start = sb->len;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* opened without waiting for a FIFO's writer, then read blocking: a
+	 * pipe's content is read whole, and a FIFO nobody writes to reads as
+	 * empty instead of blocking its reader forever */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	int fl = fd < 0 ? -1 : fcntl(fd, F_GETFL);
 
 	if (fd < 0)
 		return -errno;
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
 	for (;;) {
 		ssize_t r;
 

@@ -5,13 +5,11 @@
  * context, since the Z value of SM2 (GB/T 32918.2) hashes the ID in.
  */
 #include "anole/sign.h"
+#include "anole/fileio.h"
 #include "anole/error.h"
 #include "anole/strbuf.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/bio.h>
@@ -144,50 +142,21 @@ int anole_sign_key_from_pem(const void *pem, size_t len, bool want_private, cons
 int anole_sign_key_load(const char *path, bool want_private, struct anole_sign_key **out)
 {
 	struct strbuf sb = STRBUF_INIT;
-	char buf[4096];
-	size_t n;
-	FILE *f;
 	int ret;
 
 	*out = NULL;
-	/* a FIFO (a policy's keyPath is its author's to choose) is opened
-	 * without waiting for a writer, then read blocking: a process
-	 * substitution's key is read whole, and a FIFO nobody writes to reads
-	 * as empty instead of blocking the reader forever */
-	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
-
-	if (fd < 0)
-		return anole_error(errno, "cannot open key %s", path);
-	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode) ||
-	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
-		ret = anole_error(S_ISDIR(st.st_mode) ? EISDIR : errno, "cannot read key %s", path);
-		close(fd);
-		return ret;
-	}
-	f = fdopen(fd, "rb");
-	if (!f) {
-		ret = anole_error(errno, "cannot open key %s", path);
-		close(fd);
-		return ret;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
-		strbuf_add(&sb, buf, n);
-		if (sb.len > 1 << 20)
-			break;
-	}
-	if (ferror(f)) {
-		ret = anole_error(EIO, "cannot read key %s", path);
-		fclose(f);
-		strbuf_release(&sb);
-		return ret;
-	}
-	fclose(f);
-	ret = anole_sign_key_from_pem(sb.buf, sb.len, want_private, path, out);
-	/* private key bytes do not linger in freed memory */
+	/* a FIFO named as a key (a policy's keyPath is its author's to
+	 * choose) reads as empty when nobody writes to it: anole_read_file
+	 * does not wait for a writer */
+	ret = anole_read_file(path, 1 << 20, &sb);
+	if (ret)
+		ret = anole_error(-ret, "cannot read key %s", path);
+	else
+		ret = anole_sign_key_from_pem(sb.buf, sb.len, want_private, path, out);
+	/* private key bytes do not linger in freed memory (all of the
+	 * buffer: a refused read leaves what it read past sb.len) */
 	if (sb.buf)
-		OPENSSL_cleanse(sb.buf, sb.len);
-	OPENSSL_cleanse(buf, sizeof(buf));
+		OPENSSL_cleanse(sb.buf, sb.alloc);
 	strbuf_release(&sb);
 	return ret;
 }

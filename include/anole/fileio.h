@@ -20,7 +20,8 @@ int anole_copy_range(int in_fd, uint64_t in_off, int out_fd, uint64_t out_off, u
 /*
  * Append the whole of file PATH to sb (NUL-terminated), at most max bytes:
  * 0, -errno, or -EFBIG when the file holds more. Quiet: callers name the
- * file in their own message.
+ * file in their own message. A FIFO is read without waiting for a writer:
+ * one nobody writes to reads as empty.
  */
 struct strbuf;
 int anole_read_file(const char *path, size_t max, struct strbuf *sb);
