@@ -57,7 +57,7 @@ int qos_ctx_open(struct qos_ctx *x, const char *config_file)
 		goto fail;
 	for (int c = 0; c < QOS_NCLASSES; c++) {
 		char rel[200];
-		snprintf(rel, sizeof(rel), "/%s/%s", x->cfg.name, qos_class_name(c));
+		qos_own_group_rel(&x->cfg, c, rel, sizeof(rel));
 		qos_group_paths(&x->host, rel, &x->own[c]);
 	}
 	return 0;

@@ -212,6 +212,21 @@ static bool nested(const char *a, const char *b)
 	return !strcmp(a, b) || (!strncmp(a, b, n) && (b[n] == '/' || n == 1));
 }
 
+void qos_own_group_rel(const struct qos_config *c, enum qos_class_id cl, char *buf, size_t size)
+{
+	/*
+	 * cpu.idle makes a group idle only among its siblings. Below /<name>,
+	 * BE would be idle against anole's LS but compete at full weight with
+	 * everything beside /<name>: system services and, above all, LS
+	 * cgroups adopted from a container runtime, which live elsewhere. At
+	 * the top, it yields to all of them.
+	 */
+	if (cl == QOS_BE)
+		snprintf(buf, size, "/%s-be", c->name);
+	else
+		snprintf(buf, size, "/%s/%s", c->name, qos_class_name(cl));
+}
+
 /* Checks against the host: adopted groups exist, none is in two classes. */
 static int check(const struct ctx *x, const struct qos_host *h)
 {
@@ -228,6 +243,10 @@ static int check(const struct ctx *x, const struct qos_host *h)
 			snprintf(own, sizeof(own), "/%s", c->name);
 			if (nested(p->rel, own) || nested(own, p->rel))
 				return err_at(x, p->line, "cgroup %s overlaps anole's own subtree %s",
+					      p->rel, own);
+			qos_own_group_rel(c, QOS_BE, own, sizeof(own));
+			if (nested(p->rel, own) || nested(own, p->rel))
+				return err_at(x, p->line, "cgroup %s overlaps anole's own BE group %s",
 					      p->rel, own);
 			qos_group_paths(h, p->rel, &g);
 			for (int k = 0; k < QOS_NCTRL; k++) {

@@ -189,6 +189,11 @@ int qos_config_parse_text(struct qos_config *c, const char *name, const char *te
 /* Check it against the host (adopted cgroups exist, none in two classes).
  * Neither changes anything on the system. */
 int qos_config_check(struct qos_config *c, const char *file, const struct qos_host *h);
+/*
+ * The cgroup (from each hierarchy's root) anole owns for class c: LS and
+ * mid below /<name>, BE beside it as /<name>-be.
+ */
+void qos_own_group_rel(const struct qos_config *c, enum qos_class_id cl, char *buf, size_t size);
 void qos_config_free(struct qos_config *c);
 
 /* -------------------------------------------------------------- agent.c */

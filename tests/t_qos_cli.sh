@@ -38,6 +38,7 @@ conf_error() {
 	assert_grep "$QCONF:$line: .*$pat" "$WORK/err" "error naming line $line"
 	for h in $V1CPU $V1MEM $V1BLK $V2; do
 		assert_missing "$h/$QNAME" "cgroup made despite a bad configuration"
+		assert_missing "$h/$QNAME-be" "BE cgroup made despite a bad configuration"
 	done
 	assert_missing "$QSTATE/$QNAME.state" "state file despite a bad configuration"
 }
@@ -46,6 +47,7 @@ conf_error 4 "out of range" '[cpu_suppress]' 'threshold_percent = 150'
 conf_error 4 "unknown setting" '[memory]' 'squeze_ratio_percent = 50'
 conf_error 5 "takes an integer" '' '[blkio]' 'read_bps = "fast"'
 conf_error 3 "want auto, v1 or v2" 'cgroup_mode = "v3"'
+conf_error 5 "overlaps anole's own BE group /$QNAME-be" '' '[ls]' "cgroups = [\"/$QNAME-be/x\"]"
 # both classes on one cgroup: a group that exists everywhere it is looked for
 for h in $V1CPU $V1ACCT $V1MEM $V1BLK $V2; do [ -d "$h" ] && mkdir -p "$h/$QNAME-shared"; done
 conf_error 7 "two classes" '[ls]' "cgroups = [\"/$QNAME-shared\"]" '' '[be]' \
@@ -57,10 +59,10 @@ log "exec and attach"
 qos_conf
 "$ANOLE" qos exec -c "$QCONF" --class be -- sh -c 'cat /proc/self/cgroup' >"$WORK/cg"
 if have_v1; then
-	assert_grep ":cpu:/$QNAME/be\$" "$WORK/cg" "exec'd process in the BE cpu group"
-	assert_grep ":memory:/$QNAME/be\$" "$WORK/cg" "exec'd process in the BE memory group"
+	assert_grep ":cpu:/$QNAME-be\$" "$WORK/cg" "exec'd process in the BE cpu group"
+	assert_grep ":memory:/$QNAME-be\$" "$WORK/cg" "exec'd process in the BE memory group"
 fi
-[ -z "$V2" ] || assert_grep "^0::/$QNAME/be\$" "$WORK/cg" "exec'd process in the BE cgroup2 group"
+[ -z "$V2" ] || assert_grep "^0::/$QNAME-be\$" "$WORK/cg" "exec'd process in the BE cgroup2 group"
 sleep 1000 & sp=$!
 add_pid $sp
 "$ANOLE" qos attach -c "$QCONF" --class ls $sp

@@ -3,7 +3,7 @@
 # anole qos run on cgroup v1: BE CPU suppression follows LS usage (an LS
 # spinner takes BE's quota down within 3 of the agent's passes, stopping it
 # gives it back), cpu.idle=1 on BE (BE spinners get almost nothing next to a normal
-# group), cpu.cfs_burst_us on an adopted LS cgroup with a quota (its bursts
+# group outside anole's tree), cpu.cfs_burst_us on an adopted LS cgroup with a quota (its bursts
 # counted), and every knob byte-exact after the agent stops.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/qos_lib.sh"
@@ -29,15 +29,15 @@ echo 50000 >"$V1CPU/$QNAME-adopt/cpu.cfs_quota_us"
 # (anole's subtree competes with the host's other work as one group)
 echo 262144 >"$V1CPU/$QNAME/cpu.shares"
 echo 262144 >"$V1CPU/$QNAME/ls/cpu.shares"
-mkdir -p "$V1CPU/$QNAME/ref" "$V1ACCT/$QNAME/ref"
+mkdir -p "$V1CPU/$QNAME-ref" "$V1ACCT/$QNAME-ref"
 knob_snapshot "$WORK/before"
 
 qos_start
-BEQ=$V1CPU/$QNAME/be/cpu.cfs_quota_us
+BEQ=$V1CPU/$QNAME-be/cpu.cfs_quota_us
 # the first pass sets cpu.idle, the burst and a budget without LS usage
 qos_wait_passes 1
 assert_ge "$(cat $BEQ)" 300000 "BE quota (3.2 CPUs)"
-assert_eq "$(cat $V1CPU/$QNAME/be/cpu.idle)" 1 "BE cpu.idle"
+assert_eq "$(cat $V1CPU/$QNAME-be/cpu.idle)" 1 "BE cpu.idle"
 assert_eq "$(cat $V1CPU/$QNAME/ls/cpu.idle)" 0 "LS cpu.idle"
 assert_eq "$(cat $V1CPU/$QNAME-adopt/cpu.cfs_burst_us)" 50000 "adopted LS burst"
 
@@ -73,9 +73,10 @@ kill -KILL $ls_pid; wait $ls_pid 2>/dev/null || true
 budget_after_passes "LS stopped"
 assert_ge "$(cat $BEQ)" 300000 "BE quota after LS stopped"
 
-log "cpu.idle: BE spinners next to a normal group's"
-# back to a normal weight: BE is idle only among its siblings, and a heavy
-# parent would lend BE its weight against the rest of the host
+log "cpu.idle: BE spinners next to a normal group outside anole's tree"
+# (as a container runtime's LS cgroup would be: cpu.idle ranks a group
+# only among its siblings, so BE must be idle at the top, beside it, not
+# inside /$QNAME, which competes with it at full weight)
 echo 1024 >"$V1CPU/$QNAME/cpu.shares"
 # everything on one CPU: there the share between siblings is exactly the
 # weights' (the load balancer cannot give BE a CPU of its own)
@@ -85,13 +86,13 @@ for _ in 1 2; do
 	add_pid $!
 done
 for _ in 1 2; do
-	taskset -c 0 sh -c 'echo $$ >'"$V1CPU/$QNAME/ref/tasks"'; echo $$ >'"$V1ACCT/$QNAME/ref/tasks"'; while :; do :; done' &
+	taskset -c 0 sh -c 'echo $$ >'"$V1CPU/$QNAME-ref/tasks"'; echo $$ >'"$V1ACCT/$QNAME-ref/tasks"'; while :; do :; done' &
 	add_pid $!
 done
 sleep 0.5
-be0=$(cat $V1ACCT/$QNAME/be/cpuacct.usage); ref0=$(cat $V1ACCT/$QNAME/ref/cpuacct.usage)
+be0=$(cat $V1ACCT/$QNAME-be/cpuacct.usage); ref0=$(cat $V1ACCT/$QNAME-ref/cpuacct.usage)
 sleep 2
-be1=$(cat $V1ACCT/$QNAME/be/cpuacct.usage); ref1=$(cat $V1ACCT/$QNAME/ref/cpuacct.usage)
+be1=$(cat $V1ACCT/$QNAME-be/cpuacct.usage); ref1=$(cat $V1ACCT/$QNAME-ref/cpuacct.usage)
 log "BE $(((be1 - be0) / 1000000)) ms, normal group $(((ref1 - ref0) / 1000000)) ms of CPU"
 # SCHED_IDLE group weight 3 against 1024 on that CPU: BE gets well under a
 # tenth of the normal group's time (1/300 in the weights)

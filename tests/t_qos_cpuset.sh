@@ -33,12 +33,12 @@ base=('capacity_millicpus = 8000' 'threshold_percent = 52'
 	'[blkio]' 'enabled = false' '[cpu_burst]' 'enabled = false')
 qos_conf 'interval_ms = 1000' '[cpu_suppress]' 'mode = "cpuset"' "${base[@]}"
 for c in ls mid be; do "$ANOLE" qos exec -c "$QCONF" --class $c -- true; done
-BECS=$V1CS/$QNAME/be/cpuset.cpus
-BEQ=$V1CPU/$QNAME/be/cpu.cfs_quota_us
+BECS=$V1CS/$QNAME-be/cpuset.cpus
+BEQ=$V1CPU/$QNAME-be/cpu.cfs_quota_us
 # a new v1 cpuset group gets its parent's CPUs and memory nodes (else no task
 # could join it)
 assert_eq "$(cat $BECS)" "$ALL" "BE's cpuset when created"
-[ -n "$(cat $V1CS/$QNAME/be/cpuset.mems)" ] || fail "BE's cpuset.mems is empty"
+[ -n "$(cat $V1CS/$QNAME-be/cpuset.mems)" ] || fail "BE's cpuset.mems is empty"
 echo 262144 >"$V1CPU/$QNAME/cpu.shares"
 echo 262144 >"$V1CPU/$QNAME/ls/cpu.shares"
 knob_snapshot "$WORK/before"
@@ -48,7 +48,7 @@ assert_eq "$("$PY" -c "import json; print(json.load(open('$WORK/status.json'))['
 
 "$ANOLE" qos exec -c "$QCONF" --class be -- sh -c 'while :; do :; done' & be_pid=$!
 add_pid $be_pid
-wait_until 20 "grep -qx $be_pid $V1CS/$QNAME/be/cgroup.procs" || fail "the BE spinner is not in BE's cpuset"
+wait_until 20 "grep -qx $be_pid $V1CS/$QNAME-be/cgroup.procs" || fail "the BE spinner is not in BE's cpuset"
 qos_start
 qos_wait_passes 2
 assert_eq "$(qos_json "s['agent']['metrics']['policies']['cpu_suppress']['mode']")" cpuset "mode"
@@ -136,7 +136,7 @@ qos_conf 'interval_ms = 1000' '[cpu_suppress]' 'mode = "cpuset"' "${base[@]}" '[
 qos_start
 qos_wait_passes 2
 assert_ne "$(cat $V1CPU/$QNAME-adopt/cpu.cfs_quota_us)" -1 "the adopted group's quota"
-assert_eq "$(cat $V1CPU/$QNAME/be/cpu.cfs_quota_us)" -1 "BE's own quota in cpuset mode"
+assert_eq "$(cat $V1CPU/$QNAME-be/cpu.cfs_quota_us)" -1 "BE's own quota in cpuset mode"
 qos_stop
 assert_eq "$(cat $V1CPU/$QNAME-adopt/cpu.cfs_quota_us)" -1 "the adopted group's quota after stop"
 

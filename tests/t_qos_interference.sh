@@ -22,7 +22,7 @@ qos_conf 'interval_ms = 500' "${base[@]}" '[interference]' 'enabled = true' \
 	'increase_millicpus = 400' 'stale_intervals = 6'
 for c in ls mid be; do "$ANOLE" qos exec -c "$QCONF" --class $c -- true; done
 knob_snapshot "$WORK/before"
-BEQ=$V1CPU/$QNAME/be/cpu.cfs_quota_us
+BEQ=$V1CPU/$QNAME-be/cpu.cfs_quota_us
 MINQ=20000      # 200 millicpus of a 100 ms period
 
 # writer P99: rewrite the latency file every 0.1 s, as an exporter would

@@ -17,10 +17,10 @@ qos_conf 'interval_ms = 500' '[cpu_suppress]' 'enabled = false' '[cpu_idle]' 'en
 for c in ls mid be; do "$ANOLE" qos exec -c "$QCONF" --class $c -- true; done
 knob_snapshot "$WORK/before"
 qos_start
-W=$V1BLK/$QNAME/be/blkio.throttle.write_bps_device
+W=$V1BLK/$QNAME-be/blkio.throttle.write_bps_device
 # psi_percent 0: the first pass throttles
 qos_within_passes 1 "[ \"\$(cat $W)\" = '$DEV $RATE' ]" || fail "BE write throttle: '$(cat $W)'"
-assert_eq "$(cat $V1BLK/$QNAME/be/blkio.throttle.read_bps_device)" "$DEV $RATE" "BE read throttle"
+assert_eq "$(cat $V1BLK/$QNAME-be/blkio.throttle.read_bps_device)" "$DEV $RATE" "BE read throttle"
 assert_eq "$(cat $V1BLK/$QNAME/ls/blkio.throttle.write_bps_device)" "" "LS is never throttled"
 assert_eq "$(qos_json "s['agent']['metrics']['policies']['blkio']['throttled']")" True "status"
 
@@ -34,7 +34,7 @@ log "took $ms ms"
 # takes 3 s less at most one slice's allowance; load can only make it slower
 assert_ge "$ms" 1800 "ms for 3 MiB at 1 MiB/s"
 done_bytes=$(awk -v d="$DEV" '$1 == d && $2 == "Write" {print $3}' \
-	$V1BLK/$QNAME/be/blkio.throttle.io_service_bytes)
+	$V1BLK/$QNAME-be/blkio.throttle.io_service_bytes)
 assert_ge "${done_bytes:-0}" $((3 << 20)) "BE's throttled write bytes"
 
 qos_stop

@@ -16,7 +16,7 @@ DEV=$(work_disk) || skip "WORK is not on a block device"
 RATE=$((1 << 20))
 off=('[cpu_suppress]' 'enabled = false' '[cpu_idle]' 'enabled = false' '[cpu_burst]' 'enabled = false'
 	'[memory]' 'enabled = false' '[evict]' 'enabled = false')
-W=$V1BLK/$QNAME/be/blkio.throttle.write_bps_device
+W=$V1BLK/$QNAME-be/blkio.throttle.write_bps_device
 LSIO=$V2/$QNAME/ls/io.pressure
 LSPID=
 

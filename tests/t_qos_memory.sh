@@ -22,7 +22,7 @@ qos_conf 'interval_ms = 500' '[memory]' 'squeeze_available_percent = 100' \
 	'psi_percent = 0' 'read_bps = 1073741824' 'write_bps = 1073741824' "devices = [\"$DEV\"]"
 for c in ls mid be; do "$ANOLE" qos exec -c "$QCONF" --class $c -- true; done
 knob_snapshot "$WORK/before"
-BEM=$V1MEM/$QNAME/be
+BEM=$V1MEM/$QNAME-be
 
 log "BE page cache, then the squeeze"
 "$ANOLE" qos exec -c "$QCONF" --class be -- \
@@ -38,7 +38,7 @@ qos_within_passes 10 "[ \$(cat $BEM/memory.usage_in_bytes) -le $((u0 * 6 / 10)) 
 lim=$(cat $BEM/memory.limit_in_bytes)
 log "BE now $(($(cat $BEM/memory.usage_in_bytes) >> 20)) MiB, limit $((lim >> 20)) MiB"
 [ "$lim" -lt "$u0" ] || fail "BE limit $lim not below its usage $u0"
-qos_within_passes 1 "[ \"\$(cat $V1BLK/$QNAME/be/blkio.throttle.read_bps_device)\" = '$DEV 1073741824' ]" ||
+qos_within_passes 1 "[ \"\$(cat $V1BLK/$QNAME-be/blkio.throttle.read_bps_device)\" = '$DEV 1073741824' ]" ||
 	fail "BE blkio throttle not set"
 assert_eq "$(qos_json "s['agent']['metrics']['policies']['memory']['squeezed']")" True "status: squeezed"
 

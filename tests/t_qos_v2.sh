@@ -26,10 +26,10 @@ assert_eq "$("$PY" -c "import json; print(json.load(open('$WORK/status.json'))['
 	"$has_cpu" "cpu controller on cgroup2 as the kernel has it"
 
 "$ANOLE" qos exec -c "$QCONF" --class be -- sh -c 'cat /proc/self/cgroup' >"$WORK/cg"
-assert_grep "^0::/$QNAME/be\$" "$WORK/cg" "exec'd process in the v2 BE group"
+assert_grep "^0::/$QNAME-be\$" "$WORK/cg" "exec'd process in the v2 BE group"
 "$ANOLE" qos exec -c "$QCONF" --class ls -- true
-[ -d "$QV2MOUNT/$QNAME/be" ] || fail "no v2 BE group"
-[ "$has_cpu" = False ] || cat "$QV2MOUNT/$QNAME/be/cpu.max" "$QV2MOUNT/$QNAME/be/cpu.idle" >"$WORK/before"
+[ -d "$QV2MOUNT/$QNAME-be" ] || fail "no v2 BE group"
+[ "$has_cpu" = False ] || cat "$QV2MOUNT/$QNAME-be/cpu.max" "$QV2MOUNT/$QNAME-be/cpu.idle" >"$WORK/before"
 
 "$ANOLE" qos exec -c "$QCONF" --class be -- sh -c 'while :; do :; done' & add_pid $!
 qos_start
@@ -46,10 +46,10 @@ assert be["psi"]["cpu"]["some_avg10"] >= 0, be
 assert be["cpu_usage_cores"] >= 0, be
 PY
 if [ "$has_cpu" = True ]; then
-	wait_until 5 "[ \"\$(cat $QV2MOUNT/$QNAME/be/cpu.idle)\" = 1 ]" || fail "v2 cpu.idle"
-	grep -q '^[0-9]* [0-9]*$' "$QV2MOUNT/$QNAME/be/cpu.max" || fail "v2 cpu.max not set"
+	wait_until 5 "[ \"\$(cat $QV2MOUNT/$QNAME-be/cpu.idle)\" = 1 ]" || fail "v2 cpu.idle"
+	grep -q '^[0-9]* [0-9]*$' "$QV2MOUNT/$QNAME-be/cpu.max" || fail "v2 cpu.max not set"
 	qos_stop
-	cat "$QV2MOUNT/$QNAME/be/cpu.max" "$QV2MOUNT/$QNAME/be/cpu.idle" >"$WORK/after"
+	cat "$QV2MOUNT/$QNAME-be/cpu.max" "$QV2MOUNT/$QNAME-be/cpu.idle" >"$WORK/after"
 	diff "$WORK/before" "$WORK/after" >&2 || fail "v2 knobs not restored"
 else
 	log "the cpu, memory and io controllers are on v1 here: placement and PSI only"
