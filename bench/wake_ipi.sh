@@ -23,6 +23,13 @@
 #   nice19      a nice 19 busy loop on the sleeper's CPU instead
 #   local       the same SCHED_IDLE loop, the sleeper woken by its own CPU's
 #               timer (clock_nanosleep) instead: no IPI
+# and, by name in CASES:
+#   waker_busy  the SCHED_IDLE loop on the waker's CPU, the sleeper's idle
+#   cg_idle     a normal busy loop in a cpu.idle = 1 group beside the
+#               sleeper's group (anole qos's BE and LS, v1 or v2)
+#   cg_quota    that group under a quota of 50 ms per 100 ms: idle half the
+#               time, in windows of 50 ms
+#   cg_quota_2ms  a quota of 1 ms per 2 ms: the same share, windows of 1 ms
 # Printed per case: p50, p99, p999 and max in µs, the spread over rounds.
 set -euo pipefail
 
@@ -144,12 +151,12 @@ C
 cc -O2 -pthread -o "$work/wake" "$work/wake.c"
 
 spin() { # spin POLICY...: a busy loop on the target CPU
-	taskset -c "$target" "$@" sh -c 'while :; do :; done' &
+	taskset -c "${spin_cpu:-$target}" "$@" sh -c 'while :; do :; done' &
 	SPIN=$!
 	sleep 0.2
 }
-# spin_in_group QUOTA: the busy loop in a group with cpu.idle = 1 and that
-# CFS quota per 100 ms (-1: none), beside the sleeper's group, as anole qos
+# spin_in_group QUOTA [PERIOD]: the busy loop in a group with cpu.idle = 1
+# and that CFS quota per PERIOD µs (default 100000; quota -1: none), beside the sleeper's group, as anole qos
 # lays out BE and LS (cgroup v1 cpu controller, or v2)
 spin_in_group() {
 	if [ -z "$CG" ]; then
@@ -163,10 +170,12 @@ spin_in_group() {
 		[ -d /sys/fs/cgroup/cpu ] || echo +cpu >"$CG/cgroup.subtree_control"
 		echo 1 >"$CG/be/cpu.idle"
 	fi
+	local period=${2:-100000}
 	if [ -e "$CG/be/cpu.max" ]; then
-		if [ "$1" = -1 ]; then echo "max 100000" >"$CG/be/cpu.max"; else echo "$1 100000" >"$CG/be/cpu.max"; fi
+		if [ "$1" = -1 ]; then echo "max $period" >"$CG/be/cpu.max"; else echo "$1 $period" >"$CG/be/cpu.max"; fi
 	else
-		echo 100000 >"$CG/be/cpu.cfs_period_us"
+		echo -1 >"$CG/be/cpu.cfs_quota_us"
+		echo "$period" >"$CG/be/cpu.cfs_period_us"
 		echo "$1" >"$CG/be/cpu.cfs_quota_us"
 	fi
 	taskset -c "$target" sh -c 'echo $$ > '"$CG"'/be/cgroup.procs; exec sh -c "while :; do :; done"' &
@@ -190,9 +199,11 @@ for r in $(seq "$ROUNDS"); do
 		idle) ;;
 		sched_idle) spin chrt -i 0 ;;
 		nice19) spin nice -n 19 ;;
+		waker_busy) spin_cpu=0 spin chrt -i 0 ;;
 		local) spin chrt -i 0; mode=local ;;
 		cg_idle) spin_in_group -1 ;;
-		cg_quota) spin_in_group 50000 ;;
+		cg_quota) spin_in_group 50000 100000 ;;
+		cg_quota_2ms) spin_in_group 1000 2000 ;;
 		*) echo "bench/wake_ipi.sh: unknown case $c" >&2; exit 1 ;;
 		esac
 		if [ -n "${SLEEPER_GROUP:-}" ]; then
