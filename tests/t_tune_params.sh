@@ -117,6 +117,7 @@ if ! mountpoint -q /sys/kernel/debug && mount -t debugfs none /sys/kernel/debug 
 		"$A" tune rollback >/dev/null
 		[ "$rc" = 0 ] || { cat "$WORK/err" >&2; fail "throughput with a locked debugfs (exit $rc)"; }
 		assert_no_grep "error" "$WORK/err"
+		assert_grep "lockdown" "$WORK/err" "the skipped knob's warning names the lockdown"
 	fi
 	umount /sys/kernel/debug
 fi

@@ -560,19 +560,39 @@ int tune_resolve(enum tune_domain domain, const char *name, const char *run,
 	return 0;
 }
 
+/* One of a moved scheduler knob's debugfs files is there but cannot be
+ * opened, even by root: the kernel is locked down. */
+static bool moved_knob_denied(size_t i)
+{
+	for (int k = 1; k < 3; k++) {
+		char path[300];
+
+		if (!sched_moved[i][k])
+			continue;
+		snprintf(path, sizeof(path), "%s%s", root_debug, sched_moved[i][k]);
+		if (is_file(path) && debugfs_denied(path))
+			return true;
+	}
+	return false;
+}
+
 const char *tune_missing_hint(enum tune_domain domain, const char *name)
 {
 	char *rel = sysctl_rel(name);
-	bool moved = false;
+	bool moved = false, denied = false;
 
 	for (size_t i = 0; i < ARRAY_SIZE(sched_moved); i++)
 		for (int k = 0; k < 3; k++)
 			if (sched_moved[i][k] && !strcmp(domain == TUNE_SYSCTL ? rel : name,
-							  sched_moved[i][k]))
-				moved = domain == TUNE_SYSCTL || domain == TUNE_DEBUGFS;
+							  sched_moved[i][k]) &&
+			    (domain == TUNE_SYSCTL || domain == TUNE_DEBUGFS)) {
+				moved = true;
+				/* the knob's own file: sched/debug may be readable
+				 * where the knobs beside it are not */
+				denied = denied || moved_knob_denied(i);
+			}
 	free(rel);
-	if (moved && !access(root_debug, X_OK) && is_file("/sys/kernel/debug/sched/debug") &&
-	    debugfs_denied("/sys/kernel/debug/sched/debug"))
+	if (denied)
 		return " (a scheduler knob: in debugfs since 5.13, which this kernel does not "
 		       "let even root open: lockdown)";
 	if (moved)
