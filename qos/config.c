@@ -355,6 +355,11 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 				      "and '-' only", c->name);
 	if (!c->name[0] || c->name[0] == '.')
 		return err_at(x, v ? v->line : 0, "name must not be empty or start with '.'");
+	/* /<name>-be is the BE group of the agent named <name> */
+	size_t nlen = strlen(c->name);
+	if (nlen > 3 && !strcmp(c->name + nlen - 3, "-be"))
+		return err_at(x, v ? v->line : 0, "name '%s' ends in '-be': /%s is the BE group of "
+			      "an agent named '%.*s'", c->name, c->name, (int)(nlen - 3), c->name);
 	if ((v = toml_get(root, "cgroup_mode")) && strcmp(c->cgroup_mode, "auto") &&
 	    strcmp(c->cgroup_mode, "v1") && strcmp(c->cgroup_mode, "v2"))
 		return err_at(x, v->line, "cgroup_mode '%s': want auto, v1 or v2", c->cgroup_mode);

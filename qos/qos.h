@@ -120,7 +120,7 @@ unsigned qos_journal_count(const struct qos_journal *j);
 /* ------------------------------------------------------------- config.c */
 
 struct qos_config {
-	char name[64];                  /* the subtree anole owns: /<name>/{ls,mid,be} */
+	char name[64];                  /* anole owns /<name>/{ls,mid} and /<name>-be */
 	char state_dir[256];
 	char cgroup_mode[8];            /* auto, v1, v2 */
 	char cgroup2_root[256];         /* "" : the cgroup2 mount */

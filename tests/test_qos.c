@@ -140,6 +140,7 @@ static void test_config(void)
 		{ "interval_ms = 5\n", "f:1: " },
 		{ "\n\n[be]\ncgroups = [\"relative\"]\n", "f:4: " },
 		{ "name = \"a/b\"\n", "f:1: " },
+		{ "\nname = \"web-be\"\n", "f:2: name 'web-be' ends in '-be'" },
 		{ "[blkio]\ndevices = [\"sda\"]\n", "f:2: " },
 		{ "[memory]\nenabled = 1\n", "f:2: " },
 		{ "nope = 1\n", "f:1: " },
