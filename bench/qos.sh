@@ -118,7 +118,8 @@ cleanup() {
 	[ -n "$AGENT" ] && kill "$AGENT" 2>/dev/null && sleep 1
 	[ -n "$NGINX" ] && kill "$NGINX" 2>/dev/null
 	"$ANOLE" qos restore -c "$CONF" >/dev/null 2>&1
-	for h in /sys/fs/cgroup/*/"$NAME" /sys/fs/cgroup/"$NAME" $BURST_DIRS; do
+	for h in /sys/fs/cgroup/*/"$NAME" /sys/fs/cgroup/"$NAME" /sys/fs/cgroup/*/"$NAME-be" \
+		/sys/fs/cgroup/"$NAME-be" $BURST_DIRS; do
 		[ -d "$h" ] || continue
 		find "$h" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null
 		sleep 0.3
