@@ -133,4 +133,4 @@ _qos_cleanup() {
 	done
 	return 0
 }
-trap '_qrc=$?; _qos_cleanup; (exit $_qrc); _cleanup' EXIT
+trap '_qrc=$?; set +e; _qos_cleanup; (exit $_qrc); _cleanup' EXIT

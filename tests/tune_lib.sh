@@ -25,7 +25,10 @@ _tune_cleanup() {
 	[ -n "$TUNE_NS" ] && ip netns del "$TUNE_NS" 2>/dev/null
 	return 0
 }
-trap '_tune_rc=$?; _tune_cleanup; (exit $_tune_rc); _cleanup' EXIT
+# set +e first: under errexit, (exit 1) would end the trap before _cleanup, which
+# unmounts and kills what a failed test registered (a failed t_tune_params left
+# debugfs mounted)
+trap '_tune_rc=$?; set +e; _tune_cleanup; (exit $_tune_rc); _cleanup' EXIT
 
 # snapshot FILE...: sha256 of each file's bytes ("absent" if missing)
 snapshot() {
