@@ -167,7 +167,7 @@ spin_in_group() {
 			echo +cpu >/sys/fs/cgroup/cgroup.subtree_control
 		fi
 		mkdir -p "$CG/ls" "$CG/be"
-		[ -d /sys/fs/cgroup/cpu ] || echo +cpu >"$CG/cgroup.subtree_control"
+		[ -e "$CG/cpu.shares" ] || echo +cpu >"$CG/cgroup.subtree_control"
 		echo 1 >"$CG/be/cpu.idle"
 	fi
 	local period=${2:-100000}
