@@ -272,6 +272,12 @@ static void offcputime_stop(void *skel, const struct diag_opts *o)
 	if (s->bss->oc_missed)
 		anole_warn("offcputime: %llu off-CPU periods not counted (table full)",
 			   (unsigned long long)s->bss->oc_missed);
+	if (s->bss->oc_start_missed)
+		anole_warn("offcputime: %llu off-CPU periods not counted (start table full)",
+			   (unsigned long long)s->bss->oc_start_missed);
+	if (s->bss->oc_lost)
+		anole_warn("offcputime: %llu off-CPU periods lost: the kernel reported a thread's "
+			   "switch-out but not its switch-in", (unsigned long long)s->bss->oc_lost);
 }
 
 DIAG_SKEL_OPS(offcputime_skel, offcputime_bpf);
