@@ -1130,6 +1130,68 @@ static int psi_trigger_open(const struct agent *a, const char *resource, unsigne
 	return -1;
 }
 
+/*
+ * Before BE's group moved to the top of the tree it was /<name>/be. An
+ * agent upgraded in place moves what that group still holds into the new
+ * one (left there, those tasks would run at full weight beside LS) and
+ * removes it. Nothing else can be there: adopted groups may not lie in
+ * /<name>.
+ */
+static void move_old_be(const struct qos_ctx *x)
+{
+	struct qos_group old;
+	const char *dirs[QOS_NCTRL + 1];
+	char rel[300];
+	pid_t *all = NULL;
+	size_t nall = 0, alloc = 0, moved = 0;
+	int n = 0;
+
+	snprintf(rel, sizeof(rel), "/%s/be", x->cfg.name);
+	qos_group_paths(&x->host, rel, &old);
+	for (int c = 0; c <= QOS_NCTRL; c++) {
+		const char *d = c < QOS_NCTRL ? old.dir[c] : old.psi_dir;
+		struct stat st;
+		bool dup = false;
+
+		for (int i = 0; i < n; i++)
+			dup |= !strcmp(dirs[i], d);
+		if (d[0] && !dup && !stat(d, &st) && S_ISDIR(st.st_mode))
+			dirs[n++] = d;
+	}
+	if (!n)
+		return;
+	/* v1: a process is in the group of each hierarchy; gather them all
+	 * first, then move each once */
+	for (int i = 0; i < n; i++) {
+		pid_t *pids;
+		size_t np;
+
+		if (qos_dir_pids(dirs[i], &pids, &np))
+			continue;
+		for (size_t k = 0; k < np; k++) {
+			bool seen = false;
+
+			for (size_t j = 0; j < nall && !seen; j++)
+				seen = all[j] == pids[k];
+			if (!seen) {
+				xgrow(&all, &alloc, nall + 1, sizeof(*all));
+				all[nall++] = pids[k];
+			}
+		}
+		free(pids);
+	}
+	/* a process gone in between is no longer there to move */
+	for (size_t k = 0; k < nall; k++)
+		moved += !qos_group_attach(&x->own[QOS_BE], all[k]);
+	free(all);
+	for (int i = 0; i < n; i++)
+		if (rmdir(dirs[i]) && errno != ENOENT)
+			anole_warn("qos: cannot remove the old BE group %s: %s", dirs[i],
+				   strerror(errno));
+	anole_info("qos: the old BE group %s moved to %s (%zu process(es))", rel,
+		   x->own[QOS_BE].rel, moved);
+}
+
 int qos_agent_run(struct qos_ctx *x, int ready_fd)
 {
 	struct agent a = { .x = x, .first = true, .be_budget_m = -1, .probe_fd = -1,
@@ -1163,6 +1225,7 @@ int qos_agent_run(struct qos_ctx *x, int ready_fd)
 			a.g[cl][a.ng[cl]++].line = c->adopt[cl][i].line;
 		}
 	}
+	move_old_be(x);
 	a.capacity_m = c->cpu_suppress.capacity_millicpus ? c->cpu_suppress.capacity_millicpus
 		: x->host.ncpus * 1000;
 	a.cap_m = a.capacity_m;

@@ -349,7 +349,11 @@ int qos_group_attach(const struct qos_group *g, pid_t pid)
 
 int qos_group_pids(const struct qos_group *g, pid_t **pids, size_t *n)
 {
-	const char *d = g->dir[QOS_CPU][0] ? g->dir[QOS_CPU] : g->dir[QOS_MEMORY];
+	return qos_dir_pids(g->dir[QOS_CPU][0] ? g->dir[QOS_CPU] : g->dir[QOS_MEMORY], pids, n);
+}
+
+int qos_dir_pids(const char *d, pid_t **pids, size_t *n)
+{
 	char path[600], line[32];
 	size_t alloc = 0;
 	FILE *f;

@@ -67,6 +67,8 @@ void qos_group_paths(const struct qos_host *h, const char *rel, struct qos_group
 bool qos_group_has(const struct qos_group *g, enum qos_ctrl c);
 /* Create anole's own group (and the mirrored v2 group for PSI in v1 mode). */
 int qos_group_create(const struct qos_host *h, struct qos_group *g);
+/* The processes in one cgroup directory (cgroup.procs). */
+int qos_dir_pids(const char *dir, pid_t **pids, size_t *n);
 /* Move pid (0: the caller) into every hierarchy's directory of g. */
 int qos_group_attach(const struct qos_group *g, pid_t pid);
 /* The pids in the group (cgroup.procs of its cpu, else memory directory). */

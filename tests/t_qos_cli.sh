@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # anole qos: status says what the kernel has; bad configurations are refused
 # with the line named and nothing changed; a second agent is refused; exec
-# and attach place processes; the probe reports its percentiles.
+# and attach place processes; an agent upgraded in place moves the old
+# layout's BE group (/<name>/be) to /<name>-be; the probe reports its
+# percentiles.
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/qos_lib.sh"
 need_anole
@@ -71,10 +73,30 @@ assert_rc 2 "$ANOLE" qos attach -c "$QCONF" --class xx $sp
 assert_rc 2 "$ANOLE" qos exec -c "$QCONF" -- true
 assert_rc 1 "$ANOLE" qos attach -c "$QCONF" --class be 999999999
 
-log "one agent per name"
+log "one agent per name; BE's group of before 0582769 (/<name>/be) moved at start"
+# a process left in the old BE group in every hierarchy, as an agent
+# upgraded in place finds it
+sleep 1000 & oldbe=$!
+add_pid $oldbe
+olddirs=()
+for h in $V1CPU $V1ACCT $V1MEM $V1BLK $V1CS $V2; do
+	[ -d "$h" ] && [ ! -d "$h/$QNAME/be" ] || continue
+	mkdir -p "$h/$QNAME/be"
+	[ "$h" != "$V1CS" ] || { cat $h/cpuset.cpus >"$h/$QNAME/cpuset.cpus"; cat $h/cpuset.mems >"$h/$QNAME/cpuset.mems"
+		cat $h/cpuset.cpus >"$h/$QNAME/be/cpuset.cpus"; cat $h/cpuset.mems >"$h/$QNAME/be/cpuset.mems"; }
+	echo $oldbe >"$h/$QNAME/be/cgroup.procs"
+	olddirs+=("$h/$QNAME/be")
+done
+[ ${#olddirs[@]} -gt 0 ] || fail "no hierarchy to make the old BE group in"
+grep -q "/$QNAME/be\$" /proc/$oldbe/cgroup || fail "$oldbe not in the old BE group: $(cat /proc/$oldbe/cgroup)"
 qos_conf 'interval_ms = 200'
 qos_start
 first=$QPID
+for d in "${olddirs[@]}"; do assert_missing "$d" "the old BE group after the agent's start"; done
+grep -q "/$QNAME/be\$" /proc/$oldbe/cgroup && fail "$oldbe still in an old BE group: $(cat /proc/$oldbe/cgroup)"
+have_v1 && { assert_grep ":cpu,cpuacct:/$QNAME-be\$\|:cpu:/$QNAME-be\$" /proc/$oldbe/cgroup "old BE process in the BE cpu group"
+	assert_grep ":memory:/$QNAME-be\$" /proc/$oldbe/cgroup "old BE process in the BE memory group"; }
+assert_grep "old BE group /$QNAME/be moved to /$QNAME-be (1 process(es))" "$WORK/agent.log" "the agent's log"
 assert_rc 1 "$ANOLE" qos run -c "$QCONF" 2>"$WORK/second.err"
 assert_grep "another agent (pid $first)" "$WORK/second.err"
 assert_rc 1 "$ANOLE" qos restore -c "$QCONF"
