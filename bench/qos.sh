@@ -18,6 +18,8 @@
 #            others, so that two configurations are compared in one run;
 #            its rows are marked "agent2" and "BE/2", e.g.
 #            ALT_CONF='[cpu_suppress]\nmode = "cpuset"\ncpuset_min_cpus = 2'
+#            IF_CONF / ALT_IF_CONF: lines for the [interference] table of
+#            agent / agent2, e.g. ALT_IF_CONF='run_queue_wait = false'
 # LS (each run DURATION seconds, default 5, BE started WARMUP seconds before,
 # default 2), always in the LS class:
 #   probe    anole qos probe at 1 kHz (wake-up lateness)
@@ -93,23 +95,25 @@ else
 	mkdir -p "$BURST_DIRS"
 	echo "30000 100000" >"$V2ROOT/$BURST_CG/cpu.max"
 fi
-# write_conf EXTRA: the agent's configuration, with EXTRA's lines
+# write_conf EXTRA [IF_EXTRA]: the agent's configuration, with EXTRA's
+# lines, and IF_EXTRA's in its [interference] table
 write_conf() {
 	printf 'name = "%s"\nstate_dir = "%s/state"\n[ls]\ncgroups = ["/%s"]\n' "$NAME" "$WORK" "$BURST_CG"
 	[ -z "$1" ] || printf '%b\n' "$1"
 	if [ "$AGENT_IF" = 1 ]; then
 		printf '[probe]\nenabled = true\n[interference]\nenabled = true\ntarget_p99_us = %s\n' \
 			"$IF_TARGET_US"
+		[ -z "${2:-}" ] || printf '%b\n' "$2"
 	fi
 }
 # QOS_CONF: more configuration for the agent case, e.g. a policy off;
 # ALT_CONF: a second agent case, "agent2", with this configuration instead,
 # interleaved with the others (two configurations compared in one run)
-write_conf "${QOS_CONF:-}" >"$CONF"
+write_conf "${QOS_CONF:-}" "${IF_CONF:-}" >"$CONF"
 CONF2=
-if [ -n "${ALT_CONF:-}" ]; then
+if [ -n "${ALT_CONF:-}${ALT_IF_CONF:-}" ]; then
 	CONF2=$WORK/qos2.toml
-	write_conf "$ALT_CONF" >"$CONF2"
+	write_conf "${ALT_CONF:-}" "${ALT_IF_CONF:-}" >"$CONF2"
 fi
 AGENT=
 NGINX=

@@ -356,14 +356,14 @@ static int qos_probe_cmd(int argc, char **argv)
 	if (json)
 		printf("{\"rate_hz\":%g,\"duration_s\":%g,\"samples\":%llu,\"missed\":%llu,"
 		       "\"lateness_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,"
-		       "\"max\":%.1f,\"mean\":%.1f}}\n", o.rate_hz, o.duration_s,
-		       (unsigned long long)r.samples, (unsigned long long)r.missed, r.p50_us,
-		       r.p90_us, r.p99_us, r.p999_us, r.max_us, r.mean_us);
+		       "\"max\":%.1f,\"mean\":%.1f,\"p99_off_run_queue\":%.1f}}\n", o.rate_hz,
+		       o.duration_s, (unsigned long long)r.samples, (unsigned long long)r.missed,
+		       r.p50_us, r.p90_us, r.p99_us, r.p999_us, r.max_us, r.mean_us, r.p99_off_rq_us);
 	else
 		printf("samples %llu (missed %llu), wake-up lateness µs: p50 %.1f  p90 %.1f  "
-		       "p99 %.1f  p99.9 %.1f  max %.1f\n", (unsigned long long)r.samples,
-		       (unsigned long long)r.missed, r.p50_us, r.p90_us, r.p99_us, r.p999_us,
-		       r.max_us);
+		       "p99 %.1f  p99.9 %.1f  max %.1f; p99 less run-queue waits %.1f\n",
+		       (unsigned long long)r.samples, (unsigned long long)r.missed, r.p50_us,
+		       r.p90_us, r.p99_us, r.p999_us, r.max_us, r.p99_off_rq_us);
 	return 0;
 }
 

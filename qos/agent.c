@@ -465,7 +465,9 @@ static double ls_latency(struct agent *a)
 	struct stat st;
 
 	if (!c->interference.latency_file[0])
-		return a->probe_fresh ? a->probe.p99_us : -1;
+		return !a->probe_fresh ? -1 :
+		       !c->interference.run_queue_wait && a->probe.p99_off_rq_us >= 0 ?
+		       a->probe.p99_off_rq_us : a->probe.p99_us;
 	/* a writer that stopped is no signal, not a good one */
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);

@@ -44,6 +44,7 @@ void qos_config_defaults(struct qos_config *c)
 	c->interference.decrease_percent = 50;
 	c->interference.increase_millicpus = 100;
 	c->interference.stale_intervals = 3;
+	c->interference.run_queue_wait = false;
 	c->cpu_idle.enabled = true;
 	c->cpu_burst.enabled = true;
 	c->cpu_burst.percent = 100;
@@ -300,6 +301,7 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 		U("decrease_percent", c->interference.decrease_percent, 1, 90),
 		U("increase_millicpus", c->interference.increase_millicpus, 1, 1 << 20),
 		U("stale_intervals", c->interference.stale_intervals, 1, 1000),
+		B("run_queue_wait", c->interference.run_queue_wait),
 	};
 	const struct key cpu_idle[] = { B("enabled", c->cpu_idle.enabled) };
 	const struct key cpu_burst[] = {
@@ -332,7 +334,7 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 	struct { const char *name; const struct key *k; size_t n; const char *const *skip; } tabs[] = {
 		{ "probe", probe, 2, NULL },
 		{ "cpu_suppress", cpu_suppress, 7, NULL }, { "cpu_idle", cpu_idle, 1, NULL },
-		{ "interference", interference, 6, NULL },
+		{ "interference", interference, 7, NULL },
 		{ "cpu_burst", cpu_burst, 3, NULL }, { "memory", memory, 5, NULL },
 		{ "evict", evict, 4, NULL }, { "blkio", blkio, 5, blkio_skip },
 	};

@@ -149,6 +149,7 @@ struct qos_config {
 		unsigned decrease_percent;      /* cap x (100 - this) / 100 per miss */
 		unsigned increase_millicpus;    /* per interval within target */
 		unsigned stale_intervals;       /* older file: no signal */
+		bool run_queue_wait;            /* probe: count its run-queue waits */
 	} interference;
 	struct { bool enabled; } cpu_idle;
 	struct {
@@ -226,6 +227,10 @@ struct qos_probe_opts { double rate_hz, duration_s; unsigned work_us; };
 struct qos_probe_result {
 	uint64_t samples, missed;
 	double p50_us, p90_us, p99_us, p999_us, max_us, mean_us;
+	/* the p99 of lateness less the probe's own wait on a run queue
+	 * (schedstat run_delay): what is left when LS waiting behind other
+	 * runnable tasks is taken out; -1 where the kernel has no schedstat */
+	double p99_off_rq_us;
 };
 int qos_probe_run(const struct qos_probe_opts *o, struct qos_probe_result *r);
 #endif
