@@ -120,8 +120,8 @@ int qos_probe_run(const struct qos_probe_opts *o, struct qos_probe_result *r)
 		return anole_error_code(EINVAL, "probe: rate x duration is over 5e7 samples");
 	lat = xmalloc(n * sizeof(*lat));
 	/* the thread's run-queue wait so far (schedstat's second field, ns),
-	 * read after each wake-up: the part of its lateness spent runnable
-	 * behind other tasks */
+	 * marked at each wake-up and sleep: the part of its lateness spent
+	 * runnable behind other tasks */
 	int sfd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
 	struct rq_marks m = { 0 };
 	uint64_t rq0 = 0, *off_rq = NULL;
@@ -143,7 +143,8 @@ int qos_probe_run(const struct qos_probe_opts *o, struct qos_probe_result *r)
 		uint64_t now = ts_ns(&t);
 		lat[i] = now > deadline ? now - deadline : 0;
 		if (off_rq) {
-			uint64_t rq = 0;
+			/* a failed read keeps the last figure: run_delay only grows */
+			uint64_t rq = m.rq[(m.head + RQ_MARKS - 1) % RQ_MARKS];
 
 			run_delay(sfd, &rq);
 			rq_mark(&m, now, rq);
@@ -157,7 +158,7 @@ int qos_probe_run(const struct qos_probe_opts *o, struct qos_probe_result *r)
 		for (unsigned k = 0; k < o->work_us * 100u; k++)
 			sink = sink * 6364136223846793005ull + k;
 		if (off_rq) {
-			uint64_t rq = 0;
+			uint64_t rq = m.rq[(m.head + RQ_MARKS - 1) % RQ_MARKS];
 
 			clock_gettime(CLOCK_MONOTONIC, &t);
 			run_delay(sfd, &rq);
