@@ -1142,7 +1142,7 @@ static int psi_trigger_open(const struct agent *a, const char *resource, unsigne
 static void move_old_be(const struct qos_ctx *x)
 {
 	struct qos_group old;
-	const char *dirs[QOS_NCTRL + 1];
+	const char *all_dirs[QOS_NCTRL + 1], *dirs[QOS_NCTRL + 1];
 	char rel[300];
 	pid_t *all = NULL;
 	size_t nall = 0, alloc = 0, moved = 0;
@@ -1150,15 +1150,11 @@ static void move_old_be(const struct qos_ctx *x)
 
 	snprintf(rel, sizeof(rel), "/%s/be", x->cfg.name);
 	qos_group_paths(&x->host, rel, &old);
-	for (int c = 0; c <= QOS_NCTRL; c++) {
-		const char *d = c < QOS_NCTRL ? old.dir[c] : old.psi_dir;
+	for (int i = 0, nd = qos_group_dirs(&old, all_dirs); i < nd; i++) {
 		struct stat st;
-		bool dup = false;
 
-		for (int i = 0; i < n; i++)
-			dup |= !strcmp(dirs[i], d);
-		if (d[0] && !dup && !stat(d, &st) && S_ISDIR(st.st_mode))
-			dirs[n++] = d;
+		if (!stat(all_dirs[i], &st) && S_ISDIR(st.st_mode))
+			dirs[n++] = all_dirs[i];
 	}
 	if (!n)
 		return;

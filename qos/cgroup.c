@@ -322,27 +322,34 @@ int qos_group_create(const struct qos_host *h, struct qos_group *g)
 	return 0;
 }
 
-int qos_group_attach(const struct qos_group *g, pid_t pid)
+int qos_group_dirs(const struct qos_group *g, const char *dirs[QOS_NCTRL + 1])
 {
-	char path[600], val[32];
-	const char *done[QOS_NCTRL + 1];
 	int n = 0;
 
-	snprintf(val, sizeof(val), "%ld", (long)(pid ? pid : getpid()));
 	for (int c = 0; c <= QOS_NCTRL; c++) {
 		const char *d = c < QOS_NCTRL ? g->dir[c] : g->psi_dir;
 		bool dup = false;
-		if (!d[0])
-			continue;
+
 		for (int i = 0; i < n; i++)
-			dup |= !strcmp(done[i], d);
-		if (dup)
-			continue;
-		done[n++] = d;
-		snprintf(path, sizeof(path), "%s/cgroup.procs", d);
+			dup |= !strcmp(dirs[i], d);
+		if (d[0] && !dup)
+			dirs[n++] = d;
+	}
+	return n;
+}
+
+int qos_group_attach(const struct qos_group *g, pid_t pid)
+{
+	char path[600], val[32];
+	const char *dirs[QOS_NCTRL + 1];
+	int n = qos_group_dirs(g, dirs);
+
+	snprintf(val, sizeof(val), "%ld", (long)(pid ? pid : getpid()));
+	for (int i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", dirs[i]);
 		int ret = anole_write_value(path, val);
 		if (ret)
-			return anole_error(-ret, "qos: cannot move pid %s into %s", val, d);
+			return anole_error(-ret, "qos: cannot move pid %s into %s", val, dirs[i]);
 	}
 	return 0;
 }

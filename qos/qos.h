@@ -67,6 +67,9 @@ void qos_group_paths(const struct qos_host *h, const char *rel, struct qos_group
 bool qos_group_has(const struct qos_group *g, enum qos_ctrl c);
 /* Create anole's own group (and the mirrored v2 group for PSI in v1 mode). */
 int qos_group_create(const struct qos_host *h, struct qos_group *g);
+/* g's distinct directories: each hierarchy's (v1 may share one between
+ * controllers) and the mirrored PSI one; their number. */
+int qos_group_dirs(const struct qos_group *g, const char *dirs[QOS_NCTRL + 1]);
 /* The processes in one cgroup directory (cgroup.procs). */
 int qos_dir_pids(const char *dir, pid_t **pids, size_t *n);
 /* Move pid (0: the caller) into every hierarchy's directory of g. */
