@@ -305,6 +305,17 @@ static void apply_quota_group(struct agent *a, const struct qos_group *g, long s
 		if (anole_read_value(path, cur, sizeof(cur)) > 0 && strchr(cur, ' '))
 			period = strtoull(strchr(cur, ' ') + 1, NULL, 10);
 	}
+	/* a configured period replaces the group's own; on v1 it is a knob of
+	 * its own, written (and journaled) before the quota that depends on it */
+	if (a->x->cfg.cpu_suppress.period_us && share >= 0 &&
+	    period != a->x->cfg.cpu_suppress.period_us) {
+		period = a->x->cfg.cpu_suppress.period_us;
+		if (!v2) {
+			snprintf(val, sizeof(val), "%" PRIu64, period);
+			knob_path(path, sizeof(path), g, QOS_CPU, "cpu.cfs_period_us");
+			qos_knob_set(a->j, path, NULL, val);
+		}
+	}
 	/* the kernel's minimum quota is 1 ms */
 	uint64_t quota = share < 0 ? 0 : (uint64_t)share * period / 1000;
 	if (share >= 0 && quota < 1000)

@@ -293,6 +293,8 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 		U("capacity_millicpus", c->cpu_suppress.capacity_millicpus, 0, 1 << 20),
 		S("mode", c->cpu_suppress.mode),
 		U("cpuset_min_cpus", c->cpu_suppress.cpuset_min_cpus, 1, QOS_MAX_CPUS),
+		/* the kernel's bounds for a CFS period */
+		U("period_us", c->cpu_suppress.period_us, 1000, 1000000),
 	};
 	const struct key interference[] = {
 		B("enabled", c->interference.enabled),
@@ -331,13 +333,16 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 	const struct key probe[] = {
 		B("enabled", c->probe.enabled), U("rate_hz", c->probe.rate_hz, 1, 10000),
 	};
+	/* each table's key count from its array, so a new key cannot be left out */
+#define KEYS(k) k, sizeof(k) / sizeof((k)[0])
 	struct { const char *name; const struct key *k; size_t n; const char *const *skip; } tabs[] = {
-		{ "probe", probe, 2, NULL },
-		{ "cpu_suppress", cpu_suppress, 7, NULL }, { "cpu_idle", cpu_idle, 1, NULL },
-		{ "interference", interference, 7, NULL },
-		{ "cpu_burst", cpu_burst, 3, NULL }, { "memory", memory, 5, NULL },
-		{ "evict", evict, 4, NULL }, { "blkio", blkio, 5, blkio_skip },
+		{ "probe", KEYS(probe), NULL },
+		{ "cpu_suppress", KEYS(cpu_suppress), NULL }, { "cpu_idle", KEYS(cpu_idle), NULL },
+		{ "interference", KEYS(interference), NULL },
+		{ "cpu_burst", KEYS(cpu_burst), NULL }, { "memory", KEYS(memory), NULL },
+		{ "evict", KEYS(evict), NULL }, { "blkio", KEYS(blkio), blkio_skip },
 	};
+#undef KEYS
 	int ret = read_keys(x, root, NULL, top, sizeof(top) / sizeof(top[0]), top_skip);
 
 	for (size_t i = 0; !ret && i < sizeof(tabs) / sizeof(tabs[0]); i++) {
@@ -370,6 +375,14 @@ static int parse(const struct ctx *x, const struct toml_value *root)
 	    strcmp(c->cpu_suppress.mode, "quota") && strcmp(c->cpu_suppress.mode, "cpuset"))
 		return err_at(x, v->line, "cpu_suppress.mode '%s': want auto, quota or cpuset",
 			      c->cpu_suppress.mode);
+	/* writing a quota refills BE's runtime and restarts its period (the
+	 * kernel's tg_set_cfs_bandwidth), and the agent may write one every
+	 * interval: a period longer than half of it would never throttle BE */
+	if (cs && (v = toml_get(cs, "period_us")) &&
+	    (uint64_t)c->cpu_suppress.period_us * 2 > (uint64_t)c->interval_ms * 1000)
+		return err_at(x, v->line, "cpu_suppress.period_us %u is over half of "
+			      "interval_ms (%u ms): each quota write restarts the period, so "
+			      "BE would never be held", c->cpu_suppress.period_us, c->interval_ms);
 	const struct toml_value *it = toml_get(root, "interference");
 	if (it && (v = toml_get(it, "latency_file")) && c->interference.latency_file[0] &&
 	    c->interference.latency_file[0] != '/')

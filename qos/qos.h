@@ -142,6 +142,7 @@ struct qos_config {
 		unsigned capacity_millicpus;    /* 0: online CPUs */
 		char mode[8];                   /* auto, quota, cpuset */
 		unsigned cpuset_min_cpus;       /* auto: cpuset from this many CPUs */
+		unsigned period_us;             /* BE's CFS period; 0: the group's own */
 	} cpu_suppress;
 	/* interference-driven BE CPU cap: multiplicative decrease while LS's
 	 * p99 is over target, additive increase while it is within */

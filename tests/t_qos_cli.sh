@@ -46,6 +46,8 @@ conf_error() {
 }
 conf_error 5 "does not exist" '' '[be]' "cgroups = [\"/$QNAME-missing\"]"
 conf_error 4 "out of range" '[cpu_suppress]' 'threshold_percent = 150'
+conf_error 4 "out of range" '[cpu_suppress]' 'period_us = 500'
+conf_error 4 "over half of interval_ms" '[cpu_suppress]' 'period_us = 600000'
 conf_error 4 "unknown setting" '[memory]' 'squeze_ratio_percent = 50'
 conf_error 5 "takes an integer" '' '[blkio]' 'read_bps = "fast"'
 conf_error 3 "want auto, v1 or v2" 'cgroup_mode = "v3"'

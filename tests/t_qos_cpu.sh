@@ -4,7 +4,8 @@
 # spinner takes BE's quota down within 3 of the agent's passes, stopping it
 # gives it back), cpu.idle=1 on BE (BE spinners get almost nothing next to a normal
 # group outside anole's tree), cpu.cfs_burst_us on an adopted LS cgroup with a quota (its bursts
-# counted), and every knob byte-exact after the agent stops.
+# counted), the configured CFS period on BE's group (the quota scaled to it),
+# and every knob byte-exact after the agent stops (the period too).
 . "$TESTDIR/lib.sh"
 . "$TESTDIR/qos_lib.sh"
 need_anole
@@ -14,8 +15,11 @@ have_v1 || skip "needs cpu, memory and blkio on cgroup v1"
 # Capacity 8 CPUs, threshold 65%, reserve 25% (2 CPUs): the reserve is at
 # least the whole machine's 2 CPUs of "system" use, so other work on the
 # host cannot move the budget: budget = 5.2 - 2 - LS = 3.2 CPUs - LS.
+# BE's CFS period is 250 ms (the kernel's default is 100 ms), so its quota
+# is the budget x 250000 us.
 INTERVAL=1000
 qos_conf "interval_ms = $INTERVAL" '[cpu_suppress]' 'mode = "quota"' 'capacity_millicpus = 8000' \
+	'period_us = 250000' \
 	'threshold_percent = 65' 'reserve_percent = 25' '[memory]' 'enabled = false' \
 	'[evict]' 'enabled = false' '[blkio]' 'enabled = false' '[ls]' \
 	"cgroups = [\"/$QNAME-adopt\"]"
@@ -36,7 +40,8 @@ qos_start
 BEQ=$V1CPU/$QNAME-be/cpu.cfs_quota_us
 # the first pass sets cpu.idle, the burst and a budget without LS usage
 qos_wait_passes 1
-assert_ge "$(cat $BEQ)" 300000 "BE quota (3.2 CPUs)"
+assert_eq "$(cat $V1CPU/$QNAME-be/cpu.cfs_period_us)" 250000 "BE's CFS period"
+assert_ge "$(cat $BEQ)" 750000 "BE quota (3.2 CPUs of a 250 ms period)"
 assert_eq "$(cat $V1CPU/$QNAME-be/cpu.idle)" 1 "BE cpu.idle"
 assert_eq "$(cat $V1CPU/$QNAME/ls/cpu.idle)" 0 "LS cpu.idle"
 assert_eq "$(cat $V1CPU/$QNAME-adopt/cpu.cfs_burst_us)" 50000 "adopted LS burst"
@@ -59,7 +64,7 @@ add_pid $ls_pid
 wait_until 20 "grep -qx $ls_pid $V1CPU/$QNAME/ls/cgroup.procs" || fail "the LS spinner did not start"
 # LS >= 0.4 CPU over a whole interval brings the budget to <= 2.8 CPUs
 budget_after_passes "LS spinning"
-assert_le "$(cat $BEQ)" 280000 "BE quota with an LS spinner"
+assert_le "$(cat $BEQ)" 700000 "BE quota with an LS spinner"
 "$PY" - "$WORK/status.json" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))["agent"]["metrics"]
@@ -71,7 +76,7 @@ assert abs(b - (3200 - ls * 1000)) <= 2, (b, ls)
 PY
 kill -KILL $ls_pid; wait $ls_pid 2>/dev/null || true
 budget_after_passes "LS stopped"
-assert_ge "$(cat $BEQ)" 300000 "BE quota after LS stopped"
+assert_ge "$(cat $BEQ)" 750000 "BE quota after LS stopped"
 
 log "cpu.idle: BE spinners next to a normal group outside anole's tree"
 # (as a container runtime's LS cgroup would be: cpu.idle ranks a group
