@@ -28,12 +28,15 @@ void qos_config_defaults(struct qos_config *c)
 	snprintf(c->cgroup_mode, sizeof(c->cgroup_mode), "auto");
 	c->interval_ms = 1000;
 	c->cpu_suppress.enabled = true;
-	/* koordlet's cpuSuppressThresholdPercent is 65; with BE at cpu.idle a
-	 * higher ceiling costs LS nothing and gives BE a third more CPU
-	 * (bench/qos.sh, docs/anole-qos.md), while the reserve still keeps the
-	 * node short of saturation, where a capped VM's host stalls it */
-	c->cpu_suppress.threshold_percent = 90;
-	c->cpu_suppress.reserve_percent = 10;
+	/* koordlet's cpuSuppressThresholdPercent is 65. With BE at cpu.idle a
+	 * waking LS task preempts BE, so what costs LS is not BE's CPU but the
+	 * windows in which BE's quota has run out and the CPUs go idle: the
+	 * shorter those, the lower LS's tail (bench/qos.sh: nginx's p99 1.01x
+	 * alone at a 95 % node against 1.14x at 85 %, docs/anole-qos.md). The
+	 * threshold keeps the node 5 % short of saturation, where a capped VM's
+	 * host stalls it (bench/host_stall.sh: none at 95 %) */
+	c->cpu_suppress.threshold_percent = 95;
+	c->cpu_suppress.reserve_percent = 0;
 	c->cpu_suppress.min_millicpus = 100;
 	snprintf(c->cpu_suppress.mode, sizeof(c->cpu_suppress.mode), "auto");
 	/* with fewer, whole CPUs are too coarse: on 2 CPUs BE gets one CPU
