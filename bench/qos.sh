@@ -41,7 +41,10 @@
 #   io       --hdd 2 --hdd-opts direct (direct writes and reads)
 #   mem      --vm 2 --vm-keep filling the node's memory but for
 #            MEM_HEADROOM_PERCENT (default 3) of it: memory pressure, the
-#            squeeze and eviction. It fills the whole machine: opt-in only.
+#            squeeze and eviction. LS starts once the node is down to
+#            MEM_FILL_PERCENT (default 12) available (or memory stopped
+#            falling for 8 s, or MEM_FILL_S, default 90, s passed). It
+#            fills the whole machine: opt-in only.
 # PAIRS (LS:BE) is what runs; default: probe, cyclic and nginx against cpu
 # and vm, iosync against io, burst against cpu (~16 min on 2 CPUs). EXTRA=1
 # adds probe:mem and nginx:mem. (LS_SET and BE_SET, if given, make the
@@ -72,6 +75,8 @@ PAIRS=${PAIRS:-"probe:cpu probe:vm cyclic:cpu cyclic:vm nginx:cpu nginx:vm iosyn
 AGENT_IF=${AGENT_IF:-1}
 IF_TARGET_US=${IF_TARGET_US:-1000}
 MEM_HEADROOM_PERCENT=${MEM_HEADROOM_PERCENT:-3}
+MEM_FILL_S=${MEM_FILL_S:-90}
+MEM_FILL_PERCENT=${MEM_FILL_PERCENT:-12}
 rm -rf "$WORK"
 mkdir -p "$WORK"
 # a copy: rebuilding the tree during a run must not change or break it
@@ -271,11 +276,38 @@ be_cmd() {
 	vm) echo "--vm 2 --vm-bytes 64M" ;;
 	io) echo "--hdd 2 --hdd-opts direct --hdd-bytes 256M --temp-path $WORK/io" ;;
 	mem)
-		# all but MEM_HEADROOM_PERCENT of the node's memory, over 2 workers
+		# all but MEM_HEADROOM_PERCENT of the node's memory (stress-ng
+		# divides --vm-bytes between its workers: with it halved here, BE
+		# stopped at half the node, 2026-12-08)
 		awk -v h="$MEM_HEADROOM_PERCENT" '/^MemTotal:/ { t = $2 } /^MemAvailable:/ { a = $2 }
-			END { b = (a - t * h / 100) / 2; if (b < 65536) b = 65536;
+			END { b = a - t * h / 100; if (b < 131072) b = 131072;
 			      printf "--vm 2 --vm-keep --vm-bytes %dK\n", b }' /proc/meminfo ;;
 	esac
+}
+
+# mem_fill: BE faults its memory in at a few hundred MiB/s here, so a short
+# head start never reaches memory pressure: wait until the node is down to
+# MEM_FILL_PERCENT (default 12: below the agent's default squeeze point,
+# 10 %, plus its margin) available, or until available memory has fallen
+# by less than 0.5 % of the node in each of 8 s (BE held), at most
+# MEM_FILL_S. BE goes on filling to MEM_HEADROOM_PERCENT during LS's run.
+mem_fill() {
+	local t=0 last=-1 flat=0 tot a
+	tot=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+	while [ "$t" -lt "$MEM_FILL_S" ]; do
+		a=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
+		[ $((a * 100 / tot)) -le "$MEM_FILL_PERCENT" ] && break
+		if [ "$last" -ge 0 ] && [ $((last - a)) -lt $((tot / 200)) ]; then
+			flat=$((flat + 1))
+			[ "$flat" -ge 8 ] && break
+		else
+			flat=0
+		fi
+		last=$a
+		sleep 1
+		t=$((t + 1))
+	done
+	echo "    (BE's memory: ${t}s to fill, node $((a * 100 / tot))% available)" >&2
 }
 
 # one LS BE CASE ROUND: append a JSON line to runs.jsonl
@@ -289,18 +321,24 @@ one() {
 	local bepid=
 	if [ "$case" != alone ]; then
 		# shellcheck disable=SC2046
+		local fill=0
+		[ "$be" = mem ] && fill=$MEM_FILL_S
 		"$ANOLE" qos exec -c "$CONF" --class be -- stress-ng $(be_cmd "$be") \
-			-t $((DURATION + WARMUP + 1)) --metrics-brief >"$WORK/be.$tag" 2>&1 &
+			-t $((DURATION + WARMUP + fill + 1)) --metrics-brief >"$WORK/be.$tag" 2>&1 &
 		bepid=$!
 		# BE's head start: the agent's reactions to BE (the interference
 		# cap halves per interval) begin before LS's run, as they would
 		# on a node where BE was already running
 		sleep "$WARMUP"
+		[ "$be" = mem ] && mem_fill
 	fi
 	read -r b0 t0 < <(node_busy)
 	lat=$(run_ls "$ls" "$WORK/ls.$tag") || lat=
 	read -r b1 t1 < <(node_busy)
 	if [ -n "$bepid" ]; then
+		# its time limit has room for the fill: stop it now (stress-ng
+		# reports its figures on SIGINT)
+		[ "$be" = mem ] && kill -INT "$bepid" 2>/dev/null
 		wait "$bepid" || true
 		# bogo ops/s (real time) summed over the stressors
 		beps=$(awk '/metrc|info/ && $5 ~ /^[0-9]+$/ && $6 ~ /^[0-9.]+$/ && $4 != "stressor" { s += $9 } END { print s + 0 }' "$WORK/be.$tag")
