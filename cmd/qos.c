@@ -202,7 +202,7 @@ static const char run_help[] =
 "  -c, --config FILE   configuration (TOML; docs/anole-qos.md)\n"
 "  -d, --daemon        run in the background once started\n"
 "      --log-file FILE the daemon's log (default: none)\n"
-"  -v, --verbose       log every policy action\n";
+"  -v, --verbose       log debugging detail too (state changes are always logged)\n";
 
 struct run_opts { bool daemon; const char *log_file; };
 
@@ -230,6 +230,9 @@ static int qos_run_cmd(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
+	/* a server logs its state changes (what it throttled, squeezed,
+	 * evicted, restored) without being asked; -v adds the detail */
+	anole_log_set_level(co.verbose ? ANOLE_LOG_DEBUG : ANOLE_LOG_INFO);
 	if (optind < argc)
 		return usage_error("run", "no arguments wanted");
 	if ((ret = qos_ctx_open(&x, co.config)))

@@ -39,11 +39,13 @@ qos_conf() {
 	} >"$QCONF"
 }
 
-# qos_start [CONF]: start the agent as a daemon; its pid in QPID
+# qos_start [CONF]: start the agent as a daemon; its pid in QPID. QOS_RUN_V
+# (default -v) is its verbosity flag; empty: the default level.
 qos_start() {
 	# an agent killed with SIGKILL left its metrics: they are not this one's passes
 	rm -f "$QSTATE/$QNAME.json"
-	QPID=$("$ANOLE" qos run -c "${1:-$QCONF}" -d -v --log-file "$WORK/agent.log") ||
+	# shellcheck disable=SC2086
+	QPID=$("$ANOLE" qos run -c "${1:-$QCONF}" -d ${QOS_RUN_V--v} --log-file "$WORK/agent.log") ||
 		{ cat "$WORK/agent.log" >&2 2>/dev/null; fail "the agent did not start"; }
 	QAGENTS+=("$QPID")
 }

@@ -92,7 +92,8 @@ done
 [ ${#olddirs[@]} -gt 0 ] || fail "no hierarchy to make the old BE group in"
 grep -q "/$QNAME/be\$" /proc/$oldbe/cgroup || fail "$oldbe not in the old BE group: $(cat /proc/$oldbe/cgroup)"
 qos_conf 'interval_ms = 200'
-qos_start
+# without -v: the agent logs its state changes at its default level
+QOS_RUN_V= qos_start
 first=$QPID
 for d in "${olddirs[@]}"; do assert_missing "$d" "the old BE group after the agent's start"; done
 grep -q "/$QNAME/be\$" /proc/$oldbe/cgroup && fail "$oldbe still in an old BE group: $(cat /proc/$oldbe/cgroup)"
@@ -106,6 +107,8 @@ qos_wait_passes 1
 assert_eq "$(qos_json "s['agent']['running'], s['agent']['pid']")" "True $first" "status sees the agent"
 qos_stop
 assert_missing "$QSTATE/$QNAME.state" "state file after a clean stop"
+assert_grep "agent '$QNAME' running (pid $first" "$WORK/agent.log" "the agent's start in its log"
+assert_grep "Terminated, restoring" "$WORK/agent.log" "the agent's stop in its log"
 
 log "probe"
 "$ANOLE" qos probe --rate 500 --duration 1 --json >"$WORK/probe.json"
