@@ -69,6 +69,9 @@ class State:
         self.uploads = {}       # id -> {"data": bytearray, "state": str, "repo": str}
 
     def reset(self):
+        # a request that began before a reset (one stalled by a fault, still
+        # writing) must not count after it: it carries the epoch it began in
+        self.epoch = getattr(self, "epoch", 0) + 1
         self.requests = 0
         self.connections = 0
         self.bytes_sent = 0
@@ -221,6 +224,8 @@ class Handler(BaseHTTPRequestHandler):
         self.handle_any()
 
     def handle_any(self):
+        with STATE.lock:
+            self.epoch = STATE.epoch
         try:
             self._handle()
         except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
@@ -361,7 +366,8 @@ class Handler(BaseHTTPRequestHandler):
             n = max(0, min(n, len(data) - 1))
             self.wfile.write(data[:n])
             with STATE.lock:
-                STATE.bytes_sent += n
+                if self.epoch == STATE.epoch:
+                    STATE.bytes_sent += n
             return self.hard_close()
         if mode == "stall":
             n = max(0, min(int(fault.get("after", 0)), len(data) - 1))
@@ -371,7 +377,8 @@ class Handler(BaseHTTPRequestHandler):
             data = data[n:]
         self.wfile.write(data)
         with STATE.lock:
-            STATE.bytes_sent += len(data)
+            if self.epoch == STATE.epoch:
+                STATE.bytes_sent += len(data)
 
     def unsatisfiable(self, size):
         return self.reply(416, b"", {"Content-Range": "bytes */%d" % size})
