@@ -320,9 +320,9 @@ one() {
 	fi
 	local bepid=
 	if [ "$case" != alone ]; then
-		# shellcheck disable=SC2046
 		local fill=0
 		[ "$be" = mem ] && fill=$MEM_FILL_S
+		# shellcheck disable=SC2046
 		"$ANOLE" qos exec -c "$CONF" --class be -- stress-ng $(be_cmd "$be") \
 			-t $((DURATION + WARMUP + fill + 1)) --metrics-brief >"$WORK/be.$tag" 2>&1 &
 		bepid=$!

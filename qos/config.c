@@ -31,8 +31,9 @@ void qos_config_defaults(struct qos_config *c)
 	/* koordlet's cpuSuppressThresholdPercent is 65. With BE at cpu.idle a
 	 * waking LS task preempts BE, so what costs LS is not BE's CPU but the
 	 * windows in which BE's quota has run out and the CPUs go idle: the
-	 * shorter those, the lower LS's tail (bench/qos.sh: nginx's p99 1.01x
-	 * alone at a 95 % node against 1.14x at 85 %, docs/anole-qos.md). The
+	 * shorter those, the lower LS's tail (bench/qos.sh, 5 rounds: nginx's
+	 * p99 1.08x alone with this default against 1.24x at 90 % with 10 %
+	 * reserved, docs/anole-qos.md). The
 	 * threshold keeps the node 5 % short of saturation, where a capped VM's
 	 * host stalls it (bench/host_stall.sh: none at 95 %) */
 	c->cpu_suppress.threshold_percent = 95;
